@@ -1,0 +1,1 @@
+"""Retrieval core: parse → chunk → embed → store → search."""

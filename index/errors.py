@@ -1,0 +1,37 @@
+"""Domain errors, raised deep inside and translated only at the edges (CLI, HTTP)."""
+
+
+class SpeechQAError(Exception):
+    """Base class: the message says what went wrong and what to do about it."""
+
+    code = "error"
+
+
+class IndexNotBuilt(SpeechQAError):
+    """No usable index at the expected place."""
+
+    code = "index_not_built"
+
+
+class IndexCorrupt(SpeechQAError):
+    """An index directory exists but its files are missing, truncated or altered."""
+
+    code = "index_corrupt"
+
+
+class ModelMismatch(SpeechQAError):
+    """The index was built with a different embedding model than the one asked for."""
+
+    code = "model_mismatch"
+
+
+class BadQuery(SpeechQAError):
+    """The caller's query parameters are invalid."""
+
+    code = "bad_query"
+
+
+class CorpusError(SpeechQAError):
+    """A corpus file or directory cannot be used at all."""
+
+    code = "corpus_error"

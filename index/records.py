@@ -1,0 +1,83 @@
+"""The nouns that travel between stages, as frozen dataclasses.
+
+Offsets are character offsets into the decoded source file (not bytes), so a
+passage's text is always ``source_text[start:end]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Block:
+    """One paragraph of a speech body, exactly as in the source.
+
+    ``kind`` is ``"heading"`` for a heading line (一、… / （一）… / 1. …), ``"point"``
+    for a paragraph opened by a speech-style point (一是… / 第一，… / 一要…) and
+    ``"paragraph"`` otherwise. ``section`` is the heading path the block belongs
+    to, outermost first, and includes the block's own heading when it opens one
+    (an inline 一、heading at the start of a long paragraph counts).
+    """
+
+    kind: str
+    text: str
+    start: int
+    end: int
+    section: tuple[str, ...] = ()
+    heading: str = ""
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One speech: title, where it came from, and its body blocks in order."""
+
+    id: str
+    title: str
+    source: str
+    start: int
+    end: int
+    blocks: tuple[Block, ...]
+    title_inferred: bool = False
+
+    @property
+    def sections(self) -> list[tuple[str, ...]]:
+        """Distinct section paths in document order (the speech's own lead-in is ``()``)."""
+        seen: dict[tuple[str, ...], None] = {}
+        for block in self.blocks:
+            seen.setdefault(block.section, None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrievable unit: consecutive blocks of one section of one speech."""
+
+    id: str
+    speech_id: str
+    speech_title: str
+    source: str
+    section: tuple[str, ...]
+    first_block: int
+    last_block: int
+    start: int
+    end: int
+    text: str
+    ordinal: int = 0
+
+
+@dataclass(frozen=True)
+class ArmScore:
+    """One retrieval arm's view of a hit (``rank`` is 1-based; None when the arm missed it)."""
+
+    score: float | None
+    rank: int | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked search result."""
+
+    passage: Passage
+    rank: int
+    score: float
+    scores: dict[str, ArmScore] = field(default_factory=dict)
