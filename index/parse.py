@@ -1,0 +1,308 @@
+"""Corpus files → Speech records: nothing lost, nothing invented.
+
+``decode`` turns a file's bytes into the canonical text every offset refers to:
+UTF-8 (a BOM is dropped), UTF-16 with a BOM, or GB18030; CRLF/CR become LF, each
+line loses its surrounding whitespace (U+3000 indentation included) and blank
+lines are dropped. Paragraphs are therefore exactly one newline apart, which is
+what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from
+its blocks alone.
+
+``parse_text`` reads one file's text:
+
+* A compilation opens with front matter (collection title, a count line such as
+  （11篇）) and a 目录 whose entries are ``1.标题<tab>3``. The front matter and the
+  TOC are not content. A speech starts at a line equal to a TOC title (numbers,
+  page numbers and all whitespace ignored), with or without a blank line before
+  it. The count line is not trusted: the TOC and the body decide.
+* Without a TOC the file is one speech. Its first line is the title when it is
+  short (at most 40 characters), has no sentence or clause punctuation and opens
+  with no heading or point marker; a file of that line alone holds no speech.
+  Otherwise the speech is untitled, gets ``title_inferred=True``, and its title
+  is derived, in order: the first heading's label without its 一、/（一）/1.
+  marker; the first sentence of the body (cut at 40 characters); the file stem.
+* Every other non-noise line is a Block (see ``Block``): ``heading`` for a line
+  opening with 一、 / （一） / 1. 1、 （1） — when the heading leads a long paragraph
+  the whole line stays one heading block and its label is the first sentence —
+  ``point`` for a paragraph opening with 一是 / 一要 / 第一， / 首先， (points open no
+  section), else ``paragraph``. ``Block.heading`` is a heading's or a point's
+  label, marker kept ("" for a paragraph); ``Block.section`` is the heading
+  path, outermost first, without the speech title.
+* Noise never reaches a block: ##paidbegin## / ##paidend## markers (a marker glued
+  to a line is cut away, the rest of the line kept), count lines, and
+  advertisement lines (a 【…素材库/代笔…】 banner, or a line with one strong ad word
+  such as 素材库/代笔/客服/网盘/VIP plus another ad word — a lone 公众号 or 微信 in a
+  sentence is kept).
+* Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
+* A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
+  ``-2``, ``-3`` … appended when a file repeats a title.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.errors import CorpusError
+from index.records import Block, Speech
+
+_MARKER = re.compile(r"##paid(?:begin|end)##")
+_COUNT_LINE = re.compile(r"[（(]\s*\d{1,4}\s*篇\s*[）)]")
+_TOC_HEAD = re.compile(r"目\s*录[:：]?")
+# 1.标题<tab>3 (also 1、 and dotted or spaced page leaders); the page number is optional.
+_TOC_ENTRY = re.compile(r"(\d{1,3})\s*[.．、]\s*(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*(\d{1,4}))?")
+_TOC_ENTRY_PAGED = re.compile(r"\d{1,3}\s*[.．、]\s*.+?\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4}")
+
+_CN_NUM = "一二三四五六七八九十"
+# Heading markers by level; a level-3 "1." must not be a decimal number such as 1.5亿.
+_HEADINGS = (
+    (1, re.compile(rf"[{_CN_NUM}]{{1,3}}、")),
+    (2, re.compile(rf"[（(][{_CN_NUM}]{{1,3}}[）)]")),
+    (3, re.compile(r"(?:\d{1,2}[.．、](?![\d.．])|[（(]\d{1,2}[）)])")),
+)
+_POINT = re.compile(rf"(?:[{_CN_NUM}]{{1,3}}[是要]|第[{_CN_NUM}]{{1,3}}[，,、：:]|(?:首先|其次|再次|最后)[，,])")
+_SENTENCE_END = re.compile(r"[。！？!?；;]")
+_CLAUSE_END = re.compile(r"[，,：:]")
+_TITLE_PUNCT = re.compile(r"[。！？!?；;，,：:、]")
+_LABEL_LIMIT = 60
+_TITLE_LIMIT = 40
+
+_AD_BANNER = re.compile(r"【[^】]{0,20}(?:素材|代笔|文库|资料库|材料库)[^】]{0,10}】")
+_AD_STRONG = ("素材库", "代笔", "客服", "网盘", "接单", "谨防假冒", "vip", "有意加入", "会员群")
+_AD_WEAK = ("公众号", "会员", "微信", "加入", "更新", "下载", "联系", "小伙伴")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int
+    end: int
+    text: str
+
+
+def decode(data: bytes, source: str) -> str:
+    """Decode a corpus file to its canonical text (see the module docstring); CorpusError if not text."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise CorpusError(f"{source}: not valid UTF-16 text ({error.reason}) — re-save it as UTF-8") from None
+    else:
+        if b"\x00" in data:
+            raise CorpusError(f"{source}: binary file (contains NUL bytes) — only UTF-8 or GB18030 text is indexed")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gb18030")
+            except UnicodeDecodeError:
+                raise CorpusError(f"{source}: neither UTF-8 nor GB18030 text — re-save it as UTF-8") from None
+    text = text.lstrip("\ufeff")
+    if len(_CONTROL.findall(text)) > max(2, len(text) // 100):
+        raise CorpusError(f"{source}: looks binary (control characters) — only UTF-8 or GB18030 text is indexed")
+    lines = (line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _lines(text: str) -> Iterator[_Line]:
+    """Non-empty trimmed line segments with their offsets; paid-content markers cut lines apart."""
+    offset = 0
+    for raw in text.split("\n"):
+        cuts = [0]
+        for marker in _MARKER.finditer(raw):
+            cuts += [marker.start(), marker.end()]
+        cuts.append(len(raw))
+        for a, b in zip(cuts[::2], cuts[1::2]):
+            segment = raw[a:b]
+            stripped = segment.strip()
+            if stripped:
+                lead = len(segment) - len(segment.lstrip())
+                start = offset + a + lead
+                yield _Line(start, start + len(stripped), stripped)
+        offset += len(raw) + 1
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def _is_ad(text: str) -> bool:
+    if _AD_BANNER.match(text):
+        return True
+    lowered = text[:500].lower()
+    strong = sum(word in lowered for word in _AD_STRONG)
+    weak = sum(word in lowered for word in _AD_WEAK)
+    return strong >= 1 and strong + weak >= 2
+
+
+def _is_noise(text: str) -> bool:
+    return bool(_COUNT_LINE.fullmatch(text)) or _is_ad(text)
+
+
+def _label(text: str, body_from: int = 0) -> str:
+    """A heading's or point's label: its first sentence, else its first clause, else the line."""
+    head = text[: _LABEL_LIMIT + 1]
+    end = _SENTENCE_END.search(head, body_from)
+    if end:
+        return head[: end.start()].rstrip("，,：:、")
+    if len(text) <= 2 * _LABEL_LIMIT and not _SENTENCE_END.search(text):
+        return text.rstrip("，,：:、")  # a heading on its own line
+    clause = _CLAUSE_END.search(head, body_from)
+    return head[: clause.start()] if clause else head[:_LABEL_LIMIT]
+
+
+def _classify(text: str) -> tuple[str, int, str]:
+    """(kind, heading level or 0, label)."""
+    for level, pattern in _HEADINGS:
+        marker = pattern.match(text)
+        if marker and marker.end() < len(text):
+            return "heading", level, _label(text, marker.end())
+    point = _POINT.match(text)
+    if point and point.end() < len(text):
+        return "point", 0, _label(text, point.end())
+    return "paragraph", 0, ""
+
+
+def _strip_marker(label: str) -> str:
+    for _, pattern in _HEADINGS:
+        marker = pattern.match(label)
+        if marker:
+            return label[marker.end():].strip()
+    return label
+
+
+def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
+    blocks = []
+    path: list[tuple[int, str]] = []
+    for line in lines:
+        kind, level, label = _classify(line.text)
+        if kind == "heading":
+            while path and path[-1][0] >= level:
+                path.pop()
+            path.append((level, label))
+        section = tuple(text for _, text in path)
+        blocks.append(Block(kind=kind, text=line.text, start=line.start, end=line.end,
+                            section=section, heading=label))
+    return tuple(blocks)
+
+
+def _looks_like_title(text: str) -> bool:
+    return (len(text) <= _TITLE_LIMIT and not _TITLE_PUNCT.search(text)
+            and _classify(text)[0] == "paragraph" and not _TOC_ENTRY_PAGED.fullmatch(text))
+
+
+def _toc(lines: list[_Line]) -> tuple[int, int, list[str]]:
+    """(index of the first TOC line, index after the TOC, titles); (0, 0, []) when there is none."""
+    head = next((i for i, line in enumerate(lines[:10]) if _TOC_HEAD.fullmatch(line.text)), None)
+    if head is not None:
+        first = head + 1
+    else:
+        first = next((i for i, line in enumerate(lines[:10]) if _TOC_ENTRY_PAGED.fullmatch(line.text)), None)
+        if first is None or first + 1 >= len(lines) or not _TOC_ENTRY_PAGED.fullmatch(lines[first + 1].text):
+            return 0, 0, []
+        head = first
+    titles = []
+    end = first
+    while end < len(lines) and len(lines[end].text) <= 200 and (entry := _TOC_ENTRY.fullmatch(lines[end].text)):
+        titles.append(entry.group(2).strip())
+        end += 1
+    return (head, end, titles) if titles else (0, 0, [])
+
+
+def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
+    for block in blocks:
+        if block.kind == "heading":
+            title = _strip_marker(block.heading)
+            if title:
+                return title
+    sentence = _SENTENCE_END.split(blocks[0].text[:200], maxsplit=1)[0].strip() if blocks else ""
+    if sentence:
+        return sentence[:_TITLE_LIMIT]
+    return Path(source).stem
+
+
+def parse_text(text: str, source: str) -> list[Speech]:
+    """Split one file's text into its speeches; [] when it holds no body text at all."""
+    lines = [line for line in _lines(text) if not _is_noise(line.text)]
+    _, toc_end, toc_titles = _toc(lines)  # the front matter before the TOC goes with it
+    parts: list[tuple[str | None, list[_Line]]] = []
+    if toc_titles:
+        wanted = {_squash(title) for title in toc_titles}
+        current: tuple[str | None, list[_Line]] = (None, [])
+        for line in lines[toc_end:]:
+            if _squash(line.text) in wanted:
+                parts.append(current)
+                current = (line.text, [])
+            else:
+                current[1].append(line)
+        parts.append(current)
+    else:
+        if lines and _looks_like_title(lines[0].text):
+            parts.append((lines[0].text, lines[1:]))  # a title with no body is no speech
+        else:
+            parts.append((None, lines))
+
+    speeches = []
+    seen: dict[str, int] = {}
+    for title, body in parts:
+        if not body:
+            continue
+        blocks = _blocks(body)
+        inferred = title is None
+        if title is None:
+            title = _inferred_title(blocks, source)
+        seen[title] = seen.get(title, 0) + 1
+        speech_id = hashlib.sha1(f"{source}\n{title}".encode()).hexdigest()[:12]
+        if seen[title] > 1:
+            speech_id += f"-{seen[title]}"
+        speeches.append(Speech(id=speech_id, title=title, source=source, start=blocks[0].start,
+                               end=blocks[-1].end, blocks=blocks, title_inferred=inferred))
+    return speeches
+
+
+def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech], list[str]]:
+    """Parse every ``*.txt`` under ``directory`` (or one file), skipping bad files with a warning each.
+
+    Returns the speeches in file order and one warning per skipped file, naming it.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        raise CorpusError(f"corpus path {directory} does not exist")
+    files = [directory] if directory.is_file() else sorted(directory.glob("*.txt"))
+    if not files:
+        return [], [f"{directory}: no .txt files found"]
+    if progress:
+        from tqdm import tqdm
+
+        files = tqdm(files, desc="parse", unit="file")
+    speeches: list[Speech] = []
+    warnings: list[str] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        name = path.name
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            warnings.append(f"{name}: skipped, unreadable ({error.strerror})")
+            continue
+        if not data.strip():
+            warnings.append(f"{name}: skipped, empty file")
+            continue
+        try:
+            text = decode(data, name)
+        except CorpusError as error:
+            warnings.append(f"{error} (skipped)")
+            continue
+        digest = hashlib.sha1(text.encode()).hexdigest()
+        if digest in seen:
+            warnings.append(f"{name}: skipped, same content as {seen[digest]}")
+            continue
+        seen[digest] = name
+        found = parse_text(text, name)
+        if not found:
+            reason = "only a title, no body" if "\n" not in text else "no body text"
+            warnings.append(f"{name}: skipped, {reason}")
+            continue
+        speeches.extend(found)
+    return speeches, warnings

