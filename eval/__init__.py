@@ -1,0 +1,1 @@
+"""Retrieval-quality evaluation: question sets (questions.py), metrics (metrics.py), the command (run.py), reports."""

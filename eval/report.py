@@ -1,0 +1,135 @@
+"""An evaluation result as a self-contained HTML page with a PNG plot (`speechqa eval --report DIR`)."""
+from __future__ import annotations
+
+import base64
+import html
+import importlib.util
+from pathlib import Path
+
+from eval.run import DEPTH, EvalError, metric_names
+
+PLOT = "recall.png"
+PAGE = "index.html"
+
+
+def require_matplotlib() -> None:
+    """Raise EvalError saying how to install matplotlib when it is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise EvalError("--report needs matplotlib — run `pip install -e '.[report]'` or leave out --report")
+
+
+def _runs(result: dict) -> dict[str, dict]:
+    return result.get("modes") or {result["mode"]: result}
+
+
+def plot(result: dict, path: Path) -> Path:
+    """Recall@k curves per arm (left) and recall per question type and arm (right), as a PNG."""
+    require_matplotlib()
+    # Figure + the Agg canvas directly: no pyplot, so no global state and no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    runs = _runs(result)
+    ks = result["ks"]
+    bar_k = ks[len(ks) // 2]
+    fig = Figure(figsize=(11, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    curves, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+    for mode, run in runs.items():
+        curves.plot(ks, [run["metrics"][f"recall@{k}"] for k in ks], marker="o", label=mode)
+    curves.set_xticks(ks)
+    curves.set_xlabel("k")
+    curves.set_ylabel("recall@k (success@k)")
+    curves.set_ylim(0, 1.02)
+    curves.set_title(f"Recall@k, {result['n']} questions")
+    curves.grid(alpha=0.3)
+    curves.legend(loc="lower right")
+    types = sorted({t for run in runs.values() for t in run["by_type"]})
+    width = 0.8 / len(runs)
+    for i, (mode, run) in enumerate(runs.items()):
+        xs = [j + (i - (len(runs) - 1) / 2) * width for j in range(len(types))]
+        heights = [run["by_type"].get(t, {}).get(f"recall@{bar_k}") or 0.0 for t in types]
+        bars.bar(xs, heights, width=width, label=mode)
+    bars.set_xticks(range(len(types)))
+    bars.set_xticklabels([f"{t}\n(n={result['by_type'][t]['n']})" for t in types])
+    bars.set_ylim(0, 1.18)  # headroom for the legend above the bars
+    bars.set_ylabel(f"recall@{bar_k}")
+    bars.set_title(f"Recall@{bar_k} by question type")
+    bars.grid(axis="y", alpha=0.3)
+    bars.legend(loc="upper center", ncol=len(runs))
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _cell(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _table(result: dict) -> str:
+    names = metric_names(result["ks"])
+    runs = _runs(result)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    buckets = [("all", lambda run: run["metrics"])]
+    for kind, key in (("type", "by_type"), ("lang", "by_lang")):
+        for name in result[key]:
+            buckets.append((f"{kind}: {name}", lambda run, key=key, name=name: run[key].get(name)))
+    for label, pick in buckets:
+        for i, (mode, run) in enumerate(runs.items()):
+            cells = pick(run) or {}
+            first = f'<th rowspan="{len(runs)}">{html.escape(label)}</th>' if i == 0 else ""
+            values = "".join(f"<td>{_cell(cells.get(n))}</td>" for n in names)
+            rows.append(f"<tr>{first}<td>{html.escape(mode)}</td><td>{cells.get('n', 0)}</td>{values}</tr>")
+    return (f"<table><thead><tr><th>bucket</th><th>arm</th><th>n</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _failures(run: dict) -> str:
+    if not run["failures"]:
+        return "<p>None.</p>"
+    items = []
+    for f in run["failures"]:
+        got = f["got"]
+        got_html = ("<em>no results</em>" if got is None else
+                    f"{html.escape(got['speech'])} — {html.escape(got['text'])}")
+        expected = f"<br>expected: {html.escape(f['expected_speech'])}" if f["expected_speech"] else ""
+        spans = " | ".join(html.escape(s) for s in f["gold_spans"])
+        items.append(f"<li><b>{html.escape(f['id'])}</b> [{html.escape(f['type'])}/{html.escape(f['lang'])}] "
+                     f"{html.escape(f['question'])}{expected}<br>gold: {spans}<br>got: {got_html}</li>")
+    return f"<ol>{''.join(items)}</ol>"
+
+
+def write_report(result: dict, directory: Path | str) -> Path:
+    """Write ``index.html`` (plot embedded, every text escaped) and ``recall.png`` to ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    png = plot(result, directory / PLOT)
+    image = base64.b64encode(png.read_bytes()).decode("ascii")
+    runs = _runs(result)
+    failures = "".join(
+        f"<h3>{html.escape(mode)}: {len(run['failures'])} of {run['n']} with no relevant passage in the top {DEPTH}</h3>"
+        f"{_failures(run)}" for mode, run in runs.items())
+    source = html.escape(str(result.get("questions", "")))
+    backend = html.escape(str(result.get("backend", "")))
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>speechqa retrieval evaluation</title>
+<style>
+body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 2em; max-width: 72em; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: .25em .6em; }}
+td {{ text-align: right; font-variant-numeric: tabular-nums; }} li {{ margin-bottom: .6em; }}
+</style></head><body>
+<h1>Retrieval evaluation</h1>
+<p>{result['n']} questions from <code>{source}</code>, backend <code>{backend}</code>.
+recall@k is success@k: a question counts when any of its top k passages contains a gold span.
+nDCG assumes one relevant passage per question.</p>
+<img alt="recall@k per arm and recall by question type" src="data:image/png;base64,{image}">
+<h2>Metrics</h2>
+{_table(result)}
+<h2>Failures</h2>
+{failures}
+</body></html>
+"""
+    out = directory / PAGE
+    out.write_text(page, encoding="utf-8")
+    return out

@@ -1,0 +1,286 @@
+"""Metrics against hand-computed cases; the evaluation, the command and the report over a small stub backend."""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
+from eval.questions import Question
+from eval.run import EvalError, add_arguments, compare, evaluate, format_table, main, relevance
+
+T, F = True, False
+LOG2_3 = 0.6309297535714575  # 1 / log2(3): the discount at rank 2
+
+
+@pytest.mark.parametrize("rels, k, expected", [
+    ([F, T, F], 1, 0.0),
+    ([F, T, F], 2, 1.0),
+    ([F, T, F], 10, 1.0),
+    ([T, T], 1, 1.0),
+    ([], 5, 0.0),
+])
+def test_recall_at_k_is_success_at_k(rels, k, expected):
+    assert recall_at_k(rels, k) == expected
+
+
+@pytest.mark.parametrize("rels, k, expected", [
+    ([T, F], 10, 1.0),
+    ([F, F, T], 10, 1 / 3),
+    ([F, F, T], 2, 0.0),
+    ([F, T, T, T], 10, 0.5),
+    ([F] * 9 + [T], 10, 0.1),
+    ([F] * 10 + [T], 10, 0.0),
+    ([], 10, 0.0),
+])
+def test_mrr(rels, k, expected):
+    assert mrr(rels, k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("rels, k, n_relevant, expected", [
+    ([T], 10, 1, 1.0),
+    ([F, T], 10, 1, LOG2_3),
+    ([F, F, F, T], 10, 1, 0.43067655807339306),  # 1 / log2(5)
+    ([T, T, T], 10, 1, 1.0),  # repeats of the answer earn nothing more
+    ([F, T, T], 10, 1, LOG2_3),
+    ([F, T, T], 10, 2, 0.6934264036172708),  # (1/log2 3 + 1/log2 4) / (1 + 1/log2 3)
+    ([F, F, T], 10, 2, 0.3065735963827292),  # (1/log2 4) / (1 + 1/log2 3)
+    ([F, T], 1, 1, 0.0),
+    ([], 10, 1, 0.0),
+])
+def test_ndcg_at_k(rels, k, n_relevant, expected):
+    assert ndcg_at_k(rels, k, n_relevant=n_relevant) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("metric", [
+    lambda: recall_at_k([T], 0), lambda: mrr([T], 0), lambda: ndcg_at_k([T], -1), lambda: ndcg_at_k([T], 5, n_relevant=0),
+])
+def test_metrics_reject_non_positive_k(metric):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        metric()
+
+
+def test_first_relevant():
+    assert first_relevant([F, F, T, T]) == 3
+    assert first_relevant([F]) is None
+
+
+def test_aggregate_means_skip_questions_a_metric_does_not_apply_to():
+    rows = [{"recall@1": 1.0, "speech_acc@1": None},
+            {"recall@1": 0.0, "speech_acc@1": 1.0},
+            {"recall@1": 0.0, "speech_acc@1": None}]
+    assert aggregate(rows) == {"recall@1": pytest.approx(1 / 3), "speech_acc@1": 1.0, "n": 3}
+    assert aggregate([{"speech_acc@1": None}]) == {"speech_acc@1": None, "n": 1}
+    assert aggregate([]) == {"n": 0}
+
+
+# --- the evaluation over a stub backend --------------------------------------------------------
+
+def _result(pid: str, title: str, text: str) -> dict:
+    return {"passage_id": pid, "text": text, "speech": {"id": pid.split("-")[0], "title": title, "source": "a.txt"}}
+
+
+A = _result("s1-0", "甲篇", "国家安全是民族复兴的根基，\n社会稳定是国家强盛的前提。")
+B = _result("s1-1", "甲篇", "打好反奸防谍人民战争。")
+C = _result("s2-0", "乙篇", "统筹外部安全和内部安全、国土安全和国民安全、传统安全和非传统安全、自身安全和共同安全，统筹维护和塑造国家安全。")
+QUESTIONS = [
+    Question("q1", "民族复兴的根基是什么？", ("民族复兴的根基， 社会稳定",), "甲篇", "fact", "zh"),
+    Question("q2", "反奸防谍", ("反奸防谍人民战争",), "", "keyword", "zh"),
+    Question("q3", "<b>What</b> is missing?", ("没有这句原文",), "乙篇", "crosslingual", "en"),
+]
+RANKINGS = {"民族复兴的根基是什么？": [C, A, B], "反奸防谍": [B, A], "<b>What</b> is missing?": [C]}
+
+
+class Recorder:
+    """A search backend answering from RANKINGS that remembers how it was called."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int, str]] = []
+
+    def __call__(self, query: str, k: int, mode: str) -> list[dict]:
+        self.calls.append((query, k, mode))
+        return RANKINGS[query][:k]
+
+
+def test_relevance_ignores_whitespace_on_both_sides():
+    assert relevance(QUESTIONS[0], [C, A, B]) == [F, T, F]
+
+
+def test_evaluate_scores_buckets_and_failures():
+    search = Recorder()
+    result = evaluate(QUESTIONS, search, mode="dense")
+    assert search.calls == [(q.question, 10, "dense") for q in QUESTIONS]
+    assert result["mode"] == "dense" and result["n"] == 3 and result["ks"] == [1, 5, 10]
+    assert result["metrics"] == pytest.approx({
+        "recall@1": 1 / 3, "recall@5": 2 / 3, "recall@10": 2 / 3, "mrr@10": 0.5,
+        "ndcg@10": (LOG2_3 + 1) / 3, "speech_acc@1": 0.5, "n": 3})
+    assert result["by_lang"]["zh"] == pytest.approx({
+        "recall@1": 0.5, "recall@5": 1.0, "recall@10": 1.0, "mrr@10": 0.75,
+        "ndcg@10": (LOG2_3 + 1) / 2, "speech_acc@1": 0.0, "n": 2})
+    assert sorted(result["by_type"]) == ["crosslingual", "fact", "keyword"]
+    assert result["by_type"]["keyword"]["speech_acc@1"] is None
+    assert result["by_type"]["crosslingual"] == {
+        "recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr@10": 0.0, "ndcg@10": 0.0,
+        "speech_acc@1": 1.0, "n": 1}
+    assert result["failures"] == [{
+        "id": "q3", "question": "<b>What</b> is missing?", "type": "crosslingual", "lang": "en",
+        "expected_speech": "乙篇", "gold_spans": ["没有这句原文"],
+        "got": {"speech": "乙篇", "passage_id": "s2-0", "text": C["text"][:60]}}]
+    assert [row["rank"] for row in result["per_question"]] == [2, 1, None]
+
+
+def test_evaluate_looks_as_deep_as_the_largest_k():
+    search = Recorder()
+    result = evaluate(QUESTIONS[:1], search, ks=(20, 1))
+    assert search.calls == [(QUESTIONS[0].question, 20, "hybrid")]
+    assert list(result["metrics"]) == ["recall@1", "recall@20", "mrr@10", "ndcg@10", "speech_acc@1", "n"]
+
+
+@pytest.mark.parametrize("ks", [(), (0, 5), (True,)])
+def test_evaluate_rejects_bad_cutoffs(ks):
+    with pytest.raises(EvalError, match="-k takes positive integers"):
+        evaluate(QUESTIONS, Recorder(), ks=ks)
+
+
+def test_compare_puts_the_first_arm_on_top_and_all_arms_under_modes():
+    search = Recorder()
+    result = compare(QUESTIONS, search, modes=("hybrid", "bm25"))
+    assert list(result["modes"]) == ["hybrid", "bm25"]
+    assert result["mode"] == "hybrid"
+    assert result["metrics"] == result["modes"]["hybrid"]["metrics"]
+    assert [mode for _, _, mode in search.calls] == ["hybrid"] * 3 + ["bm25"] * 3
+
+
+def test_format_table_lists_buckets_and_what_came_first_instead():
+    lines = format_table(evaluate(QUESTIONS, Recorder())).splitlines()
+    assert lines[0].split() == ["bucket", "arm", "n", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",
+                                "speech_acc@1"]
+    assert lines[2].split() == ["all", "hybrid", "3", "0.333", "0.667", "0.667", "0.500", "0.544", "0.500"]
+    assert lines[5].split() == ["type:keyword", "hybrid", "1", "1.000", "1.000", "1.000", "1.000", "1.000", "—"]
+    assert lines[-4:] == [
+        "hybrid: 1 of 3 questions with no relevant passage in the top 10",
+        "  q3 [crosslingual/en] <b>What</b> is missing?",
+        "      expected: 乙篇",
+        f"      got:      乙篇 — {C['text'][:60]}",
+    ]
+
+
+# --- the command, against a stub HTTP server ----------------------------------------------------
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        url = urlparse(self.path)
+        args = {key: values[0] for key, values in parse_qs(url.query).items()}
+        if url.path != "/api/search" or args["q"] not in RANKINGS:
+            status, body = 400, {"error": {"code": "bad_query", "message": "q must be a known question"}}
+        else:
+            status, body = 200, {"query": args["q"], "mode": args["mode"], "took_ms": 1.0,
+                                 "results": RANKINGS[args["q"]][:int(args["k"])]}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def _write_set(path, questions=QUESTIONS):
+    path.write_text("".join(json.dumps({"id": q.id, "question": q.question, "gold_spans": list(q.gold_spans),
+                                        "speech": q.speech, "type": q.type, "lang": q.lang},
+                                       ensure_ascii=False) + "\n" for q in questions), encoding="utf-8")
+    return path
+
+
+def test_command_prints_json_over_http(tmp_path, server, capsys):
+    questions = _write_set(tmp_path / "set.jsonl")
+    assert main(["--questions", str(questions), "--url", server + "/", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"] == pytest.approx(evaluate(QUESTIONS, Recorder())["metrics"])
+    assert result["backend"] == server + "/"
+    assert "modes" not in result
+
+
+def test_command_compares_all_arms_and_writes_a_report(tmp_path, server, capsys):
+    questions = _write_set(tmp_path / "set.jsonl")
+    assert main(["--questions", str(questions), "--url", server, "--mode", "all", "-k", "1", "3",
+                 "--report", str(tmp_path / "report")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split() == ["bucket", "arm", "n", "recall@1", "recall@3", "mrr@10", "ndcg@10",
+                                           "speech_acc@1"]
+    assert [line.split()[:2] for line in out.splitlines()[3:6]] == [["all", "hybrid"], ["dense", "3"], ["bm25", "3"]]
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert err == f"report: {tmp_path / 'report' / 'index.html'}\n"
+    assert "&lt;b&gt;What&lt;/b&gt; is missing?" in page and "<b>What</b>" not in page
+    assert 'src="data:image/png;base64,' in page
+    assert (tmp_path / "report" / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _fails(argv, capsys) -> str:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    return err.strip()
+
+
+def test_command_rejects_a_broken_set_with_its_line_number(tmp_path, capsys):
+    path = _write_set(tmp_path / "set.jsonl")
+    path.write_text(path.read_text(encoding="utf-8") + '{"id": "q9", "question": "x", "gold_spans": []}\n',
+                    encoding="utf-8")
+    err = _fails(["--questions", str(path), "--url", "http://127.0.0.1:9"], capsys)
+    assert err == f"speechqa: {path}:4: field 'gold_spans' is empty: list at least one verbatim span of the answer"
+
+
+def test_command_reports_server_errors_and_unreachable_servers(tmp_path, server, capsys):
+    odd = _write_set(tmp_path / "odd.jsonl", [Question("x1", "没人问过", ("某段原文片段",))])
+    assert _fails(["--questions", str(odd), "--url", server], capsys) == (
+        f"speechqa: {server} answered 400: q must be a known question")
+    err = _fails(["--questions", str(odd), "--url", "http://127.0.0.1:9"], capsys)
+    assert err.startswith("speechqa: cannot reach http://127.0.0.1:9 (") and err.endswith(
+        "is `speechqa serve` running there?")
+    assert _fails(["--questions", str(odd), "--url", "ftp://x"], capsys) == (
+        "speechqa: --url must start with http:// or https:// (got 'ftp://x')")
+
+
+def test_command_says_how_to_get_matplotlib_for_a_report(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    questions = _write_set(tmp_path / "set.jsonl")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    err = _fails(["--questions", str(questions), "--url", "http://127.0.0.1:9", "--report", str(tmp_path)], capsys)
+    assert err == "speechqa: --report needs matplotlib — run `pip install -e '.[report]'` or leave out --report"
+
+
+def test_index_option_defers_to_the_parent_command():
+    top = argparse.ArgumentParser()
+    top.add_argument("--index", default="var/index")
+    add_arguments(top.add_subparsers(dest="command").add_parser("eval"))
+    assert str(top.parse_args(["--index", "elsewhere", "eval"]).index) == "elsewhere"
+    assert str(top.parse_args(["eval", "--index", "mine"]).index) == "mine"
+    assert str(top.parse_args(["eval"]).index) == "var/index"
+
+
+def test_command_says_when_the_report_cannot_be_written(tmp_path, server, capsys):
+    questions = _write_set(tmp_path / "set.jsonl")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    err = _fails(["--questions", str(questions), "--url", server, "--report", str(blocker / "report")], capsys)
+    assert err.startswith(f"speechqa: cannot write the report to {blocker / 'report'} (")
