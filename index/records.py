@@ -75,9 +75,10 @@ class ArmScore:
 
 @dataclass(frozen=True)
 class Hit:
-    """A ranked search result."""
+    """A ranked search result; ``best_span`` is the dense arm's best sentence, as offsets into the passage text."""
 
     passage: Passage
     rank: int
     score: float
     scores: dict[str, ArmScore] = field(default_factory=dict)
+    best_span: tuple[int, int] | None = None

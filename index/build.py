@@ -1,0 +1,210 @@
+"""The build: corpus files → speeches → passages → vectors and terms → a published index.
+
+Embeddings are cached by a hash of (model, embedded text), so a rebuild re-embeds
+only new or changed passages, and unchanged passages keep their ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from index import lifecycle, store
+from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
+from index.errors import CorpusError, IndexCorrupt, IndexNotBuilt
+from index.lexical import LEXICAL_VERSION, tokenize
+from index.parse import load_corpus
+from index.records import Passage, Speech
+
+if TYPE_CHECKING:
+    from index.embed import Encoder
+
+CACHE = "cache"
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the command line and the logs."""
+
+    build_id: str
+    directory: Path
+    manifest: dict
+    seconds: float
+    embedded: int
+    reused: int
+    warnings: list[str] = field(default_factory=list)
+    speeches_added: list[str] = field(default_factory=list)
+    speeches_removed: list[str] = field(default_factory=list)
+    speeches_changed: list[str] = field(default_factory=list)
+    passages_added: int = 0
+    passages_removed: int = 0
+
+
+def dense_units(passages: Sequence[Passage]) -> np.ndarray:
+    """(passage row, start, end, view) for every span the dense arm embeds.
+
+    View 0 is each sentence, view 1 each pair of consecutive sentences of a passage
+    (a sentence's neighbour often carries its subject). Spans are embedded as they are
+    in the source: a title or heading prefix was measured with eval/ and did not help,
+    because the speeches' titles are nearly identical.
+    """
+    rows = []
+    for row, passage in enumerate(passages):
+        spans = sentence_spans(passage.text)
+        rows.extend((row, a, b, 0) for a, b in spans)
+        rows.extend((row, a, d, 1) for (a, _), (_, d) in zip(spans, spans[1:]))
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+class EmbeddingCache:
+    """Vectors keyed by sha1(model id, text), one .npz per model under the index root."""
+
+    def __init__(self, root: Path, model_id: str):
+        slug = hashlib.sha1(model_id.encode()).hexdigest()[:12]
+        self.path = root / CACHE / f"{slug}.npz"
+        self.model_id = model_id
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError):
+                self.vectors = {}  # a damaged cache only costs re-embedding
+
+    def key(self, text: str) -> str:
+        return hashlib.sha1(f"{self.model_id}\0{text}".encode()).hexdigest()
+
+    def save(self, keep: Sequence[str]) -> None:
+        """Write the entries in ``keep`` atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = [k for k in dict.fromkeys(keep) if k in self.vectors]
+        dim = next(iter(self.vectors.values())).shape[0] if self.vectors else 0
+        vectors = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=self.path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=np.array(keys, dtype=str), vectors=vectors)
+        os.replace(tmp, self.path)
+
+
+def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
+    """A digest of everything the index was built from (passage ids hash text and offsets)."""
+    digest = hashlib.sha256()
+    for passage in passages:
+        digest.update(passage.id.encode())
+    for speech in speeches:
+        digest.update(f"{speech.id}\0{speech.title}\0{speech.source}".encode())
+    return digest.hexdigest()
+
+
+def collect(sources: Sequence[Path], *, progress: bool = False) -> tuple[list[Speech], list[str]]:
+    """Parse every source (a directory of .txt files or a single file), warning instead of failing."""
+    speeches: list[Speech] = []
+    warnings: list[str] = []
+    for source in sources:
+        if not source.exists():
+            raise CorpusError(f"corpus path {source} does not exist")
+        found, problems = load_corpus(source, progress=progress)
+        speeches.extend(found)
+        warnings.extend(problems)
+    return speeches, warnings
+
+
+def _previous(root: Path) -> tuple[dict | None, list[Passage]]:
+    try:
+        directory = lifecycle.current_build(root)
+        manifest = store.read_manifest(directory)
+        passages = store.read_passages(directory)
+    except (IndexNotBuilt, IndexCorrupt, OSError, ValueError):
+        return None, []
+    return manifest, passages
+
+
+def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None = None,
+          budget: int = 512, progress: bool = False) -> BuildReport:
+    """Build an index of ``sources`` under ``root`` and make it current."""
+    started = time.perf_counter()
+    sources = [Path(s).resolve() for s in sources]
+    speeches, warnings = collect(sources, progress=progress)
+    if not speeches:
+        raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
+                          + (f" ({'; '.join(warnings)})" if warnings else ""))
+    passages = [p for speech in speeches for p in chunk(speech, count_tokens=encoder.count_tokens, budget=budget)]
+
+    cache = EmbeddingCache(root, encoder.model_id)
+    units = dense_units(passages)
+    texts = [passages[row].text[a:b] for row, a, b, _ in units]
+    keys = [cache.key(t) for t in texts]
+    missing = [i for i, key in enumerate(keys) if key not in cache.vectors]
+    if missing:
+        fresh = encoder.encode_passages([texts[i] for i in missing], progress=progress)
+        for i, vector in zip(missing, fresh):
+            cache.vectors[keys[i]] = np.asarray(vector, dtype=np.float32)
+    vectors = np.stack([cache.vectors[k] for k in keys]).astype(np.float32)
+
+    infos = []
+    for speech in speeches:
+        own = [p for p in passages if p.speech_id == speech.id]
+        infos.append(store.SpeechInfo(id=speech.id, title=speech.title, source=speech.source,
+                                      title_inferred=speech.title_inferred,
+                                      sections=tuple(dict.fromkeys(p.section for p in own)), passages=len(own)))
+    manifest = {
+        "model_id": encoder.model_id,
+        "model_spec": model_spec,
+        "dim": int(vectors.shape[1]),
+        "chunker": CHUNKER_VERSION,
+        "budget": budget,
+        "lexical": LEXICAL_VERSION,
+        "corpus_hash": corpus_hash(speeches, passages),
+        "sources": [str(s) for s in sources],
+        "counts": {"files": len({s.source for s in speeches}), "speeches": len(speeches),
+                   "sections": sum(len(i.sections) for i in infos), "passages": len(passages),
+                   "spans": len(units)},
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    dense = store.make_dense_index(vectors)
+    manifest["dense_index"] = type(dense).__name__
+    lexical = store.make_lexical_index([tokenize(p.text) for p in passages])
+
+    previous_manifest, previous_passages = _previous(root)
+    build_id = lifecycle.new_build_id()
+    manifest["build_id"] = build_id
+    staged = lifecycle.staging_dir(root)
+    manifest = store.save(staged, manifest, passages, infos, dense, lexical, units)
+    directory = lifecycle.publish(root, staged, build_id)
+    cache.save(keys)
+
+    report = BuildReport(build_id=build_id, directory=directory, manifest=manifest,
+                         seconds=time.perf_counter() - started, embedded=len(missing),
+                         reused=len(units) - len(missing), warnings=warnings)
+    _describe_changes(report, speeches, passages, previous_passages if previous_manifest else None)
+    return report
+
+
+def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages: Sequence[Passage],
+                      previous: list[Passage] | None) -> None:
+    if previous is None:
+        report.speeches_added = [s.title for s in speeches]
+        report.passages_added = len(passages)
+        return
+    old_ids = {p.id for p in previous}
+    new_ids = {p.id for p in passages}
+    report.passages_added = len(new_ids - old_ids)
+    report.passages_removed = len(old_ids - new_ids)
+
+    def by_speech(items):
+        grouped: dict[str, tuple[str, set[str]]] = {}
+        for p in items:
+            grouped.setdefault(p.speech_id, (p.speech_title, set()))[1].add(p.id)
+        return grouped
+
+    old, new = by_speech(previous), by_speech(passages)
+    report.speeches_added = [new[s][0] for s in new if s not in old]
+    report.speeches_removed = [old[s][0] for s in old if s not in new]
+    report.speeches_changed = [new[s][0] for s in new if s in old and new[s][1] != old[s][1]]

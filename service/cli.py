@@ -1,0 +1,200 @@
+"""The `speechqa` command: build, add, ask, serve, eval, rollback, status.
+
+Handlers import the heavy libraries lazily so that `speechqa --help` is instant.
+Domain errors become a one-line message on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_INDEX = "var/index"
+DEFAULT_CORPUS = "seeds"
+
+
+def _index_root(args) -> Path:
+    return Path(args.index)
+
+
+def _print_build(report) -> None:
+    counts = report.manifest["counts"]
+    print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
+          f"{counts['sections']} sections, {counts['passages']} passages "
+          f"({counts['spans']} span vectors: {report.embedded} embedded, {report.reused} from cache)")
+    print(f"  model {report.manifest['model_id']}, dense index {report.manifest['dense_index']}, "
+          f"at {report.directory}")
+    if report.speeches_added or report.speeches_removed or report.speeches_changed or report.passages_removed:
+        print(f"  changes: +{report.passages_added} / -{report.passages_removed} passages; "
+              f"speeches added {len(report.speeches_added)}, changed {len(report.speeches_changed)}, "
+              f"removed {len(report.speeches_removed)}")
+        for label, titles in (("added", report.speeches_added), ("changed", report.speeches_changed),
+                              ("removed", report.speeches_removed)):
+            for title in titles:
+                print(f"    {label}: {title}")
+    else:
+        print("  no changes since the previous build")
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def cmd_build(args) -> int:
+    from index import lifecycle
+    from index.build import build
+    from index.embed import load_encoder
+
+    root = _index_root(args)
+    if args.if_missing and lifecycle.current_id(root) is not None:
+        print(f"index already built at {lifecycle.current_build(root)} (drop --if-missing to rebuild)")
+        return 0
+    sources = [Path(c) for c in (args.corpus or [DEFAULT_CORPUS])]
+    encoder = load_encoder(args.model)
+    report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
+                   progress=not args.quiet)
+    _print_build(report)
+    return 0
+
+
+def cmd_add(args) -> int:
+    from index import lifecycle, store
+    from index.build import build
+    from index.embed import load_encoder
+
+    root = _index_root(args)
+    manifest = store.read_manifest(lifecycle.current_build(root))
+    sources = [Path(s) for s in manifest["sources"]]
+    known = {s.resolve() for s in sources}
+    sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
+    encoder = load_encoder(manifest.get("model_spec"))
+    report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
+                   budget=manifest.get("budget", 512), progress=not args.quiet)
+    _print_build(report)
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from index.search import load_searcher, search_payload
+
+    searcher = load_searcher(_index_root(args), model=args.model)
+    payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech)
+    if args.json:
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return 0
+    if not payload["results"]:
+        print("no passage matches this question")
+    for result in payload["results"]:
+        path = " › ".join([result["speech"]["title"], *result["section"]])
+        print(f"{result['rank']:>2}. [{result['score']:.4f}] {path}")
+        print(f"    {result['text'][:200].replace(chr(10), ' ')}{'…' if len(result['text']) > 200 else ''}")
+    print(f"({payload['mode']}, {payload['took_ms']:.1f} ms)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import waitress
+
+    from service import create_app
+
+    app = create_app({"INDEX_DIR": str(_index_root(args)), "MODEL": args.model})
+    print(f"serving on http://{args.host}:{args.port}/ (index {args.index})", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="speechqa")
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from index import lifecycle
+
+    build_id = lifecycle.rollback(_index_root(args))
+    print(f"current build is now {build_id}; a running server picks it up on reload")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from index import lifecycle, store
+
+    root = _index_root(args)
+    directory = lifecycle.current_build(root)
+    manifest = store.read_manifest(directory)
+    store.verify(directory, manifest)
+    print(json.dumps({k: manifest[k] for k in manifest if k != "files"}
+                     | {"builds": lifecycle.builds(root), "current": lifecycle.current_id(root)},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from eval.run import run_command
+
+    return run_command(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    top = argparse.ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.")
+    top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", DEFAULT_INDEX),
+                     help="index root directory (default: $SPEECHQA_INDEX or %(default)s)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="parse, chunk, embed and index the corpus")
+    p.add_argument("--corpus", action="append", metavar="PATH",
+                   help=f"a directory of .txt speeches or a file; repeatable (default: {DEFAULT_CORPUS})")
+    p.add_argument("--model", default=os.environ.get("SPEECHQA_MODEL"),
+                   help="sentence-transformers model name or path (default: bundled multilingual-e5-small)")
+    p.add_argument("--budget", type=int, default=512, help="passage budget in model tokens (default 512)")
+    p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_build)
+
+    p = sub.add_parser("add", help="add speech files to the current index (re-embeds only what is new)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_add)
+
+    p = sub.add_parser("ask", help="answer a question from the index")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5, help="number of passages (1-50, default 5)")
+    p.add_argument("--mode", default="hybrid", help="hybrid (default), dense or bm25")
+    p.add_argument("--speech", help="only search this speech id")
+    p.add_argument("--model", default=None, help="query model; must match the index")
+    p.add_argument("--json", action="store_true", help="print the JSON the API returns")
+    p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser("serve", help="run the web page and JSON API under waitress")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
+    p.add_argument("--model", default=None, help="query model; must match the index")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("eval", help="score retrieval quality on a question set")
+    from eval.run import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("rollback", help="serve the previous build again")
+    p.set_defaults(handler=cmd_rollback)
+
+    p = sub.add_parser("status", help="show and verify the current build's manifest")
+    p.set_defaults(handler=cmd_status)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `speechqa` console script."""
+    from index.errors import SpeechQAError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SpeechQAError as exc:
+        print(f"speechqa: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

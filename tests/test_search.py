@@ -1,0 +1,105 @@
+"""Fusion, validation and the three search modes over the real seed index."""
+import pytest
+
+from index.errors import BadQuery, ModelMismatch
+from index.records import ArmScore
+from index.store import Match
+from index.search import MAX_K, MAX_QUERY_CHARS, Searcher, fuse, hit_to_dict, search_payload, validate
+
+
+def test_fuse_adds_reciprocal_ranks_and_keeps_each_arm():
+    fused = fuse({"dense": [Match(7, 0.9), Match(3, 0.8)], "bm25": [Match(3, 12.0), Match(5, 4.0)]}, rrf_k=60)
+    assert [row for row, _, _ in fused] == [3, 7, 5]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[1][1] == pytest.approx(1 / 61)
+    assert fused[0][2] == {"dense": ArmScore(0.8, 2), "bm25": ArmScore(12.0, 1)}
+    assert fused[2][2] == {"dense": ArmScore(None, None), "bm25": ArmScore(4.0, 2)}
+
+
+def test_fuse_breaks_ties_by_first_arm_order():
+    fused = fuse({"dense": [Match(1, 0.5), Match(2, 0.4)], "bm25": [Match(2, 3.0), Match(1, 2.0)]})
+    assert [row for row, _, _ in fused] == [1, 2]
+
+
+@pytest.mark.parametrize(("query", "k", "mode", "message"), [
+    ("", 5, "hybrid", "q must be a non-empty question"),
+    ("   ", 5, "hybrid", "q must be a non-empty question"),
+    ("粮" * (MAX_QUERY_CHARS + 1), 5, "hybrid", f"q must be at most {MAX_QUERY_CHARS} characters"),
+    ("粮食", 0, "hybrid", f"k must be an integer between 1 and {MAX_K}"),
+    ("粮食", MAX_K + 1, "hybrid", f"k must be an integer between 1 and {MAX_K}"),
+    ("粮食", True, "hybrid", f"k must be an integer between 1 and {MAX_K}"),
+    ("粮食", 5, "sparse", "mode must be one of hybrid, dense, bm25"),
+])
+def test_validate_rejects_with_a_message(query, k, mode, message):
+    with pytest.raises(BadQuery) as caught:
+        validate(query, k, mode)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize(("question", "expected"), [
+    ("如何保障粮食安全？", "保障粮食安全提高粮食产能"),
+    ("基层怎样提高保密意识？", "健全管理提升保密意识"),
+    ("边境安全防控怎么做", "打好边境安全防控战"),
+])
+def test_hand_checked_questions_find_their_passage_in_top_3(searcher, mode, question, expected):
+    hits = searcher.search(question, k=3, mode=mode)
+    assert any(expected in hit.passage.text for hit in hits), [h.passage.text[:40] for h in hits]
+
+
+def test_english_question_finds_chinese_passage(searcher):
+    hits = searcher.search("How should grassroots officials guarantee food security?", k=3, mode="dense")
+    assert any("粮食安全" in hit.passage.text for hit in hits)
+
+
+def test_hybrid_keeps_each_arms_score_and_rank(searcher):
+    hit = searcher.search("粮食安全", k=1, mode="hybrid")[0]
+    assert set(hit.scores) == {"dense", "dense_window", "bm25"}
+    assert hit.scores["bm25"].rank >= 1 and hit.scores["bm25"].score > 0
+    assert hit.scores["dense"].rank >= 1 and 0 < hit.scores["dense"].score <= 1
+
+
+def test_dense_hit_points_at_its_best_sentence(searcher):
+    hit = searcher.search("如何保障粮食安全？", k=1, mode="dense")[0]
+    start, end = hit.best_span
+    assert "粮食" in hit.passage.text[start:end]
+    assert set(hit.scores) == {"dense", "dense_window"}
+
+
+def test_bm25_returns_no_zero_score_passages(searcher):
+    assert searcher.search("fraud telecom", k=10, mode="bm25") == []
+
+
+def test_speech_filter_restricts_results(searcher):
+    speech = searcher.speeches[3]
+    hits = searcher.search("国家安全", k=50, mode="hybrid", speech=speech.id)
+    assert hits and {h.passage.speech_id for h in hits} == {speech.id}
+    with pytest.raises(BadQuery, match="unknown speech id"):
+        searcher.search("国家安全", speech="nope")
+
+
+def test_neighbours_stay_inside_the_speech(searcher):
+    speech = searcher.speeches[0]
+    passages = searcher.speech_passages(speech.id)
+    assert searcher.neighbours(passages[0].id) == (None, passages[1].id)
+    assert searcher.neighbours(passages[-1].id)[1] is None
+
+
+def test_payload_shape_is_the_api_contract(searcher):
+    payload = search_payload(searcher, " 粮食安全 ", k=2, mode="hybrid")
+    assert set(payload) == {"query", "mode", "speech", "took_ms", "results"}
+    assert payload["query"] == "粮食安全"
+    result = payload["results"][0]
+    assert set(result) == {"rank", "score", "passage_id", "text", "speech", "section", "scores", "start", "end",
+                           "best_span"}
+    assert set(result["speech"]) == {"id", "title", "source"}
+    assert result == hit_to_dict(searcher.search("粮食安全", k=1)[0])
+
+
+def test_a_different_query_model_is_refused(searcher):
+    class OtherModel:
+        model_id = "some/other-model"
+        dim = 384
+
+    with pytest.raises(ModelMismatch, match="rebuild with `speechqa build --model some/other-model`"):
+        Searcher(searcher.store, OtherModel())

@@ -1,0 +1,117 @@
+"""Index round trip, manifest checks, versioned builds and rollback."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index import lifecycle, store
+from index.build import build
+from index.chunk import sentence_spans
+from index.errors import IndexCorrupt, IndexNotBuilt
+from index.search import load_searcher
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(
+        "守好粮仓的几点体会\n一、保障粮食安全\n一是稳定粮食播种面积。坚决遏制耕地非农化。\n"
+        "二是提高单产。推广良种良法。\n二、维护社会稳定\n加强民族团结，化解矛盾纠纷。\n", encoding="utf-8")
+    return corpus
+
+
+def test_round_trip_keeps_passages_vectors_and_manifest(index_root, searcher):
+    directory = lifecycle.current_build(index_root)
+    manifest = store.read_manifest(directory)
+    loaded = store.load(directory)
+    assert loaded.passages == searcher.passages
+    assert len(loaded.passages) == manifest["counts"]["passages"]
+    assert loaded.dense.ntotal == len(loaded.units) == manifest["counts"]["spans"] > len(loaded.passages)
+    assert set(loaded.units[:, 3]) == {0, 1}
+    row, start, end, _ = loaded.units[5]
+    assert loaded.passages[row].text[start:end].strip()
+    assert manifest["counts"]["speeches"] == 11
+    assert manifest["model_id"] == searcher.encoder.model_id
+    assert manifest["dim"] == 384
+    assert set(manifest["files"]) >= {store.PASSAGES, store.SPEECHES, store.DENSE}
+    vectors = loaded.dense.reconstruct_n(0, 3)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_missing_index_says_what_to_run(tmp_path):
+    with pytest.raises(IndexNotBuilt, match="run `speechqa build`"):
+        load_searcher(tmp_path / "nothing")
+
+
+def test_truncated_file_is_refused(tmp_path, index_root):
+    copy = tmp_path / "copy"
+    shutil.copytree(lifecycle.current_build(index_root), copy)
+    data = (copy / store.DENSE).read_bytes()
+    (copy / store.DENSE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorrupt, match="does not match its checksum"):
+        store.load(copy)
+
+
+def test_unreadable_manifest_is_refused(tmp_path, index_root):
+    copy = tmp_path / "copy"
+    shutil.copytree(lifecycle.current_build(index_root), copy)
+    (copy / store.MANIFEST).write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match="unreadable"):
+        store.load(copy)
+
+
+def test_rebuild_reuses_embeddings_and_keeps_ids(tmp_path, small_corpus, encoder):
+    root = tmp_path / "index"
+    first = build([small_corpus], root, encoder=encoder)
+    second = build([small_corpus], root, encoder=encoder)
+    assert first.embedded == first.manifest["counts"]["spans"] and first.reused == 0
+    assert second.embedded == 0 and second.reused == first.embedded
+    assert store.read_passages(first.directory) == store.read_passages(second.directory)
+    assert (second.passages_added, second.passages_removed, second.speeches_changed) == (0, 0, [])
+
+
+def test_changed_file_reembeds_only_what_changed(tmp_path, small_corpus, encoder):
+    root = tmp_path / "index"
+    first = build([small_corpus], root, encoder=encoder)
+    (small_corpus / "b.txt").write_text("边境安全的思考\n一、打好边境安全防控战\n坚持五级书记抓边防。\n",
+                                        encoding="utf-8")
+    report = build([small_corpus], root, encoder=encoder)
+    assert report.speeches_added == ["边境安全的思考"]
+    assert report.passages_added >= 1 and report.passages_removed == 0
+    old_ids = {p.id for p in store.read_passages(first.directory)}
+    new_passages = [p for p in store.read_passages(report.directory) if p.id not in old_ids]
+    assert report.embedded == sum(2 * len(sentence_spans(p.text)) - 1 for p in new_passages)
+
+
+def test_rollback_returns_to_the_previous_build(tmp_path, small_corpus, encoder):
+    root = tmp_path / "index"
+    first = build([small_corpus], root, encoder=encoder)
+    (small_corpus / "a.txt").unlink()
+    (small_corpus / "c.txt").write_text("新的讲话\n一、新的部分\n新的内容。\n", encoding="utf-8")
+    second = build([small_corpus], root, encoder=encoder)
+    assert lifecycle.current_id(root) == second.build_id
+    assert second.speeches_removed == ["守好粮仓的几点体会"]
+    assert lifecycle.rollback(root) == first.build_id
+    assert lifecycle.current_build(root) == first.directory
+    titles = {s.title for s in load_searcher(root, encoder=encoder).speeches}
+    assert titles == {"守好粮仓的几点体会"}
+
+
+def test_interrupted_build_leaves_served_index_alone(tmp_path, small_corpus, encoder):
+    root = tmp_path / "index"
+    first = build([small_corpus], root, encoder=encoder)
+    half_built = lifecycle.staging_dir(root)
+    half_built.mkdir()
+    (half_built / store.PASSAGES).write_text("partial", encoding="utf-8")
+    assert lifecycle.current_build(root) == first.directory
+    second = build([small_corpus], root, encoder=encoder)
+    assert not list((root / lifecycle.BUILDS).glob(".tmp-*"))
+    assert lifecycle.current_build(root) == second.directory
+
+
+def test_manifest_records_how_the_index_was_built(index_root):
+    manifest = json.loads((lifecycle.current_build(index_root) / store.MANIFEST).read_text(encoding="utf-8"))
+    assert {"model_id", "dim", "chunker", "lexical", "corpus_hash", "counts", "built_at", "build_id",
+            "dense_index", "files", "format"} <= set(manifest)
