@@ -1,0 +1,44 @@
+"""A build killed halfway leaves the served index untouched; the next build succeeds."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from index import lifecycle, store
+from index.build import build
+
+from .conftest import SEEDS
+
+
+def test_sigkill_during_build_keeps_the_served_index(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("第一篇讲话\n一、总的要求\n坚持稳中求进。\n", encoding="utf-8")
+    root = tmp_path / "index"
+    served = build([corpus], root, encoder=encoder)
+    small_seed = min(SEEDS.glob("*.txt"), key=lambda p: p.stat().st_size)
+    (corpus / small_seed.name).write_bytes(small_seed.read_bytes())
+
+    child = subprocess.Popen([sys.executable, "-m", "service", "--index", str(root), "build", "--corpus", str(corpus)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        # tqdm's bar on stderr means parsing is done and embedding has started: kill it there.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "%|" not in child.stderr.read(64):
+            pass
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+    assert lifecycle.current_build(root) == served.directory
+    store.verify(served.directory, store.read_manifest(served.directory))
+    assert [p.speech_title for p in store.load(served.directory).passages] == ["第一篇讲话"]
+
+    finished = build([corpus], root, encoder=encoder)
+    assert lifecycle.current_build(root) == finished.directory
+    assert finished.manifest["counts"]["speeches"] == 2
+    assert not list((root / lifecycle.BUILDS).glob(".tmp-*"))
