@@ -1,0 +1,156 @@
+"""Pure text helpers for showing a hit: sentence spans, escaped term highlights, the best sentence.
+
+Query terms come from ``index.lexical.tokenize``, which NFKC-folds and lower-cases; matching
+here folds the passage the same way, character by character, so offsets stay in the original.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Sequence
+
+from markupsafe import Markup, escape
+
+SENTENCE_END = "。！？；\n"
+# Closing quotes and brackets stay with the sentence they close: “……。”
+CLOSERS = "”’」』\"')）》"
+_ASCII_WORD = re.compile(r"[0-9a-z]+")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: split after 。！？； (and any closing quotes), at newlines.
+
+    Blanks around a sentence are trimmed and empty pieces dropped.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\n":
+            spans.append((start, i))
+            start = i + 1
+        elif char in SENTENCE_END:
+            end = i + 1
+            while end < len(text) and text[end] in CLOSERS:
+                end += 1
+            spans.append((start, end))
+            start = i = end
+            continue
+        i += 1
+    spans.append((start, len(text)))
+    trimmed = []
+    for begin, end in spans:
+        while begin < end and text[begin].isspace():
+            begin += 1
+        while end > begin and text[end - 1].isspace():
+            end -= 1
+        if begin < end:
+            trimmed.append((begin, end))
+    return trimmed
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """``text`` folded like the tokenizer, plus the original index of every folded character."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, char in enumerate(text):
+        folded = unicodedata.normalize("NFKC", char).lower()
+        out.append(folded)
+        origin.extend([i] * len(folded))
+    return "".join(out), origin
+
+
+def _clean_terms(terms: Sequence[str]) -> list[str]:
+    """Distinct non-blank terms, folded, longest first (so 粮食安全 wins over 粮食)."""
+    folded = {unicodedata.normalize("NFKC", t).lower().strip() for t in terms}
+    return sorted((t for t in folded if t), key=lambda t: (-len(t), t))
+
+
+def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    """Non-overlapping (start, end) spans of ``terms`` in ``text``, sorted, adjacent spans merged.
+
+    Longer terms claim their characters first; ASCII words match whole words only
+    (``ai`` does not light up inside ``said``).
+    """
+    folded, origin = _folded(text)
+    taken = [False] * len(text)
+    spans: list[tuple[int, int]] = []
+    for term in _clean_terms(terms):
+        ascii_word = bool(_ASCII_WORD.fullmatch(term))
+        at = folded.find(term)
+        while at != -1:
+            end = at + len(term)
+            start_char, end_char = origin[at], origin[end - 1] + 1
+            bounded = not ascii_word or (
+                (at == 0 or not folded[at - 1].isascii() or not folded[at - 1].isalnum())
+                and (end == len(folded) or not folded[end].isascii() or not folded[end].isalnum()))
+            if bounded and not any(taken[start_char:end_char]):
+                for i in range(start_char, end_char):
+                    taken[i] = True
+                spans.append((start_char, end_char))
+            at = folded.find(term, at + 1)
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def highlight(text: str, terms: Sequence[str]) -> Markup:
+    """``text`` HTML-escaped, with every occurrence of ``terms`` wrapped in ``<mark>`` (never nested)."""
+    parts: list[str] = []
+    cursor = 0
+    for start, end in match_spans(text, terms):
+        parts.append(escape(text[cursor:start]))
+        parts.append(Markup("<mark>%s</mark>") % text[start:end])
+        cursor = end
+    parts.append(escape(text[cursor:]))
+    return Markup("").join(parts)
+
+
+def sentence_overlap(sentence: str, terms: Sequence[str]) -> tuple[int, int]:
+    """How well a sentence covers the query: (distinct terms present, characters those terms cover)."""
+    spans = match_spans(sentence, terms)
+    folded = _folded(sentence)[0]
+    present = sum(1 for term in _clean_terms(terms) if term in folded)
+    return present, sum(end - start for start, end in spans)
+
+
+def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None) -> dict:
+    """The sentence of ``text`` that best answers the query, as ``{"text", "start", "end"}``.
+
+    Most distinct query terms (then most characters covered) wins. A tie at the top, or no
+    term anywhere (an English question), goes to the tied sentence that overlaps ``hint`` most
+    (the dense arm's best sentence, offsets into ``text``, when the search had one), else to
+    the earliest tied sentence.
+    """
+    spans = split_sentences(text)
+    if not spans:
+        return {"text": "", "start": 0, "end": 0}
+    overlaps = [sentence_overlap(text[start:end], terms) for start, end in spans]
+    top = max(overlaps)
+    tied = [i for i, overlap in enumerate(overlaps) if overlap == top]
+    best = tied[0]
+    if len(tied) > 1 and hint is not None:
+        h_start, h_end = hint
+        shared = [max(0, min(spans[i][1], h_end) - max(spans[i][0], h_start)) for i in tied]
+        if max(shared) > 0:
+            best = tied[shared.index(max(shared))]
+    start, end = spans[best]
+    return {"text": text[start:end], "start": start, "end": end}
+
+
+def highlight_passage(text: str, terms: Sequence[str], best: dict | None = None) -> Markup:
+    """The passage for a page: terms in ``<mark>``, the best sentence in ``<strong class="best">``."""
+    if not best or best["end"] <= best["start"]:
+        return highlight(text, terms)
+    start, end = best["start"], best["end"]
+    return Markup("").join([
+        highlight(text[:start], terms),
+        Markup('<strong class="best">%s</strong>') % highlight(text[start:end], terms),
+        highlight(text[end:], terms),
+    ])

@@ -1,0 +1,191 @@
+"""The OpenAPI 3.0 description of the JSON API, built as a plain dict from the same constants the code uses."""
+from __future__ import annotations
+
+from index.search import MAX_K, MAX_QUERY_CHARS, MODES
+from service.api import DEFAULT_K, DEFAULT_MODE
+
+OPENAPI_VERSION = "3.0.3"
+API_VERSION = "1.0.0"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict, *, required: list[str] | None = None) -> dict:
+    """A closed object schema: every listed property is always present unless ``required`` says otherwise."""
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": list(properties) if required is None else required}
+
+
+def _nullable(schema: dict) -> dict:
+    return dict(schema, nullable=True)
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+STRING_LIST = {"type": "array", "items": {"type": "string"}}
+
+SCHEMAS = {
+    "Error": _obj({"error": _obj({
+        "code": {"type": "string", "example": "bad_query",
+                 "description": "Stable machine-readable code: bad_query, bad_request, not_found, "
+                                "method_not_allowed, payload_too_large, index_not_built, index_corrupt, "
+                                "model_mismatch, index_unavailable, internal_error."},
+        "message": {"type": "string", "example": f"k must be an integer between 1 and {MAX_K}"},
+    })}),
+    "SearchRequest": {
+        "type": "object", "additionalProperties": False, "required": ["q"],
+        "properties": {
+            "q": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                  "description": "The question, Chinese or English; blank-only is refused.",
+                  "example": "如何保障粮食安全？"},
+            "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K, "nullable": True},
+            "mode": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE, "nullable": True},
+            "speech": {"type": "string", "nullable": True,
+                       "description": "Only search this speech (an id from /api/speeches); empty or null means all."},
+        },
+    },
+    "ArmScore": _obj({"score": _nullable({"type": "number"}), "rank": _nullable({"type": "integer", "minimum": 1})}),
+    "SpeechRef": _obj({"id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"}}),
+    "BestSentence": _obj({
+        "text": {"type": "string", "description": "passage text[start:end]: the sentence with the most query "
+                                                  "terms, ties and no-match going to best_span"},
+        "start": {"type": "integer", "minimum": 0, "description": "character offset within the passage text"},
+        "end": {"type": "integer", "minimum": 0},
+    }),
+    "SearchResult": _obj({
+        "rank": {"type": "integer", "minimum": 1},
+        "score": {"type": "number", "description": "ranking score, higher is better; its scale depends on the mode"},
+        "passage_id": {"type": "string"},
+        "text": {"type": "string"},
+        "speech": _ref("SpeechRef"),
+        "section": {**STRING_LIST, "description": "heading path inside the speech, outermost first"},
+        "scores": {"type": "object", "additionalProperties": _ref("ArmScore"),
+                   "description": "each retrieval arm's score and rank, keyed by arm (e.g. dense, bm25)"},
+        "best_span": _nullable({"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2,
+                                "description": "[start, end] in the passage text of the sentence the dense arm "
+                                               "matched best; null when the dense arm did not run or missed"}),
+        "start": {"type": "integer", "description": "character offset of the passage in its source file"},
+        "end": {"type": "integer"},
+        "highlight": {"type": "string", "description": "HTML-escaped passage text, query terms in <mark>"},
+        "best_sentence": _ref("BestSentence"),
+    }),
+    "SearchResponse": _obj({
+        "query": {"type": "string"},
+        "mode": {"type": "string", "enum": list(MODES)},
+        "speech": _nullable({"type": "string"}),
+        "took_ms": {"type": "number"},
+        "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
+    }),
+    "SpeechSummary": _obj({
+        "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"},
+        "title_inferred": {"type": "boolean"},
+        "section_count": {"type": "integer", "minimum": 0},
+        "passage_count": {"type": "integer", "minimum": 0},
+    }),
+    "SpeechList": _obj({"speeches": {"type": "array", "items": _ref("SpeechSummary")}}),
+    "Passage": _obj({
+        "id": {"type": "string"}, "speech_id": {"type": "string"}, "speech_title": {"type": "string"},
+        "source": {"type": "string"}, "section": STRING_LIST,
+        "first_block": {"type": "integer"}, "last_block": {"type": "integer"},
+        "start": {"type": "integer"}, "end": {"type": "integer"},
+        "text": {"type": "string"}, "ordinal": {"type": "integer"},
+    }),
+}
+SCHEMAS["SpeechDetail"] = _obj(SCHEMAS["SpeechSummary"]["properties"] | {
+    "sections": {"type": "array", "items": STRING_LIST, "description": "section paths in document order"},
+    "passages": {"type": "array", "items": _ref("Passage")},
+})
+SCHEMAS["PassageWithNeighbours"] = _obj(SCHEMAS["Passage"]["properties"] | {
+    "previous": _nullable({"type": "string", "description": "previous passage of the same speech"}),
+    "next": _nullable({"type": "string", "description": "next passage of the same speech"}),
+})
+SCHEMAS["Health"] = _obj({
+    "status": {"type": "string", "enum": ["ok"]},
+    "passages": {"type": "integer"}, "speeches": {"type": "integer"},
+    "model": {"type": "string"},
+    "built_at": _nullable({"type": "string", "format": "date-time"}),
+    "build_id": _nullable({"type": "string"}),
+})
+
+ERROR_TEXT = {
+    400: "Invalid parameters or body (code `bad_query` or `bad_request`); the message says what is allowed.",
+    404: "Unknown id or route (code `not_found`).",
+    405: "Method not allowed (code `method_not_allowed`); the Allow header lists the allowed methods.",
+    413: "Request body larger than the limit (code `payload_too_large`).",
+    500: "A bug in the server (code `internal_error`); the details are only in the server log.",
+    503: "No index loaded (code `index_not_built`, `index_corrupt` or `model_mismatch`); "
+         "the message says what to run.",
+}
+
+
+def errors(*statuses: int) -> dict:
+    """Response entries referring to the shared error responses."""
+    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+
+
+def _search_params() -> list[dict]:
+    return [
+        {"name": "q", "in": "query", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS},
+         "description": "The question, Chinese or English (surrounding blanks are stripped).",
+         "example": "如何保障粮食安全？"},
+        {"name": "k", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
+         "description": "How many passages; empty means the default."},
+        {"name": "mode", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE},
+         "description": "hybrid = dense + BM25 fused by reciprocal rank."},
+        {"name": "speech", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "Only search this speech (an id from /api/speeches)."},
+    ]
+
+
+def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
+    """The OpenAPI document (``max_content_length`` is the app's body limit, in bytes)."""
+    search_ok = _json(_ref("SearchResponse"), "Passages best first, each with highlights and its best sentence.")
+    body_note = f" Bodies over {max_content_length} bytes get 413." if max_content_length else ""
+    paths = {
+        "/api/search": {
+            "get": {"operationId": "searchGet", "summary": "Find the passages that answer a question",
+                    "parameters": _search_params(),
+                    "responses": {"200": search_ok} | errors(400, 405, 503, 500)},
+            "post": {"operationId": "searchPost", "summary": "The same search with a JSON body",
+                     "description": "Unknown fields are refused; the body must be a JSON object." + body_note,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SearchRequest")}}},
+                     "responses": {"200": search_ok} | errors(400, 405, 413, 503, 500)},
+        },
+        "/api/speeches": {"get": {
+            "operationId": "listSpeeches", "summary": "All speeches in the index",
+            "responses": {"200": _json(_ref("SpeechList"), "Speeches in index order.")} | errors(503, 500)}},
+        "/api/speeches/{speech_id}": {"get": {
+            "operationId": "getSpeech", "summary": "One speech: outline and passages in reading order",
+            "parameters": [{"name": "speech_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("SpeechDetail"), "The speech.")} | errors(404, 503, 500)}},
+        "/api/passages/{passage_id}": {"get": {
+            "operationId": "getPassage", "summary": "One passage and its neighbours' ids",
+            "parameters": [{"name": "passage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("PassageWithNeighbours"), "The passage.")} | errors(404, 503, 500)}},
+        "/healthz": {"get": {
+            "operationId": "health", "summary": "What is being served",
+            "responses": {"200": _json(_ref("Health"), "An index is loaded.")} | errors(503, 500)}},
+        "/api/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.0 document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    }
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "speechqa", "version": API_VERSION,
+                 "description": "Semantic question answering over Chinese speech compilations (发言材料汇编). "
+                                "Every error is `{\"error\": {\"code\", \"message\"}}` with its HTTP status; "
+                                "unknown /api/ routes answer 404 in that shape."},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {f"E{s}": _json(_ref("Error"), text) for s, text in ERROR_TEXT.items()},
+        },
+    }

@@ -1,0 +1,469 @@
+"""The JSON API over the real seed index: shapes, errors, escaping, relevance, the OpenAPI document."""
+from __future__ import annotations
+
+import json
+import logging
+
+import jieba
+import pytest
+
+from index.search import MAX_K, MAX_QUERY_CHARS
+from service import IndexHolder, create_app
+from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
+from service.openapi import build_spec
+
+SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "results"]
+RESULT_KEYS = ["rank", "score", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
+               "highlight", "best_sentence"]
+PASSAGE_KEYS = ["id", "speech_id", "speech_title", "source", "section", "first_block", "last_block",
+                "start", "end", "text", "ordinal"]
+SUMMARY_KEYS = ["id", "title", "source", "title_inferred", "section_count", "passage_count"]
+K_MESSAGE = f"k must be an integer between 1 and {MAX_K}"
+Q_MESSAGE = "q must be a non-empty question"
+MODE_MESSAGE = "mode must be one of hybrid, dense, bm25"
+
+
+@pytest.fixture
+def app(searcher):
+    """The app over the session's seed index (loaded once, shared)."""
+    return create_app({"TESTING": True, "SEARCHER": searcher})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def empty_client(tmp_path):
+    """An app whose INDEX_DIR holds no index."""
+    return create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "nothing")}).test_client()
+
+
+MARKUP_SPEECH = """测试标题"><img src=x onerror=alert(1)>
+一、标签测试
+有人在讲话稿里写了<script>alert(1)</script>这样一段标签测试文字，应当原样显示。
+二、粮食安全
+保障粮食安全是头等大事，要落实粮食安全党政同责。
+"""
+
+
+@pytest.fixture(scope="module")
+def markup_searcher(tmp_path_factory, encoder):
+    """A tiny real index of one speech whose title and body carry HTML."""
+    from index.build import build
+    from index.search import load_searcher
+
+    corpus = tmp_path_factory.mktemp("markup-corpus")
+    (corpus / "markup.txt").write_text(MARKUP_SPEECH, encoding="utf-8")
+    root = tmp_path_factory.mktemp("markup-index")
+    build([corpus], root, encoder=encoder)
+    return load_searcher(root, encoder=encoder)
+
+
+@pytest.fixture
+def markup_client(markup_searcher):
+    return create_app({"TESTING": True, "SEARCHER": markup_searcher}).test_client()
+
+
+def error_of(response) -> tuple[str, str]:
+    body = response.get_json()
+    assert list(body) == ["error"] and list(body["error"]) == ["code", "message"], body
+    assert response.mimetype == "application/json"
+    return body["error"]["code"], body["error"]["message"]
+
+
+# --- highlight.py: pure functions -------------------------------------------------------------
+
+def test_split_sentences_cuts_after_enders_keeps_closing_quotes_and_trims():
+    text = "一是“保障粮食安全。”二是提高产能；\n\n 三、其他！尾巴"
+    spans = split_sentences(text)
+    assert [text[a:b] for a, b in spans] == ["一是“保障粮食安全。”", "二是提高产能；", "三、其他！", "尾巴"]
+    assert split_sentences("") == [] and split_sentences(" \n ") == []
+
+
+def test_highlight_escapes_everything_then_marks_longest_terms_without_nesting():
+    text = '<script>alert(1)</script>保障粮食安全"'
+    out = str(highlight(text, ["粮食", "粮食安全", "安全", "script"]))
+    assert out == ('&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;保障'
+                   '<mark>粮食安全</mark>&#34;')
+    assert "<mark><mark>" not in out
+
+
+def test_highlight_merges_adjacent_terms_and_folds_width_and_case():
+    assert str(highlight("保障粮食安全", ["保障", "粮食安全"])) == "<mark>保障粮食安全</mark>"
+    assert str(highlight("ＡＩ said ai", ["ai"])) == "<mark>ＡＩ</mark> said <mark>ai</mark>"
+    assert match_spans("said", ["ai"]) == []
+
+
+def test_best_sentence_prefers_term_overlap_then_the_dense_hint_then_first():
+    text = "第一句讲安全。第二句讲粮食安全。第三句无关。第四句也讲安全。"
+    terms = ["粮食", "安全", "粮食安全"]
+    assert best_sentence(text, terms) == {"text": "第二句讲粮食安全。", "start": 7, "end": 16}
+    assert best_sentence(text, terms, (16, 22)) == {"text": "第二句讲粮食安全。", "start": 7, "end": 16}
+    assert best_sentence(text, ["安全"]) == {"text": "第一句讲安全。", "start": 0, "end": 7}
+    assert best_sentence(text, ["安全"], (22, 30)) == {"text": "第四句也讲安全。", "start": 22, "end": 30}
+    assert best_sentence(text, ["安全"], (16, 22)) == {"text": "第一句讲安全。", "start": 0, "end": 7}
+    assert best_sentence(text, ["英文"], (16, 22)) == {"text": "第三句无关。", "start": 16, "end": 22}
+    assert best_sentence(text, ["英文"]) == {"text": "第一句讲安全。", "start": 0, "end": 7}
+    assert best_sentence("", ["x"]) == {"text": "", "start": 0, "end": 0}
+
+
+def test_highlight_passage_wraps_best_sentence_and_escapes():
+    text = "<b>甲</b>。粮食安全。"
+    best = best_sentence(text, ["粮食安全"])
+    assert str(highlight_passage(text, ["粮食安全"], best)) == (
+        '&lt;b&gt;甲&lt;/b&gt;。<strong class="best"><mark>粮食安全</mark>。</strong>')
+
+
+# --- search -------------------------------------------------------------------------------------
+
+def test_search_get_shape_is_exact(client):
+    response = client.get("/api/search", query_string={"q": "如何保障粮食安全？", "k": 3})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == SEARCH_KEYS
+    assert (body["query"], body["mode"], body["speech"]) == ("如何保障粮食安全？", "hybrid", None)
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3]
+    for result in body["results"]:
+        assert list(result) == RESULT_KEYS
+        assert list(result["speech"]) == ["id", "title", "source"]
+        assert "bm25" in result["scores"] and len(result["scores"]) >= 2, "hybrid keeps each arm's view"
+        assert all(list(arm) == ["score", "rank"] for arm in result["scores"].values())
+        assert list(result["best_sentence"]) == ["text", "start", "end"]
+        best = result["best_sentence"]
+        assert result["text"][best["start"]:best["end"]] == best["text"] != ""
+    top = body["results"][0]
+    assert "<mark>粮食安全</mark>" in top["highlight"]
+    assert "粮食安全" in top["best_sentence"]["text"]
+
+
+def test_search_post_matches_get(client):
+    got = client.get("/api/search?q=边境安全防控怎么做&k=5&mode=bm25").get_json()
+    posted = client.post("/api/search", json={"q": "边境安全防控怎么做", "k": 5, "mode": "bm25"}).get_json()
+    assert [r["passage_id"] for r in posted["results"]] == [r["passage_id"] for r in got["results"]]
+    assert posted["mode"] == "bm25" and len(posted["results"]) == 5
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize(("question", "expected"), [
+    ("如何保障粮食安全？", "粮食安全"),
+    ("基层怎样提高保密意识？", "保密意识"),
+    ("边境安全防控怎么做", "边境"),
+])
+def test_chinese_questions_find_relevant_passages_in_top_3(client, mode, question, expected):
+    body = client.get("/api/search", query_string={"q": question, "k": 3, "mode": mode}).get_json()
+    assert any(expected in r["text"] for r in body["results"]), [r["text"][:30] for r in body["results"]]
+
+
+def test_english_question_gets_results_and_a_valid_best_sentence(client):
+    body = client.get("/api/search", query_string={
+        "q": "How should grassroots officials guarantee food security?", "k": 3, "mode": "dense"}).get_json()
+    assert any("粮食安全" in r["text"] for r in body["results"])
+    for result in body["results"]:
+        best = result["best_sentence"]
+        assert result["text"][best["start"]:best["end"]] == best["text"]
+        assert "<mark>" not in result["highlight"]
+        start, end = result["best_span"]
+        assert best["start"] < end and start < best["end"], "no term to go by: the dense arm's sentence wins"
+
+
+def test_speech_filter_restricts_results(client, searcher):
+    speech = searcher.speeches[1]
+    body = client.get("/api/search", query_string={"q": "安全", "k": 50, "speech": speech.id}).get_json()
+    assert body["speech"] == speech.id
+    assert body["results"] and {r["speech"]["id"] for r in body["results"]} == {speech.id}
+    assert len(body["results"]) <= speech.passages
+
+
+def test_query_with_markup_is_escaped_in_highlights(client):
+    body = client.get("/api/search", query_string={"q": "<script>alert(1)</script>粮食安全", "k": 5}).get_json()
+    assert body["query"] == "<script>alert(1)</script>粮食安全"
+    assert all("<script" not in r["highlight"] for r in body["results"])
+    assert any("<mark>" in r["highlight"] for r in body["results"])
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({}, Q_MESSAGE),
+    ({"q": ""}, Q_MESSAGE),
+    ({"q": "   "}, Q_MESSAGE),
+    ({"q": "粮" * (MAX_QUERY_CHARS + 1)}, f"q must be at most {MAX_QUERY_CHARS} characters (got 501)"),
+    ({"q": "粮食", "k": "abc"}, K_MESSAGE),
+    ({"q": "粮食", "k": "0"}, K_MESSAGE),
+    ({"q": "粮食", "k": "51"}, K_MESSAGE),
+    ({"q": "粮食", "k": "-1"}, K_MESSAGE),
+    ({"q": "粮食", "k": "1.5"}, K_MESSAGE),
+    ({"q": "粮食", "k": "１０"}, K_MESSAGE),
+    ({"q": "粮食", "k": "99999999999999999999999"}, K_MESSAGE),
+    ({"q": "粮食", "mode": "sparse"}, MODE_MESSAGE),
+    ({"q": "粮食", "speech": "no-such-speech"}, "unknown speech id 'no-such-speech'"),
+])
+def test_search_get_rejects_bad_parameters(client, params, message):
+    response = client.get("/api/search", query_string=params)
+    assert response.status_code == 400
+    code, text = error_of(response)
+    assert code == "bad_query"
+    assert text.startswith(message)
+
+
+@pytest.mark.parametrize(("body", "code", "message"), [
+    (b"", "bad_request", "request body must be a JSON object"),
+    (b"{", "bad_request", "request body is not valid JSON"),
+    (b'{"q": "\xff"}', "bad_request", "request body is not valid JSON"),
+    (b"[" * 6000 + b"]" * 6000, "bad_request", "request body is not valid JSON"),
+    (b"[1, 2]", "bad_request", "request body must be a JSON object, not list"),
+    (b"null", "bad_request", "request body must be a JSON object, not null"),
+    (b'"q"', "bad_request", "request body must be a JSON object, not str"),
+    (b'{"q": 5}', "bad_query", Q_MESSAGE),
+    (b'{"q": ""}', "bad_query", Q_MESSAGE),
+    (b'{"k": 3}', "bad_query", Q_MESSAGE),
+    (b'{"q": "\\u7cae\\u98df", "k": "5"}', "bad_query", K_MESSAGE),
+    (b'{"q": "x", "k": true}', "bad_query", K_MESSAGE),
+    (b'{"q": "x", "k": 5.0}', "bad_query", K_MESSAGE),
+    (b'{"q": "x", "k": 0}', "bad_query", K_MESSAGE),
+    (b'{"q": "x", "mode": "Hybrid"}', "bad_query", MODE_MESSAGE),
+    (b'{"q": "x", "mode": ["hybrid"]}', "bad_query", MODE_MESSAGE),
+    (b'{"q": "x", "speech": 5}', "bad_query", "speech must be a speech id"),
+    (b'{"q": "x", "speech": "nope"}', "bad_query", "unknown speech id 'nope'"),
+    (b'{"query": "x"}', "bad_query", "unknown field 'query' — allowed: q, k, mode, speech"),
+])
+def test_search_post_rejects_bad_bodies(client, body, code, message):
+    response = client.post("/api/search", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)[0] == code
+    assert error_of(response)[1].startswith(message)
+
+
+def test_post_defaults_and_nulls(client):
+    body = client.post("/api/search", json={"q": "粮食安全", "k": None, "mode": None, "speech": None}).get_json()
+    assert (body["mode"], body["speech"], len(body["results"])) == ("hybrid", None, 10)
+
+
+def test_oversized_body_is_413(client):
+    response = client.post("/api/search", data=json.dumps({"q": "粮" * 20000}), content_type="application/json")
+    assert response.status_code == 413
+    assert error_of(response) == ("payload_too_large", "request body is too large: at most 16384 bytes")
+
+
+def test_unknown_api_route_is_json_404(client):
+    response = client.get("/api/nothing/here")
+    assert response.status_code == 404
+    assert error_of(response) == ("not_found", "no such endpoint /api/nothing/here — see /api/openapi.json")
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("delete", "/api/search", "GET, POST"),
+    ("put", "/api/speeches", "GET"),
+    ("post", "/healthz", "GET"),
+])
+def test_wrong_method_is_json_405_with_allow(client, method, path, allowed):
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert error_of(response) == ("method_not_allowed", f"{method.upper()} is not allowed on {path}; use {allowed}")
+    assert set(response.headers["Allow"].split(", ")) >= set(allowed.split(", "))
+
+
+def test_genuine_bug_is_json_500_without_traceback(client, searcher, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(searcher, "search", broken)
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/api/search?q=粮食")
+    assert response.status_code == 500
+    assert error_of(response) == ("internal_error", "internal server error — the details are in the server log")
+    assert b"secret" not in response.data and b"Traceback" not in response.data
+    assert "secret internals" in caplog.text
+
+
+# --- speeches, passages, health --------------------------------------------------------------------
+
+def test_speeches_list(client, searcher):
+    body = client.get("/api/speeches").get_json()
+    assert list(body) == ["speeches"]
+    assert [s["id"] for s in body["speeches"]] == [s.id for s in searcher.speeches]
+    for item, info in zip(body["speeches"], searcher.speeches):
+        assert list(item) == SUMMARY_KEYS
+        assert (item["title"], item["section_count"], item["passage_count"]) == (
+            info.title, len(info.sections), info.passages)
+
+
+def test_speech_detail_has_outline_and_passages_in_order(client, searcher):
+    info = searcher.speeches[0]
+    body = client.get(f"/api/speeches/{info.id}").get_json()
+    assert list(body) == SUMMARY_KEYS + ["sections", "passages"]
+    assert body["sections"] == [list(path) for path in info.sections]
+    assert [p["id"] for p in body["passages"]] == [p.id for p in searcher.speech_passages(info.id)]
+    assert len(body["passages"]) == info.passages
+    assert all(list(p) == PASSAGE_KEYS and p["speech_id"] == info.id for p in body["passages"])
+
+
+def test_passage_neighbours_walk_the_speech(client, searcher):
+    info = searcher.speeches[0]
+    ids = [p.id for p in searcher.speech_passages(info.id)]
+    assert len(ids) >= 3
+    first = client.get(f"/api/passages/{ids[0]}").get_json()
+    middle = client.get(f"/api/passages/{ids[1]}").get_json()
+    last = client.get(f"/api/passages/{ids[-1]}").get_json()
+    assert list(middle) == PASSAGE_KEYS + ["previous", "next"]
+    assert (first["previous"], first["next"]) == (None, ids[1])
+    assert (middle["previous"], middle["next"]) == (ids[0], ids[2])
+    assert (last["previous"], last["next"]) == (ids[-2], None)
+    assert middle["text"] == searcher.passage(ids[1]).text
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/api/speeches/nope", "no speech with id 'nope' — see /api/speeches"),
+    ("/api/passages/nope", "no passage with id 'nope'"),
+    ("/api/passages/%3Cscript%3E", "no passage with id '<script>'"),
+])
+def test_unknown_ids_are_404(client, path, message):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert error_of(response) == ("not_found", message)
+
+
+def test_healthz(client, searcher):
+    body = client.get("/healthz").get_json()
+    assert body == {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
+                    "model": searcher.manifest["model_id"], "built_at": searcher.manifest["built_at"],
+                    "build_id": searcher.manifest["build_id"]}
+
+
+# --- no index ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/search?q=粮食", "/api/speeches", "/api/speeches/x", "/api/passages/x",
+                                  "/healthz"])
+def test_without_an_index_the_api_answers_503_saying_what_to_run(empty_client, path):
+    response = empty_client.get(path)
+    assert response.status_code == 503
+    code, message = error_of(response)
+    assert code == "index_not_built"
+    assert message.endswith("— run `speechqa build`")
+
+
+def test_without_an_index_post_search_is_503_and_openapi_still_works(empty_client):
+    assert empty_client.post("/api/search", json={"q": "粮食"}).status_code == 503
+    assert empty_client.get("/api/openapi.json").status_code == 200
+
+
+def test_index_dir_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHQA_INDEX_DIR", str(tmp_path / "from-env"))
+    app = create_app({"TESTING": True})
+    assert app.config["INDEX_DIR"] == str(tmp_path / "from-env")
+    assert str(tmp_path / "from-env") in error_of(app.test_client().get("/healthz"))[1]
+
+
+def test_holder_swaps_searcher_and_error_together(searcher):
+    holder = IndexHolder()
+    holder.load("/nonexistent/speechqa-index")
+    assert holder.searcher is None and holder.error.code == "index_not_built"
+    holder.swap(searcher, None)
+    assert holder.require() is searcher and holder.error is None
+
+
+def test_factory_warms_up_jieba(app):
+    assert jieba.dt.initialized
+
+
+# --- a corpus with markup in it ---------------------------------------------------------------------
+
+def test_markup_in_a_speech_file_is_escaped_in_highlights(markup_client):
+    body = markup_client.get("/api/search", query_string={"q": "script 标签测试", "k": 3}).get_json()
+    hit = next(r for r in body["results"] if "<script>" in r["text"])
+    assert "<script>" not in hit["highlight"]
+    assert "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;" in hit["highlight"]
+
+
+# --- OpenAPI ----------------------------------------------------------------------------------------
+
+def _resolve(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        node = spec
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def conforms(spec: dict, schema: dict, value, where: str = "$") -> None:
+    """A small checker for the subset of JSON Schema the document uses (closed objects, arrays, types)."""
+    schema = _resolve(spec, schema)
+    if value is None:
+        assert schema.get("nullable"), f"{where} is null"
+        return
+    kind = schema.get("type")
+    if kind == "object":
+        assert isinstance(value, dict), where
+        props = schema.get("properties", {})
+        assert set(schema.get("required", [])) <= set(value), (where, schema.get("required"), list(value))
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            if key in props:
+                conforms(spec, props[key], item, f"{where}.{key}")
+            elif isinstance(extra, dict):
+                conforms(spec, extra, item, f"{where}.{key}")
+            else:
+                assert extra is not False, f"{where}.{key} is not in the schema"
+    elif kind == "array":
+        assert isinstance(value, list), where
+        for i, item in enumerate(value):
+            conforms(spec, schema["items"], item, f"{where}[{i}]")
+    elif kind == "string":
+        assert isinstance(value, str), where
+        if "enum" in schema:
+            assert value in schema["enum"], where
+    elif kind == "integer":
+        assert isinstance(value, int) and not isinstance(value, bool), where
+    elif kind == "number":
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), where
+    elif kind == "boolean":
+        assert isinstance(value, bool), where
+
+
+def test_openapi_documents_every_api_route_and_method(app, client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec == build_spec(max_content_length=16 * 1024)
+    assert spec["openapi"].startswith("3.0")
+    served = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or rule.rule == "/healthz":
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            served.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+    assert {path: set(ops) for path, ops in spec["paths"].items()} == served
+
+
+def test_openapi_limits_match_the_code(client):
+    spec = client.get("/api/openapi.json").get_json()
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert params["q"]["maxLength"] == MAX_QUERY_CHARS
+    assert (params["k"]["minimum"], params["k"]["maximum"]) == (1, MAX_K)
+    assert params["mode"]["enum"] == ["hybrid", "dense", "bm25"]
+    body = spec["components"]["schemas"]["SearchRequest"]["properties"]
+    assert body["k"]["maximum"] == MAX_K and body["q"]["maxLength"] == MAX_QUERY_CHARS
+
+
+def test_responses_conform_to_the_openapi_schemas(client, searcher):
+    spec = client.get("/api/openapi.json").get_json()
+    speech = searcher.speeches[0].id
+    passage = searcher.speech_passages(speech)[1].id
+    cases = [
+        ("get", "/api/search?q=粮食安全&k=3", None, "/api/search", 200),
+        ("post", "/api/search", {"q": "food security", "mode": "dense"}, "/api/search", 200),
+        ("get", "/api/speeches", None, "/api/speeches", 200),
+        ("get", f"/api/speeches/{speech}", None, "/api/speeches/{speech_id}", 200),
+        ("get", f"/api/passages/{passage}", None, "/api/passages/{passage_id}", 200),
+        ("get", "/healthz", None, "/healthz", 200),
+        ("get", "/api/search?k=0", None, "/api/search", 400),
+        ("post", "/api/search", [1], "/api/search", 400),
+        ("get", "/api/passages/nope", None, "/api/passages/{passage_id}", 404),
+        ("delete", "/api/search", None, "/api/search", 405),
+    ]
+    for method, url, payload, path, status in cases:
+        response = getattr(client, method)(url, json=payload) if payload is not None else getattr(client, method)(url)
+        assert response.status_code == status, url
+        operation = spec["paths"][path].get(method, spec["paths"][path]["get"])
+        documented = operation["responses"] if status != 405 else {"405": {"$ref": "#/components/responses/E405"}}
+        assert str(status) in documented, (url, status)
+        content = _resolve(spec, documented[str(status)])["content"]["application/json"]["schema"]
+        conforms(spec, content, response.get_json())

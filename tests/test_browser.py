@@ -1,0 +1,157 @@
+"""A real browser (Debian's chromium through playwright) against the real server on loopback.
+
+No browser is downloaded: playwright drives /usr/bin/chromium, which `.ci/install-browser` installs.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import waitress
+
+from service import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT_COPY = Path("/tmp/speechqa-screenshot.png")
+XSS_QUERIES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+
+
+@pytest.fixture(scope="module")
+def base_url(searcher):
+    """The app under waitress (the server `speechqa serve` runs) in a thread, on a free loopback port."""
+    app = create_app({"SEARCHER": searcher})
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="speechqa")
+    thread = threading.Thread(target=server.run, name="speechqa-waitress", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"{CHROMIUM} is missing: run `bash .ci/install-browser` (installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def no_js_page(browser):
+    """A laptop-sized page with JavaScript off: everything must work without it."""
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900},
+                                  locale="zh-CN")
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def js_page(browser):
+    """A page with JavaScript on that records every dialog (none may ever open)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def test_ask_a_chinese_question_and_follow_more_context(base_url, no_js_page, tmp_path):
+    page = no_js_page
+    page.goto(base_url + "/")
+    page.fill("input[name=q]", "如何保障粮食安全？")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+    assert page.url.startswith(base_url + "/?q=")
+    results = page.locator("li.result")
+    assert results.count() == 10
+    first = results.first
+    assert "粮食安全" in first.locator("mark").all_inner_texts()
+    assert first.locator("strong.best").count() == 1
+    assert "›" in first.locator(".path").inner_text()
+    assert page.input_value("input[name=q]") == "如何保障粮食安全？"
+
+    shot = tmp_path / "results.png"
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 10_000
+    shutil.copyfile(shot, SCREENSHOT_COPY)
+
+    passage_text = first.locator("p.text").inner_text()
+    first.get_by_role("link", name="更多上下文").click()
+    page.wait_for_load_state()
+    assert "/passages/" in page.url
+    current = page.locator("section.current p.text")
+    assert current.inner_text() == passage_text
+    assert page.locator("section.current mark").count() > 0
+    assert page.locator("section.neighbour").count() >= 1
+    page.screenshot(path=str(tmp_path / "context.png"), full_page=True)
+    shutil.copyfile(tmp_path / "context.png", SCREENSHOT_COPY.with_name("speechqa-screenshot-context.png"))
+
+    page.get_by_role("link", name="在全文中查看").first.click()
+    page.wait_for_load_state()
+    anchor = page.url.split("#", 1)[1]
+    assert anchor.startswith("p-")
+    assert page.locator(f"section.passage#{anchor} p.text").inner_text() == passage_text
+
+
+def test_full_speech_opens_at_the_passage(base_url, js_page):
+    page = js_page
+    page.goto(base_url + "/?q=" + quote("基层怎样提高保密意识？") + "&k=3")
+    link = page.locator("li.result").first.get_by_role("link", name="在全文中查看")
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_load_state()
+    anchor = href.split("#", 1)[1]
+    assert page.url.endswith("#" + anchor)
+    assert page.evaluate("() => document.querySelector(':target') && document.querySelector(':target').id") == anchor
+    assert page.evaluate("() => window.scrollY") > 0, "the page scrolled to the passage"
+
+
+@pytest.mark.parametrize("query", XSS_QUERIES)
+def test_markup_in_a_query_is_shown_as_text_and_never_runs(base_url, js_page, query, tmp_path):
+    page = js_page
+    page.goto(base_url + "/")
+    page.fill("input[name=q]", query)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.input_value("input[name=q]") == query
+    assert page.locator(".summary .query").inner_text() == query
+    assert page.locator("main img").count() == 0
+    assert page.locator("body script").count() == 0
+    page.goto(base_url + "/?q=" + quote(query))  # the shareable URL, typed directly
+    page.wait_for_timeout(300)
+    assert page.locator(".summary .query").inner_text() == query
+    assert page.dialogs == []
+
+
+def test_phone_layout_has_no_horizontal_scroll(base_url, browser, tmp_path):
+    context = browser.new_context(java_script_enabled=True, viewport={"width": 390, "height": 844},
+                                  device_scale_factor=2, is_mobile=True, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
+        assert page.locator("li.result").count() == 3
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+        font = page.evaluate("() => getComputedStyle(document.querySelector('.result p.text')).fontSize")
+        assert float(font.rstrip("px")) >= 15
+        page.screenshot(path=str(tmp_path / "phone.png"))
+        shutil.copyfile(tmp_path / "phone.png", SCREENSHOT_COPY.with_name("speechqa-screenshot-phone.png"))
+    finally:
+        context.close()

@@ -1,0 +1,240 @@
+"""The server-rendered pages over the real seed index: form, results, context, speeches, errors, escaping."""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+
+from index.search import MAX_K, MAX_QUERY_CHARS
+from service import create_app
+
+MARKUP_TITLE = '测试标题"><img src=x onerror=alert(1)>'
+MARKUP_SPEECH = f"""{MARKUP_TITLE}
+一、标签测试
+有人在讲话稿里写了<script>alert(1)</script>这样一段标签测试文字，应当原样显示。
+二、粮食安全
+保障粮食安全是头等大事，要落实粮食安全党政同责。
+"""
+
+
+@pytest.fixture
+def app(searcher):
+    return create_app({"TESTING": True, "SEARCHER": searcher})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def markup_searcher(tmp_path_factory, encoder):
+    """A tiny real index of one speech whose title and body carry HTML."""
+    from index.build import build
+    from index.search import load_searcher
+
+    corpus = tmp_path_factory.mktemp("markup-corpus")
+    (corpus / "markup.txt").write_text(MARKUP_SPEECH, encoding="utf-8")
+    root = tmp_path_factory.mktemp("markup-index")
+    build([corpus], root, encoder=encoder)
+    return load_searcher(root, encoder=encoder)
+
+
+@pytest.fixture
+def markup_client(markup_searcher):
+    return create_app({"TESTING": True, "SEARCHER": markup_searcher}).test_client()
+
+
+def page(response, status: int = 200) -> str:
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert html.startswith("<!doctype html>") and '<html lang="zh-CN">' in html
+    assert "Traceback" not in html
+    return html
+
+
+def results_of(html: str) -> list[str]:
+    return re.findall(r'<li class="result">(.*?)</li>', html, flags=re.S)
+
+
+def test_home_page_has_the_form_and_is_self_contained(client, searcher):
+    html = page(client.get("/"))
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert '<input type="search" name="q" value=""' in html
+    assert f'name="k" min="1" max="{MAX_K}" value="10"' in html
+    assert re.findall(r'<option value="(hybrid|dense|bm25)"', html) == ["hybrid", "dense", "bm25"]
+    assert '<option value="hybrid" selected>' in html
+    speech_options = re.findall(r'<option value="([0-9a-f-]+)"', html)
+    assert speech_options == [s.id for s in searcher.speeches]
+    assert not re.search(r'(src|href)="(https?:)?//', html), "no external resources"
+    assert 'href="/static/style.css"' in html
+
+
+def test_stylesheet_takes_chinese_typography_seriously(client):
+    with client.get("/static/style.css") as response:
+        assert response.status_code == 200 and response.mimetype == "text/css"
+        css = response.get_data(as_text=True)
+    assert '"PingFang SC", "Hiragino Sans GB", "Noto Sans CJK SC", "Source Han Sans SC"' in css
+    assert '"Microsoft YaHei"' in css and "line-height: 1.8" in css
+    assert "max-width: 46rem" in css and "@media (max-width: 600px)" in css
+    assert "http" not in css
+
+
+def test_results_page_shows_highlights_best_sentence_path_and_links(client, searcher):
+    question = "如何保障粮食安全？"
+    html = page(client.get("/", query_string={"q": question, "k": 3}))
+    hits = searcher.search(question, k=3)
+    results = results_of(html)
+    assert len(results) == 3
+    first, hit = results[0], hits[0]
+    assert "<mark>粮食安全</mark>" in first
+    assert '<strong class="best">' in first
+    assert f'>{hit.passage.speech_title}</a>' in first
+    for heading in hit.passage.section:
+        assert f'<span class="sep"> › </span>{heading}' in first
+    assert f'href="/passages/{hit.passage.id}?q={quote(question)}"' in first
+    assert f'href="/speeches/{hit.passage.speech_id}#p-{hit.passage.id}"' in first
+    assert f'value="{question}"' in html, "the query stays in the box"
+    assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results] == [h.passage.id for h in hits]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_results_page_respects_mode_k_and_speech(client, searcher, mode):
+    speech = searcher.speeches[0]
+    html = page(client.get("/", query_string={"q": "安全", "k": 2, "mode": mode, "speech": speech.id}))
+    results = results_of(html)
+    assert len(results) == 2
+    assert all(f'href="/speeches/{speech.id}#p-' in r for r in results)
+    assert f'<option value="{mode}" selected>' in html
+    assert f'<option value="{speech.id}" selected>' in html
+
+
+def test_no_results_is_a_friendly_200(client):
+    html = page(client.get("/", query_string={"q": "zzqqxxyy", "mode": "bm25"}))
+    assert results_of(html) == []
+    assert "没有找到相关段落" in html
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"q": ""}, "请输入一个问题"),
+    ({"q": "   "}, "请输入一个问题"),
+    ({"q": "粮" * (MAX_QUERY_CHARS + 1)}, f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 501 个）。"),
+    ({"q": "粮食", "k": "abc"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
+    ({"q": "粮食", "k": "0"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
+    ({"q": "粮食", "k": "51"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
+    ({"q": "粮食", "mode": "sparse"}, "检索方式只能是：hybrid、dense、bm25。"),
+    ({"q": "粮食", "speech": "nope"}, "没有这篇讲话（nope），请在列表中重新选择。"),
+])
+def test_bad_parameters_give_a_friendly_400(client, params, message):
+    html = page(client.get("/", query_string=params), 400)
+    assert f'<p class="notice error" role="alert">{message}' in html
+    assert '<form class="search"' in html, "the form is still there to fix the question"
+
+
+@pytest.mark.parametrize("query", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>',
+                                   "粮食安全<script>alert(1)</script>"])
+def test_queries_are_escaped_everywhere(client, query):
+    html = page(client.get("/", query_string={"q": query}))
+    assert "<script>" not in html and "<img" not in html
+    escaped = query.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
+    assert f'value="{escaped}"' in html
+
+
+def test_query_escaping_survives_the_passage_page(client, searcher):
+    passage = searcher.passages[0]
+    html = page(client.get(f"/passages/{passage.id}", query_string={"q": '"><script>alert(1)</script>'}))
+    assert "<script>" not in html
+    assert "&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_markup_in_a_speech_file_renders_as_text(markup_client, markup_searcher):
+    speech = markup_searcher.speeches[0]
+    assert speech.title == MARKUP_TITLE
+    escaped_title = "测试标题&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"
+    for html in (page(markup_client.get("/", query_string={"q": "标签测试"})),
+                 page(markup_client.get(f"/speeches/{speech.id}")),
+                 page(markup_client.get("/speeches")),
+                 page(markup_client.get(f"/passages/{markup_searcher.passages[0].id}"))):
+        assert "<script>" not in html and "<img" not in html
+        assert escaped_title in html
+    html = page(markup_client.get("/", query_string={"q": "script 标签测试"}))
+    assert "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;" in html
+
+
+def test_passage_page_shows_previous_and_next_with_highlights(client, searcher):
+    passages = searcher.speech_passages(searcher.speeches[0].id)
+    middle = passages[1]
+    html = page(client.get(f"/passages/{middle.id}", query_string={"q": "安全"}))
+    assert passages[0].text.splitlines()[0] in html
+    assert passages[2].text.splitlines()[0] in html
+    assert "<mark>安全</mark>" in html
+    assert f'href="/speeches/{middle.speech_id}#p-{middle.id}"' in html
+    assert 'href="/?q=%E5%AE%89%E5%85%A8"' in html, "a way back to the results"
+
+
+def test_passage_page_marks_the_edges_of_a_speech(client, searcher):
+    passages = searcher.speech_passages(searcher.speeches[0].id)
+    assert "（这是讲话的第一段）" in page(client.get(f"/passages/{passages[0].id}"))
+    assert "（这是讲话的最后一段）" in page(client.get(f"/passages/{passages[-1].id}"))
+
+
+def test_speech_page_has_outline_and_anchors(client, searcher):
+    speech = searcher.speeches[0]
+    passages = searcher.speech_passages(speech.id)
+    html = page(client.get(f"/speeches/{speech.id}"))
+    assert f'<h1 class="speech-title">{speech.title}</h1>' in html
+    assert re.findall(r'<section class="passage[^"]*" id="p-([^"]+)"', html) == [p.id for p in passages]
+    first_of = {}
+    for p in passages:
+        first_of.setdefault(p.section, p.id)
+    for path in speech.sections:
+        if path:
+            assert f'<a href="#p-{first_of[path]}">{path[-1]}</a>' in html
+
+
+def test_speeches_page_lists_every_speech(client, searcher):
+    html = page(client.get("/speeches"))
+    assert re.findall(r'<a href="/speeches/([^"]+)">', html) == [s.id for s in searcher.speeches]
+    assert f"{len(searcher.speeches)} 篇" in html
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/speeches/nope", "没有这篇讲话（nope）。"),
+    ("/passages/nope", "没有这个段落（nope）。"),
+    ("/passages/%3Cscript%3E", "没有这个段落（&lt;script&gt;）。"),
+    ("/no/such/page", "没有这个页面（/no/such/page）。"),
+])
+def test_unknown_pages_are_friendly_404s(client, path, message):
+    html = page(client.get(path), 404)
+    assert "<h1>没有找到 <small>404</small></h1>" in html
+    assert message in html
+
+
+def test_wrong_method_is_a_friendly_405(client):
+    html = page(client.post("/"), 405)
+    assert "不支持这种请求方式" in html
+
+
+@pytest.mark.parametrize("path", ["/", "/?q=粮食", "/speeches", "/speeches/x", "/passages/x"])
+def test_without_an_index_pages_say_what_to_run(tmp_path, path):
+    client = create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "nothing")}).test_client()
+    html = page(client.get(path), 503)
+    assert "索引尚未就绪" in html and "speechqa build" in html
+
+
+def test_genuine_bug_is_a_friendly_500(client, searcher, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(searcher, "search", broken)
+    html = page(client.get("/", query_string={"q": "粮食"}), 500)
+    assert "服务器内部错误" in html and "secret" not in html
+
+
+def test_pages_forbid_scripts_by_policy(client):
+    response = client.get("/")
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
