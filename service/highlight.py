@@ -7,58 +7,38 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
+from functools import lru_cache
 from typing import Sequence
 
 from markupsafe import Markup, escape
 
-SENTENCE_END = "。！？；\n"
-# Closing quotes and brackets stay with the sentence they close: “……。”
-CLOSERS = "”’」』\"')）》"
+from index.chunk import sentence_spans
+
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence: split after 。！？； (and any closing quotes), at newlines.
-
-    Blanks around a sentence are trimmed and empty pieces dropped.
-    """
-    spans: list[tuple[int, int]] = []
-    start = 0
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\n":
-            spans.append((start, i))
-            start = i + 1
-        elif char in SENTENCE_END:
-            end = i + 1
-            while end < len(text) and text[end] in CLOSERS:
-                end += 1
-            spans.append((start, end))
-            start = i = end
-            continue
-        i += 1
-    spans.append((start, len(text)))
-    trimmed = []
-    for begin, end in spans:
-        while begin < end and text[begin].isspace():
-            begin += 1
-        while end > begin and text[end - 1].isspace():
-            end -= 1
-        if begin < end:
-            trimmed.append((begin, end))
-    return trimmed
+    """(start, end) of each sentence, the same cut the dense arm embeds (so ``best_span`` lines up)."""
+    return sentence_spans(text)
 
 
-def _folded(text: str) -> tuple[str, list[int]]:
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).lower()
+
+
+# Passages repeat across queries (a corpus has far fewer passages than a server answers queries).
+@lru_cache(maxsize=4096)
+def _folded(text: str) -> tuple[str, tuple[int, ...]]:
     """``text`` folded like the tokenizer, plus the original index of every folded character."""
     out: list[str] = []
     origin: list[int] = []
     for i, char in enumerate(text):
-        folded = unicodedata.normalize("NFKC", char).lower()
+        folded = _fold_char(char)
         out.append(folded)
         origin.extend([i] * len(folded))
-    return "".join(out), origin
+    return "".join(out), tuple(origin)
 
 
 def _clean_terms(terms: Sequence[str]) -> list[str]:
@@ -112,12 +92,24 @@ def highlight(text: str, terms: Sequence[str]) -> Markup:
     return Markup("").join(parts)
 
 
-def sentence_overlap(sentence: str, terms: Sequence[str]) -> tuple[int, int]:
-    """How well a sentence covers the query: (distinct terms present, characters those terms cover)."""
-    spans = match_spans(sentence, terms)
-    folded = _folded(sentence)[0]
-    present = sum(1 for term in _clean_terms(terms) if term in folded)
-    return present, sum(end - start for start, end in spans)
+def sentence_overlaps(text: str, sentences: Sequence[tuple[int, int]], terms: Sequence[str]) -> list[tuple[int, int]]:
+    """How well each sentence of ``text`` covers the query: (distinct terms present, characters marked)."""
+    folded, origin = _folded(text)
+    clean = _clean_terms(terms)
+    marks = match_spans(text, terms)
+    overlaps = []
+    first_mark = 0
+    for start, end in sentences:  # sentences and marks are both sorted: walk them together
+        while first_mark < len(marks) and marks[first_mark][1] <= start:
+            first_mark += 1
+        covered = 0
+        for a, b in marks[first_mark:]:
+            if a >= end:
+                break
+            covered += min(end, b) - max(start, a)
+        piece = folded[bisect_left(origin, start):bisect_left(origin, end)]
+        overlaps.append((sum(1 for term in clean if term in piece), covered))
+    return overlaps
 
 
 def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None) -> dict:
@@ -131,7 +123,7 @@ def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = 
     spans = split_sentences(text)
     if not spans:
         return {"text": "", "start": 0, "end": 0}
-    overlaps = [sentence_overlap(text[start:end], terms) for start, end in spans]
+    overlaps = sentence_overlaps(text, spans, terms)
     top = max(overlaps)
     tied = [i for i, overlap in enumerate(overlaps) if overlap == top]
     best = tied[0]
