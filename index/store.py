@@ -42,11 +42,13 @@ DENSE = "dense.faiss"
 UNITS = "units.npy"
 BM25_DIR = "bm25"
 
-# Exact search costs O(n) per query; measured in bench/scale.py, HNSW keeps recall@10 ≥ 0.95
-# and stays in single-digit milliseconds where flat search passes ~20 ms.
-EXACT_SEARCH_LIMIT = 200_000
+# bench/scale.py (results/scale.md): exact search costs ~59 ms per million vectors on one core,
+# so it passes 10 ms near 170k; at 1M, HNSW (M=32) answers in ~3-6 ms with recall@10 ≥ 0.98.
+# Counted in span vectors, about 18 per passage.
+EXACT_SEARCH_LIMIT = 150_000
 HNSW_NEIGHBOURS = 32
-HNSW_EF_SEARCH = 128
+# The search fetches many spans per query, so the beam is wide: 512 gave recall@100 0.97 at 1M.
+HNSW_EF_SEARCH = 512
 # The dense views, in the order of units.npy's view column.
 VIEWS = ("sentence", "window")
 # Spans fetched per passage wanted: enough that k distinct passages survive the max in each view.
