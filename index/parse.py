@@ -294,6 +294,9 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
         except CorpusError as error:
             warnings.append(f"{error} (skipped)")
             continue
+        if not text.strip():  # only whitespace the byte check cannot see, such as U+3000
+            warnings.append(f"{name}: skipped, empty file")
+            continue
         digest = hashlib.sha1(text.encode()).hexdigest()
         if digest in seen:
             warnings.append(f"{name}: skipped, same content as {seen[digest]}")

@@ -5,24 +5,33 @@ translation from domain errors happens in ``service._register_errors``.
 """
 from __future__ import annotations
 
+import hmac
 import json
+import re
+import time
 from dataclasses import asdict
 from typing import Mapping
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound, Unauthorized
 
-from index.errors import BadQuery
+from index.errors import BadQuery, SpeechQAError
 from index.lexical import tokenize
 from index.search import MAX_K, MODES, search_payload
+from service import ReloadInProgress, build_id_of, holder
 from service import highlight as hl
-from service import holder
 
 bp = Blueprint("api", __name__)
 
 DEFAULT_K = 10
 DEFAULT_MODE = "hybrid"
 SEARCH_FIELDS = ("q", "k", "mode", "speech")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# Every search response names the build that answered it, so a client (and bench/load.py) can tell
+# which index a result list came from across a reload; a header keeps the JSON body's shape.
+BUILD_HEADER = "X-SpeechQA-Build"
+# How long POST /api/admin/reload waits for a reload the watcher is already running.
+RELOAD_WAIT_SECONDS = 60
 
 
 def error_response(status: int, code: str, message: str):
@@ -58,7 +67,7 @@ def parse_k(raw, *, strict: bool = False) -> int:
     message = f"k must be an integer between 1 and {MAX_K}"
     if isinstance(raw, str) and not strict:
         text = raw.strip()
-        if not text.lstrip("+-").isdigit() or not text.isascii():
+        if not _INTEGER.fullmatch(text):  # one sign at most, ASCII digits only ("--5" reached int() and a 500)
             raise BadQuery(message + f" (got {raw[:20]!r})")
         raw = int(text)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_K:
@@ -99,6 +108,12 @@ def json_body() -> dict:
         raise BadRequest(f"request body is not valid JSON ({str(exc)[:80]})") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__ if body is not None else 'null'}")
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON allows "\ud800", which no UTF-8 response can echo back (it was a 500)
+        raise BadRequest("request body contains an unpaired UTF-16 surrogate escape (such as \\ud800) "
+                         "— send valid Unicode text") from None
     return body
 
 
@@ -117,10 +132,12 @@ def annotate(query: str, results: list[dict]) -> list[dict]:
 
 def _search(source: Mapping, *, strict: bool):
     query, k, mode, speech = search_args(source, strict=strict)
-    searcher = holder().require()
+    searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
     payload = search_payload(searcher, query, k=k, mode=mode, speech=speech)
     annotate(payload["query"], payload["results"])
-    return jsonify(payload)
+    response = jsonify(payload)
+    response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
+    return response
 
 
 @bp.get("/api/search")
@@ -177,11 +194,56 @@ def passage(passage_id: str):
 @bp.get("/healthz")
 def healthz():
     """Liveness and what is being served; 503 (error shape) while no index is loaded."""
-    searcher = holder().require()
+    index_holder = holder()
+    state = index_holder.snapshot()
+    searcher = index_holder.require() if state.searcher is None else state.searcher
     manifest = searcher.manifest
-    return jsonify({"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
-                    "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
-                    "build_id": manifest.get("build_id")})
+    body = {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
+            "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
+            "build_id": manifest.get("build_id")}
+    if state.reload_error:
+        body["reload_error"] = state.reload_error
+    return jsonify(body)
+
+
+def _check_reload_token() -> None:
+    """404 unless a reload token is configured; 401 without a bearer token, 403 with a wrong one."""
+    token = current_app.config.get("RELOAD_TOKEN")
+    if not token:
+        raise NotFound()  # the endpoint does not exist unless the operator enables it
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized("send Authorization: Bearer <SPEECHQA_RELOAD_TOKEN>",
+                           www_authenticate=_bearer_challenge())
+    # compare bytes in constant time (str arguments must be ASCII)
+    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), str(token).encode("utf-8")):
+        raise Forbidden("wrong reload token")
+
+
+def _bearer_challenge():
+    from werkzeug.datastructures import WWWAuthenticate
+
+    return WWWAuthenticate("bearer", {"realm": "speechqa admin"})
+
+
+@bp.post("/api/admin/reload")
+def admin_reload():
+    """Load the build CURRENT names now, beside the served one; the old keeps serving if it fails."""
+    _check_reload_token()
+    index_holder = holder()
+    previous = build_id_of(index_holder.searcher)
+    started = time.perf_counter()
+    try:
+        build_id = index_holder.reload(current_app.config["INDEX_DIR"], model=current_app.config["MODEL"],
+                                       wait=RELOAD_WAIT_SECONDS)
+    except ReloadInProgress as exc:
+        return error_response(409, exc.code, str(exc))
+    except SpeechQAError as exc:
+        serving = build_id_of(index_holder.searcher)
+        note = f"still serving build {serving}" if serving else "no index is being served"
+        return error_response(503, exc.code, f"reload refused, {note}: {exc}")
+    return jsonify({"status": "reloaded", "build_id": build_id, "previous_build_id": previous,
+                    "took_ms": round((time.perf_counter() - started) * 1000, 2)})
 
 
 @bp.get("/api/openapi.json")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from index.search import MAX_K, MAX_QUERY_CHARS, MODES
-from service.api import DEFAULT_K, DEFAULT_MODE
+from service.api import BUILD_HEADER, DEFAULT_K, DEFAULT_MODE
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1.0.0"
@@ -27,25 +27,29 @@ def _json(schema: dict, description: str) -> dict:
 
 
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
+# a question must contain something other than blanks (the server strips it first)
+NOT_BLANK = r"\S"
 
 SCHEMAS = {
     "Error": _obj({"error": _obj({
         "code": {"type": "string", "example": "bad_query",
                  "description": "Stable machine-readable code: bad_query, bad_request, not_found, "
                                 "method_not_allowed, payload_too_large, index_not_built, index_corrupt, "
-                                "model_mismatch, index_unavailable, internal_error."},
+                                "model_mismatch, index_unavailable, unauthorized, forbidden, "
+                                "reload_in_progress, reload_failed, internal_error."},
         "message": {"type": "string", "example": f"k must be an integer between 1 and {MAX_K}"},
     })}),
     "SearchRequest": {
         "type": "object", "additionalProperties": False, "required": ["q"],
         "properties": {
-            "q": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+            "q": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_BLANK,
                   "description": "The question, Chinese or English; blank-only is refused.",
                   "example": "如何保障粮食安全？"},
             "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K, "nullable": True},
             "mode": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE, "nullable": True},
             "speech": {"type": "string", "nullable": True,
-                       "description": "Only search this speech (an id from /api/speeches); empty or null means all."},
+                       "description": "Only search this speech (an id from /api/speeches); empty or null means all; "
+                                      "an unknown id is refused with 400."},
         },
     },
     "ArmScore": _obj({"score": _nullable({"type": "number"}), "rank": _nullable({"type": "integer", "minimum": 1})}),
@@ -109,6 +113,16 @@ SCHEMAS["Health"] = _obj({
     "model": {"type": "string"},
     "built_at": _nullable({"type": "string", "format": "date-time"}),
     "build_id": _nullable({"type": "string"}),
+    "reload_error": {"type": "string",
+                     "description": "Present only when the last reload was refused (e.g. a corrupt build): "
+                                    "`code: message`. The build in build_id keeps serving; the watcher "
+                                    "tries again only when CURRENT changes."},
+}, required=["status", "passages", "speeches", "model", "built_at", "build_id"])
+SCHEMAS["ReloadResult"] = _obj({
+    "status": {"type": "string", "enum": ["reloaded"]},
+    "build_id": _nullable({"type": "string", "description": "the build now serving"}),
+    "previous_build_id": _nullable({"type": "string", "description": "the build served before"}),
+    "took_ms": {"type": "number", "description": "loading, verifying and warming up the build"},
 })
 
 ERROR_TEXT = {
@@ -120,6 +134,14 @@ ERROR_TEXT = {
     503: "No index loaded (code `index_not_built`, `index_corrupt` or `model_mismatch`); "
          "the message says what to run.",
 }
+RELOAD_ERROR_TEXT = {
+    401: "No `Authorization: Bearer` token (code `unauthorized`).",
+    403: "Wrong token (code `forbidden`).",
+    404: "Reloading over HTTP is disabled: no SPEECHQA_RELOAD_TOKEN is configured (code `not_found`).",
+    409: "Another reload is still running (code `reload_in_progress`); retry shortly.",
+    503: "The build CURRENT names cannot be loaded (code `index_corrupt`, `index_not_built`, `model_mismatch` "
+         "or `reload_failed`); the previous build keeps serving and the message names it.",
+}
 
 
 def errors(*statuses: int) -> dict:
@@ -130,23 +152,28 @@ def errors(*statuses: int) -> dict:
 def _search_params() -> list[dict]:
     return [
         {"name": "q", "in": "query", "required": True,
-         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS},
+         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_BLANK},
          "description": "The question, Chinese or English (surrounding blanks are stripped).",
          "example": "如何保障粮食安全？"},
-        {"name": "k", "in": "query", "required": False,
+        {"name": "k", "in": "query", "required": False, "allowEmptyValue": True,
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
          "description": "How many passages; empty means the default."},
-        {"name": "mode", "in": "query", "required": False,
+        {"name": "mode", "in": "query", "required": False, "allowEmptyValue": True,
          "schema": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE},
-         "description": "hybrid = dense + BM25 fused by reciprocal rank."},
-        {"name": "speech", "in": "query", "required": False, "schema": {"type": "string"},
-         "description": "Only search this speech (an id from /api/speeches)."},
+         "description": "hybrid = dense + BM25 fused by reciprocal rank; empty means the default."},
+        {"name": "speech", "in": "query", "required": False, "allowEmptyValue": True, "schema": {"type": "string"},
+         "description": "Only search this speech (an id from /api/speeches); empty means all, "
+                        "an unknown id is refused with 400."},
     ]
 
 
 def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
     """The OpenAPI document (``max_content_length`` is the app's body limit, in bytes)."""
     search_ok = _json(_ref("SearchResponse"), "Passages best first, each with highlights and its best sentence.")
+    search_ok["headers"] = {BUILD_HEADER: {
+        "description": "The build id of the index that answered (the same as /healthz's build_id then); "
+                       "every result comes from this one build, even across a reload.",
+        "schema": {"type": "string"}}}
     body_note = f" Bodies over {max_content_length} bytes get 413." if max_content_length else ""
     paths = {
         "/api/search": {
@@ -172,6 +199,15 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
         "/healthz": {"get": {
             "operationId": "health", "summary": "What is being served",
             "responses": {"200": _json(_ref("Health"), "An index is loaded.")} | errors(503, 500)}},
+        "/api/admin/reload": {"post": {
+            "operationId": "reload", "summary": "Load the build CURRENT names now, without a restart",
+            "description": "Loads, verifies (checksums, model) and warms up the build beside the served one, then "
+                           "swaps it in; requests in flight finish on the build they started with. Enabled only "
+                           "when SPEECHQA_RELOAD_TOKEN is set. The server also polls CURRENT every "
+                           "SPEECHQA_RELOAD_INTERVAL seconds (default 2, 0 disables) and reloads by itself.",
+            "security": [{"reloadToken": []}],
+            "responses": {"200": _json(_ref("ReloadResult"), "The new build is serving.")}
+            | {str(s): _json(_ref("Error"), text) for s, text in RELOAD_ERROR_TEXT.items()} | errors(405, 500)}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
             "responses": {"200": {"description": "OpenAPI 3.0 document",
@@ -187,5 +223,7 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
         "components": {
             "schemas": SCHEMAS,
             "responses": {f"E{s}": _json(_ref("Error"), text) for s, text in ERROR_TEXT.items()},
+            "securitySchemes": {"reloadToken": {"type": "http", "scheme": "bearer",
+                                                "description": "the value of SPEECHQA_RELOAD_TOKEN"}},
         },
     }
