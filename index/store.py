@@ -133,18 +133,20 @@ class FaissBm25Store:
             params = (faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
                       if isinstance(self.dense, faiss.IndexHNSW) else faiss.SearchParameters(sel=selector))
         depth = min(candidates, max(k * SPANS_PER_PASSAGE, MIN_SPAN_DEPTH))
-        best: dict[str, dict[int, Match]] = {view: {} for view in VIEWS}
         if k <= 0 or depth <= 0:
             return {view: [] for view in VIEWS}
         scores, ids = self.dense.search(np.asarray(query, dtype=np.float32).reshape(1, -1), depth, params=params)
-        for unit, score in zip(ids[0], scores[0]):
-            if unit < 0:
-                continue
-            row, start, end, view = (int(x) for x in self.units[unit])
-            found = best[VIEWS[view]]
-            if row not in found and len(found) < k:  # spans come best first: the first is the passage's max
-                found[row] = Match(row, float(score), (start, end))
-        return {view: list(found.values()) for view, found in best.items()}
+        found = ids[0] >= 0
+        spans, scores = self.units[ids[0][found]], scores[0][found]
+        matches = {}
+        for view_number, view in enumerate(VIEWS):
+            in_view = np.flatnonzero(spans[:, 3] == view_number)
+            # Spans come best first, so a passage's first span in the list is its max.
+            _, first = np.unique(spans[in_view, 0], return_index=True)
+            best = in_view[np.sort(first)[:k]]
+            matches[view] = [Match(int(row), float(score), (int(start), int(end)))
+                             for (row, start, end), score in zip(spans[best, :3].tolist(), scores[best])]
+        return matches
 
     def lexical_search(self, terms, k, rows=None):
         if not terms:
