@@ -58,7 +58,7 @@ def _batches(texts: Sequence[str], size: int, progress: bool, desc: str):
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(texts), desc=desc, unit="passage")
+        bar = tqdm(total=len(texts), desc=desc, unit="text")  # spans at build time, not whole passages
         for start in starts:
             yield texts[start:start + size]
             bar.update(min(size, len(texts) - start))
