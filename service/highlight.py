@@ -18,9 +18,12 @@ from index.chunk import sentence_spans
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
+# Passages repeat across queries (a corpus has far fewer passages than a server answers
+# queries), and one result is marked twice (highlight, best sentence): both are cached.
+@lru_cache(maxsize=4096)
+def split_sentences(text: str) -> tuple[tuple[int, int], ...]:
     """(start, end) of each sentence, the same cut the dense arm embeds (so ``best_span`` lines up)."""
-    return sentence_spans(text)
+    return tuple(sentence_spans(text))
 
 
 @lru_cache(maxsize=65536)
@@ -28,7 +31,6 @@ def _fold_char(char: str) -> str:
     return unicodedata.normalize("NFKC", char).lower()
 
 
-# Passages repeat across queries (a corpus has far fewer passages than a server answers queries).
 @lru_cache(maxsize=4096)
 def _folded(text: str) -> tuple[str, tuple[int, ...]]:
     """``text`` folded like the tokenizer, plus the original index of every folded character."""
@@ -53,6 +55,11 @@ def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     Longer terms claim their characters first; ASCII words match whole words only
     (``ai`` does not light up inside ``said``).
     """
+    return list(_match_spans(text, tuple(terms)))
+
+
+@lru_cache(maxsize=4096)
+def _match_spans(text: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     folded, origin = _folded(text)
     taken = [False] * len(text)
     spans: list[tuple[int, int]] = []
@@ -77,7 +84,7 @@ def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
-    return merged
+    return tuple(merged)
 
 
 def highlight(text: str, terms: Sequence[str]) -> Markup:

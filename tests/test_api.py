@@ -79,7 +79,7 @@ def test_split_sentences_cuts_after_enders_keeps_closing_quotes_and_trims():
     text = "一是“保障粮食安全。”二是提高产能；\n\n 三、其他！尾巴"
     spans = split_sentences(text)
     assert [text[a:b] for a, b in spans] == ["一是“保障粮食安全。”", "二是提高产能；", "三、其他！", "尾巴"]
-    assert split_sentences("") == [] and split_sentences(" \n ") == []
+    assert split_sentences("") == () and split_sentences(" \n ") == ()
 
 
 def test_highlight_escapes_everything_then_marks_longest_terms_without_nesting():
