@@ -19,7 +19,7 @@ import numpy as np
 from index import lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.errors import CorpusError, IndexCorrupt, IndexNotBuilt
-from index.lexical import LEXICAL_VERSION, tokenize
+from index.lexical import LEXICAL_VERSION, document_terms
 from index.parse import load_corpus
 from index.records import Passage, Speech
 
@@ -170,7 +170,7 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
     }
     dense = store.make_dense_index(vectors)
     manifest["dense_index"] = type(dense).__name__
-    lexical = store.make_lexical_index([tokenize(p.text) for p in passages])
+    lexical = store.make_lexical_index([document_terms(p.speech_title, p.text) for p in passages])
 
     previous_manifest, previous_passages = _previous(root)
     build_id = lifecycle.new_build_id()

@@ -12,7 +12,8 @@ from functools import lru_cache
 
 import jieba
 
-LEXICAL_VERSION = "jieba-search-1"
+# Names the tokeniser and what a BM25 document holds (see ``document_terms``).
+LEXICAL_VERSION = "jieba-search-title-2"
 
 # Function words and the corpus's anonymisation placeholders (xx, 20xx): they occur in
 # nearly every passage, so they only add noise to BM25's term weights.
@@ -44,6 +45,16 @@ def _tokenize_cached(text: str) -> tuple[str, ...]:
 def tokenize(text: str) -> list[str]:
     """Split ``text`` into BM25 terms (jieba search mode, NFKC-folded, lower-cased)."""
     return list(_tokenize_cached(text))
+
+
+def document_terms(speech_title: str, text: str) -> list[str]:
+    """BM25 terms of one passage: its speech's title, then its text.
+
+    Questions name the speech they mean (「晋中这篇发言…」) while its passages seldom repeat the
+    place, so the title's terms are indexed with every passage. Measured with eval/: held-out
+    MRR@10 0.882 → 0.892, the tuning set unchanged; adding the heading path as well did not help.
+    """
+    return tokenize(speech_title + "\n" + text)
 
 
 def warm_up() -> None:
