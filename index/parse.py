@@ -64,6 +64,10 @@ _HEADINGS = (
 _POINT = re.compile(rf"(?:[{_CN_NUM}]{{1,3}}[是要]|第[{_CN_NUM}]{{1,3}}[，,、：:]|(?:首先|其次|再次|最后)[，,])")
 _SENTENCE_END = re.compile(r"[。！？!?；;]")
 _CLAUSE_END = re.compile(r"[，,：:]")
+# The seeds' longest paragraph is ~3,700 characters; a line many times that is a file that lost
+# its line breaks (or is not a speech). It is still indexed, cut at sentence ends, but the build
+# says so: the dense arm embeds every sentence of it.
+LONG_LINE_CHARS = 20_000
 _TITLE_PUNCT = re.compile(r"[。！？!?；;，,：:、]")
 _LABEL_LIMIT = 60
 _TITLE_LIMIT = 40
@@ -264,7 +268,8 @@ def parse_text(text: str, source: str) -> list[Speech]:
 def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech], list[str]]:
     """Parse every ``*.txt`` under ``directory`` (or one file), skipping bad files with a warning each.
 
-    Returns the speeches in file order and one warning per skipped file, naming it.
+    Returns the speeches in file order and a warning, naming the file, for each skipped file and
+    for each file indexed with a line over ``LONG_LINE_CHARS``.
     """
     directory = Path(directory)
     if not directory.exists():
@@ -307,5 +312,9 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
             reason = "only a title, no body" if "\n" not in text else "no body text"
             warnings.append(f"{name}: skipped, {reason}")
             continue
+        longest = max(map(len, text.splitlines()))
+        if longest > LONG_LINE_CHARS:
+            warnings.append(f"{name}: a line of {longest:,} characters with no line break; "
+                            "indexed, cut into passages at sentence ends")
         speeches.extend(found)
     return speeches, warnings

@@ -1,12 +1,12 @@
 """Bad corpus files through the whole build (real encoder), beyond the parser-level cases in test_parse.py.
 
 A build warns once per bad file, naming it, indexes the good files, and publishes nothing when no file
-is good. A 5 MB single-line file is checked through parse and chunk only: it would embed ~180,000 spans.
+is good. A 5 MB single-line file is warned about and checked through parse and chunk only: building it
+would embed ~180,000 spans.
 """
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -104,11 +104,10 @@ def test_the_command_line_says_so_in_one_line_and_exits_2(faulty, tmp_path, caps
 def test_a_5mb_single_line_chunks_into_bounded_passages_that_tile_it(tmp_path, encoder):
     line = "一、国家安全是头等大事，人民安全是根本。" * 90_000  # ~5.4 MB of UTF-8, no newline
     (tmp_path / "huge.txt").write_bytes(line.encode("utf-8"))
-    started = time.perf_counter()
     (speech,), warnings = load_corpus(tmp_path)
     passages = chunk(speech, count_tokens=encoder.count_tokens, budget=512)
-    assert time.perf_counter() - started < 60  # ~5 s alone; generous for a shared machine
-    assert warnings == []
+    assert warnings == [f"huge.txt: a line of {len(line):,} characters with no line break; "
+                        "indexed, cut into passages at sentence ends"]
     assert "".join(p.text for p in passages) == line  # nothing lost or repeated (the line has no blanks)
     assert passages[0].start == 0 and passages[-1].end == len(line)
     assert all(a.end == b.start for a, b in zip(passages, passages[1:]))
