@@ -29,17 +29,11 @@ def cli(index: Path, *args: str, env: dict | None = None, timeout: float = 1800)
 
 
 def ensure_index(index: Path, corpus: Path = SEEDS) -> str:
-    """Build ``index`` from ``corpus`` unless a build is already current; return the CLI's output."""
-    if (index / "CURRENT").exists():
-        from index.errors import SpeechQAError
-        from index.lifecycle import current_build
-        from index.store import load as load_store
+    """Bring ``index`` up to date with ``corpus`` and this checkout; return the CLI's output.
 
-        try:  # reuse only a build this checkout can still read (the format may have moved on)
-            load_store(current_build(index))
-            return f"reusing {index}"
-        except (SpeechQAError, OSError, ValueError):
-            pass
+    Always a build: with nothing changed it re-embeds nothing (~2 s), and a build an older
+    checkout made (another format or tokeniser) is replaced rather than refused mid-benchmark.
+    """
     done = cli(index, "build", "--corpus", str(corpus), "-q")
     if done.returncode != 0:
         raise RuntimeError(f"build failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
