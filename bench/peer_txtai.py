@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, SCRATCH, describe, machine, rss_bytes, summary_ms, table, write_results  # noqa: E402
+from bench.common import (ROOT, SCRATCH, describe, fresh, machine, rss_bytes, summary_ms, table,  # noqa: E402
+                          write_results)
 from bench.server import Server, ensure_index, load  # noqa: E402
 
 K = 10
@@ -74,15 +75,18 @@ def score(rankings: list[list[str]], questions: list[dict]) -> dict:
 
 
 def timed(fn, qs: list[str], passes: int) -> tuple[list, dict]:
-    """Run ``fn`` on every question ``passes`` times; return the first pass's answers and timings."""
+    """Run ``fn`` on every question ``passes`` times; return the first pass's answers and timings.
+
+    Later passes ask each question made unique (``fresh``), so no query cache answers them.
+    """
     for q in qs[:3]:
-        fn(q)
+        fn(fresh(q))
     answers, times = [], []
     began = time.perf_counter()
     for p in range(passes):
         for q in qs:
             started = time.perf_counter()
-            result = fn(q)
+            result = fn(q if p == 0 else fresh(q))
             times.append(time.perf_counter() - started)
             if p == 0:
                 answers.append(result)
