@@ -139,7 +139,7 @@ def machine() -> dict:
         "ram_gib": _mem_total_gib(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
         "os": platform.platform(),
-        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ},
         "versions": versions(),
     }
 

