@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ RRF_K = 60
 # How deep each arm looks before fusion: a passage ranked low by one arm and high by the
 # other must still be seen by both.
 FUSION_DEPTH = 100
+_MISSED = ArmScore(None, None)
 
 
 def validate(query: str, k: int, mode: str) -> str:
@@ -38,21 +38,22 @@ def validate(query: str, k: int, mode: str) -> str:
     return query
 
 
-def fuse(arms: dict[str, list[Match]], *, rrf_k: int = RRF_K) -> list[tuple[int, float, dict[str, ArmScore]]]:
+def fuse(arms: dict[str, list[Match]], *, rrf_k: int = RRF_K,
+         limit: int | None = None) -> list[tuple[int, float, dict[str, ArmScore]]]:
     """Reciprocal-rank fusion: each arm adds 1/(rrf_k + rank) for the rows it ranked.
 
-    Returns (row, fused score, per-arm score and rank) best first; ties keep the
-    order of the first arm, so the result is deterministic.
+    Returns the best ``limit`` (default all) as (row, fused score, per-arm score and rank),
+    best first; ties keep the order in which the arms first listed the rows, so the result
+    is deterministic.
     """
-    fused: dict[int, float] = {}
+    fused: dict[int, float] = {}  # insertion order = first appearance, which the stable sort keeps for ties
     seen: dict[int, dict[str, ArmScore]] = {}
     for arm, ranked in arms.items():
         for rank, match in enumerate(ranked, start=1):
             fused[match.row] = fused.get(match.row, 0.0) + 1.0 / (rrf_k + rank)
             seen.setdefault(match.row, {})[arm] = ArmScore(score=match.score, rank=rank)
-    order = {row: i for i, row in enumerate(dict.fromkeys(m.row for ranked in arms.values() for m in ranked))}
-    best = sorted(fused, key=lambda row: (-fused[row], order[row]))
-    return [(row, fused[row], {arm: seen[row].get(arm, ArmScore(None, None)) for arm in arms}) for row in best]
+    best = sorted(fused, key=fused.__getitem__, reverse=True)[:limit]
+    return [(row, fused[row], {arm: seen[row].get(arm, _MISSED) for arm in arms}) for row in best]
 
 
 class Searcher:
@@ -101,10 +102,10 @@ class Searcher:
             arms["dense"], arms["dense_window"] = views["sentence"], views["window"]
         if mode in ("hybrid", "bm25"):
             arms["bm25"] = self.store.lexical_search(tokenize(query), depth, rows)
-        ranked = fuse(arms, rrf_k=self.rrf_k)
+        ranked = fuse(arms, rrf_k=self.rrf_k, limit=k)
         spans = {m.row: m.span for m in arms.get("dense", [])}
         return [Hit(passage=self.passages[row], rank=rank, score=score, scores=scores, best_span=spans.get(row))
-                for rank, (row, score, scores) in enumerate(ranked[:k], start=1)]
+                for rank, (row, score, scores) in enumerate(ranked, start=1)]
 
     def passage(self, passage_id: str) -> Passage:
         """The passage with this id (KeyError if none)."""
@@ -138,7 +139,7 @@ def hit_to_dict(hit: Hit) -> dict:
         "text": passage.text,
         "speech": {"id": passage.speech_id, "title": passage.speech_title, "source": passage.source},
         "section": list(passage.section),
-        "scores": {arm: asdict(s) for arm, s in hit.scores.items()},
+        "scores": {arm: {"score": s.score, "rank": s.rank} for arm, s in hit.scores.items()},
         "best_span": list(hit.best_span) if hit.best_span else None,
         "start": passage.start,
         "end": passage.end,
