@@ -90,6 +90,27 @@ class IndexStore(Protocol):
         """Best ``k`` passages by BM25, positive scores only, optionally within ``rows``."""
 
 
+def span_search_depth(k: int, candidates: int) -> int:
+    """How many spans a dense search fetches so that ``k`` distinct passages survive in each view."""
+    return min(candidates, max(k * SPANS_PER_PASSAGE, MIN_SPAN_DEPTH))
+
+
+def best_span_per_passage(spans: np.ndarray, scores: np.ndarray, k: int) -> dict[str, list[Match]]:
+    """Per view, the best ``k`` passages by their best span.
+
+    ``spans`` are units.npy rows (passage row, start, end, view) in descending ``scores`` order,
+    as a vector search returns them, so a passage's first span in the list is its max.
+    """
+    matches = {}
+    for view_number, view in enumerate(VIEWS):
+        in_view = np.flatnonzero(spans[:, 3] == view_number)
+        _, first = np.unique(spans[in_view, 0], return_index=True)
+        best = in_view[np.sort(first)[:k]]
+        matches[view] = [Match(int(row), float(score), (int(start), int(end)))
+                         for (row, start, end), score in zip(spans[best, :3].tolist(), scores[best])]
+    return matches
+
+
 def make_dense_index(vectors: np.ndarray) -> faiss.Index:
     """Exact inner-product search for small corpora, HNSW above ``EXACT_SEARCH_LIMIT`` rows."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -132,21 +153,12 @@ class FaissBm25Store:
             selector = faiss.IDSelectorBatch(unit_rows.astype(np.int64))
             params = (faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
                       if isinstance(self.dense, faiss.IndexHNSW) else faiss.SearchParameters(sel=selector))
-        depth = min(candidates, max(k * SPANS_PER_PASSAGE, MIN_SPAN_DEPTH))
+        depth = span_search_depth(k, candidates)
         if k <= 0 or depth <= 0:
             return {view: [] for view in VIEWS}
         scores, ids = self.dense.search(np.asarray(query, dtype=np.float32).reshape(1, -1), depth, params=params)
         found = ids[0] >= 0
-        spans, scores = self.units[ids[0][found]], scores[0][found]
-        matches = {}
-        for view_number, view in enumerate(VIEWS):
-            in_view = np.flatnonzero(spans[:, 3] == view_number)
-            # Spans come best first, so a passage's first span in the list is its max.
-            _, first = np.unique(spans[in_view, 0], return_index=True)
-            best = in_view[np.sort(first)[:k]]
-            matches[view] = [Match(int(row), float(score), (int(start), int(end)))
-                             for (row, start, end), score in zip(spans[best, :3].tolist(), scores[best])]
-        return matches
+        return best_span_per_passage(self.units[ids[0][found]], scores[0][found], k)
 
     def lexical_search(self, terms, k, rows=None):
         if not terms:
