@@ -104,7 +104,7 @@ class MilvusStore:
         if not terms or k <= 0 or (rows is not None and len(rows) == 0):
             return []
         # Milvus's analyzer tokenises the query text itself; our terms, space-joined, give it the
-        # same words. Milvus Lite reports BM25 as a negated distance, a server as the score.
+        # same words. Milvus Lite reports BM25 as a negated distance; abs() is the score either way.
         found = self.client.search(
             f"{self.name}_passages", data=[" ".join(terms)], anns_field="terms", limit=min(k, MAX_LIMIT),
             filter=_rows_filter("id", rows), search_params={"metric_type": "BM25"}, output_fields=["id"])[0]
