@@ -1,4 +1,4 @@
-"""Shared fixtures: the real model, a real index of the bundled seeds, a searcher over it."""
+"""Shared fixtures: the real model, a real index of the bundled seeds, searchers over it (FAISS and Milvus Lite)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,3 +33,14 @@ def searcher(index_root, encoder):
     from index.search import load_searcher
 
     return load_searcher(index_root, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def milvus_searcher(index_root, encoder, tmp_path_factory):
+    """A searcher over the same build loaded into Milvus Lite (a local file)."""
+    from index.lifecycle import current_build
+    from index.milvus_store import MilvusStore
+    from index.search import Searcher
+
+    uri = str(tmp_path_factory.mktemp("milvus") / "speechqa.db")
+    return Searcher(MilvusStore.from_build(current_build(index_root), uri), encoder)

@@ -1,20 +1,12 @@
-"""The Milvus-backed store (Milvus Lite, a local file) answers the searcher's two searches like the FAISS one."""
+"""The Milvus-backed store (Milvus Lite, a local file) answers the searcher's two searches like the FAISS one.
+
+The hand-checked questions of tests/test_search.py run on both stores."""
 from __future__ import annotations
 
 import pytest
 
-from index.lifecycle import current_build
-from index.milvus_store import MilvusStore
-from index.search import Searcher
-
 QUESTIONS = ["如何保障粮食安全？", "基层怎样提高保密意识？", "边境安全防控怎么做",
              "How should grassroots officials guarantee food security?"]
-
-
-@pytest.fixture(scope="module")
-def milvus_searcher(index_root, encoder, tmp_path_factory):
-    store = MilvusStore.from_build(current_build(index_root), str(tmp_path_factory.mktemp("milvus") / "speechqa.db"))
-    return Searcher(store, encoder)
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -24,17 +16,6 @@ def test_dense_ranking_is_the_faiss_ranking(milvus_searcher, searcher, question)
     assert [h.passage.id for h in ours] == [h.passage.id for h in faiss]
     assert [h.best_span for h in ours] == [h.best_span for h in faiss]
     assert [h.scores["dense"].score for h in ours] == pytest.approx([h.scores["dense"].score for h in faiss], abs=1e-5)
-
-
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
-@pytest.mark.parametrize(("question", "expected"), [
-    ("如何保障粮食安全？", "保障粮食安全提高粮食产能"),
-    ("基层怎样提高保密意识？", "健全管理提升保密意识"),
-    ("边境安全防控怎么做", "打好边境安全防控战"),
-])
-def test_hand_checked_questions_find_their_passage_in_top_3(milvus_searcher, mode, question, expected):
-    hits = milvus_searcher.search(question, k=3, mode=mode)
-    assert any(expected in hit.passage.text for hit in hits), [h.passage.text[:40] for h in hits]
 
 
 def test_bm25_scores_are_positive_and_misses_are_not_hits(milvus_searcher):

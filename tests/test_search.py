@@ -42,8 +42,9 @@ def test_validate_rejects_with_a_message(query, k, mode, message):
     ("基层怎样提高保密意识？", "健全管理提升保密意识"),
     ("边境安全防控怎么做", "打好边境安全防控战"),
 ])
-def test_hand_checked_questions_find_their_passage_in_top_3(searcher, mode, question, expected):
-    hits = searcher.search(question, k=3, mode=mode)
+@pytest.mark.parametrize("store", ["searcher", "milvus_searcher"])
+def test_hand_checked_questions_find_their_passage_in_top_3(request, store, mode, question, expected):
+    hits = request.getfixturevalue(store).search(question, k=3, mode=mode)
     assert any(expected in hit.passage.text for hit in hits), [h.passage.text[:40] for h in hits]
 
 
