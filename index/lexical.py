@@ -47,14 +47,19 @@ def tokenize(text: str) -> list[str]:
     return list(_tokenize_cached(text))
 
 
-def document_terms(speech_title: str, text: str) -> list[str]:
-    """BM25 terms of one passage: its speech's title, then its text.
+def document_text(speech_title: str, text: str) -> str:
+    """The BM25 document of one passage: its speech's title, then its text.
 
     Questions name the speech they mean (「晋中这篇发言…」) while its passages seldom repeat the
     place, so the title's terms are indexed with every passage. Measured with eval/: held-out
     MRR@10 0.882 → 0.892, the tuning set unchanged; adding the heading path as well did not help.
     """
-    return tokenize(speech_title + "\n" + text)
+    return speech_title + "\n" + text
+
+
+def document_terms(speech_title: str, text: str) -> list[str]:
+    """BM25 terms of one passage's ``document_text``."""
+    return tokenize(document_text(speech_title, text))
 
 
 def warm_up() -> None:

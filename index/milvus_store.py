@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from index.lexical import STOP_WORDS
-from index.store import Match, best_span_per_passage, load, span_search_depth
+from index.lexical import STOP_WORDS, document_text
+from index.store import VIEWS, Match, best_span_per_passage, load, span_search_depth
 
 # A passage is at most 512 model tokens; its title and text stay well under this many bytes.
 MAX_DOCUMENT_BYTES = 16_384
@@ -78,7 +78,8 @@ class MilvusStore:
         index = client.prepare_index_params()
         index.add_index("terms", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         client.create_collection(passages_name, schema=schema, index_params=index)
-        passage_rows = [{"id": row, "document": p.speech_title + "\n" + p.text} for row, p in enumerate(built.passages)]
+        passage_rows = [{"id": row, "document": document_text(p.speech_title, p.text)}
+                        for row, p in enumerate(built.passages)]
 
         for collection, rows in ((spans_name, span_rows), (passages_name, passage_rows)):
             for start in range(0, len(rows), INSERT_BATCH):
@@ -90,7 +91,7 @@ class MilvusStore:
             np.isin(self.units[:, 0], np.asarray(rows, dtype=np.int64)).sum())
         depth = min(span_search_depth(k, candidates), MAX_LIMIT)
         if k <= 0 or depth <= 0:
-            return best_span_per_passage(self.units[:0], np.zeros(0, dtype=np.float32), 0)
+            return {view: [] for view in VIEWS}
         found = self.client.search(
             f"{self.name}_spans", data=[np.asarray(query, dtype=np.float32).tolist()], anns_field="vector",
             limit=depth, filter=_rows_filter("row", rows), search_params={"metric_type": "IP"},
