@@ -26,12 +26,33 @@ class ModelMismatch(SpeechQAError):
 
 
 class BadQuery(SpeechQAError):
-    """The caller's query parameters are invalid."""
+    """The caller's query parameters are invalid; ``field`` names the parameter when one is at fault."""
 
     code = "bad_query"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownId(SpeechQAError):
+    """No passage or speech has the id asked for (``kind`` says which of the two)."""
+
+    code = "not_found"
+
+    def __init__(self, message: str, *, kind: str, id: str):
+        super().__init__(message)
+        self.kind = kind
+        self.id = id
 
 
 class CorpusError(SpeechQAError):
     """A corpus file or directory cannot be used at all."""
 
     code = "corpus_error"
+
+
+class QuerySyntaxError(BadQuery):
+    """The query text does not follow the search syntax (an unclosed quote, an empty phrase)."""
+
+    code = "query_syntax"

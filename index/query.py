@@ -1,0 +1,123 @@
+"""Query text → what must match, what must not, and what is left to rank.
+
+The syntax, for the API's ``q``, the web form and ``speechqa ask``:
+
+* ``"保交楼"`` or ``“保交楼”`` — a phrase that must occur verbatim in the passage. Whitespace
+  inside it (and in the passage) is ignored and it is matched on characters, not jieba words,
+  so ``"上海交通大学"`` never matches 上海 … 交通 … 大学. Either opening quote may be closed by
+  either closing quote (``"`` or ``”``), because input methods mix them.
+* ``-词`` or ``-"…"`` — leave out passages that contain it (again verbatim, on characters).
+  The minus must open a term (start of the query or after a space): the hyphens of COVID-19 or
+  e-commerce are part of the word.
+* ``title:词``, ``标题:词`` (either colon, ``：`` too; the value may be quoted) — only speeches
+  whose title contains it.
+* Everything else is free text, ranked as before within the passages the rest allows.
+
+A phrase may open anywhere, also in the middle of Chinese text with no spaces around it
+(``如何做好“保交楼”工作`` ranks 如何做好 工作 among the passages containing 保交楼). An unclosed
+quote or a phrase with nothing in it raises ``QuerySyntaxError`` saying where.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.errors import QuerySyntaxError
+
+OPENING_QUOTES = "\"“"
+CLOSING_QUOTES = "\"”"
+_FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A query split by role; phrases, exclusions and title filters are whitespace-free, in query order."""
+
+    text: str
+    phrases: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+
+    @property
+    def ranking_text(self) -> str:
+        """What the ranking arms see: the free text, or, for a phrase-only query, the phrases."""
+        return self.text or " ".join(self.phrases)
+
+
+def squash(text: str) -> str:
+    """The text without any whitespace: the form phrases are matched in."""
+    return "".join(text.split())
+
+
+def _quoted(query: str, opening: int) -> tuple[str, int]:
+    """The squashed content of the phrase whose quote is at ``opening``, and the index after its close."""
+    close = next((i for i in range(opening + 1, len(query)) if query[i] in CLOSING_QUOTES), None)
+    if close is None:
+        raise QuerySyntaxError(
+            f"unclosed quote {query[opening]} at character {opening + 1} of q "
+            f"(…{query[opening:opening + 12]}) — add the closing quote or remove it")
+    phrase = squash(query[opening + 1:close])
+    if not phrase:
+        raise QuerySyntaxError(
+            f"empty phrase {query[opening:close + 1]} at character {opening + 1} of q — "
+            "put the exact wording between the quotes or remove them")
+    return phrase, close + 1
+
+
+def _word_end(query: str, start: int) -> int:
+    """Where a bare word starting at ``start`` ends: at whitespace or an opening quote."""
+    end = start
+    while end < len(query) and not query[end].isspace() and query[end] not in OPENING_QUOTES:
+        end += 1
+    return end
+
+
+def parse_query(query: str) -> ParsedQuery:
+    """Split ``query`` into free text, phrases, exclusions and title filters (see the module docstring)."""
+    words: list[str] = []
+    phrases: dict[str, None] = {}
+    excluded: dict[str, None] = {}
+    titles: dict[str, None] = {}
+    i, n = 0, len(query)
+    term_start = True  # at the start of the query or after whitespace, where - and title: count
+    while i < n:
+        char = query[i]
+        if char.isspace():
+            i += 1
+            term_start = True
+            continue
+        if char in OPENING_QUOTES:
+            phrase, i = _quoted(query, i)
+            phrases[phrase] = None
+            term_start = False
+            continue
+        if term_start and char == "-" and i + 1 < n and not query[i + 1].isspace():
+            if query[i + 1] in OPENING_QUOTES:
+                term, i = _quoted(query, i + 1)
+            else:
+                end = _word_end(query, i + 1)
+                term, i = query[i + 1:end], end
+            excluded[term] = None
+            term_start = False
+            continue
+        field = _FIELD.match(query, i) if term_start else None
+        if field:
+            start = field.end()
+            if start < n and query[start] in OPENING_QUOTES:
+                value, i = _quoted(query, start)
+            else:
+                i = _word_end(query, start)
+                value = query[start:i]
+            if not value:
+                raise QuerySyntaxError(
+                    f"{field.group()} at character {field.start() + 1} of q has no value — "
+                    f"write it with the words the title must contain, e.g. {field.group()}安全")
+            titles[value] = None
+            term_start = False
+            continue
+        end = _word_end(query, i)
+        words.append(query[i:end])
+        i = end
+        term_start = False
+    return ParsedQuery(text=" ".join(words), phrases=tuple(phrases), excluded=tuple(excluded),
+                       titles=tuple(titles))

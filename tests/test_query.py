@@ -1,0 +1,92 @@
+"""The query syntax: phrases, exclusions, title filters, free text, and the errors it reports."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from index.errors import BadQuery, QuerySyntaxError
+from index.query import ParsedQuery, parse_query
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("如何保障粮食安全", ParsedQuery(text="如何保障粮食安全")),
+    ('"保交楼"', ParsedQuery(text="", phrases=("保交楼",))),
+    ("“保交楼”", ParsedQuery(text="", phrases=("保交楼",))),
+    ('“保 交\u3000楼"', ParsedQuery(text="", phrases=("保交楼",))),
+    ("如何做好“保交楼”工作", ParsedQuery(text="如何做好 工作", phrases=("保交楼",))),
+    ('房地产 "保交楼" "稳民生"', ParsedQuery(text="房地产", phrases=("保交楼", "稳民生"))),
+    ('"保交楼" "保交楼"', ParsedQuery(text="", phrases=("保交楼",))),
+    ("粮食安全 -进口", ParsedQuery(text="粮食安全", excluded=("进口",))),
+    ('粮食安全 -"进口 大豆"', ParsedQuery(text="粮食安全", excluded=("进口大豆",))),
+    ("-进口“粮食”", ParsedQuery(text="", phrases=("粮食",), excluded=("进口",))),
+    ("COVID-19 e-commerce", ParsedQuery(text="COVID-19 e-commerce")),
+    ("粮食-进口", ParsedQuery(text="粮食-进口")),
+    ("增长 - 下降", ParsedQuery(text="增长 - 下降")),
+    ("title:安全 风险", ParsedQuery(text="风险", titles=("安全",))),
+    ("标题：晋中 风险", ParsedQuery(text="风险", titles=("晋中",))),
+    ("TITLE:首都", ParsedQuery(text="", titles=("首都",))),
+    ('标题:"国家 安全" 风险', ParsedQuery(text="风险", titles=("国家安全",))),
+    ("subtitle:x", ParsedQuery(text="subtitle:x")),
+    ('标题:晋中 "总体国家安全观" -首都 防范风险',
+     ParsedQuery(text="防范风险", phrases=("总体国家安全观",), excluded=("首都",), titles=("晋中",))),
+    ("  多个   空格  ", ParsedQuery(text="多个 空格")),
+    ("", ParsedQuery(text="")),
+])
+def test_parse_query(query, expected):
+    assert parse_query(query) == expected
+
+
+@pytest.mark.parametrize("query, message", [
+    ('"保交楼', 'unclosed quote " at character 1 of q (…"保交楼) — add the closing quote or remove it'),
+    ("粮食 “保交楼", "unclosed quote “ at character 4 of q (…“保交楼) — add the closing quote or remove it"),
+    ('"保交楼" -"进口', 'unclosed quote " at character 8 of q (…"进口) — add the closing quote or remove it'),
+    ('粮食 ""', 'empty phrase "" at character 4 of q — put the exact wording between the quotes or remove them'),
+    ("“ ”", "empty phrase “ ” at character 1 of q — put the exact wording between the quotes or remove them"),
+    ("标题： 安全", "标题： at character 1 of q has no value — write it with the words the title must "
+                  "contain, e.g. 标题：安全"),
+])
+def test_syntax_errors_say_what_and_where(query, message):
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query(query)
+    assert str(caught.value) == message
+    assert isinstance(caught.value, BadQuery)
+    assert caught.value.code == "query_syntax"
+
+
+def test_ranking_text_is_the_free_text_else_the_phrases():
+    assert parse_query('"保交楼" 房地产').ranking_text == "房地产"
+    assert parse_query('"保交楼" "稳民生"').ranking_text == "保交楼 稳民生"
+
+
+_PLAIN = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Z", "Cc"),
+                                        blacklist_characters="\"“”-"), min_size=1, max_size=8)
+_WORD = _PLAIN.filter(lambda word: not word.lower().startswith(("title:", "title：", "标题:", "标题：")))
+
+
+@given(st.text(max_size=60))
+def test_any_text_parses_or_raises_a_syntax_error(query):
+    try:
+        parsed = parse_query(query)
+    except QuerySyntaxError:
+        return
+    for part in parsed.phrases + parsed.excluded + parsed.titles:
+        assert part and not any(char.isspace() for char in part)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["word", "phrase", "exclude", "title"]), _WORD), max_size=8))
+def test_a_query_built_from_parts_parses_back_into_them(parts):
+    rendered = {"word": "{}", "phrase": '"{}"', "exclude": "-{}", "title": "标题:{}"}
+    query = " ".join(rendered[kind].format(value) for kind, value in parts)
+
+    def of(kind):
+        return tuple(dict.fromkeys(value for k, value in parts if k == kind))
+
+    assert parse_query(query) == ParsedQuery(text=" ".join(v for k, v in parts if k == "word"),
+                                             phrases=of("phrase"), excluded=of("exclude"), titles=of("title"))
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\"“-"), max_size=60))
+def test_text_without_syntax_is_all_free_text(query):
+    assume(not any(word.lower().startswith(("title:", "title：", "标题:", "标题：")) for word in query.split()))
+    assert parse_query(query) == ParsedQuery(text=" ".join(query.split()))
