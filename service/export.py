@@ -1,0 +1,170 @@
+"""Citations and exports of chosen passages: plain text, Markdown, CSV and DOCX. Pure functions.
+
+A citation is the passage exactly as in the source, then one Chinese source line naming the
+speech (《title》), the compilation it came from, the section path, and the date and place when
+the index knows them; fields it does not know are left out, never guessed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from index.records import Passage
+
+# One export holds what a speechwriter collects for one draft; at ~800 characters a passage,
+# 50 of them stay under 100 KB in any format.
+MAX_EXPORT_PASSAGES = 50
+EXPORT_TITLE = "讲话素材摘录"
+SECTION_SEPARATOR = " › "
+# format name → (media type, file extension)
+EXPORT_FORMATS = {
+    "markdown": ("text/markdown; charset=utf-8", "md"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+}
+CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "日期", "地点", "引用")
+# Characters that Markdown would read as syntax anywhere in a line.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|])")
+# Line openings that Markdown would read as a heading, a list item or a rule (* and > are escaped inline).
+_MARKDOWN_BLOCK = re.compile(r"^(\s*)([#+=-])")
+_MARKDOWN_ORDERED = re.compile(r"^(\s*\d+)([.)])")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a passage comes from, as far as the index knows it."""
+
+    title: str
+    section: tuple[str, ...] = ()
+    collection: str | None = None
+    date: str | None = None
+    place: str | None = None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A passage to cite: its id, its text exactly as in the source, and its source."""
+
+    passage_id: str
+    text: str
+    source: Source
+
+
+def quote_of(passage: Passage, speech) -> Quote:
+    """The quote for ``passage`` of ``speech`` (a SpeechInfo).
+
+    ``collection``, ``date`` and ``place`` are read when the speech carries them: indexes built
+    before speech metadata existed have none, and their citations simply leave them out.
+    """
+    return Quote(passage.id, passage.text, Source(
+        title=speech.title, section=tuple(passage.section),
+        collection=getattr(speech, "collection", None) or None,
+        date=getattr(speech, "date", None) or None,
+        place=getattr(speech, "place", None) or None))
+
+
+def source_line(source: Source) -> str:
+    """The Chinese source line: ``（摘自《title》，《collection》，section › path，date，place）``."""
+    parts = [f"《{source.title}》"]
+    if source.collection:
+        parts.append(f"《{source.collection}》")
+    if source.section:
+        parts.append(SECTION_SEPARATOR.join(source.section))
+    parts += [field for field in (source.date, source.place) if field]
+    return "（摘自" + "，".join(parts) + "）"
+
+
+def citation_text(quote: Quote) -> str:
+    """Plain text to paste: the passage, then its source line."""
+    return f"{quote.text}\n{source_line(quote.source)}"
+
+
+def _markdown_inline(text: str) -> str:
+    """``text`` with the characters Markdown reads as inline syntax escaped."""
+    return _MARKDOWN_INLINE.sub(r"\\\1", text)
+
+
+def _markdown_line(line: str) -> str:
+    """A line of text that renders as written when it opens a Markdown line."""
+    line = _markdown_inline(line)
+    line = _MARKDOWN_BLOCK.sub(r"\1\\\2", line)
+    return _MARKDOWN_ORDERED.sub(r"\1\\\2", line)
+
+
+def citation_markdown(quote: Quote) -> str:
+    """Markdown to paste: the passage as a block quote (one paragraph per source line), then its source line."""
+    quoted = "\n>\n".join("> " + _markdown_line(line) for line in quote.text.splitlines() if line.strip())
+    return f"{quoted}\n\n{_markdown_inline(source_line(quote.source))}"
+
+
+def heading_of(number: int, quote: Quote) -> str:
+    """A passage's heading in an export: its number, its speech and its innermost section."""
+    heading = f"{number}. {quote.source.title}"
+    if quote.source.section:
+        heading += f" · {quote.source.section[-1]}"
+    return heading
+
+
+def export_markdown(quotes: Sequence[Quote]) -> str:
+    """A Markdown document: a title, then per passage a heading, the passage and its source line."""
+    parts = [f"# {EXPORT_TITLE}\n"]
+    for number, quote in enumerate(quotes, start=1):
+        parts.append(f"## {_markdown_inline(heading_of(number, quote))}\n\n{citation_markdown(quote)}\n")
+    return "\n".join(parts)
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets an apostrophe."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def export_csv(quotes: Sequence[Quote]) -> bytes:
+    """CSV, one row per passage in order, UTF-8 with a byte-order mark so Excel reads the Chinese right."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for number, quote in enumerate(quotes, start=1):
+        source = quote.source
+        writer.writerow([str(number)] + [_cell(value) for value in (
+            quote.passage_id, quote.text, source.title, source.collection or "",
+            SECTION_SEPARATOR.join(source.section), source.date or "", source.place or "", citation_text(quote))])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def export_docx(quotes: Sequence[Quote]) -> bytes:
+    """A Word document: a title, then per passage a level-1 heading, its paragraphs and its source line."""
+    from docx import Document
+    from docx.oxml.ns import qn
+
+    document = Document()
+    # Word picks a Chinese face from the East Asian font slot; the default template leaves it empty.
+    for style_name in ("Normal", "Title", "Heading 1"):
+        fonts = document.styles[style_name].element.get_or_add_rPr().get_or_add_rFonts()
+        fonts.set(qn("w:eastAsia"), "SimSun")
+    document.core_properties.title = EXPORT_TITLE
+    document.add_heading(EXPORT_TITLE, level=0)
+    for number, quote in enumerate(quotes, start=1):
+        document.add_heading(heading_of(number, quote), level=1)
+        for line in quote.text.splitlines():
+            if line.strip():
+                document.add_paragraph(line)
+        document.add_paragraph().add_run(source_line(quote.source)).italic = True
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def export(quotes: Sequence[Quote], format_name: str) -> bytes:
+    """The export of ``quotes`` in ``format_name`` (a key of EXPORT_FORMATS) as bytes."""
+    if format_name == "markdown":
+        return export_markdown(quotes).encode("utf-8")
+    if format_name == "csv":
+        return export_csv(quotes)
+    if format_name == "docx":
+        return export_docx(quotes)
+    raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {format_name!r})")

@@ -1,0 +1,96 @@
+"""Citations and exports as exact text: plain, Markdown, CSV (read back by csv) and DOCX (read back by python-docx)."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from docx import Document
+
+from index.records import Passage
+from index.store import SpeechInfo
+from service.export import (CSV_COLUMNS, EXPORT_FORMATS, Quote, Source, citation_markdown, citation_text, export,
+                            export_csv, export_docx, export_markdown, quote_of, source_line)
+
+COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"
+FULL = Quote("p-food", "保障粮食安全是头等大事。\n1.要落实党政同责，*严格*考核。",
+             Source("粮食安全讲话", ("一、粮食安全", "（一）责任"), COLLECTION, "2023年4月15日", "南宁"))
+BARE = Quote("p-bare", "=1+1 不是公式。", Source("无名讲话"))
+FULL_SOURCE = f"（摘自《粮食安全讲话》，《{COLLECTION}》，一、粮食安全 › （一）责任，2023年4月15日，南宁）"
+
+
+@pytest.mark.parametrize(("source", "line"), [
+    (FULL.source, FULL_SOURCE),
+    (Source("无名讲话"), "（摘自《无名讲话》）"),
+    (Source("讲话", ("一、总", "（一）分")), "（摘自《讲话》，一、总 › （一）分）"),
+    (Source("讲话", (), None, None, "北京"), "（摘自《讲话》，北京）"),
+    (Source("讲话", (), COLLECTION, "2024年1月", None), f"（摘自《讲话》，《{COLLECTION}》，2024年1月）"),
+])
+def test_source_line_names_only_what_is_known(source, line):
+    assert source_line(source) == line
+
+
+def test_plain_citation_is_the_passage_then_its_source_line():
+    assert citation_text(FULL) == "保障粮食安全是头等大事。\n1.要落实党政同责，*严格*考核。\n" + FULL_SOURCE
+
+
+def test_markdown_citation_quotes_each_paragraph_and_escapes_syntax():
+    assert citation_markdown(FULL) == ("> 保障粮食安全是头等大事。\n>\n> 1\\.要落实党政同责，\\*严格\\*考核。\n\n"
+                                       + FULL_SOURCE)
+    assert citation_markdown(BARE) == "> \\=1+1 不是公式。\n\n（摘自《无名讲话》）"
+
+
+def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
+    passage = Passage(id="p1", speech_id="s1", speech_title="讲话", source="seeds/a.txt", section=("一、总",),
+                      first_block=0, last_block=0, start=10, end=15, text="正文五个字")
+    speech = SpeechInfo(id="s1", title="讲话", source="seeds/a.txt", title_inferred=False,
+                        sections=(("一、总",),), passages=1)
+    assert quote_of(passage, speech) == Quote("p1", "正文五个字", Source("讲话", ("一、总",)))
+
+
+def test_markdown_export_has_a_heading_per_passage_in_order():
+    assert export_markdown([FULL, BARE]) == (
+        "# 讲话素材摘录\n\n"
+        "## 1. 粮食安全讲话 · （一）责任\n\n"
+        "> 保障粮食安全是头等大事。\n>\n> 1\\.要落实党政同责，\\*严格\\*考核。\n\n" + FULL_SOURCE + "\n\n"
+        "## 2. 无名讲话\n\n"
+        "> \\=1+1 不是公式。\n\n（摘自《无名讲话》）\n")
+
+
+def test_csv_export_opens_in_excel_and_reads_back_exactly():
+    data = export_csv([FULL, BARE])
+    assert data.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8 only with it
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows == [
+        list(CSV_COLUMNS),
+        ["1", "p-food", FULL.text, "粮食安全讲话", COLLECTION, "一、粮食安全 › （一）责任", "2023年4月15日", "南宁",
+         citation_text(FULL)],
+        ["2", "p-bare", "'=1+1 不是公式。", "无名讲话", "", "", "", "", "'=1+1 不是公式。\n（摘自《无名讲话》）"],
+    ]
+    assert data.decode("utf-8-sig").split("\r\n")[0] == "序号,段落编号,正文,讲话,汇编,部分,日期,地点,引用"
+
+
+def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():
+    document = Document(io.BytesIO(export_docx([FULL, BARE])))
+    assert [(p.style.name, p.text) for p in document.paragraphs] == [
+        ("Title", "讲话素材摘录"),
+        ("Heading 1", "1. 粮食安全讲话 · （一）责任"),
+        ("Normal", "保障粮食安全是头等大事。"),
+        ("Normal", "1.要落实党政同责，*严格*考核。"),
+        ("Normal", FULL_SOURCE),
+        ("Heading 1", "2. 无名讲话"),
+        ("Normal", "=1+1 不是公式。"),
+        ("Normal", "（摘自《无名讲话》）"),
+    ]
+    source_runs = [p.runs for p in document.paragraphs if p.text.startswith("（摘自")]
+    assert [[run.italic for run in runs] for runs in source_runs] == [[True], [True]]
+    assert document.core_properties.title == "讲话素材摘录"
+
+
+def test_export_dispatches_on_each_format_and_refuses_others():
+    assert export([BARE], "markdown") == export_markdown([BARE]).encode("utf-8")
+    assert export([BARE], "csv") == export_csv([BARE])
+    assert export([BARE], "docx")[:2] == b"PK"  # a DOCX is a zip
+    assert sorted(EXPORT_FORMATS) == ["csv", "docx", "markdown"]
+    with pytest.raises(ValueError, match="format must be one of markdown, csv, docx \\(got 'pdf'\\)"):
+        export([BARE], "pdf")
