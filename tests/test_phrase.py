@@ -1,0 +1,72 @@
+"""Verbatim phrase matching agrees with a plain substring scan, and finds spans in the original text."""
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from index.phrase import PhraseIndex, match_spans
+from index.query import squash
+
+PASSAGES = [
+    "坚决守住保交楼、稳民生底线。",
+    "上海 交通\n大学的同学们，",
+    "上海交通大学",
+    "保交\n楼工作要抓实。保交楼！",
+    "",
+    "COVID-19 e-commerce",
+]
+
+
+def test_rows_containing_exact_cases():
+    index = PhraseIndex.from_texts(PASSAGES)
+    assert len(index) == 6
+    assert index.rows_containing("保交楼").tolist() == [0, 3]
+    assert index.rows_containing("上海交通大学").tolist() == [1, 2]
+    assert index.rows_containing("上海 交通 大学").tolist() == [1, 2]
+    assert index.rows_containing("大学的").tolist() == [1]
+    assert index.rows_containing("。上海").tolist() == []  # no match across two passages
+    assert index.rows_containing("学上").tolist() == []
+    assert index.rows_containing("COVID-19").tolist() == [5]
+    assert index.rows_containing("").tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_saved_index_loads_and_answers_the_same(tmp_path):
+    PhraseIndex.from_texts(PASSAGES + ["𠮷野家的保交楼"]).save(tmp_path / "phrase.npz")
+    index = PhraseIndex.load(tmp_path / "phrase.npz")
+    assert index.rows_containing("保交楼").tolist() == [0, 3, 6]
+    assert index.rows_containing("𠮷野家").tolist() == [6]  # beyond 16 bits: the codes stay 32-bit
+    assert index.rows_containing("上海交通大学").tolist() == [1, 2]
+
+
+def test_an_empty_library_contains_nothing():
+    assert PhraseIndex.from_texts([]).rows_containing("保交楼").tolist() == []
+
+
+def test_match_spans_are_offsets_into_the_original_text():
+    text = PASSAGES[3]
+    assert match_spans(text, "保交楼") == [(0, 4), (10, 13)]
+    assert text[0:4] == "保交\n楼" and text[10:13] == "保交楼"
+    assert match_spans("上海 交通\n大学的同学们，", "交通大学") == [(3, 8)]
+    assert match_spans("aaaa", "aa") == [(0, 2), (2, 4)]
+    assert match_spans("保交楼", "") == []
+    assert match_spans("稳民生", "保交楼") == []
+
+
+_TEXT = st.text(alphabet="保交楼 \n稳民生。𠮷", max_size=30)
+
+
+@given(st.lists(_TEXT, max_size=12), st.text(alphabet="保交楼 稳。𠮷x", min_size=1, max_size=4))
+def test_rows_agree_with_a_substring_scan(texts, phrase):
+    needle = squash(phrase)
+    expected = [row for row, text in enumerate(texts) if needle in squash(text)]
+    assert PhraseIndex.from_texts(texts).rows_containing(phrase).tolist() == expected
+
+
+@given(_TEXT, st.text(alphabet="保交楼稳。", min_size=1, max_size=3))
+def test_spans_cover_each_occurrence(text, phrase):
+    spans = match_spans(text, phrase)
+    assert len(spans) == squash(text).count(phrase)
+    for start, end in spans:
+        assert squash(text[start:end]) == phrase
+        assert not text[start].isspace() and not text[end - 1].isspace()
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
