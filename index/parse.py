@@ -35,10 +35,33 @@ its blocks alone.
 * Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
 * A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
   ``-2``, ``-3`` … appended when a file repeats a title.
+
+Speech metadata (``Speech.date``/``place``/``speaker``/``occasion``/``collection``), None
+unless stated:
+
+* A header block: ``键：值`` lines (either colon) with the keys 日期 (date), 地点 (place),
+  讲话人 (or 发言人, speaker), 场合 (occasion) and 汇编 (collection), closed by a ``---`` line or
+  simply by the first line that is not one (blank lines are gone after decoding). At the top of
+  the file (it may open with ``---`` too) it applies to every speech of the file; right after a
+  speech's title line it applies to that speech. Header lines are no body text; a value
+  is at most 80 characters (a longer line is a paragraph). A date is
+  2023-04-15, 2023/4/15, 2023.4.15 or 2023年4月15日; anything else is a CorpusError naming the line.
+* A sidecar file ``<stem>.meta.json`` beside ``<stem>.txt`` (read by ``load_corpus``): a JSON
+  object with the same fields in English (``date``, ``place``, ``speaker``, ``occasion``,
+  ``collection``) for the whole file, and ``speeches``: {title: {fields}} for single speeches.
+* The text: a line that is only a full date, bare or in brackets — （2023年4月15日） — among a
+  speech's first three body lines or as its last, gives the speech's date (the line stays text).
+  Placeholders such as 20xx年x月x日 are no date.
+* The more specific source wins: sidecar speech entry, speech header, the speech's dated line,
+  sidecar file fields, then the file header (in a compilation a file-wide date is the
+  compilation's, a dated line the speech's). ``collection`` falls back to the compilation's own
+  title, the first line of a compilation's front matter before its 目录.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,6 +99,18 @@ _AD_BANNER = re.compile(r"【[^】]{0,20}(?:素材|代笔|文库|资料库|材�
 _AD_STRONG = ("素材库", "代笔", "客服", "网盘", "接单", "谨防假冒", "vip", "有意加入", "会员群")
 _AD_WEAK = ("公众号", "会员", "微信", "加入", "更新", "下载", "联系", "小伙伴")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+METADATA_FIELDS = ("date", "place", "speaker", "occasion", "collection")
+SIDECAR_SUFFIX = ".meta.json"
+_HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "place",
+                "讲话人": "speaker", "发言人": "speaker", "speaker": "speaker", "场合": "occasion",
+                "occasion": "occasion", "汇编": "collection", "collection": "collection"}
+# A value longer than a name or an occasion is a paragraph that happens to open with 地点：.
+_HEADER_LINE = re.compile(rf"({'|'.join(_HEADER_KEYS)})\s*[:：]\s*(.{{1,80}})", re.IGNORECASE)
+_HEADER_END = re.compile(r"-{3,}")
+_DATE = r"(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2}))"
+_DATE_VALUE = re.compile(_DATE)
+_DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
 
 
 @dataclass(frozen=True)
@@ -226,10 +261,94 @@ def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
     return Path(source).stem
 
 
-def parse_text(text: str, source: str) -> list[Speech]:
-    """Split one file's text into its speeches; [] when it holds no body text at all."""
+def _iso_date(match: re.Match) -> str | None:
+    """The ISO date of a _DATE match, None when it names no real day (2023年2月30日)."""
+    year, month, day = match.group(1), match.group(2) or match.group(4), match.group(3) or match.group(5)
+    try:
+        return datetime.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def _header(lines: list[_Line], source: str, *, allow_open: bool = False) -> tuple[dict[str, str], int]:
+    """The metadata of a header block at the start of ``lines``, and how many lines it takes."""
+    fields: dict[str, str] = {}
+    used = 1 if allow_open and lines and _HEADER_END.fullmatch(lines[0].text) else 0
+    first = used
+    while used < len(lines) and (line := _HEADER_LINE.fullmatch(lines[used].text)):
+        name, value = _HEADER_KEYS[line.group(1).lower()], line.group(2).strip()
+        if name == "date":
+            date = _DATE_VALUE.fullmatch(value)
+            value = _iso_date(date) if date else None
+            if value is None:
+                raise CorpusError(f"{source}: header line {lines[used].text!r} is not a date — write it as "
+                                  "日期：2023-04-15 or 日期：2023年4月15日")
+        fields[name] = value
+        used += 1
+    if used == first:
+        return {}, 0
+    if used < len(lines) and _HEADER_END.fullmatch(lines[used].text):
+        used += 1
+    return fields, used
+
+
+def _sidecar_fields(data: dict, where: str) -> dict[str, str]:
+    """The metadata fields of one sidecar object (or CorpusError saying which is wrong)."""
+    fields = {}
+    for name in METADATA_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise CorpusError(f"{where}: {name} must be a non-empty string or null")
+        if name == "date":
+            date = _DATE_VALUE.fullmatch(value.strip())
+            if not date or _iso_date(date) is None:
+                raise CorpusError(f"{where}: date {value!r} is not a date — write it as 2023-04-15")
+            value = _iso_date(date)
+        fields[name] = value.strip()
+    return fields
+
+
+def read_sidecar(path: Path) -> dict:
+    """A sidecar file's metadata as {"file": fields, "speeches": {title: fields}}, checked."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CorpusError(f"{path.name}: unreadable metadata ({error})") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"{path.name}: metadata must be a JSON object")
+    unknown = sorted(set(data) - set(METADATA_FIELDS) - {"speeches"})
+    if unknown:
+        raise CorpusError(f"{path.name}: unknown metadata field {', '.join(unknown)} — "
+                          f"use {', '.join(METADATA_FIELDS)} and speeches")
+    speeches = data.get("speeches") or {}
+    if not isinstance(speeches, dict) or not all(isinstance(v, dict) for v in speeches.values()):
+        raise CorpusError(f"{path.name}: speeches must map a speech title to its fields")
+    return {"file": _sidecar_fields(data, path.name),
+            "speeches": {title: _sidecar_fields(fields, f"{path.name} ({title})")
+                         for title, fields in speeches.items()}}
+
+
+def _dated_line(body: list[_Line]) -> str | None:
+    """The date of a line that is only a date, among the first three body lines or the last."""
+    for line in body[:3] + body[-1:]:
+        dated = _DATED_LINE.fullmatch(line.text)
+        if dated and (date := _iso_date(dated)):
+            return date
+    return None
+
+
+def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[Speech]:
+    """Split one file's text into its speeches; [] when it holds no body text at all.
+
+    ``sidecar`` is ``read_sidecar``'s result for the file's metadata file, if it has one.
+    """
     lines = [line for line in _lines(text) if not _is_noise(line.text)]
-    _, toc_end, toc_titles = _toc(lines)  # the front matter before the TOC goes with it
+    file_header, used = _header(lines, source, allow_open=True)
+    lines = lines[used:]
+    toc_head, toc_end, toc_titles = _toc(lines)  # the front matter before the TOC goes with it
+    front = [line.text for line in lines[:toc_head] if _looks_like_title(line.text)] if toc_titles else []
     parts: list[tuple[str | None, list[_Line]]] = []
     if toc_titles:
         wanted = {_squash(title) for title in toc_titles}
@@ -247,12 +366,25 @@ def parse_text(text: str, source: str) -> list[Speech]:
         else:
             parts.append((None, lines))
 
+    sidecar = sidecar or {"file": {}, "speeches": {}}
+    unknown = sorted(set(sidecar["speeches"]) - {title for title, _ in parts if title})
+    if unknown:
+        raise CorpusError(f"{source}: its metadata names no speech titled {unknown[0]!r}")
     speeches = []
     seen: dict[str, int] = {}
     for title, body in parts:
+        speech_header, used = _header(body, source) if title is not None else ({}, 0)
+        body = body[used:]
         if not body:
             continue
         blocks = _blocks(body)
+        metadata = {"collection": front[0]} if front else {}
+        metadata.update(file_header)
+        metadata.update(sidecar["file"])
+        if date := _dated_line(body):
+            metadata["date"] = date
+        metadata.update(speech_header)
+        metadata.update(sidecar["speeches"].get(title, {}))
         inferred = title is None
         if title is None:
             title = _inferred_title(blocks, source)
@@ -261,7 +393,7 @@ def parse_text(text: str, source: str) -> list[Speech]:
         if seen[title] > 1:
             speech_id += f"-{seen[title]}"
         speeches.append(Speech(id=speech_id, title=title, source=source, start=blocks[0].start,
-                               end=blocks[-1].end, blocks=blocks, title_inferred=inferred))
+                               end=blocks[-1].end, blocks=blocks, title_inferred=inferred, **metadata))
     return speeches
 
 
@@ -307,7 +439,13 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
             warnings.append(f"{name}: skipped, same content as {seen[digest]}")
             continue
         seen[digest] = name
-        found = parse_text(text, name)
+        sidecar_path = path.with_suffix(SIDECAR_SUFFIX)
+        try:
+            sidecar = read_sidecar(sidecar_path) if sidecar_path.exists() else None
+            found = parse_text(text, name, sidecar=sidecar)
+        except CorpusError as error:
+            warnings.append(f"{error} (skipped)")
+            continue
         if not found:
             reason = "only a title, no body" if "\n" not in text else "no body text"
             warnings.append(f"{name}: skipped, {reason}")

@@ -29,7 +29,13 @@ class Block:
 
 @dataclass(frozen=True)
 class Speech:
-    """One speech: title, where it came from, and its body blocks in order."""
+    """One speech: title, where it came from, and its body blocks in order.
+
+    ``date`` (ISO, 2023-04-15), ``place``, ``speaker`` and ``occasion`` come from a metadata
+    header or a sidecar file, the date also from a dated line of the text (index/parse.py);
+    ``collection`` is the title of the compilation the speech came from. Each is None when
+    unknown, never guessed.
+    """
 
     id: str
     title: str
@@ -38,6 +44,11 @@ class Speech:
     end: int
     blocks: tuple[Block, ...]
     title_inferred: bool = False
+    date: str | None = None
+    place: str | None = None
+    speaker: str | None = None
+    occasion: str | None = None
+    collection: str | None = None
 
     @property
     def sections(self) -> list[tuple[str, ...]]:

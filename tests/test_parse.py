@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -256,3 +257,119 @@ def test_huge_single_line_file_is_one_heading_block_and_a_warning(tmp_path):
     assert speech.title_inferred and speech.title == "国家安全是头等大事，人民安全是根本"
     (block,) = speech.blocks
     assert (block.kind, block.start, block.end) == ("heading", 0, len(line))
+
+
+# --- speech metadata: header block, sidecar file, dated line, collection ---------------------
+
+COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"
+
+
+def test_seed_metadata_is_the_collection_title_and_nothing_guessed(seeds):
+    assert [s.collection for s in seeds] == [COLLECTION] * 10 + [None]
+    # the seeds' dates are placeholders (20xx年x月xx日): unknown, not guessed
+    assert {(s.date, s.place, s.speaker, s.occasion) for s in seeds} == {(None, None, None, None)}
+
+
+HEADED = """日期：2023-04-15
+地点：南宁
+讲话人：张三
+场合：全市国家安全工作会议
+---
+守好粮仓
+一、把牢粮食安全主动权
+要压实责任。"""
+
+
+def test_a_file_header_gives_every_field_and_is_no_body_text():
+    (speech,) = parse_text(HEADED, "headed.txt")
+    assert (speech.title, speech.date, speech.place, speech.speaker, speech.occasion, speech.collection) == (
+        "守好粮仓", "2023-04-15", "南宁", "张三", "全市国家安全工作会议", None)
+    assert [b.text for b in speech.blocks] == ["一、把牢粮食安全主动权", "要压实责任。"]
+    assert HEADED[speech.blocks[0].start:speech.blocks[0].end] == "一、把牢粮食安全主动权"
+
+
+def test_header_keys_and_dates_in_other_spellings():
+    text = "---\nDate: 2023年4月5日\nspeaker:李四\n汇编：粮食安全讲话选编\n---\n守好粮仓\n要压实责任。"
+    (speech,) = parse_text(text, "a.txt")
+    assert (speech.date, speech.speaker, speech.collection, speech.place) == ("2023-04-05", "李四", "粮食安全讲话选编", None)
+    (speech,) = parse_text("日期：2023/4/5\n守好粮仓\n要压实责任。", "b.txt")
+    assert (speech.title, speech.date) == ("守好粮仓", "2023-04-05")
+
+
+COMPILATION_TEXT = """日期：2023-01-10
+---
+粮食安全发言材料汇编
+目录
+1.守好粮仓	1
+2.端牢饭碗	3
+守好粮仓
+讲话人：张三
+日期：2023-04-15
+要压实责任。
+端牢饭碗
+（2022年9月1日）
+要稳定面积。"""
+
+
+def test_speech_headers_override_the_file_header_and_dated_lines_give_a_date():
+    first, second = parse_text(COMPILATION_TEXT, "c.txt")
+    assert (first.title, first.date, first.speaker, first.collection) == ("守好粮仓", "2023-04-15", "张三", "粮食安全发言材料汇编")
+    assert [b.text for b in first.blocks] == ["要压实责任。"]
+    # the speech's own dated line beats the file-wide date
+    assert (second.title, second.date, second.speaker) == ("端牢饭碗", "2022-09-01", None)
+    assert [b.text for b in second.blocks] == ["（2022年9月1日）", "要稳定面积。"]
+
+
+@pytest.mark.parametrize("body, date", [
+    ("（2023年4月15日）\n要压实责任。", "2023-04-15"),
+    ("要压实责任。\n2023年4月15日", "2023-04-15"),
+    ("(2023-04-15)\n要压实责任。", "2023-04-15"),
+    ("（20xx年x月xx日）\n要压实责任。", None),
+    ("（2023年2月30日）\n要压实责任。", None),
+    ("2023年4月15日，我们召开了会议。\n要压实责任。", None),
+    ("一。\n二。\n三。\n（2023年4月15日）\n要压实责任。", None),  # neither among the first three lines nor the last
+])
+def test_dated_lines(body, date):
+    (speech,) = parse_text("守好粮仓\n" + body, "d.txt")
+    assert speech.date == date
+
+
+def test_a_bad_header_date_is_an_error_that_names_the_line():
+    with pytest.raises(CorpusError) as caught:
+        parse_text("日期：去年春天\n守好粮仓\n要压实责任。", "e.txt")
+    assert str(caught.value) == ("e.txt: header line '日期：去年春天' is not a date — write it as "
+                                 "日期：2023-04-15 or 日期：2023年4月15日")
+
+
+def test_a_long_line_opening_with_a_key_is_a_paragraph():
+    line = "地点：" + "要压实责任" * 20
+    (speech,) = parse_text(f"守好粮仓\n{line}", "f.txt")
+    assert speech.place is None and [b.text for b in speech.blocks] == [line]
+
+
+def test_sidecar_metadata(tmp_path):
+    (tmp_path / "c.txt").write_text(COMPILATION_TEXT, encoding="utf-8")
+    (tmp_path / "c.meta.json").write_text(json.dumps({
+        "place": "南宁", "date": "2021-03-01", "collection": "二〇二三年讲话汇编",
+        "speeches": {"端牢饭碗": {"speaker": "王五", "occasion": "秋粮收购工作会议"}}}), encoding="utf-8")
+    (first, second), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    # a speech's own header still beats the sidecar's file-wide fields; the sidecar beats the file header
+    assert (first.date, first.place, first.speaker, first.occasion, first.collection) == (
+        "2023-04-15", "南宁", "张三", None, "二〇二三年讲话汇编")
+    assert (second.date, second.place, second.speaker, second.occasion) == (
+        "2022-09-01", "南宁", "王五", "秋粮收购工作会议")
+
+
+@pytest.mark.parametrize("sidecar, warning", [
+    ('{"date": "2023-13-01"}', "c.meta.json: date '2023-13-01' is not a date — write it as 2023-04-15 (skipped)"),
+    ('{"speaker": 3}', "c.meta.json: speaker must be a non-empty string or null (skipped)"),
+    ('{"author": "x"}', "c.meta.json: unknown metadata field author — use date, place, speaker, occasion, "
+                        "collection and speeches (skipped)"),
+    ('{"speeches": {"没有这篇": {"speaker": "x"}}}', "c.txt: its metadata names no speech titled '没有这篇' (skipped)"),
+    ("[1]", "c.meta.json: metadata must be a JSON object (skipped)"),
+])
+def test_bad_sidecars_skip_the_file_with_a_warning(tmp_path, sidecar, warning):
+    (tmp_path / "c.txt").write_text(COMPILATION_TEXT, encoding="utf-8")
+    (tmp_path / "c.meta.json").write_text(sidecar, encoding="utf-8")
+    assert load_corpus(tmp_path) == ([], [warning])
