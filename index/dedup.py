@@ -1,0 +1,151 @@
+"""Reprints: passages that are near-duplicates of each other, grouped at build time.
+
+Two passages are near-duplicates when the Jaccard similarity of their character 5-gram sets
+(whitespace removed) is at least ``THRESHOLD``: a 400-character passage with one 40-character
+line rewritten keeps ~0.8, two passages that share a stock phrase stay far below. Comparing
+every pair is quadratic, so candidates come from MinHash signatures cut into LSH bands (rows
+that agree on a whole band share a bucket), and each candidate is then checked on its exact
+Jaccard, so a grouping never rests on an estimate. bench/dedup.py (bench/results/dedup.md)
+measured it against exact all-pairs Jaccard on a reprint-heavy generated library: the pairs that
+share any 5-gram grow quadratically (12M at 6,000 passages, ~630M expected at 10M characters),
+while LSH grouped 10M characters in ~16 s with 99.9% of passages given the same canonical row
+as the exact grouping at 1k–6k passages.
+
+Near-duplicates are joined transitively (union-find). A group's canonical member is its earliest
+passage: by speech date where one is known (dated members before undated ones), else by row,
+which is build order.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from index.query import squash
+
+SHINGLE = 5
+THRESHOLD = 0.5
+# 42 bands of 3 rows: a pair at Jaccard 0.5 shares a band with probability 1 - (1 - 0.5³)⁴² = 0.996,
+# at 0.8 with certainty; pairs below ~0.3 seldom meet, which keeps the exact checks few.
+BANDS = 42
+ROWS_PER_BAND = 3
+_PRIME = (1 << 61) - 1
+_BASE = np.uint64(1_000_003)
+_SEED = 20240415
+# Passages whose shingles are hashed together in one numpy pass (bounds the (hashes × shingles) matrix).
+_BATCH_SHINGLES = 20_000
+
+
+def shingles(text: str) -> np.ndarray:
+    """The distinct 32-bit hashes of the text's character 5-grams (whitespace removed), ascending.
+
+    A text shorter than five characters is one shingle; an empty one has none.
+    """
+    codes = np.frombuffer(squash(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    width = min(SHINGLE, len(codes))
+    hashed = np.zeros(len(codes) - width + 1, dtype=np.uint64)
+    for offset in range(width):  # polynomial hash, wrapping modulo 2**64
+        hashed = hashed * _BASE + codes[offset:len(codes) - width + 1 + offset]
+    return np.unique((hashed ^ (hashed >> np.uint64(32))) & np.uint64(0xFFFFFFFF))
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted shingle sets (0 when both are empty)."""
+    union = len(a) + len(b)
+    if union == 0:
+        return 0.0
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    return common / (union - common)
+
+
+def signatures(sets: Sequence[np.ndarray], *, hashes: int = BANDS * ROWS_PER_BAND, seed: int = _SEED) -> np.ndarray:
+    """MinHash signatures, one row of ``hashes`` minima per shingle set (all-max for an empty set)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 1 << 32, size=hashes, dtype=np.uint64)[:, None]
+    b = rng.integers(0, 1 << 32, size=hashes, dtype=np.uint64)[:, None]
+    result = np.full((len(sets), hashes), np.iinfo(np.uint64).max, dtype=np.uint64)
+    start = 0
+    while start < len(sets):
+        stop, total = start, 0
+        while stop < len(sets) and (stop == start or total + len(sets[stop]) <= _BATCH_SHINGLES):
+            total += len(sets[stop])
+            stop += 1
+        batch = [(row, s) for row, s in enumerate(sets[start:stop], start=start) if len(s)]
+        if batch:
+            values = np.concatenate([s for _, s in batch])
+            offsets = np.cumsum([0] + [len(s) for _, s in batch[:-1]])
+            # a < 2**32 and values < 2**32, so a * values + b fits in 64 bits before the modulus
+            hashed = (a * values[None, :] + b) % np.uint64(_PRIME)
+            result[[row for row, _ in batch]] = np.minimum.reduceat(hashed, offsets, axis=1).T
+        start = stop
+    return result
+
+
+class _UnionFind:
+    def __init__(self, count: int):
+        self.parent = list(range(count))
+
+    def find(self, row: int) -> int:
+        parent = self.parent
+        while parent[row] != row:
+            parent[row] = parent[parent[row]]
+            row = parent[row]
+        return row
+
+    def union(self, first: int, second: int) -> None:
+        root_a, root_b = self.find(first), self.find(second)
+        if root_a != root_b:
+            self.parent[max(root_a, root_b)] = min(root_a, root_b)
+
+
+def _canonical(sets: _UnionFind, dates: Sequence[str | None] | None) -> np.ndarray:
+    def earliest(row: int) -> tuple[bool, str, int]:
+        date = dates[row] if dates is not None else None
+        return date is None, date or "", row
+
+    members: dict[int, list[int]] = {}
+    for row in range(len(sets.parent)):
+        members.setdefault(sets.find(row), []).append(row)
+    canonical = np.arange(len(sets.parent), dtype=np.int64)
+    for group in members.values():
+        if len(group) > 1:
+            canonical[group] = min(group, key=earliest)
+    return canonical
+
+
+def groups_from_pairs(count: int, pairs, dates: Sequence[str | None] | None = None) -> np.ndarray:
+    """Union-find over near-duplicate ``pairs``: each row's canonical (earliest) member."""
+    sets = _UnionFind(count)
+    for first, second in pairs:
+        sets.union(first, second)
+    return _canonical(sets, dates)
+
+
+def near_duplicate_groups(texts: Sequence[str], dates: Sequence[str | None] | None = None, *,
+                          threshold: float = THRESHOLD) -> np.ndarray:
+    """For each passage (row order), the row of its group's canonical member (its own row when unique).
+
+    ``dates`` are the passages' speech dates as ISO strings (``None`` when unknown).
+    """
+    shingle_sets = [shingles(text) for text in texts]
+    signature = signatures(shingle_sets)
+    groups = _UnionFind(len(texts))
+    for band in range(BANDS):
+        columns = signature[:, band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND]
+        buckets: dict[bytes, list[int]] = {}
+        for row in range(len(texts)):
+            if len(shingle_sets[row]):
+                buckets.setdefault(columns[row].tobytes(), []).append(row)
+        for bucket in buckets.values():
+            # A member joins the first earlier member it is a near-duplicate of; one already in
+            # that member's group costs nothing, so a bucket of n copies of one text is n checks.
+            for position, row in enumerate(bucket[1:], start=1):
+                for earlier in bucket[:position]:
+                    if groups.find(earlier) == groups.find(row):
+                        break
+                    if jaccard(shingle_sets[earlier], shingle_sets[row]) >= threshold:
+                        groups.union(earlier, row)
+                        break
+    return _canonical(groups, dates)
