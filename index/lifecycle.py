@@ -19,7 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from index.errors import IndexNotBuilt
+from index.files import write_text_atomically
 
+# Where `speechqa` keeps its index when neither --index nor $SPEECHQA_INDEX says otherwise.
+DEFAULT_ROOT = Path("var/index")
 BUILDS = "builds"
 CURRENT = "CURRENT"
 KEEP_BUILDS = 3
@@ -40,23 +43,19 @@ def staging_dir(root: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds)) / "index"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def publish(root: Path, staged: Path, build_id: str) -> Path:
     """Move a complete staged build into place and make it current."""
-    final = root / BUILDS / build_id
+    final = build_dir(root, build_id)
     os.replace(staged, final)
     shutil.rmtree(staged.parent, ignore_errors=True)
-    _write_atomically(root / CURRENT, build_id + "\n")
+    write_text_atomically(root / CURRENT, build_id + "\n")
     prune(root)
     return final
+
+
+def build_dir(root: Path, build_id: str) -> Path:
+    """Where the build ``build_id`` lives under ``root`` (whether or not it exists)."""
+    return root / BUILDS / build_id
 
 
 def builds(root: Path) -> list[str]:
@@ -79,9 +78,9 @@ def current_id(root: Path) -> str | None:
 def current_build(root: Path) -> Path:
     """The directory of the build being served, or IndexNotBuilt saying what to run."""
     build_id = current_id(root)
-    if build_id is None or not (root / BUILDS / build_id).is_dir():
+    if build_id is None or not build_dir(root, build_id).is_dir():
         raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
-    return root / BUILDS / build_id
+    return build_dir(root, build_id)
 
 
 def rollback(root: Path) -> str:
@@ -91,7 +90,7 @@ def rollback(root: Path) -> str:
     older = [b for b in history if build_id is None or b < build_id]
     if not older:
         raise IndexNotBuilt(f"no earlier build to roll back to under {root}")
-    _write_atomically(root / CURRENT, older[-1] + "\n")
+    write_text_atomically(root / CURRENT, older[-1] + "\n")
     return older[-1]
 
 
@@ -100,4 +99,4 @@ def prune(root: Path, keep: int = KEEP_BUILDS) -> None:
     build_id = current_id(root)
     for old in builds(root)[:-keep]:
         if old != build_id:
-            shutil.rmtree(root / BUILDS / old, ignore_errors=True)
+            shutil.rmtree(build_dir(root, old), ignore_errors=True)

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from index.lexical import STOP_WORDS, document_text
-from index.store import VIEWS, Match, best_span_per_passage, load, span_search_depth
+from index.store import VIEWS, FaissBm25Store, Match, best_span_per_passage, span_search_depth
 
 # A passage is at most 512 model tokens; its title and text stay well under this many bytes.
 MAX_DOCUMENT_BYTES = 16_384
@@ -47,7 +47,7 @@ class MilvusStore:
         """Load the build at ``directory`` (checked as usual) into fresh collections at ``uri``."""
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-        built = load(Path(directory))
+        built = FaissBm25Store.load(Path(directory))
         client = MilvusClient(uri)
         spans_name, passages_name = f"{name}_spans", f"{name}_passages"
         for collection in (spans_name, passages_name):

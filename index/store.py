@@ -20,10 +20,8 @@ vectors plus BM25 over a jieba analyzer) implements the same two searches.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple, Protocol, Sequence
 
@@ -32,7 +30,8 @@ import faiss
 import numpy as np
 
 from index.errors import IndexCorrupt, IndexNotBuilt
-from index.records import Passage
+from index.files import atomic_writer, sha256_file
+from index.records import Passage, SpeechInfo
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -54,18 +53,6 @@ VIEWS = ("sentence", "window")
 # Spans fetched per passage wanted: enough that k distinct passages survive the max in each view.
 SPANS_PER_PASSAGE = 40
 MIN_SPAN_DEPTH = 4000
-
-
-@dataclass(frozen=True)
-class SpeechInfo:
-    """What the index keeps of a speech: enough to list it and show its outline."""
-
-    id: str
-    title: str
-    source: str
-    title_inferred: bool
-    sections: tuple[tuple[str, ...], ...]
-    passages: int
 
 
 class Match(NamedTuple):
@@ -174,43 +161,52 @@ class FaissBm25Store:
         best = positive[np.lexsort((positive, -scores[positive]))]
         return [Match(int(i), float(scores[i])) for i in best]
 
+    def save(self, directory: Path) -> dict:
+        """Write this index into ``directory`` (which must be new) and return its final manifest.
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        The manifest is written last and lists a checksum of every file, so a directory
+        without a valid manifest is never mistaken for an index.
+        """
+        directory.mkdir(parents=True)
+        with open(directory / PASSAGES, "w", encoding="utf-8") as handle:
+            for passage in self.passages:
+                handle.write(json.dumps(asdict(passage), ensure_ascii=False) + "\n")
+        (directory / SPEECHES).write_text(
+            json.dumps([asdict(s) for s in self.speeches], ensure_ascii=False, indent=1), encoding="utf-8")
+        faiss.write_index(self.dense, str(directory / DENSE))
+        np.save(directory / UNITS, np.asarray(self.units, dtype=np.int64))
+        self.lexical.save(str(directory / BM25_DIR))
+        self.manifest = dict(self.manifest, format=FORMAT_VERSION, files={
+            str(p.relative_to(directory)): sha256_file(p) for p in _data_files(directory)})
+        with atomic_writer(directory / MANIFEST) as handle:
+            json.dump(self.manifest, handle, ensure_ascii=False, indent=1)
+        return self.manifest
+
+    @classmethod
+    def load(cls, directory: Path) -> "FaissBm25Store":
+        """Load and check a build directory: manifest, every checksum, and agreeing counts."""
+        manifest = read_manifest(directory)
+        verify(directory, manifest)
+        try:
+            passages = read_passages(directory)
+            speeches = [SpeechInfo(**dict(s, sections=tuple(tuple(x) for x in s["sections"])))
+                        for s in json.loads((directory / SPEECHES).read_text(encoding="utf-8"))]
+            dense = faiss.read_index(str(directory / DENSE))
+            if isinstance(dense, faiss.IndexHNSW):
+                dense.hnsw.efSearch = HNSW_EF_SEARCH
+            lexical = bm25s.BM25.load(str(directory / BM25_DIR))
+            units = np.load(directory / UNITS, allow_pickle=False)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
+        if not (len(passages) == manifest["counts"]["passages"] and len(units) == dense.ntotal
+                and units.ndim == 2 and units.shape[1] == 4 and (len(units) == 0 or units[:, 0].max() < len(passages))):
+            raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
+                               f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
+        return cls(manifest, passages, speeches, dense, lexical, units)
 
 
 def _data_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
-
-
-def save(directory: Path, manifest: dict, passages: Sequence[Passage], speeches: Sequence[SpeechInfo],
-         dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray) -> dict:
-    """Write a complete build into ``directory`` (which must be new) and return its manifest.
-
-    The manifest is written last and lists a checksum of every file, so a directory
-    without a valid manifest is never mistaken for an index.
-    """
-    directory.mkdir(parents=True)
-    with open(directory / PASSAGES, "w", encoding="utf-8") as handle:
-        for passage in passages:
-            handle.write(json.dumps(asdict(passage), ensure_ascii=False) + "\n")
-    (directory / SPEECHES).write_text(
-        json.dumps([asdict(s) for s in speeches], ensure_ascii=False, indent=1), encoding="utf-8")
-    faiss.write_index(dense, str(directory / DENSE))
-    np.save(directory / UNITS, np.asarray(units, dtype=np.int64))
-    lexical.save(str(directory / BM25_DIR))
-    manifest = dict(manifest, format=FORMAT_VERSION, files={
-        str(p.relative_to(directory)): file_digest(p) for p in _data_files(directory)})
-    with open(directory / MANIFEST, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, ensure_ascii=False, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return manifest
 
 
 def read_manifest(directory: Path) -> dict:
@@ -236,33 +232,9 @@ def verify(directory: Path, manifest: dict) -> None:
     if missing:
         raise IndexCorrupt(f"index at {directory} is missing {', '.join(missing)} — run `speechqa build`")
     for name, digest in expected.items():
-        if file_digest(directory / name) != digest:
+        if sha256_file(directory / name) != digest:
             raise IndexCorrupt(f"index file {directory / name} does not match its checksum "
                                "(truncated or altered) — run `speechqa build` or `speechqa rollback`")
-
-
-def load(directory: Path) -> FaissBm25Store:
-    """Load and check a build directory."""
-    manifest = read_manifest(directory)
-    verify(directory, manifest)
-    try:
-        passages = read_passages(directory)
-        speeches = [SpeechInfo(id=s["id"], title=s["title"], source=s["source"],
-                               title_inferred=s["title_inferred"],
-                               sections=tuple(tuple(x) for x in s["sections"]), passages=s["passages"])
-                    for s in json.loads((directory / SPEECHES).read_text(encoding="utf-8"))]
-        dense = faiss.read_index(str(directory / DENSE))
-        if isinstance(dense, faiss.IndexHNSW):
-            dense.hnsw.efSearch = HNSW_EF_SEARCH
-        lexical = bm25s.BM25.load(str(directory / BM25_DIR))
-        units = np.load(directory / UNITS, allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
-    if not (len(passages) == manifest["counts"]["passages"] and len(units) == dense.ntotal
-            and units.ndim == 2 and units.shape[1] == 4 and (len(units) == 0 or units[:, 0].max() < len(passages))):
-        raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
-                           f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
-    return FaissBm25Store(manifest, passages, speeches, dense, lexical, units)
 
 
 def read_passages(directory: Path) -> list[Passage]:

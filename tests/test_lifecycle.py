@@ -36,7 +36,7 @@ def test_sigkill_during_build_keeps_the_served_index(tmp_path, encoder):
 
     assert lifecycle.current_build(root) == served.directory
     store.verify(served.directory, store.read_manifest(served.directory))
-    assert [p.speech_title for p in store.load(served.directory).passages] == ["第一篇讲话"]
+    assert [p.speech_title for p in store.FaissBm25Store.load(served.directory).passages] == ["第一篇讲话"]
 
     finished = build([corpus], root, encoder=encoder)
     assert lifecycle.current_build(root) == finished.directory

@@ -25,7 +25,7 @@ def small_corpus(tmp_path):
 def test_round_trip_keeps_passages_vectors_and_manifest(index_root, searcher):
     directory = lifecycle.current_build(index_root)
     manifest = store.read_manifest(directory)
-    loaded = store.load(directory)
+    loaded = store.FaissBm25Store.load(directory)
     assert loaded.passages == searcher.passages
     assert len(loaded.passages) == manifest["counts"]["passages"]
     assert loaded.dense.ntotal == len(loaded.units) == manifest["counts"]["spans"] > len(loaded.passages)
@@ -51,7 +51,7 @@ def test_truncated_file_is_refused(tmp_path, index_root):
     data = (copy / store.DENSE).read_bytes()
     (copy / store.DENSE).write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexCorrupt, match="does not match its checksum"):
-        store.load(copy)
+        store.FaissBm25Store.load(copy)
 
 
 def test_unreadable_manifest_is_refused(tmp_path, index_root):
@@ -59,7 +59,7 @@ def test_unreadable_manifest_is_refused(tmp_path, index_root):
     shutil.copytree(lifecycle.current_build(index_root), copy)
     (copy / store.MANIFEST).write_text("{not json", encoding="utf-8")
     with pytest.raises(IndexCorrupt, match="unreadable"):
-        store.load(copy)
+        store.FaissBm25Store.load(copy)
 
 
 def test_rebuild_reuses_embeddings_and_keeps_ids(tmp_path, small_corpus, encoder):
