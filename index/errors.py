@@ -56,3 +56,30 @@ class QuerySyntaxError(BadQuery):
     """The query text does not follow the search syntax (an unclosed quote, an empty phrase)."""
 
     code = "query_syntax"
+
+    def __init__(self, message: str):
+        super().__init__(message, field="q")
+
+
+class IndexUnavailable(SpeechQAError):
+    """The server was asked to search but has no index loaded (the message says why and what to run)."""
+
+    code = "index_unavailable"
+
+
+class ReloadInProgress(SpeechQAError):
+    """Another reload holds the lock for longer than the caller would wait."""
+
+    code = "reload_in_progress"
+
+
+class ReloadFailed(SpeechQAError):
+    """A reload hit an error that is not one of the index's own (the server log has the details)."""
+
+    code = "reload_failed"
+
+
+class StoreUnavailable(SpeechQAError):
+    """The search engine holding the index (a Milvus server) cannot be reached or did not answer in time."""
+
+    code = "store_unavailable"

@@ -2,69 +2,42 @@
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.errors import BadQuery, ModelMismatch
-from index.lexical import LEXICAL_VERSION, tokenize
-from index.records import ArmScore, Hit, Passage
-from index.store import IndexStore, Match, SpeechInfo
+from index.errors import BadQuery, ModelMismatch, UnknownId
+from index.bilingual import chinese_terms, has_chinese
+from index.calibrate import LogisticModel, load_models
+from index.fusion import RRF_K, TermStats, confidences, fuse, learned_fuse
+from index.lexical import LEXICAL_VERSION, document_terms, tokenize
+from index.records import SPEECH_METADATA, ArmScore, Hit, Passage, SpeechInfo
+from index.filters import Filters, Library
+from index.query import parse_query
+from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, check_request
+from index.related import reprint_rows, sentence_scores, similar_rows
+from index.store import IndexStore, Match
 
 if TYPE_CHECKING:
     from index.embed import Encoder
 
-MODES = ("hybrid", "dense", "bm25")
-MAX_K = 50
-MAX_QUERY_CHARS = 500
-# Cormack et al.'s constant; bench/ and eval/ measured the alternatives (see README).
-RRF_K = 60
 # How deep each arm looks before fusion: a passage ranked low by one arm and high by the
 # other must still be seen by both.
 FUSION_DEPTH = 100
-_MISSED = ArmScore(None, None)
-
-
-def validate(query: str, k: int, mode: str) -> str:
-    """Return the stripped query or raise BadQuery with a message saying what is allowed."""
-    if not isinstance(query, str) or not query.strip():
-        raise BadQuery("q must be a non-empty question")
-    query = query.strip()
-    if len(query) > MAX_QUERY_CHARS:
-        raise BadQuery(f"q must be at most {MAX_QUERY_CHARS} characters (got {len(query)})")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise BadQuery(f"k must be an integer between 1 and {MAX_K}")
-    if mode not in MODES:
-        raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
-    return query
-
-
-def fuse(arms: dict[str, list[Match]], *, rrf_k: int = RRF_K,
-         limit: int | None = None) -> list[tuple[int, float, dict[str, ArmScore]]]:
-    """Reciprocal-rank fusion: each arm adds 1/(rrf_k + rank) for the rows it ranked.
-
-    Returns the best ``limit`` (default all) as (row, fused score, per-arm score and rank),
-    best first; ties keep the order in which the arms first listed the rows, so the result
-    is deterministic.
-    """
-    fused: dict[int, float] = {}  # insertion order = first appearance, which the stable sort keeps for ties
-    seen: dict[int, dict[str, ArmScore]] = {}
-    for arm, ranked in arms.items():
-        for rank, match in enumerate(ranked, start=1):
-            fused[match.row] = fused.get(match.row, 0.0) + 1.0 / (rrf_k + rank)
-            seen.setdefault(match.row, {})[arm] = ArmScore(score=match.score, rank=rank)
-    best = sorted(fused, key=fused.__getitem__, reverse=True)[:limit]
-    return [(row, fused[row], {arm: seen[row].get(arm, _MISSED) for arm in arms}) for row in best]
 
 
 class Searcher:
     """Answers questions from one loaded index with one query encoder.
 
-    Every mode fuses its lists by reciprocal rank: ``dense`` fuses the sentence and the
-    sentence-pair views, ``hybrid`` fuses those two with BM25, ``bm25`` has one list
-    (so its score is 1/(rrf_k + rank)); each hit keeps every list's own score and rank.
+    ``dense`` fuses the sentence and the sentence-pair views by reciprocal rank, ``bm25`` has
+    one list (so its score is 1/(rrf_k + rank)), ``hybrid`` ranks the three lists' rows by the
+    calibrated model (index/fusion.py), so its score is the hit's confidence. Every hit keeps
+    every list's own score and rank, and ``confidence``: the probability that it answers, from
+    ``models[mode]`` (default: the committed index/calibration.json).
     """
 
-    def __init__(self, store: IndexStore, encoder: Encoder, *, rrf_k: int = RRF_K, depth: int = FUSION_DEPTH):
+    def __init__(self, store: IndexStore, encoder: Encoder, *, rrf_k: int = RRF_K, depth: int = FUSION_DEPTH,
+                 models: dict[str, LogisticModel] | None = None):
         if encoder.model_id != store.manifest["model_id"]:
             raise ModelMismatch(
                 f"the index was built with model {store.manifest['model_id']!r} but queries would use "
@@ -77,6 +50,7 @@ class Searcher:
         self.encoder = encoder
         self.rrf_k = rrf_k
         self.depth = depth
+        self.models = load_models() if models is None else models
         self.manifest = store.manifest
         self.passages = store.passages
         self.speeches = store.speeches
@@ -85,35 +59,135 @@ class Searcher:
         self._speech_rows: dict[str, list[int]] = {}
         for row, passage in enumerate(store.passages):
             self._speech_rows.setdefault(passage.speech_id, []).append(row)
+        self.library = Library(store.passages, store.speeches)
 
-    def search(self, query: str, *, k: int = 10, mode: str = "hybrid", speech: str | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``; ``speech`` restricts to one speech id."""
-        query = validate(query, k, mode)
-        rows = None
-        if speech:
-            if speech not in self._speech:
-                raise BadQuery(f"unknown speech id {speech!r} — see /api/speeches")
-            rows = self._speech_rows.get(speech, [])
+    def search(self, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, speech: str | None = None,
+               group: str | None = None, date_from: str | None = None, date_to: str | None = None,
+               place: str | None = None, speaker: str | None = None, sort: str = DEFAULT_SORT) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (with its "phrases", -exclusions and title: filters).
+
+        ``speech``, ``date_from``/``date_to``, ``place`` and ``speaker`` restrict the speeches
+        (index/request.py says how); reprints fold into one hit each (``Hit.duplicates``);
+        ``group="speech"`` keeps one hit per speech; ``sort="date"`` orders hits oldest first.
+        The free text is ranked as always; a query of phrases alone ranks its phrases' text
+        among the passages that contain them, and every passage that contains them is a
+        candidate (those no arm ranked follow in reading order), so a phrase's hits are exactly
+        the passages that hold it.
+        """
+        request = check_request(query, k, mode, speech, group=group, date_from=date_from, date_to=date_to,
+                                place=place, speaker=speaker, sort=sort)
+        parsed = parse_query(request.q)
+        k, mode = request.k, request.mode
+        if request.speech and request.speech not in self._speech:
+            raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches", field="speech")
+        rows = self.library.rows(parsed, Filters(speech=request.speech, date_from=request.date_from,
+                                                 date_to=request.date_to, place=request.place,
+                                                 speaker=request.speaker))
+        if rows is not None and len(rows) == 0:
+            return []
+        text = parsed.ranking_text
         depth = max(k, self.depth)
+        arms, terms, vector = self.arms(text, mode, depth, rows) if text else ({}, [], None)
+        fused = self._fuse(arms, terms, mode)
+        ranked = list(fused)
+        if rows is not None and (parsed.phrases or not text):
+            ranked += [row for row in rows.tolist() if row not in fused]
+        results = self.library.fold(ranked, rows)
+        if request.group == "speech":
+            results = self.library.one_per_speech(results)
+        if request.sort == "date":
+            results = self.library.by_date(results)
+        spans = {m.row: m.span for m in arms.get("dense", [])}
+        missed = {arm: ArmScore(None, None) for arm in arms}
+        hits = []
+        for rank, result in enumerate(results[:k], start=1):
+            score, scores, confidence = fused.get(result.row, (0.0, missed, None))
+            hits.append(Hit(passage=self.passages[result.row], rank=rank, score=score, scores=scores,
+                            confidence=confidence,
+                            best_span=spans.get(result.row),
+                            sentence_scores=None if vector is None else sentence_scores(self.store, result.row, vector),
+                            duplicates=tuple(self.passages[r] for r in result.duplicates),
+                            more_in_speech=result.more_in_speech))
+        return hits
+
+    def arms(self, text: str, mode: str, depth: int, rows=None) -> tuple[dict[str, list[Match]], list[str], object]:
+        """The ranked lists ``mode`` fuses for ``text``, its BM25 terms, and its vector (None without dense)."""
         arms: dict[str, list[Match]] = {}
+        vector = None
         if mode in ("hybrid", "dense"):
-            vector = self.encoder.encode_queries([query])[0]
+            vector = self.encoder.encode_queries([text])[0]
             views = self.store.dense_search(vector, depth, rows)
             arms["dense"], arms["dense_window"] = views["sentence"], views["window"]
+        terms = self.lexical_terms(text)
         if mode in ("hybrid", "bm25"):
-            arms["bm25"] = self.store.lexical_search(tokenize(query), depth, rows)
-        ranked = fuse(arms, rrf_k=self.rrf_k, limit=k)
-        spans = {m.row: m.span for m in arms.get("dense", [])}
-        return [Hit(passage=self.passages[row], rank=rank, score=score, scores=scores, best_span=spans.get(row))
-                for rank, (row, score, scores) in enumerate(ranked, start=1)]
+            arms["bm25"] = self.store.lexical_search(terms, depth, rows)
+        return arms, terms, vector
+
+    def _fuse(self, arms: dict[str, list[Match]], terms: list[str],
+              mode: str) -> dict[int, tuple[float, dict[str, ArmScore], float]]:
+        """Row → (score, arm scores, confidence), best first."""
+        if not arms:
+            return {}
+        model = self.models[mode]
+        stats = self.term_stats
+
+        def coverage(row: int) -> float:
+            return stats.coverage(terms, row)
+
+        if mode == "hybrid":
+            ranked = learned_fuse(arms, model, coverage, rrf_k=self.rrf_k, depth=None)
+            return {row: (probability, scores, probability) for row, probability, scores in ranked}
+        ranked = fuse(arms, rrf_k=self.rrf_k)
+        return {row: (score, scores, confidence) for (row, score, scores), confidence
+                in zip(ranked, confidences(ranked, arms, model, coverage, rrf_k=self.rrf_k))}
+
+    @cached_property
+    def term_stats(self) -> TermStats:
+        """Each passage's BM25 terms and their document frequencies (coverage, the English vocabulary)."""
+        return TermStats.of(document_terms(p.speech_title, p.text) for p in self.passages)
+
+    def lexical_terms(self, text: str) -> list[str]:
+        """BM25 terms of a query; a question without Chinese also gets CC-CEDICT's Chinese for its words."""
+        terms = tokenize(text)
+        if has_chinese(text):
+            return terms
+        vocabulary = self.term_stats.document_frequency
+        held = [t for t in terms if t in vocabulary]
+        return held + [t for t in chinese_terms(text, vocabulary) if t not in held]
+
+    def answered(self, hits: list[Hit], mode: str) -> bool:
+        """Whether the top hit's confidence reaches the threshold chosen on the tuning set for ``mode``."""
+        return bool(hits) and hits[0].confidence is not None and hits[0].confidence >= self.models[mode].threshold
+
+    def similar(self, passage_id: str, k: int = DEFAULT_K, *, reprint_groups=None) -> list[Hit]:
+        """Passages of other speeches that make the same points as this one, one per speech, best first.
+
+        ``reprint_groups`` (a near-duplicate group id per passage row) also keeps out the speeches
+        that reprint this one. Scores are ``related.similar_rows``'s. UnknownId for an unknown id;
+        BadQuery from a store that keeps no vectors in process (Milvus).
+        """
+        row = self._row_of(passage_id)
+        excluded = reprint_rows(self.passages, reprint_groups, row) if reprint_groups is not None else ()
+        matches = similar_rows(self.store, row, k, excluded=excluded)
+        if matches is None:
+            raise BadQuery("similar passages need the in-process index (this store keeps no vectors here)")
+        return [Hit(passage=self.passages[m.row], rank=rank, score=m.score,
+                    scores={"dense": ArmScore(score=m.score, rank=rank)}, best_span=m.span)
+                for rank, m in enumerate(matches, start=1)]
+
+    def _row_of(self, passage_id: str) -> int:
+        try:
+            return self._row[passage_id]
+        except KeyError:
+            raise UnknownId(f"no passage with id {passage_id!r}", kind="passage", id=passage_id) from None
 
     def passage(self, passage_id: str) -> Passage:
-        """The passage with this id (KeyError if none)."""
-        return self.passages[self._row[passage_id]]
+        """The passage with this id (UnknownId if none)."""
+        return self.passages[self._row_of(passage_id)]
 
     def neighbours(self, passage_id: str) -> tuple[str | None, str | None]:
         """Ids of the previous and next passage of the same speech."""
-        row = self._row[passage_id]
+        row = self._row_of(passage_id)
         speech_id = self.passages[row].speech_id
         before = self.passages[row - 1].id if row > 0 and self.passages[row - 1].speech_id == speech_id else None
         after = (self.passages[row + 1].id
@@ -121,39 +195,63 @@ class Searcher:
         return before, after
 
     def speech(self, speech_id: str) -> SpeechInfo:
-        """The speech with this id (KeyError if none)."""
-        return self._speech[speech_id]
+        """The speech with this id (UnknownId if none)."""
+        try:
+            return self._speech[speech_id]
+        except KeyError:
+            raise UnknownId(f"no speech with id {speech_id!r} — see /api/speeches", kind="speech",
+                            id=speech_id) from None
 
     def speech_passages(self, speech_id: str) -> list[Passage]:
-        """A speech's passages in reading order."""
+        """A speech's passages in reading order (UnknownId for an unknown speech)."""
+        self.speech(speech_id)
         return [self.passages[row] for row in self._speech_rows.get(speech_id, [])]
 
 
-def hit_to_dict(hit: Hit) -> dict:
-    """The JSON shape of one result, shared by `speechqa ask --json` and the HTTP API."""
+def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
+    """The JSON shape of one result, shared by `speechqa ask --json` and the HTTP API.
+
+    ``speech`` adds the speech's metadata (date, place, speaker, occasion, collection) to ``speech``.
+    """
     passage = hit.passage
-    return {
+    about = {"id": passage.speech_id, "title": passage.speech_title, "source": passage.source}
+    if speech is not None:
+        about |= {name: getattr(speech, name) for name in SPEECH_METADATA}
+    result = {
         "rank": hit.rank,
         "score": hit.score,
+        "confidence": hit.confidence,
         "passage_id": passage.id,
         "text": passage.text,
-        "speech": {"id": passage.speech_id, "title": passage.speech_title, "source": passage.source},
+        "speech": about,
         "section": list(passage.section),
         "scores": {arm: {"score": s.score, "rank": s.rank} for arm, s in hit.scores.items()},
         "best_span": list(hit.best_span) if hit.best_span else None,
         "start": passage.start,
         "end": passage.end,
+        "duplicates": [{"passage_id": d.id, "speech": {"id": d.speech_id, "title": d.speech_title}}
+                       for d in hit.duplicates],
     }
+    if hit.more_in_speech is not None:
+        result["more_in_speech"] = hit.more_in_speech
+    return result
 
 
-def search_payload(searcher: Searcher, query: str, *, k: int = 10, mode: str = "hybrid",
-                   speech: str | None = None) -> dict:
-    """Run a search and wrap it as ``{"query", "mode", "took_ms", "results"}``."""
+def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
+                   speech: str | None = None, **filters) -> dict:
+    """Run a search and wrap it as ``{"query", "mode", "speech", "took_ms", "answered", "results"}``.
+
+    ``answered`` is false when the top hit's confidence is under the mode's threshold (or there
+    is no hit): the question is probably not one the speeches answer.
+
+    ``filters`` are ``Searcher.search``'s (group, date_from, date_to, place, speaker, sort).
+    """
     started = time.perf_counter()
-    hits = searcher.search(query, k=k, mode=mode, speech=speech)
+    hits = searcher.search(query, k=k, mode=mode, speech=speech, **filters)
     took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
-            "results": [hit_to_dict(h) for h in hits]}
+            "answered": searcher.answered(hits, mode),
+            "results": [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits]}
 
 
 def load_searcher(index_root: Path | str, *, model: str | None = None, encoder: Encoder | None = None) -> Searcher:
@@ -163,9 +261,9 @@ def load_searcher(index_root: Path | str, *, model: str | None = None, encoder: 
     """
     from index.embed import load_encoder
     from index.lifecycle import current_build
-    from index.store import load
+    from index.store import FaissBm25Store
 
-    store = load(current_build(Path(index_root)))
+    store = FaissBm25Store.load(current_build(Path(index_root)))
     if encoder is None:
         encoder = load_encoder(model or store.manifest.get("model_spec"))
     return Searcher(store, encoder)

@@ -1,10 +1,14 @@
 """The OpenAPI 3.0 description of the JSON API, built as a plain dict from the same constants the code uses."""
 from __future__ import annotations
 
-from index.search import MAX_K, MAX_QUERY_CHARS, MODES
-from service.api import BUILD_HEADER, DEFAULT_K, DEFAULT_MODE
+from index.records import SPEECH_METADATA
+from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
+                           MODES, SORTS)
 
 OPENAPI_VERSION = "3.0.3"
+# Every search response names the build that answered it, so a client (and bench/load.py) can tell
+# which index a result list came from across a reload; a header keeps the JSON body's shape.
+BUILD_HEADER = "X-SpeechQA-Build"
 API_VERSION = "1.0.0"
 
 
@@ -35,7 +39,7 @@ SCHEMAS = {
         "code": {"type": "string", "example": "bad_query",
                  "description": "Stable machine-readable code: bad_query, bad_request, not_found, "
                                 "method_not_allowed, payload_too_large, index_not_built, index_corrupt, "
-                                "model_mismatch, index_unavailable, unauthorized, forbidden, "
+                                "model_mismatch, index_unavailable, unauthorized, forbidden, query_syntax, "
                                 "reload_in_progress, reload_failed, internal_error."},
         "message": {"type": "string", "example": f"k must be an integer between 1 and {MAX_K}"},
     })}),
@@ -99,6 +103,47 @@ SCHEMAS = {
         "text": {"type": "string"}, "ordinal": {"type": "integer"},
     }),
 }
+# Phrase search, filters, reprint folding and grouping (index/query.py, index/filters.py).
+QUERY_SYNTAX = ('"…" or “…” = a phrase that must occur verbatim (whitespace ignored, matched on characters); '
+                '-词 or -"…" = leave out passages containing it; title:词 or 标题:词 = only speeches whose title '
+                'contains it; the rest is ranked. An unclosed quote or an empty phrase is a 400 (query_syntax).')
+_METADATA = {name: _nullable({"type": "string"}) for name in SPEECH_METADATA}
+_METADATA["date"] = _nullable({"type": "string", "format": "date", "description": "the speech's date, null when unknown"})
+_FILTERS = {
+    "group": {"type": "string", "enum": list(GROUPS), "nullable": True,
+              "description": "speech = at most one result per speech, with more_in_speech counting the rest"},
+    "from": {"type": "string", "format": "date", "nullable": True,
+             "description": "only speeches dated on or after this day (YYYY-MM-DD); undated speeches are left out"},
+    "to": {"type": "string", "format": "date", "nullable": True,
+           "description": "only speeches dated on or before this day (YYYY-MM-DD); undated speeches are left out"},
+    "place": {"type": "string", "maxLength": MAX_FILTER_CHARS, "nullable": True,
+              "description": "only speeches whose place contains this text"},
+    "speaker": {"type": "string", "maxLength": MAX_FILTER_CHARS, "nullable": True,
+                "description": "only speeches whose speaker contains this text"},
+    "sort": {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT, "nullable": True,
+             "description": "date = oldest speech first (undated last), relevance breaking ties"},
+}
+SCHEMAS["SearchRequest"]["properties"] |= _FILTERS
+SCHEMAS["SearchRequest"]["properties"]["q"]["description"] += " " + QUERY_SYNTAX
+SCHEMAS["SpeechRef"] = _obj(SCHEMAS["SpeechRef"]["properties"] | _METADATA, required=["id", "title", "source"])
+SCHEMAS["DuplicateRef"] = _obj({
+    "passage_id": {"type": "string"},
+    "speech": _obj({"id": {"type": "string"}, "title": {"type": "string"}}),
+})
+SCHEMAS["SearchResult"]["properties"] |= {
+    "duplicates": {"type": "array", "items": _ref("DuplicateRef"),
+                   "description": "near-duplicate passages (reprints) folded into this result; the result is "
+                                  "the group's earliest passage when the ranking holds it"},
+    "more_in_speech": {"type": "integer", "minimum": 0,
+                       "description": "only with group=speech: how many more results this speech has"},
+}
+SCHEMAS["SearchResult"]["required"].append("duplicates")
+SCHEMAS["SpeechSummary"]["properties"] |= _METADATA
+SCHEMAS["SpeechSummary"]["required"] += list(_METADATA)
+SCHEMAS["Passage"]["properties"]["duplicate_of"] = _nullable({
+    "type": "string", "description": "the canonical passage of this one's reprint group; null for a canonical "
+                                     "or unique passage"})
+SCHEMAS["Passage"]["required"].append("duplicate_of")
 SCHEMAS["SpeechDetail"] = _obj(SCHEMAS["SpeechSummary"]["properties"] | {
     "sections": {"type": "array", "items": STRING_LIST, "description": "section paths in document order"},
     "passages": {"type": "array", "items": _ref("Passage")},
@@ -153,7 +198,7 @@ def _search_params() -> list[dict]:
     return [
         {"name": "q", "in": "query", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_BLANK},
-         "description": "The question, Chinese or English (surrounding blanks are stripped).",
+         "description": "The question, Chinese or English (surrounding blanks are stripped). " + QUERY_SYNTAX,
          "example": "如何保障粮食安全？"},
         {"name": "k", "in": "query", "required": False, "allowEmptyValue": True,
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
@@ -164,7 +209,9 @@ def _search_params() -> list[dict]:
         {"name": "speech", "in": "query", "required": False, "allowEmptyValue": True, "schema": {"type": "string"},
          "description": "Only search this speech (an id from /api/speeches); empty means all, "
                         "an unknown id is refused with 400."},
-    ]
+    ] + [{"name": name, "in": "query", "required": False, "allowEmptyValue": True,
+          "schema": {key: value for key, value in schema.items() if key not in ("nullable", "description")},
+          "description": schema["description"] + "; empty means none."} for name, schema in _FILTERS.items()]
 
 
 def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:

@@ -4,7 +4,8 @@ import pytest
 from index.errors import BadQuery, ModelMismatch
 from index.records import ArmScore
 from index.store import Match
-from index.search import MAX_K, MAX_QUERY_CHARS, Searcher, fuse, hit_to_dict, search_payload, validate
+from index.request import MAX_K, MAX_QUERY_CHARS, check_request
+from index.search import Searcher, fuse, hit_to_dict, search_payload
 
 
 def test_fuse_adds_reciprocal_ranks_and_keeps_each_arm():
@@ -32,7 +33,7 @@ def test_fuse_breaks_ties_by_first_arm_order():
 ])
 def test_validate_rejects_with_a_message(query, k, mode, message):
     with pytest.raises(BadQuery) as caught:
-        validate(query, k, mode)
+        check_request(query, k, mode)
     assert str(caught.value).startswith(message)
 
 

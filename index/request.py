@@ -1,0 +1,137 @@
+"""What a caller may ask a search for: the parameters, their defaults and limits, checked once.
+
+Every edge (the JSON API's query string and body, the page's form, `speechqa ask`, the
+searcher itself) goes through :func:`parse_request` or :func:`check_request`, so a limit is
+written down here and nowhere else. Errors are ``BadQuery`` with ``field`` naming the
+parameter, so the page can say it in its own words.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from index.errors import BadQuery
+
+MODES = ("hybrid", "dense", "bm25")
+DEFAULT_MODE = "hybrid"
+DEFAULT_K = 10
+MAX_K = 50
+MAX_QUERY_CHARS = 500
+GROUPS = ("speech",)
+SORTS = ("relevance", "date")
+DEFAULT_SORT = "relevance"
+MAX_FILTER_CHARS = 100
+FIELDS = ("q", "k", "mode", "speech", "group", "from", "to", "place", "speaker", "sort")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A checked search: stripped query text, result count, arm, and the optional filters.
+
+    ``date_from``/``date_to`` are the API's ``from``/``to`` (inclusive ISO dates; a speech with
+    no known date is left out when either is given); ``place`` and ``speaker`` keep speeches
+    whose metadata contains them; ``group="speech"`` keeps one result per speech; ``sort="date"``
+    orders results oldest first.
+    """
+
+    q: str
+    k: int = DEFAULT_K
+    mode: str = DEFAULT_MODE
+    speech: str | None = None
+    group: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    place: str | None = None
+    speaker: str | None = None
+    sort: str = DEFAULT_SORT
+
+    @property
+    def options(self) -> dict:
+        """Everything but ``q``, as keyword arguments of ``Searcher.search`` and ``search_payload``."""
+        return {"k": self.k, "mode": self.mode, "speech": self.speech, "group": self.group,
+                "date_from": self.date_from, "date_to": self.date_to, "place": self.place,
+                "speaker": self.speaker, "sort": self.sort}
+
+
+def _date(value, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return datetime.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise BadQuery(f"{field} must be a date written YYYY-MM-DD, such as 2023-04-15 (got {value!r:.20})", field=field)
+
+
+def _text(value, field: str) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > MAX_FILTER_CHARS:
+        raise BadQuery(f"{field} must be text of at most {MAX_FILTER_CHARS} characters", field=field)
+    return value.strip()
+
+
+def _choice(value, field: str, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise BadQuery(f"{field} must be one of {', '.join(allowed)} (got {value!r:.40})", field=field)
+    return value
+
+
+def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None, date_from=None, date_to=None,
+                  place=None, speaker=None, sort=DEFAULT_SORT) -> SearchRequest:
+    """The request with ``q`` stripped, or BadQuery naming the first parameter out of its limits."""
+    if not isinstance(q, str) or not q.strip():
+        raise BadQuery("q must be a non-empty question", field="q")
+    q = q.strip()
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadQuery(f"q must be at most {MAX_QUERY_CHARS} characters (got {len(q)})", field="q")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {k!r:.20})", field="k")
+    if not isinstance(mode, str) or mode not in MODES:
+        raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r:.40})", field="mode")
+    if speech is not None and not isinstance(speech, str):
+        raise BadQuery("speech must be a speech id (a string) — see /api/speeches", field="speech")
+    date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
+    if date_from and date_to and date_from > date_to:
+        raise BadQuery(f"from ({date_from}) must not be after to ({date_to})", field="from")
+    return SearchRequest(q=q, k=k, mode=mode, speech=speech or None, group=_choice(group, "group", GROUPS),
+                         date_from=date_from, date_to=date_to, place=_text(place, "place"),
+                         speaker=_text(speaker, "speaker"), sort=_choice(sort, "sort", SORTS) or DEFAULT_SORT)
+
+
+def _k_from_text(raw: str):
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text):  # one sign at most, ASCII digits only ("--5" reached int() and a 500)
+        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {raw[:20]!r})", field="k")
+    return int(text)
+
+
+def parse_request(source: Mapping, *, strict: bool = False) -> SearchRequest:
+    """A checked request from query-string arguments (text) or, ``strict``, a JSON object.
+
+    Query strings treat an empty value as missing (an HTML form sends ``k=``); JSON bodies
+    refuse unknown fields, so a misspelt ``query`` is not silently ignored, and take ``k`` only
+    as an integer.
+    """
+    if strict:
+        unknown = sorted(set(source) - set(FIELDS))
+        if unknown:
+            raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(FIELDS)}", field=unknown[0])
+
+    def given(name):
+        value = source.get(name)
+        return None if value is None or (value == "" and not strict) else value
+
+    k, mode = given("k"), given("mode")
+    if isinstance(k, str) and not strict:
+        k = _k_from_text(k)
+    sort = given("sort")
+    return check_request(source.get("q"), DEFAULT_K if k is None else k,
+                         DEFAULT_MODE if mode is None else mode, given("speech"), group=given("group"),
+                         date_from=given("from"), date_to=given("to"), place=given("place"),
+                         speaker=given("speaker"), sort=DEFAULT_SORT if sort is None else sort)
