@@ -1,100 +1,35 @@
 """The JSON API: search, speeches, passages, health and the OpenAPI document.
 
-Every error leaves as ``{"error": {"code", "message"}}`` with its HTTP status; the
-translation from domain errors happens in ``service._register_errors``.
+Routes raise; :mod:`service.errors` turns every error into ``{"error": {"code", "message"}}``
+with its HTTP status.
 """
 from __future__ import annotations
 
 import hmac
 import json
-import re
 import time
 from dataclasses import asdict
 from typing import Mapping
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound, Unauthorized
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
-from index.errors import BadQuery, SpeechQAError
+from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
 from index.lexical import tokenize
-from index.search import MAX_K, MODES, search_payload
-from service import ReloadInProgress, build_id_of, holder
-from service import highlight as hl
+from index.query import parse_query
+from index.records import SPEECH_METADATA
+from index.request import parse_request
+from index.search import search_payload
+import service.highlight as hl
+from service.errors import error_response
+from service.openapi import BUILD_HEADER, build_spec
+from service.state import build_id_of, holder
 
 bp = Blueprint("api", __name__)
 
-DEFAULT_K = 10
-DEFAULT_MODE = "hybrid"
-SEARCH_FIELDS = ("q", "k", "mode", "speech")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-# Every search response names the build that answered it, so a client (and bench/load.py) can tell
-# which index a result list came from across a reload; a header keeps the JSON body's shape.
-BUILD_HEADER = "X-SpeechQA-Build"
 # How long POST /api/admin/reload waits for a reload the watcher is already running.
 RELOAD_WAIT_SECONDS = 60
-
-
-def error_response(status: int, code: str, message: str):
-    """The API's one error shape."""
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    return response
-
-
-def http_error_text(exc: HTTPException) -> tuple[str, str]:
-    """A stable code and a message that says what to do, for a werkzeug HTTP error."""
-    status = exc.code or 500
-    if status == 404:
-        if exc.description and exc.description != NotFound.description:
-            return "not_found", exc.description
-        return "not_found", f"no such endpoint {request.path} — see /api/openapi.json"
-    if status == 405:
-        allowed = ", ".join(sorted(m for m in (getattr(exc, "valid_methods", None) or []) if m not in ("HEAD", "OPTIONS")))
-        return "method_not_allowed", f"{request.method} is not allowed on {request.path}; use {allowed}"
-    if status == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        return "payload_too_large", f"request body is too large: at most {limit} bytes"
-    if status == 400:
-        description = exc.description if exc.description != BadRequest.description else "malformed request"
-        return "bad_request", description
-    return exc.name.lower().replace(" ", "_").replace("'", ""), exc.description or exc.name
-
-
-def parse_k(raw, *, strict: bool = False) -> int:
-    """``k`` from a query string (text) or, ``strict``, from JSON (an integer or null); missing means the default."""
-    if raw is None or (raw == "" and not strict):
-        return DEFAULT_K
-    message = f"k must be an integer between 1 and {MAX_K}"
-    if isinstance(raw, str) and not strict:
-        text = raw.strip()
-        if not _INTEGER.fullmatch(text):  # one sign at most, ASCII digits only ("--5" reached int() and a 500)
-            raise BadQuery(message + f" (got {raw[:20]!r})")
-        raw = int(text)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_K:
-        raise BadQuery(message + f" (got {raw!r:.20})")
-    return raw
-
-
-def search_args(source: Mapping, *, strict: bool = False) -> tuple[object, int, str, str | None]:
-    """(q, k, mode, speech) from query-string args or a JSON object; ``q`` is checked by the searcher.
-
-    ``strict`` (JSON bodies) refuses unknown fields, so a misspelt ``query`` is not silently ignored.
-    """
-    if strict:
-        unknown = sorted(set(source) - set(SEARCH_FIELDS))
-        if unknown:
-            raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(SEARCH_FIELDS)}")
-    query = source.get("q")
-    k = parse_k(source.get("k"), strict=strict)
-    mode = source.get("mode")
-    if mode is None or (mode == "" and not strict):
-        mode = DEFAULT_MODE
-    if not isinstance(mode, str) or mode not in MODES:
-        raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r:.40})")
-    speech = source.get("speech")
-    if speech is not None and not isinstance(speech, str):
-        raise BadQuery("speech must be a speech id (a string) — see /api/speeches")
-    return query, k, mode, speech or None
 
 
 def json_body() -> dict:
@@ -117,13 +52,25 @@ def json_body() -> dict:
     return body
 
 
+def query_terms(query: str) -> list[str]:
+    """What a result highlights: the free text's terms and the phrases (never the exclusions).
+
+    A query that does not parse (a passage page's link may carry any ``q``) is all free text.
+    """
+    try:
+        parsed = parse_query(query)
+    except QuerySyntaxError:
+        return tokenize(query)
+    return tokenize(parsed.text) + list(parsed.phrases)
+
+
 def annotate(query: str, results: list[dict]) -> list[dict]:
     """Add ``highlight`` and ``best_sentence`` to each result dict (in place) and return them.
 
     Ties in term overlap go to the dense arm's best sentence (``best_span``), which the search
     already computed, so this costs no model call.
     """
-    terms = tokenize(query)
+    terms = query_terms(query)
     for result in results:
         result["highlight"] = str(hl.highlight(result["text"], terms))
         result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"))
@@ -131,9 +78,9 @@ def annotate(query: str, results: list[dict]) -> list[dict]:
 
 
 def _search(source: Mapping, *, strict: bool):
-    query, k, mode, speech = search_args(source, strict=strict)
+    asked = parse_request(source, strict=strict)
     searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
-    payload = search_payload(searcher, query, k=k, mode=mode, speech=speech)
+    payload = search_payload(searcher, asked.q, **asked.options)
     annotate(payload["query"], payload["results"])
     response = jsonify(payload)
     response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
@@ -155,7 +102,8 @@ def search_post():
 def speech_summary(info) -> dict:
     """A speech as listed: id, title, source and how many sections and passages it has."""
     return {"id": info.id, "title": info.title, "source": info.source, "title_inferred": info.title_inferred,
-            "section_count": len(info.sections), "passage_count": info.passages}
+            "section_count": len(info.sections), "passage_count": info.passages,
+            **{name: getattr(info, name) for name in SPEECH_METADATA}}
 
 
 @bp.get("/api/speeches")
@@ -169,10 +117,7 @@ def speeches():
 def speech(speech_id: str):
     """One speech with its outline and its passages in reading order."""
     searcher = holder().require()
-    try:
-        info = searcher.speech(speech_id)
-    except KeyError:
-        raise NotFound(f"no speech with id {speech_id!r} — see /api/speeches") from None
+    info = searcher.speech(speech_id)
     return jsonify(speech_summary(info) | {
         "sections": [list(path) for path in info.sections],
         "passages": [asdict(p) for p in searcher.speech_passages(speech_id)],
@@ -183,10 +128,7 @@ def speech(speech_id: str):
 def passage(passage_id: str):
     """One passage plus the ids of its neighbours in the same speech."""
     searcher = holder().require()
-    try:
-        found = searcher.passage(passage_id)
-    except KeyError:
-        raise NotFound(f"no passage with id {passage_id!r}") from None
+    found = searcher.passage(passage_id)
     previous, following = searcher.neighbours(passage_id)
     return jsonify(asdict(found) | {"previous": previous, "next": following})
 
@@ -221,8 +163,6 @@ def _check_reload_token() -> None:
 
 
 def _bearer_challenge():
-    from werkzeug.datastructures import WWWAuthenticate
-
     return WWWAuthenticate("bearer", {"realm": "speechqa admin"})
 
 
@@ -234,7 +174,7 @@ def admin_reload():
     previous = build_id_of(index_holder.searcher)
     started = time.perf_counter()
     try:
-        build_id = index_holder.reload(current_app.config["INDEX_DIR"], model=current_app.config["MODEL"],
+        build_id = index_holder.reload(current_app.config["INDEX"], model=current_app.config["MODEL"],
                                        wait=RELOAD_WAIT_SECONDS)
     except ReloadInProgress as exc:
         return error_response(409, exc.code, str(exc))
@@ -249,6 +189,4 @@ def admin_reload():
 @bp.get("/api/openapi.json")
 def openapi():
     """The OpenAPI 3.0 description of this API."""
-    from service.openapi import build_spec
-
     return jsonify(build_spec(max_content_length=current_app.config.get("MAX_CONTENT_LENGTH")))

@@ -6,15 +6,19 @@ import time
 from flask import Blueprint, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, NotFound
 
-from index.errors import BadQuery, SpeechQAError
-from index.lexical import tokenize
-from index.search import MAX_K, MAX_QUERY_CHARS, MODES
-from service import LOAD_ERRORS, IndexUnavailable, holder
-from service import highlight as hl
-from service.api import DEFAULT_K, DEFAULT_MODE, annotate, parse_k
+import service.highlight as hl
+from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
+from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
+                           SearchRequest, parse_request)
+from index.search import hit_to_dict
+from service.api import annotate, query_terms
+from service.state import LOAD_ERRORS, holder
 
 bp = Blueprint("views", __name__)
 
+SORT_LABELS = {"relevance": "相关度", "date": "时间（从早到晚）"}
+# The form's filter inputs, named as the API's query parameters.
+FILTER_FIELDS = ("group", "from", "to", "place", "speaker")
 MODE_LABELS = {"hybrid": "混合（语义＋关键词）", "dense": "语义", "bm25": "关键词（BM25）"}
 
 TITLES = {
@@ -40,6 +44,18 @@ def error_page(status: int, code: str, message: str):
     return response
 
 
+UNKNOWN_ID = {"passage": "没有这个段落（{id}）。", "speech": "没有这篇讲话（{id}）。"}
+
+
+def page_message(exc: BaseException) -> str:
+    """An error in a page reader's words: HTTP errors and unknown ids in Chinese, the rest as raised."""
+    if isinstance(exc, HTTPException):
+        return http_error_message(exc)
+    if isinstance(exc, UnknownId):
+        return UNKNOWN_ID[exc.kind].format(id=exc.id)
+    return str(exc)
+
+
 def http_error_message(exc: HTTPException) -> str:
     """A page's one-line explanation of an HTTP error, in Chinese."""
     if exc.code == 404:
@@ -59,36 +75,51 @@ def _form_defaults() -> dict:
     searcher = holder().searcher
     return {"speech_options": searcher.speeches if searcher is not None else [], "modes": MODES,
             "mode_labels": MODE_LABELS, "max_k": MAX_K, "max_chars": MAX_QUERY_CHARS, "form": {"q": "", "k": DEFAULT_K,
-                                                                           "mode": DEFAULT_MODE, "speech": ""}}
+                                                                           "mode": DEFAULT_MODE, "speech": ""}
+            | dict.fromkeys(FILTER_FIELDS, "") | {"sort": DEFAULT_SORT}, "sort_labels": SORT_LABELS}
 
 
 def _form() -> dict:
     """The submitted form, echoed back as typed (the template escapes it)."""
     args = request.args
     return {"q": args.get("q", ""), "k": args.get("k", "") or DEFAULT_K, "mode": args.get("mode", "") or DEFAULT_MODE,
-            "speech": args.get("speech", "")}
+            "speech": args.get("speech", ""), **{name: args.get(name, "") for name in FILTER_FIELDS},
+            "sort": args.get("sort", "") or DEFAULT_SORT}
 
 
-def _check(form: dict, searcher) -> tuple[str, int, str, str | None]:
-    """Validate the form with messages in Chinese; BadQuery carries the message."""
-    query = form["q"].strip()
-    if not query:
-        raise BadQuery("请输入一个问题（中文或英文均可），例如：如何保障粮食安全？")
-    if len(query) > MAX_QUERY_CHARS:
-        raise BadQuery(f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 {len(query)} 个）。")
+def _field_message(exc: BadQuery, query: str) -> str:
+    """The form's own wording of a parameter error (the API's English names the field already)."""
+    if isinstance(exc, QuerySyntaxError):
+        return f"检索式有误：引号要成对，引号里要有字，title:/标题: 后要跟词（{exc}）。"
+    if exc.field in ("from", "to"):
+        return f"{'起始' if exc.field == 'from' else '截止'}日期要写成 2023-04-15 这样的格式，且起始日期不能晚于截止日期。"
+    if exc.field in ("place", "speaker"):
+        return f"{'地点' if exc.field == 'place' else '讲话人'}最多 {MAX_FILTER_CHARS} 个字。"
+    if exc.field in ("group", "sort"):
+        return "分组或排序的选项不对，请在表单中重新选择。"
+    if exc.field == "q":
+        if query.strip():
+            return f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 {len(query.strip())} 个）。"
+        return "请输入一个问题（中文或英文均可），例如：如何保障粮食安全？"
+    if exc.field == "k":
+        return f"结果数必须是 1 到 {MAX_K} 之间的整数。"
+    if exc.field == "mode":
+        return "检索方式只能是：" + "、".join(MODES) + "。"
+    return str(exc)
+
+
+def _check(searcher) -> SearchRequest:
+    """The submitted form as a checked request; BadQuery carries the message in Chinese."""
     try:
-        k = parse_k(request.args.get("k"))
-    except BadQuery:
-        raise BadQuery(f"结果数必须是 1 到 {MAX_K} 之间的整数。") from None
-    if form["mode"] not in MODES:
-        raise BadQuery("检索方式只能是：" + "、".join(MODES) + "。")
-    speech = form["speech"] or None
-    if speech is not None:
+        asked = parse_request(request.args)
+    except BadQuery as exc:
+        raise BadQuery(_field_message(exc, request.args.get("q", "")), field=exc.field) from None
+    if asked.speech is not None:
         try:
-            searcher.speech(speech)
-        except KeyError:
-            raise BadQuery(f"没有这篇讲话（{speech}），请在列表中重新选择。") from None
-    return query, k, form["mode"], speech
+            searcher.speech(asked.speech)
+        except UnknownId:
+            raise BadQuery(f"没有这篇讲话（{asked.speech}），请在列表中重新选择。", field="speech") from None
+    return asked
 
 
 @bp.get("/")
@@ -106,14 +137,13 @@ def index():
         return _unavailable(context, index_holder.error)
     started = time.perf_counter()
     try:
-        query, k, mode, speech = _check(form, searcher)
-        hits = searcher.search(query, k=k, mode=mode, speech=speech)
+        asked = _check(searcher)
+        hits = searcher.search(asked.q, **asked.options)
     except BadQuery as exc:
         return render_template("index.html", **context | {"message": str(exc)}), 400
-    from index.search import hit_to_dict
-
-    results = annotate(query, [hit_to_dict(h) for h in hits])
-    terms = tokenize(query)
+    query = asked.q
+    results = annotate(query, [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits])
+    terms = query_terms(query)
     for result in results:
         result["html"] = hl.highlight_passage(result["text"], terms, result["best_sentence"])
     context["results"] = results
@@ -135,13 +165,10 @@ def _unavailable(context: dict, error: SpeechQAError | None):
 def passage(passage_id: str):
     """A passage with the one before and the one after it, for more context."""
     searcher = holder().require()
-    try:
-        found = searcher.passage(passage_id)
-    except KeyError:
-        raise NotFound(f"没有这个段落（{passage_id}）。") from None
+    found = searcher.passage(passage_id)
     previous_id, next_id = searcher.neighbours(passage_id)
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
-    terms = tokenize(query) if query else []
+    terms = query_terms(query) if query else []
     best = hl.best_sentence(found.text, terms) if terms else None
     return render_template(
         "passage.html", passage=found, html=hl.highlight_passage(found.text, terms, best),
@@ -161,10 +188,7 @@ def speeches():
 def speech(speech_id: str):
     """A speech: its outline, then every passage with an anchor ``p-<passage id>``."""
     searcher = holder().require()
-    try:
-        info = searcher.speech(speech_id)
-    except KeyError:
-        raise NotFound(f"没有这篇讲话（{speech_id}）。") from None
+    info = searcher.speech(speech_id)
     passages = searcher.speech_passages(speech_id)
     first_of_section: dict[tuple[str, ...], str] = {}
     for p in passages:

@@ -7,8 +7,9 @@ import logging
 import jieba
 import pytest
 
-from index.search import MAX_K, MAX_QUERY_CHARS
-from service import IndexHolder, create_app
+from index.request import MAX_K, MAX_QUERY_CHARS
+from service import create_app
+from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
 from service.openapi import build_spec
 
@@ -26,7 +27,7 @@ MODE_MESSAGE = "mode must be one of hybrid, dense, bm25"
 @pytest.fixture
 def app(searcher):
     """The app over the session's seed index (loaded once, shared)."""
-    return create_app({"TESTING": True, "SEARCHER": searcher})
+    return create_app({"TESTING": True}, searcher=searcher)
 
 
 @pytest.fixture
@@ -36,8 +37,8 @@ def client(app):
 
 @pytest.fixture
 def empty_client(tmp_path):
-    """An app whose INDEX_DIR holds no index."""
-    return create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "nothing")}).test_client()
+    """An app whose INDEX holds no index."""
+    return create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing")}).test_client()
 
 
 MARKUP_SPEECH = """测试标题"><img src=x onerror=alert(1)>
@@ -63,7 +64,7 @@ def markup_searcher(tmp_path_factory, encoder):
 
 @pytest.fixture
 def markup_client(markup_searcher):
-    return create_app({"TESTING": True, "SEARCHER": markup_searcher}).test_client()
+    return create_app({"TESTING": True}, searcher=markup_searcher).test_client()
 
 
 def error_of(response) -> tuple[str, str]:
@@ -94,19 +95,6 @@ def test_highlight_merges_adjacent_terms_and_folds_width_and_case():
     assert str(highlight("保障粮食安全", ["保障", "粮食安全"])) == "<mark>保障粮食安全</mark>"
     assert str(highlight("ＡＩ said ai", ["ai"])) == "<mark>ＡＩ</mark> said <mark>ai</mark>"
     assert match_spans("said", ["ai"]) == []
-
-
-def test_best_sentence_prefers_term_overlap_then_the_dense_hint_then_first():
-    text = "第一句讲安全。第二句讲粮食安全。第三句无关。第四句也讲安全。"
-    terms = ["粮食", "安全", "粮食安全"]
-    assert best_sentence(text, terms) == {"text": "第二句讲粮食安全。", "start": 7, "end": 16}
-    assert best_sentence(text, terms, (16, 22)) == {"text": "第二句讲粮食安全。", "start": 7, "end": 16}
-    assert best_sentence(text, ["安全"]) == {"text": "第一句讲安全。", "start": 0, "end": 7}
-    assert best_sentence(text, ["安全"], (22, 30)) == {"text": "第四句也讲安全。", "start": 22, "end": 30}
-    assert best_sentence(text, ["安全"], (16, 22)) == {"text": "第一句讲安全。", "start": 0, "end": 7}
-    assert best_sentence(text, ["英文"], (16, 22)) == {"text": "第三句无关。", "start": 16, "end": 22}
-    assert best_sentence(text, ["英文"]) == {"text": "第一句讲安全。", "start": 0, "end": 7}
-    assert best_sentence("", ["x"]) == {"text": "", "start": 0, "end": 0}
 
 
 def test_highlight_passage_wraps_best_sentence_and_escapes():
@@ -348,9 +336,9 @@ def test_without_an_index_post_search_is_503_and_openapi_still_works(empty_clien
 
 
 def test_index_dir_comes_from_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPEECHQA_INDEX_DIR", str(tmp_path / "from-env"))
+    monkeypatch.setenv("SPEECHQA_INDEX", str(tmp_path / "from-env"))
     app = create_app({"TESTING": True})
-    assert app.config["INDEX_DIR"] == str(tmp_path / "from-env")
+    assert app.config["INDEX"] == str(tmp_path / "from-env")
     assert str(tmp_path / "from-env") in error_of(app.test_client().get("/healthz"))[1]
 
 

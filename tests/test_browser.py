@@ -25,7 +25,7 @@ XSS_QUERIES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 @pytest.fixture(scope="module")
 def base_url(searcher):
     """The app under waitress (the server `speechqa serve` runs) in a thread, on a free loopback port."""
-    app = create_app({"SEARCHER": searcher})
+    app = create_app(searcher=searcher)
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="speechqa")
     thread = threading.Thread(target=server.run, name="speechqa-waitress", daemon=True)
     thread.start()

@@ -34,7 +34,7 @@ FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
 @pytest.fixture(scope="module")
 def api_schema(searcher, index_root):
     """The app's own OpenAPI document, loaded through the WSGI app (no socket)."""
-    app = create_app({"TESTING": True, "SEARCHER": searcher, "INDEX_DIR": str(index_root), "RELOAD_TOKEN": TOKEN})
+    app = create_app({"TESTING": True, "INDEX": str(index_root), "RELOAD_TOKEN": TOKEN}, searcher=searcher)
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from index import lifecycle
+from index.files import write_text_atomically
 from index.build import build
 from index.store import PASSAGES
-from service import WATCHER, create_app
-from service import api as service_api
+import service.api as service_api
+from service import create_app
 from service.cli import main
+from service.state import WATCHER
 
 GRAIN = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n二、维护边境安全\n要筑牢边境防控体系，强化口岸管理。\n"
 SECRECY = "保密工作讲话\n一、增强保密意识\n全体干部要牢固树立保密意识，严守保密纪律。\n"
@@ -62,7 +64,7 @@ def make_app(encoder):
     apps = []
 
     def make(root: Path, **config):
-        app = create_app({"TESTING": True, "INDEX_DIR": str(root), "ENCODER": encoder} | config)
+        app = create_app({"TESTING": True, "INDEX": str(root)} | config, encoder=encoder)
         apps.append(app)
         return app
 
@@ -115,7 +117,7 @@ def test_a_server_started_before_the_first_build_picks_it_up(setup, make_app):
     (setup["root"] / lifecycle.CURRENT).unlink()
     client = make_app(setup["root"], RELOAD_INTERVAL=0.05).test_client()
     assert client.get("/healthz").status_code == 503
-    lifecycle._write_atomically(setup["root"] / lifecycle.CURRENT, setup["first"] + "\n")
+    write_text_atomically(setup["root"] / lifecycle.CURRENT, setup["first"] + "\n")
     wait_for(lambda: client.get("/healthz").status_code == 200, what="the first index")
     assert served_build(client) == setup["first"]
 
@@ -136,7 +138,7 @@ def test_a_corrupt_build_is_refused_once_and_the_old_one_keeps_serving(setup, ma
     app = make_app(root, RELOAD_INTERVAL=0.05, RELOAD_TOKEN=TOKEN)
     client = app.test_client()
     caplog.set_level(logging.INFO, logger="service")
-    lifecycle._write_atomically(root / lifecycle.CURRENT, broken + "\n")
+    write_text_atomically(root / lifecycle.CURRENT, broken + "\n")
 
     error = wait_for(lambda: health(client).get("reload_error"), what="the refused reload")
     assert error.startswith("index_corrupt: index file ") and "does not match its checksum" in error
@@ -156,7 +158,7 @@ def test_a_corrupt_build_is_refused_once_and_the_old_one_keeps_serving(setup, ma
     assert served_build(client) == setup["first"]
 
     # pointing CURRENT back at the served build clears the error without loading anything
-    lifecycle._write_atomically(root / lifecycle.CURRENT, setup["first"] + "\n")
+    write_text_atomically(root / lifecycle.CURRENT, setup["first"] + "\n")
     wait_for(lambda: "reload_error" not in health(client), what="the cleared reload error")
     assert served_build(client) == setup["first"]
 
@@ -246,7 +248,7 @@ def test_no_response_mixes_two_builds_while_reloads_swap_them(setup, make_app, e
     admin = app.test_client()
     try:
         for target in [setup["first"], second] * 3:
-            lifecycle._write_atomically(root / lifecycle.CURRENT, target + "\n")
+            write_text_atomically(root / lifecycle.CURRENT, target + "\n")
             answered = sum(1 for _, build_id, _ in list(seen) if build_id == target)
             response = admin.post("/api/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
             assert response.get_json()["build_id"] == target

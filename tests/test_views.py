@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from index.search import MAX_K, MAX_QUERY_CHARS
+from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
 
 MARKUP_TITLE = '测试标题"><img src=x onerror=alert(1)>'
@@ -20,7 +20,7 @@ MARKUP_SPEECH = f"""{MARKUP_TITLE}
 
 @pytest.fixture
 def app(searcher):
-    return create_app({"TESTING": True, "SEARCHER": searcher})
+    return create_app({"TESTING": True}, searcher=searcher)
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def markup_searcher(tmp_path_factory, encoder):
 
 @pytest.fixture
 def markup_client(markup_searcher):
-    return create_app({"TESTING": True, "SEARCHER": markup_searcher}).test_client()
+    return create_app({"TESTING": True}, searcher=markup_searcher).test_client()
 
 
 def page(response, status: int = 200) -> str:
@@ -219,7 +219,7 @@ def test_wrong_method_is_a_friendly_405(client):
 
 @pytest.mark.parametrize("path", ["/", "/?q=粮食", "/speeches", "/speeches/x", "/passages/x"])
 def test_without_an_index_pages_say_what_to_run(tmp_path, path):
-    client = create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "nothing")}).test_client()
+    client = create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing")}).test_client()
     html = page(client.get(path), 503)
     assert "索引尚未就绪" in html and "speechqa build" in html
 
