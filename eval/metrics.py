@@ -1,7 +1,7 @@
 """Ranking metrics as pure functions over one question's relevance list.
 
 ``rels[i]`` says whether the result at rank ``i + 1`` is relevant. The lists come from
-the gold-span rule (eval/run.py), which knows which retrieved passages are relevant
+the gold-span rule (eval/scoring.py), which knows which retrieved passages are relevant
 but not how many relevant passages the corpus holds, so every metric here treats a
 question as having one answer (see ``ndcg_at_k``).
 """

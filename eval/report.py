@@ -1,4 +1,6 @@
-"""An evaluation result as a self-contained HTML page with a PNG plot (`speechqa eval --report DIR`)."""
+"""An evaluation result as tables: plain text for the terminal, and a self-contained HTML page with
+a PNG plot (`speechqa eval --report DIR`). Both read one table, built by :func:`table_rows`.
+"""
 from __future__ import annotations
 
 import base64
@@ -6,7 +8,7 @@ import html
 import importlib.util
 from pathlib import Path
 
-from eval.run import DEPTH, EvalError, metric_names
+from eval.scoring import DEPTH, EvalError, metric_names
 
 PLOT = "recall.png"
 PAGE = "index.html"
@@ -66,21 +68,55 @@ def _cell(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _table(result: dict) -> str:
-    names = metric_names(result["ks"])
+def table_rows(result: dict) -> list[tuple[str, str, dict]]:
+    """(bucket, arm, metric cells) rows: all questions, then each type and language, every arm per bucket."""
     runs = _runs(result)
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    rows = []
     buckets = [("all", lambda run: run["metrics"])]
     for kind, key in (("type", "by_type"), ("lang", "by_lang")):
         for name in result[key]:
-            buckets.append((f"{kind}: {name}", lambda run, key=key, name=name: run[key].get(name)))
-    for label, pick in buckets:
-        for i, (mode, run) in enumerate(runs.items()):
-            cells = pick(run) or {}
-            first = f'<th rowspan="{len(runs)}">{html.escape(label)}</th>' if i == 0 else ""
-            values = "".join(f"<td>{_cell(cells.get(n))}</td>" for n in names)
-            rows.append(f"<tr>{first}<td>{html.escape(mode)}</td><td>{cells.get('n', 0)}</td>{values}</tr>")
+            buckets.append((f"{kind}:{name}", lambda run, key=key, name=name: run[key].get(name)))
+    return [(label, mode, pick(run) or {}) for label, pick in buckets for mode, run in runs.items()]
+
+
+def format_table(result: dict) -> str:
+    """The result as a plain-text table (arms side by side when ``modes`` is present) and failures."""
+    names = metric_names(result["ks"])
+    rows = table_rows(result)
+    label_w = max(len(label) for label, _, _ in rows)
+    arm_w = max(len(mode) for _, mode, _ in rows)
+    widths = [max(len(name), 6) for name in names]
+    header = f"{'bucket':<{label_w}}  {'arm':<{arm_w}}  {'n':>4}  " + "  ".join(
+        f"{name:>{w}}" for name, w in zip(names, widths))
+    lines = [header, "-" * len(header)]
+    previous = None
+    for label, mode, cells in rows:
+        first = label if label != previous else ""
+        previous = label
+        lines.append(f"{first:<{label_w}}  {mode:<{arm_w}}  {cells.get('n', 0):>4}  " + "  ".join(
+            f"{_cell(cells.get(name)):>{w}}" for name, w in zip(names, widths)))
+    for mode, run in _runs(result).items():
+        lines.append("")
+        lines.append(f"{mode}: {len(run['failures'])} of {run['n']} questions with no relevant passage in the top {DEPTH}")
+        for failure in run["failures"]:
+            lines.append(f"  {failure['id']} [{failure['type']}/{failure['lang']}] {failure['question']}")
+            if failure["expected_speech"]:
+                lines.append(f"      expected: {failure['expected_speech']}")
+            got = failure["got"]
+            lines.append("      got:      " + ("(no results)" if got is None else f"{got['speech']} — {got['text']}"))
+    return "\n".join(lines)
+
+
+def _table(result: dict) -> str:
+    names = metric_names(result["ks"])
+    arms = len(_runs(result))
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    previous = None
+    for label, mode, cells in table_rows(result):
+        first = f'<th rowspan="{arms}">{html.escape(label)}</th>' if label != previous else ""
+        previous = label
+        values = "".join(f"<td>{_cell(cells.get(n))}</td>" for n in names)
+        rows.append(f"<tr>{first}<td>{html.escape(mode)}</td><td>{cells.get('n', 0)}</td>{values}</tr>")
     return (f"<table><thead><tr><th>bucket</th><th>arm</th><th>n</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 

@@ -1,7 +1,6 @@
 """Metrics against hand-computed cases; the evaluation, the command and the report over a small stub backend."""
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,9 +8,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from eval.command import main
 from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
 from eval.questions import Question
-from eval.run import EvalError, add_arguments, compare, evaluate, format_table, main, relevance
+from eval.report import format_table
+from eval.scoring import EvalError, compare, evaluate, relevance
 
 T, F = True, False
 LOG2_3 = 0.6309297535714575  # 1 / log2(3): the discount at rank 2
@@ -269,13 +270,15 @@ def test_command_says_how_to_get_matplotlib_for_a_report(tmp_path, capsys, monke
     assert err == "speechqa: --report needs matplotlib — run `pip install -e '.[report]'` or leave out --report"
 
 
-def test_index_option_defers_to_the_parent_command():
-    top = argparse.ArgumentParser()
-    top.add_argument("--index", default="var/index")
-    add_arguments(top.add_subparsers(dest="command").add_parser("eval"))
-    assert str(top.parse_args(["--index", "elsewhere", "eval"]).index) == "elsewhere"
-    assert str(top.parse_args(["eval", "--index", "mine"]).index) == "mine"
-    assert str(top.parse_args(["eval"]).index) == "var/index"
+@pytest.mark.parametrize("command", [["build"], ["add", "f.txt"], ["ask", "q"], ["serve"], ["eval"], ["rollback"],
+                                     ["status"]])
+def test_index_option_is_accepted_before_and_after_every_command(command):
+    from service.cli import parser
+
+    top = parser()
+    assert top.parse_args(["--index", "elsewhere", *command]).index == "elsewhere"
+    assert top.parse_args([*command, "--index", "mine"]).index == "mine"
+    assert top.parse_args(["--index", "elsewhere", *command, "--index", "mine"]).index == "mine"
 
 
 def test_command_says_when_the_report_cannot_be_written(tmp_path, server, capsys):

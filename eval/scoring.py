@@ -1,0 +1,116 @@
+"""Scoring a question set against a search backend: relevance, per-question metrics, per-arm runs.
+
+A backend is any ``search(query, k, mode) -> list[dict]`` whose dicts carry at least
+``text``, ``speech`` {``id``, ``title``, ``source``} and ``passage_id`` — the shape of the
+HTTP API's results (see :mod:`eval.backends`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
+from eval.questions import Question, squash
+from index.errors import SpeechQAError
+from index.request import MODES
+
+Search = Callable[[str, int, str], list[dict]]
+
+DEFAULT_KS = (1, 5, 10)
+# MRR, nDCG and the failure list look at the top 10 whatever ks asks for.
+DEPTH = 10
+SNIPPET = 60
+
+
+class EvalError(SpeechQAError):
+    """The evaluation cannot run: bad arguments or an unreachable backend."""
+
+    code = "eval_error"
+
+
+def relevance(question: Question, results: Sequence[dict]) -> list[bool]:
+    """Per result: does its text contain any gold span (whitespace removed from both)?"""
+    spans = [squash(span) for span in question.gold_spans]
+    return [any(span in squash(result.get("text", "")) for span in spans) for result in results]
+
+
+def metric_names(ks: Sequence[int]) -> list[str]:
+    """The metric keys, in table order."""
+    return [f"recall@{k}" for k in ks] + [f"mrr@{DEPTH}", f"ndcg@{DEPTH}", "speech_acc@1"]
+
+
+def score(question: Question, results: Sequence[dict], ks: Sequence[int]) -> dict[str, float | None]:
+    """One question's metrics; ``speech_acc@1`` is None when the question names no speech."""
+    rels = relevance(question, results)
+    row: dict[str, float | None] = {f"recall@{k}": recall_at_k(rels, k) for k in ks}
+    row[f"mrr@{DEPTH}"] = mrr(rels, DEPTH)
+    row[f"ndcg@{DEPTH}"] = ndcg_at_k(rels, DEPTH)
+    if question.speech:
+        top = results[0]["speech"]["title"] if results else ""
+        row["speech_acc@1"] = 1.0 if squash(top) == squash(question.speech) else 0.0
+    else:
+        row["speech_acc@1"] = None
+    return row
+
+
+def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    ks = tuple(sorted(set(ks)))
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise EvalError(f"-k takes positive integers (got {' '.join(map(str, ks)) or 'nothing'})")
+    return ks
+
+
+def _buckets(questions: Sequence[Question], rows: Sequence[dict], attr: str) -> dict[str, dict]:
+    groups: dict[str, list[dict]] = {}
+    for question, row in zip(questions, rows):
+        groups.setdefault(getattr(question, attr), []).append(row)
+    return {name: aggregate(groups[name]) for name in sorted(groups)}
+
+
+def evaluate(questions: Sequence[Question], search: Search, *, ks: Sequence[int] = DEFAULT_KS,
+             mode: str = "hybrid") -> dict:
+    """Ask every question in ``mode`` and score the rankings.
+
+    Returns ``{"mode", "n", "ks", "metrics", "by_type", "by_lang", "failures", "per_question"}``:
+    ``metrics`` and each bucket map metric names (``recall@5``, ``mrr@10``, ...) to means plus
+    ``n``; ``failures`` lists the questions with no relevant passage in the top 10 and what
+    came first instead.
+    """
+    ks = check_ks(ks)
+    depth = max(max(ks), DEPTH)
+    rows: list[dict] = []
+    failures: list[dict] = []
+    per_question: list[dict] = []
+    for question in questions:
+        results = search(question.question, depth, mode)
+        row = score(question, results, ks)
+        rows.append(row)
+        rank = first_relevant(relevance(question, results))
+        per_question.append({"id": question.id, "type": question.type, "lang": question.lang,
+                             "rank": rank, "speech_ok": row["speech_acc@1"]})
+        if rank is None or rank > DEPTH:
+            top = results[0] if results else None
+            failures.append({
+                "id": question.id, "question": question.question, "type": question.type,
+                "lang": question.lang, "expected_speech": question.speech,
+                "gold_spans": list(question.gold_spans),
+                "got": None if top is None else {
+                    "speech": top["speech"]["title"], "passage_id": top.get("passage_id"),
+                    "text": squash(top["text"])[:SNIPPET]},
+            })
+    return {
+        "mode": mode, "n": len(rows), "ks": list(ks),
+        "metrics": aggregate(rows),
+        "by_type": _buckets(questions, rows, "type"),
+        "by_lang": _buckets(questions, rows, "lang"),
+        "failures": failures,
+        "per_question": per_question,
+    }
+
+
+def compare(questions: Sequence[Question], search: Search, *, ks: Sequence[int] = DEFAULT_KS,
+            modes: Sequence[str] = MODES) -> dict:
+    """Evaluate several modes; the first mode's result at the top level, all of them under ``modes``."""
+    runs = {mode: evaluate(questions, search, ks=ks, mode=mode) for mode in modes}
+    result = dict(runs[modes[0]])
+    result["modes"] = runs
+    return result
