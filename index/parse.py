@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import CorpusError
-from index.records import Block, Speech
+from index.records import SPEECH_METADATA, Block, Speech
 
 _MARKER = re.compile(r"##paid(?:begin|end)##")
 _COUNT_LINE = re.compile(r"[（(]\s*\d{1,4}\s*篇\s*[）)]")
@@ -100,7 +100,6 @@ _AD_STRONG = ("素材库", "代笔", "客服", "网盘", "接单", "谨防假冒
 _AD_WEAK = ("公众号", "会员", "微信", "加入", "更新", "下载", "联系", "小伙伴")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
-METADATA_FIELDS = ("date", "place", "speaker", "occasion", "collection")
 SIDECAR_SUFFIX = ".meta.json"
 _HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "place",
                 "讲话人": "speaker", "发言人": "speaker", "speaker": "speaker", "场合": "occasion",
@@ -295,7 +294,7 @@ def _header(lines: list[_Line], source: str, *, allow_open: bool = False) -> tup
 def _sidecar_fields(data: dict, where: str) -> dict[str, str]:
     """The metadata fields of one sidecar object (or CorpusError saying which is wrong)."""
     fields = {}
-    for name in METADATA_FIELDS:
+    for name in SPEECH_METADATA:
         value = data.get(name)
         if value is None:
             continue
@@ -318,10 +317,10 @@ def read_sidecar(path: Path) -> dict:
         raise CorpusError(f"{path.name}: unreadable metadata ({error})") from None
     if not isinstance(data, dict):
         raise CorpusError(f"{path.name}: metadata must be a JSON object")
-    unknown = sorted(set(data) - set(METADATA_FIELDS) - {"speeches"})
+    unknown = sorted(set(data) - set(SPEECH_METADATA) - {"speeches"})
     if unknown:
         raise CorpusError(f"{path.name}: unknown metadata field {', '.join(unknown)} — "
-                          f"use {', '.join(METADATA_FIELDS)} and speeches")
+                          f"use {', '.join(SPEECH_METADATA)} and speeches")
     speeches = data.get("speeches") or {}
     if not isinstance(speeches, dict) or not all(isinstance(v, dict) for v in speeches.values()):
         raise CorpusError(f"{path.name}: speeches must map a speech title to its fields")

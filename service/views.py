@@ -10,6 +10,7 @@ import service.highlight as hl
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
                            SearchRequest, parse_request)
+from index.query import parse_query
 from index.search import hit_to_dict
 from service.api import annotate, query_terms
 from service.state import LOAD_ERRORS, holder
@@ -112,6 +113,7 @@ def _check(searcher) -> SearchRequest:
     """The submitted form as a checked request; BadQuery carries the message in Chinese."""
     try:
         asked = parse_request(request.args)
+        parse_query(asked.q)  # a syntax error is the form's to word, before any search runs
     except BadQuery as exc:
         raise BadQuery(_field_message(exc, request.args.get("q", "")), field=exc.field) from None
     if asked.speech is not None:

@@ -37,10 +37,68 @@ def searcher(index_root, encoder):
 
 @pytest.fixture(scope="session")
 def milvus_searcher(index_root, encoder, tmp_path_factory):
-    """A searcher over the same build loaded into Milvus Lite (a local file)."""
+    """A searcher over the same build published to Milvus Lite (a local file)."""
     from index.lifecycle import current_build
-    from index.milvus_store import MilvusStore
+    from index.milvus import MilvusIndex
     from index.search import Searcher
+    from index.store import FaissBm25Store
 
-    uri = str(tmp_path_factory.mktemp("milvus") / "speechqa.db")
-    return Searcher(MilvusStore.from_build(current_build(index_root), uri), encoder)
+    index = MilvusIndex(str(tmp_path_factory.mktemp("milvus") / "speechqa.db"))
+    index.publish(FaissBm25Store.load(current_build(index_root)))
+    return Searcher(index.open(), encoder)
+
+
+# A library with a reprint (b_ is a_ with one line rewritten, reprinted later elsewhere), metadata
+# from a header block, a dated line and a sidecar file: tests/test_find.py and the browser test.
+FIND_CORPUS = {
+    "a_original.txt": """日期：2021-09-01
+地点：南宁
+讲话人：张三
+场合：全市国家安全工作会议
+---
+筑牢新时代安全屏障
+一、坚决守住保交楼、稳民生底线
+我们坚持房子是用来住的、不是用来炒的定位，压实地方政府、房地产企业、金融机构各方责任，全力推进保交楼工作，做到应交尽交、能交快交，切实维护购房群众合法权益，守住不发生系统性风险的底线。
+二、持续深化平安建设
+完善立体化社会治安防控体系，严厉打击电信网络诈骗等突出违法犯罪，深入推进扫黑除恶常态化，让人民群众的获得感、幸福感、安全感更加充实、更有保障、更可持续。
+""",
+    "b_reprint.txt": """日期：2023-04-15
+地点：柳州
+讲话人：李四
+---
+筑牢新时代安全屏障
+一、坚决守住保交楼、稳民生底线
+我们坚持房子是用来住的、不是用来炒的定位，压实地方政府、房地产企业、金融机构各方责任，全力推进保交楼工作，做到应交尽交、能交快交，切实维护购房群众合法权益，守住不发生系统性风险的底线。
+二、持续深化平安建设
+完善立体化社会治安防控体系，严厉打击电信网络诈骗等突出违法犯罪，依法严惩养老诈骗等违法犯罪，让人民群众的获得感、幸福感、安全感更加充实、更有保障、更可持续。
+""",
+    "c_grain.txt": """扛稳粮食安全重任
+（2022年5月10日）
+一、严守耕地保护红线
+粮食安全是国家安全的重要基础，要全面落实粮食安全党政同责，严守耕地保护红线，稳定粮食播种面积。上海的交通和大学都要支持农业科技创新，保交楼和稳粮价同样关乎民生。
+二、健全粮食储备体系
+加快建设现代化粮食仓储设施，完善地方储备轮换机制，确保关键时刻调得出、用得上。
+""",
+    "c_grain.meta.json": '{"place": "南宁", "speaker": "王五"}',
+}
+
+
+@pytest.fixture(scope="session")
+def find_index(tmp_path_factory, encoder) -> Path:
+    """An index root holding a build of FIND_CORPUS, built once."""
+    from index.build import build
+
+    corpus = tmp_path_factory.mktemp("find-corpus")
+    for name, text in FIND_CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    root = tmp_path_factory.mktemp("find-index")
+    build([corpus], root, encoder=encoder)
+    return root
+
+
+@pytest.fixture(scope="session")
+def find_searcher(find_index, encoder):
+    """A searcher over FIND_CORPUS."""
+    from index.search import load_searcher
+
+    return load_searcher(find_index, encoder=encoder)

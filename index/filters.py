@@ -1,0 +1,138 @@
+"""What a query may keep: phrase, exclusion, title and metadata filters, reprint folding, grouping.
+
+``Library`` holds the per-index lookups (the phrase index, each passage's speech and date, the
+reprint groups the build recorded in ``Passage.duplicate_of``). ``Library.rows`` turns a parsed
+query and the request's filters into the passage rows a search may return — the ``rows`` both
+stores' searches already accept — or None when nothing restricts them.
+
+After ranking, ``fold`` keeps one result per reprint group: the group's canonical (earliest)
+passage when the ranking holds it, else the group's best-ranked passage, with the group's other
+allowed members as its duplicates, so no two results are near-duplicates. ``one_per_speech``
+then keeps each speech's first result and counts the others, and ``by_date`` orders results
+oldest first (undated last), relevance breaking ties.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from index.phrase import PhraseIndex
+from index.query import ParsedQuery, squash
+from index.records import Passage, SpeechInfo
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The request's own filters, beside the ones written in the query text."""
+
+    speech: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    place: str | None = None
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Folded:
+    """One result row after folding: its reprints' rows, and (grouped by speech) the speech's further hits."""
+
+    row: int
+    duplicates: tuple[int, ...] = ()
+    more_in_speech: int | None = None
+
+
+def _contains(value: str | None, wanted: str) -> bool:
+    return value is not None and squash(wanted) in squash(value)
+
+
+class Library:
+    """An index's passages and speeches, arranged for filtering and folding."""
+
+    def __init__(self, passages: Sequence[Passage], speeches: Sequence[SpeechInfo]):
+        self.passages = passages
+        self.speeches = {s.id: s for s in speeches}
+        rows_of: dict[str, list[int]] = {}
+        for row, passage in enumerate(passages):
+            rows_of.setdefault(passage.speech_id, []).append(row)
+        self.speech_rows = {speech: np.asarray(rows, dtype=np.int64) for speech, rows in rows_of.items()}
+        self.dates = [getattr(self.speeches.get(p.speech_id), "date", None) for p in passages]
+        row_of = {p.id: row for row, p in enumerate(passages)}
+        self.canonical = np.asarray([row_of.get(p.duplicate_of, row) if p.duplicate_of else row
+                                     for row, p in enumerate(passages)], dtype=np.int64)
+        self.members: dict[int, list[int]] = {}  # canonical row → the group, canonical first
+        for row, canonical in enumerate(self.canonical.tolist()):
+            if canonical != row:
+                self.members.setdefault(canonical, [canonical]).append(row)
+
+    @cached_property
+    def phrases(self) -> PhraseIndex:
+        """The verbatim matcher, made on the first query that needs it (idempotent, so threads may race)."""
+        return PhraseIndex.from_texts([p.text for p in self.passages])
+
+    def rows(self, query: ParsedQuery, filters: Filters) -> np.ndarray | None:
+        """Rows, ascending, that every filter allows; None when the query and the request have none."""
+        kept = [info.id for info in self.speeches.values() if self._speech_allowed(info, query, filters)]
+        restricted = None
+        if len(kept) < len(self.speeches) or filters.speech:
+            restricted = np.unique(np.concatenate(
+                [self.speech_rows.get(speech, np.zeros(0, np.int64)) for speech in kept] or [np.zeros(0, np.int64)]))
+        for phrase in query.phrases:
+            found = self.phrases.rows_containing(phrase)
+            restricted = found if restricted is None else np.intersect1d(restricted, found, assume_unique=True)
+        for term in query.excluded:
+            base = np.arange(len(self.passages), dtype=np.int64) if restricted is None else restricted
+            restricted = np.setdiff1d(base, self.phrases.rows_containing(term), assume_unique=True)
+        return restricted
+
+    @staticmethod
+    def _speech_allowed(info: SpeechInfo, query: ParsedQuery, filters: Filters) -> bool:
+        if filters.speech and info.id != filters.speech:
+            return False
+        if not all(squash(title) in squash(info.title) for title in query.titles):
+            return False
+        if (filters.date_from or filters.date_to) and info.date is None:
+            return False
+        if filters.date_from and info.date < filters.date_from:
+            return False
+        if filters.date_to and info.date > filters.date_to:
+            return False
+        if filters.place and not _contains(info.place, filters.place):
+            return False
+        return not filters.speaker or _contains(info.speaker, filters.speaker)
+
+    def fold(self, ranked: Sequence[int], allowed: np.ndarray | None) -> list[Folded]:
+        """One result per reprint group, in ``ranked`` order (see the module docstring)."""
+        position = {row: i for i, row in enumerate(ranked)}
+        allowed_set = None if allowed is None else set(allowed.tolist())
+        seen: set[int] = set()
+        results = []
+        for row in ranked:
+            group = int(self.canonical[row])
+            if group in seen:
+                continue
+            seen.add(group)
+            members = self.members.get(group)
+            if not members:
+                results.append(Folded(row))
+                continue
+            shown = group if group in position else row
+            duplicates = tuple(m for m in members if m != shown and (allowed_set is None or m in allowed_set))
+            results.append(Folded(shown, duplicates))
+        return results
+
+    def one_per_speech(self, results: Sequence[Folded]) -> list[Folded]:
+        """Each speech's first result, with how many more results that speech has."""
+        first: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for index, result in enumerate(results):
+            speech = self.passages[result.row].speech_id
+            first.setdefault(speech, index)
+            counts[speech] = counts.get(speech, 0) + 1
+        return [Folded(results[i].row, results[i].duplicates, counts[speech] - 1) for speech, i in first.items()]
+
+    def by_date(self, results: Sequence[Folded]) -> list[Folded]:
+        """Results oldest speech first, undated last; the given (relevance) order breaks ties."""
+        return sorted(results, key=lambda r: (self.dates[r.row] is None, self.dates[r.row] or ""))

@@ -1,0 +1,183 @@
+"""Finding exactly: phrases, exclusions, title and metadata filters, reprint folding, grouping, date order.
+
+The corpus (tests/conftest.py FIND_CORPUS) holds a speech (a_, 2021-09-01, 南宁, 张三), its reprint
+with one line rewritten (b_, 2023-04-15, 柳州, 李四) and a speech on grain (c_, dated by a line of its
+text 2022-05-10, place and speaker from its sidecar file) that also mentions 保交楼.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from index.errors import BadQuery, QuerySyntaxError
+from index.search import search_payload
+from service import create_app
+from service.cli import main
+
+A_FLATS, A_SAFETY = ("a_original.txt", "一、坚决守住保交楼、稳民生底线"), ("a_original.txt", "二、持续深化平安建设")
+B_FLATS, B_SAFETY = ("b_reprint.txt", "一、坚决守住保交楼、稳民生底线"), ("b_reprint.txt", "二、持续深化平安建设")
+C_DATE, C_LAND, C_STORE = ("c_grain.txt", None), ("c_grain.txt", "一、严守耕地保护红线"), ("c_grain.txt", "二、健全粮食储备体系")
+
+
+@pytest.fixture(scope="module")
+def ids(find_searcher):
+    """Passage id by (source, section heading or None for the lead-in)."""
+    return {(p.source, p.section[0] if p.section else None): p.id for p in find_searcher.passages}
+
+
+def found(searcher, query, **options):
+    """[(passage key, [duplicate keys], more_in_speech)] of a search, keys as in ``ids``."""
+    key = {p.id: (p.source, p.section[0] if p.section else None) for p in searcher.passages}
+    return [(key[h.passage.id], [key[d.id] for d in h.duplicates], h.more_in_speech)
+            for h in searcher.search(query, **options)]
+
+
+def test_the_build_marks_the_reprint_and_keeps_the_metadata(find_searcher, ids):
+    duplicate_of = {(p.source, p.section[0] if p.section else None): p.duplicate_of for p in find_searcher.passages}
+    assert duplicate_of == {A_FLATS: None, A_SAFETY: None, B_FLATS: ids[A_FLATS], B_SAFETY: ids[A_SAFETY],
+                            C_DATE: None, C_LAND: None, C_STORE: None}
+    assert [(s.source, s.date, s.place, s.speaker, s.occasion) for s in find_searcher.speeches] == [
+        ("a_original.txt", "2021-09-01", "南宁", "张三", "全市国家安全工作会议"),
+        ("b_reprint.txt", "2023-04-15", "柳州", "李四", None),
+        ("c_grain.txt", "2022-05-10", "南宁", "王五", None),
+    ]
+
+
+def test_a_phrase_finds_exactly_the_passages_that_contain_it_reprints_folded(find_searcher):
+    assert found(find_searcher, '"保交楼"') == [(A_FLATS, [B_FLATS], None), (C_LAND, [], None)]
+    assert found(find_searcher, "“保 交 楼”", sort="date") == [(A_FLATS, [B_FLATS], None), (C_LAND, [], None)]
+    # characters, not jieba words: 上海 … 交通 … 大学 is no 上海交通大学
+    assert found(find_searcher, '"上海交通大学"') == []
+    assert found(find_searcher, '"上海的交通"') == [(C_LAND, [], None)]
+    # free text ranks within the phrase's passages
+    assert found(find_searcher, '"养老诈骗" 平安建设') == [(B_SAFETY, [], None)]
+
+
+def test_exclusions_and_title_filters(find_searcher):
+    assert found(find_searcher, '"保交楼" -粮食') == [(A_FLATS, [B_FLATS], None)]
+    assert found(find_searcher, '"保交楼" -"国家安全的重要基础"') == [(A_FLATS, [B_FLATS], None)]
+    assert {key for key, _, _ in found(find_searcher, "标题：粮食 安全")} == {C_DATE, C_LAND, C_STORE}
+    assert found(find_searcher, "title:粮食 -粮食") == [(C_DATE, [], None)]
+    assert found(find_searcher, "title:不存在的标题 安全") == []
+
+
+def test_a_syntax_error_says_what_and_where(find_searcher):
+    with pytest.raises(QuerySyntaxError) as caught:
+        find_searcher.search('保交楼 "稳民生')
+    assert str(caught.value) == 'unclosed quote " at character 5 of q (…"稳民生) — add the closing quote or remove it'
+
+
+def test_no_two_results_are_reprints_of_each_other(find_searcher):
+    results = found(find_searcher, "平安建设 治安防控")
+    assert results[:2] == [(A_SAFETY, [B_SAFETY], None), (A_FLATS, [B_FLATS], None)]
+    assert {key for key, _, _ in results} == {A_SAFETY, A_FLATS, C_DATE, C_LAND, C_STORE}
+
+
+def test_metadata_filters(find_searcher):
+    # the reprint's speaker: its passages are the results, nothing of the original is folded in
+    assert found(find_searcher, "平安建设", speaker="李四") == [(B_SAFETY, [], None), (B_FLATS, [], None)]
+    assert {key[0] for key, _, _ in found(find_searcher, "安全", place="南宁")} == {"a_original.txt", "c_grain.txt"}
+    assert {key[0] for key, _, _ in found(find_searcher, "安全", date_from="2022-01-01")} == {
+        "b_reprint.txt", "c_grain.txt"}
+    assert found(find_searcher, '"保交楼"', date_to="2021-12-31") == [(A_FLATS, [], None)]
+    assert found(find_searcher, '"保交楼"', date_from="2022-01-01", date_to="2022-12-31") == [(C_LAND, [], None)]
+    assert found(find_searcher, "安全", speaker="没有这个人") == []
+
+
+def test_date_order_is_oldest_first(find_searcher):
+    dates = [h.passage.speech_id for h in find_searcher.search("安全", sort="date")]
+    speech_dates = {s.id: s.date for s in find_searcher.speeches}
+    assert [speech_dates[d] for d in dates] == ["2021-09-01"] * 2 + ["2022-05-10"] * 3
+
+
+def test_group_by_speech_counts_the_other_hits(find_searcher):
+    assert [(key[0], more) for key, _, more in found(find_searcher, "安全", group="speech")] == [
+        ("a_original.txt", 1), ("c_grain.txt", 2)]
+    assert found(find_searcher, '"保交楼"', group="speech") == [(A_FLATS, [B_FLATS], 0), (C_LAND, [], 0)]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"date_from": "2023-4-15"}, "from must be a date written YYYY-MM-DD, such as 2023-04-15 (got '2023-4-15')"),
+    ({"date_to": "2023-02-30"}, "to must be a date written YYYY-MM-DD, such as 2023-04-15 (got '2023-02-30')"),
+    ({"date_from": "2023-01-02", "date_to": "2023-01-01"}, "from (2023-01-02) must not be after to (2023-01-01)"),
+    ({"group": "file"}, "group must be one of speech (got 'file')"),
+    ({"sort": "newest"}, "sort must be one of relevance, date (got 'newest')"),
+    ({"place": "长" * 101}, "place must be text of at most 100 characters"),
+])
+def test_bad_filters_are_refused(find_searcher, options, message):
+    with pytest.raises(BadQuery) as caught:
+        find_searcher.search("安全", **options)
+    assert str(caught.value) == message
+
+
+@pytest.fixture(scope="module")
+def client(find_searcher):
+    return create_app({"TESTING": True}, searcher=find_searcher).test_client()
+
+
+def test_api_phrase_search_with_a_filter(client, ids):
+    response = client.get("/api/search", query_string={"q": '"保交楼"', "place": "南宁", "sort": "date"})
+    assert response.status_code == 200
+    results = response.get_json()["results"]
+    assert [r["passage_id"] for r in results] == [ids[A_FLATS], ids[C_LAND]]
+    first = results[0]
+    # the reprint's speech (柳州) is filtered out, so nothing is folded into the original
+    assert first["duplicates"] == []
+    assert {k: first["speech"][k] for k in ("date", "place", "speaker", "occasion", "collection")} == {
+        "date": "2021-09-01", "place": "南宁", "speaker": "张三", "occasion": "全市国家安全工作会议", "collection": None}
+    assert "<mark>保交楼</mark>" in first["highlight"]
+    assert "more_in_speech" not in first
+
+
+def test_api_duplicates_and_grouping(client, find_searcher, ids):
+    body = client.post("/api/search", json={"q": '"保交楼"', "group": "speech"}).get_json()
+    b_speech = next(s for s in find_searcher.speeches if s.source == "b_reprint.txt")
+    assert [(r["passage_id"], r["duplicates"], r["more_in_speech"]) for r in body["results"]] == [
+        (ids[A_FLATS], [{"passage_id": ids[B_FLATS], "speech": {"id": b_speech.id, "title": "筑牢新时代安全屏障"}}], 0),
+        (ids[C_LAND], [], 0)]
+
+
+@pytest.mark.parametrize("query, status, code, message", [
+    ({"q": '"保交楼'}, 400, "query_syntax",
+     'unclosed quote " at character 1 of q (…"保交楼) — add the closing quote or remove it'),
+    ({"q": "安全", "from": "yesterday"}, 400, "bad_query",
+     "from must be a date written YYYY-MM-DD, such as 2023-04-15 (got 'yesterday')"),
+    ({"q": "安全", "speech": "nope"}, 400, "bad_query", "unknown speech id 'nope' — see /api/speeches"),
+])
+def test_api_errors(client, query, status, code, message):
+    response = client.get("/api/search", query_string=query)
+    assert response.status_code == status
+    assert response.get_json() == {"error": {"code": code, "message": message}}
+
+
+def test_api_speeches_carry_the_metadata(client):
+    speeches = client.get("/api/speeches").get_json()["speeches"]
+    assert [(s["source"], s["date"], s["place"], s["speaker"]) for s in speeches] == [
+        ("a_original.txt", "2021-09-01", "南宁", "张三"), ("b_reprint.txt", "2023-04-15", "柳州", "李四"),
+        ("c_grain.txt", "2022-05-10", "南宁", "王五")]
+
+
+def test_the_page_shows_folded_reprints_and_the_filters(client, ids):
+    html = client.get("/", query_string={"q": '"保交楼"', "group": "speech"}).get_data(as_text=True)
+    assert html.count('<li class="result">') == 2
+    assert "另见 1 篇" in html
+    assert f'href="/passages/{ids[B_FLATS]}?q=' in html
+    assert '<input type="checkbox" name="group" value="speech" checked>' in html
+    html = client.get("/", query_string={"q": '"保交楼', "k": 10}).get_data(as_text=True)
+    assert "检索式有误" in html
+
+
+def test_ask_prints_reprints_and_takes_the_filters(find_index, capsys, ids):
+    assert main(["--index", str(find_index), "ask", '"保交楼"', "--speaker", "张三", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [(r["passage_id"], [d["passage_id"] for d in r["duplicates"]]) for r in payload["results"]] == [
+        (ids[A_FLATS], [])]
+    assert main(["--index", str(find_index), "ask", '"保交楼"']) == 0
+    out = capsys.readouterr().out
+    assert "另见 1 篇: 筑牢新时代安全屏障" in out and "2021-09-01 · 南宁 · 张三" in out
+
+
+def test_search_payload_echoes_the_query(find_searcher):
+    payload = search_payload(find_searcher, '  "保交楼" -粮食 ', k=5)
+    assert (payload["query"], len(payload["results"])) == ('"保交楼" -粮食', 1)
