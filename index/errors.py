@@ -83,3 +83,9 @@ class StoreUnavailable(SpeechQAError):
     """The search engine holding the index (a Milvus server) cannot be reached or did not answer in time."""
 
     code = "store_unavailable"
+
+
+class StoreUnavailable(SpeechQAError):
+    """The search engine holding the index (a Milvus server) cannot be reached or did not answer in time."""
+
+    code = "store_unavailable"

@@ -1,0 +1,155 @@
+"""One Milvus endpoint: every call bounded by a timeout, every fault one domain error, recovery without a restart.
+
+pymilvus keeps a gRPC channel per client; after the server goes away the channel backs off
+and can stay failed after the server is back, so a call that finds the server unreachable
+drops its client and the next call makes a fresh one (measured on Milvus Lite: refused
+connections fail in ~10 ms, a stopped server at the timeout, and the first call after a
+restart succeeds). Milvus Lite also starts with every indexed collection released, so a
+collection found released is loaded and the call tried once more.
+"""
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlparse
+
+from index.errors import StoreUnavailable
+
+# Seconds any one call to Milvus may take: a search here answers in milliseconds, so anything
+# slower means a server that is down or stuck, and the request should fail rather than hang.
+DEFAULT_TIMEOUT = 5.0
+# Milvus's code for "collection not loaded" (Milvus Lite and Milvus agree on it).
+COLLECTION_NOT_LOADED = 101
+FAISS = "faiss"
+# Rows per page when reading a whole collection back.
+SCAN_BATCH = 4096
+
+
+def milvus_uri(spec: str) -> str | None:
+    """The Milvus URI a ``--store`` value names, or None for the in-process FAISS store.
+
+    ``faiss`` is the in-process store, a path ending in ``.db`` a Milvus Lite file,
+    ``http(s)://host:port`` a Milvus server; anything else raises ValueError saying so.
+    """
+    spec = spec.strip()
+    if spec == FAISS:
+        return None
+    if spec.endswith(".db"):
+        return spec
+    parsed = urlparse(spec)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        return spec
+    raise ValueError(f"store must be {FAISS!r}, a Milvus Lite file ending in .db, or http(s)://host:port "
+                     f"of a Milvus server (got {spec!r})")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    import grpc
+    from pymilvus.exceptions import ConnectionConfigException, MilvusException
+
+    if isinstance(exc, grpc.RpcError):
+        return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                              grpc.StatusCode.CANCELLED)
+    if isinstance(exc, ConnectionConfigException):
+        return True  # a .db file another process holds, or its directory missing
+    return isinstance(exc, MilvusException) and exc.code == 2  # pymilvus's CONNECT_FAILED
+
+
+class Connection:
+    """Calls to one Milvus (``uri``, ``token``), each within ``timeout`` seconds.
+
+    Thread-safe: requests share one client; a call that finds Milvus unreachable raises
+    StoreUnavailable and lets the next call connect afresh.
+    """
+
+    def __init__(self, uri: str, *, token: str = "", timeout: float = DEFAULT_TIMEOUT):
+        self.uri = uri
+        self.token = token
+        self.timeout = timeout
+        self._client = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Connection({self.uri!r})"
+
+    def _connected(self):
+        with self._lock:
+            if self._client is None:
+                from pymilvus import MilvusClient
+
+                # dedicated: pymilvus otherwise shares one channel per address, and a fresh
+                # client would inherit the failed one.
+                self._client = MilvusClient(self.uri, token=self.token, timeout=self.timeout, dedicated=True)
+            return self._client
+
+    def _forget(self, client) -> None:
+        with self._lock:
+            if self._client is client:
+                self._client = None
+        try:
+            client.close()
+        except Exception:  # closing a channel to a dead server may itself fail; it is being dropped anyway
+            pass
+
+    def call(self, method: str, *args, **kwargs):
+        """``MilvusClient.<method>(*args, **kwargs)`` within the timeout (the first argument, when a
+        string, is the collection to load if Milvus reports it released).
+
+        StoreUnavailable when Milvus cannot be reached or does not answer in time.
+        """
+        collection = args[0] if args and isinstance(args[0], str) else None
+        return self._run(collection, lambda client: getattr(client, method)(*args, timeout=self.timeout, **kwargs))
+
+    def scan(self, collection: str, filter: str, fields: list[str]) -> list[dict]:
+        """Every row of ``collection`` that matches ``filter``, with ``fields`` (a query is capped at 16,384 rows)."""
+        def scan_all(client):
+            rows: list[dict] = []
+            iterator = client.query_iterator(collection, batch_size=SCAN_BATCH, filter=filter,
+                                             output_fields=fields, timeout=self.timeout)
+            try:
+                while batch := iterator.next():
+                    rows.extend(batch)
+            finally:
+                iterator.close()
+            return rows
+
+        return self._run(collection, scan_all)
+
+    def _run(self, collection: str | None, work):
+        from pymilvus.exceptions import MilvusException
+
+        client = None
+        try:
+            client = self._connected()
+            try:
+                return work(client)
+            except MilvusException as exc:
+                if exc.code != COLLECTION_NOT_LOADED or collection is None:
+                    raise
+                client.load_collection(collection, timeout=self.timeout)
+                return work(client)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            if client is not None:
+                self._forget(client)
+            hint = (" — a Milvus Lite file is open in one process at a time; to share it, run "
+                    f"`milvus-lite server --data-dir {self.uri}` and use --store http://127.0.0.1:19530"
+                    if self.uri.endswith(".db") else
+                    " — start it, or point --store (or $SPEECHQA_STORE) at a running one")
+            raise StoreUnavailable(f"Milvus at {self.uri} is unreachable or did not answer within "
+                                   f"{self.timeout:g} s ({_reason(exc)}){hint}") from exc
+
+    def close(self) -> None:
+        """Drop the client (a later call connects again)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _reason(exc: BaseException) -> str:
+    import grpc
+
+    if isinstance(exc, grpc.RpcError):
+        return exc.code().name.lower().replace("_", " ")
+    return getattr(exc, "message", None) or str(exc)

@@ -1,0 +1,184 @@
+"""Versions of the index in Milvus: publish a build as a new version, roll back, prune.
+
+A version is a number; the rows it holds are those with ``since <= v < until`` and readers
+filter on it (``schema.alive``). Publishing version N writes only the difference from the
+newest version: rows the build has and the newest version lacks are inserted with
+``since = N``, rows the newest version has and the build lacks are closed (``until = N``),
+then row N of the versions collection is written and, last, the pointer moves to N in one
+upsert. Readers of N-1 never see N's rows (their ``since`` is N) and keep the rows N closed
+(their ``until`` is N), so a reader sees a whole version or the one before it.
+
+Why a version field and not a collection per version behind an alias: an alias switch needs
+the new version written out in full, every span vector again, while a rebuild usually changes
+a file or two; here an unchanged rebuild writes no row at all and a changed file writes only
+its own passages and spans. What it costs is measured in bench/milvus_load.py's results and
+the README: each search also filters on ``since``/``until``, and BM25's corpus statistics count
+the rows kept for rollback too.
+
+A publish that dies halfway leaves rows with ``since`` above every version, or rows closed at
+such a version; the next publish removes the first and reopens the second before it starts.
+Publishing is for one writer at a time, like building.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from index.errors import IndexNotBuilt, ModelMismatch
+from index.lifecycle import KEEP_BUILDS
+from index.milvus.connection import Connection
+from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Names, build_rows, create_missing, key_of,
+                                 primary_key)
+from index.store import FaissBm25Store
+
+INSERT_BATCH = 500
+# Manifest entries that differ between two builds of the same corpus.
+VOLATILE = ("build_id", "built_at", "files")
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What a publish wrote: the version now current, the one before, and rows inserted, closed and deleted."""
+
+    version: int
+    previous: int | None
+    inserted: int
+    closed: int
+    deleted: int
+
+    @property
+    def written(self) -> int:
+        """Rows Milvus was sent (an unchanged rebuild sends none)."""
+        return self.inserted + self.closed
+
+
+def current_version(connection: Connection, names: Names) -> int | None:
+    """The version readers serve, or None when nothing was published under ``names``."""
+    if not connection.call("has_collection", names.versions):
+        return None
+    found = connection.call("query", names.versions, filter=f"version == {POINTER}", output_fields=["current"])
+    return int(found[0]["current"]) if found else None
+
+
+def versions(connection: Connection, names: Names) -> list[int]:
+    """Every published version, oldest first."""
+    if not connection.call("has_collection", names.versions):
+        return []
+    rows = connection.scan(names.versions, f"version > {POINTER}", ["version"])
+    return sorted(int(row["version"]) for row in rows)
+
+
+def manifest_of(connection: Connection, names: Names, version: int) -> dict:
+    """The build manifest version ``version`` was published from, with ``version`` added."""
+    found = connection.call("query", names.versions, filter=f"version == {int(version)}", output_fields=["manifest"])
+    if not found:
+        raise IndexNotBuilt(f"Milvus at {connection.uri} has no version {version} — run `speechqa build`")
+    return json.loads(found[0]["manifest"])
+
+
+def _open_keys(connection: Connection, collection: str) -> dict[str, str]:
+    """Content key → primary key of the rows the newest version holds."""
+    return {key_of(row["pk"]): row["pk"] for row in connection.scan(collection, f"until == {OPEN}", ["pk"])}
+
+
+def _discard_unfinished(connection: Connection, names: Names, newest: int) -> None:
+    """Undo what a publish that died after ``newest`` left: its rows, and the rows it closed."""
+    for collection in names.data:
+        unfinished = [row["pk"] for row in connection.scan(collection, f"since > {newest}", ["pk"])]
+        if unfinished:
+            connection.call("delete", collection, ids=unfinished)
+        closed = connection.scan(collection, f"until > {newest} and until < {OPEN}", ["pk"])
+        if closed:
+            connection.call("upsert", collection, [{"pk": row["pk"], "until": OPEN} for row in closed],
+                            partial_update=True)
+
+
+def _comparable(manifest: dict) -> dict:
+    return {k: v for k, v in manifest.items() if k not in VOLATILE and k != "version"}
+
+
+def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep: int = KEEP_BUILDS) -> PublishReport:
+    """Make ``built`` (a checked FAISS build) the current version in Milvus, writing only what changed.
+
+    Nothing is written when the current version is the newest and holds exactly this build's
+    rows and manifest; then the report's version is the current one and ``written`` is 0.
+    Versions beyond the newest ``keep`` (never the current one) are pruned afterwards.
+    """
+    dim = int(built.manifest["dim"])
+    create_missing(connection, names, dim)
+    current = current_version(connection, names)
+    published = versions(connection, names)
+    newest = published[-1] if published else 0
+    if current is not None:
+        before = manifest_of(connection, names, current)
+        if before["dim"] != dim:
+            raise ModelMismatch(f"Milvus at {connection.uri} holds {before['dim']}-dimensional vectors of "
+                                f"{before['model_id']!r}; this build has {dim} — publish it under another "
+                                "store (a new .db file or Milvus database)")
+    _discard_unfinished(connection, names, newest)
+    target = build_rows(built)
+    held = {kind: _open_keys(connection, collection)
+            for kind, collection in zip(("speeches", "passages", "spans"), names.data)}
+    unchanged = all(set(target[kind]) == set(held[kind]) for kind in target)
+    if unchanged and current == newest and current is not None and _comparable(before) == _comparable(built.manifest):
+        return PublishReport(version=current, previous=current, inserted=0, closed=0, deleted=0)
+
+    version = newest + 1
+    inserted = closed = 0
+    for kind, collection in zip(("speeches", "passages", "spans"), names.data):
+        fresh = [dict(row, pk=primary_key(key, version), since=version, until=OPEN)
+                 for key, row in target[kind].items() if key not in held[kind]]
+        for start in range(0, len(fresh), INSERT_BATCH):
+            batch = [dict(row, vector=[float(x) for x in row["vector"]]) if kind == "spans" else
+                     dict(row, vector=PLACEHOLDER) if kind == "speeches" else row
+                     for row in fresh[start:start + INSERT_BATCH]]
+            connection.call("insert", collection, batch)
+        gone = [{"pk": pk, "until": version} for key, pk in held[kind].items() if key not in target[kind]]
+        for start in range(0, len(gone), INSERT_BATCH):
+            connection.call("upsert", collection, gone[start:start + INSERT_BATCH], partial_update=True)
+        inserted += len(fresh)
+        closed += len(gone)
+    manifest = dict(built.manifest, version=version)
+    connection.call("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
+                                                "manifest": json.dumps(manifest, ensure_ascii=False)}])
+    _point(connection, names, version)
+    deleted = prune(connection, names, keep=keep)
+    return PublishReport(version=version, previous=current, inserted=inserted, closed=closed, deleted=deleted)
+
+
+def _point(connection: Connection, names: Names, version: int) -> None:
+    connection.call("upsert", names.versions, [{"version": POINTER, "current": version, "vector": PLACEHOLDER,
+                                                "manifest": "{}"}])
+
+
+def rollback(connection: Connection, names: Names) -> int:
+    """Make the version before the current one current again; returns it."""
+    current = current_version(connection, names)
+    older = [v for v in versions(connection, names) if current is None or v < current]
+    if not older:
+        raise IndexNotBuilt(f"no earlier version to roll back to in Milvus at {connection.uri}")
+    _point(connection, names, older[-1])
+    return older[-1]
+
+
+def prune(connection: Connection, names: Names, *, keep: int = KEEP_BUILDS) -> int:
+    """Drop all but the newest ``keep`` versions (never the current one) and the rows only they held.
+
+    Returns the number of data rows deleted.
+    """
+    current = current_version(connection, names)
+    published = versions(connection, names)
+    kept = set(published[-keep:]) | ({current} if current is not None else set())
+    dropped = [v for v in published if v not in kept]
+    if not dropped:
+        return 0
+    deleted = 0
+    for collection in names.data:
+        closed = connection.scan(collection, f"until < {OPEN}", ["pk", "since", "until"])
+        unheld = [row["pk"] for row in closed
+                  if not any(row["since"] <= v < row["until"] for v in kept)]
+        for start in range(0, len(unheld), INSERT_BATCH):
+            connection.call("delete", collection, ids=unheld[start:start + INSERT_BATCH])
+        deleted += len(unheld)
+    connection.call("delete", names.versions, ids=dropped)
+    return deleted
