@@ -162,12 +162,14 @@ class Searcher:
     def similar(self, passage_id: str, k: int = DEFAULT_K, *, reprint_groups=None) -> list[Hit]:
         """Passages of other speeches that make the same points as this one, one per speech, best first.
 
-        ``reprint_groups`` (a near-duplicate group id per passage row) also keeps out the speeches
-        that reprint this one. Scores are ``related.similar_rows``'s. UnknownId for an unknown id;
-        BadQuery from a store that keeps no vectors in process (Milvus).
+        The speeches that reprint this one (a passage in one of its near-duplicate groups,
+        ``reprint_groups``: a group id per row, by default the build's) are kept out too. Scores
+        are ``related.similar_rows``'s. UnknownId for an unknown id; BadQuery from a store that
+        keeps no vectors in process (Milvus).
         """
         row = self._row_of(passage_id)
-        excluded = reprint_rows(self.passages, reprint_groups, row) if reprint_groups is not None else ()
+        groups = self.library.canonical if reprint_groups is None else reprint_groups
+        excluded = reprint_rows(self.passages, groups, row)
         matches = similar_rows(self.store, row, k, excluded=excluded)
         if matches is None:
             raise BadQuery("similar passages need the in-process index (this store keeps no vectors here)")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from index.records import Passage
+from index.records import Passage, SpeechInfo
 
 # One export holds what a speechwriter collects for one draft; at ~800 characters a passage,
 # 50 of them stay under 100 KB in any format.
@@ -55,17 +55,19 @@ class Quote:
     source: Source
 
 
-def quote_of(passage: Passage, speech) -> Quote:
-    """The quote for ``passage`` of ``speech`` (a SpeechInfo).
+def chinese_date(iso: str) -> str:
+    """An ISO date as Chinese writes it: 2023-04-15 → 2023年4月15日 (a year or year-month stays partial)."""
+    parts = iso.split("-")
+    if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 3:
+        return iso
+    return "".join(f"{int(part)}{unit}" for part, unit in zip(parts, "年月日"))
 
-    ``collection``, ``date`` and ``place`` are read when the speech carries them: indexes built
-    before speech metadata existed have none, and their citations simply leave them out.
-    """
+
+def quote_of(passage: Passage, speech: SpeechInfo) -> Quote:
+    """The quote for ``passage`` of ``speech``; metadata the index does not know stays out of it."""
     return Quote(passage.id, passage.text, Source(
-        title=speech.title, section=tuple(passage.section),
-        collection=getattr(speech, "collection", None) or None,
-        date=getattr(speech, "date", None) or None,
-        place=getattr(speech, "place", None) or None))
+        title=speech.title, section=tuple(passage.section), collection=speech.collection or None,
+        date=chinese_date(speech.date) if speech.date else None, place=speech.place or None))
 
 
 def source_line(source: Source) -> str:

@@ -16,6 +16,17 @@ from markupsafe import Markup, escape
 from index.chunk import sentence_spans
 
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
+# Lexical evidence against dense (0..1 each), chosen with eval/best_sentence.py on
+# eval/best_sentence.jsonl from 0.3/0.5/0.7/1.0 (bench/results/best_sentence.md): 0.5 picked the
+# answering sentence most often there, and beat the old lexical-first rule on the held-out set too.
+LEXICAL_WEIGHT = 0.5
+# The markers index/parse.py reads as headings and points, at a sentence's start.
+_OPENER = re.compile(r"(?:[一二三四五六七八九十]{1,3}[、是要]|第[一二三四五六七八九十]{1,3}[，,、：:]"
+                     r"|[（(][一二三四五六七八九十0-9]{1,3}[)）]|[0-9]{1,2}[.．、])")
+OPENER_MAX_CHARS = 30
+# Sentences of context shown after the best one before a result expands to its whole passage.
+EXCERPT_CONTEXT = 1
+ELLIPSIS = "…"
 
 
 # Passages repeat across queries (a corpus has far fewer passages than a server answers
@@ -118,28 +129,82 @@ def sentence_overlaps(text: str, sentences: Sequence[tuple[int, int]], terms: Se
     return overlaps
 
 
-def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None) -> dict:
+def _is_opener(sentence: str) -> bool:
+    """A heading or a point's opening line (一、… / （一）… / 1.… / 第一，… / 一是…), short enough to be only a label."""
+    sentence = sentence.strip()
+    return len(sentence) <= OPENER_MAX_CHARS and bool(_OPENER.match(sentence))
+
+
+def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,
+                      sentence_scores: Sequence[float] | None = None) -> list[float]:
+    """How well each sentence of ``text`` answers the query: dense evidence plus lexical evidence.
+
+    Dense evidence is the sentence's cosine to the query (``sentence_scores``, one per sentence of
+    ``split_sentences``), rescaled to 0..1 within the passage; without scores, 1 for the sentence
+    ``hint`` overlaps most (the dense arm's best sentence), else nothing. A heading or point opener
+    gets no dense evidence: short generic labels sit close to every question. Lexical evidence is
+    the share of the passage's matched query terms that the sentence holds, weighted by
+    ``LEXICAL_WEIGHT``.
+    """
+    spans = split_sentences(text)
+    dense = [0.0] * len(spans)
+    if sentence_scores is not None and len(sentence_scores) == len(spans) and spans:
+        low, high = min(sentence_scores), max(sentence_scores)
+        dense = [(score - low) / (high - low) if high > low else 0.0 for score in sentence_scores]
+    elif hint is not None:
+        h_start, h_end = hint
+        shared = [max(0, min(end, h_end) - max(start, h_start)) for start, end in spans]
+        if shared and max(shared) > 0:
+            dense[shared.index(max(shared))] = 1.0
+    dense = [0.0 if _is_opener(text[start:end]) else value for value, (start, end) in zip(dense, spans)]
+    overlaps = sentence_overlaps(text, spans, terms)
+    present = max((distinct for distinct, _ in overlaps), default=0)
+    return [value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
+            for value, (distinct, _) in zip(dense, overlaps)]
+
+
+def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,
+                  sentence_scores: Sequence[float] | None = None) -> dict:
     """The sentence of ``text`` that best answers the query, as ``{"text", "start", "end"}``.
 
-    Most distinct query terms (then most characters covered) wins. A tie at the top, or no
-    term anywhere (an English question), goes to the tied sentence that overlaps ``hint`` most
-    (the dense arm's best sentence, offsets into ``text``, when the search had one), else to
-    the earliest tied sentence.
+    Most evidence (``sentence_evidence``) wins; a tie goes to the sentence with more characters
+    marked, then to the earliest. eval/best_sentence.py measures the choice.
     """
     spans = split_sentences(text)
     if not spans:
         return {"text": "", "start": 0, "end": 0}
-    overlaps = sentence_overlaps(text, spans, terms)
-    top = max(overlaps)
-    tied = [i for i, overlap in enumerate(overlaps) if overlap == top]
-    best = tied[0]
-    if len(tied) > 1 and hint is not None:
-        h_start, h_end = hint
-        shared = [max(0, min(spans[i][1], h_end) - max(spans[i][0], h_start)) for i in tied]
-        if max(shared) > 0:
-            best = tied[shared.index(max(shared))]
+    evidence = sentence_evidence(text, terms, hint, sentence_scores)
+    covered = [chars for _, chars in sentence_overlaps(text, spans, terms)]
+    best = max(range(len(spans)), key=lambda i: (evidence[i], covered[i], -i))
     start, end = spans[best]
     return {"text": text[start:end], "start": start, "end": end}
+
+
+def excerpt_span(text: str, best: dict, *, context: int = EXCERPT_CONTEXT) -> tuple[int, int]:
+    """Offsets of the excerpt shown first: the best sentence and ``context`` sentences after it.
+
+    At the passage's end the context comes from before instead, so an excerpt always holds
+    ``context + 1`` sentences when the passage has that many.
+    """
+    spans = split_sentences(text)
+    if not spans or best["end"] <= best["start"]:
+        return (0, len(text))
+    at = next((i for i, (start, end) in enumerate(spans) if start <= best["start"] < end), 0)
+    first = max(0, min(at, len(spans) - 1 - context))
+    last = min(len(spans) - 1, first + context)
+    return (spans[first][0], spans[last][1])
+
+
+def highlight_excerpt(text: str, terms: Sequence[str], best: dict | None,
+                      *, context: int = EXCERPT_CONTEXT) -> Markup:
+    """The excerpt for a result: ``…`` where text is cut, terms in ``<mark>``, the best sentence in ``<strong>``."""
+    if not best or best["end"] <= best["start"]:
+        return highlight_passage(text, terms, best)
+    start, end = excerpt_span(text, best, context=context)
+    piece = text[start:end]
+    inner = highlight_passage(piece, terms, {"start": best["start"] - start, "end": best["end"] - start})
+    return Markup("").join([Markup(ELLIPSIS) if text[:start].strip() else Markup(""), inner,
+                            Markup(ELLIPSIS) if text[end:].strip() else Markup("")])
 
 
 def highlight_passage(text: str, terms: Sequence[str], best: dict | None = None) -> Markup:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 from docx import Document
 
-from index.records import Passage
-from index.store import SpeechInfo
-from service.export import (CSV_COLUMNS, EXPORT_FORMATS, Quote, Source, citation_markdown, citation_text, export,
-                            export_csv, export_docx, export_markdown, quote_of, source_line)
+from index.records import Passage, SpeechInfo
+from service.export import (CSV_COLUMNS, EXPORT_FORMATS, Quote, Source, chinese_date, citation_markdown,
+                            citation_text, export, export_csv, export_docx, export_markdown, quote_of, source_line)
 
 COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"
 FULL = Quote("p-food", "保障粮食安全是头等大事。\n1.要落实党政同责，*严格*考核。",
@@ -46,6 +46,15 @@ def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
     speech = SpeechInfo(id="s1", title="讲话", source="seeds/a.txt", title_inferred=False,
                         sections=(("一、总",),), passages=1)
     assert quote_of(passage, speech) == Quote("p1", "正文五个字", Source("讲话", ("一、总",)))
+    dated = replace(speech, date="2023-04-15", place="南宁", collection=COLLECTION)
+    assert quote_of(passage, dated) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), COLLECTION,
+                                                                   "2023年4月15日", "南宁"))
+
+
+@pytest.mark.parametrize(("iso", "written"), [("2023-04-15", "2023年4月15日"), ("2023-11", "2023年11月"),
+                                              ("2023", "2023年"), ("spring", "spring")])
+def test_chinese_date(iso, written):
+    assert chinese_date(iso) == written
 
 
 def test_markdown_export_has_a_heading_per_passage_in_order():

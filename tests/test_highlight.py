@@ -1,0 +1,81 @@
+"""Choosing and showing the sentence that answers: evidence, best sentence, excerpt — exact values and strings."""
+from __future__ import annotations
+
+import pytest
+
+from service.highlight import (best_sentence, excerpt_span, highlight_excerpt, sentence_evidence,
+                               split_sentences)
+
+# The shape of the issue's complaint: a 科技安全 sentence shares the query's terms, the 粮食 one answers.
+TEXT = "一、粮食安全。保障粮食安全是头等大事。科技安全方面要加强创新。粮食与能源方面，坚决遏制耕地非农化。要抓好新能源。"
+TERMS = ["保障", "粮食", "安全"]
+# Binary fractions, so the rescaled evidence is exact: 0.5, 1.0, 0.25, 0.75, 0.0 across 0..1.
+COSINES = (0.5, 1.0, 0.25, 0.75, 0.0)
+
+
+def test_sentences_of_the_example():
+    assert split_sentences(TEXT) == ((0, 7), (7, 19), (19, 31), (31, 49), (49, 56))
+
+
+def test_evidence_adds_half_the_lexical_share_to_the_rescaled_cosine():
+    # distinct terms per sentence: 2 (粮食, 安全), 3, 1, 1, 0 of the 3 the passage holds
+    assert sentence_evidence(TEXT, TERMS) == [1 / 3, 0.5, 1 / 6, 1 / 6, 0.0]
+    assert sentence_evidence(TEXT, TERMS, sentence_scores=COSINES) == [1 / 3, 1.5, 0.25 + 1 / 6, 0.75 + 1 / 6, 0.0]
+    # the heading 一、粮食安全 keeps its lexical share but gets no dense evidence, however close it is
+    assert sentence_evidence(TEXT, [], sentence_scores=(1.0, 0.5, 0.25, 0.75, 0.0)) == [0.0, 0.5, 0.25, 0.75, 0.0]
+
+
+def test_dense_evidence_outweighs_a_shared_term():
+    cosines = (0.0, 0.25, 0.5, 1.0, 0.0)
+    # term overlap alone (the old rule) underlines the sentence holding all three terms
+    assert best_sentence(TEXT, TERMS) == {"text": "保障粮食安全是头等大事。", "start": 7, "end": 19}
+    # 0.25 + 0.5 for it, 1.0 + 1/6 for the sentence the vectors put closest
+    assert best_sentence(TEXT, TERMS, sentence_scores=cosines) == {
+        "text": "粮食与能源方面，坚决遏制耕地非农化。", "start": 31, "end": 49}
+
+
+def test_an_english_question_does_not_underline_a_bare_heading():
+    assert best_sentence(TEXT, ["food", "security"], sentence_scores=(1.0, 0.75, 0.0, 0.5, 0.25)) == {
+        "text": "保障粮食安全是头等大事。", "start": 7, "end": 19}
+
+
+def test_the_hint_stands_in_for_cosines_and_ties_go_to_marks_then_position():
+    text = "第一句讲安全。第二句讲粮食安全。第三句无关。第四句也讲安全。"
+    terms = ["粮食", "安全", "粮食安全"]
+    assert best_sentence(text, terms) == {"text": "第二句讲粮食安全。", "start": 7, "end": 16}
+    assert best_sentence(text, ["安全"]) == {"text": "第一句讲安全。", "start": 0, "end": 7}
+    assert best_sentence(text, ["安全"], (22, 30)) == {"text": "第四句也讲安全。", "start": 22, "end": 30}
+    assert best_sentence(text, ["安全"], (16, 22)) == {"text": "第三句无关。", "start": 16, "end": 22}
+    assert best_sentence(text, ["英文"]) == {"text": "第一句讲安全。", "start": 0, "end": 7}
+    assert best_sentence("", ["x"]) == {"text": "", "start": 0, "end": 0}
+
+
+def test_cosines_of_the_wrong_length_are_ignored_for_the_hint():
+    assert best_sentence(TEXT, [], (31, 49), sentence_scores=(1.0, 0.0)) == {
+        "text": "粮食与能源方面，坚决遏制耕地非农化。", "start": 31, "end": 49}
+
+
+@pytest.mark.parametrize(("best", "span"), [
+    ((7, 19), (7, 31)),    # the best sentence and the one after it
+    ((49, 56), (31, 56)),  # the last sentence takes its context from before
+    ((0, 7), (0, 19)),
+])
+def test_excerpt_is_the_best_sentence_and_one_of_context(best, span):
+    assert excerpt_span(TEXT, {"start": best[0], "end": best[1]}) == span
+
+
+def test_excerpt_marks_terms_bolds_the_best_and_shows_where_it_was_cut():
+    best = best_sentence(TEXT, TERMS, sentence_scores=COSINES)
+    assert str(highlight_excerpt(TEXT, TERMS, best)) == (
+        '…<strong class="best"><mark>保障粮食安全</mark>是头等大事。</strong>科技<mark>安全</mark>方面要加强创新。…')
+    last = best_sentence(TEXT, ["新能源"])
+    assert str(highlight_excerpt(TEXT, ["新能源"], last)) == (
+        '…粮食与能源方面，坚决遏制耕地非农化。<strong class="best">要抓好<mark>新能源</mark>。</strong>')
+
+
+def test_excerpt_escapes_and_a_short_passage_is_shown_whole():
+    text = "<b>甲</b>。粮食安全。"
+    best = best_sentence(text, ["粮食安全"])
+    assert str(highlight_excerpt(text, ["粮食安全"], best)) == (
+        '&lt;b&gt;甲&lt;/b&gt;。<strong class="best"><mark>粮食安全</mark>。</strong>')
+    assert str(highlight_excerpt(text, ["粮食安全"], None)) == '&lt;b&gt;甲&lt;/b&gt;。<mark>粮食安全</mark>。'
