@@ -74,9 +74,9 @@ class Library:
 
     def rows(self, query: ParsedQuery, filters: Filters) -> np.ndarray | None:
         """Rows, ascending, that every filter allows; None when the query and the request have none."""
-        kept = [info.id for info in self.speeches.values() if self._speech_allowed(info, query, filters)]
         restricted = None
-        if len(kept) < len(self.speeches) or filters.speech:
+        if query.titles or filters != Filters():
+            kept = [info.id for info in self.speeches.values() if self._speech_allowed(info, query, filters)]
             restricted = np.unique(np.concatenate(
                 [self.speech_rows.get(speech, np.zeros(0, np.int64)) for speech in kept] or [np.zeros(0, np.int64)]))
         for phrase in query.phrases:

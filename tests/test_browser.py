@@ -22,8 +22,7 @@ SCREENSHOT_COPY = Path("/tmp/speechqa-screenshot.png")
 XSS_QUERIES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 
 
-@pytest.fixture(scope="module")
-def base_url(searcher):
+def _served(searcher):
     """The app under waitress (the server `speechqa serve` runs) in a thread, on a free loopback port."""
     app = create_app(searcher=searcher)
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="speechqa")
@@ -36,6 +35,18 @@ def base_url(searcher):
         server.task_dispatcher.shutdown()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def base_url(searcher):
+    """The seed index served."""
+    yield from _served(searcher)
+
+
+@pytest.fixture(scope="module")
+def find_url(find_searcher):
+    """The index of tests/conftest.py FIND_CORPUS (a speech, its reprint, another speech) served."""
+    yield from _served(find_searcher)
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +166,33 @@ def test_phone_layout_has_no_horizontal_scroll(base_url, browser, tmp_path):
         shutil.copyfile(tmp_path / "phone.png", SCREENSHOT_COPY.with_name("speechqa-screenshot-phone.png"))
     finally:
         context.close()
+
+
+def test_a_quoted_search_folds_the_reprint_and_a_filter_unfolds_it(find_url, find_searcher, no_js_page):
+    (reprint,) = [p.id for p in find_searcher.passages if p.source == "b_reprint.txt" and "保交楼" in p.text]
+    page = no_js_page
+    page.goto(find_url + "/")
+    page.fill("input[name=q]", "“保交楼”")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    results = page.locator("li.result")
+    assert results.count() == 2
+    first = results.nth(0)
+    assert first.locator("mark").first.inner_text() == "保交楼"
+    assert "2021-09-01 · 南宁 · 张三" in first.locator(".path .about").inner_text()
+    assert first.locator(".duplicates summary").inner_text() == "另见 1 篇"
+    first.locator(".duplicates summary").click()  # <details> opens without JavaScript
+    first.locator(".duplicates a").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(f"{find_url}/passages/{reprint}?q=")
+
+    page.goto(find_url + "/")
+    page.fill("input[name=q]", "“保交楼”")
+    page.fill("input[name=place]", "柳州")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    results = page.locator("li.result")
+    assert results.count() == 1
+    assert "2023-04-15 · 柳州 · 李四" in results.nth(0).locator(".path .about").inner_text()
+    assert results.nth(0).locator(".duplicates").count() == 0
+    assert page.input_value("input[name=place]") == "柳州"

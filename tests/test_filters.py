@@ -1,0 +1,58 @@
+"""Filtering and folding over hand-made records: rows allowed, reprints folded, speeches grouped, dates ordered."""
+from __future__ import annotations
+
+import numpy as np
+
+from index.filters import Filters, Folded, Library
+from index.query import parse_query
+from index.records import Passage, SpeechInfo
+
+
+def passage(pid, speech, text, duplicate_of=None):
+    return Passage(id=pid, speech_id=speech, speech_title=f"讲话{speech}", source=f"{speech}.txt", section=(),
+                   first_block=0, last_block=0, start=0, end=len(text), text=text, duplicate_of=duplicate_of)
+
+
+def speech(sid, date=None, place=None, speaker=None):
+    return SpeechInfo(id=sid, title=f"讲话{sid}", source=f"{sid}.txt", title_inferred=False, sections=((),),
+                      passages=1, date=date, place=place, speaker=speaker)
+
+
+PASSAGES = [passage("p0", "A", "保交楼 稳民生"), passage("p1", "A", "粮食安全"),
+            passage("p2", "B", "保交楼 稳民生", duplicate_of="p0"), passage("p3", "C", "保交楼，粮食"),
+            passage("p4", "C", "平安建设")]
+SPEECHES = [speech("A", "2021-09-01", "广西南宁", "张三"), speech("B", "2023-04-15", "柳州", "李四"),
+            speech("C", None, "南宁", None)]
+LIBRARY = Library(PASSAGES, SPEECHES)
+
+
+def rows(query, **filters):
+    found = LIBRARY.rows(parse_query(query), Filters(**filters))
+    return None if found is None else found.tolist()
+
+
+def test_rows_each_filter_allows():
+    assert rows("安全") is None
+    assert rows('"保交楼"') == [0, 2, 3]
+    assert rows('"保交楼" -粮食') == [0, 2]
+    assert rows("-保交楼") == [1, 4]
+    assert rows("title:讲话C 安全") == [3, 4]
+    assert rows("安全", place="南宁") == [0, 1, 3, 4]
+    assert rows("安全", speaker="李") == [2]
+    assert rows("安全", date_from="2022-01-01") == [2]  # C has no date, so a date filter leaves it out
+    assert rows("安全", date_to="2023-04-15") == [0, 1, 2]
+    assert rows('"保交楼"', speech="C") == [3]
+    assert rows('"不在这里"') == []
+
+
+def test_fold_shows_the_canonical_copy_when_ranked_else_the_best_ranked_one():
+    assert LIBRARY.fold([2, 3, 0], None) == [Folded(0, (2,)), Folded(3)]
+    assert LIBRARY.fold([2, 3], None) == [Folded(2, (0,)), Folded(3)]
+    # a filter that leaves the canonical copy out lists it nowhere
+    assert LIBRARY.fold([2, 3], np.array([2, 3])) == [Folded(2), Folded(3)]
+
+
+def test_one_per_speech_and_date_order():
+    folded = [Folded(3), Folded(1), Folded(4), Folded(0, (2,))]
+    assert LIBRARY.one_per_speech(folded) == [Folded(3, (), 1), Folded(1, (), 1)]
+    assert LIBRARY.by_date(folded) == [Folded(1), Folded(0, (2,)), Folded(3), Folded(4)]
