@@ -111,6 +111,16 @@ def _k_from_text(raw: str):
     return int(text)
 
 
+def parse_k(raw: str | None) -> int:
+    """``k`` from a query string (missing or empty = the default), checked as a search checks it."""
+    if raw is None or raw == "":
+        return DEFAULT_K
+    k = _k_from_text(raw)
+    if not 1 <= k <= MAX_K:
+        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {k!r:.20})", field="k")
+    return k
+
+
 def parse_request(source: Mapping, *, strict: bool = False) -> SearchRequest:
     """A checked request from query-string arguments (text) or, ``strict``, a JSON object.
 

@@ -240,16 +240,19 @@ def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
 
 
 def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
-                   speech: str | None = None, **filters) -> dict:
+                   speech: str | None = None, keep: list[Hit] | None = None, **filters) -> dict:
     """Run a search and wrap it as ``{"query", "mode", "speech", "took_ms", "answered", "results"}``.
 
     ``answered`` is false when the top hit's confidence is under the mode's threshold (or there
     is no hit): the question is probably not one the speeches answer.
 
     ``filters`` are ``Searcher.search``'s (group, date_from, date_to, place, speaker, sort).
+    ``keep``, a list, receives the hits themselves (the API weighs their sentence scores).
     """
     started = time.perf_counter()
     hits = searcher.search(query, k=k, mode=mode, speech=speech, **filters)
+    if keep is not None:
+        keep.extend(hits)
     took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
             "answered": searcher.answered(hits, mode),

@@ -20,14 +20,19 @@ from index.lexical import tokenize
 from index.query import parse_query
 from index.records import SPEECH_METADATA
 from index.request import parse_request
-from index.search import search_payload
+from index.records import Hit
+from index.request import parse_k
+from index.search import hit_to_dict, search_payload
 import service.highlight as hl
+from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
+                            quote_of)
 from service.errors import error_response
 from service.openapi import BUILD_HEADER, build_spec
 from service.state import build_id_of, holder
 
 bp = Blueprint("api", __name__)
 
+EXPORT_FILENAME = "speechqa-export"
 # How long POST /api/admin/reload waits for a reload the watcher is already running.
 RELOAD_WAIT_SECONDS = 60
 
@@ -64,24 +69,27 @@ def query_terms(query: str) -> list[str]:
     return tokenize(parsed.text) + list(parsed.phrases)
 
 
-def annotate(query: str, results: list[dict]) -> list[dict]:
+def annotate(query: str, results: list[dict], hits: list[Hit] | None = None) -> list[dict]:
     """Add ``highlight`` and ``best_sentence`` to each result dict (in place) and return them.
 
-    Ties in term overlap go to the dense arm's best sentence (``best_span``), which the search
-    already computed, so this costs no model call.
+    The best sentence weighs each sentence's query terms against its cosine to the query, which
+    the search computed from the stored vectors (``hits``, in the same order), so this costs no
+    model call; without them the dense arm's best sentence (``best_span``) stands in.
     """
     terms = query_terms(query)
-    for result in results:
+    for position, result in enumerate(results):
+        scores = hits[position].sentence_scores if hits is not None else None
         result["highlight"] = str(hl.highlight(result["text"], terms))
-        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"))
+        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"), scores)
     return results
 
 
 def _search(source: Mapping, *, strict: bool):
     asked = parse_request(source, strict=strict)
     searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
-    payload = search_payload(searcher, asked.q, **asked.options)
-    annotate(payload["query"], payload["results"])
+    hits: list[Hit] = []
+    payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
+    annotate(payload["query"], payload["results"], hits)
     response = jsonify(payload)
     response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
     return response
@@ -131,6 +139,42 @@ def passage(passage_id: str):
     found = searcher.passage(passage_id)
     previous, following = searcher.neighbours(passage_id)
     return jsonify(asdict(found) | {"previous": previous, "next": following})
+
+
+@bp.get("/api/passages/<passage_id>/citation")
+def citation(passage_id: str):
+    """A passage ready to paste: plain text with its Chinese source line, and the same as Markdown."""
+    searcher = holder().require()
+    found = searcher.passage(passage_id)
+    quote = quote_of(found, searcher.speech(found.speech_id))
+    return jsonify({"passage_id": found.id, "citation": citation_text(quote), "markdown": citation_markdown(quote)})
+
+
+@bp.get("/api/passages/<passage_id>/similar")
+def similar(passage_id: str):
+    """Passages of other speeches that make the same point, one per speech, as /api/search's results."""
+    searcher = holder().require()
+    k = parse_k(request.args.get("k"))
+    started = time.perf_counter()
+    hits = searcher.similar(passage_id, k)
+    took_ms = round((time.perf_counter() - started) * 1000, 2)
+    results = annotate("", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    return jsonify({"passage_id": passage_id, "took_ms": took_ms, "results": results})
+
+
+@bp.post("/api/export")
+def export_passages():
+    """The chosen passages with their citations as one Markdown, CSV or DOCX file, in the order given."""
+    ids, format_name = check_export_body(json_body())
+    searcher = holder().require()
+    quotes = []
+    for passage_id in ids:
+        found = searcher.passage(passage_id)
+        quotes.append(quote_of(found, searcher.speech(found.speech_id)))
+    media_type, extension = EXPORT_FORMATS[format_name]
+    response = current_app.response_class(export(quotes, format_name), content_type=media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}.{extension}"'
+    return response
 
 
 @bp.get("/healthz")

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from index.errors import BadQuery
 from index.records import Passage, SpeechInfo
 
 # One export holds what a speechwriter collects for one draft; at ~800 characters a passage,
@@ -25,6 +26,8 @@ EXPORT_FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
     "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
 }
+EXPORT_FIELDS = ("ids", "format")
+MAX_PASSAGE_ID_CHARS = 100
 CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "日期", "地点", "引用")
 # Characters that Markdown would read as syntax anywhere in a line.
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|])")
@@ -170,3 +173,22 @@ def export(quotes: Sequence[Quote], format_name: str) -> bytes:
     if format_name == "docx":
         return export_docx(quotes)
     raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {format_name!r})")
+
+
+def check_export_body(body: dict) -> tuple[list[str], str]:
+    """(passage ids in the order chosen, format name) from an export request body, or BadQuery saying what is wrong."""
+    unknown = sorted(set(body) - set(EXPORT_FIELDS))
+    if unknown:
+        raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(EXPORT_FIELDS)}", field=unknown[0])
+    format_name = body.get("format")
+    if format_name not in EXPORT_FORMATS:
+        raise BadQuery(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {format_name!r:.40})", field="format")
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids:
+        raise BadQuery("ids must be a non-empty list of passage ids, in the order to export", field="ids")
+    if len(ids) > MAX_EXPORT_PASSAGES:
+        raise BadQuery(f"ids may list at most {MAX_EXPORT_PASSAGES} passages (got {len(ids)})", field="ids")
+    if not all(isinstance(i, str) and 0 < len(i) <= MAX_PASSAGE_ID_CHARS for i in ids):
+        raise BadQuery(f"each id must be a passage id (a string of 1 to {MAX_PASSAGE_ID_CHARS} characters)",
+                       field="ids")
+    return ids, format_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 from index.records import SPEECH_METADATA
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
                            MODES, SORTS)
+from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, MAX_PASSAGE_ID_CHARS
 
 OPENAPI_VERSION = "3.0.3"
 # Every search response names the build that answered it, so a client (and bench/load.py) can tell
@@ -67,6 +68,9 @@ SCHEMAS = {
     "SearchResult": _obj({
         "rank": {"type": "integer", "minimum": 1},
         "score": {"type": "number", "description": "ranking score, higher is better; its scale depends on the mode"},
+        "confidence": _nullable({"type": "number", "minimum": 0, "maximum": 1,
+                                 "description": "probability that this passage answers the question, "
+                                                "calibrated on the tuning set"}),
         "passage_id": {"type": "string"},
         "text": {"type": "string"},
         "speech": _ref("SpeechRef"),
@@ -86,6 +90,9 @@ SCHEMAS = {
         "mode": {"type": "string", "enum": list(MODES)},
         "speech": _nullable({"type": "string"}),
         "took_ms": {"type": "number"},
+        "answered": {"type": "boolean", "description": "false when the top result's confidence is under the "
+                                                      "threshold chosen on the tuning set (or nothing was found): "
+                                                      "the speeches probably do not answer this"},
         "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
     }),
     "SpeechSummary": _obj({
@@ -170,6 +177,34 @@ SCHEMAS["ReloadResult"] = _obj({
     "took_ms": {"type": "number", "description": "loading, verifying and warming up the build"},
 })
 
+# Speechwriter tools: citation, similar passages, export (service/export.py, index/related.py).
+SCHEMAS["Citation"] = _obj({
+    "passage_id": {"type": "string"},
+    "citation": {"type": "string", "description": "the passage exactly as in the source, a newline, then its "
+                                                 "Chinese source line （摘自《title》，《collection》，section path，"
+                                                 "date，place）; unknown fields are left out"},
+    "markdown": {"type": "string", "description": "the passage as a Markdown block quote, then the source line"},
+})
+SCHEMAS["SimilarResponse"] = _obj({
+    "passage_id": {"type": "string", "description": "the passage whose points the results make in other words"},
+    "took_ms": {"type": "number"},
+    "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K,
+                "description": "one passage per other speech (the source's speech and its reprints left out), "
+                               "best first; scores.dense is the mean over the source's sentences of their best "
+                               "cosine in the result, best_span the result's sentence closest to the source"},
+})
+SCHEMAS["ExportRequest"] = {
+    "type": "object", "additionalProperties": False, "required": ["ids", "format"],
+    "properties": {
+        "ids": {"type": "array", "minItems": 1, "maxItems": MAX_EXPORT_PASSAGES,
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_PASSAGE_ID_CHARS},
+                "description": "passage ids in the order they are to appear"},
+        "format": {"type": "string", "enum": list(EXPORT_FORMATS)},
+    },
+}
+_EXPORT_CONTENT = {media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                   for media, _ in EXPORT_FORMATS.values()}
+
 ERROR_TEXT = {
     400: "Invalid parameters or body (code `bad_query` or `bad_request`); the message says what is allowed.",
     404: "Unknown id or route (code `not_found`).",
@@ -243,6 +278,27 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
             "operationId": "getPassage", "summary": "One passage and its neighbours' ids",
             "parameters": [{"name": "passage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": _json(_ref("PassageWithNeighbours"), "The passage.")} | errors(404, 503, 500)}},
+        "/api/passages/{passage_id}/citation": {"get": {
+            "operationId": "getCitation", "summary": "A passage with its source line, as plain text and Markdown",
+            "parameters": [{"name": "passage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("Citation"), "The citation.")} | errors(404, 503, 500)}},
+        "/api/passages/{passage_id}/similar": {"get": {
+            "operationId": "getSimilar", "summary": "The same point in other speeches, in other words",
+            "parameters": [
+                {"name": "passage_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "k", "in": "query", "required": False, "allowEmptyValue": True,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
+                 "description": "How many passages (at most one per speech); empty means the default."}],
+            "responses": {"200": _json(_ref("SimilarResponse"), "Passages of other speeches, best first.")}
+            | errors(400, 404, 503, 500)}},
+        "/api/export": {"post": {
+            "operationId": "exportPassages", "summary": "Chosen passages with their citations as one file",
+            "description": f"Markdown, CSV (UTF-8 with a byte-order mark, for Excel) or DOCX (a heading per "
+                         f"passage), in the order of ids; at most {MAX_EXPORT_PASSAGES} passages; an unknown id "
+                         f"is a 404." + body_note,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ExportRequest")}}},
+            "responses": {"200": {"description": "The file, sent as an attachment.", "content": _EXPORT_CONTENT}}
+            | errors(400, 404, 405, 413, 503, 500)}},
         "/healthz": {"get": {
             "operationId": "health", "summary": "What is being served",
             "responses": {"200": _json(_ref("Health"), "An index is loaded.")} | errors(503, 500)}},

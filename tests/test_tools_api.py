@@ -1,0 +1,123 @@
+"""The speechwriter endpoints over the real seed index: citation, similar passages, export — exact shapes."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from docx import Document
+
+from service import create_app
+from service.export import (MAX_EXPORT_PASSAGES, export_csv, export_markdown, quote_of, citation_markdown,
+                            citation_text)
+
+
+@pytest.fixture
+def client(searcher):
+    return create_app({"TESTING": True}, searcher=searcher).test_client()
+
+
+def quotes(searcher, ids):
+    return [quote_of(searcher.passage(i), searcher.speech(searcher.passage(i).speech_id)) for i in ids]
+
+
+def error_of(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    body = response.get_json()
+    assert list(body) == ["error"] and list(body["error"]) == ["code", "message"]
+    return body["error"]
+
+
+def test_citation_is_the_passage_and_its_source_line(client, searcher):
+    passage = searcher.passages[3]
+    response = client.get(f"/api/passages/{passage.id}/citation")
+    assert response.status_code == 200
+    body = response.get_json()
+    [quote] = quotes(searcher, [passage.id])
+    assert body == {"passage_id": passage.id, "citation": citation_text(quote), "markdown": citation_markdown(quote)}
+    assert body["citation"].startswith(passage.text + "\n（摘自《" + passage.speech_title + "》")
+
+
+def test_citation_and_similar_of_an_unknown_passage_are_404(client):
+    assert error_of(client.get("/api/passages/nope/citation"), 404) == {
+        "code": "not_found", "message": "no passage with id 'nope'"}
+    assert error_of(client.get("/api/passages/nope/similar"), 404)["code"] == "not_found"
+
+
+def test_similar_has_the_search_results_shape(client, searcher):
+    source = searcher.passages[10]
+    response = client.get(f"/api/passages/{source.id}/similar", query_string={"k": 3})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["passage_id", "took_ms", "results"] and body["passage_id"] == source.id
+    search = client.get("/api/search", query_string={"q": "粮食安全", "k": 1}).get_json()
+    assert [sorted(r) for r in body["results"]] == [sorted(search["results"][0])] * 3
+    assert [r["passage_id"] for r in body["results"]] == [h.passage.id for h in searcher.similar(source.id, 3)]
+    assert source.speech_id not in {r["speech"]["id"] for r in body["results"]}
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3]
+    for result in body["results"]:
+        best = result["best_sentence"]
+        assert result["text"][best["start"]:best["end"]] == best["text"]
+
+
+@pytest.mark.parametrize("k", ["0", "51", "x"])
+def test_similar_refuses_a_bad_k(client, searcher, k):
+    error = error_of(client.get(f"/api/passages/{searcher.passages[0].id}/similar", query_string={"k": k}), 400)
+    assert error["code"] == "bad_query" and error["message"].startswith("k must be an integer between 1 and 50")
+
+
+def test_export_markdown_keeps_the_order_chosen(client, searcher):
+    ids = [searcher.passages[i].id for i in (7, 2, 30)]
+    response = client.post("/api/export", json={"ids": ids, "format": "markdown"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="speechqa-export.md"'
+    assert response.get_data() == export_markdown(quotes(searcher, ids)).encode("utf-8")
+
+
+def test_export_csv_and_docx(client, searcher):
+    ids = [searcher.passages[i].id for i in (5, 6, 1)]
+    csv_response = client.post("/api/export", json={"ids": ids, "format": "csv"})
+    assert csv_response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert csv_response.headers["Content-Disposition"] == 'attachment; filename="speechqa-export.csv"'
+    assert csv_response.get_data() == export_csv(quotes(searcher, ids))
+    docx_response = client.post("/api/export", json={"ids": ids, "format": "docx"})
+    assert docx_response.headers["Content-Type"] == (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    document = Document(io.BytesIO(docx_response.get_data()))
+    headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
+    expected = [f"{n}. {searcher.passage(i).speech_title}" + (f" · {searcher.passage(i).section[-1]}"
+                                                            if searcher.passage(i).section else "")
+                for n, i in enumerate(ids, start=1)]
+    assert headings == expected
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"ids": ["x"], "format": "pdf"}, "format must be one of markdown, csv, docx (got 'pdf')"),
+    ({"ids": ["x"]}, "format must be one of markdown, csv, docx (got None)"),
+    ({"ids": [], "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
+    ({"ids": "abc", "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
+    ({"ids": ["a"] * (MAX_EXPORT_PASSAGES + 1), "format": "csv"},
+     f"ids may list at most {MAX_EXPORT_PASSAGES} passages (got {MAX_EXPORT_PASSAGES + 1})"),
+    ({"ids": [1], "format": "csv"}, "each id must be a passage id (a string of 1 to 100 characters)"),
+    ({"ids": ["a"], "format": "csv", "q": "x"}, "unknown field 'q' — allowed: ids, format"),
+])
+def test_export_refuses_bad_bodies(client, body, message):
+    assert error_of(client.post("/api/export", json=body), 400) == {"code": "bad_query", "message": message}
+
+
+def test_export_of_an_unknown_id_is_404_and_a_huge_body_413(client, searcher):
+    ids = [searcher.passages[0].id, "nope"]
+    assert error_of(client.post("/api/export", json={"ids": ids, "format": "csv"}), 404) == {
+        "code": "not_found", "message": "no passage with id 'nope'"}
+    huge = json.dumps({"ids": ["x" * 100] * 200, "format": "csv"})
+    assert error_of(client.post("/api/export", data=huge, content_type="application/json"), 413)["code"] == (
+        "payload_too_large")
+
+
+def test_the_tools_are_in_the_openapi_document(client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert {"/api/passages/{passage_id}/citation", "/api/passages/{passage_id}/similar", "/api/export"} <= set(
+        spec["paths"])
+    assert sorted(spec["paths"]["/api/export"]["post"]["responses"]["200"]["content"]) == [
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/csv", "text/markdown"]
