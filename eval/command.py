@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eval.backends import LocalSearch, http_search
-from eval.questions import check_spans, load_questions
-from eval.report import format_table, require_matplotlib, write_report
-from eval.scoring import DEFAULT_KS, EvalError, check_ks, compare, evaluate
+from eval.questions import check_spans, load_questions, load_unanswerable
+from eval.report import format_table, format_unanswerable, require_matplotlib, write_report
+from eval.scoring import DEFAULT_KS, EvalError, check_ks, compare, evaluate, evaluate_unanswerable
 from index.errors import SpeechQAError
 from index.lifecycle import DEFAULT_ROOT
 from index.request import MODES
@@ -20,8 +20,12 @@ DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `speechqa eval`."""
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS,
-                        help="JSON Lines question set (default: the bundled eval/questions.jsonl)")
+    parser.add_argument("--questions", type=Path, nargs="+", default=[DEFAULT_QUESTIONS], metavar="SET",
+                        help="JSON Lines question sets, each reported on its own "
+                             "(default: the bundled eval/questions.jsonl)")
+    parser.add_argument("--out-of-corpus", type=Path, metavar="SET",
+                        help="questions the speeches do not answer (id, question): count how many "
+                             "each arm flags as not answered")
     parser.add_argument("--mode", choices=(*MODES, "all"), default="hybrid",
                         help="retrieval arm; 'all' compares hybrid, dense and bm25 side by side")
     parser.add_argument("-k", type=int, nargs="+", default=list(DEFAULT_KS), metavar="K",
@@ -36,7 +40,8 @@ def run_command(args: argparse.Namespace) -> int:
     """`speechqa eval`: validate the set, run it, print a table or JSON; 2 with a one-line message on bad input."""
     index = Path(getattr(args, "index", None) or DEFAULT_ROOT)
     try:
-        questions = load_questions(args.questions)
+        sets = [(path, load_questions(path)) for path in args.questions]
+        unanswerable = load_unanswerable(args.out_of_corpus) if args.out_of_corpus else None
         ks = check_ks(args.k)
         if args.report is not None:
             require_matplotlib()
@@ -45,27 +50,44 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             search = LocalSearch(index)
             # Only a local index shows its passages; a span that lies in none of them can never match.
-            check_spans(questions, search.passages)
+            for _, questions in sets:
+                check_spans(questions, search.passages)
         modes = MODES if args.mode == "all" else (args.mode,)
-        result = compare(questions, search, ks=ks, modes=modes) if len(modes) > 1 else evaluate(
-            questions, search, ks=ks, mode=modes[0])
-        result["questions"] = str(args.questions)
-        result["backend"] = args.url or str(index)
-        report = None
+        results = []
+        for path, questions in sets:
+            result = compare(questions, search, ks=ks, modes=modes) if len(modes) > 1 else evaluate(
+                questions, search, ks=ks, mode=modes[0])
+            result["questions"] = str(path)
+            result["backend"] = args.url or str(index)
+            results.append(result)
+        no_answer = None if unanswerable is None else {
+            "questions": str(args.out_of_corpus),
+            "modes": {mode: evaluate_unanswerable(unanswerable, search, mode=mode) for mode in modes}}
+        reports = []
         if args.report is not None:
-            try:
-                report = write_report(result, args.report)
-            except OSError as exc:
-                raise EvalError(f"cannot write the report to {args.report} ({exc.strerror or exc})") from None
+            for result in results:
+                # One set writes DIR itself; several write DIR/<set name>/ each.
+                target = args.report if len(results) == 1 else args.report / Path(result["questions"]).stem
+                try:
+                    reports.append(write_report(result, target))
+                except OSError as exc:
+                    raise EvalError(f"cannot write the report to {target} ({exc.strerror or exc})") from None
     except SpeechQAError as exc:  # QuestionSetError included
         print(f"speechqa: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        payload = results[0] if len(results) == 1 and no_answer is None else {"sets": results}
+        if no_answer is not None:
+            payload["out_of_corpus"] = no_answer
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        print(f"{result['n']} questions from {args.questions}, backend {result['backend']}")
-        print(format_table(result))
-    if report is not None:
+        for result in results:
+            print(f"{result['n']} questions from {result['questions']}, backend {result['backend']}")
+            print(format_table(result))
+            print()
+        if no_answer is not None:
+            print(format_unanswerable(no_answer))
+    for report in reports:
         print(f"report: {report}", file=sys.stderr)
     return 0
 

@@ -154,3 +154,24 @@ def check_spans(questions: Iterable[Question], passages_or_texts: Iterable) -> N
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise QuestionSetError(
             f"{len(missing)} gold span(s) not found in the corpus — copy them verbatim from the source: {shown}{more}")
+
+
+def load_unanswerable(path: Path | str) -> list[tuple[str, str]]:
+    """(id, question) of each line of an out-of-corpus set: questions no passage answers, no gold spans."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionSetError(f"{path}: cannot read the question set ({exc})") from None
+    out = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            out.append((_string(obj, "id", required=True), _string(obj, "question", required=True)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise QuestionSetError(f"{path}:{number}: {exc}") from None
+    if not out:
+        raise QuestionSetError(f"{path}: the question set is empty")
+    return out

@@ -11,6 +11,7 @@ from pathlib import Path
 from eval.scoring import DEPTH, EvalError, metric_names
 
 PLOT = "recall.png"
+RELIABILITY_PLOT = "reliability.png"
 PAGE = "index.html"
 
 
@@ -64,6 +65,62 @@ def plot(result: dict, path: Path) -> Path:
     return path
 
 
+def plot_reliability(result: dict, path: Path) -> Path | None:
+    """Observed share of relevant hits against mean confidence per bin, one curve per arm; None
+    when no arm reported a confidence."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    runs = {mode: run["calibration"] for mode, run in _runs(result).items() if run.get("calibration")}
+    if not runs:
+        return None
+    fig = Figure(figsize=(5.2, 4.6), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots()
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    for mode, calibration in runs.items():
+        filled = [b for b in calibration["bins"] if b["n"]]
+        axes.plot([b["mean_confidence"] for b in filled], [b["observed"] for b in filled], marker="o",
+                  label=f"{mode} (ECE {calibration['ece']:.3f})")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("confidence (bin mean)")
+    axes.set_ylabel("share of hits that contain a gold span")
+    axes.set_title(f"Reliability, top-{DEPTH} hits of {result['n']} questions")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def reliability_lines(result: dict) -> list[str]:
+    """The calibration as text: per arm, each confidence bin's hits, mean confidence and observed share."""
+    lines = []
+    for mode, run in _runs(result).items():
+        calibration = run.get("calibration")
+        if not calibration:
+            continue
+        lines.append(f"{mode}: confidence of {calibration['hits']} top-{DEPTH} hits, ECE {calibration['ece']:.3f}; "
+                     f"{calibration['flagged']} of {run['n']} questions flagged not answered "
+                     f"(top confidence < {calibration['threshold']:.3f})")
+        lines.append(f"  {'bin':<11}  {'hits':>5}  {'mean conf':>9}  {'observed':>8}")
+        for b in calibration["bins"]:
+            lines.append(f"  [{b['low']:.1f}, {b['high']:.1f}{']' if b['high'] == 1 else ')'}  {b['n']:>5}  "
+                         f"{_cell(b['mean_confidence']):>9}  {_cell(b['observed']):>8}")
+    return lines
+
+
+def format_unanswerable(no_answer: dict) -> str:
+    """How many out-of-corpus questions each arm flags as not answered."""
+    lines = [f"out-of-corpus questions from {no_answer['questions']}:"]
+    for mode, run in no_answer["modes"].items():
+        lines.append(f"  {mode}: {run['flagged']} of {run['n']} flagged not answered "
+                     f"(top confidence < {run['threshold']:.3f})")
+    return "\n".join(lines)
+
+
 def _cell(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -103,6 +160,9 @@ def format_table(result: dict) -> str:
                 lines.append(f"      expected: {failure['expected_speech']}")
             got = failure["got"]
             lines.append("      got:      " + ("(no results)" if got is None else f"{got['speech']} — {got['text']}"))
+    calibration = reliability_lines(result)
+    if calibration:
+        lines += ["", *calibration]
     return "\n".join(lines)
 
 
@@ -137,11 +197,17 @@ def _failures(run: dict) -> str:
 
 
 def write_report(result: dict, directory: Path | str) -> Path:
-    """Write ``index.html`` (plot embedded, every text escaped) and ``recall.png`` to ``directory``."""
+    """Write ``index.html`` (plots embedded, every text escaped), ``recall.png`` and, when the hits
+    carry a confidence, ``reliability.png`` to ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     png = plot(result, directory / PLOT)
     image = base64.b64encode(png.read_bytes()).decode("ascii")
+    curve = plot_reliability(result, directory / RELIABILITY_PLOT)
+    calibration = "" if curve is None else (
+        '<h2>Confidence calibration</h2><img alt="reliability curve per arm" src="data:image/png;base64,'
+        + base64.b64encode(curve.read_bytes()).decode("ascii") + '"><pre>'
+        + html.escape("\n".join(reliability_lines(result))) + "</pre>")
     runs = _runs(result)
     failures = "".join(
         f"<h3>{html.escape(mode)}: {len(run['failures'])} of {run['n']} with no relevant passage in the top {DEPTH}</h3>"
@@ -162,6 +228,7 @@ nDCG assumes one relevant passage per question.</p>
 <img alt="recall@k per arm and recall by question type" src="data:image/png;base64,{image}">
 <h2>Metrics</h2>
 {_table(result)}
+{calibration}
 <h2>Failures</h2>
 {failures}
 </body></html>

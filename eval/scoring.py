@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
 from eval.questions import Question, squash
+from index.calibrate import expected_calibration_error, load_models, reliability
 from index.errors import SpeechQAError
 from index.request import MODES
 
@@ -80,13 +81,18 @@ def evaluate(questions: Sequence[Question], search: Search, *, ks: Sequence[int]
     rows: list[dict] = []
     failures: list[dict] = []
     per_question: list[dict] = []
+    judged: list[tuple[float, bool]] = []
     for question in questions:
         results = search(question.question, depth, mode)
         row = score(question, results, ks)
         rows.append(row)
-        rank = first_relevant(relevance(question, results))
+        rels = relevance(question, results)
+        rank = first_relevant(rels)
+        judged += [(r["confidence"], rel) for r, rel in zip(results[:DEPTH], rels)
+                   if r.get("confidence") is not None]
         per_question.append({"id": question.id, "type": question.type, "lang": question.lang,
-                             "rank": rank, "speech_ok": row["speech_acc@1"]})
+                             "rank": rank, "speech_ok": row["speech_acc@1"],
+                             "confidence": results[0].get("confidence") if results else None})
         if rank is None or rank > DEPTH:
             top = results[0] if results else None
             failures.append({
@@ -104,7 +110,34 @@ def evaluate(questions: Sequence[Question], search: Search, *, ks: Sequence[int]
         "by_lang": _buckets(questions, rows, "lang"),
         "failures": failures,
         "per_question": per_question,
+        "calibration": calibration_summary(judged, [q["confidence"] for q in per_question], mode),
     }
+
+
+def answer_threshold(mode: str) -> float:
+    """The committed threshold under which a search in ``mode`` says ``answered: false``.
+
+    A server answers with the calibration shipped in its own package; an HTTP backend of
+    another release may differ.
+    """
+    return load_models()[mode].threshold
+
+
+def calibration_summary(judged: Sequence[tuple[float, bool]], top_confidence: Sequence[float | None],
+                        mode: str, *, bins: int = 10) -> dict | None:
+    """Reliability of the hits' ``confidence`` against the gold-span rule, over every top-``DEPTH`` hit,
+    and how many of these (answerable) questions the top hit's confidence flags as not answered.
+
+    None when the backend reports no confidence.
+    """
+    if not judged:
+        return None
+    table = reliability([c for c, _ in judged], [ok for _, ok in judged], bins=bins)
+    threshold = answer_threshold(mode)
+    return {"hits": len(judged), "ece": expected_calibration_error(table), "threshold": threshold,
+            "flagged": sum(c is None or c < threshold for c in top_confidence),
+            "bins": [{"low": b.low, "high": b.high, "n": b.n, "mean_confidence": b.mean_confidence,
+                      "observed": b.observed} for b in table]}
 
 
 def compare(questions: Sequence[Question], search: Search, *, ks: Sequence[int] = DEFAULT_KS,
@@ -114,3 +147,20 @@ def compare(questions: Sequence[Question], search: Search, *, ks: Sequence[int] 
     result = dict(runs[modes[0]])
     result["modes"] = runs
     return result
+
+
+def evaluate_unanswerable(questions: Sequence[tuple[str, str]], search: Search, *, mode: str = "hybrid") -> dict:
+    """Ask questions the speeches do not answer, as (id, question); count those flagged not answered.
+
+    Returns ``{"mode", "n", "threshold", "flagged", "per_question"}``, each question with its
+    top hit's confidence (None without results, which counts as flagged).
+    """
+    threshold = answer_threshold(mode)
+    per_question = []
+    for qid, question in questions:
+        results = search(question, 1, mode)
+        confidence = results[0].get("confidence") if results else None
+        per_question.append({"id": qid, "confidence": confidence,
+                             "flagged": confidence is None or confidence < threshold})
+    return {"mode": mode, "n": len(per_question), "threshold": threshold,
+            "flagged": sum(q["flagged"] for q in per_question), "per_question": per_question}

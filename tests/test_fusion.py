@@ -1,0 +1,102 @@
+"""Fusion, coverage and English→Chinese terms, checked against hand-computed cases."""
+import math
+
+import pytest
+
+from index.bilingual import chinese_terms, english_words, has_chinese
+from index.calibrate import LogisticModel
+from index.fusion import TermStats, arm_scores, candidates, confidences, features, fuse, learned_fuse
+from index.records import ArmScore
+from index.store import Match
+from service.highlight import highlight
+
+
+def test_fuse_adds_reciprocal_ranks_and_keeps_every_arms_view():
+    arms = {"a": [Match(1, 0.9), Match(2, 0.8)], "b": [Match(2, 5.0), Match(3, 4.0)]}
+    fused = fuse(arms, rrf_k=1)
+    # row 2: 1/(1+2) + 1/(1+1); row 1: 1/2; row 3: 1/3
+    assert [(row, round(score, 6)) for row, score, _ in fused] == [(2, 0.833333), (1, 0.5), (3, 0.333333)]
+    assert fused[1][2] == {"a": ArmScore(0.9, 1), "b": ArmScore(None, None)}
+    assert fuse(arms, rrf_k=1, limit=1)[0][0] == 2
+
+
+def test_fuse_ties_keep_first_listed_order():
+    arms = {"a": [Match(7, 1.0)], "b": [Match(4, 1.0)]}
+    assert [row for row, _, _ in fuse(arms)] == [7, 4]
+
+
+def test_arm_scores_mark_missed_rows():
+    assert arm_scores({"a": [Match(0, 2.0)], "b": []}) == {0: {"a": ArmScore(2.0, 1), "b": ArmScore(None, None)}}
+
+
+def test_idf_and_coverage_by_hand():
+    stats = TermStats.of([["a", "b"], ["b"], ["c"]])
+    idf_a = math.log(1 + (3 - 1 + 0.5) / 1.5)   # df 1
+    idf_b = math.log(1 + (3 - 2 + 0.5) / 2.5)   # df 2
+    idf_z = math.log(1 + 3.5 / 0.5)             # in no passage
+    assert stats.idf("a") == pytest.approx(idf_a)
+    assert stats.idf("z") == pytest.approx(idf_z)
+    assert stats.coverage(["a", "b", "a"], 0) == 1.0
+    assert stats.coverage(["a", "b"], 1) == pytest.approx(idf_b / (idf_a + idf_b))
+    assert stats.coverage(["z", "c"], 2) == pytest.approx(stats.idf("c") / (idf_z + stats.idf("c")))
+    assert stats.coverage([], 0) == 0.0
+
+
+def test_features_of_a_candidate_by_hand():
+    arms = {"dense": [Match(5, 0.90), Match(6, 0.80)], "dense_window": [Match(6, 0.85)],
+            "bm25": [Match(6, 10.0), Match(7, 4.0)]}
+    seen = arm_scores(arms)
+    assert features(seen[6], arms, 0.5, rrf_k=60) == {
+        "dense_rr": 60 / 62, "dense_window_rr": 60 / 61, "bm25_rr": 60 / 61,
+        "dense_cosine": 0.80, "dense_gap": pytest.approx(0.10), "bm25_share": 1.0, "coverage": 0.5}
+    # Row 7: the dense arm missed it, so its cosine is taken as the list's lowest (0.80).
+    assert features(seen[7], arms, 0.0, rrf_k=60) == {
+        "dense_rr": 0.0, "dense_window_rr": 0.0, "bm25_rr": 60 / 62,
+        "dense_cosine": 0.80, "dense_gap": pytest.approx(0.10), "bm25_share": 0.4, "coverage": 0.0}
+
+
+def test_candidates_take_each_arms_best_rows_in_first_listed_order():
+    arms = {"a": [Match(1, 0), Match(2, 0), Match(3, 0)], "b": [Match(4, 0), Match(1, 0)]}
+    assert candidates(arms, depth=2) == [1, 2, 4]
+    assert candidates(arms, depth=None) == [1, 2, 3, 4]
+
+
+def test_learned_fuse_ranks_by_the_models_probability():
+    # P = sigmoid(2 * bm25_share - 1): a row BM25 missed gets sigmoid(-1).
+    model = LogisticModel(("bm25_share",), (0.0,), (1.0,), (2.0,), -1.0)
+    arms = {"dense": [Match(1, 0.9), Match(2, 0.8)], "bm25": [Match(2, 8.0), Match(3, 2.0)]}
+    ranked = learned_fuse(arms, model, lambda row: 0.0)
+    sigmoid = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    # Row 3's share 0.25 gives sigmoid(-0.5), ahead of row 1, which BM25 missed.
+    assert [row for row, _, _ in ranked] == [2, 3, 1]
+    assert [p for _, p, _ in ranked] == pytest.approx([sigmoid(1.0), sigmoid(-0.5), sigmoid(-1.0)])
+    assert ranked[0][2] == {"dense": ArmScore(0.8, 2), "bm25": ArmScore(8.0, 1)}
+    assert confidences(fuse(arms), arms, model, lambda row: 0.0) == pytest.approx(
+        [sigmoid(1.0), sigmoid(-1.0), sigmoid(-0.5)])
+
+
+GLOSSES = {"food security": ("粮食安全",), "food": ("粮食",), "security": ("安全",), "coal": ("煤炭", "煤"),
+           "work": tuple("一二三四五六七八九"), "xingtai": ("邢台",)}
+
+
+def test_chinese_terms_take_the_longest_gloss_first():
+    vocabulary = {"粮食安全", "粮食", "安全", "煤炭", "邢台"}
+    assert chinese_terms("Food security and coals in Xingtai's work", vocabulary, index=GLOSSES) == [
+        "粮食安全", "煤炭", "邢台"]
+    # A gloss with more senses in the vocabulary than MAX_SENSES is too vague to use.
+    assert chinese_terms("work", set("一二三四五六七八九"), index=GLOSSES) == []
+    assert chinese_terms("food", {"安全"}, index=GLOSSES) == []
+
+
+def test_english_words_and_chinese_detection():
+    assert english_words("Xingtai's 'zero-waste city'?") == ["xingtai", "zero-waste", "city"]
+    assert has_chinese("Which speech 讲 this?")
+    assert not has_chinese("Which speech mentions Xingtai?")
+
+
+def test_cedict_terms_highlight_an_english_question():
+    """The packaged CC-CEDICT: place names and compounds, and the marks they give a Chinese passage."""
+    vocabulary = {"邢台", "煤矿", "安全", "晋中", "国家安全"}
+    terms = chinese_terms("How does Xingtai keep coal mine safety? And Jinzhong's national security?", vocabulary)
+    assert terms == ["邢台", "煤矿", "安全", "晋中", "国家安全"]
+    assert str(highlight("邢台的煤矿安全，晋中", terms)) == "<mark>邢台</mark>的<mark>煤矿安全</mark>，<mark>晋中</mark>"
