@@ -13,8 +13,8 @@ from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
 from service.openapi import build_spec
 
-SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "results"]
-RESULT_KEYS = ["rank", "score", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
+SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "results"]
+RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
                "highlight", "best_sentence"]
 PASSAGE_KEYS = ["id", "speech_id", "speech_title", "source", "section", "first_block", "last_block",
                 "start", "end", "text", "ordinal"]

@@ -89,10 +89,10 @@ def test_neighbours_stay_inside_the_speech(searcher):
 
 def test_payload_shape_is_the_api_contract(searcher):
     payload = search_payload(searcher, " 粮食安全 ", k=2, mode="hybrid")
-    assert set(payload) == {"query", "mode", "speech", "took_ms", "results"}
+    assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "results"}
     assert payload["query"] == "粮食安全"
     result = payload["results"][0]
-    assert set(result) == {"rank", "score", "passage_id", "text", "speech", "section", "scores", "start", "end",
+    assert set(result) == {"rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "start", "end",
                            "best_span"}
     assert set(result["speech"]) == {"id", "title", "source"}
     assert result == hit_to_dict(searcher.search("粮食安全", k=1)[0])
