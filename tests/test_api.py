@@ -15,10 +15,11 @@ from service.openapi import build_spec
 
 SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
-               "highlight", "best_sentence"]
+               "duplicates", "highlight", "best_sentence"]
+METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]
 PASSAGE_KEYS = ["id", "speech_id", "speech_title", "source", "section", "first_block", "last_block",
-                "start", "end", "text", "ordinal"]
-SUMMARY_KEYS = ["id", "title", "source", "title_inferred", "section_count", "passage_count"]
+                "start", "end", "text", "ordinal", "duplicate_of"]
+SUMMARY_KEYS = ["id", "title", "source", "title_inferred", "section_count", "passage_count"] + METADATA_KEYS
 K_MESSAGE = f"k must be an integer between 1 and {MAX_K}"
 Q_MESSAGE = "q must be a non-empty question"
 MODE_MESSAGE = "mode must be one of hybrid, dense, bm25"
@@ -115,7 +116,7 @@ def test_search_get_shape_is_exact(client):
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     for result in body["results"]:
         assert list(result) == RESULT_KEYS
-        assert list(result["speech"]) == ["id", "title", "source"]
+        assert list(result["speech"]) == ["id", "title", "source"] + METADATA_KEYS
         assert "bm25" in result["scores"] and len(result["scores"]) >= 2, "hybrid keeps each arm's view"
         assert all(list(arm) == ["score", "rank"] for arm in result["scores"].values())
         assert list(result["best_sentence"]) == ["text", "start", "end"]

@@ -160,7 +160,7 @@ def test_api_speeches_carry_the_metadata(client):
 
 def test_the_page_shows_folded_reprints_and_the_filters(client, ids):
     html = client.get("/", query_string={"q": '"保交楼"', "group": "speech"}).get_data(as_text=True)
-    assert html.count('<li class="result">') == 2
+    assert html.count('<li class="result"') == 2
     assert "另见 1 篇" in html
     assert f'href="/passages/{ids[B_FLATS]}?q=' in html
     assert '<input type="checkbox" name="group" value="speech" checked>' in html

@@ -93,9 +93,13 @@ def test_payload_shape_is_the_api_contract(searcher):
     assert payload["query"] == "粮食安全"
     result = payload["results"][0]
     assert set(result) == {"rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "start", "end",
-                           "best_span"}
-    assert set(result["speech"]) == {"id", "title", "source"}
-    assert result == hit_to_dict(searcher.search("粮食安全", k=1)[0])
+                           "best_span", "duplicates"}
+    info = searcher.speech(result["speech"]["id"])
+    # the seeds name no date, place, speaker or occasion; the collection is the compilation's title or none
+    assert result["speech"] == {"id": info.id, "title": info.title, "source": info.source, "date": None,
+                                "place": None, "speaker": None, "occasion": None, "collection": info.collection}
+    hit = searcher.search("粮食安全", k=1)[0]
+    assert result == hit_to_dict(hit, searcher.speech(hit.passage.speech_id))
 
 
 def test_a_different_query_model_is_refused(searcher):
