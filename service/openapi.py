@@ -206,7 +206,8 @@ _EXPORT_CONTENT = {media.split(";")[0]: {"schema": {"type": "string", "format": 
                    for media, _ in EXPORT_FORMATS.values()}
 
 ERROR_TEXT = {
-    400: "Invalid parameters or body (code `bad_query` or `bad_request`); the message says what is allowed.",
+    400: "Invalid parameters or body (code `bad_query` or `bad_request`), or q breaks the query syntax (code "
+         "`query_syntax`: an unclosed quote, an empty phrase); the message says what is allowed.",
     404: "Unknown id or route (code `not_found`).",
     405: "Method not allowed (code `method_not_allowed`); the Allow header lists the allowed methods.",
     413: "Request body larger than the limit (code `payload_too_large`).",
