@@ -103,13 +103,15 @@ class Library:
             return False
         return not filters.speaker or _contains(info.speaker, filters.speaker)
 
-    def fold(self, ranked: Sequence[int], allowed: np.ndarray | None) -> list[Folded]:
-        """One result per reprint group, in ``ranked`` order (see the module docstring)."""
+    def fold(self, ranked: Sequence[int], allowed: np.ndarray | None, limit: int | None = None) -> list[Folded]:
+        """One result per reprint group, in ``ranked`` order, the first ``limit`` (default all)."""
         position = {row: i for i, row in enumerate(ranked)}
         allowed_set = None if allowed is None else set(allowed.tolist())
         seen: set[int] = set()
         results = []
         for row in ranked:
+            if limit is not None and len(results) >= limit:
+                break
             group = int(self.canonical[row])
             if group in seen:
                 continue

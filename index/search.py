@@ -92,7 +92,9 @@ class Searcher:
         ranked = list(fused)
         if rows is not None and (parsed.phrases or not text):
             ranked += [row for row in rows.tolist() if row not in fused]
-        results = self.library.fold(ranked, rows)
+        # grouping counts and date order need every candidate; relevance order needs the first k
+        whole = request.group == "speech" or request.sort == "date"
+        results = self.library.fold(ranked, rows, None if whole else k)
         if request.group == "speech":
             results = self.library.one_per_speech(results)
         if request.sort == "date":
