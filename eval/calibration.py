@@ -56,7 +56,7 @@ def design(mode: str, item: dict, stats) -> tuple[list[int], np.ndarray, np.ndar
     """One question's rows, feature matrix and labels for ``mode``."""
     arms = {arm: item["arms"][arm] for arm in MODE_ARMS[mode]}
     rows = mode_rows(mode, arms)
-    matrix, _ = feature_matrix(rows, arms, lambda row: stats.coverage(item["terms"], row), MODE_FEATURES[mode])
+    matrix, _ = feature_matrix(rows, arms, stats.coverage_of(item["terms"]), MODE_FEATURES[mode])
     return rows, matrix, np.array([row in item["relevant"] for row in rows], dtype=float)
 
 

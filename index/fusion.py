@@ -2,7 +2,7 @@
 
 ``fuse`` is plain reciprocal-rank fusion (what ``dense`` uses for its two views). ``hybrid``
 ranks the arms' candidates by a logistic model over each candidate's ranks and scores
-(``features``), fitted on the tuning set: equal-weight RRF let BM25 push lexically similar but
+(``feature_matrix``), fitted on the tuning set: equal-weight RRF let BM25 push lexically similar but
 wrong passages up when the question's words differ from the source's, and the model learns to
 trust BM25 by how much of the question the passage actually matches (``coverage``).
 """
@@ -75,36 +75,20 @@ class TermStats:
 
     def coverage(self, query_terms: Sequence[str], row: int) -> float:
         """The share of the query's IDF weight that passage ``row`` holds (0 for no terms)."""
-        distinct = list(dict.fromkeys(query_terms))
-        total = sum(self.idf(t) for t in distinct)
-        if not total:
-            return 0.0
-        held = self.terms[row]
-        return sum(self.idf(t) for t in distinct if t in held) / total
+        return self.coverage_of(query_terms)(row)
 
+    def coverage_of(self, query_terms: Sequence[str]) -> Callable[[int], float]:
+        """``coverage`` for one query, its term weights computed once for all the rows it scores."""
+        weights = {t: self.idf(t) for t in dict.fromkeys(query_terms)}
+        total = sum(weights.values())
 
-def features(scores: dict[str, ArmScore], arms: dict[str, list[Match]], coverage: float,
-             *, rrf_k: int = RRF_K) -> dict[str, float]:
-    """One candidate's model inputs (``FEATURES``), from every arm's view of it.
+        def share(row: int) -> float:
+            if not total:
+                return 0.0
+            held = self.terms[row]
+            return sum(w for t, w in weights.items() if t in held) / total
 
-    ``*_rr`` is rrf_k/(rrf_k + rank) (RRF's term, scaled so rank 1 is near 1), 0 where the arm
-    missed the row; a
-    cosine the dense arm did not report is taken as its list's lowest (the row scored below
-    it); ``bm25_share`` is the BM25 score over the arm's best.
-    """
-    values = {f"{arm}_rr": (rrf_k / (rrf_k + scores[arm].rank) if arm in scores and scores[arm].rank else 0.0)
-              for arm in ARMS}
-    dense = arms.get("dense") or []
-    if dense:
-        cosine = scores["dense"].score if scores["dense"].score is not None else dense[-1].score
-        values["dense_cosine"], values["dense_gap"] = cosine, dense[0].score - cosine
-    else:
-        values["dense_cosine"] = values["dense_gap"] = 0.0
-    lexical = arms.get("bm25") or []
-    score = scores["bm25"].score if "bm25" in scores else None
-    values["bm25_share"] = score / lexical[0].score if score is not None and lexical[0].score > 0 else 0.0
-    values["coverage"] = coverage
-    return values
+        return share
 
 
 def candidates(arms: dict[str, list[Match]], *, depth: int = CANDIDATES) -> list[int]:
@@ -114,11 +98,40 @@ def candidates(arms: dict[str, list[Match]], *, depth: int = CANDIDATES) -> list
 
 def feature_matrix(rows: Sequence[int], arms: dict[str, list[Match]], coverage: Callable[[int], float],
                    names: Sequence[str], *, rrf_k: int = RRF_K) -> tuple[np.ndarray, dict[int, dict[str, ArmScore]]]:
-    """``names`` columns of ``features`` for ``rows``, and every row's arm scores."""
+    """The model inputs (``names``, from ``FEATURES``) of each of ``rows``, and every row's arm scores.
+
+    ``*_rr`` is rrf_k/(rrf_k + rank) (RRF's term, scaled so rank 1 is near 1), 0 where the arm
+    missed the row; ``dense_cosine`` is the sentence view's cosine, taken as its list's lowest
+    where the row is not listed (it scored below that), and ``dense_gap`` its distance to the
+    best; ``bm25_share`` is the BM25 score over the arm's best; ``coverage`` comes from
+    ``coverage(row)`` (``TermStats.coverage_of``).
+    """
+    position = {row: i for i, row in enumerate(rows)}
+    columns: dict[str, np.ndarray] = {}
+    for arm in ARMS:
+        values = np.zeros(len(rows))
+        for rank, match in enumerate(arms.get(arm) or [], start=1):
+            if match.row in position:
+                values[position[match.row]] = rrf_k / (rrf_k + rank)
+        columns[f"{arm}_rr"] = values
+    dense = arms.get("dense") or []
+    cosine = np.full(len(rows), dense[-1].score if dense else 0.0)
+    for match in dense:
+        if match.row in position:
+            cosine[position[match.row]] = match.score
+    columns["dense_cosine"] = cosine
+    columns["dense_gap"] = (dense[0].score - cosine) if dense else np.zeros(len(rows))
+    share = np.zeros(len(rows))
+    lexical = arms.get("bm25") or []
+    if lexical and lexical[0].score > 0:
+        for match in lexical:
+            if match.row in position:
+                share[position[match.row]] = match.score / lexical[0].score
+    columns["bm25_share"] = share
+    columns["coverage"] = np.array([coverage(row) for row in rows], dtype=float)
+    matrix = np.column_stack([columns[n] for n in names]) if names else np.zeros((len(rows), 0))
     seen = arm_scores(arms)
-    matrix = np.array([[features(seen[row], arms, coverage(row), rrf_k=rrf_k)[n] for n in names] for row in rows],
-                      dtype=float).reshape(len(rows), len(names))
-    return matrix, seen
+    return matrix.reshape(len(rows), len(names)), seen
 
 
 def learned_fuse(arms: dict[str, list[Match]], model: LogisticModel, coverage: Callable[[int], float], *,

@@ -131,11 +131,7 @@ class Searcher:
         if not arms:
             return {}
         model = self.models[mode]
-        stats = self.term_stats
-
-        def coverage(row: int) -> float:
-            return stats.coverage(terms, row)
-
+        coverage = self.term_stats.coverage_of(terms)
         if mode == "hybrid":
             ranked = learned_fuse(arms, model, coverage, rrf_k=self.rrf_k, depth=None)
             return {row: (probability, scores, probability) for row, probability, scores in ranked}

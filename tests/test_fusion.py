@@ -5,7 +5,7 @@ import pytest
 
 from index.bilingual import chinese_terms, english_words, has_chinese
 from index.calibrate import LogisticModel
-from index.fusion import TermStats, arm_scores, candidates, confidences, features, fuse, learned_fuse
+from index.fusion import FEATURES, TermStats, arm_scores, candidates, confidences, feature_matrix, fuse, learned_fuse
 from index.records import ArmScore
 from index.store import Match
 from service.highlight import highlight
@@ -42,17 +42,20 @@ def test_idf_and_coverage_by_hand():
     assert stats.coverage([], 0) == 0.0
 
 
-def test_features_of_a_candidate_by_hand():
+def test_features_of_candidates_by_hand():
     arms = {"dense": [Match(5, 0.90), Match(6, 0.80)], "dense_window": [Match(6, 0.85)],
             "bm25": [Match(6, 10.0), Match(7, 4.0)]}
-    seen = arm_scores(arms)
-    assert features(seen[6], arms, 0.5, rrf_k=60) == {
+    matrix, seen = feature_matrix([6, 7], arms, {6: 0.5, 7: 0.0}.get, FEATURES, rrf_k=60)
+    assert dict(zip(FEATURES, matrix[0])) == pytest.approx({
         "dense_rr": 60 / 62, "dense_window_rr": 60 / 61, "bm25_rr": 60 / 61,
-        "dense_cosine": 0.80, "dense_gap": pytest.approx(0.10), "bm25_share": 1.0, "coverage": 0.5}
+        "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 1.0, "coverage": 0.5})
     # Row 7: the dense arm missed it, so its cosine is taken as the list's lowest (0.80).
-    assert features(seen[7], arms, 0.0, rrf_k=60) == {
+    assert dict(zip(FEATURES, matrix[1])) == pytest.approx({
         "dense_rr": 0.0, "dense_window_rr": 0.0, "bm25_rr": 60 / 62,
-        "dense_cosine": 0.80, "dense_gap": pytest.approx(0.10), "bm25_share": 0.4, "coverage": 0.0}
+        "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 0.4, "coverage": 0.0})
+    assert seen[7] == {"dense": ArmScore(None, None), "dense_window": ArmScore(None, None), "bm25": ArmScore(4.0, 2)}
+    only_bm25, _ = feature_matrix([7], {"bm25": arms["bm25"]}, {7: 0.25}.get, ("bm25_rr", "coverage"))
+    assert only_bm25.tolist() == [[60 / 62, 0.25]]
 
 
 def test_candidates_take_each_arms_best_rows_in_first_listed_order():
