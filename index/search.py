@@ -20,6 +20,7 @@ from index.store import IndexStore, Match
 
 if TYPE_CHECKING:
     from index.embed import Encoder
+    from index.source import IndexSource
 
 # How deep each arm looks before fusion: a passage ranked low by one arm and high by the
 # other must still be seen by both.
@@ -257,16 +258,17 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
             "results": [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits]}
 
 
-def load_searcher(index_root: Path | str, *, model: str | None = None, encoder: Encoder | None = None) -> Searcher:
-    """Load the current build under ``index_root`` and the encoder that matches it.
+def load_searcher(index: Path | str | IndexSource, *, model: str | None = None,
+                  encoder: Encoder | None = None) -> Searcher:
+    """Load the current build of ``index`` (an index root, or any ``IndexSource``, e.g. Milvus) and
+    the encoder that matches it.
 
     ``model`` asks for a specific embedding model; it must be the one the index was built with.
     """
     from index.embed import load_encoder
-    from index.lifecycle import current_build
-    from index.store import FaissBm25Store
+    from index.source import FaissSource
 
-    store = FaissBm25Store.load(current_build(Path(index_root)))
+    store = (FaissSource(index) if isinstance(index, (str, Path)) else index).open()
     if encoder is None:
         encoder = load_encoder(model or store.manifest.get("model_spec"))
     return Searcher(store, encoder)

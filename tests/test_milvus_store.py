@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.milvus import milvus_uri
+from index.source import milvus_uri
 
 QUESTIONS = ["如何保障粮食安全？", "基层怎样提高保密意识？", "边境安全防控怎么做",
              "How should grassroots officials guarantee food security?"]

@@ -15,7 +15,7 @@ manifest, so the searcher's model and tokeniser checks apply unchanged.
 from __future__ import annotations
 
 from index.lifecycle import KEEP_BUILDS
-from index.milvus.connection import DEFAULT_TIMEOUT, Connection, milvus_uri
+from index.milvus.connection import DEFAULT_TIMEOUT, Connection
 from index.milvus.schema import Names
 from index.milvus.store import MilvusStore
 from index.milvus import versions as _versions
@@ -24,7 +24,7 @@ from index.store import FaissBm25Store
 
 DEFAULT_PREFIX = "speechqa"
 
-__all__ = ["DEFAULT_TIMEOUT", "Connection", "MilvusIndex", "MilvusStore", "PublishReport", "milvus_uri"]
+__all__ = ["DEFAULT_TIMEOUT", "Connection", "MilvusIndex", "MilvusStore", "PublishReport"]
 
 
 class MilvusIndex:

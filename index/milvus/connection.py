@@ -10,36 +10,19 @@ collection found released is loaded and the call tried once more.
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlparse
 
 from index.errors import StoreUnavailable
 
 # Seconds any one call to Milvus may take: a search here answers in milliseconds, so anything
 # slower means a server that is down or stuck, and the request should fail rather than hang.
 DEFAULT_TIMEOUT = 5.0
+# Writes and whole-collection reads (a publish, opening a version) move thousands of rows a call;
+# Milvus Lite's BM25 analyzer took over a second for 500 passages on this loaded 2-core machine.
+BULK_TIMEOUT = 120.0
 # Milvus's code for "collection not loaded" (Milvus Lite and Milvus agree on it).
 COLLECTION_NOT_LOADED = 101
-FAISS = "faiss"
 # Rows per page when reading a whole collection back.
 SCAN_BATCH = 4096
-
-
-def milvus_uri(spec: str) -> str | None:
-    """The Milvus URI a ``--store`` value names, or None for the in-process FAISS store.
-
-    ``faiss`` is the in-process store, a path ending in ``.db`` a Milvus Lite file,
-    ``http(s)://host:port`` a Milvus server; anything else raises ValueError saying so.
-    """
-    spec = spec.strip()
-    if spec == FAISS:
-        return None
-    if spec.endswith(".db"):
-        return spec
-    parsed = urlparse(spec)
-    if parsed.scheme in ("http", "https") and parsed.hostname:
-        return spec
-    raise ValueError(f"store must be {FAISS!r}, a Milvus Lite file ending in .db, or http(s)://host:port "
-                     f"of a Milvus server (got {spec!r})")
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -55,16 +38,19 @@ def _unreachable(exc: BaseException) -> bool:
 
 
 class Connection:
-    """Calls to one Milvus (``uri``, ``token``), each within ``timeout`` seconds.
+    """Calls to one Milvus (``uri``, ``token``), each within ``timeout`` seconds (``bulk_timeout`` for
+    writes and scans).
 
     Thread-safe: requests share one client; a call that finds Milvus unreachable raises
     StoreUnavailable and lets the next call connect afresh.
     """
 
-    def __init__(self, uri: str, *, token: str = "", timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, uri: str, *, token: str = "", timeout: float = DEFAULT_TIMEOUT,
+                 bulk_timeout: float = BULK_TIMEOUT):
         self.uri = uri
         self.token = token
         self.timeout = timeout
+        self.bulk_timeout = max(timeout, bulk_timeout)
         self._client = None
         self._lock = threading.Lock()
 
@@ -82,13 +68,11 @@ class Connection:
             return self._client
 
     def _forget(self, client) -> None:
+        """Make the next call connect afresh. The old client is not closed: other threads may still be
+        in a call on it (closing would fail them with "closed channel"); it closes when they let go."""
         with self._lock:
             if self._client is client:
                 self._client = None
-        try:
-            client.close()
-        except Exception:  # closing a channel to a dead server may itself fail; it is being dropped anyway
-            pass
 
     def call(self, method: str, *args, **kwargs):
         """``MilvusClient.<method>(*args, **kwargs)`` within the timeout (the first argument, when a
@@ -97,14 +81,20 @@ class Connection:
         StoreUnavailable when Milvus cannot be reached or does not answer in time.
         """
         collection = args[0] if args and isinstance(args[0], str) else None
-        return self._run(collection, lambda client: getattr(client, method)(*args, timeout=self.timeout, **kwargs))
+        return self._run(collection, self.timeout,
+                         lambda client: getattr(client, method)(*args, timeout=self.timeout, **kwargs))
+
+    def write(self, method: str, collection: str, *args, **kwargs):
+        """A call that writes (``insert``, ``upsert``, ``delete``, ``create_collection``), within ``bulk_timeout``."""
+        return self._run(collection, self.bulk_timeout, lambda client: getattr(client, method)(
+            collection, *args, timeout=self.bulk_timeout, **kwargs))
 
     def scan(self, collection: str, filter: str, fields: list[str]) -> list[dict]:
         """Every row of ``collection`` that matches ``filter``, with ``fields`` (a query is capped at 16,384 rows)."""
         def scan_all(client):
             rows: list[dict] = []
             iterator = client.query_iterator(collection, batch_size=SCAN_BATCH, filter=filter,
-                                             output_fields=fields, timeout=self.timeout)
+                                             output_fields=fields, timeout=self.bulk_timeout)
             try:
                 while batch := iterator.next():
                     rows.extend(batch)
@@ -112,9 +102,9 @@ class Connection:
                 iterator.close()
             return rows
 
-        return self._run(collection, scan_all)
+        return self._run(collection, self.bulk_timeout, scan_all)
 
-    def _run(self, collection: str | None, work):
+    def _run(self, collection: str | None, timeout: float, work):
         from pymilvus.exceptions import MilvusException
 
         client = None
@@ -125,7 +115,7 @@ class Connection:
             except MilvusException as exc:
                 if exc.code != COLLECTION_NOT_LOADED or collection is None:
                     raise
-                client.load_collection(collection, timeout=self.timeout)
+                client.load_collection(collection, timeout=self.bulk_timeout)
                 return work(client)
         except Exception as exc:
             if not _unreachable(exc):
@@ -137,7 +127,7 @@ class Connection:
                     if self.uri.endswith(".db") else
                     " — start it, or point --store (or $SPEECHQA_STORE) at a running one")
             raise StoreUnavailable(f"Milvus at {self.uri} is unreachable or did not answer within "
-                                   f"{self.timeout:g} s ({_reason(exc)}){hint}") from exc
+                                   f"{timeout:g} s ({_reason(exc)}){hint}") from exc
 
     def close(self) -> None:
         """Drop the client (a later call connects again)."""

@@ -134,7 +134,7 @@ def create_missing(connection: Connection, names: Names, dim: int) -> None:
     def create(name, schema, vector_field, index_type, metric):
         index = MilvusClient.prepare_index_params()
         index.add_index(vector_field, index_type=index_type, metric_type=metric)
-        connection.call("create_collection", name, schema=schema, index_params=index, consistency_level="Strong")
+        connection.write("create_collection", name, schema=schema, index_params=index, consistency_level="Strong")
 
     if names.versions not in existing:
         schema = MilvusClient.create_schema()

@@ -86,10 +86,10 @@ def _discard_unfinished(connection: Connection, names: Names, newest: int) -> No
     for collection in names.data:
         unfinished = [row["pk"] for row in connection.scan(collection, f"since > {newest}", ["pk"])]
         if unfinished:
-            connection.call("delete", collection, ids=unfinished)
+            connection.write("delete", collection, ids=unfinished)
         closed = connection.scan(collection, f"until > {newest} and until < {OPEN}", ["pk"])
         if closed:
-            connection.call("upsert", collection, [{"pk": row["pk"], "until": OPEN} for row in closed],
+            connection.write("upsert", collection, [{"pk": row["pk"], "until": OPEN} for row in closed],
                             partial_update=True)
 
 
@@ -132,14 +132,14 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
             batch = [dict(row, vector=[float(x) for x in row["vector"]]) if kind == "spans" else
                      dict(row, vector=PLACEHOLDER) if kind == "speeches" else row
                      for row in fresh[start:start + INSERT_BATCH]]
-            connection.call("insert", collection, batch)
+            connection.write("insert", collection, batch)
         gone = [{"pk": pk, "until": version} for key, pk in held[kind].items() if key not in target[kind]]
         for start in range(0, len(gone), INSERT_BATCH):
-            connection.call("upsert", collection, gone[start:start + INSERT_BATCH], partial_update=True)
+            connection.write("upsert", collection, gone[start:start + INSERT_BATCH], partial_update=True)
         inserted += len(fresh)
         closed += len(gone)
     manifest = dict(built.manifest, version=version)
-    connection.call("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
+    connection.write("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
                                                 "manifest": json.dumps(manifest, ensure_ascii=False)}])
     _point(connection, names, version)
     deleted = prune(connection, names, keep=keep)
@@ -147,7 +147,7 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
 
 
 def _point(connection: Connection, names: Names, version: int) -> None:
-    connection.call("upsert", names.versions, [{"version": POINTER, "current": version, "vector": PLACEHOLDER,
+    connection.write("upsert", names.versions, [{"version": POINTER, "current": version, "vector": PLACEHOLDER,
                                                 "manifest": "{}"}])
 
 
@@ -178,7 +178,7 @@ def prune(connection: Connection, names: Names, *, keep: int = KEEP_BUILDS) -> i
         unheld = [row["pk"] for row in closed
                   if not any(row["since"] <= v < row["until"] for v in kept)]
         for start in range(0, len(unheld), INSERT_BATCH):
-            connection.call("delete", collection, ids=unheld[start:start + INSERT_BATCH])
+            connection.write("delete", collection, ids=unheld[start:start + INSERT_BATCH])
         deleted += len(unheld)
-    connection.call("delete", names.versions, ids=dropped)
+    connection.write("delete", names.versions, ids=dropped)
     return deleted

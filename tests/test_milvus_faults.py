@@ -1,0 +1,57 @@
+"""A Milvus that is not there, stops answering, or goes away and comes back: one StoreUnavailable, then answers.
+
+A real Milvus Lite server process (``milvus-lite server``) is started, frozen with SIGSTOP,
+stopped and started again on the same port and data under a searcher that stays loaded.
+"""
+from __future__ import annotations
+
+import pytest
+
+from index.errors import StoreUnavailable
+from index.lifecycle import current_build
+from index.milvus import MilvusIndex
+from index.milvus.lite import LiteServer, free_port
+from index.search import Searcher
+from index.store import FaissBm25Store
+
+QUESTION = "如何保障粮食安全？"
+ADVICE = " — start it, or point --store (or $SPEECHQA_STORE) at a running one"
+
+
+@pytest.fixture
+def lite(tmp_path):
+    server = LiteServer(tmp_path / "milvus", log=tmp_path / "milvus.log").start()
+    yield server
+    server.stop()
+
+
+def test_nothing_listening_is_one_store_unavailable_error():
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    with pytest.raises(StoreUnavailable) as raised:
+        MilvusIndex(uri, timeout=1).open()
+    assert str(raised.value) == (f"Milvus at {uri} is unreachable or did not answer within 1 s (Fail connecting to "
+                                 f"server on 127.0.0.1:{port}, illegal connection params or server unavailable)"
+                                 + ADVICE)
+    assert raised.value.code == "store_unavailable"
+
+
+def test_a_server_that_stops_answering_or_goes_away_then_comes_back(lite, index_root, encoder):
+    index = MilvusIndex(lite.uri, timeout=1)
+    index.publish(FaissBm25Store.load(current_build(index_root)))
+    reader = Searcher(index.open(), encoder)
+    expected = [h.passage.id for h in reader.search(QUESTION, k=10)]
+    assert len(expected) == 10
+
+    lite.pause()
+    with pytest.raises(StoreUnavailable, match=r"did not answer within 1 s \(deadline exceeded\) — start it"):
+        reader.search(QUESTION, k=10)
+    lite.resume()
+    assert [h.passage.id for h in reader.search(QUESTION, k=10)] == expected
+
+    lite.stop()
+    with pytest.raises(StoreUnavailable, match=rf"^Milvus at {lite.uri} is unreachable"):
+        reader.search(QUESTION, k=10)
+    lite.start()  # same port, same data; Milvus Lite comes back with its collections released
+    assert [h.passage.id for h in reader.search(QUESTION, k=10)] == expected
+    assert index.current_version() == 1

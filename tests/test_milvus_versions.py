@@ -1,0 +1,183 @@
+"""Versions in Milvus (Milvus Lite, a local file): a rebuild writes only what changed, rollback, pruning.
+
+One history is built once for the module: the seeds; the seeds again, unchanged; a speech
+added; one of its paragraphs changed; the smallest seed file removed; the added speech removed again.
+Vectors come from the session index's cache, so only the added speech is ever embedded.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from typing import NamedTuple
+
+import pytest
+
+from index.build import build
+from index.errors import IndexNotBuilt
+from index.milvus import MilvusIndex, MilvusStore, PublishReport
+from index.milvus.schema import OPEN
+from index.search import Searcher
+from index.store import FaissBm25Store
+from tests.conftest import SEEDS
+
+EXTRA = "zz_extra.txt"
+EXTRA_TEXT = """统筹发展和安全专题会议上的讲话
+一、守住粮食安全底线
+粮食安全是国家安全的重要基础。要稳定粮食播种面积，加强高标准农田建设，确保谷物基本自给、口粮绝对安全。
+二、筑牢网络安全防线
+要健全网络安全监测预警体系，压实关键信息基础设施运营者责任，提升全民网络安全意识和防护技能。
+"""
+CHANGED_TEXT = EXTRA_TEXT.replace("提升全民网络安全意识和防护技能。", "开展网络安全宣传周活动，提升全民防护技能。")
+QUESTION = "如何保障粮食安全？"
+
+
+class Step(NamedTuple):
+    built: FaissBm25Store
+    published: PublishReport
+
+
+def rows_of(built: FaissBm25Store) -> dict[str, set]:
+    """What each collection should hold for a build, worked out from the build alone."""
+    return {
+        "speeches": {(i, json.dumps(asdict(s), ensure_ascii=False)) for i, s in enumerate(built.speeches)},
+        "passages": {json.dumps(asdict(p), ensure_ascii=False) for p in built.passages},
+        "spans": {(built.passages[row].id, start, end, view) for row, start, end, view in built.units.tolist()},
+    }
+
+
+def difference(old: FaissBm25Store, new: FaissBm25Store) -> tuple[int, int]:
+    """(rows the new build adds, rows it drops) over the three collections."""
+    before, after = rows_of(old), rows_of(new)
+    return (sum(len(after[k] - before[k]) for k in after), sum(len(before[k] - after[k]) for k in after))
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory, index_root, encoder):
+    base = tmp_path_factory.mktemp("milvus-history")
+    corpus, root = base / "corpus", base / "index"
+    shutil.copytree(SEEDS, corpus)
+    shutil.copytree(index_root / "cache", root / "cache")
+    index = MilvusIndex(str(base / "milvus.db"))
+    steps: dict[str, Step] = {}
+
+    def step(name: str) -> None:
+        built = FaissBm25Store.load(build([corpus], root, encoder=encoder).directory)
+        steps[name] = Step(built, index.publish(built))
+
+    step("seeds")
+    first = Searcher(index.open(), encoder)
+    first_hits = [h.passage.id for h in first.search(QUESTION, k=10)]
+    step("unchanged")
+    (corpus / EXTRA).write_text(EXTRA_TEXT, encoding="utf-8")
+    step("added")
+    (corpus / EXTRA).write_text(CHANGED_TEXT, encoding="utf-8")
+    step("changed")
+    min((p for p in corpus.glob("*.txt") if p.name != EXTRA), key=lambda p: p.stat().st_size).unlink()
+    step("removed")
+    (corpus / EXTRA).unlink()
+    step("dropped")
+    return index, steps, first, first_hits
+
+
+def test_the_first_publish_writes_every_row(history):
+    _, steps, _, _ = history
+    built, report = steps["seeds"]
+    counts = built.manifest["counts"]
+    assert report == PublishReport(version=1, previous=None,
+                                   inserted=counts["speeches"] + counts["passages"] + counts["spans"],
+                                   closed=0, deleted=0)
+
+
+def test_an_unchanged_rebuild_writes_nothing(history):
+    _, steps, _, _ = history
+    assert steps["unchanged"].built.manifest["build_id"] != steps["seeds"].built.manifest["build_id"]
+    assert steps["unchanged"].published == PublishReport(version=1, previous=1, inserted=0, closed=0, deleted=0)
+    assert steps["unchanged"].published.written == 0
+
+
+@pytest.mark.parametrize("before, after, version", [
+    ("unchanged", "added", 2), ("added", "changed", 3), ("changed", "removed", 4), ("removed", "dropped", 5)])
+def test_a_rebuild_writes_only_the_rows_that_changed(history, before, after, version):
+    _, steps, _, _ = history
+    added, dropped = difference(steps[before].built, steps[after].built)
+    report = steps[after].published
+    assert (report.version, report.previous, report.inserted, report.closed) == (version, version - 1, added, dropped)
+    assert added + dropped < sum(steps[after].built.manifest["counts"][k] for k in ("speeches", "passages", "spans"))
+
+
+def test_the_changed_paragraph_is_one_new_passage(history):
+    _, steps, _, _ = history
+    old = {p.id for p in steps["added"].built.passages}
+    new = [p for p in steps["changed"].built.passages if p.id not in old]
+    assert [p.text for p in new] == ["二、筑牢网络安全防线\n要健全网络安全监测预警体系，压实关键信息基础设施运营者责任，开展网络安全宣传周活动，提升全民防护技能。"]
+
+
+def test_pruning_keeps_three_versions_and_deletes_rows_only_older_ones_held(history):
+    index, steps, _, _ = history
+    assert index.versions() == [3, 4, 5]
+    # version 2's passage that version 3 changed was held by versions 1 and 2 alone
+    assert steps["dropped"].published.deleted == steps["changed"].published.closed > 0
+    kept = [rows_of(steps[name].built) for name in ("changed", "removed", "dropped")]
+    for kind, collection in zip(("speeches", "passages", "spans"), index.names.data):
+        held = index.connection.call("query", collection, filter="", output_fields=["count(*)"])[0]["count(*)"]
+        assert held == len(set().union(*(rows[kind] for rows in kept)))
+
+
+@pytest.mark.parametrize("version, name", [(3, "changed"), (4, "removed"), (5, "dropped")])
+def test_every_kept_version_reads_back_its_build(history, version, name):
+    index, steps, _, _ = history
+    store = index.open(version)
+    built = steps[name].built
+    assert (store.passages, store.speeches, store.units.tolist()) == (built.passages, built.speeches,
+                                                                        built.units.tolist())
+    assert store.manifest["build_id"] == built.manifest["build_id"]
+
+
+def test_a_reader_keeps_its_version_whole_while_newer_ones_are_published(history, encoder):
+    _, steps, first, first_hits = history
+    assert first.store.version == 1
+    assert [h.passage.id for h in first.search(QUESTION, k=10)] == first_hits
+    assert first.passages == steps["seeds"].built.passages
+
+
+def test_rollback_then_rebuild(history, encoder):
+    """Last in the module: it moves the pointer."""
+    index, steps, _, _ = history
+    assert index.rollback() == 4
+    assert index.open().passages == steps["removed"].built.passages
+    assert index.rollback() == 3
+    with pytest.raises(IndexNotBuilt, match=f"^no earlier version to roll back to in Milvus at {index.uri}$"):
+        index.rollback()
+    assert index.current_version() == 3
+    # the rows of version 5 are still the newest, so publishing its build again writes none, and
+    # pruning version 3 deletes the rows no later version holds (the removed seed file's)
+    kept = [rows_of(steps[name].built) for name in ("removed", "dropped")]
+    only_3 = sum(len(rows - kept[0][kind] - kept[1][kind]) for kind, rows in rows_of(steps["changed"].built).items())
+    assert index.publish(steps["dropped"].built) == PublishReport(version=6, previous=3, inserted=0, closed=0,
+                                                                    deleted=only_3)
+    assert only_3 > 0
+    assert index.versions() == [4, 5, 6]
+    assert index.open().passages == steps["dropped"].built.passages
+
+
+def test_an_unfinished_publish_is_invisible_and_undone(tmp_path, index_root, encoder):
+    from index.lifecycle import current_build
+
+    built = FaissBm25Store.load(current_build(index_root))
+    index = MilvusIndex(str(tmp_path / "milvus.db"))
+    index.publish(built)
+    before = [h.passage.id for h in Searcher(index.open(), encoder).search(QUESTION, k=10)]
+    spans = index.names.spans
+    # what a publish of version 2 that died halfway leaves: one row of its own, one row it closed
+    row = index.connection.call("query", spans, filter="since == 1", output_fields=["*"], limit=2)
+    leftover = dict(row[0], pk="f" * 40 + ".2", since=2, until=OPEN)
+    closed = row[1]["pk"]
+    index.connection.call("insert", spans, [leftover])
+    index.connection.call("upsert", spans, [{"pk": closed, "until": 2}], partial_update=True)
+    reader = Searcher(MilvusStore.open(index.connection, index.names), encoder)
+    assert [h.passage.id for h in reader.search(QUESTION, k=10)] == before
+
+    assert index.publish(built) == PublishReport(version=1, previous=1, inserted=0, closed=0, deleted=0)
+    assert index.connection.call("query", spans, filter=f'pk == "{leftover["pk"]}"', output_fields=["pk"]) == []
+    assert index.connection.call("query", spans, filter=f'pk == "{closed}"', output_fields=["until"])[0]["until"] == OPEN
