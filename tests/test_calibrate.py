@@ -67,3 +67,32 @@ def test_committed_models_cover_every_mode():
     for model in models.values():
         assert len(model.weights) == len(model.mean) == len(model.scale) == len(model.features)
         assert 0.0 <= model.threshold <= 1.0
+
+
+def test_eval_reports_reliability_and_flags_by_the_committed_threshold():
+    from eval.questions import Question
+    from eval.report import format_unanswerable, reliability_lines
+    from eval.scoring import answer_threshold, evaluate, evaluate_unanswerable
+
+    threshold = answer_threshold("hybrid")
+    answers = {"right": [{"text": "粮食安全", "confidence": 0.95, "speech": {"title": ""}},
+                         {"text": "别的", "confidence": 0.05, "speech": {"title": ""}}],
+               "unsure": [{"text": "别的", "confidence": 0.0, "speech": {"title": ""}}],
+               "nothing": []}
+
+    def search(query, k, mode):
+        return answers[query][:k]
+
+    questions = [Question(id=q, question=q, gold_spans=("粮食安全",)) for q in ("right", "unsure")]
+    result = evaluate(questions, search, mode="hybrid")
+    calibration = result["calibration"]
+    assert calibration["hits"] == 3 and calibration["flagged"] == 1 and calibration["threshold"] == threshold
+    # Confidences .05 and 0 share the first bin (mean .025, none relevant); .95 is relevant.
+    assert [(b["n"], b["observed"]) for b in calibration["bins"] if b["n"]] == [(2, 0.0), (1, 1.0)]
+    assert calibration["ece"] == pytest.approx((2 * 0.025 + 0.05) / 3)
+    assert reliability_lines(result)[0].startswith("hybrid: confidence of 3 top-10 hits")
+    flagged = evaluate_unanswerable([("a", "unsure"), ("b", "nothing"), ("c", "right")], search, mode="hybrid")
+    assert (flagged["n"], flagged["flagged"]) == (3, 2)
+    assert [q["flagged"] for q in flagged["per_question"]] == [True, True, False]
+    assert format_unanswerable({"questions": "ooc.jsonl", "modes": {"hybrid": flagged}}) == (
+        f"out-of-corpus questions from ooc.jsonl:\n  hybrid: 2 of 3 flagged not answered (top confidence < {threshold:.3f})")
