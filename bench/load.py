@@ -76,9 +76,10 @@ def passage_ids(index: Path, build_id: str) -> set[str] | None:
         return None
 
 
-def drive(port: int, qs: list[str], run: Run, *, seconds_until, max_requests: int, index: Path,
+def drive(ports: list[int], qs: list[str], run: Run, *, seconds_until, max_requests: int, index: Path,
           first: str) -> float:
-    """16 clients until ``seconds_until()`` says stop or ``max_requests`` are sent; returns wall seconds.
+    """16 clients, spread over the servers on ``ports``, until ``seconds_until()`` says stop or
+    ``max_requests`` are sent; returns wall seconds.
 
     Build ids sort by build time, so a client that gets a build id below one it already got has
     seen the old build after the new one (a flip-back). ``first`` is the build served at the start.
@@ -95,6 +96,7 @@ def drive(port: int, qs: list[str], run: Run, *, seconds_until, max_requests: in
     started = time.perf_counter()
 
     def client(slot: int) -> None:
+        port = ports[slot % len(ports)]
         conn = connect(port)
         i, newest = slot * 7, ""
         while time.perf_counter() - started < seconds_until():
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         assert health(server.port)["build_id"] == first
         log(f"server on port {server.port} serving {first}; steady phase, {seconds:.0f} s")
         steady = Run()
-        wall = drive(server.port, qs, steady, seconds_until=lambda: seconds, max_requests=args.max_requests,
+        wall = drive([server.port], qs, steady, seconds_until=lambda: seconds, max_requests=args.max_requests,
                      index=index, first=first)
         results["steady"] = summarize(steady, wall)
         log(f"  {_line(results['steady'])}")
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             return max(seconds, events["admin_reload_done_s"] + 5)
 
         reload_run = Run()
-        wall = drive(server.port, qs, reload_run, seconds_until=until, max_requests=args.max_requests,
+        wall = drive([server.port], qs, reload_run, seconds_until=until, max_requests=args.max_requests,
                      index=index, first=first)
         worker.join(timeout=5)
         results["reload"] = summarize(reload_run, wall) | {

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """`speechqa eval`: validate the set, run it, print a table or JSON; 2 with a one-line message on bad input."""
-    index = Path(getattr(args, "index", None) or DEFAULT_ROOT)
+    # the CLI hands in the source --store names (FAISS builds or Milvus); else the index root
+    index = getattr(args, "source", None) or Path(getattr(args, "index", None) or DEFAULT_ROOT)
     try:
         sets = [(path, load_questions(path)) for path in args.questions]
         unanswerable = load_unanswerable(args.out_of_corpus) if args.out_of_corpus else None

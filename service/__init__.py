@@ -26,15 +26,19 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     app = Flask(__name__)
     app.config.from_mapping(
         INDEX=str(DEFAULT_ROOT),
+        STORE="faiss",
+        MILVUS_TOKEN=None,
+        MILVUS_TIMEOUT=None,
         MODEL=None,
         MAX_CONTENT_LENGTH=16 * 1024,
         RELOAD_TOKEN=None,
         RELOAD_INTERVAL=2,
     )
     app.config.from_prefixed_env("SPEECHQA")
-    if "SPEECHQA_RELOAD_TOKEN" in os.environ:
-        # from_prefixed_env parses values as JSON, which would turn a token such as 0123 into a number
-        app.config["RELOAD_TOKEN"] = os.environ["SPEECHQA_RELOAD_TOKEN"]
+    for token in ("RELOAD_TOKEN", "MILVUS_TOKEN"):
+        if f"SPEECHQA_{token}" in os.environ:
+            # from_prefixed_env parses values as JSON, which would turn a token such as 0123 into a number
+            app.config[token] = os.environ[f"SPEECHQA_{token}"]
     if config is not None:
         app.config.from_mapping(config)
     app.json.ensure_ascii = False

@@ -28,7 +28,7 @@ from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown
                             quote_of)
 from service.errors import error_response
 from service.openapi import BUILD_HEADER, build_spec
-from service.state import build_id_of, holder
+from service.state import build_id_of, holder, source, store_of
 
 bp = Blueprint("api", __name__)
 
@@ -186,7 +186,7 @@ def healthz():
     manifest = searcher.manifest
     body = {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
             "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
-            "build_id": manifest.get("build_id")}
+            "build_id": manifest.get("build_id"), "store": store_of(searcher)}
     if state.reload_error:
         body["reload_error"] = state.reload_error
     return jsonify(body)
@@ -212,14 +212,14 @@ def _bearer_challenge():
 
 @bp.post("/api/admin/reload")
 def admin_reload():
-    """Load the build CURRENT names now, beside the served one; the old keeps serving if it fails."""
+    """Load the current build now (CURRENT's, or Milvus's current version), beside the served one; the
+    old keeps serving if it fails."""
     _check_reload_token()
     index_holder = holder()
     previous = build_id_of(index_holder.searcher)
     started = time.perf_counter()
     try:
-        build_id = index_holder.reload(current_app.config["INDEX"], model=current_app.config["MODEL"],
-                                       wait=RELOAD_WAIT_SECONDS)
+        build_id = index_holder.reload(source(), model=current_app.config["MODEL"], wait=RELOAD_WAIT_SECONDS)
     except ReloadInProgress as exc:
         return error_response(409, exc.code, str(exc))
     except SpeechQAError as exc:

@@ -27,6 +27,49 @@ def _index_root(args) -> Path:
     return Path(args.index)
 
 
+def _source(args):
+    """The index source ``--store`` names: FAISS builds under ``--index``, or versions in a Milvus.
+
+    A Milvus store still builds under ``--index`` (staging and the embedding cache) and then
+    publishes there; its token comes from $SPEECHQA_MILVUS_TOKEN.
+    """
+    from index.source import MilvusSource, source_for
+
+    source = source_for(args.store, _index_root(args), token=os.environ.get("SPEECHQA_MILVUS_TOKEN", ""))
+    if isinstance(source, MilvusSource):
+        import pymilvus  # noqa: F401  (its import sets its own log levels, which the next line overrides)
+
+        # pymilvus logs every failed call with a traceback; StoreUnavailable already says what failed.
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    return source
+
+
+def _store_option(value: str) -> str:
+    """``--store``'s value, checked while parsing (argparse checks the default from the environment too)."""
+    from index.source import milvus_uri
+
+    try:
+        milvus_uri(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _publish(source, report) -> None:
+    """Make a finished build current in Milvus too, writing only what changed (FAISS: already current)."""
+    from index.source import MilvusSource
+    from index.store import FaissBm25Store
+
+    if not isinstance(source, MilvusSource):
+        return
+    published = source.index.publish(FaissBm25Store.load(report.directory))
+    if published.version == published.previous:
+        print(f"  Milvus at {source} already serves this build as version {published.version}: nothing written")
+    else:
+        print(f"  published to Milvus at {source} as version {published.version}: {published.inserted} rows "
+              f"written, {published.closed} closed, {published.deleted} pruned")
+
+
 def _print_build(report) -> None:
     counts = report.manifest["counts"]
     print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
@@ -54,24 +97,26 @@ def cmd_build(args) -> int:
     from index.embed import load_encoder
 
     root = _index_root(args)
-    if args.if_missing and lifecycle.current_id(root) is not None:
-        print(f"index already built at {lifecycle.current_build(root)} (drop --if-missing to rebuild)")
+    source = _source(args)
+    if args.if_missing and source.current() is not None:  # asks Milvus first: unreachable fails here
+        print(f"index already built at {source} (drop --if-missing to rebuild)")
         return 0
     sources = [Path(c) for c in (args.corpus or [DEFAULT_CORPUS])]
     encoder = load_encoder(args.model)
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
                    progress=not args.quiet)
     _print_build(report)
+    _publish(source, report)
     return 0
 
 
 def cmd_add(args) -> int:
-    from index import lifecycle, store
     from index.build import build
     from index.embed import load_encoder
 
     root = _index_root(args)
-    manifest = store.read_manifest(lifecycle.current_build(root))
+    source = _source(args)
+    manifest = source.manifest()
     sources = [Path(s) for s in manifest["sources"]]
     known = {s.resolve() for s in sources}
     sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
@@ -79,6 +124,7 @@ def cmd_add(args) -> int:
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
                    budget=manifest.get("budget", 512), progress=not args.quiet)
     _print_build(report)
+    _publish(source, report)
     return 0
 
 
@@ -86,7 +132,7 @@ def cmd_ask(args) -> int:
     from index.lexical import warm_up as load_jieba
     from index.search import load_searcher, search_payload
 
-    searcher = load_searcher(_index_root(args), model=args.model)
+    searcher = load_searcher(_source(args), model=args.model)
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's ~1 s dictionary load
     payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
                              group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
@@ -124,29 +170,23 @@ def cmd_serve(args) -> int:
     # 2.4x slower in bench/scale.py.
     faiss.omp_set_num_threads(1)
 
-    app = create_app({"INDEX": str(_index_root(args)), "MODEL": args.model})
-    print(f"serving on http://{args.host}:{args.port}/ (index {args.index})", flush=True)
+    app = create_app({"INDEX": str(_index_root(args)), "STORE": args.store, "MODEL": args.model})
+    print(f"serving on http://{args.host}:{args.port}/ (index {args.index}, store {args.store})", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="speechqa")
     return 0
 
 
 def cmd_rollback(args) -> int:
-    from index import lifecycle
-
-    build_id = lifecycle.rollback(_index_root(args))
-    print(f"current build is now {build_id}; a running server picks it up on reload")
+    current = _source(args).rollback()
+    print(f"current build is now {current}; a running server picks it up on reload")
     return 0
 
 
 def cmd_status(args) -> int:
-    from index import lifecycle, store
-
-    root = _index_root(args)
-    directory = lifecycle.current_build(root)
-    manifest = store.read_manifest(directory)
-    store.verify(directory, manifest)
+    source = _source(args)
+    manifest = source.manifest()
     print(json.dumps({k: manifest[k] for k in manifest if k != "files"}
-                     | {"builds": lifecycle.builds(root), "current": lifecycle.current_id(root)},
+                     | {"store": source.describe(), "current": source.current()},
                      ensure_ascii=False, indent=2))
     return 0
 
@@ -154,6 +194,7 @@ def cmd_status(args) -> int:
 def cmd_eval(args) -> int:
     from eval.command import run_command
 
+    args.source = None if args.url else _source(args)
     return run_command(args)
 
 
@@ -165,10 +206,15 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.")
     top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", str(DEFAULT_ROOT)),
                      help="index root directory (default: $SPEECHQA_INDEX or %(default)s)")
+    top.add_argument("--store", type=_store_option, default=os.environ.get("SPEECHQA_STORE", "faiss"),
+                     help="where the index is searched: faiss (in process, the default), a Milvus Lite file "
+                          "ending in .db, or http(s)://host:port of a Milvus server, token from "
+                          "$SPEECHQA_MILVUS_TOKEN (default: $SPEECHQA_STORE or %(default)s)")
     # The same option after the subcommand: SUPPRESS leaves the value given before it (or the
     # default) in place unless it is given again here.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", default=argparse.SUPPRESS, help="index root directory (as before the command)")
+    common.add_argument("--store", type=_store_option, default=argparse.SUPPRESS, help="faiss, FILE.db or http(s)://host:port (as before the command)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, handler) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
 
 from index.errors import (BadQuery, IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
-                          ReloadInProgress, SpeechQAError, UnknownId)
+                          ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId)
 
 # First match wins; a domain error not listed here is a bug and answers 500.
 STATUS: tuple[tuple[type[SpeechQAError], int], ...] = (
@@ -21,6 +21,7 @@ STATUS: tuple[tuple[type[SpeechQAError], int], ...] = (
     (IndexUnavailable, 503),
     (ReloadFailed, 503),
     (IndexNotBuilt, 503),
+    (StoreUnavailable, 503),
     (IndexCorrupt, 503),
     (ModelMismatch, 503),
 )

@@ -165,11 +165,17 @@ SCHEMAS["Health"] = _obj({
     "model": {"type": "string"},
     "built_at": _nullable({"type": "string", "format": "date-time"}),
     "build_id": _nullable({"type": "string"}),
+    "store": {"type": "object", "additionalProperties": False, "required": ["kind", "version"],
+              "description": "Where the index is held: `faiss` (in process; version = build id) or `milvus` "
+                             "(uri, and the version number readers are served).",
+              "properties": {"kind": {"type": "string", "enum": ["faiss", "milvus"]},
+                             "uri": {"type": "string"},
+                             "version": _nullable({"type": ["string", "integer"]})}},
     "reload_error": {"type": "string",
                      "description": "Present only when the last reload was refused (e.g. a corrupt build): "
                                     "`code: message`. The build in build_id keeps serving; the watcher "
                                     "tries again only when CURRENT changes."},
-}, required=["status", "passages", "speeches", "model", "built_at", "build_id"])
+}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store"])
 SCHEMAS["ReloadResult"] = _obj({
     "status": {"type": "string", "enum": ["reloaded"]},
     "build_id": _nullable({"type": "string", "description": "the build now serving"}),

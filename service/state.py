@@ -4,7 +4,8 @@
 :func:`holder` and take one ``snapshot``/``require`` per request, so a reload during a request
 never mixes two indexes.
 
-Hot reload: a daemon ``ReloadWatcher`` polls ``<INDEX>/CURRENT`` every ``RELOAD_INTERVAL`` seconds
+Hot reload: a daemon ``ReloadWatcher`` asks the index source (``<INDEX>/CURRENT``, or the version
+pointer in Milvus when ``STORE`` names one) which build is current every ``RELOAD_INTERVAL`` seconds
 (0 disables it) and ``POST /api/admin/reload`` reloads on demand. Either way the new build is
 loaded, verified and warmed up beside the old one and only then swapped in; a build that fails to
 load leaves the old one serving and is reported in ``/healthz`` as ``reload_error``.
@@ -12,21 +13,21 @@ load leaves the old one serving and is reported in ``/healthz`` as ``reload_erro
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask, current_app
 
-from index import lifecycle
 from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
-                          ReloadInProgress, SpeechQAError)
+                          ReloadInProgress, SpeechQAError, StoreUnavailable)
 from index.lexical import warm_up as load_jieba
+from index.milvus import MilvusStore
 from index.search import Searcher, load_searcher
+from index.source import IndexSource, source_for
 
 EXTENSION = "speechqa"
 WATCHER = "speechqa.watcher"
+SOURCE = "speechqa.source"
 # Errors that mean "no usable index": the app still starts and says what to run.
 LOAD_ERRORS = (IndexNotBuilt, IndexCorrupt, ModelMismatch)
 
@@ -44,6 +45,14 @@ class _State:
 def build_id_of(searcher) -> str | None:
     """The build id a searcher serves (None for none)."""
     return None if searcher is None else searcher.manifest.get("build_id")
+
+
+def store_of(searcher) -> dict:
+    """Where the served index is held and which version of it, for ``/healthz``."""
+    store = searcher.store
+    if isinstance(store, MilvusStore):
+        return {"kind": "milvus", "uri": store.connection.uri, "version": store.version}
+    return {"kind": "faiss", "version": build_id_of(searcher)}
 
 
 class IndexHolder:
@@ -73,10 +82,10 @@ class IndexHolder:
         """Serve ``searcher`` from now on (or ``error`` when there is none)."""
         self._state = _State(searcher, error)
 
-    def load(self, index_dir: str, *, model: str | None = None, encoder=None) -> None:
-        """Load the current build of ``index_dir``; a missing or bad index is kept as ``error``."""
+    def load(self, source: IndexSource, *, model: str | None = None, encoder=None) -> None:
+        """Load the current build of ``source``; a missing or bad index is kept as ``error``."""
         try:
-            searcher = load_searcher(index_dir, model=model, encoder=encoder)
+            searcher = load_searcher(source, model=model, encoder=encoder)
         except LOAD_ERRORS as exc:
             log.warning("speechqa: no index loaded: %s", exc)
             self.swap(None, exc)
@@ -84,8 +93,8 @@ class IndexHolder:
         warm_up(searcher)
         self.swap(searcher, None)
 
-    def reload(self, index_dir: str, *, model: str | None = None, wait: float | None = None) -> str | None:
-        """Load the current build of ``index_dir`` beside the served one, warm it up, then swap it in.
+    def reload(self, source: IndexSource, *, model: str | None = None, wait: float | None = None) -> str | None:
+        """Load the current build of ``source`` beside the served one, warm it up, then swap it in.
 
         Returns the new build id. On failure the old searcher keeps serving, the reason is kept as
         ``reload_error`` and the domain error is raised (ReloadFailed for anything unexpected).
@@ -96,13 +105,14 @@ class IndexHolder:
         try:
             old = self._state
             try:
-                searcher = _load_beside(index_dir, model, getattr(old.searcher, "encoder", None))
+                searcher = _load_beside(source, model, getattr(old.searcher, "encoder", None))
                 warm_up(searcher)
             except Exception as exc:
                 error = exc if isinstance(exc, SpeechQAError) else ReloadFailed(
-                    f"loading {index_dir} failed ({type(exc).__name__}: {exc}) — see the server log")
+                    f"loading {source} failed ({type(exc).__name__}: {exc}) — see the server log")
                 log.error("speechqa: reload of %s refused, still serving %s: %s",
-                          index_dir, build_id_of(old.searcher), error, exc_info=not isinstance(exc, SpeechQAError))
+                          source, build_id_of(old.searcher), error,
+                          exc_info=not isinstance(exc, SpeechQAError))
                 if old.searcher is None:
                     self._state = _State(None, error)
                 else:
@@ -138,36 +148,41 @@ class IndexHolder:
         return state.searcher
 
 
-def _load_beside(index_dir: str, model: str | None, encoder):
+def _load_beside(source: IndexSource, model: str | None, encoder):
     """A searcher over the current build, reusing the served query encoder when the build's model matches."""
     if encoder is not None:
         try:
-            return load_searcher(index_dir, model=model, encoder=encoder)
+            return load_searcher(source, model=model, encoder=encoder)
         except ModelMismatch:
             if model is not None:
                 raise  # the server was told which model to use: a build with another one is refused
-    return load_searcher(index_dir, model=model)
+    return load_searcher(source, model=model)
 
 
 class ReloadWatcher(threading.Thread):
-    """Polls ``<index_dir>/CURRENT`` and reloads when the build id in it changes.
+    """Asks the index source which build is current and reloads when that changes.
 
-    A build id that failed to load is not retried until CURRENT changes again, so a broken
-    build costs one attempt and one log line, not one every interval.
+    A build id that failed to load is not retried until the current build changes again, so a
+    broken build costs one attempt and one log line, not one every interval. While the source
+    cannot be asked (Milvus down), the served index stays and the watcher logs the outage once.
     """
 
-    def __init__(self, index_holder: IndexHolder, index_dir: str, *, interval: float, model: str | None = None,
+    def __init__(self, index_holder: IndexHolder, source: IndexSource, *, interval: float, model: str | None = None,
                  seen: str | None = None):
         super().__init__(name="speechqa-reload", daemon=True)
-        self.holder, self.root, self.interval, self.model = index_holder, Path(index_dir), interval, model
+        self.holder, self.source, self.interval, self.model = index_holder, source, interval, model
         self.seen = seen
-        self._stat = None
+        self._outage: str | None = None
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(self.interval):
             try:
                 self.check()
+            except StoreUnavailable as exc:
+                if self._outage is None:
+                    log.warning("speechqa: cannot ask for the current build, still serving the loaded one: %s", exc)
+                self._outage = str(exc)
             except Exception:  # the watcher must outlive any surprise; the next change retries
                 log.exception("speechqa: reload watcher error")
 
@@ -176,16 +191,11 @@ class ReloadWatcher(threading.Thread):
         self._stopped.set()
 
     def check(self) -> bool:
-        """Reload if CURRENT names a build not yet tried; True when a new build was swapped in."""
-        try:
-            info = os.stat(self.root / lifecycle.CURRENT)
-            stat = (info.st_ino, info.st_mtime_ns, info.st_size)
-        except OSError:
-            stat = None
-        if stat == self._stat and stat is not None:
-            return False  # replaced atomically, so an unchanged inode and mtime mean unchanged content
-        self._stat = stat
-        build_id = lifecycle.current_id(self.root) if stat is not None else None
+        """Reload if the source names a build not yet tried; True when a new build was swapped in."""
+        build_id = self.source.current()
+        if self._outage is not None:
+            log.info("speechqa: the index source answers again")
+            self._outage = None
         if build_id is None or build_id == self.seen:
             return False
         state = self.holder.snapshot()
@@ -194,20 +204,21 @@ class ReloadWatcher(threading.Thread):
             self.holder.forget_reload_error(state.searcher)
             return False
         try:
-            self.holder.reload(str(self.root), model=self.model, wait=0)
+            self.holder.reload(self.source, model=self.model, wait=0)
         except ReloadInProgress:
-            self._stat = None  # someone else is reloading; look again next interval
-            return False
+            return False  # someone else is reloading; look again next interval
         except Exception:
-            self.seen = build_id  # reported in /healthz; tried again only when CURRENT changes
+            self.seen = build_id  # reported in /healthz; tried again only when the current build changes
             return False
         self.seen = build_id
         return True
 
 
 def warm_up(searcher) -> None:
-    """Load jieba's dictionary and run one query through both arms, so the first real query is not slower."""
+    """Load jieba's dictionary, build the phrase matcher and run one query through both arms, so the
+    first real query is not slower (the phrase matcher takes seconds on a large library)."""
     load_jieba()
+    searcher.library.phrases  # noqa: B018 — a cached property: touching it builds it, before the swap
     searcher.search("预热 warm up", k=1, mode="hybrid")
 
 
@@ -216,21 +227,30 @@ def holder() -> IndexHolder:
     return current_app.extensions[EXTENSION]
 
 
+def source() -> IndexSource:
+    """The running app's index source (FAISS builds under INDEX, or Milvus when STORE names one)."""
+    return current_app.extensions[SOURCE]
+
+
 def init_app(app: Flask, *, searcher: Searcher | None = None, encoder=None) -> IndexHolder:
     """Give ``app`` its index: ``searcher`` as given (no watcher then), else the current build of
-    ``app.config["INDEX"]``, loaded with ``encoder`` when one is passed, and watched for new builds."""
+    the source ``app.config["STORE"]`` and ``["INDEX"]`` name, loaded with ``encoder`` when one is
+    passed, and watched for new builds. Milvus unreachable at start raises StoreUnavailable."""
     index = IndexHolder()
+    timeout = app.config["MILVUS_TIMEOUT"]
+    app.extensions[SOURCE] = source_for(app.config["STORE"], app.config["INDEX"], token=app.config["MILVUS_TOKEN"] or "",
+                                        timeout=None if timeout is None else float(timeout))
     if searcher is not None:
         warm_up(searcher)
         index.swap(searcher, None)
     else:
-        root = app.config["INDEX"]
+        origin = app.extensions[SOURCE]
         # read before loading, so a build published during the load is still noticed
-        seen = lifecycle.current_id(Path(root))
-        index.load(root, model=app.config["MODEL"], encoder=encoder)
+        seen = origin.current()
+        index.load(origin, model=app.config["MODEL"], encoder=encoder)
         interval = float(app.config["RELOAD_INTERVAL"] or 0)
         if interval > 0:
-            watcher = ReloadWatcher(index, root, interval=interval, model=app.config["MODEL"], seen=seen)
+            watcher = ReloadWatcher(index, origin, interval=interval, model=app.config["MODEL"], seen=seen)
             watcher.start()
             app.extensions[WATCHER] = watcher
     app.extensions[EXTENSION] = index

@@ -1,0 +1,170 @@
+"""Serving from Milvus: two apps share one Milvus Lite server, swap in a new version by themselves,
+answer 503 store_unavailable while it is away and again when it is back; the command line on Milvus.
+
+Milvus Lite runs as its own process (``milvus-lite server``) that the tests stop and start.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from index.build import build
+from index.milvus import MilvusIndex
+from index.milvus.lite import LiteServer, free_port
+from index.store import FaissBm25Store
+from service import create_app
+from service.cli import main
+from service.state import WATCHER
+
+GRAIN = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n二、维护边境安全\n要筑牢边境防控体系，强化口岸管理。\n"
+SECRECY = "保密工作讲话\n一、增强保密意识\n全体干部要牢固树立保密意识，严守保密纪律。\n"
+WAIT = 60  # seconds; the watchers poll every 0.05 s
+
+
+def wait_for(predicate, *, what: str):
+    deadline = time.monotonic() + WAIT
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {WAIT}s")
+        time.sleep(0.02)
+    return value
+
+
+@pytest.fixture
+def setup(tmp_path, encoder):
+    """A Milvus Lite server holding version 1 (one speech); the corpus of version 2 (two) beside it."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a_grain.txt").write_text(GRAIN, encoding="utf-8")
+    root = tmp_path / "index"
+    first = build([corpus], root, encoder=encoder)
+    (corpus / "b_secrecy.txt").write_text(SECRECY, encoding="utf-8")
+    with LiteServer(tmp_path / "milvus", log=tmp_path / "milvus.log") as server:
+        index = MilvusIndex(server.uri, timeout=1)
+        index.publish(FaissBm25Store.load(first.directory))
+        yield {"server": server, "index": index, "root": root, "corpus": corpus, "first": first.build_id}
+
+
+@pytest.fixture
+def make_app(encoder):
+    apps = []
+
+    def make(setup, **config):
+        app = create_app({"TESTING": True, "INDEX": str(setup["root"]), "STORE": setup["server"].uri,
+                          "RELOAD_INTERVAL": 0.05, "MILVUS_TIMEOUT": 1} | config, encoder=encoder)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions[WATCHER].stop()
+        app.extensions[WATCHER].join(timeout=5)
+
+
+def health(client) -> dict:
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_two_servers_on_one_milvus_swap_in_a_new_version_without_a_failed_request(setup, make_app, encoder):
+    clients = [make_app(setup).test_client() for _ in range(2)]
+    uri = setup["server"].uri
+    for client in clients:
+        assert health(client)["store"] == {"kind": "milvus", "uri": uri, "version": 1}
+        assert health(client)["build_id"] == setup["first"]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load(client) -> None:
+        while not stop.is_set():
+            statuses.append(client.get("/api/search", query_string={"q": "保密意识", "k": 3}).status_code)
+
+    threads = [threading.Thread(target=load, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    second = build([setup["corpus"]], setup["root"], encoder=encoder)
+    setup["index"].publish(FaissBm25Store.load(second.directory))
+    for client in clients:
+        wait_for(lambda: health(client)["store"]["version"] == 2, what="the watcher's swap")
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    for client in clients:
+        assert health(client)["build_id"] == second.build_id
+        top = client.get("/api/search", query_string={"q": "保密意识", "k": 1}).get_json()["results"][0]
+        assert top["speech"]["title"] == "保密工作讲话"
+
+
+def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, make_app):
+    client = make_app(setup).test_client()
+    server = setup["server"]
+
+    def status() -> tuple[int, dict]:
+        response = client.get("/api/search", query_string={"q": "粮食安全", "k": 3})
+        return response.status_code, response.get_json()
+
+    assert status()[0] == 200
+    server.pause()
+    code, body = status()
+    assert code == 503 and body["error"]["code"] == "store_unavailable"
+    assert body["error"]["message"].startswith(f"Milvus at {server.uri} is unreachable or did not answer within 1 s")
+    server.resume()
+    wait_for(lambda: status()[0] == 200, what="an answer after the pause")
+    server.stop()
+    code, body = status()
+    assert (code, body["error"]["code"]) == (503, "store_unavailable")
+    server.start()
+    # the first calls after a restart may still find Milvus Lite loading its collections
+    wait_for(lambda: status()[0] == 200, what="an answer after the restart")
+    assert health(client)["store"]["version"] == 1
+
+
+def test_a_server_cannot_start_without_its_milvus(tmp_path, capsys):
+    uri = f"http://127.0.0.1:{free_port()}"
+    assert main(["--index", str(tmp_path), "--store", uri, "serve", "--port", str(free_port())]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"speechqa: Milvus at {uri} is unreachable or did not answer within 5 s (")
+    assert error.count("\n") == 1
+
+
+def test_the_command_line_builds_rolls_back_and_asks_on_milvus(setup, capsys):
+    uri = setup["server"].uri
+    setup["server"].stop()  # free the data directory for a Milvus Lite file of the command's own
+    store = str(setup["root"].parent / "cli.db")
+    common = ["--index", str(setup["root"]), "--store", store]
+    assert main([*common, "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
+    assert f"published to Milvus at {store} as version 1: " in capsys.readouterr().out
+    assert main([*common, "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
+    assert f"Milvus at {store} already serves this build as version 1: nothing written" in capsys.readouterr().out
+    (setup["corpus"] / "b_secrecy.txt").unlink()
+    assert main([*common, "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
+    assert f"published to Milvus at {store} as version 2: " in capsys.readouterr().out
+    assert main([*common, "status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["store"], status["version"], status["counts"]["speeches"]) == (
+        {"kind": "milvus", "uri": store, "versions": [1, 2]}, 2, 1)
+    assert main([*common, "ask", "保密意识", "--json", "-k", "2"]) == 0
+    assert {r["speech"]["title"] for r in json.loads(capsys.readouterr().out)["results"]} == {"守好粮仓"}
+    assert main([*common, "rollback"]) == 0
+    assert capsys.readouterr().out == "current build is now version 1; a running server picks it up on reload\n"
+    assert main([*common, "ask", "保密意识", "--json", "-k", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["speech"]["title"] == "保密工作讲话"
+    assert uri != store
+
+
+@pytest.mark.parametrize("store", ["milvus", "tcp://host:19530"])
+def test_a_bad_store_is_a_usage_error(tmp_path, capsys, monkeypatch, store):
+    with pytest.raises(SystemExit) as exited:
+        main(["--index", str(tmp_path), "--store", store, "status"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        f"speechqa: error: argument --store: store must be 'faiss', a Milvus Lite file ending in .db, "
+        f"or http(s)://host:port of a Milvus server (got {store!r})\n")
+    monkeypatch.setenv("SPEECHQA_STORE", store)  # the environment's value is checked the same way
+    with pytest.raises(SystemExit):
+        main(["--index", str(tmp_path), "status"])
