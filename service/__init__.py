@@ -14,7 +14,7 @@ from flask import Flask
 from index.lifecycle import DEFAULT_ROOT
 from service import api, errors, state, views
 
-TEMPLATES = ("index.html", "passage.html", "speech.html", "speeches.html", "error.html")
+TEMPLATES = ("index.html", "passage.html", "speech.html", "speeches.html", "error.html", "similar.html")
 
 
 def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) -> Flask:
@@ -55,11 +55,11 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
 
 
 def _security_headers(response):
-    """No page needs scripts or outside resources, so forbid them: a last line behind escaping."""
+    """Only our own stylesheet and script (service/static/), no outside resources: a last line behind escaping."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if response.mimetype == "text/html":
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
             "base-uri 'none'; frame-ancestors 'none'")
     return response

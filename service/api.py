@@ -166,7 +166,11 @@ def similar(passage_id: str):
 def export_passages():
     """The chosen passages with their citations as one Markdown, CSV or DOCX file, in the order given."""
     ids, format_name = check_export_body(json_body())
-    searcher = holder().require()
+    return export_response(holder().require(), ids, format_name)
+
+
+def export_response(searcher, ids: list[str], format_name: str):
+    """The export file of these passages as an attachment (UnknownId, so 404, for an id the index lacks)."""
     quotes = []
     for passage_id in ids:
         found = searcher.passage(passage_id)

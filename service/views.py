@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
@@ -12,15 +12,30 @@ from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHA
                            SearchRequest, parse_request)
 from index.query import parse_query
 from index.search import hit_to_dict
-from service.api import annotate, query_terms
+from service.api import annotate, export_response, query_terms
+from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, citation_text, quote_of
 from service.state import LOAD_ERRORS, holder
 
 bp = Blueprint("views", __name__)
+
+
+@bp.app_context_processor
+def _page_helpers() -> dict:
+    """``url_here(**changes)``: this page's URL with some query parameters changed (the cart's links)."""
+    def url_here(**changes) -> str:
+        args = request.args.to_dict() | changes
+        return url_for(request.endpoint, **(request.view_args or {}), **{k: v for k, v in args.items() if v})
+    return {"url_here": url_here}
 
 SORT_LABELS = {"relevance": "相关度", "date": "时间（从早到晚）"}
 # The form's filter inputs, named as the API's query parameters.
 FILTER_FIELDS = ("group", "from", "to", "place", "speaker")
 MODE_LABELS = {"hybrid": "混合（语义＋关键词）", "dense": "语义", "bm25": "关键词（BM25）"}
+FORMAT_LABELS = {"markdown": "Markdown", "csv": "CSV（Excel）", "docx": "Word（DOCX）"}
+# Confidence (the calibrated probability that a result answers, index/fusion.py) in a reader's words.
+CONFIDENCE_WORDS = ((0.7, "很可能回答了问题"), (0.4, "可能相关"), (0.0, "相关性较弱"))
+# The export cart lives in the URL (?cart=id,id,…), so it needs no login and survives a shared link.
+CART_SEPARATOR = ","
 
 TITLES = {
     400: "请求有误",
@@ -78,6 +93,56 @@ def _form_defaults() -> dict:
             "mode_labels": MODE_LABELS, "max_k": MAX_K, "max_chars": MAX_QUERY_CHARS, "form": {"q": "", "k": DEFAULT_K,
                                                                            "mode": DEFAULT_MODE, "speech": ""}
             | dict.fromkeys(FILTER_FIELDS, "") | {"sort": DEFAULT_SORT}, "sort_labels": SORT_LABELS}
+
+
+def confidence_words(confidence: float | None) -> str | None:
+    """A result's confidence as a reader says it (None when the search gave none)."""
+    if confidence is None:
+        return None
+    return next(words for floor, words in CONFIDENCE_WORDS if confidence >= floor)
+
+
+def cart_ids() -> list[str]:
+    """The passage ids in the URL's cart, in the order chosen, each once, at most an export's worth."""
+    seen: dict[str, None] = {}
+    for passage_id in request.args.get("cart", "").split(CART_SEPARATOR):
+        if passage_id.strip():
+            seen.setdefault(passage_id.strip(), None)
+    return list(seen)[:MAX_EXPORT_PASSAGES]
+
+
+def cart_value(ids: list[str]) -> str:
+    """The ``cart`` parameter for these ids."""
+    return CART_SEPARATOR.join(ids)
+
+
+def _cart_context(searcher, ids: list[str]) -> dict:
+    """What the cart panel and every result's add/remove link need."""
+    items = []
+    for passage_id in ids:
+        try:
+            items.append(searcher.passage(passage_id))
+        except UnknownId:
+            continue  # an id from an older build: drop it rather than fail the page
+    kept = [p.id for p in items]
+    return {"cart": items, "cart_ids": kept, "cart_value": cart_value(kept), "format_labels": FORMAT_LABELS,
+            "cart_with": lambda passage_id: cart_value(kept + [passage_id]),
+            "cart_without": lambda passage_id: cart_value([i for i in kept if i != passage_id]),
+            "cart_full": len(kept) >= MAX_EXPORT_PASSAGES}
+
+
+def _present(searcher, query: str, results: list[dict]) -> list[dict]:
+    """Add what a result card shows to each result: excerpt, whole passage, citation, confidence in words."""
+    terms = query_terms(query) if query else []
+    for result in results:
+        best = result["best_sentence"]
+        found = searcher.passage(result["passage_id"])
+        result["excerpt"] = hl.highlight_excerpt(result["text"], terms, best)
+        result["whole"] = hl.excerpt_span(result["text"], best) == (0, len(result["text"]))
+        result["html"] = hl.highlight_passage(result["text"], terms, best)
+        result["citation"] = citation_text(quote_of(found, searcher.speech(found.speech_id)))
+        result["confidence_words"] = confidence_words(result.get("confidence"))
+    return results
 
 
 def _form() -> dict:
@@ -144,16 +209,29 @@ def index():
     except BadQuery as exc:
         return render_template("index.html", **context | {"message": str(exc)}), 400
     query = asked.q
-    results = annotate(query, [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits])
-    terms = query_terms(query)
-    for result in results:
-        result["html"] = hl.highlight_passage(result["text"], terms, result["best_sentence"])
-    context["results"] = results
+    results = annotate(query, [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    context |= _cart_context(searcher, cart_ids())
+    context["results"] = _present(searcher, query, results)
     context["query"] = query
     context["took_ms"] = (time.perf_counter() - started) * 1000
-    if not results:
-        context["message"] = "没有找到相关段落。换一种说法，或改用“语义”检索试试。"
+    context["answered"] = searcher.answered(hits, asked.mode)
+    if not results or not context["answered"]:
+        context["no_answer"] = _suggestions(asked)
     return render_template("index.html", **context)
+
+
+def _suggestions(asked: SearchRequest) -> list[tuple[str, str]]:
+    """(what to try, a results URL that tries it) when no result answers: fewer words, a phrase, another mode."""
+    words = asked.q.split()
+    suggestions = []
+    if len(words) > 1:
+        suggestions.append(("少用几个词", url_for("views.index", q=" ".join(words[:2]), mode=asked.mode)))
+    if '"' not in asked.q and "“" not in asked.q and len(asked.q) <= 20:
+        suggestions.append(("按原文提法精确查找", url_for("views.index", q=f'"{asked.q}"', mode=asked.mode)))
+    for mode in MODES:
+        if mode != asked.mode:
+            suggestions.append((f"改用“{MODE_LABELS[mode]}”方式", url_for("views.index", q=asked.q, mode=mode)))
+    return suggestions
 
 
 def _unavailable(context: dict, error: SpeechQAError | None):
@@ -179,6 +257,29 @@ def passage(passage_id: str):
         speech=searcher.speech(found.speech_id), query=query, **_form_defaults())
 
 
+@bp.get("/passages/<passage_id>/similar")
+def similar(passage_id: str):
+    """Passages of other speeches that make this passage's point, in other words."""
+    searcher = holder().require()
+    source = searcher.passage(passage_id)
+    hits = searcher.similar(passage_id, DEFAULT_K)
+    results = annotate("", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    return render_template("similar.html", source=source, speech=searcher.speech(source.speech_id),
+                           results=_present(searcher, "", results), query="",
+                           **_form_defaults() | _cart_context(searcher, cart_ids()))
+
+
+@bp.get("/export")
+def export_cart():
+    """The cart's passages as a file: the page's download links (the API's POST /api/export needs a script)."""
+    searcher = holder().require()
+    try:
+        ids, format_name = check_export_body({"ids": cart_ids(), "format": request.args.get("format")})
+    except BadQuery:
+        raise BadQuery(f"摘录为空，或格式不对（只能是：{'、'.join(EXPORT_FORMATS)}）。") from None
+    return export_response(searcher, ids, format_name)
+
+
 @bp.get("/speeches")
 def speeches():
     """All speeches in the index."""
@@ -196,4 +297,28 @@ def speech(speech_id: str):
     for p in passages:
         first_of_section.setdefault(p.section, p.id)
     outline = [(path, first_of_section.get(path)) for path in info.sections]
-    return render_template("speech.html", speech=info, passages=passages, outline=outline, **_form_defaults())
+    query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
+    terms = query_terms(query) if query else []
+    shown = [(p, section_openings(p, passages[i - 1].section if i else ()), hl.highlight(body_of(p), terms))
+             for i, p in enumerate(passages)]
+    return render_template("speech.html", speech=info, passages=shown, outline=outline, query=query,
+                           **_form_defaults())
+
+
+def section_openings(passage, previous: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(depth, heading) of each section this passage opens, outermost first: the speech page's headings."""
+    shared = 0
+    while shared < min(len(previous), len(passage.section)) and previous[shared] == passage.section[shared]:
+        shared += 1
+    return [(depth, passage.section[depth - 1]) for depth in range(shared + 1, len(passage.section) + 1)]
+
+
+def body_of(passage) -> str:
+    """The passage's text without the opening lines that are only its headings (the page shows those as headings)."""
+    headings = {heading.rstrip("。.：:") for heading in passage.section}
+    text = passage.text
+    while True:
+        first, newline, rest = text.partition("\n")
+        if not (newline and first.strip().rstrip("。.：:") in headings):
+            return text
+        text = rest

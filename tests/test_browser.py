@@ -94,8 +94,8 @@ def test_ask_a_chinese_question_and_follow_more_context(base_url, no_js_page, tm
     results = page.locator("li.result")
     assert results.count() == 10
     first = results.first
-    assert "粮食安全" in first.locator("mark").all_inner_texts()
-    assert first.locator("strong.best").count() == 1
+    assert any("粮食" in mark for mark in first.locator("p.excerpt mark").all_inner_texts())
+    assert first.locator("p.excerpt strong.best").count() == 1
     assert "›" in first.locator(".path").inner_text()
     assert page.input_value("input[name=q]") == "如何保障粮食安全？"
 
@@ -104,7 +104,9 @@ def test_ask_a_chinese_question_and_follow_more_context(base_url, no_js_page, tm
     assert shot.stat().st_size > 10_000
     shutil.copyfile(shot, SCREENSHOT_COPY)
 
-    passage_text = first.locator("p.text").inner_text()
+    first.locator("details.whole summary").click()  # the whole passage opens in place, without JavaScript
+    passage_text = first.locator("details.whole p.text").inner_text()
+    assert first.locator("p.excerpt").inner_text().strip("…") in passage_text
     first.get_by_role("link", name="更多上下文").click()
     page.wait_for_load_state()
     assert "/passages/" in page.url
@@ -119,7 +121,9 @@ def test_ask_a_chinese_question_and_follow_more_context(base_url, no_js_page, tm
     page.wait_for_load_state()
     anchor = page.url.split("#", 1)[1]
     assert anchor.startswith("p-")
-    assert page.locator(f"section.passage#{anchor} p.text").inner_text() == passage_text
+    # the speech page shows the passage's heading line as a heading above it
+    assert passage_text.endswith(page.locator(f"section.passage#{anchor} p.text").inner_text())
+    assert page.locator(f"section.passage#{anchor} mark").count() > 0, "the query's highlights come along"
 
 
 def test_full_speech_opens_at_the_passage(base_url, js_page):
@@ -196,3 +200,123 @@ def test_a_quoted_search_folds_the_reprint_and_a_filter_unfolds_it(find_url, fin
     assert "2023-04-15 · 柳州 · 李四" in results.nth(0).locator(".path .about").inner_text()
     assert results.nth(0).locator(".duplicates").count() == 0
     assert page.input_value("input[name=place]") == "柳州"
+
+
+# --- speechwriter tools: citation, export cart, similar passages ---------------------------------
+
+SHOTS = Path("/tmp/shots")
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def test_copy_a_citation(base_url, browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=5")
+        first = page.locator("li.result").first
+        first.locator("details.cite summary").click()
+        box = first.locator("textarea.citation")
+        citation = box.input_value()
+        title = first.locator(".path a").first.inner_text()
+        assert citation.splitlines()[-1].startswith(f"（摘自《{title}》")
+        button = first.get_by_role("button", name="复制引用")
+        assert button.is_visible(), "the script reveals the copy button"
+        button.click()
+        page.wait_for_function("() => document.querySelector('button[data-copy]').textContent === '已复制'")
+        assert page.evaluate("() => navigator.clipboard.readText()") == citation
+        _shot(page, "laptop-citation")
+    finally:
+        context.close()
+
+
+def test_without_javascript_the_citation_is_a_selectable_box(base_url, no_js_page):
+    page = no_js_page
+    page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
+    first = page.locator("li.result").first
+    first.locator("details.cite summary").click()
+    assert first.locator("textarea.citation").is_visible()
+    assert first.locator("textarea.citation").input_value().endswith("）")
+    assert not first.get_by_role("button", name="复制引用").is_visible()
+
+
+def test_build_a_cart_of_three_and_download_each_format(base_url, no_js_page, searcher, tmp_path):
+    page = no_js_page
+    page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=5")
+    chosen = [page.locator("li.result").nth(i).get_attribute("id")[2:] for i in (0, 2, 1)]
+    for passage_id in chosen:  # the order a writer picks them in, not the ranking's
+        page.locator(f"li#r-{passage_id}").get_by_role("link", name="加入摘录").click()
+        page.wait_for_load_state()
+    assert f"cart={'%2C'.join(chosen)}" in page.url or f"cart={','.join(chosen)}" in page.url
+    page.locator("aside.cart summary").click()
+    cart = page.locator("aside.cart li")
+    assert cart.count() == 3
+    assert [item.inner_text().split(" › ")[0] for item in cart.all()] == [
+        searcher.passage(i).speech_title for i in chosen]
+    assert page.locator(f"li#r-{chosen[0]}").get_by_role("link", name="移出摘录").count() == 1
+    _shot(page, "laptop-cart")
+
+    files = {}
+    for name in ("markdown", "csv", "docx"):
+        with page.expect_download() as info:
+            page.locator(f"aside.cart a.download[data-format={name}]").click()
+        download = info.value
+        assert download.suggested_filename == "speechqa-export." + {"markdown": "md", "csv": "csv", "docx": "docx"}[name]
+        files[name] = tmp_path / download.suggested_filename
+        download.save_as(files[name])
+
+    titles = [searcher.passage(i).speech_title for i in chosen]
+    markdown = files["markdown"].read_text(encoding="utf-8")
+    assert [line.split(" ", 2)[2].split(" · ")[0] for line in markdown.splitlines() if line.startswith("## ")] == titles
+    raw = files["csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    import csv
+    import io
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [row[1] for row in rows[1:]] == chosen
+    from docx import Document
+    headings = [p.text for p in Document(str(files["docx"])).paragraphs if p.style.name == "Heading 1"]
+    assert [h.split(" ", 1)[1].split(" · ")[0] for h in headings] == titles
+
+
+def test_open_similar_from_a_result(base_url, no_js_page):
+    page = no_js_page
+    page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
+    first = page.locator("li.result").first
+    source_speech = first.locator(".path a").first.inner_text()
+    first.get_by_role("link", name="相似说法").click()
+    page.wait_for_load_state()
+    assert "/similar" in page.url
+    assert page.locator("h1").inner_text() == "其他讲话里的相近说法"
+    results = page.locator("li.result")
+    assert results.count() >= 3
+    speeches = [r.locator(".path a").first.inner_text() for r in results.all()]
+    assert source_speech not in speeches and len(set(speeches)) == len(speeches)
+    _shot(page, "laptop-similar")
+
+
+def test_screenshots_on_laptop_and_phone(base_url, browser, searcher):
+    cart = ",".join(p.id for p in searcher.passages[3:6])
+    pages = {"results": "/?q=" + quote("如何保障粮食安全？") + "&k=5&cart=" + cart,
+             "no-answer": "/?q=" + quote("如何做红烧肉？"),
+             "speech": f"/speeches/{searcher.passages[4].speech_id}?q=" + quote("粮食安全")}
+    for size, viewport in (("laptop", {"width": 1366, "height": 768}), ("phone", {"width": 390, "height": 844})):
+        context = browser.new_context(viewport=viewport, is_mobile=size == "phone", locale="zh-CN")
+        try:
+            page = context.new_page()
+            for name, path in pages.items():
+                page.goto(base_url + path)
+                assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), (size, name)
+                if name == "no-answer":
+                    assert page.locator(".no-answer li a").all_inner_texts()[-2:] == ["改用“语义”方式",
+                                                                                    "改用“关键词（BM25）”方式"]
+                _shot(page, f"{size}-{name}")
+            page.goto(base_url + pages["results"])
+            page.locator("li.result").first.locator("details.whole summary").click()
+            _shot(page, f"{size}-expanded")
+        finally:
+            context.close()

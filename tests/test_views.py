@@ -56,7 +56,7 @@ def page(response, status: int = 200) -> str:
 
 
 def results_of(html: str) -> list[str]:
-    return re.findall(r'<li class="result">(.*?)</li>', html, flags=re.S)
+    return re.findall(r'<li class="result" id="r-[^"]+">(.*?)\n</li>', html, flags=re.S)
 
 
 def test_home_page_has_the_form_and_is_self_contained(client, searcher):
@@ -95,7 +95,7 @@ def test_results_page_shows_highlights_best_sentence_path_and_links(client, sear
     for heading in hit.passage.section:
         assert f'<span class="sep"> › </span>{heading}' in first
     assert f'href="/passages/{hit.passage.id}?q={quote(question)}"' in first
-    assert f'href="/speeches/{hit.passage.speech_id}#p-{hit.passage.id}"' in first
+    assert f'href="/speeches/{hit.passage.speech_id}?q={quote(question)}#p-{hit.passage.id}"' in first
     assert f'value="{question}"' in html, "the query stays in the box"
     assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results] == [h.passage.id for h in hits]
 
@@ -106,7 +106,7 @@ def test_results_page_respects_mode_k_and_speech(client, searcher, mode):
     html = page(client.get("/", query_string={"q": "安全", "k": 2, "mode": mode, "speech": speech.id}))
     results = results_of(html)
     assert len(results) == 2
-    assert all(f'href="/speeches/{speech.id}#p-' in r for r in results)
+    assert all(f'href="/speeches/{speech.id}?q=%E5%AE%89%E5%85%A8#p-' in r for r in results)
     assert f'<option value="{mode}" selected>' in html
     assert f'<option value="{speech.id}" selected>' in html
 
@@ -172,7 +172,7 @@ def test_passage_page_shows_previous_and_next_with_highlights(client, searcher):
     assert passages[0].text.splitlines()[0] in html
     assert passages[2].text.splitlines()[0] in html
     assert "<mark>安全</mark>" in html
-    assert f'href="/speeches/{middle.speech_id}#p-{middle.id}"' in html
+    assert f'href="/speeches/{middle.speech_id}?q=%E5%AE%89%E5%85%A8#p-{middle.id}"' in html
     assert 'href="/?q=%E5%AE%89%E5%85%A8"' in html, "a way back to the results"
 
 
@@ -235,8 +235,82 @@ def test_genuine_bug_is_a_friendly_500(client, searcher, monkeypatch):
     assert "服务器内部错误" in html and "secret" not in html
 
 
-def test_pages_forbid_scripts_by_policy(client):
+def test_pages_allow_only_their_own_script_by_policy(client):
     response = client.get("/")
-    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in response.headers["Content-Security-Policy"]
+    assert "unsafe" not in response.headers["Content-Security-Policy"]
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_result_shows_its_excerpt_first_and_the_whole_passage_in_place(client, searcher):
+    question = "如何保障粮食安全？"
+    html = page(client.get("/", query_string={"q": question, "k": 3}))
+    first = results_of(html)[0]
+    hit = searcher.search(question, k=1)[0]
+    excerpt = re.search(r'<p class="text excerpt">(.*?)</p>', first, flags=re.S).group(1)
+    assert excerpt.startswith("…") or excerpt.startswith("<strong")
+    assert excerpt.count('<strong class="best">') == 1
+    assert '<details class="whole">\n    <summary>展开全段</summary>' in first
+    whole = re.search(r'<details class="whole">.*?<p class="text">(.*?)</p>', first, flags=re.S).group(1)
+    assert re.sub(r"<[^>]+>", "", whole) == hit.passage.text
+    assert re.search(r'<meter min="0" max="1" value="0\.\d\d"></meter> (很可能回答了问题|可能相关|相关性较弱)', first)
+    assert f'<a class="similar" href="/passages/{hit.passage.id}/similar">相似说法</a>' in first
+
+
+def test_the_citation_box_and_the_copy_button_that_a_script_reveals(client, searcher):
+    html = page(client.get("/", query_string={"q": "如何保障粮食安全？", "k": 1}))
+    passage = searcher.search("如何保障粮食安全？", k=1)[0].passage
+    box = re.search(r'<textarea class="citation" readonly rows="5" aria-label="[^"]+">(.*?)</textarea>', html,
+                    flags=re.S).group(1)
+    assert box.startswith(passage.text.replace('"', "&#34;")[:20])
+    assert box.endswith(f"（摘自《{passage.speech_title}》，{' › '.join(passage.section)}）")
+    assert '<button type="button" class="copy" data-copy hidden>复制引用</button>' in html
+    assert '<script src="/static/tools.js" defer></script>' in html
+    with client.get("/", query_string={"q": "粮食"}) as response:
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
+    ids = [searcher.passages[i].id for i in (4, 1, 9)]
+    html = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ",".join(ids + [ids[0], "gone"])}))
+    cart = re.search(r'<aside class="cart".*?</aside>', html, flags=re.S).group(0)
+    assert "<strong>摘录 3 段</strong>" in cart
+    assert re.findall(r"<li>(.*?)(?:<span| <a)", cart) == [searcher.passages[i].speech_title for i in (4, 1, 9)]
+    for name in ("markdown", "csv", "docx"):
+        assert f'href="/export?cart={",".join(ids)}&amp;format={name}" download>' in cart
+    assert f'<input type="hidden" name="cart" value="{",".join(ids)}">' in html, "a new search keeps the cart"
+    with client.get("/export", query_string={"cart": ",".join(ids), "format": "markdown"}) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Disposition"] == 'attachment; filename="speechqa-export.md"'
+        headings = [line for line in response.get_data(as_text=True).splitlines() if line.startswith("## ")]
+        assert [h.split(" ", 2)[2].split(" · ")[0] for h in headings] == [searcher.passages[i].speech_title
+                                                                        for i in (4, 1, 9)]
+    assert "摘录为空，或格式不对" in page(client.get("/export", query_string={"format": "csv"}), 400)
+
+
+def test_no_answer_suggests_fewer_words_a_phrase_and_another_mode(client):
+    html = page(client.get("/", query_string={"q": "zzqqxxyy", "mode": "bm25"}))
+    block = re.search(r'<div class="notice no-answer" role="status">(.*?)</div>', html, flags=re.S).group(1)
+    assert re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', block) == [
+        ("/?q=%22zzqqxxyy%22&amp;mode=bm25", "按原文提法精确查找"),
+        ("/?q=zzqqxxyy&amp;mode=hybrid", "改用“混合（语义＋关键词）”方式"),
+        ("/?q=zzqqxxyy&amp;mode=dense", "改用“语义”方式"),
+    ]
+
+
+def test_speech_page_shows_headings_and_keeps_the_query_highlights(client, searcher):
+    speech = searcher.speeches[0]
+    html = page(client.get(f"/speeches/{speech.id}", query_string={"q": "安全"}))
+    top_level = list(dict.fromkeys(path[0] for path in speech.sections if path))
+    assert re.findall(r'<h2 class="section-heading depth-1">(.*?)</h2>', html) == top_level
+    assert "<mark>安全</mark>" in html
+    assert f'href="/passages/{searcher.speech_passages(speech.id)[0].id}?q=%E5%AE%89%E5%85%A8"' in html
+
+
+def test_similar_page_lists_other_speeches(client, searcher):
+    source = searcher.passages[10]
+    html = page(client.get(f"/passages/{source.id}/similar"))
+    ids = re.findall(r'<li class="result" id="r-([^"]+)">', html)
+    assert ids == [h.passage.id for h in searcher.similar(source.id, 10)]
+    assert "其他讲话里的相近说法" in html and source.speech_title in html
