@@ -18,7 +18,8 @@ class LocalSearch:
         self.passages = self._searcher.passages
 
     def __call__(self, query: str, k: int, mode: str) -> list[dict]:
-        return [self._to_dict(hit) for hit in self._searcher.search(query, k=k, mode=mode)]
+        hits, _ = self._searcher.search_or_relax(query, k=k, mode=mode)  # what the API answers
+        return [self._to_dict(hit) for hit in hits]
 
 
 def http_search(url: str, *, timeout: float = 60.0) -> Search:

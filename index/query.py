@@ -20,7 +20,7 @@ quote or a phrase with nothing in it raises ``QuerySyntaxError`` saying where.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.errors import QuerySyntaxError
 
@@ -37,6 +37,17 @@ class ParsedQuery:
     phrases: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     titles: tuple[str, ...] = ()
+    # The free text with each phrase's own words back in place, quotes dropped: what a question
+    # that quotes wording the speeches do not use is ranked by (Searcher.search_or_relax).
+    unquoted: str = field(default="", compare=False)
+
+    def without_phrases(self) -> str | None:
+        """The query again with its phrases as plain words and its filters kept, or None when there
+        is nothing to relax (no phrase, or nothing but phrases: those stay strict)."""
+        if not self.phrases or not self.text:
+            return None
+        return " ".join([self.unquoted, *(f'-"{term}"' for term in self.excluded),
+                         *(f'title:"{title}"' for title in self.titles)])
 
     @property
     def ranking_text(self) -> str:
@@ -75,6 +86,7 @@ def _word_end(query: str, start: int) -> int:
 def parse_query(query: str) -> ParsedQuery:
     """Split ``query`` into free text, phrases, exclusions and title filters (see the module docstring)."""
     words: list[str] = []
+    unquoted: list[tuple[bool, str]] = []  # (after whitespace?, text): Chinese quotes glue to their words
     phrases: dict[str, None] = {}
     excluded: dict[str, None] = {}
     titles: dict[str, None] = {}
@@ -87,8 +99,10 @@ def parse_query(query: str) -> ParsedQuery:
             term_start = True
             continue
         if char in OPENING_QUOTES:
+            opening = i
             phrase, i = _quoted(query, i)
             phrases[phrase] = None
+            unquoted.append((term_start, query[opening + 1:i - 1].strip()))
             term_start = False
             continue
         if term_start and char == "-" and i + 1 < n and not query[i + 1].isspace():
@@ -117,7 +131,9 @@ def parse_query(query: str) -> ParsedQuery:
             continue
         end = _word_end(query, i)
         words.append(query[i:end])
+        unquoted.append((term_start, query[i:end]))
         i = end
         term_start = False
     return ParsedQuery(text=" ".join(words), phrases=tuple(phrases), excluded=tuple(excluded),
-                       titles=tuple(titles))
+                       titles=tuple(titles),
+                       unquoted="".join((" " if spaced else "") + piece for spaced, piece in unquoted).strip())

@@ -113,6 +113,20 @@ class Searcher:
                             more_in_speech=result.more_in_speech))
         return hits
 
+    def search_or_relax(self, query: str, **options) -> tuple[list[Hit], bool]:
+        """``search``, and when quoted wording that no passage holds leaves a question with no hit,
+        the same question with those quotes dropped; True when that second search answered.
+
+        Questions quote on their own (什么是“五联”机制？, the "five-link" mechanism) in wording the
+        speeches need not share, and an empty answer helps nobody. A query of phrases alone stays
+        strict: that is a verbatim check, and no hit is its answer.
+        """
+        hits = self.search(query, **options)
+        relaxed = None if hits else parse_query(query.strip()).without_phrases()
+        if relaxed is None:
+            return hits, False
+        return self.search(relaxed, **options), True
+
     def arms(self, text: str, mode: str, depth: int, rows=None) -> tuple[dict[str, list[Match]], list[str], object]:
         """The ranked lists ``mode`` fuses for ``text``, its BM25 terms, and its vector (None without dense)."""
         arms: dict[str, list[Match]] = {}
@@ -240,21 +254,24 @@ def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
 
 def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
                    speech: str | None = None, keep: list[Hit] | None = None, **filters) -> dict:
-    """Run a search and wrap it as ``{"query", "mode", "speech", "took_ms", "answered", "results"}``.
+    """Run a search and wrap it as ``{"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed",
+    "results"}``.
 
     ``answered`` is false when the top hit's confidence is under the mode's threshold (or there
-    is no hit): the question is probably not one the speeches answer.
+    is no hit): the question is probably not one the speeches answer. ``phrases_relaxed`` is true
+    when no passage held the question's quoted wording and the results rank it without the quotes
+    (``Searcher.search_or_relax``).
 
     ``filters`` are ``Searcher.search``'s (group, date_from, date_to, place, speaker, sort).
     ``keep``, a list, receives the hits themselves (the API weighs their sentence scores).
     """
     started = time.perf_counter()
-    hits = searcher.search(query, k=k, mode=mode, speech=speech, **filters)
+    hits, relaxed = searcher.search_or_relax(query, k=k, mode=mode, speech=speech, **filters)
     if keep is not None:
         keep.extend(hits)
     took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
-            "answered": searcher.answered(hits, mode),
+            "answered": searcher.answered(hits, mode), "phrases_relaxed": relaxed,
             "results": [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits]}
 
 

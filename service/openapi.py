@@ -93,6 +93,9 @@ SCHEMAS = {
         "answered": {"type": "boolean", "description": "false when the top result's confidence is under the "
                                                       "threshold chosen on the tuning set (or nothing was found): "
                                                       "the speeches probably do not answer this"},
+        "phrases_relaxed": {"type": "boolean", "description": "true when no passage held the question's quoted "
+                                                             "wording and the results rank the question without "
+                                                             "its quotes; a query of phrases alone never relaxes"},
         "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
     }),
     "SpeechSummary": _obj({

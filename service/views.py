@@ -205,7 +205,7 @@ def index():
     started = time.perf_counter()
     try:
         asked = _check(searcher)
-        hits = searcher.search(asked.q, **asked.options)
+        hits, relaxed = searcher.search_or_relax(asked.q, **asked.options)
     except BadQuery as exc:
         return render_template("index.html", **context | {"message": str(exc)}), 400
     query = asked.q
@@ -215,6 +215,7 @@ def index():
     context["query"] = query
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)
+    context["phrases_relaxed"] = relaxed
     if not results or not context["answered"]:
         context["no_answer"] = _suggestions(asked)
     return render_template("index.html", **context)

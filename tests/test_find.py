@@ -54,6 +54,16 @@ def test_a_phrase_finds_exactly_the_passages_that_contain_it_reprints_folded(fin
     assert found(find_searcher, '"养老诈骗" 平安建设') == [(B_SAFETY, [], None)]
 
 
+def test_quoted_wording_no_passage_holds_relaxes_a_question_but_not_a_phrase_search(find_searcher, ids):
+    hits, relaxed = find_searcher.search_or_relax("哪里讲到“上海交通大学”的耕地保护红线？", k=3)
+    assert relaxed is True
+    assert hits[0].passage.id == ids[C_LAND]
+    assert find_searcher.search_or_relax('"上海交通大学"', k=3) == ([], False)
+    hits, relaxed = find_searcher.search_or_relax("“保交楼”底线", k=3)
+    assert relaxed is False
+    assert {h.passage.id for h in hits} == {ids[A_FLATS], ids[C_LAND]}
+
+
 def test_exclusions_and_title_filters(find_searcher):
     assert found(find_searcher, '"保交楼" -粮食') == [(A_FLATS, [B_FLATS], None)]
     assert found(find_searcher, '"保交楼" -"国家安全的重要基础"') == [(A_FLATS, [B_FLATS], None)]

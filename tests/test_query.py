@@ -54,6 +54,19 @@ def test_syntax_errors_say_what_and_where(query, message):
     assert caught.value.code == "query_syntax"
 
 
+@pytest.mark.parametrize("query, unquoted, relaxed", [
+    ('What is the "five-link" mechanism?', "What is the five-link mechanism?", "What is the five-link mechanism?"),
+    ("什么是“两个确立”？", "什么是两个确立？", "什么是两个确立？"),
+    ('“保交楼” 楼盘 -烂尾 title:晋中', "保交楼 楼盘", '保交楼 楼盘 -"烂尾" title:"晋中"'),
+    ('"保交楼"', "保交楼", None),
+    ("如何保障粮食安全", "如何保障粮食安全", None),
+])
+def test_a_question_without_its_quotes_keeps_the_words_in_place_and_the_filters(query, unquoted, relaxed):
+    parsed = parse_query(query)
+    assert parsed.unquoted == unquoted
+    assert parsed.without_phrases() == relaxed
+
+
 def test_ranking_text_is_the_free_text_else_the_phrases():
     assert parse_query('"保交楼" 房地产').ranking_text == "房地产"
     assert parse_query('"保交楼" "稳民生"').ranking_text == "保交楼 稳民生"
