@@ -129,7 +129,7 @@ def sentence_overlaps(text: str, sentences: Sequence[tuple[int, int]], terms: Se
     return overlaps
 
 
-def _is_opener(sentence: str) -> bool:
+def is_opener(sentence: str) -> bool:
     """A heading or a point's opening line (一、… / （一）… / 1.… / 第一，… / 一是…), short enough to be only a label."""
     sentence = sentence.strip()
     return len(sentence) <= OPENER_MAX_CHARS and bool(_OPENER.match(sentence))
@@ -156,7 +156,7 @@ def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | Non
         shared = [max(0, min(end, h_end) - max(start, h_start)) for start, end in spans]
         if shared and max(shared) > 0:
             dense[shared.index(max(shared))] = 1.0
-    dense = [0.0 if _is_opener(text[start:end]) else value for value, (start, end) in zip(dense, spans)]
+    dense = [0.0 if is_opener(text[start:end]) else value for value, (start, end) in zip(dense, spans)]
     overlaps = sentence_overlaps(text, spans, terms)
     present = max((distinct for distinct, _ in overlaps), default=0)
     return [value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
