@@ -60,8 +60,9 @@ SCHEMAS = {
     "ArmScore": _obj({"score": _nullable({"type": "number"}), "rank": _nullable({"type": "integer", "minimum": 1})}),
     "SpeechRef": _obj({"id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"}}),
     "BestSentence": _obj({
-        "text": {"type": "string", "description": "passage text[start:end]: the sentence with the most query "
-                                                  "terms, ties and no-match going to best_span"},
+        "text": {"type": "string", "description": "passage text[start:end]: the sentence that best answers, "
+                                                  "weighing its cosine to the query against its share of the "
+                                                  "query's terms (headings get no credit for closeness)"},
         "start": {"type": "integer", "minimum": 0, "description": "character offset within the passage text"},
         "end": {"type": "integer", "minimum": 0},
     }),
