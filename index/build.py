@@ -5,12 +5,15 @@ only new or changed passages, and unchanged passages keep their ids.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
@@ -18,7 +21,7 @@ from index import lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.engines import vector_id
 from index.dedup import near_duplicate_groups
-from index.errors import CorpusError, IndexCorrupt, IndexNotBuilt
+from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer
 from index.lexical import LEXICAL_VERSION, document_terms
 from index.parse import load_corpus
@@ -28,6 +31,10 @@ if TYPE_CHECKING:
     from index.embed import Encoder
 
 CACHE = "cache"
+LOCK = "build.lock"
+# Texts embedded between two cache checkpoints: ~1 min of embedding on 2 cores, a few MB written.
+CHECKPOINT_TEXTS = 2048
+LOCK_POLL_S = 0.2
 
 
 @dataclass
@@ -79,10 +86,7 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     keys = [cache.key(text) for text in texts]
     missing = dict.fromkeys(key for key in keys if key not in cache.vectors)
     if missing:
-        text_of = dict(zip(keys, texts))
-        fresh = encoder.encode_passages([text_of[key] for key in missing], progress=progress)
-        for key, vector in zip(missing, fresh):
-            cache.vectors[key] = np.asarray(vector, dtype=np.float32)
+        _embed(dict(zip(keys, texts)), list(missing), encoder=encoder, cache=cache, progress=progress)
     vectors = np.zeros((len(units), encoder.dim), dtype=np.float32)
     if len(sentences):
         vectors[sentences] = np.stack([cache.vectors[key] for key in keys])
@@ -99,32 +103,76 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     return vectors, keys, len(missing)
 
 
+def _embed(text_of: dict[str, str], missing: list[str], *, encoder: Encoder, cache: EmbeddingCache,
+           progress: bool) -> None:
+    """Embed the texts of ``missing`` keys into the cache, a checkpointed chunk at a time, longest first.
+
+    Longest first over the whole build, so each chunk's batches pad little and the bar's ETA
+    only gets better; the bar counts characters.
+    """
+    order = sorted(missing, key=lambda key: -len(text_of[key]))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(len(text_of[key]) for key in order), desc="embedding", unit="char", unit_scale=True)
+    try:
+        for start in range(0, len(order), CHECKPOINT_TEXTS):
+            chunk_keys = order[start:start + CHECKPOINT_TEXTS]
+            fresh = encoder.encode_passages([text_of[key] for key in chunk_keys])
+            for key, vector in zip(chunk_keys, fresh):
+                cache.vectors[key] = np.asarray(vector, dtype=np.float32)
+            cache.checkpoint(chunk_keys)
+            if bar is not None:
+                bar.update(sum(len(text_of[key]) for key in chunk_keys))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 class EmbeddingCache:
-    """Vectors keyed by sha1(model id, text), one .npz per model under the index root."""
+    """Vectors keyed by sha1(model id, text), one .npz per model under the index root.
+
+    While a build embeds, each finished chunk of vectors is written at once as a part file beside
+    it (``<slug>.part-<n>.npz``), so a build killed halfway resumes from what it had embedded;
+    :meth:`save` folds the parts back into the one file.
+    """
 
     def __init__(self, root: Path, model_id: str):
         slug = hashlib.sha1(model_id.encode()).hexdigest()[:12]
         self.path = root / CACHE / f"{slug}.npz"
         self.model_id = model_id
         self.vectors: dict[str, np.ndarray] = {}
-        if self.path.exists():
+        for path in [self.path, *self._parts()]:
             try:
-                with np.load(self.path, allow_pickle=False) as data:
-                    self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+                with np.load(path, allow_pickle=False) as data:
+                    self.vectors.update(zip(data["keys"].tolist(), data["vectors"]))
             except (OSError, ValueError, KeyError):
-                self.vectors = {}  # a damaged cache only costs re-embedding
+                pass  # a missing or damaged file only costs re-embedding
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.path.parent.glob(f"{self.path.stem}.part-*.npz"))
 
     def key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model_id}\0{text}".encode()).hexdigest()
 
-    def save(self, keep: Sequence[str]) -> None:
-        """Write the entries in ``keep`` atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = [k for k in dict.fromkeys(keep) if k in self.vectors]
+    def _write(self, path: Path, keys: Sequence[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         dim = next(iter(self.vectors.values())).shape[0] if self.vectors else 0
         vectors = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-        with atomic_writer(self.path, "wb") as handle:
+        with atomic_writer(path, "wb") as handle:
             np.savez(handle, keys=np.array(keys, dtype=str), vectors=vectors)
+
+    def checkpoint(self, keys: Sequence[str]) -> None:
+        """Write these (just embedded) entries to a new part file at once."""
+        self._write(self.path.with_name(f"{self.path.stem}.part-{len(self._parts()):06d}.npz"), list(keys))
+
+    def save(self, keep: Sequence[str]) -> None:
+        """Write the entries in ``keep`` atomically, then drop the part files."""
+        parts = self._parts()
+        self._write(self.path, [k for k in dict.fromkeys(keep) if k in self.vectors])
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None]) -> list[Passage]:
@@ -167,9 +215,51 @@ def _previous(root: Path) -> tuple[dict | None, list[Passage]]:
     return manifest, passages
 
 
+@contextlib.contextmanager
+def build_lock(root: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold ``root``'s build lock: one build per index root at a time.
+
+    Another build's lock is waited for up to ``wait`` seconds, then refused with
+    :class:`BuildInProgress` naming its holder. The lock is an ``flock`` on ``root/build.lock``,
+    so the kernel releases it when its holder dies, even by SIGKILL.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK, "a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise BuildInProgress(f"another build is running on {root} ({holder}) — "
+                                          "let it finish, then build again") from None
+                time.sleep(LOCK_POLL_S)
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None = None,
-          budget: int = 512, progress: bool = False) -> BuildReport:
-    """Build an index of ``sources`` under ``root`` and make it current."""
+          budget: int = 512, progress: bool = False, wait: float = 0.0) -> BuildReport:
+    """Build an index of ``sources`` under ``root`` and make it current.
+
+    One build per root at a time (:func:`build_lock`, waiting up to ``wait`` seconds for another);
+    a build killed while embedding resumes from the vectors it had checkpointed.
+    """
+    with build_lock(Path(root), wait=wait):
+        return _build(sources, Path(root), encoder=encoder, model_spec=model_spec, budget=budget, progress=progress)
+
+
+def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None, budget: int,
+           progress: bool) -> BuildReport:
     started = time.perf_counter()
     sources = [Path(s).resolve() for s in sources]
     speeches, warnings = collect(sources, progress=progress)

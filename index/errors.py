@@ -52,6 +52,12 @@ class CorpusError(SpeechQAError):
     code = "corpus_error"
 
 
+class BuildInProgress(SpeechQAError):
+    """Another build holds the index root's build lock."""
+
+    code = "build_in_progress"
+
+
 class QuerySyntaxError(BadQuery):
     """The query text does not follow the search syntax (an unclosed quote, an empty phrase)."""
 
@@ -77,12 +83,6 @@ class ReloadFailed(SpeechQAError):
     """A reload hit an error that is not one of the index's own (the server log has the details)."""
 
     code = "reload_failed"
-
-
-class StoreUnavailable(SpeechQAError):
-    """The search engine holding the index (a Milvus server) cannot be reached or did not answer in time."""
-
-    code = "store_unavailable"
 
 
 class StoreUnavailable(SpeechQAError):

@@ -1,0 +1,112 @@
+"""The build's embedding stage: checkpointed vectors a killed build resumes from, one build per root, composed pairs."""
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from index import build as build_mod
+from index.build import EmbeddingCache, build, build_lock
+from index.engines import vector_id
+from index.errors import BuildInProgress
+from index.lifecycle import current_build
+from index.store import FaissBm25Store
+
+from .conftest import SEEDS
+
+
+class StopsAfter:
+    """The real encoder, interrupted after ``calls`` passage batches as a kill would interrupt it."""
+
+    def __init__(self, encoder, calls: int):
+        self.encoder, self.calls = encoder, calls
+        self.model_id, self.dim, self.engine = encoder.model_id, encoder.dim, encoder.engine
+
+    def encode_queries(self, texts):
+        return self.encoder.encode_queries(texts)
+
+    def count_tokens(self, text):
+        return self.encoder.count_tokens(text)
+
+    def encode_passages(self, texts, *, progress=False):
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        self.calls -= 1
+        return self.encoder.encode_passages(texts)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    small_seed = min(SEEDS.glob("*.txt"), key=lambda p: p.stat().st_size)
+    (folder / small_seed.name).write_bytes(small_seed.read_bytes())
+    return folder
+
+
+def test_a_killed_build_resumes_from_its_checkpointed_vectors(tmp_path, corpus, encoder, monkeypatch):
+    monkeypatch.setattr(build_mod, "CHECKPOINT_TEXTS", 40)
+    root = tmp_path / "index"
+    with pytest.raises(KeyboardInterrupt):
+        build([corpus], root, encoder=StopsAfter(encoder, calls=1))
+    cache = EmbeddingCache(root, vector_id(encoder))
+    assert len(cache.vectors) == 40 and len(cache._parts()) == 1
+
+    resumed = build([corpus], root, encoder=encoder)
+    cache = EmbeddingCache(root, vector_id(encoder))
+    assert len(cache.vectors) == resumed.embedded + 40  # only what the killed build had not embedded
+    assert cache._parts() == []  # folded into the one cache file
+    assert build([corpus], root, encoder=encoder).embedded == 0
+
+
+def test_a_second_build_on_one_root_is_refused_with_a_clear_message(tmp_path, corpus, encoder):
+    root = tmp_path / "index"
+    with build_lock(root):
+        message = (rf"another build is running on {re.escape(str(root))} \(pid {os.getpid()} since "
+                   r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\) — let it finish, then build again")
+        with pytest.raises(BuildInProgress, match=message):
+            build([corpus], root, encoder=encoder)
+        with pytest.raises(BuildInProgress):
+            build([corpus], root, encoder=encoder, wait=0.3)
+    assert not (root / "CURRENT").exists() and not (root / "builds").exists()
+
+
+def test_a_second_build_that_may_wait_runs_once_the_first_is_done(tmp_path, corpus, encoder):
+    root = tmp_path / "index"
+    holding, release = threading.Event(), threading.Event()
+
+    def first():
+        with build_lock(root):
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    holding.wait(30)
+    threading.Timer(0.5, release.set).start()
+    report = build([corpus], root, encoder=encoder, wait=60)
+    holder.join()
+    assert current_build(root) == report.directory
+    assert (root / "build.lock").read_text() == ""  # released, holder cleared
+
+
+def test_pair_vectors_are_their_sentences_weighted_by_tokens(tmp_path, corpus, encoder):
+    report = build([corpus], tmp_path / "index", encoder=encoder)
+    store = FaissBm25Store.load(report.directory)
+    vectors = store.dense.reconstruct_n(0, store.dense.ntotal)
+    units = [tuple(u) for u in store.units.tolist()]
+    row_of = {u: i for i, u in enumerate(units)}
+    overhead = encoder.count_tokens("")
+    pairs = [u for u in units if u[3] == 1]
+    assert len(pairs) > 50
+    for passage_row, start, end, _ in pairs:
+        text = store.passages[passage_row].text
+        first = next(u for u in units if u[:2] == (passage_row, start) and u[3] == 0)
+        second = next(u for u in units if u[0] == passage_row and u[2] == end and u[3] == 0)
+        weights = [encoder.count_tokens(text[u[1]:u[2]]) - overhead for u in (first, second)]
+        expected = weights[0] * vectors[row_of[first]] + weights[1] * vectors[row_of[second]]
+        np.testing.assert_allclose(vectors[row_of[passage_row, start, end, 1]], expected / np.linalg.norm(expected),
+                                   atol=1e-6)
