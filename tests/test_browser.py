@@ -19,7 +19,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT_COPY = Path("/tmp/speechqa-screenshot.png")
-XSS_QUERIES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+# (query, where the page shows it back): a lone quote is a syntax error, echoed inside the message
+XSS_QUERIES = [("<script>alert(1)</script>", ".summary .query"), ('"><img src=x onerror=alert(1)>', "p.notice")]
 
 
 def _served(searcher):
@@ -139,20 +140,20 @@ def test_full_speech_opens_at_the_passage(base_url, js_page):
     assert page.evaluate("() => window.scrollY") > 0, "the page scrolled to the passage"
 
 
-@pytest.mark.parametrize("query", XSS_QUERIES)
-def test_markup_in_a_query_is_shown_as_text_and_never_runs(base_url, js_page, query, tmp_path):
+@pytest.mark.parametrize(("query", "shown_in"), XSS_QUERIES)
+def test_markup_in_a_query_is_shown_as_text_and_never_runs(base_url, js_page, query, shown_in, tmp_path):
     page = js_page
     page.goto(base_url + "/")
     page.fill("input[name=q]", query)
     page.click("button[type=submit]")
     page.wait_for_load_state()
     assert page.input_value("input[name=q]") == query
-    assert page.locator(".summary .query").inner_text() == query
+    assert query[:12] in page.locator(shown_in).inner_text()
     assert page.locator("main img").count() == 0
     assert page.locator("body script").count() == 0
     page.goto(base_url + "/?q=" + quote(query))  # the shareable URL, typed directly
     page.wait_for_timeout(300)
-    assert page.locator(".summary .query").inner_text() == query
+    assert query[:12] in page.locator(shown_in).inner_text()
     assert page.dialogs == []
 
 
