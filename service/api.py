@@ -16,7 +16,6 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
 from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
-from index.lexical import tokenize
 from index.query import parse_query
 from index.records import SPEECH_METADATA
 from index.request import parse_request
@@ -57,26 +56,30 @@ def json_body() -> dict:
     return body
 
 
-def query_terms(query: str) -> list[str]:
-    """What a result highlights: the free text's terms and the phrases (never the exclusions).
+def query_terms(searcher, query: str) -> list[str]:
+    """What a result highlights: the free text's search terms and the phrases (never the exclusions).
 
-    A query that does not parse (a passage page's link may carry any ``q``) is all free text.
+    The terms are the lexical arm's own, so an English question marks the Chinese words its
+    dictionary terms found. A query that does not parse (a passage page's link may carry any
+    ``q``) is all free text.
     """
+    if not query:
+        return []
     try:
         parsed = parse_query(query)
     except QuerySyntaxError:
-        return tokenize(query)
-    return tokenize(parsed.text) + list(parsed.phrases)
+        return searcher.lexical_terms(query)
+    return (searcher.lexical_terms(parsed.text) if parsed.text else []) + list(parsed.phrases)
 
 
-def annotate(query: str, results: list[dict], hits: list[Hit] | None = None) -> list[dict]:
+def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None) -> list[dict]:
     """Add ``highlight`` and ``best_sentence`` to each result dict (in place) and return them.
 
     The best sentence weighs each sentence's query terms against its cosine to the query, which
     the search computed from the stored vectors (``hits``, in the same order), so this costs no
     model call; without them the dense arm's best sentence (``best_span``) stands in.
     """
-    terms = query_terms(query)
+    terms = query_terms(searcher, query)
     for position, result in enumerate(results):
         scores = hits[position].sentence_scores if hits is not None else None
         result["highlight"] = str(hl.highlight(result["text"], terms))
@@ -89,7 +92,7 @@ def _search(source: Mapping, *, strict: bool):
     searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
     hits: list[Hit] = []
     payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
-    annotate(payload["query"], payload["results"], hits)
+    annotate(searcher, payload["query"], payload["results"], hits)
     response = jsonify(payload)
     response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
     return response
@@ -158,7 +161,7 @@ def similar(passage_id: str):
     started = time.perf_counter()
     hits = searcher.similar(passage_id, k)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
-    results = annotate("", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    results = annotate(searcher, "", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
     return jsonify({"passage_id": passage_id, "took_ms": took_ms, "results": results})
 
 

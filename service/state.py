@@ -20,6 +20,7 @@ from flask import Flask, current_app
 
 from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
                           ReloadInProgress, SpeechQAError, StoreUnavailable)
+from index.bilingual import gloss_index
 from index.lexical import warm_up as load_jieba
 from index.milvus import MilvusStore
 from index.search import Searcher, load_searcher
@@ -218,7 +219,10 @@ def warm_up(searcher) -> None:
     """Load jieba's dictionary, build the phrase matcher and run one query through both arms, so the
     first real query is not slower (the phrase matcher takes seconds on a large library)."""
     load_jieba()
-    searcher.library.phrases  # noqa: B018 — a cached property: touching it builds it, before the swap
+    # cached on first use; built here, before the swap, instead of inside somebody's request
+    searcher.library.phrases  # noqa: B018 — the verbatim matcher (seconds on a large library)
+    searcher.term_stats  # noqa: B018 — BM25 vocabulary and coverage weights
+    gloss_index()  # CC-CEDICT's English glosses, for English questions (~1.5 s)
     searcher.search("预热 warm up", k=1, mode="hybrid")
 
 

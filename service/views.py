@@ -133,7 +133,7 @@ def _cart_context(searcher, ids: list[str]) -> dict:
 
 def _present(searcher, query: str, results: list[dict]) -> list[dict]:
     """Add what a result card shows to each result: excerpt, whole passage, citation, confidence in words."""
-    terms = query_terms(query) if query else []
+    terms = query_terms(searcher, query)
     for result in results:
         best = result["best_sentence"]
         found = searcher.passage(result["passage_id"])
@@ -209,7 +209,7 @@ def index():
     except BadQuery as exc:
         return render_template("index.html", **context | {"message": str(exc)}), 400
     query = asked.q
-    results = annotate(query, [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    results = annotate(searcher, query, [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
     context |= _cart_context(searcher, cart_ids())
     context["results"] = _present(searcher, query, results)
     context["query"] = query
@@ -249,7 +249,7 @@ def passage(passage_id: str):
     found = searcher.passage(passage_id)
     previous_id, next_id = searcher.neighbours(passage_id)
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
-    terms = query_terms(query) if query else []
+    terms = query_terms(searcher, query)
     best = hl.best_sentence(found.text, terms) if terms else None
     return render_template(
         "passage.html", passage=found, html=hl.highlight_passage(found.text, terms, best),
@@ -264,7 +264,7 @@ def similar(passage_id: str):
     searcher = holder().require()
     source = searcher.passage(passage_id)
     hits = searcher.similar(passage_id, DEFAULT_K)
-    results = annotate("", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    results = annotate(searcher, "", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
     return render_template("similar.html", source=source, speech=searcher.speech(source.speech_id),
                            results=_present(searcher, "", results), query="",
                            **_form_defaults() | _cart_context(searcher, cart_ids()))
@@ -299,7 +299,7 @@ def speech(speech_id: str):
         first_of_section.setdefault(p.section, p.id)
     outline = [(path, first_of_section.get(path)) for path in info.sections]
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
-    terms = query_terms(query) if query else []
+    terms = query_terms(searcher, query)
     shown = [(p, section_openings(p, passages[i - 1].section if i else ()), hl.highlight(body_of(p), terms))
              for i, p in enumerate(passages)]
     return render_template("speech.html", speech=info, passages=shown, outline=outline, query=query,

@@ -10,10 +10,10 @@ import pytest
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
 from service.state import IndexHolder
-from service.highlight import best_sentence, highlight, highlight_passage, is_opener, match_spans, split_sentences
+from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
 from service.openapi import build_spec
 
-SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "results"]
+SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
                "duplicates", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]
@@ -145,19 +145,16 @@ def test_chinese_questions_find_relevant_passages_in_top_3(client, mode, questio
     assert any(expected in r["text"] for r in body["results"]), [r["text"][:30] for r in body["results"]]
 
 
-def test_english_question_gets_results_and_a_valid_best_sentence(client, searcher):
+def test_english_question_gets_results_marked_with_its_chinese_terms(client, searcher):
     question = "How should grassroots officials guarantee food security?"
+    terms = searcher.lexical_terms(question)
+    assert {"干部", "保障", "安全"} <= set(terms)  # CC-CEDICT: officials → 干部, guarantee → 保障, security → 安全
     body = client.get("/api/search", query_string={"q": question, "k": 3, "mode": "dense"}).get_json()
     assert any("粮食安全" in r["text"] for r in body["results"])
-    for result, hit in zip(body["results"], searcher.search(question, k=3, mode="dense")):
+    for result in body["results"]:
         best = result["best_sentence"]
         assert result["text"][best["start"]:best["end"]] == best["text"]
-        assert "<mark>" not in result["highlight"]
-        # no term to go by: the sentence the vectors put closest wins, a bare heading never
-        spans = split_sentences(result["text"])
-        closest = max((i for i, (a, b) in enumerate(spans) if not is_opener(result["text"][a:b])),
-                      key=lambda i: hit.sentence_scores[i])
-        assert (best["start"], best["end"]) == spans[closest]
+        assert "安全</mark>" in result["highlight"]  # adjacent marks merge: 粮<mark>食安全</mark>
 
 
 def test_speech_filter_restricts_results(client, searcher):
@@ -319,7 +316,8 @@ def test_healthz(client, searcher):
     body = client.get("/healthz").get_json()
     assert body == {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
                     "model": searcher.manifest["model_id"], "built_at": searcher.manifest["built_at"],
-                    "build_id": searcher.manifest["build_id"]}
+                    "build_id": searcher.manifest["build_id"],
+                    "store": {"kind": "faiss", "version": searcher.manifest["build_id"]}}
 
 
 # --- no index ------------------------------------------------------------------------------------
