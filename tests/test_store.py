@@ -66,8 +66,11 @@ def test_rebuild_reuses_embeddings_and_keeps_ids(tmp_path, small_corpus, encoder
     root = tmp_path / "index"
     first = build([small_corpus], root, encoder=encoder)
     second = build([small_corpus], root, encoder=encoder)
-    assert first.embedded == first.manifest["counts"]["spans"] and first.reused == 0
-    assert second.embedded == 0 and second.reused == first.embedded
+    sentences = {p.text[a:b] for p in store.read_passages(first.directory) for a, b in sentence_spans(p.text)}
+    spans = first.manifest["counts"]["spans"]
+    # Only distinct sentences are embedded; pair vectors are composed from them.
+    assert first.embedded == len(sentences) and first.reused == spans - len(sentences)
+    assert second.embedded == 0 and second.reused == spans
     assert store.read_passages(first.directory) == store.read_passages(second.directory)
     assert (second.passages_added, second.passages_removed, second.speeches_changed) == (0, 0, [])
 
@@ -80,9 +83,12 @@ def test_changed_file_reembeds_only_what_changed(tmp_path, small_corpus, encoder
     report = build([small_corpus], root, encoder=encoder)
     assert report.speeches_added == ["边境安全的思考"]
     assert report.passages_added >= 1 and report.passages_removed == 0
-    old_ids = {p.id for p in store.read_passages(first.directory)}
-    new_passages = [p for p in store.read_passages(report.directory) if p.id not in old_ids]
-    assert report.embedded == sum(2 * len(sentence_spans(p.text)) - 1 for p in new_passages)
+    def sentences(passages):
+        return {p.text[a:b] for p in passages for a, b in sentence_spans(p.text)}
+
+    old = store.read_passages(first.directory)
+    new_passages = [p for p in store.read_passages(report.directory) if p.id not in {q.id for q in old}]
+    assert report.embedded == len(sentences(new_passages) - sentences(old)) > 0
 
 
 def test_rollback_returns_to_the_previous_build(tmp_path, small_corpus, encoder):
