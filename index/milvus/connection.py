@@ -63,8 +63,11 @@ class Connection:
                 from pymilvus import MilvusClient
 
                 # dedicated: pymilvus otherwise shares one channel per address, and a fresh
-                # client would inherit the failed one.
-                self._client = MilvusClient(self.uri, token=self.token, timeout=self.timeout, dedicated=True)
+                # client would inherit the failed one. No keepalive pings on an idle channel:
+                # Milvus Lite's gRPC server answers pymilvus's 10 s pings with GOAWAY
+                # ("too_many_pings"), which fails the calls in flight.
+                self._client = MilvusClient(self.uri, token=self.token, timeout=self.timeout, dedicated=True,
+                                            grpc_options={"grpc.keepalive_permit_without_calls": False})
             return self._client
 
     def _forget(self, client) -> None:
@@ -75,14 +78,25 @@ class Connection:
                 self._client = None
 
     def call(self, method: str, *args, **kwargs):
-        """``MilvusClient.<method>(*args, **kwargs)`` within the timeout (the first argument, when a
-        string, is the collection to load if Milvus reports it released).
+        """A read: ``MilvusClient.<method>(*args, **kwargs)`` within the timeout (the first argument, when a
+        string, is the collection to load if Milvus reports it released), tried once more on a fresh
+        channel if Milvus could not be reached.
 
         StoreUnavailable when Milvus cannot be reached or does not answer in time.
         """
         collection = args[0] if args and isinstance(args[0], str) else None
-        return self._run(collection, self.timeout,
-                         lambda client: getattr(client, method)(*args, timeout=self.timeout, **kwargs))
+
+        def read(client):
+            return getattr(client, method)(*args, timeout=self.timeout, **kwargs)
+
+        try:
+            return self._run(collection, self.timeout, read)
+        except StoreUnavailable as exc:
+            if not _refused(exc.__cause__):
+                raise
+            # a read is safe to repeat: once more on a fresh channel (the old one may have been
+            # closed under it by the server, GOAWAY), and a Milvus that is really down refuses fast
+            return self._run(collection, self.timeout, read)
 
     def write(self, method: str, collection: str, *args, **kwargs):
         """A call that writes (``insert``, ``upsert``, ``delete``, ``create_collection``), within ``bulk_timeout``."""
@@ -135,6 +149,13 @@ class Connection:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _refused(exc: BaseException | None) -> bool:
+    """A failure to reach Milvus at all, as opposed to a call it did not answer in time."""
+    import grpc
+
+    return exc is not None and not (isinstance(exc, grpc.RpcError) and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,9 +11,8 @@ upsert. Readers of N-1 never see N's rows (their ``since`` is N) and keep the ro
 Why a version field and not a collection per version behind an alias: an alias switch needs
 the new version written out in full, every span vector again, while a rebuild usually changes
 a file or two; here an unchanged rebuild writes no row at all and a changed file writes only
-its own passages and spans. What it costs is measured in bench/milvus_load.py's results and
-the README: each search also filters on ``since``/``until``, and BM25's corpus statistics count
-the rows kept for rollback too.
+its own passages and spans. What it costs (bench/results/milvus_quality.md): each search also
+filters on ``since``/``until``, and BM25's corpus statistics count the rows kept for rollback too.
 
 A publish that dies halfway leaves rows with ``since`` above every version, or rows closed at
 such a version; the next publish removes the first and reopens the second before it starts.
