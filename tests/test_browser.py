@@ -193,6 +193,8 @@ def test_a_quoted_search_folds_the_reprint_and_a_filter_unfolds_it(find_url, fin
 
     page.goto(find_url + "/")
     page.fill("input[name=q]", "“保交楼”")
+    assert not page.is_visible("input[name=place]")  # filters are folded until asked for
+    page.locator("details.filters-box summary").click()
     page.fill("input[name=place]", "柳州")
     page.click("button[type=submit]")
     page.wait_for_load_state()
@@ -201,6 +203,7 @@ def test_a_quoted_search_folds_the_reprint_and_a_filter_unfolds_it(find_url, fin
     assert "2023-04-15 · 柳州 · 李四" in results.nth(0).locator(".path .about").inner_text()
     assert results.nth(0).locator(".duplicates").count() == 0
     assert page.input_value("input[name=place]") == "柳州"
+    assert page.is_visible("input[name=place]")  # a filter in use keeps them open
 
 
 # --- speechwriter tools: citation, export cart, similar passages ---------------------------------
