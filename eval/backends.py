@@ -11,15 +11,15 @@ class LocalSearch:
     """A backend over the index under ``index_dir``, loaded once (model and all)."""
 
     def __init__(self, index_dir: Path | str):
-        from index.search import hit_to_dict, load_searcher
+        from index.search import load_searcher, results_of
 
         self._searcher = load_searcher(index_dir)
-        self._to_dict = hit_to_dict
+        self._results_of = results_of
         self.passages = self._searcher.passages
 
     def __call__(self, query: str, k: int, mode: str) -> list[dict]:
         hits, _ = self._searcher.search_or_relax(query, k=k, mode=mode)  # what the API answers
-        return [self._to_dict(hit) for hit in hits]
+        return self._results_of(self._searcher, hits)
 
 
 def http_search(url: str, *, timeout: float = 60.0) -> Search:

@@ -90,8 +90,7 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     q = q.strip()
     if len(q) > MAX_QUERY_CHARS:
         raise BadQuery(f"q must be at most {MAX_QUERY_CHARS} characters (got {len(q)})", field="q")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {k!r:.20})", field="k")
+    _check_k(k)
     if not isinstance(mode, str) or mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r:.40})", field="mode")
     if speech is not None and not isinstance(speech, str):
@@ -102,6 +101,11 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     return SearchRequest(q=q, k=k, mode=mode, speech=speech or None, group=_choice(group, "group", GROUPS),
                          date_from=date_from, date_to=date_to, place=_text(place, "place"),
                          speaker=_text(speaker, "speaker"), sort=_choice(sort, "sort", SORTS) or DEFAULT_SORT)
+
+
+def _check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {k!r:.20})", field="k")
 
 
 def _k_from_text(raw: str):
@@ -116,8 +120,7 @@ def parse_k(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_K
     k = _k_from_text(raw)
-    if not 1 <= k <= MAX_K:
-        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {k!r:.20})", field="k")
+    _check_k(k)
     return k
 
 

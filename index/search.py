@@ -252,6 +252,11 @@ def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
     return result
 
 
+def results_of(searcher: Searcher, hits: list[Hit]) -> list[dict]:
+    """The JSON results of ``hits``, each with its speech's metadata: what every edge sends."""
+    return [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits]
+
+
 def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
                    speech: str | None = None, keep: list[Hit] | None = None, **filters) -> dict:
     """Run a search and wrap it as ``{"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed",
@@ -272,7 +277,7 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
             "answered": searcher.answered(hits, mode), "phrases_relaxed": relaxed,
-            "results": [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits]}
+            "results": results_of(searcher, hits)}
 
 
 def load_searcher(index: Path | str | IndexSource, *, model: str | None = None,

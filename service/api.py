@@ -21,7 +21,7 @@ from index.records import SPEECH_METADATA
 from index.request import parse_request
 from index.records import Hit
 from index.request import parse_k
-from index.search import hit_to_dict, search_payload
+from index.search import results_of, search_payload
 import service.highlight as hl
 from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
                             quote_of)
@@ -161,7 +161,7 @@ def similar(passage_id: str):
     started = time.perf_counter()
     hits = searcher.similar(passage_id, k)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
-    results = annotate(searcher, "", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    results = annotate(searcher, "", results_of(searcher, hits), hits)
     return jsonify({"passage_id": passage_id, "took_ms": took_ms, "results": results})
 
 

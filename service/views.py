@@ -11,7 +11,7 @@ from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAE
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
                            SearchRequest, parse_request)
 from index.query import parse_query
-from index.search import hit_to_dict
+from index.search import results_of
 from service.api import annotate, export_response, query_terms
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, citation_text, quote_of
 from service.state import LOAD_ERRORS, holder
@@ -209,7 +209,7 @@ def index():
     except BadQuery as exc:
         return render_template("index.html", **context | {"message": str(exc)}), 400
     query = asked.q
-    results = annotate(searcher, query, [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    results = annotate(searcher, query, results_of(searcher, hits), hits)
     context |= _cart_context(searcher, cart_ids())
     context["results"] = _present(searcher, query, results)
     context["query"] = query
@@ -264,7 +264,7 @@ def similar(passage_id: str):
     searcher = holder().require()
     source = searcher.passage(passage_id)
     hits = searcher.similar(passage_id, DEFAULT_K)
-    results = annotate(searcher, "", [hit_to_dict(h, searcher.speech(h.passage.speech_id)) for h in hits], hits)
+    results = annotate(searcher, "", results_of(searcher, hits), hits)
     return render_template("similar.html", source=source, speech=searcher.speech(source.speech_id),
                            results=_present(searcher, "", results), query="",
                            **_form_defaults() | _cart_context(searcher, cart_ids()))
