@@ -51,8 +51,11 @@ def _contains(value: str | None, wanted: str) -> bool:
 class Library:
     """An index's passages and speeches, arranged for filtering and folding."""
 
-    def __init__(self, passages: Sequence[Passage], speeches: Sequence[SpeechInfo]):
+    def __init__(self, passages: Sequence[Passage], speeches: Sequence[SpeechInfo],
+                 phrases: PhraseIndex | None = None):
         self.passages = passages
+        if phrases is not None:
+            self.phrases = phrases  # the build's own (a store that saved one), so no query waits for it
         self.speeches = {s.id: s for s in speeches}
         rows_of: dict[str, list[int]] = {}
         for row, passage in enumerate(passages):
@@ -69,7 +72,8 @@ class Library:
 
     @cached_property
     def phrases(self) -> PhraseIndex:
-        """The verbatim matcher, made on the first query that needs it (idempotent, so threads may race)."""
+        """The verbatim matcher, made on the first query that needs it unless the store brought one
+        (idempotent, so threads may race)."""
         return PhraseIndex.from_texts([p.text for p in self.passages])
 
     def rows(self, query: ParsedQuery, filters: Filters) -> np.ndarray | None:

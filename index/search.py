@@ -60,7 +60,7 @@ class Searcher:
         self._speech_rows: dict[str, list[int]] = {}
         for row, passage in enumerate(store.passages):
             self._speech_rows.setdefault(passage.speech_id, []).append(row)
-        self.library = Library(store.passages, store.speeches)
+        self.library = Library(store.passages, store.speeches, getattr(store, "phrases", None))
 
     def search(self, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, speech: str | None = None,
                group: str | None = None, date_from: str | None = None, date_to: str | None = None,

@@ -9,6 +9,7 @@ A build directory holds::
     speeches.json   the speeches (id, title, source, sections)
     dense.faiss     normalised sentence vectors, so inner product is cosine
     bm25/           bm25s's own save format
+    phrases.npz     the verbatim phrase matcher (index/phrase.py), seconds to make on a large library
 
 The dense arm scores a passage by its best-matching span in each of two views, single
 sentences and pairs of consecutive sentences: whole-passage vectors of ~400 tokens blur
@@ -31,6 +32,7 @@ import numpy as np
 
 from index.errors import IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer, sha256_file
+from index.phrase import PhraseIndex
 from index.records import Passage, SpeechInfo
 
 FORMAT_VERSION = 1
@@ -40,6 +42,7 @@ SPEECHES = "speeches.json"
 DENSE = "dense.faiss"
 UNITS = "units.npy"
 BM25_DIR = "bm25"
+PHRASES = "phrases.npz"
 
 # bench/scale.py (results/scale.md): exact search costs ~59 ms per million vectors on one core,
 # so it passes 10 ms near 170k; at 1M, HNSW (M=32) answers in ~3-6 ms with recall@10 ≥ 0.98.
@@ -123,8 +126,9 @@ class FaissBm25Store:
     """An in-process index: FAISS for vectors, bm25s for terms."""
 
     def __init__(self, manifest: dict, passages: list[Passage], speeches: list[SpeechInfo],
-                 dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray):
+                 dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray, phrases: PhraseIndex | None = None):
         self.manifest = manifest
+        self.phrases = phrases
         self.passages = passages
         self.speeches = speeches
         self.dense = dense
@@ -176,6 +180,9 @@ class FaissBm25Store:
         faiss.write_index(self.dense, str(directory / DENSE))
         np.save(directory / UNITS, np.asarray(self.units, dtype=np.int64))
         self.lexical.save(str(directory / BM25_DIR))
+        if self.phrases is None:
+            self.phrases = PhraseIndex.from_texts([p.text for p in self.passages])
+        self.phrases.save(directory / PHRASES)
         self.manifest = dict(self.manifest, format=FORMAT_VERSION, files={
             str(p.relative_to(directory)): sha256_file(p) for p in _data_files(directory)})
         with atomic_writer(directory / MANIFEST) as handle:
@@ -196,13 +203,15 @@ class FaissBm25Store:
                 dense.hnsw.efSearch = HNSW_EF_SEARCH
             lexical = bm25s.BM25.load(str(directory / BM25_DIR))
             units = np.load(directory / UNITS, allow_pickle=False)
+            # builds before format 1's phrases.npz make their matcher on first use instead
+            phrases = PhraseIndex.load(directory / PHRASES) if (directory / PHRASES).exists() else None
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
         if not (len(passages) == manifest["counts"]["passages"] and len(units) == dense.ntotal
                 and units.ndim == 2 and units.shape[1] == 4 and (len(units) == 0 or units[:, 0].max() < len(passages))):
             raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
                                f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
-        return cls(manifest, passages, speeches, dense, lexical, units)
+        return cls(manifest, passages, speeches, dense, lexical, units, phrases)
 
 
 def _data_files(directory: Path) -> list[Path]:

@@ -9,6 +9,8 @@ from index import lifecycle, store
 from index.build import build
 from index.chunk import sentence_spans
 from index.errors import IndexCorrupt, IndexNotBuilt
+from index.filters import Library
+from index.phrase import PhraseIndex
 from index.search import load_searcher
 
 
@@ -38,6 +40,29 @@ def test_round_trip_keeps_passages_vectors_and_manifest(index_root, searcher):
     assert set(manifest["files"]) >= {store.PASSAGES, store.SPEECHES, store.DENSE}
     vectors = loaded.dense.reconstruct_n(0, 3)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_build_saves_the_phrase_matcher_and_serving_uses_it(tmp_path, index_root, searcher):
+    directory = lifecycle.current_build(index_root)
+    assert store.PHRASES in store.read_manifest(directory)["files"]
+    loaded = store.FaissBm25Store.load(directory)
+    made = PhraseIndex.from_texts([p.text for p in loaded.passages])
+    for phrase in ("粮食安全", "总体国家安全观", "护城河", "没有这句话"):
+        assert loaded.phrases.rows_containing(phrase).tolist() == made.rows_containing(phrase).tolist()
+    assert searcher.library.phrases is searcher.store.phrases  # no second copy made on the first phrase query
+
+
+def test_a_build_without_a_saved_phrase_matcher_makes_one_on_first_use(tmp_path, index_root):
+    old = tmp_path / "old"
+    shutil.copytree(lifecycle.current_build(index_root), old)
+    (old / store.PHRASES).unlink()
+    manifest = json.loads((old / store.MANIFEST).read_text())
+    del manifest["files"][store.PHRASES]
+    (old / store.MANIFEST).write_text(json.dumps(manifest))
+    loaded = store.FaissBm25Store.load(old)
+    assert loaded.phrases is None
+    library = Library(loaded.passages, loaded.speeches, loaded.phrases)
+    assert len(library.phrases.rows_containing("粮食安全")) > 0
 
 
 def test_missing_index_says_what_to_run(tmp_path):
