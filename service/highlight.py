@@ -54,10 +54,15 @@ def _folded(text: str) -> tuple[str, tuple[int, ...]]:
     return "".join(out), tuple(origin)
 
 
-def _clean_terms(terms: Sequence[str]) -> list[str]:
+def _clean_terms(terms: Sequence[str]) -> tuple[str, ...]:
     """Distinct non-blank terms, folded, longest first (so 粮食安全 wins over 粮食)."""
+    return _cleaned(tuple(terms))
+
+
+@lru_cache(maxsize=1024)  # one query's terms are cleaned for each of its results
+def _cleaned(terms: tuple[str, ...]) -> tuple[str, ...]:
     folded = {unicodedata.normalize("NFKC", t).lower().strip() for t in terms}
-    return sorted((t for t in folded if t), key=lambda t: (-len(t), t))
+    return tuple(sorted((t for t in folded if t), key=lambda t: (-len(t), t)))
 
 
 def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
@@ -147,6 +152,11 @@ def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | Non
     ``LEXICAL_WEIGHT``.
     """
     spans = split_sentences(text)
+    return _evidence(text, spans, sentence_overlaps(text, spans, terms), hint, sentence_scores)
+
+
+def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tuple[int, int]],
+              hint: Sequence[int] | None, sentence_scores: Sequence[float] | None) -> list[float]:
     dense = [0.0] * len(spans)
     if sentence_scores is not None and len(sentence_scores) == len(spans) and spans:
         low, high = min(sentence_scores), max(sentence_scores)
@@ -157,7 +167,6 @@ def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | Non
         if shared and max(shared) > 0:
             dense[shared.index(max(shared))] = 1.0
     dense = [0.0 if is_opener(text[start:end]) else value for value, (start, end) in zip(dense, spans)]
-    overlaps = sentence_overlaps(text, spans, terms)
     present = max((distinct for distinct, _ in overlaps), default=0)
     return [value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
             for value, (distinct, _) in zip(dense, overlaps)]
@@ -173,8 +182,9 @@ def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = 
     spans = split_sentences(text)
     if not spans:
         return {"text": "", "start": 0, "end": 0}
-    evidence = sentence_evidence(text, terms, hint, sentence_scores)
-    covered = [chars for _, chars in sentence_overlaps(text, spans, terms)]
+    overlaps = sentence_overlaps(text, spans, terms)
+    evidence = _evidence(text, spans, overlaps, hint, sentence_scores)
+    covered = [chars for _, chars in overlaps]
     best = max(range(len(spans)), key=lambda i: (evidence[i], covered[i], -i))
     start, end = spans[best]
     return {"text": text[start:end], "start": start, "end": end}
