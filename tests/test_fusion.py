@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from index.bilingual import chinese_terms, english_words, has_chinese
+from index.bilingual import chinese_terms, english_words, has_chinese, headword_terms
+from index.lexical import tokenize
 from index.calibrate import LogisticModel
 from index.fusion import FEATURES, TermStats, arm_scores, candidates, confidences, feature_matrix, fuse, learned_fuse
 from index.records import ArmScore
@@ -89,6 +90,25 @@ def test_chinese_terms_take_the_longest_gloss_first():
     # A gloss with more senses in the vocabulary than MAX_SENSES is too vague to use.
     assert chinese_terms("work", set("一二三四五六七八九"), index=GLOSSES) == []
     assert chinese_terms("food", {"安全"}, index=GLOSSES) == []
+
+
+def test_headword_terms_split_unknown_headwords_and_drop_single_characters():
+    vocabulary = {"国家", "安全", "国安", "城市", "城", "市", "管理", "行政", "执法"}
+    # 国家安全 is no jieba word of the index: it stands for 国家 + 安全; 城 and 市 are dropped.
+    assert headword_terms(("国安", "国家安全"), vocabulary, tokenize) == ["国安", "国家", "安全"]
+    assert headword_terms(("城", "城市", "市"), vocabulary, tokenize) == ["城市"]
+    # Longer than MAX_SPLIT_HEADWORD: an institution's name stays whole, so it gives nothing.
+    assert headword_terms(("城市管理行政执法局",), vocabulary, tokenize) == []
+    # Without a splitter only whole headwords count; a split with a term outside the vocabulary gives nothing.
+    assert headword_terms(("国家安全",), vocabulary) == []
+    assert headword_terms(("粮食安全",), {"安全"}, tokenize) == []
+
+
+def test_chinese_terms_split_with_the_bm25_tokeniser():
+    glosses = {"national security": ("国安", "国家安全"), "city": ("城", "城市", "市"), "law": ("法",)}
+    vocabulary = {"国家", "安全", "城市", "城", "市", "法"}
+    assert chinese_terms("National security laws of the city", vocabulary, index=glosses, split=tokenize) == [
+        "国家", "安全", "城市"]  # 法 alone is a single character: "laws" gives no term
 
 
 def test_english_words_and_chinese_detection():
