@@ -6,6 +6,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from index.errors import BadQuery, ModelMismatch, UnknownId
 from index.bilingual import chinese_terms, has_chinese
 from index.calibrate import LogisticModel, load_models
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 # How deep each arm looks before fusion: a passage ranked low by one arm and high by the
 # other must still be seen by both.
 FUSION_DEPTH = 100
+# An English question's vector is mixed with this share of the vector of its CC-CEDICT Chinese
+# terms (``query_vector``): the model matches Chinese to Chinese better than English to Chinese.
+# Tuning-set dense Recall@1 0.815 → 0.839 at 0.2-0.4 alike; 1.0 lost the question's own sense.
+CHINESE_MIX = 0.3
 
 
 class Searcher:
@@ -131,14 +137,24 @@ class Searcher:
         """The ranked lists ``mode`` fuses for ``text``, its BM25 terms, and its vector (None without dense)."""
         arms: dict[str, list[Match]] = {}
         vector = None
+        terms = self.lexical_terms(text)
         if mode in ("hybrid", "dense"):
-            vector = self.encoder.encode_queries([text])[0]
+            vector = self.query_vector(text, terms)
             views = self.store.dense_search(vector, depth, rows)
             arms["dense"], arms["dense_window"] = views["sentence"], views["window"]
-        terms = self.lexical_terms(text)
         if mode in ("hybrid", "bm25"):
             arms["bm25"] = self.store.lexical_search(terms, depth, rows)
         return arms, terms, vector
+
+    def query_vector(self, text: str, terms: list[str]) -> np.ndarray:
+        """The unit query vector of ``text``; for an English question with Chinese ``terms`` (its
+        CC-CEDICT lookup), the question's vector plus ``CHINESE_MIX`` times the terms' (written
+        together, as Chinese text), renormalised. Both are encoded in one call."""
+        chinese = "" if has_chinese(text) else "".join(t for t in terms if has_chinese(t))
+        if not chinese:
+            return self.encoder.encode_queries([text])[0]
+        question, translated = self.encoder.encode_queries([text, chinese])
+        return mix_vectors(question, translated, CHINESE_MIX)
 
     def _fuse(self, arms: dict[str, list[Match]], terms: list[str],
               mode: str) -> dict[int, tuple[float, dict[str, ArmScore], float]]:
@@ -166,7 +182,7 @@ class Searcher:
             return terms
         vocabulary = self.term_stats.document_frequency
         held = [t for t in terms if t in vocabulary]
-        return held + [t for t in chinese_terms(text, vocabulary) if t not in held]
+        return held + [t for t in chinese_terms(text, vocabulary, split=tokenize) if t not in held]
 
     def answered(self, hits: list[Hit], mode: str) -> bool:
         """Whether the top hit's confidence reaches the threshold chosen on the tuning set for ``mode``."""
@@ -221,6 +237,12 @@ class Searcher:
         """A speech's passages in reading order (UnknownId for an unknown speech)."""
         self.speech(speech_id)
         return [self.passages[row] for row in self._speech_rows.get(speech_id, [])]
+
+
+def mix_vectors(vector: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """``vector + weight · other`` scaled to unit length, as float32 (inner product stays cosine)."""
+    mixed = np.asarray(vector, dtype=np.float64) + weight * np.asarray(other, dtype=np.float64)
+    return (mixed / np.linalg.norm(mixed)).astype(np.float32)
 
 
 def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:

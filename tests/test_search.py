@@ -1,11 +1,14 @@
 """Fusion, validation and the three search modes over the real seed index."""
+import math
+
+import numpy as np
 import pytest
 
 from index.errors import BadQuery, ModelMismatch
 from index.records import ArmScore
 from index.store import Match
 from index.request import MAX_K, MAX_QUERY_CHARS, check_request
-from index.search import Searcher, fuse, hit_to_dict, search_payload
+from index.search import CHINESE_MIX, Searcher, fuse, hit_to_dict, mix_vectors, search_payload
 
 
 def test_fuse_adds_reciprocal_ranks_and_keeps_each_arm():
@@ -52,6 +55,26 @@ def test_hand_checked_questions_find_their_passage_in_top_3(request, store, mode
 def test_english_question_finds_chinese_passage(searcher):
     hits = searcher.search("How should grassroots officials guarantee food security?", k=3, mode="dense")
     assert any("粮食安全" in hit.passage.text for hit in hits)
+
+
+def test_mix_vectors_by_hand():
+    # (1, 0) + 0.5 · (0, 1) = (1, 0.5), of length √1.25
+    mixed = mix_vectors(np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.5)
+    assert mixed.dtype == np.float32
+    assert mixed.tolist() == pytest.approx([1 / math.sqrt(1.25), 0.5 / math.sqrt(1.25)])
+
+
+def test_english_query_vector_mixes_in_its_chinese_terms(searcher, encoder):
+    question = "How should grassroots officials guarantee food security?"
+    terms = searcher.lexical_terms(question)
+    chinese = "".join(t for t in terms if any("\u4e00" <= c <= "\u9fff" for c in t))
+    assert chinese == "干部保管保证保障担保确保食品安全安全性"  # officials, guarantee, food, security
+    english, translated = encoder.encode_queries([question, chinese])
+    expected = mix_vectors(english, translated, CHINESE_MIX)
+    assert searcher.query_vector(question, terms) == pytest.approx(expected, abs=1e-6)
+    # A Chinese question is encoded as it is.
+    assert searcher.query_vector("如何保障粮食安全？", []) == pytest.approx(
+        encoder.encode_queries(["如何保障粮食安全？"])[0], abs=1e-6)
 
 
 def test_hybrid_keeps_each_arms_score_and_rank(searcher):
