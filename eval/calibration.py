@@ -18,7 +18,9 @@ import numpy as np
 
 from eval.questions import Question, load_questions, squash
 from index.calibrate import CALIBRATION, LogisticModel, choose_threshold, fit
+from index.filters import Filters
 from index.fusion import FEATURES, candidates, feature_matrix, fuse
+from index.query import parse_query
 
 # Each mode's model sees only what that mode computes.
 MODE_FEATURES = {
@@ -41,11 +43,27 @@ def mode_rows(mode: str, arms: dict) -> list[int]:
     return [row for row, _, _ in fuse(arms)]
 
 
+def served_query(searcher, question: str) -> tuple[str, object]:
+    """What a search of ``question`` ranks, as ``Searcher.search_or_relax`` serves it: the free text
+    and the rows its "quoted" wording allows (None: all), the quotes dropped when no passage holds them.
+
+    Fitting on the raw question instead scored wording the served search never ranks (a quoted
+    phrase is a filter there), and the model learned from lists no user sees.
+    """
+    parsed = parse_query(question.strip())
+    rows = searcher.library.rows(parsed, Filters())
+    if rows is not None and len(rows) == 0 and parsed.without_phrases() is not None:
+        parsed = parse_query(parsed.without_phrases())
+        rows = searcher.library.rows(parsed, Filters())
+    return parsed.ranking_text, rows
+
+
 def question_data(searcher, questions: Sequence[Question]) -> list[dict]:
     """Per question: the hybrid arms, the BM25 terms, and the rows the gold spans mark relevant."""
     data = []
     for question in questions:
-        arms, terms, _ = searcher.arms(question.question, "hybrid", searcher.depth)
+        text, rows = served_query(searcher, question.question)
+        arms, terms, _ = searcher.arms(text, "hybrid", searcher.depth, rows)
         spans = [squash(s) for s in question.gold_spans]
         relevant = {row for row, p in enumerate(searcher.passages) if any(s in squash(p.text) for s in spans)}
         data.append({"arms": arms, "terms": terms, "relevant": relevant})

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from eval.calibration import MODE_FEATURES
+from eval.calibration import MODE_FEATURES, served_query
 from index.calibrate import (LogisticModel, ReliabilityBin, choose_threshold, expected_calibration_error, fit,
                              fit_logistic, load_models, reliability)
 
@@ -96,3 +96,13 @@ def test_eval_reports_reliability_and_flags_by_the_committed_threshold():
     assert [q["flagged"] for q in flagged["per_question"]] == [True, True, False]
     assert format_unanswerable({"questions": "ooc.jsonl", "modes": {"hybrid": flagged}}) == (
         f"out-of-corpus questions from ooc.jsonl:\n  hybrid: 2 of 3 flagged not answered (top confidence < {threshold:.3f})")
+
+
+def test_calibration_fits_on_what_the_search_serves(searcher):
+    # A quoted phrase the speeches hold is a filter: the rows holding it, the rest is ranked.
+    text, rows = served_query(searcher, "“粮食安全”怎么保障")
+    assert text == "怎么保障"
+    assert rows.tolist() == [r for r, p in enumerate(searcher.passages) if "粮食安全" in "".join(p.text.split())]
+    # One no passage holds is relaxed, as Searcher.search_or_relax does: its words are ranked, nothing filtered.
+    assert served_query(searcher, "“月球基地”怎么建") == ("月球基地怎么建", None)
+    assert served_query(searcher, "如何保障粮食安全？") == ("如何保障粮食安全？", None)
