@@ -36,10 +36,11 @@ PLACES = ["南宁", "柳州", "桂林", "昆明", "贵阳", "成都", "重庆", 
           "合肥", "南京", "苏州", "杭州", "宁波", "福州", "厦门", "广州", "深圳", "海口", "哈尔滨", "长春",
           "沈阳", "大连", "天津", "丹东", "延边"]
 LONG = 60
-# "built <id> in 12.3s: 11 speeches, 35 sections, 65 passages (1181 span vectors: 1181 embedded, 0 from cache)"
-# or, before span vectors, "... 65 passages (65 embedded, 0 reused from cache)".
+# "built <id> in 12.3s: 11 speeches, 35 sections, 65 passages (1181 spans, 1170 distinct vectors: 611 texts
+# embedded now, 570 reused …)"; older forms "(1181 span vectors: 611 texts embedded now, …)", "(1181 span
+# vectors: 1181 embedded, 0 from cache)" and, before span vectors, "(65 embedded, 0 reused from cache)".
 BUILT = re.compile(r"built (\S+) in ([\d.]+)s: (\d+) speeches, (\d+) sections, (\d+) passages "
-                   r"\((?:(\d+) span vectors: )?(\d+) embedded, (\d+) (?:reused|from cache)")
+                   r"\((?:(\d+) span(?:s| vectors)[^:]*: )?(\d+) (?:texts )?embedded(?: now)?, (\d+) (?:reused|from cache)")
 
 
 def vary(text: str, variant: int, rng: random.Random) -> str:

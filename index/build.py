@@ -298,7 +298,9 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                    "spans": len(units)},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    dense = store.make_dense_index(vectors)
+    distinct, unit_vectors = store.distinct_rows(vectors)
+    dense = store.make_dense_index(distinct)
+    manifest["counts"]["vectors"] = len(distinct)
     manifest["dense_index"] = type(dense).__name__
     lexical = store.make_lexical_index([document_terms(p.speech_title, p.text) for p in passages])
 
@@ -306,7 +308,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     build_id = lifecycle.new_build_id()
     manifest["build_id"] = build_id
     staged = lifecycle.staging_dir(root)
-    manifest = store.FaissBm25Store(manifest, passages, infos, dense, lexical, units).save(staged)
+    manifest = store.FaissBm25Store(manifest, passages, infos, dense, lexical, units,
+                                    unit_vectors=unit_vectors).save(staged)
     directory = lifecycle.publish(root, staged, build_id)
     cache.save(keys)
 

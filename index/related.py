@@ -1,9 +1,9 @@
 """What a passage's own span vectors tell without a model call: how close each of its sentences is
 to a query, and which passages of other speeches make the same point.
 
-The vectors are the ones the build stored (units.npy row j = FAISS row j), read back from an
-in-process FAISS index; a store that keeps its vectors elsewhere (Milvus) offers none, and the
-callers fall back (best sentence) or say so (similar passages).
+The vectors are the ones the build stored, read back from an in-process FAISS index; a store that
+keeps its vectors elsewhere (Milvus) offers none, and the callers fall back (best sentence) or say
+so (similar passages).
 """
 from __future__ import annotations
 
@@ -21,19 +21,18 @@ SIMILAR_DEPTH = 50
 
 def span_vectors(store: IndexStore, unit_ids: Sequence[int]) -> np.ndarray | None:
     """The stored unit vectors of these span rows, or None when the store does not hold them in process."""
-    dense = getattr(store, "dense", None)  # FaissBm25Store's FAISS index; MilvusStore has none
-    if dense is None:
-        return None
-    ids = np.asarray(unit_ids, dtype=np.int64)
-    if len(ids) == 0:
-        return np.zeros((0, dense.d), dtype=np.float32)
-    return dense.reconstruct_batch(ids)
+    stored = getattr(store, "span_vectors", None)  # FaissBm25Store's; MilvusStore has none
+    return None if stored is None else stored(unit_ids)
 
 
 def sentence_units(store: IndexStore, row: int) -> np.ndarray:
-    """The unit ids of a passage's sentences, in reading order (the cut ``split_sentences`` makes)."""
+    """The unit ids of a passage's sentences, in reading order (the cut ``split_sentences`` makes).
+
+    Both stores keep units in passage-row order, so a passage's units are one slice, found by bisection.
+    """
     units = store.units
-    return np.flatnonzero((units[:, 0] == row) & (units[:, 3] == SENTENCE_VIEW))
+    first, end = np.searchsorted(units[:, 0], (row, row + 1))
+    return first + np.flatnonzero(units[first:end, 3] == SENTENCE_VIEW)
 
 
 def sentence_scores(store: IndexStore, row: int, query: np.ndarray) -> tuple[float, ...] | None:

@@ -5,9 +5,11 @@ A build directory holds::
     manifest.json   model, dimension, chunker/lexical versions, corpus hash, counts,
                     build time, and a sha256 for every other file
     passages.jsonl  one Passage per line; row i = BM25 document i
-    units.npy       (passage row, start, end, view) per embedded span; unit j = FAISS row j
+    units.npy       (passage row, start, end, view) per embedded span, in passage-row order
+    unit_vectors.npy  the FAISS row of each unit's vector: one row per distinct vector, since
+                    reprints and boilerplate repeat sentences verbatim (builds before it: unit j = row j)
     speeches.json   the speeches (id, title, source, sections)
-    dense.faiss     normalised sentence vectors, so inner product is cosine
+    dense.faiss     normalised span vectors, each distinct one once, so inner product is cosine
     bm25/           bm25s's own save format
     phrases.npz     the verbatim phrase matcher (index/phrase.py), seconds to make on a large library
 
@@ -41,12 +43,13 @@ PASSAGES = "passages.jsonl"
 SPEECHES = "speeches.json"
 DENSE = "dense.faiss"
 UNITS = "units.npy"
+UNIT_VECTORS = "unit_vectors.npy"
 BM25_DIR = "bm25"
 PHRASES = "phrases.npz"
 
 # bench/scale.py (results/scale.md): exact search costs ~59 ms per million vectors on one core,
 # so it passes 10 ms near 170k; at 1M, HNSW (M=32) answers in ~3-6 ms with recall@10 ≥ 0.98.
-# Counted in span vectors, about 18 per passage.
+# Counted in distinct span vectors, about 18 per passage of a library without repeats.
 EXACT_SEARCH_LIMIT = 150_000
 HNSW_NEIGHBOURS = 32
 # The search fetches many spans per query, so the beam is wide: 512 gave recall@100 0.97 at 1M.
@@ -101,6 +104,29 @@ def best_span_per_passage(spans: np.ndarray, scores: np.ndarray, k: int) -> dict
     return matches
 
 
+def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``vectors`` in order of first appearance, and each row's index among them.
+
+    Rows are compared bit for bit: a sentence repeated verbatim gets the same vector from the
+    embedding cache, and a pair of two repeated sentences the same composed one.
+    """
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(vectors) == 0:
+        return vectors.reshape(0, vectors.shape[1] if vectors.ndim == 2 else 0), np.zeros(0, dtype=np.int64)
+    keys = vectors.view(np.dtype((np.void, vectors.dtype.itemsize * vectors.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    by_appearance = np.argsort(first, kind="stable")  # sorted-by-bytes position → appearance order
+    rank = np.empty_like(by_appearance)
+    rank[by_appearance] = np.arange(len(by_appearance))
+    return vectors[first[by_appearance]], rank[inverse.ravel()].astype(np.int64)
+
+
+def units_by_vector(unit_vectors: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The units grouped by vector: unit ids ordered by vector, and where each vector's group starts."""
+    order = np.argsort(unit_vectors, kind="stable")
+    return order, np.searchsorted(unit_vectors[order], np.arange(count + 1))
+
+
 def make_dense_index(vectors: np.ndarray) -> faiss.Index:
     """Exact inner-product search for small corpora, HNSW above ``EXACT_SEARCH_LIMIT`` rows."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -126,7 +152,8 @@ class FaissBm25Store:
     """An in-process index: FAISS for vectors, bm25s for terms."""
 
     def __init__(self, manifest: dict, passages: list[Passage], speeches: list[SpeechInfo],
-                 dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray, phrases: PhraseIndex | None = None):
+                 dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray, phrases: PhraseIndex | None = None,
+                 unit_vectors: np.ndarray | None = None):
         self.manifest = manifest
         self.phrases = phrases
         self.passages = passages
@@ -134,14 +161,23 @@ class FaissBm25Store:
         self.dense = dense
         self.lexical = lexical
         self.units = units
+        self.unit_vectors = np.arange(len(units), dtype=np.int64) if unit_vectors is None else unit_vectors
+        self._by_vector, self._vector_starts = units_by_vector(self.unit_vectors, dense.ntotal)
+
+    def span_vectors(self, unit_ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these units."""
+        ids = self.unit_vectors[np.asarray(unit_ids, dtype=np.int64)]
+        return dense_rows(self.dense, ids)
 
     def dense_search(self, query, k, rows=None):
         candidates = self.dense.ntotal
         params = None
+        allowed_units = None
         if rows is not None:
-            unit_rows = np.flatnonzero(np.isin(self.units[:, 0], np.asarray(rows, dtype=np.int64)))
-            candidates = len(unit_rows)
-            selector = faiss.IDSelectorBatch(unit_rows.astype(np.int64))
+            allowed_units = np.isin(self.units[:, 0], np.asarray(rows, dtype=np.int64))
+            allowed_vectors = np.unique(self.unit_vectors[allowed_units])
+            candidates = len(allowed_vectors)
+            selector = faiss.IDSelectorBatch(allowed_vectors.astype(np.int64))
             params = (faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
                       if isinstance(self.dense, faiss.IndexHNSW) else faiss.SearchParameters(sel=selector))
         depth = span_search_depth(k, candidates)
@@ -149,7 +185,18 @@ class FaissBm25Store:
             return {view: [] for view in VIEWS}
         scores, ids = self.dense.search(np.asarray(query, dtype=np.float32).reshape(1, -1), depth, params=params)
         found = ids[0] >= 0
-        return best_span_per_passage(self.units[ids[0][found]], scores[0][found], k)
+        unit_ids, unit_scores = self._units_of(ids[0][found], scores[0][found])
+        if allowed_units is not None:
+            kept = allowed_units[unit_ids]
+            unit_ids, unit_scores = unit_ids[kept], unit_scores[kept]
+        return best_span_per_passage(self.units[unit_ids], unit_scores, k)
+
+    def _units_of(self, vector_ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every unit of each found vector, in the vectors' (score) order, with its vector's score."""
+        starts = self._vector_starts[vector_ids]
+        counts = self._vector_starts[vector_ids + 1] - starts
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self._by_vector[np.repeat(starts, counts) + offsets], np.repeat(scores, counts)
 
     def lexical_search(self, terms, k, rows=None):
         if not terms:
@@ -179,6 +226,7 @@ class FaissBm25Store:
             json.dumps([asdict(s) for s in self.speeches], ensure_ascii=False, indent=1), encoding="utf-8")
         faiss.write_index(self.dense, str(directory / DENSE))
         np.save(directory / UNITS, np.asarray(self.units, dtype=np.int64))
+        np.save(directory / UNIT_VECTORS, np.asarray(self.unit_vectors, dtype=np.int64))
         self.lexical.save(str(directory / BM25_DIR))
         if self.phrases is None:
             self.phrases = PhraseIndex.from_texts([p.text for p in self.passages])
@@ -203,15 +251,26 @@ class FaissBm25Store:
                 dense.hnsw.efSearch = HNSW_EF_SEARCH
             lexical = bm25s.BM25.load(str(directory / BM25_DIR))
             units = np.load(directory / UNITS, allow_pickle=False)
+            unit_vectors = (np.load(directory / UNIT_VECTORS, allow_pickle=False)
+                            if (directory / UNIT_VECTORS).exists() else np.arange(len(units), dtype=np.int64))
             # builds before format 1's phrases.npz make their matcher on first use instead
             phrases = PhraseIndex.load(directory / PHRASES) if (directory / PHRASES).exists() else None
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
-        if not (len(passages) == manifest["counts"]["passages"] and len(units) == dense.ntotal
-                and units.ndim == 2 and units.shape[1] == 4 and (len(units) == 0 or units[:, 0].max() < len(passages))):
+        if not (len(passages) == manifest["counts"]["passages"] and units.ndim == 2 and units.shape[1] == 4
+                and unit_vectors.shape == (len(units),)
+                and (len(units) == 0 or (units[:, 0].max() < len(passages) and unit_vectors.min() >= 0
+                                         and np.array_equal(np.unique(unit_vectors), np.arange(dense.ntotal))))):
             raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
                                f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
-        return cls(manifest, passages, speeches, dense, lexical, units, phrases)
+        return cls(manifest, passages, speeches, dense, lexical, units, phrases, unit_vectors)
+
+
+def dense_rows(dense: faiss.Index, ids: np.ndarray) -> np.ndarray:
+    """Stored vectors by FAISS row (an empty (0, d) array for no rows)."""
+    if len(ids) == 0:
+        return np.zeros((0, dense.d), dtype=np.float32)
+    return dense.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
 
 def _data_files(directory: Path) -> list[Path]:

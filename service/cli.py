@@ -74,8 +74,8 @@ def _print_build(report) -> None:
     counts = report.manifest["counts"]
     print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
           f"{counts['sections']} sections, {counts['passages']} passages "
-          f"({counts['spans']} span vectors: {report.embedded} texts embedded now, {report.reused} reused from "
-          f"the cache or composed from sentence vectors)")
+          f"({counts['spans']} spans, {counts.get('vectors', counts['spans'])} distinct vectors: {report.embedded} "
+          f"texts embedded now, {report.reused} reused from the cache or composed from sentence vectors)")
     print(f"  model {report.manifest['model_id']}, dense index {report.manifest['dense_index']}, "
           f"at {report.directory}")
     if report.speeches_added or report.speeches_removed or report.speeches_changed or report.passages_removed:

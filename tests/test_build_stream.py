@@ -96,7 +96,7 @@ def test_a_second_build_that_may_wait_runs_once_the_first_is_done(tmp_path, corp
 def test_pair_vectors_are_their_sentences_weighted_by_tokens(tmp_path, corpus, encoder):
     report = build([corpus], tmp_path / "index", encoder=encoder)
     store = FaissBm25Store.load(report.directory)
-    vectors = store.dense.reconstruct_n(0, store.dense.ntotal)
+    vectors = store.span_vectors(np.arange(len(store.units)))
     units = [tuple(u) for u in store.units.tolist()]
     row_of = {u: i for i, u in enumerate(units)}
     overhead = encoder.count_tokens("")

@@ -30,7 +30,9 @@ def test_round_trip_keeps_passages_vectors_and_manifest(index_root, searcher):
     loaded = store.FaissBm25Store.load(directory)
     assert loaded.passages == searcher.passages
     assert len(loaded.passages) == manifest["counts"]["passages"]
-    assert loaded.dense.ntotal == len(loaded.units) == manifest["counts"]["spans"] > len(loaded.passages)
+    assert len(loaded.units) == manifest["counts"]["spans"] > len(loaded.passages)
+    # the speeches share stock sentences ("国家安全是民族复兴的根基"): each distinct vector is stored once
+    assert len(loaded.passages) < loaded.dense.ntotal == manifest["counts"]["vectors"] < len(loaded.units)
     assert set(loaded.units[:, 3]) == {0, 1}
     row, start, end, _ = loaded.units[5]
     assert loaded.passages[row].text[start:end].strip()
@@ -38,7 +40,7 @@ def test_round_trip_keeps_passages_vectors_and_manifest(index_root, searcher):
     assert manifest["model_id"] == searcher.encoder.model_id
     assert manifest["dim"] == 384
     assert set(manifest["files"]) >= {store.PASSAGES, store.SPEECHES, store.DENSE}
-    vectors = loaded.dense.reconstruct_n(0, 3)
+    vectors = loaded.span_vectors([0, 1, 2])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
@@ -63,6 +65,49 @@ def test_a_build_without_a_saved_phrase_matcher_makes_one_on_first_use(tmp_path,
     assert loaded.phrases is None
     library = Library(loaded.passages, loaded.speeches, loaded.phrases)
     assert len(library.phrases.rows_containing("粮食安全")) > 0
+
+
+def test_distinct_rows_keep_first_appearance_order():
+    vectors = np.array([[1, 0], [0, 1], [1, 0], [0.6, 0.8], [0, 1]], dtype=np.float32)
+    distinct, index = store.distinct_rows(vectors)
+    assert distinct.tolist() == [[1, 0], [0, 1], [0.6000000238418579, 0.800000011920929]]
+    assert index.tolist() == [0, 1, 0, 2, 1]
+    empty, none = store.distinct_rows(np.zeros((0, 2), dtype=np.float32))
+    assert empty.shape == (0, 2) and none.tolist() == []
+
+
+def test_a_sentence_two_speeches_share_is_one_vector_found_in_both(tmp_path, small_corpus, encoder):
+    (small_corpus / "b.txt").write_text(
+        "边疆治理的几点做法\n一、守牢边境\n坚决遏制耕地非农化。加强口岸管理，严查走私。\n", encoding="utf-8")
+    report = build([small_corpus], tmp_path / "index", encoder=encoder)
+    loaded = store.FaissBm25Store.load(report.directory)
+    assert loaded.dense.ntotal < len(loaded.units)
+    shared = [j for j, (row, a, b, view) in enumerate(loaded.units.tolist())
+              if view == 0 and loaded.passages[row].text[a:b].strip() == "坚决遏制耕地非农化。"]
+    assert len(shared) == 2 and len(set(loaded.unit_vectors[shared].tolist())) == 1
+    rows = {int(loaded.units[j, 0]) for j in shared}
+    assert len({loaded.passages[r].speech_id for r in rows}) == 2
+    query = encoder.encode_queries(["耕地非农化"])[0]
+    found = {m.row: m.score for m in loaded.dense_search(query, 5)["sentence"]}
+    assert rows <= set(found) and len({round(found[r], 6) for r in rows}) == 1
+    only = loaded.dense_search(query, 5, rows=[max(rows)])["sentence"]
+    assert [m.row for m in only] == [max(rows)]
+
+
+def test_a_build_without_unit_vectors_reads_one_vector_per_unit(tmp_path, index_root):
+    loaded = store.FaissBm25Store.load(lifecycle.current_build(index_root))
+    per_unit = store.make_dense_index(loaded.span_vectors(np.arange(len(loaded.units))))
+    old = tmp_path / "old"
+    store.FaissBm25Store(loaded.manifest, loaded.passages, loaded.speeches, per_unit, loaded.lexical,
+                         loaded.units, loaded.phrases).save(old)
+    (old / store.UNIT_VECTORS).unlink()
+    manifest = json.loads((old / store.MANIFEST).read_text())
+    del manifest["files"][store.UNIT_VECTORS]
+    (old / store.MANIFEST).write_text(json.dumps(manifest))
+    again = store.FaissBm25Store.load(old)
+    assert again.unit_vectors.tolist() == list(range(len(loaded.units)))
+    query = loaded.span_vectors([7])[0]
+    assert again.dense_search(query, 5) == loaded.dense_search(query, 5)
 
 
 def test_missing_index_says_what_to_run(tmp_path):

@@ -95,10 +95,11 @@ def _key(row: dict) -> str:
 def build_rows(built: FaissBm25Store) -> dict[str, dict[str, dict]]:
     """Per collection kind (``speeches``, ``passages``, ``spans``), content key → row, for one build.
 
-    Vectors come from the build's FAISS index, which the build filled from its embedding cache.
+    Vectors come from the build's FAISS index (each distinct one stored once there), which the build
+    filled from its embedding cache.
     """
     units = np.asarray(built.units, dtype=np.int64)
-    vectors = built.dense.reconstruct_n(0, built.dense.ntotal) if len(units) else np.zeros((0, 0), np.float32)
+    vectors = built.span_vectors(np.arange(len(units)))  # one per span: Milvus keeps no shared vectors
     span_counts = np.bincount(units[:, 0], minlength=len(built.passages)) if len(units) else \
         np.zeros(len(built.passages), dtype=np.int64)
     speeches = [{"speech_id": info.id, "position": position,
