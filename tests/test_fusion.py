@@ -80,15 +80,17 @@ def test_learned_fuse_ranks_by_the_models_probability():
 
 
 GLOSSES = {"food security": ("粮食安全",), "food": ("粮食",), "security": ("安全",), "coal": ("煤炭", "煤"),
-           "work": tuple("一二三四五六七八九"), "xingtai": ("邢台",)}
+           "work": ("工作", "事务", "作业", "办事", "办公", "运转", "干活"), "xingtai": ("邢台",)}
 
 
 def test_chinese_terms_take_the_longest_gloss_first():
     vocabulary = {"粮食安全", "粮食", "安全", "煤炭", "邢台"}
     assert chinese_terms("Food security and coals in Xingtai's work", vocabulary, index=GLOSSES) == [
         "粮食安全", "煤炭", "邢台"]
-    # A gloss with more senses in the vocabulary than MAX_SENSES is too vague to use.
-    assert chinese_terms("work", set("一二三四五六七八九"), index=GLOSSES) == []
+    # A gloss with more terms in the vocabulary than MAX_SENSES (6) is too vague to use; six are kept.
+    work = GLOSSES["work"]
+    assert chinese_terms("work", set(work), index=GLOSSES) == []
+    assert chinese_terms("work", set(work[:6]), index=GLOSSES) == list(work[:6])
     assert chinese_terms("food", {"安全"}, index=GLOSSES) == []
 
 
