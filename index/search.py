@@ -173,6 +173,9 @@ class Searcher:
     @cached_property
     def term_stats(self) -> TermStats:
         """Each passage's BM25 terms and their document frequencies (coverage, the English vocabulary)."""
+        from_index = getattr(self.store, "passage_terms", None)  # FaissBm25Store reads them from bm25s
+        if from_index is not None:
+            return TermStats(*from_index())
         return TermStats.of(document_terms(p.speech_title, p.text) for p in self.passages)
 
     def lexical_terms(self, text: str) -> list[str]:

@@ -198,6 +198,28 @@ class FaissBm25Store:
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         return self._by_vector[np.repeat(starts, counts) + offsets], np.repeat(scores, counts)
 
+    def passage_terms(self) -> tuple[tuple[frozenset[str], ...], dict[str, int]]:
+        """Each passage's BM25 terms and each term's document frequency, read from the BM25 index.
+
+        The same as tokenising every passage again (tests/test_store.py), without the minute jieba
+        takes for that on a large library; bm25s keeps a term-by-passage score matrix (CSC) whose
+        column entries are exactly the passages holding the term.
+        """
+        scores, vocabulary = self.lexical.scores, self.lexical.vocab_dict
+        indptr, indices = np.asarray(scores["indptr"]), np.asarray(scores["indices"])
+        columns = len(indptr) - 1
+        names = np.empty(columns, dtype=object)
+        for term, column in vocabulary.items():
+            if column < columns:
+                names[column] = term
+        column_of_entry = np.repeat(np.arange(columns), np.diff(indptr))
+        by_passage = np.argsort(indices, kind="stable")
+        bounds = np.searchsorted(indices[by_passage], np.arange(len(self.passages) + 1))
+        held = names[column_of_entry[by_passage]]
+        terms = tuple(frozenset(held[bounds[row]:bounds[row + 1]].tolist()) for row in range(len(self.passages)))
+        frequency = dict(zip(names.tolist(), np.diff(indptr).tolist()))
+        return terms, {term: count for term, count in frequency.items() if term and count}
+
     def lexical_search(self, terms, k, rows=None):
         if not terms:
             return []

@@ -10,6 +10,8 @@ from index.build import build
 from index.chunk import sentence_spans
 from index.errors import IndexCorrupt, IndexNotBuilt
 from index.filters import Library
+from index.fusion import TermStats
+from index.lexical import document_terms
 from index.phrase import PhraseIndex
 from index.search import load_searcher
 
@@ -108,6 +110,13 @@ def test_a_build_without_unit_vectors_reads_one_vector_per_unit(tmp_path, index_
     assert again.unit_vectors.tolist() == list(range(len(loaded.units)))
     query = loaded.span_vectors([7])[0]
     assert again.dense_search(query, 5) == loaded.dense_search(query, 5)
+
+
+def test_passage_terms_from_the_bm25_index_equal_tokenising_again(searcher):
+    terms, frequency = searcher.store.passage_terms()
+    again = TermStats.of(document_terms(p.speech_title, p.text) for p in searcher.passages)
+    assert terms == again.terms and frequency == again.document_frequency
+    assert searcher.term_stats.terms == again.terms
 
 
 def test_missing_index_says_what_to_run(tmp_path):
