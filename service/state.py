@@ -218,6 +218,9 @@ class ReloadWatcher(threading.Thread):
 def warm_up(searcher) -> None:
     """Load jieba's dictionary, build the phrase matcher and run one query through both arms, so the
     first real query is not slower (the phrase matcher takes seconds on a large library)."""
+    preload = getattr(searcher.encoder, "preload", None)  # the ONNX weights load beside what follows
+    if preload is not None:
+        preload()
     load_jieba()
     # cached on first use; built here, before the swap, instead of inside somebody's request
     searcher.library.phrases  # noqa: B018 — the verbatim matcher (seconds on a large library)
