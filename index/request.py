@@ -18,6 +18,10 @@ MODES = ("hybrid", "dense", "bm25")
 DEFAULT_MODE = "hybrid"
 DEFAULT_K = 10
 MAX_K = 50
+# Reprints listed per result; ``duplicate_count`` has them all. A passage reprinted in hundreds of
+# compilations otherwise made a 10-result response hundreds of KB, most of a request's time on a
+# 10M-character library (bench/results/library_serve-10m.md).
+LISTED_DUPLICATES = 20
 MAX_QUERY_CHARS = 500
 GROUPS = ("speech",)
 SORTS = ("relevance", "date")

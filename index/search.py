@@ -16,7 +16,7 @@ from index.lexical import LEXICAL_VERSION, document_terms, tokenize
 from index.records import SPEECH_METADATA, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
 from index.query import parse_query
-from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, check_request
+from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
 from index.store import IndexStore, Match
 
@@ -270,7 +270,8 @@ def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
         "start": passage.start,
         "end": passage.end,
         "duplicates": [{"passage_id": d.id, "speech": {"id": d.speech_id, "title": d.speech_title}}
-                       for d in hit.duplicates],
+                       for d in hit.duplicates[:LISTED_DUPLICATES]],
+        "duplicate_count": len(hit.duplicates),
     }
     if hit.more_in_speech is not None:
         result["more_in_speech"] = hit.more_in_speech

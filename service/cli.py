@@ -151,8 +151,10 @@ def cmd_ask(args) -> int:
         if any(about):
             print("    " + " · ".join(value for value in about if value))
         if result["duplicates"]:
-            print(f"    另见 {len(result['duplicates'])} 篇: "
-                  + "; ".join(f"{d['speech']['title']} ({d['passage_id']})" for d in result["duplicates"]))
+            more = result["duplicate_count"] - len(result["duplicates"])
+            print(f"    另见 {result['duplicate_count']} 篇: "
+                  + "; ".join(f"{d['speech']['title']} ({d['passage_id']})" for d in result["duplicates"])
+                  + (f"; …另有 {more} 篇" if more else ""))
         if result.get("more_in_speech"):
             print(f"    本篇另有 {result['more_in_speech']} 处: --speech {result['speech']['id']}")
     print(f"({payload['mode']}, {payload['took_ms']:.1f} ms)")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from index.records import SPEECH_METADATA
-from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
-                           MODES, SORTS)
+from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, LISTED_DUPLICATES, MAX_FILTER_CHARS, MAX_K,
+                           MAX_QUERY_CHARS, MODES, SORTS)
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, MAX_PASSAGE_ID_CHARS
 
 OPENAPI_VERSION = "3.0.3"
@@ -142,13 +142,16 @@ SCHEMAS["DuplicateRef"] = _obj({
     "speech": _obj({"id": {"type": "string"}, "title": {"type": "string"}}),
 })
 SCHEMAS["SearchResult"]["properties"] |= {
-    "duplicates": {"type": "array", "items": _ref("DuplicateRef"),
-                   "description": "near-duplicate passages (reprints) folded into this result; the result is "
-                                  "the group's earliest passage when the ranking holds it"},
+    "duplicates": {"type": "array", "items": _ref("DuplicateRef"), "maxItems": LISTED_DUPLICATES,
+                   "description": "near-duplicate passages (reprints) folded into this result, the first "
+                                  f"{LISTED_DUPLICATES}; the result is the group's earliest passage when the "
+                                  "ranking holds it"},
+    "duplicate_count": {"type": "integer", "minimum": 0,
+                        "description": "how many reprints were folded into this result (all of them)"},
     "more_in_speech": {"type": "integer", "minimum": 0,
                        "description": "only with group=speech: how many more results this speech has"},
 }
-SCHEMAS["SearchResult"]["required"].append("duplicates")
+SCHEMAS["SearchResult"]["required"] += ["duplicates", "duplicate_count"]
 SCHEMAS["SpeechSummary"]["properties"] |= _METADATA
 SCHEMAS["SpeechSummary"]["required"] += list(_METADATA)
 SCHEMAS["Passage"]["properties"]["duplicate_of"] = _nullable({

@@ -15,7 +15,7 @@ from service.openapi import build_spec
 
 SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
-               "duplicates", "highlight", "best_sentence"]
+               "duplicates", "duplicate_count", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]
 PASSAGE_KEYS = ["id", "speech_id", "speech_title", "source", "section", "first_block", "last_block",
                 "start", "end", "text", "ordinal", "duplicate_of"]

@@ -1,4 +1,5 @@
 """Fusion, validation and the three search modes over the real seed index."""
+import dataclasses
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from index.errors import BadQuery, ModelMismatch
 from index.records import ArmScore
 from index.store import Match
-from index.request import MAX_K, MAX_QUERY_CHARS, check_request
+from index.request import LISTED_DUPLICATES, MAX_K, MAX_QUERY_CHARS, check_request
 from index.search import CHINESE_MIX, Searcher, fuse, hit_to_dict, mix_vectors, search_payload
 
 
@@ -117,13 +118,22 @@ def test_payload_shape_is_the_api_contract(searcher):
     assert payload["query"] == "粮食安全"
     result = payload["results"][0]
     assert set(result) == {"rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "start", "end",
-                           "best_span", "duplicates"}
+                           "best_span", "duplicates", "duplicate_count"}
     info = searcher.speech(result["speech"]["id"])
     # the seeds name no date, place, speaker or occasion; the collection is the compilation's title or none
     assert result["speech"] == {"id": info.id, "title": info.title, "source": info.source, "date": None,
                                 "place": None, "speaker": None, "occasion": None, "collection": info.collection}
     hit = searcher.search("粮食安全", k=1)[0]
     assert result == hit_to_dict(hit, searcher.speech(hit.passage.speech_id))
+
+
+def test_a_result_lists_its_first_reprints_and_counts_them_all(searcher):
+    hit = searcher.search("粮食安全", k=1)[0]
+    others = [p for p in searcher.passages if p.id != hit.passage.id][:LISTED_DUPLICATES + 5]
+    result = hit_to_dict(dataclasses.replace(hit, duplicates=tuple(others)))
+    assert result["duplicate_count"] == LISTED_DUPLICATES + 5
+    assert [d["passage_id"] for d in result["duplicates"]] == [p.id for p in others[:LISTED_DUPLICATES]]
+    assert hit_to_dict(dataclasses.replace(hit, duplicates=()))["duplicate_count"] == 0
 
 
 def test_a_different_query_model_is_refused(searcher):
