@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (HOLDOUT, QUESTIONS, ROOT, SCRATCH, SEEDS, describe, machine, questions,  # noqa: E402
                           release_memory, table, write_results)
 from bench.indexing import BUILT, make_corpus  # noqa: E402
+from bench.library import child  # noqa: E402
 from bench.server import Server, ensure_index, load  # noqa: E402
 from index.lifecycle import current_build, current_id  # noqa: E402
 from index.store import read_manifest  # noqa: E402
@@ -55,29 +55,16 @@ def make_library(directory: Path, chars: int) -> tuple[list[Path], int]:
     return files, sum(len(p.read_text(encoding="utf-8")) for p in files)
 
 
-def run_child(args: list[str], log_path: Path) -> dict:
-    """Run a child to completion: wall and CPU seconds, peak RSS, output; raise if it fails."""
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    output = log_path.read_text()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args[2:6])} … failed: {output.strip()[-1500:]}")
-    return {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "peak_rss_mib": round(usage.ru_maxrss / 1024), "output": output}
-
-
 def build(corpus: Path, index: Path, characters: int, log) -> dict:
     """A cold build into a fresh ``index`` root and an unchanged rebuild: the figures of both."""
     shutil.rmtree(index, ignore_errors=True)
     command = [sys.executable, "-m", "service", "--index", str(index), "build", "--corpus", str(corpus), "-q"]
-    cold = run_child(command, SCRATCH / f"{index.name}-cold.log")
+    cold = child(command, SCRATCH / f"{index.name}-cold.log")
     match = BUILT.search(cold.pop("output"))
     if not match:
         raise RuntimeError("no build summary in the cold build's output")
     log(f"  cold build: {cold['wall_s']} s wall, {cold['cpu_s']} s CPU, peak RSS {cold['peak_rss_mib']} MiB")
-    unchanged = run_child(command, SCRATCH / f"{index.name}-unchanged.log")
+    unchanged = child(command, SCRATCH / f"{index.name}-unchanged.log")
     again = BUILT.search(unchanged.pop("output"))
     unchanged["build_id"] = again[1] if again else None
     size = sum(p.stat().st_size for p in current_build(index).rglob("*") if p.is_file())
