@@ -41,7 +41,7 @@ class PhraseIndex:
         """Index passages given in row order."""
         squashed = [squash(text) for text in texts]
         lengths = np.fromiter((len(s) + len(_SEPARATOR) for s in squashed), dtype=np.int64, count=len(squashed))
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        starts = (np.cumsum(lengths) - lengths).astype(np.int64)  # each row's offset; none for no rows
         codes = np.frombuffer(_SEPARATOR.join(squashed).encode("utf-32-le"), dtype=np.uint32)
         if codes.size and codes.max() < 1 << 16:
             codes = codes.astype(np.uint16)  # half the memory, and numpy radix-sorts 16-bit keys

@@ -55,6 +55,12 @@ def test_match_spans_are_offsets_into_the_original_text():
 _TEXT = st.text(alphabet="保交楼 \n稳民生。𠮷", max_size=30)
 
 
+def test_an_empty_library_has_no_rows_even_for_a_blank_phrase():
+    # hypothesis found it: the row offsets of no passages were [0], so "" matched a row that does not exist
+    assert PhraseIndex.from_texts([]).rows_containing(" ").tolist() == []
+    assert len(PhraseIndex.from_texts([])) == 0
+
+
 @given(st.lists(_TEXT, max_size=12), st.text(alphabet="保交楼 稳。𠮷x", min_size=1, max_size=4))
 def test_rows_agree_with_a_substring_scan(texts, phrase):
     needle = squash(phrase)
