@@ -8,14 +8,12 @@ trust BM25 by how much of the question the passage actually matches (``coverage`
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
 from index.calibrate import LogisticModel
+from index.lexical import Coverage
 from index.records import ArmScore
 from index.store import Match
 
@@ -55,48 +53,12 @@ def arm_scores(arms: dict[str, list[Match]]) -> dict[int, dict[str, ArmScore]]:
     return {row: {arm: scores.get(arm, _MISSED) for arm in arms} for row, scores in seen.items()}
 
 
-@dataclass(frozen=True)
-class TermStats:
-    """Which BM25 terms each passage holds, and how rare each term is: enough to measure coverage."""
-
-    terms: tuple[frozenset[str], ...]
-    document_frequency: dict[str, int]
-
-    @classmethod
-    def of(cls, documents: Iterable[Iterable[str]]) -> TermStats:
-        """Stats over the passages' BM25 terms, in row order."""
-        terms = tuple(frozenset(d) for d in documents)
-        return cls(terms, dict(Counter(t for d in terms for t in d)))
-
-    def idf(self, term: str) -> float:
-        """BM25's (Lucene) inverse document frequency; a term no passage holds gets the largest."""
-        df = self.document_frequency.get(term, 0)
-        return math.log(1 + (len(self.terms) - df + 0.5) / (df + 0.5))
-
-    def coverage(self, query_terms: Sequence[str], row: int) -> float:
-        """The share of the query's IDF weight that passage ``row`` holds (0 for no terms)."""
-        return self.coverage_of(query_terms)(row)
-
-    def coverage_of(self, query_terms: Sequence[str]) -> Callable[[int], float]:
-        """``coverage`` for one query, its term weights computed once for all the rows it scores."""
-        weights = {t: self.idf(t) for t in dict.fromkeys(query_terms)}
-        total = sum(weights.values())
-
-        def share(row: int) -> float:
-            if not total:
-                return 0.0
-            held = self.terms[row]
-            return sum(w for t, w in weights.items() if t in held) / total
-
-        return share
-
-
 def candidates(arms: dict[str, list[Match]], *, depth: int = CANDIDATES) -> list[int]:
     """Rows in any arm's best ``depth``, in the order the arms first list them."""
     return list(dict.fromkeys(m.row for ranked in arms.values() for m in ranked[:depth]))
 
 
-def feature_matrix(rows: Sequence[int], arms: dict[str, list[Match]], coverage: Callable[[int], float],
+def feature_matrix(rows: Sequence[int], arms: dict[str, list[Match]], coverage: Coverage,
                    names: Sequence[str], *, rrf_k: int = RRF_K) -> tuple[np.ndarray, dict[int, dict[str, ArmScore]]]:
     """The model inputs (``names``, from ``FEATURES``) of each of ``rows``, and every row's arm scores.
 
@@ -104,7 +66,7 @@ def feature_matrix(rows: Sequence[int], arms: dict[str, list[Match]], coverage: 
     missed the row; ``dense_cosine`` is the sentence view's cosine, taken as its list's lowest
     where the row is not listed (it scored below that), and ``dense_gap`` its distance to the
     best; ``bm25_share`` is the BM25 score over the arm's best; ``coverage`` comes from
-    ``coverage(row)`` (``TermStats.coverage_of``).
+    ``coverage(rows)`` (``TermStats.coverage_of``).
     """
     position = {row: i for i, row in enumerate(rows)}
     columns: dict[str, np.ndarray] = {}
@@ -128,13 +90,13 @@ def feature_matrix(rows: Sequence[int], arms: dict[str, list[Match]], coverage: 
             if match.row in position:
                 share[position[match.row]] = match.score / lexical[0].score
     columns["bm25_share"] = share
-    columns["coverage"] = np.array([coverage(row) for row in rows], dtype=float)
+    columns["coverage"] = np.asarray(coverage(rows), dtype=float).reshape(len(rows))
     matrix = np.column_stack([columns[n] for n in names]) if names else np.zeros((len(rows), 0))
     seen = arm_scores(arms)
     return matrix.reshape(len(rows), len(names)), seen
 
 
-def learned_fuse(arms: dict[str, list[Match]], model: LogisticModel, coverage: Callable[[int], float], *,
+def learned_fuse(arms: dict[str, list[Match]], model: LogisticModel, coverage: Coverage, *,
                  limit: int | None = None, rrf_k: int = RRF_K,
                  depth: int = CANDIDATES) -> list[tuple[int, float, dict[str, ArmScore]]]:
     """The candidates ranked by the model's probability, as (row, probability, arm scores), best first.
@@ -149,7 +111,7 @@ def learned_fuse(arms: dict[str, list[Match]], model: LogisticModel, coverage: C
 
 
 def confidences(ranked: Sequence[tuple[int, float, dict[str, ArmScore]]], arms: dict[str, list[Match]],
-                model: LogisticModel, coverage: Callable[[int], float], *, rrf_k: int = RRF_K) -> list[float]:
+                model: LogisticModel, coverage: Coverage, *, rrf_k: int = RRF_K) -> list[float]:
     """The model's probability for each already-ranked row (the single-arm modes keep their order)."""
     rows = [row for row, _, _ in ranked]
     matrix, _ = feature_matrix(rows, arms, coverage, model.features, rrf_k=rrf_k)

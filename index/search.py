@@ -11,8 +11,8 @@ import numpy as np
 from index.errors import BadQuery, ModelMismatch, UnknownId
 from index.bilingual import chinese_terms, has_chinese
 from index.calibrate import LogisticModel, load_models
-from index.fusion import RRF_K, TermStats, confidences, fuse, learned_fuse
-from index.lexical import LEXICAL_VERSION, document_terms, tokenize
+from index.fusion import RRF_K, confidences, fuse, learned_fuse
+from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
 from index.query import parse_query
@@ -168,10 +168,10 @@ class Searcher:
 
     @cached_property
     def term_stats(self) -> TermStats:
-        """Each passage's BM25 terms and their document frequencies (coverage, the English vocabulary)."""
+        """Which passages hold each BM25 term (coverage, and the English questions' vocabulary)."""
         from_index = getattr(self.store, "passage_terms", None)  # FaissBm25Store reads them from bm25s
         if from_index is not None:
-            return TermStats(*from_index())
+            return from_index()
         return TermStats.of(document_terms(p.speech_title, p.text) for p in self.passages)
 
     def lexical_terms(self, text: str) -> list[str]:

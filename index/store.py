@@ -24,6 +24,7 @@ vectors plus BM25 over a jieba analyzer) implements the same two searches.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple, Protocol, Sequence
@@ -34,6 +35,7 @@ import numpy as np
 
 from index.errors import IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer, sha256_file
+from index.lexical import TermStats
 from index.phrase import PhraseIndex
 from index.records import Passage, SpeechInfo
 
@@ -200,27 +202,16 @@ class FaissBm25Store:
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         return self._by_vector[np.repeat(starts, counts) + offsets], np.repeat(scores, counts)
 
-    def passage_terms(self) -> tuple[tuple[frozenset[str], ...], dict[str, int]]:
-        """Each passage's BM25 terms and each term's document frequency, read from the BM25 index.
+    def passage_terms(self) -> TermStats:
+        """Which passages hold each BM25 term, read from the BM25 index.
 
         The same as tokenising every passage again (tests/test_store.py), without the minute jieba
-        takes for that on a large library; bm25s keeps a term-by-passage score matrix (CSC) whose
-        column entries are exactly the passages holding the term.
+        takes for that on a large library: bm25s keeps a term-by-passage score matrix in
+        compressed columns whose entries are exactly the passages holding each term.
         """
-        scores, vocabulary = self.lexical.scores, self.lexical.vocab_dict
-        indptr, indices = np.asarray(scores["indptr"]), np.asarray(scores["indices"])
-        columns = len(indptr) - 1
-        names = np.empty(columns, dtype=object)
-        for term, column in vocabulary.items():
-            if column < columns:
-                names[column] = term
-        column_of_entry = np.repeat(np.arange(columns), np.diff(indptr))
-        by_passage = np.argsort(indices, kind="stable")
-        bounds = np.searchsorted(indices[by_passage], np.arange(len(self.passages) + 1))
-        held = names[column_of_entry[by_passage]]
-        terms = tuple(frozenset(held[bounds[row]:bounds[row + 1]].tolist()) for row in range(len(self.passages)))
-        frequency = dict(zip(names.tolist(), np.diff(indptr).tolist()))
-        return terms, {term: count for term, count in frequency.items() if term and count}
+        scores = self.lexical.scores
+        return TermStats(dict(self.lexical.vocab_dict), np.asarray(scores["indptr"], dtype=np.int64),
+                         np.asarray(scores["indices"], dtype=np.int64), len(self.passages))
 
     def lexical_search(self, terms, k, rows=None):
         if not terms:
@@ -265,7 +256,16 @@ class FaissBm25Store:
     def load(cls, directory: Path) -> "FaissBm25Store":
         """Load and check a build directory: manifest, every checksum, and agreeing counts."""
         manifest = read_manifest(directory)
-        verify(directory, manifest)
+        # The checksums are computed on another thread while this one parses (hashlib lets go of
+        # the GIL): 0.3 s of a 10M-character library's start. Nothing is returned before both end.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            verified = pool.submit(verify, directory, manifest)
+            store = cls._read(directory, manifest, verified)
+            verified.result()
+        return store
+
+    @classmethod
+    def _read(cls, directory: Path, manifest: dict, verified: Future) -> "FaissBm25Store":
         try:
             passages = read_passages(directory)
             speeches = [SpeechInfo(**dict(s, sections=tuple(tuple(x) for x in s["sections"])))
@@ -280,15 +280,16 @@ class FaissBm25Store:
             # builds made before phrases.npz existed make their matcher on first use instead
             phrases = PhraseIndex.load(directory / PHRASES) if (directory / PHRASES).exists() else None
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            verified.result()  # a file that fails its checksum says so rather than how it failed to parse
             raise IndexCorrupt(f"index at {directory} cannot be read ({exc}) — run `speechqa build`") from exc
         if not (len(passages) == manifest["counts"]["passages"] and units.ndim == 2 and units.shape[1] == 4
                 and unit_vectors.shape == (len(units),)
                 and (len(units) == 0 or (units[:, 0].max() < len(passages) and unit_vectors.min() >= 0
                                          and np.array_equal(np.unique(unit_vectors), np.arange(dense.ntotal))))):
+            verified.result()
             raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
                                f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
         return cls(manifest, passages, speeches, dense, lexical, units, phrases, unit_vectors)
-
 
 
 def _data_files(directory: Path) -> list[Path]:

@@ -1,12 +1,14 @@
 """Fusion, coverage and English→Chinese terms, checked against hand-computed cases."""
 import math
 
+import numpy as np
 import pytest
 
 from index.bilingual import chinese_terms, english_words, has_chinese, headword_terms
 from index.lexical import tokenize
 from index.calibrate import LogisticModel
-from index.fusion import FEATURES, TermStats, arm_scores, candidates, confidences, feature_matrix, fuse, learned_fuse
+from index.fusion import FEATURES, arm_scores, candidates, confidences, feature_matrix, fuse, learned_fuse
+from index.lexical import TermStats
 from index.records import ArmScore
 from index.store import Match
 from service.highlight import highlight
@@ -30,6 +32,15 @@ def test_arm_scores_mark_missed_rows():
     assert arm_scores({"a": [Match(0, 2.0)], "b": []}) == {0: {"a": ArmScore(2.0, 1), "b": ArmScore(None, None)}}
 
 
+def shares(table):
+    """A coverage function that answers from a table of row → share."""
+    return lambda rows: np.array([table[row] for row in rows], dtype=float)
+
+
+def no_coverage(rows):
+    return np.zeros(len(rows))
+
+
 def test_idf_and_coverage_by_hand():
     stats = TermStats.of([["a", "b"], ["b"], ["c"]])
     idf_a = math.log(1 + (3 - 1 + 0.5) / 1.5)   # df 1
@@ -41,12 +52,16 @@ def test_idf_and_coverage_by_hand():
     assert stats.coverage(["a", "b"], 1) == pytest.approx(idf_b / (idf_a + idf_b))
     assert stats.coverage(["z", "c"], 2) == pytest.approx(stats.idf("c") / (idf_z + stats.idf("c")))
     assert stats.coverage([], 0) == 0.0
+    # many rows at once, as fusion asks: the same shares
+    assert stats.coverage_of(["a", "b"])([0, 1, 2]).tolist() == pytest.approx([1.0, idf_b / (idf_a + idf_b), 0.0])
+    assert stats.document_frequency == {"a": 1, "b": 2, "c": 1}
+    assert stats.rows_holding("b").tolist() == [0, 1] and stats.rows_holding("z").tolist() == []
 
 
 def test_features_of_candidates_by_hand():
     arms = {"dense": [Match(5, 0.90), Match(6, 0.80)], "dense_window": [Match(6, 0.85)],
             "bm25": [Match(6, 10.0), Match(7, 4.0)]}
-    matrix, seen = feature_matrix([6, 7], arms, {6: 0.5, 7: 0.0}.get, FEATURES, rrf_k=60)
+    matrix, seen = feature_matrix([6, 7], arms, shares({6: 0.5, 7: 0.0}), FEATURES, rrf_k=60)
     assert dict(zip(FEATURES, matrix[0])) == pytest.approx({
         "dense_rr": 60 / 62, "dense_window_rr": 60 / 61, "bm25_rr": 60 / 61,
         "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 1.0, "coverage": 0.5})
@@ -55,7 +70,7 @@ def test_features_of_candidates_by_hand():
         "dense_rr": 0.0, "dense_window_rr": 0.0, "bm25_rr": 60 / 62,
         "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 0.4, "coverage": 0.0})
     assert seen[7] == {"dense": ArmScore(None, None), "dense_window": ArmScore(None, None), "bm25": ArmScore(4.0, 2)}
-    only_bm25, _ = feature_matrix([7], {"bm25": arms["bm25"]}, {7: 0.25}.get, ("bm25_rr", "coverage"))
+    only_bm25, _ = feature_matrix([7], {"bm25": arms["bm25"]}, shares({7: 0.25}), ("bm25_rr", "coverage"))
     assert only_bm25.tolist() == [[60 / 62, 0.25]]
 
 
@@ -69,13 +84,13 @@ def test_learned_fuse_ranks_by_the_models_probability():
     # P = sigmoid(2 * bm25_share - 1): a row BM25 missed gets sigmoid(-1).
     model = LogisticModel(("bm25_share",), (0.0,), (1.0,), (2.0,), -1.0)
     arms = {"dense": [Match(1, 0.9), Match(2, 0.8)], "bm25": [Match(2, 8.0), Match(3, 2.0)]}
-    ranked = learned_fuse(arms, model, lambda row: 0.0)
+    ranked = learned_fuse(arms, model, no_coverage)
     sigmoid = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
     # Row 3's share 0.25 gives sigmoid(-0.5), ahead of row 1, which BM25 missed.
     assert [row for row, _, _ in ranked] == [2, 3, 1]
     assert [p for _, p, _ in ranked] == pytest.approx([sigmoid(1.0), sigmoid(-0.5), sigmoid(-1.0)])
     assert ranked[0][2] == {"dense": ArmScore(0.8, 2), "bm25": ArmScore(8.0, 1)}
-    assert confidences(fuse(arms), arms, model, lambda row: 0.0) == pytest.approx(
+    assert confidences(fuse(arms), arms, model, no_coverage) == pytest.approx(
         [sigmoid(1.0), sigmoid(-1.0), sigmoid(-0.5)])
 
 
