@@ -24,6 +24,7 @@ vectors plus BM25 over a jieba analyzer) implements the same two searches.
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -49,12 +50,18 @@ UNIT_VECTORS = "unit_vectors.npy"
 BM25_DIR = "bm25"
 PHRASES = "phrases.npz"
 
-# bench/scale.py (results/scale.md): exact search costs ~59 ms per million vectors on one core,
-# so it passes 10 ms near 170k; at 1M, HNSW (M=32) answers in ~3-6 ms with recall@10 ≥ 0.98.
-# Counted in distinct span vectors, about 18 per passage of a library without repeats.
-EXACT_SEARCH_LIMIT = 150_000
-HNSW_NEIGHBOURS = 32
-# The search fetches many spans per query, so the beam is wide: 512 gave recall@100 0.97 at 1M.
+# Above this many distinct span vectors the dense index is an inverted file (IVF) instead of an
+# exact scan: one query scanned the 10M-character library's 121,065 vectors in 20-28 ms on one core
+# of the AMD EPYC (memory bound), ~165 ms per million, so 50k costs ~8 ms.
+EXACT_SEARCH_LIMIT = 50_000
+# IVF lists: 4·√n (faiss's guide: 4-16·√n), at most one per 39 training vectors (k-means' minimum);
+# a query probes one in 16. On that library (1,024 lists, 64 probed) tuning + held-out hybrid
+# R@1/R@5/MRR@10 in-process were .842/.897/.865 against the exact index's .837/.897/.862, the dense
+# search 8.0 ms against 27.8 (expanding 4,000 found vectors to their passages is most of the 8).
+IVF_LISTS_PER_ROOT = 4
+IVF_MIN_TRAINING = 39
+IVF_PROBED_SHARE = 16
+# Builds made before IVF, with over 150k vectors, are HNSW graphs: searched as they were made.
 HNSW_EF_SEARCH = 512
 # The dense views, in the order of units.npy's view column.
 VIEWS = ("sentence", "window")
@@ -129,16 +136,23 @@ def units_by_vector(unit_vectors: np.ndarray, count: int) -> tuple[np.ndarray, n
     return order, np.searchsorted(unit_vectors[order], np.arange(count + 1))
 
 
-def make_dense_index(vectors: np.ndarray) -> faiss.Index:
-    """Exact inner-product search for small corpora, HNSW above ``EXACT_SEARCH_LIMIT`` rows."""
+def make_dense_index(vectors: np.ndarray, *, exact_limit: int = EXACT_SEARCH_LIMIT) -> faiss.Index:
+    """Exact inner-product search up to ``exact_limit`` rows, an inverted file (IVF) above.
+
+    The IVF keeps a direct map, so the vectors of found spans can be read back (best sentence).
+    """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
-    if len(vectors) <= EXACT_SEARCH_LIMIT:
+    if len(vectors) <= exact_limit:
         index = faiss.IndexFlatIP(dim)
-    else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.add(vectors)
+        return index
+    lists = max(1, min(round(IVF_LISTS_PER_ROOT * math.sqrt(len(vectors))), len(vectors) // IVF_MIN_TRAINING))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
     index.add(vectors)
+    index.make_direct_map()
+    index.nprobe = max(1, lists // IVF_PROBED_SHARE)
     return index
 
 
@@ -182,8 +196,7 @@ class FaissBm25Store:
             allowed_vectors = np.unique(self.unit_vectors[allowed_units])
             candidates = len(allowed_vectors)
             selector = faiss.IDSelectorBatch(allowed_vectors.astype(np.int64))
-            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
-                      if isinstance(self.dense, faiss.IndexHNSW) else faiss.SearchParameters(sel=selector))
+            params = _restricted(self.dense, selector)
         depth = span_search_depth(k, candidates)
         if k <= 0 or depth <= 0:
             return {view: [] for view in VIEWS}
@@ -290,6 +303,19 @@ class FaissBm25Store:
             raise IndexCorrupt(f"index at {directory} has {len(passages)} passages, {len(units)} spans and "
                                f"{dense.ntotal} vectors, which do not agree — run `speechqa build`")
         return cls(manifest, passages, speeches, dense, lexical, units, phrases, unit_vectors)
+
+
+def _restricted(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
+    """Search parameters that keep ``index`` to the selected vectors.
+
+    An IVF probes every list then: a filter (one speech, a date range) may leave no allowed vector
+    in the lists a query would probe, and skipping the others costs one membership test each.
+    """
+    if isinstance(index, faiss.IndexIVF):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=index.nlist)
+    if isinstance(index, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+    return faiss.SearchParameters(sel=selector)
 
 
 def _data_files(directory: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import faiss
 import numpy as np
 import pytest
 
@@ -203,3 +204,30 @@ def test_manifest_records_how_the_index_was_built(index_root):
     manifest = json.loads((lifecycle.current_build(index_root) / store.MANIFEST).read_text(encoding="utf-8"))
     assert {"model_id", "dim", "chunker", "lexical", "corpus_hash", "counts", "built_at", "build_id",
             "dense_index", "files", "format"} <= set(manifest)
+
+
+def test_an_inverted_file_above_the_exact_limit_finds_what_the_exact_index_does(tmp_path, index_root):
+    loaded = store.FaissBm25Store.load(lifecycle.current_build(index_root))
+    vectors = loaded.span_vectors(np.arange(len(loaded.units)))
+    distinct, _ = store.distinct_rows(vectors)
+    inverted = store.make_dense_index(distinct, exact_limit=100)
+    lists = min(round(store.IVF_LISTS_PER_ROOT * np.sqrt(len(distinct))), len(distinct) // store.IVF_MIN_TRAINING)
+    assert isinstance(inverted, faiss.IndexIVFFlat) and inverted.nlist == lists
+    assert inverted.nprobe == max(1, lists // store.IVF_PROBED_SHARE)
+    saved = tmp_path / "ivf"
+    store.FaissBm25Store(loaded.manifest, loaded.passages, loaded.speeches, inverted, loaded.lexical,
+                         loaded.units, loaded.phrases, loaded.unit_vectors).save(saved)
+    again = store.FaissBm25Store.load(saved)
+    assert isinstance(again.dense, faiss.IndexIVFFlat) and again.dense.nprobe == inverted.nprobe
+    # the direct map survives saving: the vectors of found spans read back exactly
+    assert np.array_equal(again.span_vectors(np.arange(len(loaded.units))), vectors)
+    query = vectors[7]
+    best = again.dense_search(query, 1)["sentence"][0]
+    assert best.row == int(loaded.units[7, 0]) and best.score == pytest.approx(1.0, abs=1e-5)
+    # a filter probes every list, so its passages come back as from the exact index, however few
+    speech = loaded.passages[-1].speech_id
+    rows = [r for r, p in enumerate(loaded.passages) if p.speech_id == speech]
+    for view, exact in loaded.dense_search(query, 3, rows=rows).items():
+        found = again.dense_search(query, 3, rows=rows)[view]
+        assert [(m.row, m.span) for m in found] == [(m.row, m.span) for m in exact] and len(exact) == 3
+        assert [m.score for m in found] == pytest.approx([m.score for m in exact], abs=1e-6)
