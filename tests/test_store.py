@@ -119,7 +119,7 @@ def test_passage_terms_from_the_bm25_index_equal_tokenising_again(searcher):
     assert stats.document_frequency == again.document_frequency
     assert len(again.document_frequency) > 20
     for term in again.document_frequency:
-        assert sorted(stats.rows_holding(term).tolist()) == again.rows_holding(term).tolist()
+        assert stats.rows_holding(term).tolist() == again.rows_holding(term).tolist()  # ascending too
     assert searcher.term_stats.document_frequency == again.document_frequency
 
 
