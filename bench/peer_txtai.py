@@ -30,7 +30,7 @@ from bench.common import (ROOT, SCRATCH, describe, fresh, machine, rss_bytes, su
 from bench.server import Server, ensure_index, load  # noqa: E402
 
 K = 10
-TARGET_SPEEDUP = 2.0
+TARGET_SPEEDUP = 3.0  # issue 11: at least 3x txtai's throughput on the same model and passages
 GOLD_FILES = (ROOT / "eval" / "questions.jsonl", ROOT / "eval" / "holdout.jsonl")
 SPACE = re.compile(r"\s+")
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                          "throughput_http_c1_over_txtai": round(http[0]["qps"] / peer["qps"], 2),
                          "p50_txtai_over_ours": round(peer["p50_ms"] / ours["p50_ms"], 2)}
     results["targets"] = {
-        "throughput_ge_2x": results["ratios"]["throughput_ours_over_txtai"] >= TARGET_SPEEDUP,
+        "throughput_ge_3x": results["ratios"]["throughput_ours_over_txtai"] >= TARGET_SPEEDUP,
         "better_recall@5": ours["recall@5"] > peer["recall@5"],
         "better_mrr@10": ours["mrr@10"] > peer["mrr@10"],
     }
