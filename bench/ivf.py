@@ -1,0 +1,91 @@
+"""Exact scan vs inverted file (IVF) on a built library, in one process: quality and dense-search time.
+
+    python bench/ivf.py                                   # the 10M library of bench/library_serve.py
+    python bench/ivf.py --index bench/out/library-10m-index --lists 1024 --probes 16,32,64
+
+The current build's distinct span vectors are read back from its dense index and searched as an
+exact ``IndexFlatIP`` and as ``IndexIVFFlat`` with each number of probed lists (a filtered search
+probes every list, as index/store.py does). Quality is the eval's hybrid Recall@1/@5 and MRR@10 of
+the tuning and held-out sets in-process (result text only, as through the API); time is the
+store's ``dense_search`` (FAISS plus expanding the found vectors to passages) at one OpenMP thread,
+p50 over the held-out questions' vectors.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.common import HOLDOUT, QUESTIONS, ROOT, SCRATCH, describe, machine, table, write_results  # noqa: E402
+from eval.backends import LocalSearch  # noqa: E402
+from eval.questions import load_questions  # noqa: E402
+from eval.scoring import evaluate  # noqa: E402
+
+COLUMNS = ("index", "lists", "probed", "recall@1", "recall@5", "mrr@10", "dense_search_p50_ms")
+
+
+def measure(search: LocalSearch, name: str, lists: int | None, probed: int | None, questions) -> dict:
+    searcher = search._searcher
+    metrics = evaluate(questions, search, mode="hybrid")["metrics"]
+    vectors = [searcher.query_vector(q.question, searcher.lexical_terms(q.question)) for q in questions]
+    times = []
+    for vector in vectors:
+        started = time.perf_counter()
+        searcher.store.dense_search(vector, searcher.depth)
+        times.append(time.perf_counter() - started)
+    return {"index": name, "lists": lists, "probed": probed, "recall@1": round(metrics["recall@1"], 3),
+            "recall@5": round(metrics["recall@5"], 3), "mrr@10": round(metrics["mrr@10"], 3),
+            "dense_search_p50_ms": round(1000 * float(np.median(times)), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", default=str(SCRATCH / "library-10m-index"), help="index root (built)")
+    parser.add_argument("--lists", type=int, default=1024, help="IVF lists (default 1024)")
+    parser.add_argument("--probes", default="16,32,64", help="probed lists to try, comma-separated")
+    args = parser.parse_args(argv)
+    faiss.omp_set_num_threads(1)  # as `speechqa serve` searches
+    search = LocalSearch(args.index)
+    store = search._searcher.store
+    questions = load_questions(QUESTIONS) + load_questions(HOLDOUT)
+    vectors = store.dense.reconstruct_n(0, store.dense.ntotal)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    store.dense = exact
+    rows = [measure(search, "exact", None, None, questions)]
+    print(rows[-1], flush=True)
+    inverted = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], args.lists,
+                                  faiss.METRIC_INNER_PRODUCT)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # training may use every core
+    inverted.train(vectors)
+    inverted.add(vectors)
+    inverted.make_direct_map()
+    faiss.omp_set_num_threads(1)
+    store.dense = inverted
+    for probed in (int(p) for p in args.probes.split(",")):
+        inverted.nprobe = probed
+        rows.append(measure(search, "ivf", args.lists, probed, questions))
+        print(rows[-1], flush=True)
+    display = os.path.relpath(args.index, ROOT)
+    results = {"machine": machine(), "index": display, "vectors": int(store.dense.ntotal),
+               "questions": len(questions), "rows": rows}
+    markdown = "\n".join([
+        "# bench/ivf.py — exact scan vs IVF on one built library",
+        "", describe(results["machine"]), "",
+        f"Index {display}: {results['vectors']:,} distinct span vectors; {len(questions)} tuning + held-out "
+        "questions, hybrid, in-process; dense search at one OpenMP thread.", "",
+        table(rows, COLUMNS)])
+    write_results(f"ivf-{Path(args.index).name}", results, markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
