@@ -283,9 +283,7 @@ class FaissBm25Store:
             passages = read_passages(directory)
             speeches = [SpeechInfo(**dict(s, sections=tuple(tuple(x) for x in s["sections"])))
                         for s in json.loads((directory / SPEECHES).read_text(encoding="utf-8"))]
-            # Mapped, not read: the vectors are paged in as searches touch them (0.75 s of a 10M-character
-            # library's start), and a build directory is never written again once published.
-            dense = faiss.read_index(str(directory / DENSE), faiss.IO_FLAG_MMAP)
+            dense = faiss.read_index(str(directory / DENSE))
             if isinstance(dense, faiss.IndexHNSW):
                 dense.hnsw.efSearch = HNSW_EF_SEARCH
             lexical = bm25s.BM25.load(str(directory / BM25_DIR))
