@@ -98,6 +98,13 @@ def test_highlight_merges_adjacent_terms_and_folds_width_and_case():
     assert match_spans("said", ["ai"]) == []
 
 
+def test_a_character_that_folds_to_several_keeps_its_place_in_the_original():
+    # NFKC makes ﬁ "fi" and ㎞ "km": the marks still cover the original characters, and the rest
+    # of the passage keeps its offsets
+    assert match_spans("ﬁve ㎞ 粮食", ["five", "km", "粮食"]) == [(0, 3), (4, 5), (6, 8)]
+    assert str(highlight("ﬁve Ｋm", ["five", "km"])) == "<mark>ﬁve</mark> <mark>Ｋm</mark>"
+
+
 def test_highlight_passage_wraps_best_sentence_and_escapes():
     text = "<b>甲</b>。粮食安全。"
     best = best_sentence(text, ["粮食安全"])
