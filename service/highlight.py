@@ -42,15 +42,22 @@ def _fold_char(char: str) -> str:
     return unicodedata.normalize("NFKC", char).lower()
 
 
-@lru_cache(maxsize=4096)
-def _folded(text: str) -> tuple[str, tuple[int, ...]]:
+# Sized for a whole large library (the 10M-character one has 18,715 passages): an entry is the
+# folded copy of a passage (~1 KB) and, for nearly every passage, a range.
+@lru_cache(maxsize=32768)
+def _folded(text: str) -> tuple[str, Sequence[int]]:
     """``text`` folded like the tokenizer, plus the original index of every folded character."""
+    folds = {char: _fold_char(char) for char in set(text)}
+    if all(len(folded) == 1 for folded in folds.values()):
+        # CJK, ASCII and full-width text fold one character for one: the offsets are the original's
+        # (a range, where a tuple of ints cost ~15 KB a passage to keep cached)
+        return text.translate({ord(char): folded for char, folded in folds.items() if folded != char}), \
+            range(len(text))
     out: list[str] = []
     origin: list[int] = []
     for i, char in enumerate(text):
-        folded = _fold_char(char)
-        out.append(folded)
-        origin.extend([i] * len(folded))
+        out.append(folds[char])
+        origin.extend([i] * len(folds[char]))
     return "".join(out), tuple(origin)
 
 
