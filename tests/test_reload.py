@@ -72,7 +72,9 @@ def make_app(encoder):
     for app in apps:
         if WATCHER in app.extensions:
             app.extensions[WATCHER].stop()
-            app.extensions[WATCHER].join(timeout=5)
+            # a reload under way ends first: one that outlived its test (a load over 5 s in a busy
+            # CI run) logged into pytest's closed capture stream
+            app.extensions[WATCHER].join(timeout=60)
 
 
 def health(client) -> dict:
