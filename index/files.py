@@ -1,12 +1,13 @@
-"""Small file-system helpers every writer of the index shares: atomic replacement and checksums."""
+"""Small file-system helpers every writer of the index shares: atomic replacement, checksums, caches."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import marshal
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 
 def sha256_file(path: Path | str) -> str:
@@ -45,3 +46,22 @@ def write_text_atomically(path: Path | str, text: str) -> None:
     """Replace ``path`` with ``text`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path) as handle:
         handle.write(text)
+
+
+def cached_marshal(path: Path, make: Callable[[], object]) -> object:
+    """``make()``'s value, kept in ``path`` (marshal) and read from there once it exists.
+
+    The file is read whole and decoded from memory: ``marshal.load`` on an open file fetches every
+    object with a read call of its own, twice as slow on jieba's 500k-word dictionary. A cache
+    that cannot be written only costs ``make()`` again next time.
+    """
+    try:
+        return marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    value = make()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_writer(path, "wb") as handle:
+            handle.write(marshal.dumps(value))
+    return value
