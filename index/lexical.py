@@ -47,6 +47,8 @@ def _is_meaningful(token: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str) -> tuple[str, ...]:
+    if not jieba.dt.initialized:  # a build or an eval run loads the dictionary the fast way too
+        warm_up()
     text = unicodedata.normalize("NFKC", text).lower()
     return tuple(t for t in (w.strip() for w in jieba.lcut_for_search(text)) if _is_meaningful(t))
 
