@@ -84,7 +84,8 @@ def warm_up() -> None:
     with tokenizer.lock:
         if tokenizer.initialized or tokenizer.dictionary != jieba.DEFAULT_DICT:
             return
-        dictionary = tokenizer.get_dict_file().read()
+        with tokenizer.get_dict_file() as handle:
+            dictionary = handle.read()
         digest = hashlib.sha1(jieba.__version__.encode() + dictionary).hexdigest()[:16]
         tokenizer.FREQ, tokenizer.total = cached_marshal(
             default_cache_dir() / f"jieba-prefix-dict-{digest}.marshal",
