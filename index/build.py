@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import marshal
 import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,7 +25,7 @@ from index.engines import vector_id
 from index.dedup import near_duplicate_groups
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer
-from index.lexical import LEXICAL_VERSION, document_terms
+from index.lexical import LEXICAL_VERSION, document_text, tokenize
 from index.parse import load_corpus
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
 
@@ -72,6 +74,7 @@ def dense_units(passages: Sequence[Passage]) -> np.ndarray:
 
 
 def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: Encoder, cache: EmbeddingCache,
+                  count_tokens: Callable[[str], int] | None = None,
                   progress: bool = False) -> tuple[np.ndarray, list[str], int]:
     """A unit vector per row of ``units``, the cache keys they came from, and how many texts were embedded now.
 
@@ -80,7 +83,9 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     composed from its two sentences' vectors weighted by their token counts and re-normalised:
     cosine ≥ 0.97 (mean 0.99) to the embedded pair, for a third of the tokens, and hybrid Recall@5 /
     MRR@10 as good or better on the tuning, held-out and blind sets (bench/results/engines.md).
+    ``count_tokens`` (default: the encoder's) gives those weights.
     """
+    count_tokens = count_tokens or encoder.count_tokens
     sentences = np.flatnonzero(units[:, 3] == 0)
     texts = [passages[row].text[a:b] for row, a, b, _ in units[sentences]]
     keys = [cache.key(text) for text in texts]
@@ -90,9 +95,9 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     vectors = np.zeros((len(units), encoder.dim), dtype=np.float32)
     if len(sentences):
         vectors[sentences] = np.stack([cache.vectors[key] for key in keys])
-    overhead = encoder.count_tokens("")
+    overhead = count_tokens("")
     weight = np.zeros(len(units), dtype=np.float32)
-    weight[sentences] = [encoder.count_tokens(text) - overhead for text in texts]
+    weight[sentences] = [count_tokens(text) - overhead for text in texts]
     opening = {(row, a): i for i, (row, a, _, _) in zip(sentences, units[sentences])}
     closing = {(row, b): i for i, (row, _, b, _) in zip(sentences, units[sentences])}
     for i in np.flatnonzero(units[:, 3] == 1):
@@ -173,6 +178,40 @@ class EmbeddingCache:
         self._write(self.path, [k for k in dict.fromkeys(keep) if k in self.vectors])
         for part in parts:
             part.unlink(missing_ok=True)
+
+
+class TextMemo:
+    """``make(text)`` for each text asked, kept from one build to the next in a marshal file.
+
+    An unchanged rebuild spent most of its time deriving again what the same texts gave last
+    time: jieba's BM25 terms of every passage and the model's token count of every span (half and
+    a third of a 1M-character library's rebuild). Texts are keyed by a 128-bit digest; ``name``
+    carries whatever else the values depend on (tokeniser version, model), so a change of either
+    starts a new file. :meth:`save` keeps only what this build asked for.
+    """
+
+    def __init__(self, root: Path, name: str, make: Callable[[str], object]):
+        self.path = root / CACHE / f"{name}.marshal"
+        self._make = make
+        try:
+            self._known = marshal.loads(self.path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            self._known = {}  # a missing or damaged file only costs deriving again
+        self._asked: dict[bytes, object] = {}
+
+    def __call__(self, text: str):
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        if key in self._asked:
+            return self._asked[key]
+        value = self._known[key] if key in self._known else self._make(text)
+        self._asked[key] = value
+        return value
+
+    def save(self) -> None:
+        """Write what this build asked for (atomically), dropping what it did not."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_writer(self.path, "wb") as handle:
+            handle.write(marshal.dumps(self._asked))
 
 
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None]) -> list[Passage]:
@@ -266,12 +305,15 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     if not speeches:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
-    passages = [p for speech in speeches for p in chunk(speech, count_tokens=encoder.count_tokens, budget=budget)]
+    count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
+                            encoder.count_tokens)
+    passages = [p for speech in speeches for p in chunk(speech, count_tokens=count_tokens, budget=budget)]
     passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches})
 
     cache = EmbeddingCache(root, vector_id(encoder))
     units = dense_units(passages)
-    vectors, keys, embedded = dense_vectors(passages, units, encoder=encoder, cache=cache, progress=progress)
+    vectors, keys, embedded = dense_vectors(passages, units, encoder=encoder, cache=cache, count_tokens=count_tokens,
+                                            progress=progress)
 
     passages_of: dict[str, list[Passage]] = {}
     for passage in passages:  # grouped once: a scan per speech was quadratic (seconds at 10M characters)
@@ -302,7 +344,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     dense = store.make_dense_index(distinct)
     manifest["counts"]["vectors"] = len(distinct)
     manifest["dense_index"] = type(dense).__name__
-    lexical = store.make_lexical_index([document_terms(p.speech_title, p.text) for p in passages])
+    terms = TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}", tokenize)
+    lexical = store.make_lexical_index([terms(document_text(p.speech_title, p.text)) for p in passages])
 
     previous_manifest, previous_passages = _previous(root)
     build_id = lifecycle.new_build_id()
@@ -312,6 +355,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                                     unit_vectors=unit_vectors).save(staged)
     directory = lifecycle.publish(root, staged, build_id)
     cache.save(keys)
+    count_tokens.save()
+    terms.save()
 
     report = BuildReport(build_id=build_id, directory=directory, manifest=manifest,
                          seconds=time.perf_counter() - started, embedded=embedded,

@@ -1,6 +1,7 @@
 """The build's embedding stage: checkpointed vectors a killed build resumes from, one build per root, composed pairs."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from index import build as build_mod
-from index.build import EmbeddingCache, build, build_lock
+from index.build import EmbeddingCache, TextMemo, build, build_lock
 from index.engines import vector_id
 from index.errors import BuildInProgress
 from index.lifecycle import current_build
@@ -110,3 +111,44 @@ def test_pair_vectors_are_their_sentences_weighted_by_tokens(tmp_path, corpus, e
         expected = weights[0] * vectors[row_of[first]] + weights[1] * vectors[row_of[second]]
         np.testing.assert_allclose(vectors[row_of[passage_row, start, end, 1]], expected / np.linalg.norm(expected),
                                    atol=1e-6)
+
+
+def test_a_text_memo_derives_each_text_once_across_builds_and_keeps_only_what_was_asked(tmp_path):
+    made = []
+
+    def count(text):
+        made.append(text)
+        return len(text) % 3  # 0 for "", "abc": falsy values are remembered too
+
+    memo = TextMemo(tmp_path, "lengths", count)
+    assert [memo(t) for t in ("abc", "", "ab", "abc")] == [0, 0, 2, 0]
+    memo.save()
+    again = TextMemo(tmp_path, "lengths", count)
+    assert [again(t) for t in ("ab", "abc", "abcd")] == [2, 0, 1]
+    assert made == ["abc", "", "ab", "abcd"]
+    again.save()
+    third = TextMemo(tmp_path, "lengths", count)
+    assert third("") == 0 and made[-1] == ""  # "" was not asked by the second build, so it was dropped
+
+
+def test_a_damaged_memo_is_derived_again(tmp_path):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "lengths.marshal").write_bytes(b"\x7fdamaged")
+    assert TextMemo(tmp_path, "lengths", len)("abcd") == 4
+
+
+def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corpus, encoder):
+    root = tmp_path / "index"
+    build([corpus], root, encoder=encoder)
+    assert sorted(p.name for p in (root / "cache").glob("*.marshal")) == sorted(
+        [f"terms-{build_mod.LEXICAL_VERSION}-jieba-0.42.1.marshal",
+         f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}.marshal"])
+    calls = []
+    counting = StopsAfter(encoder, calls=0)  # no passage may be embedded again
+    counting.count_tokens = lambda text: calls.append(text) or encoder.count_tokens(text)
+    rebuilt = FaissBm25Store.load(build([corpus], root, encoder=counting).directory)
+    fresh = FaissBm25Store.load(build([corpus], tmp_path / "fresh", encoder=encoder).directory)
+    assert calls == []  # every span's count (and the empty text's overhead) came from the memo
+    assert rebuilt.passages == fresh.passages and np.array_equal(rebuilt.units, fresh.units)
+    assert rebuilt.lexical.vocab_dict == fresh.lexical.vocab_dict
+    assert (rebuilt.passage_terms().rows == fresh.passage_terms().rows).all()
