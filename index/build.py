@@ -36,6 +36,7 @@ CACHE = "cache"
 LOCK = "build.lock"
 # Texts embedded between two cache checkpoints: ~1 min of embedding on 2 cores, a few MB written.
 CHECKPOINT_TEXTS = 2048
+PAIR_BATCH = 65536  # pair vectors composed at a time: ~100 MB of temporaries
 LOCK_POLL_S = 0.2
 
 
@@ -75,8 +76,8 @@ def dense_units(passages: Sequence[Passage]) -> np.ndarray:
 
 def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: Encoder, cache: EmbeddingCache,
                   count_tokens: Callable[[str], int] | None = None,
-                  progress: bool = False) -> tuple[np.ndarray, list[str], int]:
-    """A unit vector per row of ``units``, the cache keys they came from, and how many texts were embedded now.
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """The distinct span vectors, each unit's row among them, the cache keys used, and how many texts were embedded now.
 
     Only sentences (view 0) go through the model, each distinct text once (boilerplate and reprints
     repeat sentences verbatim), and only those the cache lacks. A pair's vector (view 1) is
@@ -84,28 +85,50 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     cosine ≥ 0.97 (mean 0.99) to the embedded pair, for a third of the tokens, and hybrid Recall@5 /
     MRR@10 as good or better on the tuning, held-out and blind sets (bench/results/engines.md).
     ``count_tokens`` (default: the encoder's) gives those weights.
+
+    Spans are told apart by what their vectors come from — a sentence by its text's cache key, a
+    pair by its two sentences' keys — in order of first appearance, so no vector is made per
+    unit: a library's units are several times its distinct vectors (the 10M-character library
+    320k and 121k), and all of them as float32 took gigabytes before the duplicates were dropped.
     """
     count_tokens = count_tokens or encoder.count_tokens
     sentences = np.flatnonzero(units[:, 3] == 0)
-    texts = [passages[row].text[a:b] for row, a, b, _ in units[sentences]]
+    texts = [passages[row].text[a:b] for row, a, b, _ in units[sentences].tolist()]
     keys = [cache.key(text) for text in texts]
+    text_of = dict(zip(keys, texts))
     missing = dict.fromkeys(key for key in keys if key not in cache.vectors)
     if missing:
-        _embed(dict(zip(keys, texts)), list(missing), encoder=encoder, cache=cache, progress=progress)
-    vectors = np.zeros((len(units), encoder.dim), dtype=np.float32)
-    if len(sentences):
-        vectors[sentences] = np.stack([cache.vectors[key] for key in keys])
+        _embed(text_of, list(missing), encoder=encoder, cache=cache, progress=progress)
+    key_at = dict(zip(sentences.tolist(), keys))
+    opening = {(row, a): i for i, (row, a, _, _) in zip(sentences.tolist(), units[sentences].tolist())}
+    closing = {(row, b): i for i, (row, _, b, _) in zip(sentences.tolist(), units[sentences].tolist())}
+    row_of: dict[object, int] = {}  # a sentence's key, or a pair's two keys → its distinct row
+    unit_rows = np.empty(len(units), dtype=np.int64)
+    pairs = []  # (distinct row, its first sentence's row, its second's) of each distinct pair
+    for i, (row, a, b, view) in enumerate(units.tolist()):  # a passage's sentences come before its pairs
+        if view == 0:
+            source = key_at[i]
+        else:
+            first, second = opening[row, a], closing[row, b]
+            source = (key_at[first], key_at[second])
+        position = row_of.get(source)
+        if position is None:
+            position = row_of[source] = len(row_of)
+            if view != 0:
+                pairs.append((position, unit_rows[first], unit_rows[second]))
+        unit_rows[i] = position
+    distinct = np.empty((len(row_of), encoder.dim), dtype=np.float32)
+    weight = np.zeros(len(row_of), dtype=np.float32)
     overhead = count_tokens("")
-    weight = np.zeros(len(units), dtype=np.float32)
-    weight[sentences] = [count_tokens(text) - overhead for text in texts]
-    opening = {(row, a): i for i, (row, a, _, _) in zip(sentences, units[sentences])}
-    closing = {(row, b): i for i, (row, _, b, _) in zip(sentences, units[sentences])}
-    for i in np.flatnonzero(units[:, 3] == 1):
-        row, a, b, _ = units[i]
-        first, second = opening[row, a], closing[row, b]
-        pair = weight[first] * vectors[first] + weight[second] * vectors[second]
-        vectors[i] = pair / np.linalg.norm(pair)
-    return vectors, keys, len(missing)
+    for source, position in row_of.items():
+        if isinstance(source, str):
+            distinct[position] = cache.vectors[source]
+            weight[position] = count_tokens(text_of[source]) - overhead
+    for start in range(0, len(pairs), PAIR_BATCH):
+        made, left, right = np.array(pairs[start:start + PAIR_BATCH], dtype=np.int64).T
+        pair = weight[left, None] * distinct[left] + weight[right, None] * distinct[right]
+        distinct[made] = pair / np.linalg.norm(pair, axis=1, keepdims=True)
+    return distinct, unit_rows, keys, len(missing)
 
 
 def _embed(text_of: dict[str, str], missing: list[str], *, encoder: Encoder, cache: EmbeddingCache,
@@ -312,8 +335,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
 
     cache = EmbeddingCache(root, vector_id(encoder))
     units = dense_units(passages)
-    vectors, keys, embedded = dense_vectors(passages, units, encoder=encoder, cache=cache, count_tokens=count_tokens,
-                                            progress=progress)
+    distinct, unit_vectors, keys, embedded = dense_vectors(passages, units, encoder=encoder, cache=cache,
+                                                           count_tokens=count_tokens, progress=progress)
 
     passages_of: dict[str, list[Passage]] = {}
     for passage in passages:  # grouped once: a scan per speech was quadratic (seconds at 10M characters)
@@ -329,7 +352,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         "model_id": encoder.model_id,
         "engine": encoder.engine,  # queries must agree with it (index/engines.py)
         "model_spec": model_spec,
-        "dim": int(vectors.shape[1]),
+        "dim": int(distinct.shape[1]),
         "chunker": CHUNKER_VERSION,
         "budget": budget,
         "lexical": LEXICAL_VERSION,
@@ -340,7 +363,6 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                    "spans": len(units)},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    distinct, unit_vectors = store.distinct_rows(vectors)
     dense = store.make_dense_index(distinct)
     manifest["counts"]["vectors"] = len(distinct)
     manifest["dense_index"] = type(dense).__name__

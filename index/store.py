@@ -116,23 +116,6 @@ def best_span_per_passage(units: np.ndarray, unit_ids: np.ndarray, scores: np.nd
     return matches
 
 
-def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of ``vectors`` in order of first appearance, and each row's index among them.
-
-    Rows are compared bit for bit: a sentence repeated verbatim gets the same vector from the
-    embedding cache, and a pair of two repeated sentences the same composed one.
-    """
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(vectors) == 0:
-        return vectors.reshape(0, vectors.shape[1] if vectors.ndim == 2 else 0), np.zeros(0, dtype=np.int64)
-    keys = vectors.view(np.dtype((np.void, vectors.dtype.itemsize * vectors.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    by_appearance = np.argsort(first, kind="stable")  # sorted-by-bytes position → appearance order
-    rank = np.empty_like(by_appearance)
-    rank[by_appearance] = np.arange(len(by_appearance))
-    return vectors[first[by_appearance]], rank[inverse.ravel()].astype(np.int64)
-
-
 def units_by_vector(unit_vectors: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The units grouped by vector: unit ids ordered by vector, and where each vector's group starts."""
     order = np.argsort(unit_vectors, kind="stable")

@@ -152,3 +152,19 @@ def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corp
     assert rebuilt.passages == fresh.passages and np.array_equal(rebuilt.units, fresh.units)
     assert rebuilt.lexical.vocab_dict == fresh.lexical.vocab_dict
     assert (rebuilt.passage_terms().rows == fresh.passage_terms().rows).all()
+
+
+def test_distinct_vectors_are_the_units_vectors_bit_for_bit_distinct_in_first_appearance_order(tmp_path, corpus,
+                                                                                                 encoder):
+    seed = next(corpus.glob("*.txt")).read_text(encoding="utf-8")
+    reprinted = max(seed.splitlines(), key=len)  # a paragraph another speech reprints verbatim
+    (corpus / "reprint.txt").write_text(f"转载的发言\n一、转载\n{reprinted}\n", encoding="utf-8")
+    report = build([corpus], tmp_path / "index", encoder=encoder)
+    store = FaissBm25Store.load(report.directory)
+    per_unit = store.span_vectors(np.arange(len(store.units)))
+    order, seen = [], {}
+    for vector in per_unit:
+        seen.setdefault(vector.tobytes(), len(seen))
+        order.append(seen[vector.tobytes()])
+    assert store.unit_vectors.tolist() == order
+    assert store.dense.ntotal == len(seen) < len(store.units)

@@ -69,15 +69,6 @@ def test_a_build_without_a_saved_phrase_matcher_makes_one_on_first_use(tmp_path,
     assert len(library.phrases.rows_containing("粮食安全")) > 0
 
 
-def test_distinct_rows_keep_first_appearance_order():
-    vectors = np.array([[1, 0], [0, 1], [1, 0], [0.6, 0.8], [0, 1]], dtype=np.float32)
-    distinct, index = store.distinct_rows(vectors)
-    assert distinct.tolist() == [[1, 0], [0, 1], [0.6000000238418579, 0.800000011920929]]
-    assert index.tolist() == [0, 1, 0, 2, 1]
-    empty, none = store.distinct_rows(np.zeros((0, 2), dtype=np.float32))
-    assert empty.shape == (0, 2) and none.tolist() == []
-
-
 def test_a_sentence_two_speeches_share_is_one_vector_found_in_both(tmp_path, small_corpus, encoder):
     (small_corpus / "b.txt").write_text(
         "边疆治理的几点做法\n一、守牢边境\n坚决遏制耕地非农化。加强口岸管理，严查走私。\n", encoding="utf-8")
@@ -209,7 +200,7 @@ def test_manifest_records_how_the_index_was_built(index_root):
 def test_an_inverted_file_above_the_exact_limit_finds_what_the_exact_index_does(tmp_path, index_root):
     loaded = store.FaissBm25Store.load(lifecycle.current_build(index_root))
     vectors = loaded.span_vectors(np.arange(len(loaded.units)))
-    distinct, _ = store.distinct_rows(vectors)
+    distinct = loaded.dense.reconstruct_n(0, loaded.dense.ntotal)
     inverted = store.make_dense_index(distinct, exact_limit=100)
     # 4·√n lists, at most one per 39 vectors: the 10M library's 121,065 get 1,392, 2,000 get 51
     assert store.ivf_lists(121_065) == 1392 and store.ivf_lists(2_000) == 51 and store.ivf_lists(20) == 1
