@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
-from index import lifecycle, store
+from index import dedup, lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.engines import vector_id
-from index.dedup import near_duplicate_groups
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer
 from index.lexical import LEXICAL_VERSION, document_text, tokenize
@@ -204,31 +203,37 @@ class EmbeddingCache:
 
 
 class TextMemo:
-    """``make(text)`` for each text asked, kept from one build to the next in a marshal file.
+    """What ``make_many`` derives from each text, kept from one build to the next in a marshal file.
 
     An unchanged rebuild spent most of its time deriving again what the same texts gave last
-    time: jieba's BM25 terms of every passage and the model's token count of every span (half and
-    a third of a 1M-character library's rebuild). Texts are keyed by a 128-bit digest; ``name``
-    carries whatever else the values depend on (tokeniser version, model), so a change of either
-    starts a new file. :meth:`save` keeps only what this build asked for.
+    time: jieba's BM25 terms of every passage, the model's token count of every span, each
+    passage's MinHash signature (half, a third and a twentieth of a 1M-character library's
+    rebuild). Texts are keyed by a 128-bit digest; ``name`` carries whatever else the values
+    depend on (tokeniser version, model, hashing parameters), so a change of either starts a new
+    file. :meth:`save` keeps only what this build asked for.
     """
 
-    def __init__(self, root: Path, name: str, make: Callable[[str], object]):
+    def __init__(self, root: Path, name: str, make_many: Callable[[list[str]], Sequence[object]]):
         self.path = root / CACHE / f"{name}.marshal"
-        self._make = make
+        self._make_many = make_many
         try:
             self._known = marshal.loads(self.path.read_bytes())
         except (OSError, ValueError, EOFError, TypeError):
             self._known = {}  # a missing or damaged file only costs deriving again
         self._asked: dict[bytes, object] = {}
 
+    def many(self, texts: Sequence[str]) -> list:
+        """The value of each text; those not known yet are made in one ``make_many`` call."""
+        keys = [hashlib.blake2b(text.encode(), digest_size=16).digest() for text in texts]
+        new = {key: text for key, text in zip(keys, texts) if key not in self._asked and key not in self._known}
+        made = dict(zip(new, self._make_many(list(new.values())))) if new else {}
+        for key in keys:
+            if key not in self._asked:
+                self._asked[key] = self._known[key] if key in self._known else made[key]
+        return [self._asked[key] for key in keys]
+
     def __call__(self, text: str):
-        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        if key in self._asked:
-            return self._asked[key]
-        value = self._known[key] if key in self._known else self._make(text)
-        self._asked[key] = value
-        return value
+        return self.many([text])[0]
 
     def save(self) -> None:
         """Write what this build asked for (atomically), dropping what it did not."""
@@ -237,9 +242,15 @@ class TextMemo:
             handle.write(marshal.dumps(self._asked))
 
 
-def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None]) -> list[Passage]:
-    """The passages with ``duplicate_of`` set to their reprint group's canonical passage (index/dedup.py)."""
-    canonical = near_duplicate_groups([p.text for p in passages], [dates.get(p.speech_id) for p in passages])
+def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
+                  signatures: Callable[[list[str]], Sequence[bytes]] = dedup.signature_bytes) -> list[Passage]:
+    """The passages with ``duplicate_of`` set to their reprint group's canonical passage (index/dedup.py).
+
+    ``signatures`` gives each text's MinHash signature as bytes (``dedup.signature_bytes``, or a memo of it).
+    """
+    texts = [p.text for p in passages]
+    signature = np.frombuffer(b"".join(signatures(texts)), dtype=np.uint64).reshape(len(texts), dedup.HASHES)
+    canonical = dedup.near_duplicate_groups(texts, [dates.get(p.speech_id) for p in passages], signature=signature)
     return [replace(p, duplicate_of=passages[c].id if c != row else None)
             for row, (p, c) in enumerate(zip(passages, canonical.tolist()))]
 
@@ -329,9 +340,10 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
     count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
-                            encoder.count_tokens)
+                            lambda texts: [encoder.count_tokens(text) for text in texts])
     passages = [p for speech in speeches for p in chunk(speech, count_tokens=count_tokens, budget=budget)]
-    passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches})
+    sketches = TextMemo(root, f"minhash-{dedup.SIGNATURE_VERSION}", dedup.signature_bytes)
+    passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches}, sketches.many)
 
     cache = EmbeddingCache(root, vector_id(encoder))
     units = dense_units(passages)
@@ -366,8 +378,9 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     dense = store.make_dense_index(distinct)
     manifest["counts"]["vectors"] = len(distinct)
     manifest["dense_index"] = type(dense).__name__
-    terms = TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}", tokenize)
-    lexical = store.make_lexical_index([terms(document_text(p.speech_title, p.text)) for p in passages])
+    terms = TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}",
+                     lambda texts: [tokenize(text) for text in texts])
+    lexical = store.make_lexical_index(terms.many([document_text(p.speech_title, p.text) for p in passages]))
 
     previous_manifest, previous_passages = _previous(root)
     build_id = lifecycle.new_build_id()
@@ -377,8 +390,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                                     unit_vectors=unit_vectors).save(staged)
     directory = lifecycle.publish(root, staged, build_id)
     cache.save(keys)
-    count_tokens.save()
-    terms.save()
+    for memo in (count_tokens, sketches, terms):
+        memo.save()
 
     report = BuildReport(build_id=build_id, directory=directory, manifest=manifest,
                          seconds=time.perf_counter() - started, embedded=embedded,

@@ -32,11 +32,14 @@ THRESHOLD = 0.5
 # at 0.8 with certainty; pairs below ~0.3 seldom meet, which keeps the exact checks few.
 BANDS = 42
 ROWS_PER_BAND = 3
+HASHES = BANDS * ROWS_PER_BAND
 _PRIME = (1 << 61) - 1
 _BASE = np.uint64(1_000_003)
 _SEED = 20240415
 # Passages whose shingles are hashed together in one numpy pass (bounds the (hashes × shingles) matrix).
 _BATCH_SHINGLES = 20_000
+# What a signature depends on: builds remember them per text under this name (index/build.py).
+SIGNATURE_VERSION = f"{SHINGLE}-{BANDS}x{ROWS_PER_BAND}-{_SEED}"
 
 
 def shingles(text: str) -> np.ndarray:
@@ -63,7 +66,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return common / (union - common)
 
 
-def signatures(sets: Sequence[np.ndarray], *, hashes: int = BANDS * ROWS_PER_BAND, seed: int = _SEED) -> np.ndarray:
+def signatures(sets: Sequence[np.ndarray], *, hashes: int = HASHES, seed: int = _SEED) -> np.ndarray:
     """MinHash signatures, one row of ``hashes`` minima per shingle set (all-max for an empty set)."""
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 1 << 32, size=hashes, dtype=np.uint64)[:, None]
@@ -84,6 +87,11 @@ def signatures(sets: Sequence[np.ndarray], *, hashes: int = BANDS * ROWS_PER_BAN
             result[[row for row, _ in batch]] = np.minimum.reduceat(hashed, offsets, axis=1).T
         start = stop
     return result
+
+
+def signature_bytes(texts: Sequence[str]) -> list[bytes]:
+    """Each text's MinHash signature (``signatures`` of its ``shingles``) as bytes, for a build to keep."""
+    return [row.tobytes() for row in signatures([shingles(text) for text in texts])]
 
 
 def _earliest_first(count: int, dates: Sequence[str | None] | None) -> list[int]:
@@ -116,13 +124,15 @@ def groups_from_pairs(count: int, pairs, dates: Sequence[str | None] | None = No
 
 
 def near_duplicate_groups(texts: Sequence[str], dates: Sequence[str | None] | None = None, *,
-                          threshold: float = THRESHOLD) -> np.ndarray:
+                          threshold: float = THRESHOLD, signature: np.ndarray | None = None) -> np.ndarray:
     """For each passage (row order), the row of its group's canonical member (its own row when unique).
 
-    ``dates`` are the passages' speech dates as ISO strings (``None`` when unknown).
+    ``dates`` are the passages' speech dates as ISO strings (``None`` when unknown); ``signature``
+    the texts' MinHash signatures when the caller kept them (else they are computed).
     """
     shingle_sets = [shingles(text) for text in texts]
-    signature = signatures(shingle_sets)
+    if signature is None:
+        signature = signatures(shingle_sets)
     band_keys = [[signature[row, band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND].tobytes() for band in range(BANDS)]
                  for row in range(len(texts))]
     order = _earliest_first(len(texts), dates)

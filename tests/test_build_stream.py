@@ -120,28 +120,40 @@ def test_a_text_memo_derives_each_text_once_across_builds_and_keeps_only_what_wa
         made.append(text)
         return len(text) % 3  # 0 for "", "abc": falsy values are remembered too
 
-    memo = TextMemo(tmp_path, "lengths", count)
+    memo = TextMemo(tmp_path, "lengths", lambda texts: [count(text) for text in texts])
     assert [memo(t) for t in ("abc", "", "ab", "abc")] == [0, 0, 2, 0]
     memo.save()
-    again = TextMemo(tmp_path, "lengths", count)
+    again = TextMemo(tmp_path, "lengths", lambda texts: [count(text) for text in texts])
     assert [again(t) for t in ("ab", "abc", "abcd")] == [2, 0, 1]
     assert made == ["abc", "", "ab", "abcd"]
     again.save()
-    third = TextMemo(tmp_path, "lengths", count)
+    third = TextMemo(tmp_path, "lengths", lambda texts: [count(text) for text in texts])
     assert third("") == 0 and made[-1] == ""  # "" was not asked by the second build, so it was dropped
 
 
 def test_a_damaged_memo_is_derived_again(tmp_path):
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "lengths.marshal").write_bytes(b"\x7fdamaged")
-    assert TextMemo(tmp_path, "lengths", len)("abcd") == 4
+    assert TextMemo(tmp_path, "lengths", lambda texts: [len(text) for text in texts])("abcd") == 4
+
+
+def test_a_text_memo_makes_what_it_lacks_in_one_call_each_text_once(tmp_path):
+    calls = []
+    make = lambda texts: calls.append(list(texts)) or [text.upper() for text in texts]  # noqa: E731
+    memo = TextMemo(tmp_path, "upper", make)
+    assert memo("b") == "B"
+    assert memo.many(["a", "b", "a", "c"]) == ["A", "B", "A", "C"]
+    assert calls == [["b"], ["a", "c"]]
+    assert memo.many([]) == [] and len(calls) == 2
 
 
 def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corpus, encoder):
+    seed = next(corpus.glob("*.txt")).read_text(encoding="utf-8")
+    (corpus / "reprint.txt").write_text("转载的发言\n一、转载\n" + "\n".join(seed.splitlines()[2:8]) + "\n", encoding="utf-8")
     root = tmp_path / "index"
     build([corpus], root, encoder=encoder)
     assert sorted(p.name for p in (root / "cache").glob("*.marshal")) == sorted(
-        [f"terms-{build_mod.LEXICAL_VERSION}-jieba-0.42.1.marshal",
+        [f"terms-{build_mod.LEXICAL_VERSION}-jieba-0.42.1.marshal", "minhash-5-42x3-20240415.marshal",
          f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}.marshal"])
     calls = []
     counting = StopsAfter(encoder, calls=0)  # no passage may be embedded again
@@ -150,6 +162,7 @@ def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corp
     fresh = FaissBm25Store.load(build([corpus], tmp_path / "fresh", encoder=encoder).directory)
     assert calls == []  # every span's count (and the empty text's overhead) came from the memo
     assert rebuilt.passages == fresh.passages and np.array_equal(rebuilt.units, fresh.units)
+    assert any(p.duplicate_of for p in rebuilt.passages)  # reprints grouped from remembered signatures
     assert rebuilt.lexical.vocab_dict == fresh.lexical.vocab_dict
     assert (rebuilt.passage_terms().rows == fresh.passage_terms().rows).all()
 
