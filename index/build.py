@@ -344,6 +344,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     passages = [p for speech in speeches for p in chunk(speech, count_tokens=count_tokens, budget=budget)]
     sketches = TextMemo(root, f"minhash-{dedup.SIGNATURE_VERSION}", dedup.signature_bytes)
     passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches}, sketches.many)
+    for memo in (count_tokens, sketches):  # before the embedding, so a build killed there resumes from them
+        memo.save()
 
     cache = EmbeddingCache(root, vector_id(encoder))
     units = dense_units(passages)

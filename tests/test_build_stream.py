@@ -55,6 +55,8 @@ def test_a_killed_build_resumes_from_its_checkpointed_vectors(tmp_path, corpus, 
         build([corpus], root, encoder=StopsAfter(encoder, calls=1))
     cache = EmbeddingCache(root, vector_id(encoder))
     assert len(cache.vectors) == 40 and len(cache._parts()) == 1
+    # the chunker's token counts and the reprint signatures were kept before the embedding began
+    assert sorted(p.name.split("-")[0] for p in (root / "cache").glob("*.marshal")) == ["minhash", "tokens"]
 
     resumed = build([corpus], root, encoder=encoder)
     cache = EmbeddingCache(root, vector_id(encoder))
