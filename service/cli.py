@@ -134,7 +134,7 @@ def cmd_ask(args) -> int:
     from index.search import load_searcher, search_payload
 
     searcher = load_searcher(_source(args), model=args.model)
-    load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's ~1 s dictionary load
+    load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's dictionary load (~0.5 s)
     payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
                              group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
                              speaker=args.speaker, sort=args.sort)
