@@ -39,7 +39,8 @@ def client(app):
 @pytest.fixture
 def empty_client(tmp_path):
     """An app whose INDEX holds no index."""
-    return create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing")}).test_client()
+    # no reload watcher: nothing here builds, and a watcher would outlive the test polling the folder
+    return create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing"), "RELOAD_INTERVAL": 0}).test_client()
 
 
 MARKUP_SPEECH = """测试标题"><img src=x onerror=alert(1)>
@@ -346,7 +347,7 @@ def test_without_an_index_post_search_is_503_and_openapi_still_works(empty_clien
 
 def test_index_dir_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SPEECHQA_INDEX", str(tmp_path / "from-env"))
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "RELOAD_INTERVAL": 0})
     assert app.config["INDEX"] == str(tmp_path / "from-env")
     assert str(tmp_path / "from-env") in error_of(app.test_client().get("/healthz"))[1]
 

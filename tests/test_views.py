@@ -221,7 +221,7 @@ def test_wrong_method_is_a_friendly_405(client):
 
 @pytest.mark.parametrize("path", ["/", "/?q=粮食", "/speeches", "/speeches/x", "/passages/x"])
 def test_without_an_index_pages_say_what_to_run(tmp_path, path):
-    client = create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing")}).test_client()
+    client = create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing"), "RELOAD_INTERVAL": 0}).test_client()
     html = page(client.get(path), 503)
     assert "索引尚未就绪" in html and "speechqa build" in html
 
