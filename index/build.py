@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import marshal
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from index import dedup, lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.engines import vector_id
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
-from index.files import atomic_writer
+from index.files import atomic_writer, read_marshal, write_marshal
 from index.lexical import LEXICAL_VERSION, document_text, tokenize
 from index.parse import load_corpus
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
@@ -99,8 +98,9 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     if missing:
         _embed(text_of, list(missing), encoder=encoder, cache=cache, progress=progress)
     key_at = dict(zip(sentences.tolist(), keys))
-    opening = {(row, a): i for i, (row, a, _, _) in zip(sentences.tolist(), units[sentences].tolist())}
-    closing = {(row, b): i for i, (row, _, b, _) in zip(sentences.tolist(), units[sentences].tolist())}
+    sentence_units = list(zip(sentences.tolist(), units[sentences].tolist()))
+    opening = {(row, a): i for i, (row, a, _, _) in sentence_units}
+    closing = {(row, b): i for i, (row, _, b, _) in sentence_units}
     row_of: dict[object, int] = {}  # a sentence's key, or a pair's two keys → its distinct row
     unit_rows = np.empty(len(units), dtype=np.int64)
     pairs = []  # (distinct row, its first sentence's row, its second's) of each distinct pair
@@ -216,10 +216,7 @@ class TextMemo:
     def __init__(self, root: Path, name: str, make_many: Callable[[list[str]], Sequence[object]]):
         self.path = root / CACHE / f"{name}.marshal"
         self._make_many = make_many
-        try:
-            self._known = marshal.loads(self.path.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            self._known = {}  # a missing or damaged file only costs deriving again
+        self._known = read_marshal(self.path) or {}  # a missing or damaged file only costs deriving again
         self._asked: dict[bytes, object] = {}
 
     def many(self, texts: Sequence[str]) -> list:
@@ -237,9 +234,7 @@ class TextMemo:
 
     def save(self) -> None:
         """Write what this build asked for (atomically), dropping what it did not."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(self.path, "wb") as handle:
-            handle.write(marshal.dumps(self._asked))
+        write_marshal(self.path, self._asked)
 
 
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],

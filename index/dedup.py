@@ -130,9 +130,17 @@ def near_duplicate_groups(texts: Sequence[str], dates: Sequence[str | None] | No
     ``dates`` are the passages' speech dates as ISO strings (``None`` when unknown); ``signature``
     the texts' MinHash signatures when the caller kept them (else they are computed).
     """
-    shingle_sets = [shingles(text) for text in texts]
+    shingle_sets: dict[int, np.ndarray] = {}  # made when a row is first compared: kept signatures need none
+
+    def shingles_of(row: int) -> np.ndarray:
+        if row not in shingle_sets:
+            shingle_sets[row] = shingles(texts[row])
+        return shingle_sets[row]
+
     if signature is None:
-        signature = signatures(shingle_sets)
+        signature = signatures([shingles_of(row) for row in range(len(texts))])
+    # an empty set's signature is all-max; a real minimum is below the 61-bit prime
+    empty = signature[:, 0] == np.iinfo(np.uint64).max if len(texts) else np.zeros(0, dtype=bool)
     band_keys = [[signature[row, band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND].tobytes() for band in range(BANDS)]
                  for row in range(len(texts))]
     order = _earliest_first(len(texts), dates)
@@ -142,11 +150,11 @@ def near_duplicate_groups(texts: Sequence[str], dates: Sequence[str | None] | No
     # a bucket of n copies of one text costs n checks, not n².
     leaders: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
     for row in order:
-        if not len(shingle_sets[row]):
+        if empty[row]:
             continue
         candidates = {leader for band, key in enumerate(band_keys[row]) for leader in leaders[band].get(key, ())}
         for leader in sorted(candidates, key=position.__getitem__):
-            if jaccard(shingle_sets[leader], shingle_sets[row]) >= threshold:
+            if jaccard(shingles_of(leader), shingles_of(row)) >= threshold:
                 canonical[row] = leader
                 break
         else:

@@ -48,20 +48,34 @@ def write_text_atomically(path: Path | str, text: str) -> None:
         handle.write(text)
 
 
-def cached_marshal(path: Path, make: Callable[[], object]) -> object:
-    """``make()``'s value, kept in ``path`` (marshal) and read from there once it exists.
+def read_marshal(path: Path) -> object | None:
+    """The value marshalled in ``path``, or None when it is missing or damaged.
 
     The file is read whole and decoded from memory: ``marshal.load`` on an open file fetches every
-    object with a read call of its own, twice as slow on jieba's 500k-word dictionary. A cache
-    that cannot be written only costs ``make()`` again next time.
+    object with a read call of its own, twice as slow on jieba's 500k-word dictionary.
     """
     try:
         return marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
-        pass
+        return None
+
+
+def write_marshal(path: Path, value: object) -> None:
+    """Marshal ``value`` into ``path`` atomically, making its folder first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path, "wb") as handle:
+        handle.write(marshal.dumps(value))
+
+
+def cached_marshal(path: Path, make: Callable[[], object]) -> object:
+    """``make()``'s value, kept in ``path`` (marshal) and read from there once it exists.
+
+    A cache that cannot be written only costs ``make()`` again next time.
+    """
+    value = read_marshal(path)
+    if value is not None:
+        return value
     value = make()
     with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(path, "wb") as handle:
-            handle.write(marshal.dumps(value))
+        write_marshal(path, value)
     return value
