@@ -237,6 +237,12 @@ class TextMemo:
         write_marshal(self.path, self._asked)
 
 
+def bm25_terms(root: Path) -> TextMemo:
+    """The root's memo of each BM25 document's terms, which Milvus publishing reads too."""
+    return TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}",
+                    lambda texts: [tokenize(text) for text in texts])
+
+
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
                   signatures: Callable[[list[str]], Sequence[bytes]] = dedup.signature_bytes) -> list[Passage]:
     """The passages with ``duplicate_of`` set to their reprint group's canonical passage (index/dedup.py).
@@ -375,8 +381,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     dense = store.make_dense_index(distinct)
     manifest["counts"]["vectors"] = len(distinct)
     manifest["dense_index"] = type(dense).__name__
-    terms = TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}",
-                     lambda texts: [tokenize(text) for text in texts])
+    terms = bm25_terms(root)
     lexical = store.make_lexical_index(terms.many([document_text(p.speech_title, p.text) for p in passages]))
 
     previous_manifest, previous_passages = _previous(root)

@@ -55,14 +55,16 @@ def _store_option(value: str) -> str:
     return value
 
 
-def _publish(source, report) -> None:
-    """Make a finished build current in Milvus too, writing only what changed (FAISS: already current)."""
+def _publish(source, report, root: Path) -> None:
+    """Make a finished build current in Milvus too, writing only what changed (FAISS: already current);
+    the passages' BM25 terms come from the build's memo under ``root``, not from jieba again."""
+    from index.build import bm25_terms
     from index.source import MilvusSource
     from index.store import FaissBm25Store
 
     if not isinstance(source, MilvusSource):
         return
-    published = source.index.publish(FaissBm25Store.load(report.directory))
+    published = source.index.publish(FaissBm25Store.load(report.directory), terms=bm25_terms(root).many)
     if published.version == published.previous:
         print(f"  Milvus at {source} already serves this build as version {published.version}: nothing written")
     else:
@@ -107,7 +109,7 @@ def cmd_build(args) -> int:
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
                    progress=not args.quiet, wait=args.wait)
     _print_build(report)
-    _publish(source, report)
+    _publish(source, report, root)
     return 0
 
 
@@ -125,7 +127,7 @@ def cmd_add(args) -> int:
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
                    budget=manifest.get("budget", 512), progress=not args.quiet)
     _print_build(report)
-    _publish(source, report)
+    _publish(source, report, root)
     return 0
 
 

@@ -13,10 +13,11 @@ from typing import NamedTuple
 
 import pytest
 
-from index.build import build
+from index.build import TextMemo, bm25_terms, build
 from index.errors import IndexNotBuilt
 from index.milvus import MilvusIndex, MilvusStore, PublishReport
-from index.milvus.schema import OPEN
+from index.lifecycle import current_build
+from index.milvus.schema import OPEN, build_rows
 from index.search import Searcher
 from index.store import FaissBm25Store
 from tests.conftest import SEEDS
@@ -52,6 +53,16 @@ def difference(old: FaissBm25Store, new: FaissBm25Store) -> tuple[int, int]:
     return (sum(len(after[k] - before[k]) for k in after), sum(len(before[k] - after[k]) for k in after))
 
 
+def test_publishing_takes_the_bm25_terms_from_the_builds_memo(index_root):
+    built = FaissBm25Store.load(current_build(index_root))
+
+    def tokenise_again(texts):
+        raise AssertionError(f"{len(texts)} passages tokenised again")
+
+    memo = TextMemo(index_root, bm25_terms(index_root).path.stem, tokenise_again)
+    assert build_rows(built, memo.many)["passages"] == build_rows(built)["passages"]
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, index_root, encoder):
     base = tmp_path_factory.mktemp("milvus-history")
@@ -63,7 +74,7 @@ def history(tmp_path_factory, index_root, encoder):
 
     def step(name: str) -> None:
         built = FaissBm25Store.load(build([corpus], root, encoder=encoder).directory)
-        steps[name] = Step(built, index.publish(built))
+        steps[name] = Step(built, index.publish(built, terms=bm25_terms(root).many))
 
     step("seeds")
     first = Searcher(index.open(), encoder)

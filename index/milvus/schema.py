@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from index.lexical import document_terms
+from index.lexical import document_text, tokenize
 from index.milvus.connection import Connection
 from index.records import Passage, SpeechInfo
 from index.store import FaissBm25Store
@@ -92,11 +93,19 @@ def _key(row: dict) -> str:
     return digest.hexdigest()[:KEY_CHARS]
 
 
-def build_rows(built: FaissBm25Store) -> dict[str, dict[str, dict]]:
+Terms = Callable[[list[str]], Sequence[Sequence[str]]]
+
+
+def _tokenized(texts: list[str]) -> list[list[str]]:
+    return [tokenize(text) for text in texts]
+
+
+def build_rows(built: FaissBm25Store, terms: Terms | None = None) -> dict[str, dict[str, dict]]:
     """Per collection kind (``speeches``, ``passages``, ``spans``), content key → row, for one build.
 
     Vectors come from the build's FAISS index (each distinct one stored once there), which the build
-    filled from its embedding cache.
+    filled from its embedding cache. ``terms`` gives the BM25 terms of many documents (``document_text``) at
+    once (the build's memo, ``index.build.bm25_terms``); without it every passage is tokenised again.
     """
     units = np.asarray(built.units, dtype=np.int64)
     vectors = built.span_vectors(np.arange(len(units)))  # one per span: Milvus keeps no shared vectors
@@ -105,9 +114,10 @@ def build_rows(built: FaissBm25Store) -> dict[str, dict[str, dict]]:
     speeches = [{"speech_id": info.id, "position": position,
                  "record": json.dumps(asdict(info), ensure_ascii=False)}
                 for position, info in enumerate(built.speeches)]
+    documents = (terms or _tokenized)([document_text(p.speech_title, p.text) for p in built.passages])
     passages = [{"passage_id": p.id, "speech_id": p.speech_id, "record": json.dumps(asdict(p), ensure_ascii=False),
-                 "document": " ".join(document_terms(p.speech_title, p.text)), "spans": int(span_counts[row])}
-                for row, p in enumerate(built.passages)]
+                 "document": " ".join(document), "spans": int(span_counts[row])}
+                for row, (p, document) in enumerate(zip(built.passages, documents))]
     spans = [{"passage_id": built.passages[row].id, "speech_id": built.passages[row].speech_id,
               "start": start, "end": end, "view": view, "vector": vectors[j]}
              for j, (row, start, end, view) in enumerate(units.tolist())]
