@@ -1,4 +1,4 @@
-"""The shipped question set is sound, and the loader rejects broken sets by line number."""
+"""The shipped question sets are sound, and the loader rejects broken sets by line number."""
 from __future__ import annotations
 
 import json
@@ -164,3 +164,20 @@ def test_loader_rejects_missing_or_empty_files(tmp_path, content, message):
         path.write_text(content, encoding="utf-8")
     with pytest.raises(QuestionSetError, match=f"^{re.escape(str(path))}: {message}$"):
         load_questions(path)
+
+
+# The untitled speech's first heading, which the parser makes its title and blind.jsonl names it by.
+UNTITLED_HEADING = "保障粮食安全提高粮食产能"
+
+
+@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "others_a", "others_b"])
+def test_every_other_shipped_set_loads_and_points_at_its_speeches(name):
+    questions = load_questions(REPO / "eval" / f"{name}.jsonl")
+    assert len({q.id for q in questions}) == len(questions) >= 60
+    assert {q.type for q in questions} == set(TYPES) and {q.lang for q in questions} == set(LANGS)
+    check_spans(questions, [path.read_text(encoding="utf-8") for path in SEEDS.glob("*.txt")])
+    for q in questions:
+        body = SPEECHES[""] if q.speech == UNTITLED_HEADING else SPEECHES.get(q.speech)
+        assert body is not None, (q.id, q.speech)
+        if q.speech:
+            assert any(re.sub(r"\s+", "", span) in re.sub(r"\s+", "", body) for span in q.gold_spans), q.id
