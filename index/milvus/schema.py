@@ -96,10 +96,6 @@ def _key(row: dict) -> str:
 Terms = Callable[[list[str]], Sequence[Sequence[str]]]
 
 
-def _tokenized(texts: list[str]) -> list[list[str]]:
-    return [tokenize(text) for text in texts]
-
-
 def build_rows(built: FaissBm25Store, terms: Terms | None = None) -> dict[str, dict[str, dict]]:
     """Per collection kind (``speeches``, ``passages``, ``spans``), content key → row, for one build.
 
@@ -114,7 +110,8 @@ def build_rows(built: FaissBm25Store, terms: Terms | None = None) -> dict[str, d
     speeches = [{"speech_id": info.id, "position": position,
                  "record": json.dumps(asdict(info), ensure_ascii=False)}
                 for position, info in enumerate(built.speeches)]
-    documents = (terms or _tokenized)([document_text(p.speech_title, p.text) for p in built.passages])
+    texts = [document_text(p.speech_title, p.text) for p in built.passages]
+    documents = terms(texts) if terms is not None else [tokenize(text) for text in texts]
     passages = [{"passage_id": p.id, "speech_id": p.speech_id, "record": json.dumps(asdict(p), ensure_ascii=False),
                  "document": " ".join(document), "spans": int(span_counts[row])}
                 for row, (p, document) in enumerate(zip(built.passages, documents))]
