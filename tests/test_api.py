@@ -8,6 +8,7 @@ import jieba
 import pytest
 
 from index.request import MAX_K, MAX_QUERY_CHARS
+from index.engines import choose_query_engine
 from service import create_app
 from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
@@ -325,7 +326,8 @@ def test_healthz(client, searcher):
     assert body == {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
                     "model": searcher.manifest["model_id"], "built_at": searcher.manifest["built_at"],
                     "build_id": searcher.manifest["build_id"],
-                    "store": {"kind": "faiss", "version": searcher.manifest["build_id"]}}
+                    "store": {"kind": "faiss", "version": searcher.manifest["build_id"]},
+                    "engines": {"index": "onnx-fp32", "queries": choose_query_engine("onnx-fp32")}}
 
 
 # --- no index ------------------------------------------------------------------------------------
