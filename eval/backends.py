@@ -11,11 +11,14 @@ class LocalSearch:
     """A backend over the index under ``index_dir``, loaded once (model and all)."""
 
     def __init__(self, index_dir: Path | str):
+        from index.embed import query_engine_of
         from index.search import load_searcher, results_of
 
         self._searcher = load_searcher(index_dir)
         self._results_of = results_of
         self.passages = self._searcher.passages
+        # what encodes the questions on this CPU: the figures differ a little between engines
+        self.query_engine = query_engine_of(self._searcher.encoder)
 
     def __call__(self, query: str, k: int, mode: str) -> list[dict]:
         hits, _ = self._searcher.search_or_relax(query, k=k, mode=mode)  # what the API answers

@@ -60,6 +60,8 @@ def run_command(args: argparse.Namespace) -> int:
                 questions, search, ks=ks, mode=modes[0])
             result["questions"] = str(path)
             result["backend"] = args.url or str(index)
+            if not args.url:
+                result["query_engine"] = search.query_engine
             results.append(result)
         no_answer = None if unanswerable is None else {
             "questions": str(args.out_of_corpus),
@@ -83,7 +85,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         for result in results:
-            print(f"{result['n']} questions from {result['questions']}, backend {result['backend']}")
+            engine = f", queries through {result['query_engine']}" if "query_engine" in result else ""
+            print(f"{result['n']} questions from {result['questions']}, backend {result['backend']}{engine}")
             print(format_table(result))
             print()
         if no_answer is not None:

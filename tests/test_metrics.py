@@ -1,9 +1,11 @@
-"""Metrics against hand-computed cases; the evaluation, the command and the report over a small stub backend."""
+"""Metrics against hand-computed cases; the evaluation, the command and the report over a small stub backend
+(and the command once over the real seeds index)."""
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -13,6 +15,9 @@ from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
 from eval.questions import Question
 from eval.report import format_table
 from eval.scoring import EvalError, compare, evaluate, relevance
+from index.engines import choose_query_engine
+
+REPO = Path(__file__).resolve().parent.parent
 
 T, F = True, False
 LOG2_3 = 0.6309297535714575  # 1 / log2(3): the discount at rank 2
@@ -217,6 +222,21 @@ def test_command_prints_json_over_http(tmp_path, server, capsys):
     assert result["metrics"] == pytest.approx(evaluate(QUESTIONS, Recorder())["metrics"])
     assert result["backend"] == server + "/"
     assert "modes" not in result
+
+
+def test_command_on_a_local_index_names_the_engine_that_encoded_the_questions(tmp_path, index_root, capsys):
+    # The figures move a little with the query engine, which depends on the CPU (index/engines.py).
+    questions = tmp_path / "two.jsonl"
+    lines = (REPO / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    engine = choose_query_engine("onnx-fp32")
+    assert main(["--index", str(index_root), "--questions", str(questions), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["n"], result["backend"], result["query_engine"]) == (2, str(index_root), engine)
+    assert result["metrics"]["recall@10"] == 1.0  # two tuning questions the hybrid search finds
+    assert main(["--index", str(index_root), "--questions", str(questions)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"2 questions from {questions}, backend {index_root}, queries through {engine}\n")
 
 
 def test_command_compares_all_arms_and_writes_a_report(tmp_path, server, capsys):
