@@ -248,6 +248,13 @@ class PairedEncoder:
         return self.queries.count_tokens(text)
 
 
+@functools.lru_cache(maxsize=4)
+def _tokenizer_of(folder: Path) -> TieredTokenizer:
+    """One tokenizer per export folder: where queries go through int8 and passages through fp32, the
+    two encoders share it instead of loading a second copy (0.4 s, ~100 MiB)."""
+    return TieredTokenizer(folder)
+
+
 class OnnxEncoder(_QueryCache):
     """One ONNX graph of the bundled model under onnxruntime, fed batches of similar length.
 
@@ -277,7 +284,7 @@ class OnnxEncoder(_QueryCache):
         # The tokenizer (~0.4 s, index/tokenize.py) loads on a thread of its own. Its constructor
         # holds the GIL (a Python loop beside it ran 5x slower), so it overlaps only the native loads
         # that follow (the ONNX session, FAISS, checksums), not jieba's dictionary or other Python work.
-        self._tokenizer_ready = _Background(lambda: TieredTokenizer(folder))
+        self._tokenizer_ready = _Background(lambda: _tokenizer_of(folder))
 
     @property
     def _tokenizer(self):

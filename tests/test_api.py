@@ -7,8 +7,8 @@ import logging
 import jieba
 import pytest
 
-from index.request import MAX_K, MAX_QUERY_CHARS
 from index.engines import choose_query_engine
+from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
 from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
