@@ -40,7 +40,7 @@ def mode_rows(mode: str, arms: dict) -> list[int]:
     """The rows a mode's model scores: every listed row for hybrid, the fused order otherwise."""
     if mode == "hybrid":
         return candidates(arms, depth=None)
-    return [row for row, _, _ in fuse(arms)]
+    return [row for row, _ in fuse(arms)]
 
 
 def served_query(searcher, question: str) -> tuple[str, object]:
@@ -74,7 +74,7 @@ def design(mode: str, item: dict, stats) -> tuple[list[int], np.ndarray, np.ndar
     """One question's rows, feature matrix and labels for ``mode``."""
     arms = {arm: item["arms"][arm] for arm in MODE_ARMS[mode]}
     rows = mode_rows(mode, arms)
-    matrix, _ = feature_matrix(rows, arms, stats.coverage_of(item["terms"]), MODE_FEATURES[mode])
+    matrix = feature_matrix(rows, arms, stats.coverage_of(item["terms"]), MODE_FEATURES[mode])
     return rows, matrix, np.array([row in item["relevant"] for row in rows], dtype=float)
 
 

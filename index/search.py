@@ -11,7 +11,7 @@ import numpy as np
 from index.errors import BadQuery, ModelMismatch, UnknownId
 from index.bilingual import chinese_terms, has_chinese
 from index.calibrate import LogisticModel, load_models
-from index.fusion import RRF_K, confidences, fuse, learned_fuse
+from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
@@ -103,11 +103,11 @@ class Searcher:
         if request.sort == "date":
             results = self.library.by_date(results)
         spans = {m.row: m.span for m in arms.get("dense", [])}
-        missed = {arm: ArmScore(None, None) for arm in arms}
+        shown = arm_scores(arms, [result.row for result in results[:k]])
         hits = []
         for rank, result in enumerate(results[:k], start=1):
-            score, scores, confidence = fused.get(result.row, (0.0, missed, None))
-            hits.append(Hit(passage=self.passages[result.row], rank=rank, score=score, scores=scores,
+            score, confidence = fused.get(result.row, (0.0, None))
+            hits.append(Hit(passage=self.passages[result.row], rank=rank, score=score, scores=shown[result.row],
                             confidence=confidence,
                             best_span=spans.get(result.row),
                             sentence_scores=None if vector is None else sentence_scores(self.store, result.row, vector),
@@ -153,17 +153,17 @@ class Searcher:
         return mix_vectors(question, translated, CHINESE_MIX)
 
     def _fuse(self, arms: dict[str, list[Match]], terms: list[str],
-              mode: str) -> dict[int, tuple[float, dict[str, ArmScore], float]]:
-        """Row → (score, arm scores, confidence), best first."""
+              mode: str) -> dict[int, tuple[float, float]]:
+        """Row → (score, confidence), best first."""
         if not arms:
             return {}
         model = self.models[mode]
         coverage = self.term_stats.coverage_of(terms)
         if mode == "hybrid":
             ranked = learned_fuse(arms, model, coverage, rrf_k=self.rrf_k, depth=None)
-            return {row: (probability, scores, probability) for row, probability, scores in ranked}
+            return {row: (probability, probability) for row, probability in ranked}
         ranked = fuse(arms, rrf_k=self.rrf_k)
-        return {row: (score, scores, confidence) for (row, score, scores), confidence
+        return {row: (score, confidence) for (row, score), confidence
                 in zip(ranked, confidences(ranked, arms, model, coverage, rrf_k=self.rrf_k))}
 
     @cached_property

@@ -18,18 +18,25 @@ def test_fuse_adds_reciprocal_ranks_and_keeps_every_arms_view():
     arms = {"a": [Match(1, 0.9), Match(2, 0.8)], "b": [Match(2, 5.0), Match(3, 4.0)]}
     fused = fuse(arms, rrf_k=1)
     # row 2: 1/(1+2) + 1/(1+1); row 1: 1/2; row 3: 1/3
-    assert [(row, round(score, 6)) for row, score, _ in fused] == [(2, 0.833333), (1, 0.5), (3, 0.333333)]
-    assert fused[1][2] == {"a": ArmScore(0.9, 1), "b": ArmScore(None, None)}
-    assert fuse(arms, rrf_k=1, limit=1)[0][0] == 2
+    assert [(row, round(score, 6)) for row, score in fused] == [(2, 0.833333), (1, 0.5), (3, 0.333333)]
+    assert fuse(arms, rrf_k=1, limit=1) == [fused[0]]
 
 
 def test_fuse_ties_keep_first_listed_order():
     arms = {"a": [Match(7, 1.0)], "b": [Match(4, 1.0)]}
-    assert [row for row, _, _ in fuse(arms)] == [7, 4]
+    assert [row for row, _ in fuse(arms)] == [7, 4]
+    arms = {"dense": [Match(1, 0.5), Match(2, 0.4)], "bm25": [Match(2, 3.0), Match(1, 2.0)]}
+    assert [row for row, _ in fuse(arms)] == [1, 2]
 
 
-def test_arm_scores_mark_missed_rows():
-    assert arm_scores({"a": [Match(0, 2.0)], "b": []}) == {0: {"a": ArmScore(2.0, 1), "b": ArmScore(None, None)}}
+def test_arm_scores_give_each_asked_rows_rank_and_score_in_every_arm():
+    arms = {"dense": [Match(7, 0.9), Match(3, 0.8)], "bm25": [Match(3, 12.0), Match(5, 4.0)]}
+    assert arm_scores(arms, [3, 5, 9]) == {
+        3: {"dense": ArmScore(0.8, 2), "bm25": ArmScore(12.0, 1)},
+        5: {"dense": ArmScore(None, None), "bm25": ArmScore(4.0, 2)},
+        9: {"dense": ArmScore(None, None), "bm25": ArmScore(None, None)}}
+    assert arm_scores({"a": [Match(0, 2.0)], "b": []}, [0]) == {0: {"a": ArmScore(2.0, 1), "b": ArmScore(None, None)}}
+    assert arm_scores(arms, []) == {} and arm_scores({}, [4]) == {4: {}}
 
 
 def shares(table):
@@ -61,7 +68,7 @@ def test_idf_and_coverage_by_hand():
 def test_features_of_candidates_by_hand():
     arms = {"dense": [Match(5, 0.90), Match(6, 0.80)], "dense_window": [Match(6, 0.85)],
             "bm25": [Match(6, 10.0), Match(7, 4.0)]}
-    matrix, seen = feature_matrix([6, 7], arms, shares({6: 0.5, 7: 0.0}), FEATURES, rrf_k=60)
+    matrix = feature_matrix([6, 7], arms, shares({6: 0.5, 7: 0.0}), FEATURES, rrf_k=60)
     assert dict(zip(FEATURES, matrix[0])) == pytest.approx({
         "dense_rr": 60 / 62, "dense_window_rr": 60 / 61, "bm25_rr": 60 / 61,
         "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 1.0, "coverage": 0.5})
@@ -69,8 +76,7 @@ def test_features_of_candidates_by_hand():
     assert dict(zip(FEATURES, matrix[1])) == pytest.approx({
         "dense_rr": 0.0, "dense_window_rr": 0.0, "bm25_rr": 60 / 62,
         "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 0.4, "coverage": 0.0})
-    assert seen[7] == {"dense": ArmScore(None, None), "dense_window": ArmScore(None, None), "bm25": ArmScore(4.0, 2)}
-    only_bm25, _ = feature_matrix([7], {"bm25": arms["bm25"]}, shares({7: 0.25}), ("bm25_rr", "coverage"))
+    only_bm25 = feature_matrix([7], {"bm25": arms["bm25"]}, shares({7: 0.25}), ("bm25_rr", "coverage"))
     assert only_bm25.tolist() == [[60 / 62, 0.25]]
 
 
@@ -87,9 +93,8 @@ def test_learned_fuse_ranks_by_the_models_probability():
     ranked = learned_fuse(arms, model, no_coverage)
     sigmoid = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
     # Row 3's share 0.25 gives sigmoid(-0.5), ahead of row 1, which BM25 missed.
-    assert [row for row, _, _ in ranked] == [2, 3, 1]
-    assert [p for _, p, _ in ranked] == pytest.approx([sigmoid(1.0), sigmoid(-0.5), sigmoid(-1.0)])
-    assert ranked[0][2] == {"dense": ArmScore(0.8, 2), "bm25": ArmScore(8.0, 1)}
+    assert [row for row, _ in ranked] == [2, 3, 1]
+    assert [p for _, p in ranked] == pytest.approx([sigmoid(1.0), sigmoid(-0.5), sigmoid(-1.0)])
     assert confidences(fuse(arms), arms, model, no_coverage) == pytest.approx(
         [sigmoid(1.0), sigmoid(-1.0), sigmoid(-0.5)])
 

@@ -1,4 +1,4 @@
-"""Fusion, validation and the three search modes over the real seed index."""
+"""Validation and the three search modes over the real seed index."""
 import dataclasses
 import math
 
@@ -6,24 +6,8 @@ import numpy as np
 import pytest
 
 from index.errors import BadQuery, ModelMismatch
-from index.records import ArmScore
-from index.store import Match
 from index.request import LISTED_DUPLICATES, MAX_K, MAX_QUERY_CHARS, check_request
-from index.search import CHINESE_MIX, Searcher, fuse, hit_to_dict, mix_vectors, search_payload
-
-
-def test_fuse_adds_reciprocal_ranks_and_keeps_each_arm():
-    fused = fuse({"dense": [Match(7, 0.9), Match(3, 0.8)], "bm25": [Match(3, 12.0), Match(5, 4.0)]}, rrf_k=60)
-    assert [row for row, _, _ in fused] == [3, 7, 5]
-    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
-    assert fused[1][1] == pytest.approx(1 / 61)
-    assert fused[0][2] == {"dense": ArmScore(0.8, 2), "bm25": ArmScore(12.0, 1)}
-    assert fused[2][2] == {"dense": ArmScore(None, None), "bm25": ArmScore(4.0, 2)}
-
-
-def test_fuse_breaks_ties_by_first_arm_order():
-    fused = fuse({"dense": [Match(1, 0.5), Match(2, 0.4)], "bm25": [Match(2, 3.0), Match(1, 2.0)]})
-    assert [row for row, _, _ in fused] == [1, 2]
+from index.search import CHINESE_MIX, Searcher, hit_to_dict, mix_vectors, search_payload
 
 
 @pytest.mark.parametrize(("query", "k", "mode", "message"), [
