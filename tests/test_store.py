@@ -224,3 +224,35 @@ def test_an_inverted_file_above_the_exact_limit_finds_what_the_exact_index_does(
         found = again.dense_search(query, 3, rows=rows)[view]
         assert [(m.row, m.span) for m in found] == [(m.row, m.span) for m in exact] and len(exact) == 3
         assert [m.score for m in found] == pytest.approx([m.score for m in exact], abs=1e-6)
+
+
+def test_a_dense_search_fetches_deeper_until_each_view_holds_k_passages():
+    # 30 passages of 20 windows close to the query and one sentence further away: the first 30
+    # spans fetched (10 per passage wanted) are all windows, so the sentence view needs deeper tries.
+    # (distinct, well-spread angles: no near-ties for float rounding to reorder)
+    window_angles, sentence_angles = iter(np.random.default_rng(0).permutation(600) / 600), iter(np.arange(30) / 60)
+    units, vectors = [], []
+    for row in range(30):
+        for start in range(20):
+            units.append((row, start, start + 2, 1))
+            vectors.append((1.0, 0.05 + next(window_angles), 0.0, 0.0))
+        units.append((row, 0, 1, 0))
+        vectors.append((0.2 + next(sentence_angles), 1.0, 0.0, 0.0))
+    units, vectors = np.array(units), np.array(vectors, dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = faiss.IndexFlatIP(4)
+    dense.add(vectors)
+    made = store.FaissBm25Store({}, [], [], dense, None, units)
+    assert list(store.span_search_depths(3, len(units))) == [30, 120, 630]  # 480 is over half: all
+    assert list(store.span_search_depths(100, 1177)) == [1177] and list(store.span_search_depths(5, 40)) == [40]
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    cosine = vectors @ query
+    for view_number, view in enumerate(store.VIEWS):
+        best_of_row = {}
+        for (row, start, end, in_view), score in zip(units.tolist(), cosine.tolist()):
+            if in_view == view_number and score > best_of_row.get(row, (-2.0,))[0]:
+                best_of_row[row] = (score, (start, end))
+        expected = sorted(best_of_row.items(), key=lambda item: -item[1][0])[:3]
+        found = made.dense_search(query, 3)[view]
+        assert [(m.row, m.span) for m in found] == [(row, span) for row, (_, span) in expected]
+        assert [m.score for m in found] == pytest.approx([score for _, (score, _) in expected], abs=1e-6)
