@@ -136,8 +136,10 @@ def sentence_overlaps(text: str, sentences: Sequence[tuple[int, int]], terms: Se
             if a >= end:
                 break
             covered += min(end, b) - max(start, a)
-        piece = folded[bisect_left(origin, start):bisect_left(origin, end)]
-        overlaps.append((sum(1 for term in clean if term in piece), covered))
+        # a range of offsets (text that folds one character for one) needs no search
+        piece = (folded[start:end] if isinstance(origin, range)
+                 else folded[bisect_left(origin, start):bisect_left(origin, end)])
+        overlaps.append((sum(map(piece.__contains__, clean)), covered))
     return overlaps
 
 
@@ -145,6 +147,12 @@ def is_opener(sentence: str) -> bool:
     """A heading or a point's opening line (一、… / （一）… / 1.… / 第一，… / 一是…), short enough to be only a label."""
     sentence = sentence.strip()
     return len(sentence) <= OPENER_MAX_CHARS and bool(_OPENER.match(sentence))
+
+
+@lru_cache(maxsize=4096)
+def _openers(text: str, spans: tuple[tuple[int, int], ...]) -> tuple[bool, ...]:
+    """Which of a passage's sentences are openers: the same for every query that shows it."""
+    return tuple(is_opener(text[start:end]) for start, end in spans)
 
 
 def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,
@@ -173,7 +181,7 @@ def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tu
         shared = [max(0, min(end, h_end) - max(start, h_start)) for start, end in spans]
         if shared and max(shared) > 0:
             dense[shared.index(max(shared))] = 1.0
-    dense = [0.0 if is_opener(text[start:end]) else value for value, (start, end) in zip(dense, spans)]
+    dense = [0.0 if opener else value for value, opener in zip(dense, _openers(text, tuple(spans)))]
     present = max((distinct for distinct, _ in overlaps), default=0)
     return [value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
             for value, (distinct, _) in zip(dense, overlaps)]
