@@ -19,3 +19,36 @@ def test_the_gloss_index_is_kept_in_the_cache_and_read_back(tmp_path, monkeypatc
         assert marshal.loads(cached.read_bytes()) == made
     finally:
         bilingual.gloss_index.cache_clear()
+
+
+def test_the_policy_glossary_replaces_cedicts_senses_and_splits_long_terms():
+    cedict = {"revitalization": ("维新",), "national security": ("国家安全",), "coal": ("煤炭",)}
+    glossary = {"revitalization": ("振兴",), "holistic approach to national security": ("总体国家安全观",)}
+    pieces = {"总体国家安全观": ["总体", "国家", "安全观"]}
+    vocabulary = {"维新", "振兴", "国家安全", "总体", "国家", "安全观", "煤炭"}
+    terms = bilingual.chinese_terms("The holistic approach to national security, coal and rural revitalizations",
+                                    vocabulary, index=cedict, glossary=glossary, split=pieces.get)
+    # the glossary's seven-character term is split (CC-CEDICT's stop at four); "revitalizations" is
+    # found by its singular, in the glossary's sense (振兴), not CC-CEDICT's (维新)
+    assert terms == ["总体", "国家", "安全观", "煤炭", "振兴"]
+    # where the glossary's terms are all outside the vocabulary, shorter runs and CC-CEDICT still answer
+    assert bilingual.chinese_terms("holistic approach to national security", {"国家安全"}, index=cedict,
+                                   glossary=glossary, split=pieces.get) == ["国家安全"]
+
+
+def test_the_packaged_policy_glossary_reads_as_english_phrases_and_chinese_terms():
+    glossary = bilingual.policy_glossary()
+    assert len(glossary) > 150
+    assert glossary["pumped storage"] == ("抽水蓄能",) and glossary["revitalization"] == ("振兴",)
+    # keys are read as questions are ("Agriculture, rural areas and farmers" → words without commas)
+    assert glossary["agriculture rural areas and farmers"] == ("三农",)
+    assert all(k == " ".join(bilingual.english_words(k)) for k in glossary)
+    assert max(len(k.split()) for k in glossary) <= bilingual.MAX_GLOSSARY_PHRASE
+    assert all(bilingual.has_chinese(term) for terms in glossary.values() for term in terms)
+
+
+def test_an_english_question_reaches_the_seeds_through_the_glossary(searcher):
+    terms = searcher.lexical_terms("Which speech talks about pumped storage and offshore wind?")
+    assert {"抽水", "蓄能", "海上", "风电"} <= set(terms)
+    hits = searcher.search("Which speech talks about pumped storage and offshore wind?", k=5, mode="bm25")
+    assert any("抽水蓄能" in h.passage.text for h in hits)
