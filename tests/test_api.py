@@ -157,13 +157,14 @@ def test_chinese_questions_find_relevant_passages_in_top_3(client, mode, questio
 def test_english_question_gets_results_marked_with_its_chinese_terms(client, searcher):
     question = "How should grassroots officials guarantee food security?"
     terms = searcher.lexical_terms(question)
-    assert {"干部", "保障", "安全"} <= set(terms)  # CC-CEDICT: officials → 干部, guarantee → 保障, security → 安全
+    # the policy glossary: officials → 干部, "food security" → 粮食安全; CC-CEDICT: guarantee → 保障
+    assert {"干部", "保障", "粮食安全"} <= set(terms)
     body = client.get("/api/search", query_string={"q": question, "k": 3, "mode": "dense"}).get_json()
     assert any("粮食安全" in r["text"] for r in body["results"])
     for result in body["results"]:
         best = result["best_sentence"]
         assert result["text"][best["start"]:best["end"]] == best["text"]
-        assert "安全</mark>" in result["highlight"]  # adjacent marks merge: 粮<mark>食安全</mark>
+        assert "粮食安全</mark>" in result["highlight"]  # the glossary's term, marked whole
 
 
 def test_speech_filter_restricts_results(client, searcher):
