@@ -179,3 +179,19 @@ def test_unknown_engines_are_refused():
         load_encoder(passage_engine="torch-bf16")
     with pytest.raises(ValueError, match="unknown engine 'cuda'"):
         make_engine("cuda")
+
+
+def test_a_server_session_stops_spinning_after_each_run_and_a_build_session_does_not():
+    def stops_spinning(encoder) -> bool:
+        options = encoder._loaded_session().get_session_options()
+        try:
+            return options.get_session_config_entry("session.force_spinning_stop") == "1"
+        except RuntimeError:  # onnxruntime raises for a key never set
+            return False
+
+    served = make_engine("onnx-fp32")
+    served.preload()  # what a server does before its first query (service/state.py warm_up)
+    built = make_engine("onnx-fp32")
+    built.encode_passages(["保障粮食安全。"])
+    assert stops_spinning(served) and not stops_spinning(built)
+    assert (served.encode_queries(["粮食安全"]) == built.encode_queries(["粮食安全"])).all()
