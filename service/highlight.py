@@ -150,9 +150,9 @@ def is_opener(sentence: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _openers(text: str, spans: tuple[tuple[int, int], ...]) -> tuple[bool, ...]:
-    """Which of a passage's sentences are openers: the same for every query that shows it."""
-    return tuple(is_opener(text[start:end]) for start, end in spans)
+def _openers(text: str) -> tuple[bool, ...]:
+    """Which sentences of ``text`` (``split_sentences``) are openers: the same for every query that shows it."""
+    return tuple(is_opener(text[start:end]) for start, end in split_sentences(text))
 
 
 def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,
@@ -181,7 +181,7 @@ def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tu
         shared = [max(0, min(end, h_end) - max(start, h_start)) for start, end in spans]
         if shared and max(shared) > 0:
             dense[shared.index(max(shared))] = 1.0
-    dense = [0.0 if opener else value for value, opener in zip(dense, _openers(text, tuple(spans)))]
+    dense = [0.0 if opener else value for value, opener in zip(dense, _openers(text))]
     present = max((distinct for distinct, _ in overlaps), default=0)
     return [value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
             for value, (distinct, _) in zip(dense, overlaps)]
