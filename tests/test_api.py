@@ -7,7 +7,7 @@ import logging
 import jieba
 import pytest
 
-from index.engines import choose_query_engine
+from index.engines import choose_engine, choose_query_engine
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
 from service.state import IndexHolder
@@ -328,7 +328,7 @@ def test_healthz(client, searcher):
                     "model": searcher.manifest["model_id"], "built_at": searcher.manifest["built_at"],
                     "build_id": searcher.manifest["build_id"],
                     "store": {"kind": "faiss", "version": searcher.manifest["build_id"]},
-                    "engines": {"index": "onnx-fp32", "queries": choose_query_engine("onnx-fp32")}}
+                    "engines": {"index": choose_engine(), "queries": choose_query_engine(choose_engine())}}
 
 
 # --- no index ------------------------------------------------------------------------------------

