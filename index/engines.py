@@ -22,8 +22,8 @@ tested in tests/test_engines.py):
   ``MatMulNBits``. Where the CPU has int8 dot-product instructions it is the fastest query engine
   for every index (:func:`choose_query_engine`).
 - ``onnx-int8-blocks``: the fused graph with int8 ``QAttention`` and every other weight 8-bit in
-  blocks of 128 (``MatMulNBits``), its activations quantised per block rather than per batch, so
-  its vectors stay within cosine 0.999 of fp32. The passage engine where int8 products are exact
+  blocks of 128 (``MatMulNBits``), whose activations are quantised per row and block rather than
+  per batch, so its vectors stay within cosine 0.999 of fp32. The passage engine where int8 products are exact
   (:func:`choose_engine`).
 """
 from __future__ import annotations
@@ -233,8 +233,8 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
     """The fastest passage engine that keeps the eval's quality on a CPU with these flags.
 
     onnx-int8-blocks where int8 products are exact: on the VNNI EPYC it embedded the seeds' sentences
-    at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and the six eval sets moved by at most one
-    question each way (bench/results/engines.md). onnx-fp32 elsewhere: int8 passages lost held-out
+    at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and no eval set moved by more than two
+    questions against an fp32 index queried alike (bench/results/engines.md). onnx-fp32 elsewhere: int8 passages lost held-out
     Recall@5 on AVX2 (0.967 → 0.950), and the blockwise graph is unmeasured there.
     """
     return "onnx-int8-blocks" if exact_int8(flags) else "onnx-fp32"
@@ -243,8 +243,8 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
 def check_engine_runs_here(engine: str, flags: frozenset[str] | None = None) -> None:
     """Refuse an engine whose vectors were never measured on a CPU with these flags."""
     if engine in NEEDS_INT8_DOT_PRODUCT and not exact_int8(flags):
-        raise EngineUnavailable(f"{engine} needs a CPU with int8 dot products (AVX512-VNNI, AVX-VNNI or AMX-INT8), which "
-                         f"this one lacks; build with --engine onnx-fp32")
+        raise EngineUnavailable(f"{engine} needs a CPU with int8 dot products (AVX512-VNNI, AVX-VNNI or AMX-INT8), "
+                                f"which this one lacks; build with --engine onnx-fp32")
 
 
 def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) -> str:
