@@ -35,12 +35,20 @@ def sentence_units(store: IndexStore, row: int) -> np.ndarray:
     return first + np.flatnonzero(units[first:end, 3] == SENTENCE_VIEW)
 
 
-def sentence_scores(store: IndexStore, row: int, query: np.ndarray) -> tuple[float, ...] | None:
-    """Cosine of each sentence of passage ``row`` to a unit query vector, or None without stored vectors."""
-    vectors = span_vectors(store, sentence_units(store, row))
+def sentence_scores(store: IndexStore, rows: Sequence[int], query: np.ndarray) -> list[tuple[float, ...]] | None:
+    """Cosine of each sentence of each passage in ``rows`` to a unit query vector, one tuple per row,
+    or None without stored vectors.
+
+    The rows' vectors are gathered in one call and scored in one product: per row, a result page's
+    ten passages cost ten FAISS calls and ten products, ~0.3 ms of a query on the AVX2 EPYC.
+    """
+    units = [sentence_units(store, row) for row in rows]
+    vectors = span_vectors(store, np.concatenate(units) if units else np.zeros(0, dtype=np.int64))
     if vectors is None:
         return None
-    return tuple(float(score) for score in vectors @ np.asarray(query, dtype=np.float32))
+    scores = (vectors @ np.asarray(query, dtype=np.float32)).tolist()
+    ends = np.cumsum([len(ids) for ids in units]).tolist()
+    return [tuple(scores[end - len(ids):end]) for ids, end in zip(units, ends)]
 
 
 def similar_rows(store: IndexStore, row: int, k: int, *, excluded: Sequence[int] = ()) -> list[Match] | None:

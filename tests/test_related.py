@@ -34,7 +34,13 @@ def test_sentence_scores_are_cosines_of_the_stored_vectors_of_each_sentence(sear
     passage = searcher.passages[row]
     sentences = [passage.text[a:b] for a, b in split_sentences(passage.text)]
     stored_vectors = span_vectors(searcher.store, sentence_units(searcher.store, row))
-    assert np.allclose(sentence_scores(searcher.store, row, vector), stored_vectors @ vector, atol=1e-6)
+    assert np.allclose(sentence_scores(searcher.store, [row], vector)[0], stored_vectors @ vector, atol=1e-6)
+    # several rows at once: each row's own tuple, in the order asked, an empty list for no rows
+    others = [r for r in range(len(searcher.passages)) if r != row][:3]
+    together = sentence_scores(searcher.store, [others[0], row, *others[1:]], vector)
+    assert [len(scores) for scores in together] == [len(sentence_units(searcher.store, r)) for r in [others[0], row, *others[1:]]]
+    assert np.allclose(together[1], stored_vectors @ vector, atol=1e-6)
+    assert sentence_scores(searcher.store, [], vector) == []
     # Row i holds sentence i: int8 engines scale activations per batch, so a sentence encoded
     # again beside other sentences moves a little (cosine ≥ 0.999), but never towards a neighbour.
     agreement = stored_vectors @ encoder.encode_passages(sentences).T
