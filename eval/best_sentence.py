@@ -71,7 +71,7 @@ def measure(store, encoder, labels: Sequence[dict]) -> dict[str, dict[str, list[
         if len(rows) != 1:
             raise ValueError(f"{item['id']}: locator {item['locator'][:30]!r} finds {len(rows)} passages, not one")
         text = store.passages[rows[0]].text
-        (scores,) = sentence_scores(store, rows[:1], vector)
+        (scores,) = sentence_scores(store, rows, vector)  # rows holds exactly one
         hint = hl.split_sentences(text)[int(np.argmax(scores))]
         terms = tokenize(item["question"])
         answers = {squash(answer) for answer in item["answers"]}

@@ -47,8 +47,11 @@ def sentence_scores(store: IndexStore, rows: Sequence[int], query: np.ndarray) -
     if vectors is None:
         return None
     scores = (vectors @ np.asarray(query, dtype=np.float32)).tolist()
-    ends = np.cumsum([len(ids) for ids in units]).tolist()
-    return [tuple(scores[end - len(ids):end]) for ids, end in zip(units, ends)]
+    per_row, start = [], 0
+    for ids in units:
+        per_row.append(tuple(scores[start:start + len(ids)]))
+        start += len(ids)
+    return per_row
 
 
 def similar_rows(store: IndexStore, row: int, k: int, *, excluded: Sequence[int] = ()) -> list[Match] | None:

@@ -37,8 +37,9 @@ def test_sentence_scores_are_cosines_of_the_stored_vectors_of_each_sentence(sear
     assert np.allclose(sentence_scores(searcher.store, [row], vector)[0], stored_vectors @ vector, atol=1e-6)
     # several rows at once: each row's own tuple, in the order asked, an empty list for no rows
     others = [r for r in range(len(searcher.passages)) if r != row][:3]
-    together = sentence_scores(searcher.store, [others[0], row, *others[1:]], vector)
-    assert [len(scores) for scores in together] == [len(sentence_units(searcher.store, r)) for r in [others[0], row, *others[1:]]]
+    asked = [others[0], row, *others[1:]]
+    together = sentence_scores(searcher.store, asked, vector)
+    assert [len(scores) for scores in together] == [len(sentence_units(searcher.store, r)) for r in asked]
     assert np.allclose(together[1], stored_vectors @ vector, atol=1e-6)
     assert sentence_scores(searcher.store, [], vector) == []
     # Row i holds sentence i: int8 engines scale activations per batch, so a sentence encoded
