@@ -170,7 +170,7 @@ def test_loader_rejects_missing_or_empty_files(tmp_path, content, message):
 UNTITLED_HEADING = "保障粮食安全提高粮食产能"
 
 
-@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "others_a", "others_b"])
+@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "blind3", "others_a", "others_b"])
 def test_every_other_shipped_set_loads_and_points_at_its_speeches(name):
     questions = load_questions(REPO / "eval" / f"{name}.jsonl")
     assert len({q.id for q in questions}) == len(questions) >= 60
