@@ -170,14 +170,25 @@ def test_loader_rejects_missing_or_empty_files(tmp_path, content, message):
 UNTITLED_HEADING = "保障粮食安全提高粮食产能"
 
 
-@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "blind3", "others_a", "others_b"])
-def test_every_other_shipped_set_loads_and_points_at_its_speeches(name):
-    questions = load_questions(REPO / "eval" / f"{name}.jsonl")
-    assert len({q.id for q in questions}) == len(questions) >= 60
-    assert {q.type for q in questions} == set(TYPES) and {q.lang for q in questions} == set(LANGS)
+def _assert_points_at_its_speeches(questions):
     check_spans(questions, [path.read_text(encoding="utf-8") for path in SEEDS.glob("*.txt")])
     for q in questions:
         body = SPEECHES[""] if q.speech == UNTITLED_HEADING else SPEECHES.get(q.speech)
         assert body is not None, (q.id, q.speech)
         if q.speech:
             assert any(re.sub(r"\s+", "", span) in re.sub(r"\s+", "", body) for span in q.gold_spans), q.id
+
+
+@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "blind3", "others_a", "others_b"])
+def test_every_other_shipped_set_loads_and_points_at_its_speeches(name):
+    questions = load_questions(REPO / "eval" / f"{name}.jsonl")
+    assert len({q.id for q in questions}) == len(questions) >= 60
+    assert {q.type for q in questions} == set(TYPES) and {q.lang for q in questions} == set(LANGS)
+    _assert_points_at_its_speeches(questions)
+
+
+def test_two_hop_topic_set_loads_and_points_at_its_speeches():
+    questions = load_questions(REPO / "eval" / "topic_twohop.jsonl")
+    assert len({q.id for q in questions}) == len(questions) == 90
+    assert {q.type for q in questions} == {"topic"} and {q.lang for q in questions} == set(LANGS)
+    _assert_points_at_its_speeches(questions)
