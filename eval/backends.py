@@ -21,7 +21,7 @@ class LocalSearch:
         self.query_engine = query_engine_of(self._searcher.encoder)
 
     def __call__(self, query: str, k: int, mode: str) -> list[dict]:
-        hits, _ = self._searcher.search_or_relax(query, k=k, mode=mode)  # what the API answers
+        hits = self._searcher.answer(query, k=k, mode=mode).hits  # what the API answers
         return self._results_of(self._searcher, hits)
 
 

@@ -44,7 +44,7 @@ def mode_rows(mode: str, arms: dict) -> list[int]:
 
 
 def served_query(searcher, question: str) -> tuple[str, object]:
-    """What a search of ``question`` ranks, as ``Searcher.search_or_relax`` serves it: the free text
+    """What a search of ``question`` ranks, as ``Searcher.answer``'s first search serves it: the free text
     and the rows its "quoted" wording allows (None: all), the quotes dropped when no passage holds them.
 
     Fitting on the raw question instead scored wording the served search never ranks (a quoted

@@ -16,6 +16,10 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
 A phrase may open anywhere, also in the middle of Chinese text with no spaces around it
 (``如何做好“保交楼”工作`` ranks 如何做好 工作 among the passages containing 保交楼). An unclosed
 quote or a phrase with nothing in it raises ``QuerySyntaxError`` saying where.
+
+A question may also name its speech by one thing the speech says and ask about another part of it
+(那篇要守好“南大门”的发言，在化解楼市风险上用了哪些办法？, "In the speech from the capital of the
+Zhuang homeland, what award did …"): ``named_speech_question`` splits off the part it asks.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ class ParsedQuery:
     excluded: tuple[str, ...] = ()
     titles: tuple[str, ...] = ()
     # The free text with each phrase's own words back in place, quotes dropped: what a question
-    # that quotes wording the speeches do not use is ranked by (Searcher.search_or_relax).
+    # that quotes wording the speeches do not use is ranked by (Searcher.answer).
     unquoted: str = field(default="", compare=False)
 
     def without_phrases(self) -> str | None:
@@ -53,6 +57,42 @@ class ParsedQuery:
     def ranking_text(self) -> str:
         """What the ranking arms see: the free text, or, for a phrase-only query, the phrases."""
         return self.text or " ".join(self.phrases)
+
+
+@dataclass(frozen=True)
+class NamedSpeechQuestion:
+    """A question split into the words that name its speech and what it asks of that speech."""
+
+    naming: str
+    asked: str
+
+
+# The phrasings written questions use to point at one speech before asking about it: "…的那篇(发言)，…",
+# "那篇…的发言，…", "…的那座城市，…", "In the speech …, …", "The speech …: …". Each needs enough text
+# on both sides that neither half is a stray word; "哪篇" (which speech?) asks for the speech itself.
+_NAMED_SPEECH = (
+    re.compile(r"^(?P<naming>.{4,}?)(?:那篇|这篇|该篇)(?:发言|讲话|文章)?(?:里|中)?[，,：:]?(?P<asked>.{4,})$"),
+    re.compile(r"^那篇(?P<naming>.{2,}?)(?:发言|讲话)(?:里|中)?[，,：:]?(?P<asked>.{4,})$"),
+    re.compile(r"^(?P<naming>.{4,}?)的那(?:座|个)(?:城市|市|县|地方|地区)[，,]?(?P<asked>.{4,})$"),
+    re.compile(r"^(?:In|According to|From) (?:the|a|this|that) "
+               r"(?P<naming>[^,]*?\b(?:speech|address|remarks)\b[^,]*),\s*(?P<asked>.{8,})$", re.IGNORECASE),
+    re.compile(r"^The (?P<naming>(?:speech|address|remarks)\b[^:]+):\s*(?P<asked>.{8,})$", re.IGNORECASE),
+)
+
+
+def named_speech_question(query: str) -> NamedSpeechQuestion | None:
+    """The naming and asking halves of a question phrased as "the speech that says X: what about Y?",
+    or None. A split that would cut a quoted phrase in two is no split."""
+    query = query.strip()
+    match = next((m for m in (pattern.match(query) for pattern in _NAMED_SPEECH) if m), None)
+    if match is None:
+        return None
+    naming, asked = match["naming"].strip(), match["asked"].strip()
+    try:
+        parse_query(naming), parse_query(asked)
+    except QuerySyntaxError:
+        return None
+    return NamedSpeechQuestion(naming=naming, asked=asked)
 
 
 def squash(text: str) -> str:

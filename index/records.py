@@ -129,3 +129,18 @@ class Hit:
     # The probability that this passage answers the question (index/calibrate.py); None where
     # no model scores the hit (similar passages).
     confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a question gets: its hits, and how the question was read.
+
+    ``phrases_relaxed``: no passage held its quoted wording, so it was ranked without the quotes.
+    ``named_speech``: the id of the speech the question named ("那篇…的发言，…"), whose passages
+    for ``asked`` (the rest of the question) lead the hits; None when it named none.
+    """
+
+    hits: list[Hit]
+    phrases_relaxed: bool = False
+    named_speech: str | None = None
+    asked: str | None = None

@@ -145,6 +145,9 @@ def cmd_ask(args) -> int:
         return 0
     if not payload["results"]:
         print("no passage matches this question")
+    if payload["named_speech"]:
+        named = payload["named_speech"]
+        print(f"问题指向《{named['title']}》：先列这篇讲话里关于“{named['asked']}”的段落")
     for result in payload["results"]:
         path = " › ".join([result["speech"]["title"], *result["section"]])
         print(f"{result['rank']:>2}. [{result['score']:.4f}] {path}")

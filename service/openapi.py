@@ -97,6 +97,12 @@ SCHEMAS = {
         "phrases_relaxed": {"type": "boolean", "description": "true when no passage held the question's quoted "
                                                              "wording and the results rank the question without "
                                                              "its quotes; a query of phrases alone never relaxes"},
+        "named_speech": _nullable(dict(_obj({
+            "id": {"type": "string"}, "title": {"type": "string"},
+            "asked": {"type": "string", "description": "the part of the question searched within that speech"},
+        }), description="set when the question names a speech by one thing it says and asks about another "
+                       "part of it (那篇…的发言，…; In the speech …, …): the results open with that speech's "
+                       "passages for the part asked, then the whole question's own results; else null")),
         "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
     }),
     "SpeechSummary": _obj({

@@ -11,7 +11,7 @@ from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAE
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
                            SearchRequest, parse_request)
 from index.query import parse_query
-from index.search import results_of
+from index.search import named_speech_of, results_of
 from service.api import annotate, export_response, query_terms
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, citation_text, quote_of
 from service.state import LOAD_ERRORS, holder
@@ -205,17 +205,19 @@ def index():
     started = time.perf_counter()
     try:
         asked = _check(searcher)
-        hits, relaxed = searcher.search_or_relax(asked.q, **asked.options)
+        answer = searcher.answer(asked.q, **asked.options)
     except BadQuery as exc:
         return render_template("index.html", **context | {"message": str(exc)}), 400
     query = asked.q
+    hits = answer.hits
     results = annotate(searcher, query, results_of(searcher, hits), hits)
     context |= _cart_context(searcher, cart_ids())
     context["results"] = _present(searcher, query, results)
     context["query"] = query
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)
-    context["phrases_relaxed"] = relaxed
+    context["phrases_relaxed"] = answer.phrases_relaxed
+    context["named_speech"] = named_speech_of(searcher, answer)
     if not results or not context["answered"]:
         context["no_answer"] = _suggestions(asked)
     return render_template("index.html", **context)

@@ -14,7 +14,7 @@ from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
 from service.openapi import build_spec
 
-SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "results"]
+SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "named_speech", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
                "duplicates", "duplicate_count", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]
@@ -451,6 +451,7 @@ def test_responses_conform_to_the_openapi_schemas(client, searcher):
     cases = [
         ("get", "/api/search?q=粮食安全&k=3", None, "/api/search", 200),
         ("post", "/api/search", {"q": "food security", "mode": "dense"}, "/api/search", 200),
+        ("get", "/api/search?q=讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么", None, "/api/search", 200),
         ("get", "/api/speeches", None, "/api/speeches", 200),
         ("get", f"/api/speeches/{speech}", None, "/api/speeches/{speech_id}", 200),
         ("get", f"/api/passages/{passage}", None, "/api/passages/{passage_id}", 200),

@@ -103,6 +103,6 @@ def test_calibration_fits_on_what_the_search_serves(searcher):
     text, rows = served_query(searcher, "“粮食安全”怎么保障")
     assert text == "怎么保障"
     assert rows.tolist() == [r for r, p in enumerate(searcher.passages) if "粮食安全" in "".join(p.text.split())]
-    # One no passage holds is relaxed, as Searcher.search_or_relax does: its words are ranked, nothing filtered.
+    # One no passage holds is relaxed, as Searcher.answer does: its words are ranked, nothing filtered.
     assert served_query(searcher, "“月球基地”怎么建") == ("月球基地怎么建", None)
     assert served_query(searcher, "如何保障粮食安全？") == ("如何保障粮食安全？", None)

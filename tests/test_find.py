@@ -55,13 +55,14 @@ def test_a_phrase_finds_exactly_the_passages_that_contain_it_reprints_folded(fin
 
 
 def test_quoted_wording_no_passage_holds_relaxes_a_question_but_not_a_phrase_search(find_searcher, ids):
-    hits, relaxed = find_searcher.search_or_relax("哪里讲到“上海交通大学”的耕地保护红线？", k=3)
-    assert relaxed is True
-    assert hits[0].passage.id == ids[C_LAND]
-    assert find_searcher.search_or_relax('"上海交通大学"', k=3) == ([], False)
-    hits, relaxed = find_searcher.search_or_relax("“保交楼”底线", k=3)
-    assert relaxed is False
-    assert {h.passage.id for h in hits} == {ids[A_FLATS], ids[C_LAND]}
+    answer = find_searcher.answer("哪里讲到“上海交通大学”的耕地保护红线？", k=3)
+    assert answer.phrases_relaxed is True
+    assert answer.hits[0].passage.id == ids[C_LAND]
+    strict = find_searcher.answer('"上海交通大学"', k=3)
+    assert (strict.hits, strict.phrases_relaxed) == ([], False)
+    answer = find_searcher.answer("“保交楼”底线", k=3)
+    assert answer.phrases_relaxed is False
+    assert {h.passage.id for h in answer.hits} == {ids[A_FLATS], ids[C_LAND]}
 
 
 def test_exclusions_and_title_filters(find_searcher):

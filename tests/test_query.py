@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
-from index.query import ParsedQuery, parse_query
+from index.query import NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -65,6 +65,33 @@ def test_a_question_without_its_quotes_keeps_the_words_in_place_and_the_filters(
     parsed = parse_query(query)
     assert parsed.unquoted == unquoted
     assert parsed.without_phrases() == relaxed
+
+
+@pytest.mark.parametrize("question, naming, asked", [
+    ("那篇自称要守好祖国“南大门”的首府发言，在化解楼市风险上用了哪些办法？", "自称要守好祖国“南大门”的首府",
+     "在化解楼市风险上用了哪些办法？"),
+    ("讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么", "讲壮乡首府安全屏障的", "维护政治安全这块说了什么"),
+    ("护城河防线那篇讲统筹发展和安全时，抓产业是怎么说的", "护城河防线", "讲统筹发展和安全时，抓产业是怎么说的"),
+    ("提到要建好甲醇经济示范区的那个市，在处理群众来信来访上有什么思路？", "提到要建好甲醇经济示范区",
+     "在处理群众来信来访上有什么思路？"),
+    ("In the speech from the capital of the Zhuang homeland, what award did the river project receive?",
+     "speech from the capital of the Zhuang homeland", "what award did the river project receive?"),
+    ("The speech whose middle part lists five areas: which abilities does its last part aim to raise?",
+     "speech whose middle part lists five areas", "which abilities does its last part aim to raise?"),
+])
+def test_a_question_that_names_its_speech_splits_into_naming_and_asked(question, naming, asked):
+    assert named_speech_question(question) == NamedSpeechQuestion(naming=naming, asked=asked)
+
+
+@pytest.mark.parametrize("question", [
+    "哪篇发言说要在守好祖国“南大门”上走在前作表率？",  # asks for the speech itself
+    "如何保障粮食安全？",
+    "那篇，说了什么",  # too little on either side to be two halves
+    "讲“南大门那篇，守好”怎么说",  # the split would cut the quoted phrase in two
+    "What does the speech say about food security?",
+])
+def test_a_question_that_names_no_speech_is_not_split(question):
+    assert named_speech_question(question) is None
 
 
 def test_ranking_text_is_the_free_text_else_the_phrases():

@@ -7,7 +7,8 @@ import pytest
 
 from index.errors import BadQuery, ModelMismatch
 from index.request import LISTED_DUPLICATES, MAX_K, MAX_QUERY_CHARS, check_request
-from index.search import CHINESE_MIX, Searcher, hit_to_dict, mix_vectors, search_payload
+from index.search import CHINESE_MIX, NAMED_SPEECH_HITS, Searcher, hit_to_dict, mix_vectors, search_payload
+from service.cli import main
 
 
 @pytest.mark.parametrize(("query", "k", "mode", "message"), [
@@ -98,8 +99,10 @@ def test_neighbours_stay_inside_the_speech(searcher):
 
 def test_payload_shape_is_the_api_contract(searcher):
     payload = search_payload(searcher, " 粮食安全 ", k=2, mode="hybrid")
-    assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "results"}
+    assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "named_speech",
+                            "results"}
     assert payload["phrases_relaxed"] is False
+    assert payload["named_speech"] is None
     assert payload["query"] == "粮食安全"
     result = payload["results"][0]
     assert set(result) == {"rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "start", "end",
@@ -110,6 +113,46 @@ def test_payload_shape_is_the_api_contract(searcher):
                                 "place": None, "speaker": None, "occasion": None, "collection": info.collection}
     hit = searcher.search("粮食安全", k=1)[0]
     assert result == hit_to_dict(hit, searcher.speech(hit.passage.speech_id))
+
+
+# Two questions of eval/topic_twohop.jsonl (tt001, tt006): each names its speech by one thing it says
+# (the quoted 南大门; the ASEAN metropolis) and asks about another part of it.
+NAMED_SPEECH_QUESTIONS = [
+    ("那篇自称要在守好祖国“南大门”上走在前作表率的首府发言，在化解楼市风险、稳住民生上具体用了哪些办法？",
+     "在化解楼市风险、稳住民生上具体用了哪些办法？", "保交楼专项借款"),
+    ("In the speech by the city that positions itself as an international metropolis open to ASEAN, which "
+     "flagship investment does it name when describing the big projects brought in to stabilise the economy?",
+     "which flagship investment does it name when describing the big projects brought in to stabilise the "
+     "economy?", "比亚迪动力电池"),
+]
+
+
+@pytest.mark.parametrize("question, asked, answer_words", NAMED_SPEECH_QUESTIONS)
+def test_a_question_that_names_its_speech_is_answered_from_that_speech(searcher, question, asked, answer_words):
+    as_one_question = searcher.search(question, k=10)
+    naming_hit = as_one_question[0]
+    answer = searcher.answer(question, k=10)
+    assert (answer.named_speech, answer.asked, answer.phrases_relaxed) == (naming_hit.passage.speech_id, asked, False)
+    leading = answer.hits[:NAMED_SPEECH_HITS]
+    assert any(answer_words in hit.passage.text for hit in leading)
+    assert all(hit.passage.speech_id == answer.named_speech for hit in leading)
+    assert all(hit.confidence <= naming_hit.confidence for hit in leading), "no surer than the speech it came from"
+    ids = [hit.passage.id for hit in answer.hits]
+    # the quoted 南大门 filters the whole question's own hits to the few passages that say it
+    assert [hit.rank for hit in answer.hits] == list(range(1, len(ids) + 1)) and len(set(ids)) == len(ids)
+    assert naming_hit.passage.id in ids, "the whole question's own hits follow"
+
+
+def test_only_a_question_that_names_a_speech_and_wants_passages_is_answered_in_two_steps(searcher):
+    question = NAMED_SPEECH_QUESTIONS[0][0]
+    assert searcher.answer(question, k=5, group="speech").named_speech is None
+    assert searcher.answer(question, k=5, sort="date").named_speech is None
+    plain = searcher.answer("如何保障粮食安全？", k=5)
+    assert (plain.hits, plain.named_speech) == (searcher.search("如何保障粮食安全？", k=5), None)
+    payload = search_payload(searcher, question, k=5)
+    assert payload["named_speech"] == {"id": searcher.answer(question, k=5).named_speech,
+                                       "title": payload["results"][0]["speech"]["title"],
+                                       "asked": NAMED_SPEECH_QUESTIONS[0][1]}
 
 
 def test_a_result_lists_its_first_reprints_and_counts_them_all(searcher):
@@ -128,3 +171,10 @@ def test_a_different_query_model_is_refused(searcher):
 
     with pytest.raises(ModelMismatch, match="rebuild with `speechqa build --model some/other-model`"):
         Searcher(searcher.store, OtherModel())
+
+
+def test_ask_prints_which_speech_a_question_named(index_root, searcher, capsys):
+    question = "讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么"
+    assert main(["--index", str(index_root), "ask", question, "-k", "3"]) == 0
+    named = searcher.speech(searcher.answer(question, k=3).named_speech).title
+    assert capsys.readouterr().out.startswith(f"问题指向《{named}》：先列这篇讲话里关于“维护政治安全这块说了什么”的段落\n")

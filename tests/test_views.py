@@ -100,6 +100,17 @@ def test_results_page_shows_highlights_best_sentence_path_and_links(client, sear
     assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results] == [h.passage.id for h in hits]
 
 
+def test_a_question_that_names_a_speech_says_which_and_what_it_looked_for_there(client, searcher):
+    question = "讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么"
+    answer = searcher.answer(question, k=5)
+    html = page(client.get("/", query_string={"q": question, "k": 5}))
+    title = searcher.speech(answer.named_speech).title
+    assert f"问题指向《{title}》：前几条是这篇讲话里关于“维护政治安全这块说了什么”的段落。" in html
+    assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results_of(html)] == [
+        h.passage.id for h in answer.hits]
+    assert "问题指向" not in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 def test_results_page_respects_mode_k_and_speech(client, searcher, mode):
     speech = searcher.speeches[0]
