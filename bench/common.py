@@ -16,7 +16,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+# Where results are written. The CPUs that run the benchmarks differ (README, Performance): a run on
+# another kind of CPU than the committed files' is kept beside them, e.g.
+# SPEECHQA_BENCH_RESULTS=bench/results/amd-zen3-avx2, instead of over them.
+RESULTS = Path(os.environ.get("SPEECHQA_BENCH_RESULTS") or ROOT / "bench" / "results").resolve()
 # Scratch space (built indexes, caches, generated corpora); ignored by git (/bench/out/).
 SCRATCH = ROOT / "bench" / "out"
 SEEDS = ROOT / "seeds"
