@@ -82,17 +82,19 @@ _NAMED_SPEECH = (
 
 def named_speech_question(query: str) -> NamedSpeechQuestion | None:
     """The naming and asking halves of a question phrased as "the speech that says X: what about Y?",
-    or None. A split that would cut a quoted phrase in two is no split."""
+    or None. A split that would cut a quoted phrase in two, or leave nothing to rank in the asked
+    half (only punctuation, exclusions or filters), is no split."""
     query = query.strip()
     match = next((m for m in (pattern.match(query) for pattern in _NAMED_SPEECH) if m), None)
     if match is None:
         return None
     naming, asked = match["naming"].strip(), match["asked"].strip()
     try:
-        parse_query(naming), parse_query(asked)
+        parse_query(naming)
+        words = parse_query(asked).text
     except QuerySyntaxError:
         return None
-    return NamedSpeechQuestion(naming=naming, asked=asked)
+    return NamedSpeechQuestion(naming=naming, asked=asked) if re.search(r"\w", words) else None
 
 
 def squash(text: str) -> str:

@@ -89,6 +89,9 @@ def test_a_question_that_names_its_speech_splits_into_naming_and_asked(question,
     "那篇，说了什么",  # too little on either side to be two halves
     "讲“南大门那篇，守好”怎么说",  # the split would cut the quoted phrase in two
     "What does the speech say about food security?",
+    "讲壮乡首府安全屏障的那篇，？？？？",  # nothing left to rank in the asked half
+    "讲壮乡首府安全屏障的那篇，-粮食 -安全",
+    "In the speech from the capital, ------------",
 ])
 def test_a_question_that_names_no_speech_is_not_split(question):
     assert named_speech_question(question) is None
