@@ -105,7 +105,8 @@ def test_a_question_that_names_a_speech_says_which_and_what_it_looked_for_there(
     answer = searcher.answer(question, k=5)
     html = page(client.get("/", query_string={"q": question, "k": 5}))
     title = searcher.speech(answer.named_speech).title
-    assert f"问题指向《{title}》：前几条是这篇讲话里关于“维护政治安全这块说了什么”的段落。" in html
+    link = f'<a href="/speeches/{answer.named_speech}?q={quote("维护政治安全这块说了什么")}">{title}</a>'
+    assert f"问题指向《{link}》：前几条是这篇讲话里关于“维护政治安全这块说了什么”的段落。" in html
     assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results_of(html)] == [
         h.passage.id for h in answer.hits]
     assert "问题指向" not in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
