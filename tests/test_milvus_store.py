@@ -75,3 +75,12 @@ def test_bad_store_values_say_what_is_allowed(spec):
     with pytest.raises(ValueError, match=r"store must be 'faiss', a Milvus Lite file ending in \.db, or "
                                          r"http\(s\)://host:port of a Milvus server \(got "):
         milvus_uri(spec)
+
+
+def test_a_question_that_names_its_speech_is_answered_alike_on_milvus(milvus_searcher, searcher):
+    question = "讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么"
+    ours = milvus_searcher.answer(question, k=5, mode="dense")
+    faiss = searcher.answer(question, k=5, mode="dense")
+    assert ours.named_speech is not None
+    assert (ours.named_speech, ours.asked) == (faiss.named_speech, faiss.asked)
+    assert [h.passage.id for h in ours.hits] == [h.passage.id for h in faiss.hits]
