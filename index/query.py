@@ -74,6 +74,11 @@ _NAMED_SPEECH = (
     re.compile(r"^(?P<naming>.{4,}?)(?:那篇|这篇|该篇)(?:发言|讲话|文章)?(?:里|中)?[，,：:]?(?P<asked>.{4,})$"),
     re.compile(r"^那篇(?P<naming>.{2,}?)(?:发言|讲话)(?:里|中)?[，,：:]?(?P<asked>.{4,})$"),
     re.compile(r"^(?P<naming>.{4,}?)的那(?:座|个)(?:城市|市|县|地方|地区)[，,]?(?P<asked>.{4,})$"),
+    # English naming clauses hold commas of their own ("… four metaphors (lifeline, sense of security,
+    # …), what does it say …"): the asked half opens with a question word where it can.
+    re.compile(r"^(?:In|According to|From) (?:the|a|this|that) (?P<naming>[^,]*?\b(?:speech|address|remarks)\b.*?),"
+               r"\s*(?P<asked>(?:what|which|how|who|whom|whose|where|when|why|does|do|did|is|are|was|were|can|in|on"
+               r"|under|for)\b.{8,})$", re.IGNORECASE),
     re.compile(r"^(?:In|According to|From) (?:the|a|this|that) "
                r"(?P<naming>[^,]*?\b(?:speech|address|remarks)\b[^,]*),\s*(?P<asked>.{8,})$", re.IGNORECASE),
     re.compile(r"^The (?P<naming>(?:speech|address|remarks)\b[^:]+):\s*(?P<asked>.{8,})$", re.IGNORECASE),

@@ -76,6 +76,11 @@ def test_a_question_without_its_quotes_keeps_the_words_in_place_and_the_filters(
      "在处理群众来信来访上有什么思路？"),
     ("In the speech from the capital of the Zhuang homeland, what award did the river project receive?",
      "speech from the capital of the Zhuang homeland", "what award did the river project receive?"),
+    ("In the speech built on four metaphors (lifeline, safety valve, protective net), what does it say about "
+     "disease control?", "speech built on four metaphors (lifeline, safety valve, protective net)",
+     "what does it say about disease control?"),
+    ("In the border speech, the part about villages: which programme?", "border speech",
+     "the part about villages: which programme?"),
     ("The speech whose middle part lists five areas: which abilities does its last part aim to raise?",
      "speech whose middle part lists five areas", "which abilities does its last part aim to raise?"),
 ])
