@@ -138,3 +138,20 @@ def test_a_query_built_from_parts_parses_back_into_them(parts):
 def test_text_without_syntax_is_all_free_text(query):
     assume(not any(word.lower().startswith(("title:", "title：", "标题:", "标题：")) for word in query.split()))
     assert parse_query(query) == ParsedQuery(text=" ".join(query.split()))
+
+
+_PLAIN_CHINESE = st.text(alphabet=st.sampled_from(list("安全粮食城市发展稳定边境保密生态经济社会")), min_size=4, max_size=12)
+
+
+@given(_PLAIN_CHINESE, st.sampled_from(["的那篇，", "这篇讲话里，", "的那座城市，", "那篇发言中"]), _PLAIN_CHINESE)
+def test_a_question_naming_its_speech_splits_where_the_naming_ends(naming, connector, asked):
+    question = named_speech_question(naming + connector + asked)
+    assert question is not None and question.asked == asked and question.naming.startswith(naming)
+
+
+@given(st.text(alphabet=st.sampled_from(list("那篇这发言讲话的，,：“”\" 安全粮食城市座个-")), max_size=40))
+def test_a_named_speech_split_never_raises_and_leaves_an_asked_half_that_parses(query):
+    question = named_speech_question(query)
+    if question is not None:
+        assert question.naming in query and query.strip().endswith(question.asked)
+        assert parse_query(question.asked).text
