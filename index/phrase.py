@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.query import squash
+from index.query import phrase_parts, squash
 
 _SEPARATOR = "\n"
 _ARRAYS = ("codes", "order", "chars", "bounds", "starts")
@@ -65,8 +65,17 @@ class PhraseIndex:
         return len(self._starts)
 
     def rows_containing(self, phrase: str) -> np.ndarray:
-        """Rows, ascending, whose passage contains ``phrase`` (whitespace in it ignored); all rows for ""."""
-        needle = squash(phrase)
+        """Rows, ascending, whose passage contains ``phrase`` (whitespace in it ignored; an ellipsis in it
+        stands for any wording, so its pieces must occur in order); all rows for ""."""
+        parts = phrase_parts(phrase)
+        if len(parts) <= 1:
+            return self._rows_holding(parts[0] if parts else "")
+        rows = self._rows_holding(parts[0])
+        for part in parts[1:]:
+            rows = np.intersect1d(rows, self._rows_holding(part), assume_unique=True)
+        return rows[[_in_order(self._squashed_text(row), parts) for row in rows.tolist()]].astype(np.int64)
+
+    def _rows_holding(self, needle: str) -> np.ndarray:
         if not needle:
             return np.arange(len(self._starts), dtype=np.int64)
         points = np.array([ord(char) for char in needle], dtype=np.int64)
@@ -82,6 +91,21 @@ class PhraseIndex:
                 positions = positions[self._codes[positions + offset] == point]
         rows = np.searchsorted(self._starts, positions, side="right") - 1
         return rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if len(rows) else rows
+
+    def _squashed_text(self, row: int) -> str:
+        end = self._starts[row + 1] - len(_SEPARATOR) if row + 1 < len(self._starts) else len(self._codes)
+        return "".join(map(chr, self._codes[self._starts[row]:end].tolist()))
+
+
+def _in_order(text: str, parts: Sequence[str]) -> bool:
+    """Whether ``parts`` occur in ``text`` one after another, without overlapping."""
+    position = 0
+    for part in parts:
+        found = text.find(part, position)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 def match_spans(text: str, phrase: str) -> list[tuple[int, int]]:

@@ -5,7 +5,9 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
 * ``"保交楼"`` or ``“保交楼”`` — a phrase that must occur verbatim in the passage. Whitespace
   inside it (and in the passage) is ignored and it is matched on characters, not jieba words,
   so ``"上海交通大学"`` never matches 上海 … 交通 … 大学. Either opening quote may be closed by
-  either closing quote (``"`` or ``”``), because input methods mix them.
+  either closing quote (``"`` or ``”``), because input methods mix them. An ellipsis inside it
+  (``……``, ``…`` or ``...``) stands for any wording: ``“坚持……是做好……的根本原则”`` matches a
+  passage holding its pieces in that order.
 * ``-词`` or ``-"…"`` — leave out passages that contain it (again verbatim, on characters).
   The minus must open a term (start of the query or after a space): the hyphens of COVID-19 or
   e-commerce are part of the word.
@@ -31,6 +33,9 @@ from index.errors import QuerySyntaxError
 OPENING_QUOTES = "\"“"
 CLOSING_QUOTES = "\"”"
 _FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
+# Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
+# wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
+_GAP = re.compile(r"…+|⋯+|\.{3,}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,11 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
+def phrase_parts(phrase: str) -> tuple[str, ...]:
+    """The squashed pieces of ``phrase`` between its ellipses, in order (one piece when it has none)."""
+    return tuple(part for part in _GAP.split(squash(phrase)) if part)
+
+
 def _quoted(query: str, opening: int) -> tuple[str, int]:
     """The squashed content of the phrase whose quote is at ``opening``, and the index after its close."""
     close = next((i for i in range(opening + 1, len(query)) if query[i] in CLOSING_QUOTES), None)
@@ -115,7 +125,7 @@ def _quoted(query: str, opening: int) -> tuple[str, int]:
             f"unclosed quote {query[opening]} at character {opening + 1} of q "
             f"(…{query[opening:opening + 12]}) — add the closing quote or remove it")
     phrase = squash(query[opening + 1:close])
-    if not phrase:
+    if not phrase_parts(phrase):
         raise QuerySyntaxError(
             f"empty phrase {query[opening:close + 1]} at character {opening + 1} of q — "
             "put the exact wording between the quotes or remove them")

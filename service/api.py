@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
 from index.embed import query_engine_of
 from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
-from index.query import parse_query
+from index.query import parse_query, phrase_parts
 from index.records import SPEECH_METADATA
 from index.request import parse_request
 from index.records import Hit
@@ -58,7 +58,8 @@ def json_body() -> dict:
 
 
 def query_terms(searcher, query: str) -> list[str]:
-    """What a result highlights: the free text's search terms and the phrases (never the exclusions).
+    """What a result highlights: the free text's search terms and the phrases, each piece of a phrase
+    with an ellipsis on its own (never the exclusions).
 
     The terms are the lexical arm's own, so an English question marks the Chinese words its
     dictionary terms found. A query that does not parse (a passage page's link may carry any
@@ -70,7 +71,8 @@ def query_terms(searcher, query: str) -> list[str]:
         parsed = parse_query(query)
     except QuerySyntaxError:
         return searcher.lexical_terms(query)
-    return (searcher.lexical_terms(parsed.text) if parsed.text else []) + list(parsed.phrases)
+    return (searcher.lexical_terms(parsed.text) if parsed.text else []) + [
+        part for phrase in parsed.phrases for part in phrase_parts(phrase)]
 
 
 def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None) -> list[dict]:

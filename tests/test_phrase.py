@@ -30,6 +30,18 @@ def test_rows_containing_exact_cases():
     assert index.rows_containing("").tolist() == [0, 1, 2, 3, 4, 5]
 
 
+def test_an_ellipsis_in_a_phrase_stands_for_any_wording_between_its_pieces():
+    index = PhraseIndex.from_texts(PASSAGES + ["据说……保交楼", "稳民生……保交楼"])
+    assert index.rows_containing("坚决……底线").tolist() == [0]
+    assert index.rows_containing("保交……稳民生").tolist() == [0]
+    assert index.rows_containing("稳民生……保交楼").tolist() == [7]  # in order, not overlapping
+    assert index.rows_containing("交楼…交楼").tolist() == [3]
+    assert index.rows_containing("上海...大学").tolist() == [1, 2]
+    assert index.rows_containing("……保交楼").tolist() == [0, 3, 6, 7]
+    assert index.rows_containing("保交楼。……上海").tolist() == []  # never across two passages
+    assert index.rows_containing("据说……保交楼").tolist() == [6]  # a literal ellipsis is still matched
+
+
 def test_a_saved_index_loads_and_answers_the_same(tmp_path):
     PhraseIndex.from_texts(PASSAGES + ["𠮷野家的保交楼"]).save(tmp_path / "phrase.npz")
     index = PhraseIndex.load(tmp_path / "phrase.npz")

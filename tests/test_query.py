@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
-from index.query import NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query
+from index.query import NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query, phrase_parts
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -43,6 +43,7 @@ def test_parse_query(query, expected):
     ('"保交楼" -"进口', 'unclosed quote " at character 8 of q (…"进口) — add the closing quote or remove it'),
     ('粮食 ""', 'empty phrase "" at character 4 of q — put the exact wording between the quotes or remove them'),
     ("“ ”", "empty phrase “ ” at character 1 of q — put the exact wording between the quotes or remove them"),
+    ("哪篇用“……”", "empty phrase “……” at character 4 of q — put the exact wording between the quotes or remove them"),
     ("标题： 安全", "标题： at character 1 of q has no value — write it with the words the title must "
                   "contain, e.g. 标题：安全"),
 ])
@@ -52,6 +53,18 @@ def test_syntax_errors_say_what_and_where(query, message):
     assert str(caught.value) == message
     assert isinstance(caught.value, BadQuery)
     assert caught.value.code == "query_syntax"
+
+
+@pytest.mark.parametrize("phrase, parts", [
+    ("保交楼", ("保交楼",)),
+    ("坚持……是做好 边疆……的根本原则", ("坚持", "是做好边疆", "的根本原则")),
+    ("前提在于…关键在于...重点在于⋯⋯", ("前提在于", "关键在于", "重点在于")),
+    ("……必须把", ("必须把",)),
+    ("1.5亿..", ("1.5亿..",)),  # two dots are no ellipsis
+    ("……", ()),
+])
+def test_an_ellipsis_splits_a_phrase_into_pieces(phrase, parts):
+    assert phrase_parts(phrase) == parts
 
 
 @pytest.mark.parametrize("query, unquoted, relaxed", [
