@@ -91,6 +91,16 @@ class Library:
             restricted = np.setdiff1d(base, self.phrases.rows_containing(term), assume_unique=True)
         return restricted
 
+    def spread_rows(self, phrases: Sequence[str]) -> np.ndarray:
+        """Rows, ascending, that hold at least one of ``phrases``, of the speeches that hold every one
+        of them somewhere, each in a passage of its own or not."""
+        if not phrases:
+            return np.zeros(0, np.int64)
+        holding = [self.phrases.rows_containing(phrase) for phrase in phrases]
+        speeches = set.intersection(*({self.passages[row].speech_id for row in rows.tolist()} for rows in holding))
+        rows = np.unique(np.concatenate(holding))
+        return rows[[self.passages[row].speech_id in speeches for row in rows.tolist()]].astype(np.int64)
+
     @staticmethod
     def _speech_allowed(info: SpeechInfo, query: ParsedQuery, filters: Filters) -> bool:
         if filters.speech and info.id != filters.speech:

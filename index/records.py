@@ -136,11 +136,14 @@ class Answer:
     """What a question gets: its hits, and how the question was read.
 
     ``phrases_relaxed``: no passage held its quoted wording, so it was ranked without the quotes.
+    ``phrases_spread``: the speeches that hold every quote between their passages lead with the
+    passages that hold one (relaxed too: no one passage holds them all).
     ``named_speech``: the id of the speech the question named ("那篇…的发言，…"), whose passages
     for ``asked`` (the rest of the question) lead the hits; None when it named none.
     """
 
     hits: list[Hit]
     phrases_relaxed: bool = False
+    phrases_spread: bool = False
     named_speech: str | None = None
     asked: str | None = None

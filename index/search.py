@@ -80,7 +80,8 @@ class Searcher:
 
     def search(self, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, speech: str | None = None,
                group: str | None = None, date_from: str | None = None, date_to: str | None = None,
-               place: str | None = None, speaker: str | None = None, sort: str = DEFAULT_SORT) -> list[Hit]:
+               place: str | None = None, speaker: str | None = None, sort: str = DEFAULT_SORT,
+               within: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query`` (with its "phrases", -exclusions and title: filters).
 
         ``speech``, ``date_from``/``date_to``, ``place`` and ``speaker`` restrict the speeches
@@ -89,7 +90,7 @@ class Searcher:
         The free text is ranked as always; a query of phrases alone ranks its phrases' text
         among the passages that contain them, and every passage that contains them is a
         candidate (those no arm ranked follow in reading order), so a phrase's hits are exactly
-        the passages that hold it.
+        the passages that hold it. ``within`` (ascending rows) narrows the candidates further.
         """
         request = check_request(query, k, mode, speech, group=group, date_from=date_from, date_to=date_to,
                                 place=place, speaker=speaker, sort=sort)
@@ -100,6 +101,8 @@ class Searcher:
         rows = self.library.rows(parsed, Filters(speech=request.speech, date_from=request.date_from,
                                                  date_to=request.date_to, place=request.place,
                                                  speaker=request.speaker))
+        if within is not None:
+            rows = within if rows is None else np.intersect1d(rows, within, assume_unique=True)
         if rows is not None and len(rows) == 0:
             return []
         text = parsed.ranking_text
@@ -148,32 +151,42 @@ class Searcher:
         on eval/topic_twohop.jsonl Recall@5 0.700 → 0.922, MRR@10 0.546 → 0.867 (README).
         A leading hit is no more confident than the hit that named its speech.
         """
-        hits, relaxed = self._search_or_relax(query, **options)
+        first = self._search_or_relax(query, **options)
+        hits = first.hits
         question = named_speech_question(query)
-        ranked_as_asked = options.get("group") is None and options.get("sort", DEFAULT_SORT) == DEFAULT_SORT
-        if question is None or not hits or not ranked_as_asked:
-            return Answer(hits, relaxed)
+        if question is None or not hits or not _ranked_as_asked(options):
+            return first
         naming_hit = hits[0]
         speech_id = naming_hit.passage.speech_id
         k = options.get("k", DEFAULT_K)
-        within, _ = self._search_or_relax(question.asked, **options | {"speech": speech_id,
-                                                                        "k": min(k, NAMED_SPEECH_HITS)})
+        within = self._search_or_relax(question.asked, **options | {"speech": speech_id,
+                                                                     "k": min(k, NAMED_SPEECH_HITS)}).hits
         if not within:
-            return Answer(hits, relaxed)
+            return first
         leading = [replace(hit, confidence=_at_most(hit.confidence, naming_hit.confidence)) for hit in within]
-        led = {hit.passage.id for hit in leading}
-        merged = leading + [hit for hit in hits if hit.passage.id not in led]
-        return Answer([replace(hit, rank=rank) for rank, hit in enumerate(merged[:k], start=1)], relaxed,
-                      named_speech=speech_id, asked=question.asked)
+        return replace(first, hits=_led_by(leading, hits, k), named_speech=speech_id, asked=question.asked)
 
-    def _search_or_relax(self, query: str, **options) -> tuple[list[Hit], bool]:
-        """``search``, then, when quoted wording left it with no hit, ``search`` without the quotes;
-        True when that second search answered."""
+    def _search_or_relax(self, query: str, **options) -> Answer:
+        """``search``; when quoted wording left it with no hit, the same question with its quotes as
+        plain words (``phrases_relaxed``), led by the passages that hold a quote in the speeches that
+        hold every quote between their passages (``phrases_spread``).
+
+        Questions that tell a speech by how it is built quote wording each of its parts opens with
+        (用“前提在于”“关键在于”“重点在于”串起来的是哪篇？): no one passage holds them all, yet they
+        name one speech, and the passages that hold them are what such a question asks for.
+        """
         hits = self.search(query, **options)
-        relaxed = None if hits else parse_query(query.strip()).without_phrases()
+        parsed = None if hits else parse_query(query.strip())
+        relaxed = None if parsed is None else parsed.without_phrases()
         if relaxed is None:
-            return hits, False
-        return self.search(relaxed, **options), True
+            return Answer(hits)
+        hits = self.search(relaxed, **options)
+        spread = self.library.spread_rows(parsed.phrases) if _ranked_as_asked(options) else []
+        leading = self.search(relaxed, **options | {"within": spread}) if len(spread) else []
+        if not leading:
+            return Answer(hits, phrases_relaxed=True)
+        return Answer(_led_by(leading, hits, options.get("k", DEFAULT_K)), phrases_relaxed=True,
+                      phrases_spread=True)
 
     def arms(self, text: str, mode: str, depth: int, rows=None) -> tuple[dict[str, list[Match]], list[str], object]:
         """The ranked lists ``mode`` fuses for ``text``, its BM25 terms, and its vector (None without dense)."""
@@ -286,6 +299,18 @@ class Searcher:
         return [self.passages[row] for row in self.library.speech_rows.get(speech_id, [])]
 
 
+def _ranked_as_asked(options: dict) -> bool:
+    """Whether a search with these options ranks by relevance, so hits may be put in front of others."""
+    return options.get("group") is None and options.get("sort", DEFAULT_SORT) == DEFAULT_SORT
+
+
+def _led_by(leading: list[Hit], hits: list[Hit], k: int) -> list[Hit]:
+    """``leading``, then the ``hits`` they do not hold, ranked anew and cut at ``k``."""
+    led = {hit.passage.id for hit in leading}
+    merged = leading + [hit for hit in hits if hit.passage.id not in led]
+    return [replace(hit, rank=rank) for rank, hit in enumerate(merged[:k], start=1)]
+
+
 def _at_most(confidence: float | None, ceiling: float | None) -> float | None:
     return confidence if confidence is None or ceiling is None else min(confidence, ceiling)
 
@@ -334,11 +359,13 @@ def results_of(searcher: Searcher, hits: list[Hit]) -> list[dict]:
 def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
                    speech: str | None = None, keep: list[Hit] | None = None, **filters) -> dict:
     """Answer a question and wrap it as ``{"query", "mode", "speech", "took_ms", "answered",
-    "phrases_relaxed", "named_speech", "results"}``.
+    "phrases_relaxed", "phrases_spread", "named_speech", "results"}``.
 
     ``answered`` is false when the top hit's confidence is under the mode's threshold (or there
     is no hit): the question is probably not one the speeches answer. ``phrases_relaxed`` is true
     when no passage held the question's quoted wording and the results rank it without the quotes;
+    ``phrases_spread`` is true when, of those, the results open with the passages that hold a quote
+    in the speeches that hold every quote between their passages;
     ``named_speech`` is ``{"id", "title", "asked"}`` when the question named a speech and the
     results open with that speech's passages for the part it ``asked`` (``Searcher.answer``), else null.
 
@@ -352,7 +379,7 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
             "answered": searcher.answered(answer.hits, mode), "phrases_relaxed": answer.phrases_relaxed,
-            "named_speech": named_speech_of(searcher, answer), "results": results_of(searcher, answer.hits)}
+            "phrases_spread": answer.phrases_spread, "named_speech": named_speech_of(searcher, answer), "results": results_of(searcher, answer.hits)}
 
 
 def named_speech_of(searcher: Searcher, answer: Answer) -> dict | None:

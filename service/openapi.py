@@ -97,6 +97,10 @@ SCHEMAS = {
         "phrases_relaxed": {"type": "boolean", "description": "true when no passage held the question's quoted "
                                                              "wording and the results rank the question without "
                                                              "its quotes; a query of phrases alone never relaxes"},
+        "phrases_spread": {"type": "boolean", "description": "true when, of those, the results open with the "
+                                                            "passages that hold a quote in the speeches that hold "
+                                                            "every quote between their passages (each of its parts "
+                                                            "opens with one, say)"},
         "named_speech": _nullable(dict(_obj({
             "id": {"type": "string"}, "title": {"type": "string"},
             "asked": {"type": "string", "description": "the part of the question searched within that speech"},

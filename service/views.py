@@ -217,6 +217,7 @@ def index():
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)
     context["phrases_relaxed"] = answer.phrases_relaxed
+    context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech_of(searcher, answer)
     if not results or not context["answered"]:
         context["no_answer"] = _suggestions(asked)

@@ -14,7 +14,8 @@ from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
 from service.openapi import build_spec
 
-SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "named_speech", "results"]
+SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
+               "named_speech", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
                "duplicates", "duplicate_count", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]

@@ -45,6 +45,14 @@ def test_rows_each_filter_allows():
     assert rows('"不在这里"') == []
 
 
+def test_spread_rows_are_the_quotes_passages_in_the_speeches_that_hold_every_quote():
+    assert LIBRARY.spread_rows(["保交楼", "粮食"]).tolist() == [0, 1, 3]  # A across two passages, C in one
+    assert LIBRARY.spread_rows(["保交楼", "平安"]).tolist() == [3, 4]
+    assert LIBRARY.spread_rows(["粮食安全"]).tolist() == [1]
+    assert LIBRARY.spread_rows(["保交楼", "不存在"]).tolist() == []
+    assert LIBRARY.spread_rows([]).tolist() == []
+
+
 def test_fold_shows_the_canonical_copy_when_ranked_else_the_best_ranked_one():
     assert LIBRARY.fold([2, 3, 0], None) == [Folded(0, (2,)), Folded(3)]
     assert LIBRARY.fold([2, 3], None) == [Folded(2, (0,)), Folded(3)]

@@ -65,6 +65,31 @@ def test_quoted_wording_no_passage_holds_relaxes_a_question_but_not_a_phrase_sea
     assert {h.passage.id for h in answer.hits} == {ids[A_FLATS], ids[C_LAND]}
 
 
+def test_quotes_no_passage_holds_together_lead_with_the_speech_that_holds_them_between_its_passages(
+        find_searcher, ids):
+    # c_ holds each in a part of its own; a_ (and its reprint) hold 保交楼 but no 粮食储备
+    question = "哪篇讲话分“保交楼”和“粮食储备”两部分来讲？"
+    answer = find_searcher.answer(question, k=3)
+    assert (answer.phrases_relaxed, answer.phrases_spread) == (True, True)
+    assert {hit.passage.id for hit in answer.hits[:2]} == {ids[C_LAND], ids[C_STORE]}
+    assert answer.hits[2].passage.id == ids[A_FLATS]  # then the question's own hits, ranked without quotes
+    assert [hit.rank for hit in answer.hits] == [1, 2, 3]
+    relaxed = find_searcher.answer(question, k=3, group="speech")  # one per speech: nothing is put in front
+    assert (relaxed.phrases_relaxed, relaxed.phrases_spread) == (True, False)
+    assert relaxed.hits == find_searcher.search("哪篇讲话分保交楼和粮食储备两部分来讲？", k=3, group="speech")
+    assert find_searcher.answer("“保交楼”“粮食储备”", k=3).hits == []  # phrases alone stay a verbatim check
+    payload = search_payload(find_searcher, question, k=3)
+    assert (payload["phrases_relaxed"], payload["phrases_spread"]) == (True, True)
+
+
+def test_an_ellipsis_in_quotes_matches_any_wording_and_highlights_the_pieces(find_searcher, client, ids):
+    assert found(find_searcher, "“坚决守住……底线”") == [(A_FLATS, [B_FLATS], None)]
+    assert found(find_searcher, "“底线……坚决守住”") == []
+    body = client.get("/api/search", query_string={"q": "“严守……红线”"}).get_json()
+    assert [r["passage_id"] for r in body["results"]] == [ids[C_LAND]]
+    assert "<mark>严守</mark>耕地保护<mark>红线</mark>" in body["results"][0]["highlight"]
+
+
 def test_exclusions_and_title_filters(find_searcher):
     assert found(find_searcher, '"保交楼" -粮食') == [(A_FLATS, [B_FLATS], None)]
     assert found(find_searcher, '"保交楼" -"国家安全的重要基础"') == [(A_FLATS, [B_FLATS], None)]
@@ -177,6 +202,15 @@ def test_the_page_shows_folded_reprints_and_the_filters(client, ids):
     assert '<input type="checkbox" name="group" value="speech" checked>' in html
     html = client.get("/", query_string={"q": '"保交楼', "k": 10}).get_data(as_text=True)
     assert "检索式有误" in html
+
+
+def test_the_page_and_ask_say_when_the_quotes_are_spread_over_one_speech(client, find_index, capsys):
+    question = "哪篇讲话分“保交楼”和“粮食储备”两部分来讲？"
+    html = client.get("/", query_string={"q": question}).get_data(as_text=True)
+    assert "没有一段同时包含引号里的全部原文；前几条是在同一篇讲话里分别包含它们的段落。" in html
+    assert "下面是不限定原文措辞的结果" not in html
+    assert main(["--index", str(find_index), "ask", question, "-k", "2"]) == 0
+    assert capsys.readouterr().out.startswith("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落\n")
 
 
 def test_ask_prints_reprints_and_takes_the_filters(find_index, capsys, ids):

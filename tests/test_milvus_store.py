@@ -84,3 +84,13 @@ def test_a_question_that_names_its_speech_is_answered_alike_on_milvus(milvus_sea
     assert ours.named_speech is not None
     assert (ours.named_speech, ours.asked) == (faiss.named_speech, faiss.asked)
     assert [h.passage.id for h in ours.hits] == [h.passage.id for h in faiss.hits]
+
+
+def test_quotes_spread_over_one_speech_lead_alike_on_milvus(milvus_searcher, searcher):
+    question = "用“前提在于”“关键在于”“重点在于”串起来的是哪篇？"  # each opens one part of a county's speech
+    ours = milvus_searcher.answer(question, k=5, mode="dense")
+    faiss = searcher.answer(question, k=5, mode="dense")
+    assert (ours.phrases_relaxed, ours.phrases_spread) == (True, True)
+    assert [h.passage.id for h in ours.hits] == [h.passage.id for h in faiss.hits]
+    assert all(any(words in hit.passage.text for words in ("前提在于", "关键在于", "重点在于"))
+               for hit in ours.hits[:3])

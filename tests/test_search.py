@@ -99,8 +99,8 @@ def test_neighbours_stay_inside_the_speech(searcher):
 
 def test_payload_shape_is_the_api_contract(searcher):
     payload = search_payload(searcher, " 粮食安全 ", k=2, mode="hybrid")
-    assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "named_speech",
-                            "results"}
+    assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
+                            "named_speech", "results"}
     assert payload["phrases_relaxed"] is False
     assert payload["named_speech"] is None
     assert payload["query"] == "粮食安全"
