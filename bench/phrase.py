@@ -6,7 +6,8 @@
 The library is bench/indexing.py's varied copies of the seed files (paragraphs shuffled, places
 and digits changed, a lead-in per paragraph), decoded and cut into paragraphs, one row each —
 finer rows than the index's passages, so more rows per common phrase. Phrases: substrings of
-seed sentences (3–12 characters, so most occur), common words (安全, 总体国家安全观: thousands of
+seed sentences (3–12 characters, so most occur), ellipsis patterns (two pieces of one seed sentence,
+“前提在于……学深悟透”, and common ones such as 坚持……安全), common words (安全, 总体国家安全观: thousands of
 Target: p95 ≤ 50 ms per phrase.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,10 +26,11 @@ from bench.common import SCRATCH, SEEDS, describe, machine, seed_texts, summary_
 from bench.indexing import vary  # noqa: E402
 from index.parse import decode  # noqa: E402
 from index.phrase import PhraseIndex  # noqa: E402
-from index.query import squash  # noqa: E402
+from index.query import phrase_parts, squash  # noqa: E402
 
 TARGET_P95_MS = 50.0
 COMMON = ["安全", "发展", "国家安全", "总体国家安全观", "坚持", "党的二十大", "风险", "人民", "xx", "工作"]
+COMMON_PATTERNS = ["坚持……安全", "我们……风险", "必须……的", "国家……发展……人民"]
 
 
 def library(characters: int, seed: int = 7) -> list[str]:
@@ -57,7 +60,14 @@ def phrases(count: int, seed: int = 11) -> dict[str, list[str]]:
         start = rng.randrange(max(1, len(sentence) - length))
         substrings.append(sentence[start:start + length])
     misses = ["".join(rng.sample(phrase, len(phrase))) + "龘" for phrase in substrings[: count // 5]]
-    return {"seed substring": substrings, "common word": COMMON, "miss": misses}
+    patterns = list(COMMON_PATTERNS)
+    for _ in range(count // 4):
+        sentence = rng.choice([s for s in sentences if len(s) >= 12])
+        first, second = rng.randint(2, 5), rng.randint(2, 5)
+        start = rng.randrange(len(sentence) - first - second - 2)
+        later = rng.randrange(start + first + 1, len(sentence) - second + 1)
+        patterns.append(f"{sentence[start:start + first]}……{sentence[later:later + second]}")
+    return {"seed substring": substrings, "ellipsis pattern": patterns, "common word": COMMON, "miss": misses}
 
 
 class FindLoop:
@@ -72,6 +82,10 @@ class FindLoop:
             offset += len(text) + 1
 
     def rows_containing(self, phrase: str) -> list[int]:
+        parts = phrase_parts(phrase)
+        if len(parts) > 1:  # the pieces in order within one row: a regular expression that stops at "\n"
+            pattern = re.compile("[^\n]*?".join(map(re.escape, parts)))
+            return sorted({bisect.bisect_right(self.starts, m.start()) - 1 for m in pattern.finditer(self.joined)})
         found, position = [], self.joined.find(phrase)
         while position >= 0:
             row = bisect.bisect_right(self.starts, position) - 1

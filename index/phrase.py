@@ -66,18 +66,27 @@ class PhraseIndex:
 
     def rows_containing(self, phrase: str) -> np.ndarray:
         """Rows, ascending, whose passage contains ``phrase`` (whitespace in it ignored; an ellipsis in it
-        stands for any wording, so its pieces must occur in order); all rows for ""."""
+        stands for any wording, so its pieces must occur in order, without overlapping); all rows for ""."""
         parts = phrase_parts(phrase)
-        if len(parts) <= 1:
-            return self._rows_holding(parts[0] if parts else "")
-        rows = self._rows_holding(parts[0])
-        for part in parts[1:]:
-            rows = np.intersect1d(rows, self._rows_holding(part), assume_unique=True)
-        return rows[[_in_order(self._squashed_text(row), parts) for row in rows.tolist()]].astype(np.int64)
-
-    def _rows_holding(self, needle: str) -> np.ndarray:
-        if not needle:
+        if not parts:
             return np.arange(len(self._starts), dtype=np.int64)
+        positions = self._positions(parts[0])
+        rows = np.searchsorted(self._starts, positions, side="right") - 1
+        first = np.concatenate(([True], rows[1:] != rows[:-1])) if len(rows) else np.zeros(0, dtype=bool)
+        rows, cursor = rows[first], positions[first] + len(parts[0])  # each row's earliest end of the piece
+        ends = np.append(self._starts[1:] - len(_SEPARATOR), len(self._codes)) if len(parts) > 1 else None
+        for part in parts[1:]:
+            positions = self._positions(part)
+            if not len(positions):
+                return np.zeros(0, dtype=np.int64)
+            at = np.searchsorted(positions, cursor)  # the earliest occurrence at or after the cursor
+            found = positions[np.minimum(at, len(positions) - 1)]
+            kept = (at < len(positions)) & (found < ends[rows])  # and still in the same passage
+            rows, cursor = rows[kept], found[kept] + len(part)
+        return rows.astype(np.int64)
+
+    def _positions(self, needle: str) -> np.ndarray:
+        """Offsets into the joined text, ascending, where ``needle`` (squashed, not empty) starts."""
         points = np.array([ord(char) for char in needle], dtype=np.int64)
         slots = np.searchsorted(self._chars, points)
         if np.any(slots >= len(self._chars)) or np.any(self._chars[np.minimum(slots, len(self._chars) - 1)] != points):
@@ -89,23 +98,7 @@ class PhraseIndex:
         for offset, point in enumerate(points.tolist()):
             if offset != rarest:
                 positions = positions[self._codes[positions + offset] == point]
-        rows = np.searchsorted(self._starts, positions, side="right") - 1
-        return rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if len(rows) else rows
-
-    def _squashed_text(self, row: int) -> str:
-        end = self._starts[row + 1] - len(_SEPARATOR) if row + 1 < len(self._starts) else len(self._codes)
-        return "".join(map(chr, self._codes[self._starts[row]:end].tolist()))
-
-
-def _in_order(text: str, parts: Sequence[str]) -> bool:
-    """Whether ``parts`` occur in ``text`` one after another, without overlapping."""
-    position = 0
-    for part in parts:
-        found = text.find(part, position)
-        if found < 0:
-            return False
-        position = found + len(part)
-    return True
+        return positions
 
 
 def match_spans(text: str, phrase: str) -> list[tuple[int, int]]:

@@ -1,11 +1,13 @@
 """Verbatim phrase matching agrees with a plain substring scan, and finds spans in the original text."""
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from index.phrase import PhraseIndex, match_spans
-from index.query import squash
+from index.query import phrase_parts, squash
 
 PASSAGES = [
     "坚决守住保交楼、稳民生底线。",
@@ -88,3 +90,12 @@ def test_spans_cover_each_occurrence(text, phrase):
         assert squash(text[start:end]) == phrase
         assert not text[start].isspace() and not text[end - 1].isspace()
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+@given(st.lists(st.text(alphabet="保交楼 \n稳民生…𠮷", max_size=30), max_size=12),
+       st.text(alphabet="保交楼 稳…𠮷", min_size=1, max_size=7))
+def test_rows_with_an_ellipsis_agree_with_a_regular_expression(texts, phrase):
+    parts = phrase_parts(phrase)
+    pattern = re.compile(".*?".join(map(re.escape, parts)))
+    expected = [row for row, text in enumerate(texts) if pattern.search(squash(text))]
+    assert PhraseIndex.from_texts(texts).rows_containing(phrase).tolist() == expected
