@@ -24,7 +24,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -61,19 +61,25 @@ ENGLISH_STOP_WORDS = frozenset(
     """.split())
 
 
+def term_table(name: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """(line number, first column, the terms of the second) of a packaged two-column table such as
+    policy_glossary.tsv; blank lines and lines starting with # are notes."""
+    text = (files("index") / name).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.startswith("#"):
+            key, _, terms = line.partition("\t")
+            yield number, key, tuple(terms.split())
+
+
 @lru_cache(maxsize=1)
 def policy_glossary() -> dict[str, tuple[str, ...]]:
     """English phrase (as ``english_words`` reads it) → Chinese terms, from policy_glossary.tsv."""
     glossary: dict[str, tuple[str, ...]] = {}
-    text = (files("index") / "policy_glossary.tsv").read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        english, _, chinese = line.partition("\t")
-        phrase, heads = " ".join(english_words(english)), tuple(chinese.split())
+    for number, english, heads in term_table("policy_glossary.tsv"):
+        phrase = " ".join(english_words(english))
         if not phrase or not heads or len(phrase.split()) > MAX_GLOSSARY_PHRASE:
             raise ValueError(f"policy_glossary.tsv line {number}: expected an English phrase of at most "
-                             f"{MAX_GLOSSARY_PHRASE} words, a tab and Chinese terms, not {line!r}")
+                             f"{MAX_GLOSSARY_PHRASE} words, a tab and Chinese terms, not {english!r}")
         glossary[phrase] = heads
     return glossary
 

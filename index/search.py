@@ -17,6 +17,7 @@ from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
 from index.query import named_speech_question, parse_query
+from index.thesaurus import official_terms
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
 from index.store import IndexStore, Match
@@ -39,10 +40,11 @@ NAMED_SPEECH_HITS = 3
 
 
 def bm25_query_terms(text: str, *, vocabulary: Mapping[str, int]) -> tuple[str, ...]:
-    """BM25 terms of a query; one without Chinese also gets the Chinese of its words that ``vocabulary`` holds."""
+    """BM25 terms of a query; one without Chinese also gets the Chinese of its words that ``vocabulary``
+    holds, one with Chinese the speeches' terms for its everyday wording (index/thesaurus.py)."""
     terms = tokenize(text)
     if has_chinese(text):
-        return tuple(terms)
+        return tuple(terms + [t for t in official_terms(text, vocabulary, tokenize) if t not in terms])
     held = [t for t in terms if t in vocabulary]
     return tuple(held + [t for t in chinese_terms(text, vocabulary, split=tokenize) if t not in held])
 
