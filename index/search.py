@@ -161,11 +161,11 @@ class Searcher:
         naming_hit = hits[0]
         speech_id = naming_hit.passage.speech_id
         k = options.get("k", DEFAULT_K)
-        within = self._search_or_relax(question.asked, **options | {"speech": speech_id,
-                                                                     "k": min(k, NAMED_SPEECH_HITS)}).hits
-        if not within:
+        asked_hits = self._search_or_relax(question.asked, **options | {"speech": speech_id,
+                                                                         "k": min(k, NAMED_SPEECH_HITS)}).hits
+        if not asked_hits:
             return first
-        leading = [replace(hit, confidence=_at_most(hit.confidence, naming_hit.confidence)) for hit in within]
+        leading = [replace(hit, confidence=_at_most(hit.confidence, naming_hit.confidence)) for hit in asked_hits]
         return replace(first, hits=_led_by(leading, hits, k), named_speech=speech_id, asked=question.asked)
 
     def _search_or_relax(self, query: str, **options) -> Answer:
