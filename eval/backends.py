@@ -8,13 +8,14 @@ from eval.scoring import EvalError, Search
 
 
 class LocalSearch:
-    """A backend over the index under ``index_dir``, loaded once (model and all)."""
+    """A backend over the index under ``index_dir``, loaded once (model and all); its questions are
+    expanded with ``tables`` (default: the packaged term tables)."""
 
-    def __init__(self, index_dir: Path | str):
+    def __init__(self, index_dir: Path | str, *, tables=None):
         from index.embed import query_engine_of
         from index.search import load_searcher, results_of
 
-        self._searcher = load_searcher(index_dir)
+        self._searcher = load_searcher(index_dir, tables=tables)
         self._results_of = results_of
         self.passages = self._searcher.passages
         # what encodes the questions on this CPU: the figures differ a little between engines

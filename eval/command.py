@@ -49,7 +49,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.url:
             search = http_search(args.url)
         else:
-            search = LocalSearch(index)
+            search = LocalSearch(index, tables=getattr(args, "tables", None))
             # Only a local index shows its passages; a span that lies in none of them can never match.
             for _, questions in sets:
                 check_spans(questions, search.passages)

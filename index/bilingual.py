@@ -27,8 +27,10 @@ import re
 from collections.abc import Callable, Container, Iterator, Sequence
 from functools import lru_cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from index.errors import TermTableError
 from index.files import cached_marshal
 from index.model import default_cache_dir
 
@@ -61,27 +63,44 @@ ENGLISH_STOP_WORDS = frozenset(
     """.split())
 
 
-def term_table(name: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
-    """(line number, first column, the terms of the second) of a packaged two-column table such as
-    policy_glossary.tsv; blank lines and lines starting with # are notes."""
-    text = (files("index") / name).read_text(encoding="utf-8")
+def term_table(table: Traversable) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """(line number, first column, the terms of the second) of a two-column table such as
+    policy_glossary.tsv (a packaged file or a user's path); blank lines and lines starting with # are
+    notes. TermTableError when it cannot be read as UTF-8 text."""
+    try:
+        text = table.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TermTableError(f"cannot read the term table {table}: {getattr(exc, 'strerror', None) or exc}") from None
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip() and not line.startswith("#"):
             key, _, terms = line.partition("\t")
             yield number, key, tuple(terms.split())
 
 
+def read_term_table(table: Traversable, key_of: Callable[[str], str], is_key: Callable[[str], bool],
+                    expected: str) -> dict[str, tuple[str, ...]]:
+    """``key_of(first column)`` → the terms of the second, from a two-column table; TermTableError
+    (``expected`` says what a line must hold) at the first line without terms or whose key fails ``is_key``."""
+    table_terms: dict[str, tuple[str, ...]] = {}
+    for number, raw, terms in term_table(table):
+        key = key_of(raw)
+        if not terms or not is_key(key):
+            raise TermTableError(f"{table} line {number}: expected {expected}, not {raw!r}")
+        table_terms[key] = terms
+    return table_terms
+
+
+def read_glossary(table: Traversable) -> dict[str, tuple[str, ...]]:
+    """English phrase (as ``english_words`` reads it) → Chinese terms, from a glossary table."""
+    return read_term_table(table, lambda english: " ".join(english_words(english)),
+                           lambda phrase: 0 < len(phrase.split()) <= MAX_GLOSSARY_PHRASE,
+                           f"an English phrase of at most {MAX_GLOSSARY_PHRASE} words, a tab and Chinese terms")
+
+
 @lru_cache(maxsize=1)
 def policy_glossary() -> dict[str, tuple[str, ...]]:
-    """English phrase (as ``english_words`` reads it) → Chinese terms, from policy_glossary.tsv."""
-    glossary: dict[str, tuple[str, ...]] = {}
-    for number, english, heads in term_table("policy_glossary.tsv"):
-        phrase = " ".join(english_words(english))
-        if not phrase or not heads or len(phrase.split()) > MAX_GLOSSARY_PHRASE:
-            raise ValueError(f"policy_glossary.tsv line {number}: expected an English phrase of at most "
-                             f"{MAX_GLOSSARY_PHRASE} words, a tab and Chinese terms, not {english!r}")
-        glossary[phrase] = heads
-    return glossary
+    """The packaged glossary, policy_glossary.tsv."""
+    return read_glossary(files("index") / "policy_glossary.tsv")
 
 
 def _glosses(definitions: str) -> list[str]:

@@ -95,3 +95,9 @@ class EngineUnavailable(SpeechQAError):
     """The encoder asked for cannot run on this machine's CPU (the message names the one to use)."""
 
     code = "engine_unavailable"
+
+
+class TermTableError(SpeechQAError, ValueError):
+    """A term table (a glossary or a plain-wording table) cannot be read or has a malformed line."""
+
+    code = "term_table_error"

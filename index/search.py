@@ -17,7 +17,7 @@ from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
 from index.query import named_speech_question, parse_query
-from index.thesaurus import official_terms
+from index.thesaurus import TermTables, official_terms, term_tables
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
 from index.store import IndexStore, Match
@@ -39,14 +39,18 @@ CHINESE_MIX = 0.3
 NAMED_SPEECH_HITS = 3
 
 
-def bm25_query_terms(text: str, *, vocabulary: Mapping[str, int]) -> tuple[str, ...]:
+def bm25_query_terms(text: str, *, vocabulary: Mapping[str, int], tables: TermTables | None = None) -> tuple[str, ...]:
     """BM25 terms of a query; one without Chinese also gets the Chinese of its words that ``vocabulary``
-    holds, one with Chinese the speeches' terms for its everyday wording (index/thesaurus.py)."""
+    holds, one with Chinese the speeches' terms for its everyday wording (``tables``, by default the
+    packaged ones: index/thesaurus.py)."""
+    tables = term_tables() if tables is None else tables
     terms = tokenize(text)
     if has_chinese(text):
-        return tuple(terms + [t for t in official_terms(text, vocabulary, tokenize) if t not in terms])
+        return tuple(terms + [t for t in official_terms(text, vocabulary, tokenize, table=tables.wording)
+                              if t not in terms])
     held = [t for t in terms if t in vocabulary]
-    return tuple(held + [t for t in chinese_terms(text, vocabulary, split=tokenize) if t not in held])
+    return tuple(held + [t for t in chinese_terms(text, vocabulary, split=tokenize, glossary=tables.glossary)
+                         if t not in held])
 
 
 class Searcher:
@@ -56,11 +60,12 @@ class Searcher:
     one list (so its score is 1/(rrf_k + rank)), ``hybrid`` ranks the three lists' rows by the
     calibrated model (index/fusion.py), so its score is the hit's confidence. Every hit keeps
     every list's own score and rank, and ``confidence``: the probability that it answers, from
-    ``models[mode]`` (default: the committed index/calibration.json).
+    ``models[mode]`` (default: the committed index/calibration.json). ``tables`` are the term tables
+    questions are expanded with (default: the packaged ones).
     """
 
     def __init__(self, store: IndexStore, encoder: Encoder, *, rrf_k: int = RRF_K, depth: int = FUSION_DEPTH,
-                 models: dict[str, LogisticModel] | None = None):
+                 models: dict[str, LogisticModel] | None = None, tables: TermTables | None = None):
         if encoder.model_id != store.manifest["model_id"]:
             raise ModelMismatch(
                 f"the index was built with model {store.manifest['model_id']!r} but queries would use "
@@ -74,6 +79,7 @@ class Searcher:
         self.rrf_k = rrf_k
         self.depth = depth
         self.models = load_models() if models is None else models
+        self.tables = term_tables() if tables is None else tables
         self.manifest = store.manifest
         self.passages = store.passages
         self.speeches = store.speeches
@@ -244,7 +250,8 @@ class Searcher:
         # Asked twice a request (its arms, then its highlighting), and jieba takes ~0.3 ms a question on
         # the AVX2 EPYC, an English one's dictionary lookup ~1 ms more. Bound to the vocabulary, not to
         # self, so an index swapped out by a reload is freed without waiting for the cycle collector.
-        return lru_cache(maxsize=1024)(partial(bm25_query_terms, vocabulary=self.term_stats.document_frequency))
+        return lru_cache(maxsize=1024)(partial(bm25_query_terms, vocabulary=self.term_stats.document_frequency,
+                                               tables=self.tables))
 
     def answered(self, hits: list[Hit], mode: str) -> bool:
         """Whether the top hit's confidence reaches the threshold chosen on the tuning set for ``mode``."""
@@ -392,11 +399,12 @@ def named_speech_of(searcher: Searcher, answer: Answer) -> dict | None:
 
 
 def load_searcher(index: Path | str | IndexSource, *, model: str | None = None,
-                  encoder: Encoder | None = None) -> Searcher:
+                  encoder: Encoder | None = None, tables: TermTables | None = None) -> Searcher:
     """Load the current build of ``index`` (an index root, or any ``IndexSource``, e.g. Milvus) and
     the encoder that matches it.
 
     ``model`` asks for a specific embedding model; it must be the one the index was built with.
+    ``tables``: the term tables questions are expanded with (default: the packaged ones).
     """
     from index.embed import load_encoder
     from index.source import FaissSource
@@ -405,4 +413,4 @@ def load_searcher(index: Path | str | IndexSource, *, model: str | None = None,
     if encoder is None:
         # queries through the fastest engine whose vectors agree with the one that built the index
         encoder = load_encoder(model or store.manifest.get("model_spec"), index_engine=store.manifest.get("engine"))
-    return Searcher(store, encoder)
+    return Searcher(store, encoder, tables=tables)

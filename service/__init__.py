@@ -36,6 +36,8 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
         MAX_CONTENT_LENGTH=16 * 1024,
         RELOAD_TOKEN=None,
         RELOAD_INTERVAL=2,
+        GLOSSARY=None,  # the library's own term tables (index/thesaurus.py): paths, or one string
+        WORDING=None,   # of them joined by os.pathsep, as $SPEECHQA_GLOSSARY / $SPEECHQA_WORDING give
     )
     app.config.from_prefixed_env("SPEECHQA")
     for token in ("RELOAD_TOKEN", "MILVUS_TOKEN"):

@@ -197,7 +197,8 @@ def healthz():
     body = {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
             "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
             "build_id": manifest.get("build_id"), "store": store_of(searcher),
-            "engines": {"index": manifest.get("engine"), "queries": query_engine_of(searcher.encoder)}}
+            "engines": {"index": manifest.get("engine"), "queries": query_engine_of(searcher.encoder)},
+            "term_tables": searcher.tables.describe()}
     if state.reload_error:
         body["reload_error"] = state.reload_error
     return jsonify(body)

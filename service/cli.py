@@ -44,6 +44,13 @@ def _source(args):
     return source
 
 
+def _term_tables(args):
+    """The packaged term tables with the library's own (--glossary, --wording) read over them."""
+    from index.thesaurus import term_tables
+
+    return term_tables(args.glossary, args.wording)
+
+
 def _store_option(value: str) -> str:
     """``--store``'s value, checked while parsing (argparse checks the default from the environment too)."""
     from index.source import milvus_uri
@@ -135,7 +142,7 @@ def cmd_ask(args) -> int:
     from index.lexical import warm_up as load_jieba
     from index.search import load_searcher, search_payload
 
-    searcher = load_searcher(_source(args), model=args.model)
+    searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's dictionary load (~0.5 s)
     payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
                              group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
@@ -183,7 +190,8 @@ def cmd_serve(args) -> int:
 
     from service import create_app
 
-    app = create_app({"INDEX": str(_index_root(args)), "STORE": args.store, "MODEL": args.model})
+    app = create_app({"INDEX": str(_index_root(args)), "STORE": args.store, "MODEL": args.model,
+                      "GLOSSARY": args.glossary, "WORDING": args.wording})
     print(f"serving on http://{args.host}:{args.port}/ (index {args.index}, store {args.store})", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="speechqa")
     return 0
@@ -208,6 +216,7 @@ def cmd_eval(args) -> int:
     from eval.command import run_command
 
     args.source = None if args.url else _source(args)
+    args.tables = _term_tables(args)
     return run_command(args)
 
 
@@ -238,6 +247,16 @@ def parser() -> argparse.ArgumentParser:
 
     def model_option(p: argparse.ArgumentParser, help: str) -> None:
         p.add_argument("--model", default=env_model, help=f"{help} (default: $SPEECHQA_MODEL, else the index's)")
+
+    def term_table_options(p: argparse.ArgumentParser) -> None:
+        for option, variable, what in (("--glossary", "SPEECHQA_GLOSSARY", "English phrase → Chinese terms"),
+                                       ("--wording", "SPEECHQA_WORDING", "everyday Chinese → the speeches' terms")):
+            setting = os.environ.get(variable)
+            p.add_argument(option, action="extend", nargs=1, metavar="FILE",
+                           default=setting.split(os.pathsep) if setting else [],
+                           help=f"the library's own table, {what}: tab-separated, one entry a line, read over "
+                                f"the packaged one; repeatable (default: ${variable}, paths joined by "
+                                f"{os.pathsep!r}; README: Term tables)")
 
     p = command("build", "parse, chunk, embed and index the corpus", cmd_build)
     p.add_argument("--corpus", action="append", metavar="PATH",
@@ -271,16 +290,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT, help="date: oldest speech first")
     model_option(p, "query model; must match the index")
     p.add_argument("--json", action="store_true", help="print the JSON the API returns")
+    term_table_options(p)
 
     p = command("serve", "run the web page and JSON API under waitress", cmd_serve)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
     model_option(p, "query model; must match the index")
+    term_table_options(p)
 
     from eval.command import add_arguments
 
-    add_arguments(command("eval", "score retrieval quality on a question set", cmd_eval))
+    p = command("eval", "score retrieval quality on a question set", cmd_eval)
+    add_arguments(p)
+    term_table_options(p)
     command("rollback", "serve the previous build again", cmd_rollback)
     command("status", "show and verify the current build's manifest", cmd_status)
     return top

@@ -194,11 +194,18 @@ SCHEMAS["Health"] = _obj({
                                                                   "fastest engine whose vectors agree with the "
                                                                   "index's (onnx-int8-fused where the CPU has int8 dot "
                                                                   "products)"}}),
+    "term_tables": _obj({"glossary": {"type": "integer", "description": "English phrases that give English "
+                                                                     "questions Chinese BM25 terms"},
+                         "wording": {"type": "integer", "description": "everyday Chinese wordings that give "
+                                                                    "Chinese questions the speeches' terms"},
+                         "files": {"type": "array", "items": {"type": "string"},
+                                   "description": "the library's own tables read over the packaged ones "
+                                                  "(--glossary, --wording), in order"}}),
     "reload_error": {"type": "string",
                      "description": "Present only when the last reload was refused (e.g. a corrupt build): "
                                     "`code: message`. The build in build_id keeps serving; the watcher "
                                     "tries again only when CURRENT changes."},
-}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store", "engines"])
+}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store", "engines", "term_tables"])
 SCHEMAS["ReloadResult"] = _obj({
     "status": {"type": "string", "enum": ["reloaded"]},
     "build_id": _nullable({"type": "string", "description": "the build now serving"}),

@@ -13,6 +13,7 @@ load leaves the old one serving and is reported in ``/healthz`` as ``reload_erro
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from index.bilingual import gloss_index
 from index.lexical import warm_up as load_jieba
 from index.milvus import MilvusStore
 from index.search import Searcher, load_searcher
+from index.thesaurus import TermTables, term_tables
 from index.source import IndexSource, source_for
 
 EXTENSION = "speechqa"
@@ -63,9 +65,10 @@ class IndexHolder:
     never sees a new searcher with an old error.
     """
 
-    def __init__(self, searcher=None, error: SpeechQAError | None = None):
+    def __init__(self, searcher=None, error: SpeechQAError | None = None, *, tables: TermTables | None = None):
         self._state = _State(searcher, error)
         self._reloading = threading.Lock()
+        self.tables = tables  # every build this holder loads expands questions with these
 
     def snapshot(self) -> _State:
         """Searcher, error and reload error as one consistent value (take it once per request)."""
@@ -86,7 +89,7 @@ class IndexHolder:
     def load(self, source: IndexSource, *, model: str | None = None, encoder=None) -> None:
         """Load the current build of ``source``; a missing or bad index is kept as ``error``."""
         try:
-            searcher = load_searcher(source, model=model, encoder=encoder)
+            searcher = load_searcher(source, model=model, encoder=encoder, tables=self.tables)
         except LOAD_ERRORS as exc:
             log.warning("speechqa: no index loaded: %s", exc)
             self.swap(None, exc)
@@ -106,7 +109,7 @@ class IndexHolder:
         try:
             old = self._state
             try:
-                searcher = _load_beside(source, model, getattr(old.searcher, "encoder", None))
+                searcher = _load_beside(source, model, getattr(old.searcher, "encoder", None), self.tables)
                 warm_up(searcher)
             except Exception as exc:
                 error = exc if isinstance(exc, SpeechQAError) else ReloadFailed(
@@ -149,15 +152,15 @@ class IndexHolder:
         return state.searcher
 
 
-def _load_beside(source: IndexSource, model: str | None, encoder):
+def _load_beside(source: IndexSource, model: str | None, encoder, tables: TermTables | None):
     """A searcher over the current build, reusing the served query encoder when the build's model matches."""
     if encoder is not None:
         try:
-            return load_searcher(source, model=model, encoder=encoder)
+            return load_searcher(source, model=model, encoder=encoder, tables=tables)
         except ModelMismatch:
             if model is not None:
                 raise  # the server was told which model to use: a build with another one is refused
-    return load_searcher(source, model=model)
+    return load_searcher(source, model=model, tables=tables)
 
 
 class ReloadWatcher(threading.Thread):
@@ -229,6 +232,14 @@ def warm_up(searcher) -> None:
     searcher.search("预热 warm up", k=1, mode="hybrid")
 
 
+def table_paths(setting) -> list[str]:
+    """A GLOSSARY or WORDING setting as paths: a list as it is, a string split at os.pathsep (as
+    $SPEECHQA_GLOSSARY is), nothing for None or ""."""
+    if not setting:
+        return []
+    return [str(p) for p in setting] if isinstance(setting, (list, tuple)) else str(setting).split(os.pathsep)
+
+
 def holder() -> IndexHolder:
     """The running app's index holder."""
     return current_app.extensions[EXTENSION]
@@ -242,8 +253,9 @@ def source() -> IndexSource:
 def init_app(app: Flask, *, searcher: Searcher | None = None, encoder=None) -> IndexHolder:
     """Give ``app`` its index: ``searcher`` as given (no watcher then), else the current build of
     the source ``app.config["STORE"]`` and ``["INDEX"]`` name, loaded with ``encoder`` when one is
-    passed, and watched for new builds. Milvus unreachable at start raises StoreUnavailable."""
-    index = IndexHolder()
+    passed, and watched for new builds. Milvus unreachable at start raises StoreUnavailable; a
+    term table in ``["GLOSSARY"]`` or ``["WORDING"]`` that cannot be read, TermTableError."""
+    index = IndexHolder(tables=term_tables(table_paths(app.config["GLOSSARY"]), table_paths(app.config["WORDING"])))
     timeout = app.config["MILVUS_TIMEOUT"]
     app.extensions[SOURCE] = source_for(app.config["STORE"], app.config["INDEX"], token=app.config["MILVUS_TOKEN"] or "",
                                         timeout=None if timeout is None else float(timeout))

@@ -7,7 +7,9 @@ import logging
 import jieba
 import pytest
 
+from index.bilingual import policy_glossary
 from index.engines import choose_engine, choose_query_engine
+from index.thesaurus import plain_wording
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
 from service.state import IndexHolder
@@ -329,7 +331,8 @@ def test_healthz(client, searcher):
                     "model": searcher.manifest["model_id"], "built_at": searcher.manifest["built_at"],
                     "build_id": searcher.manifest["build_id"],
                     "store": {"kind": "faiss", "version": searcher.manifest["build_id"]},
-                    "engines": {"index": choose_engine(), "queries": choose_query_engine(choose_engine())}}
+                    "engines": {"index": choose_engine(), "queries": choose_query_engine(choose_engine())},
+                    "term_tables": {"glossary": len(policy_glossary()), "wording": len(plain_wording()), "files": []}}
 
 
 # --- no index ------------------------------------------------------------------------------------
