@@ -216,7 +216,7 @@ def cmd_eval(args) -> int:
     from eval.command import run_command
 
     args.source = None if args.url else _source(args)
-    args.tables = _term_tables(args)
+    args.tables = None if args.url else _term_tables(args)  # a server expands with the tables it was started with
     return run_command(args)
 
 
