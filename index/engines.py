@@ -161,7 +161,7 @@ def _export(folder: Path, model_dir: Path) -> None:
         # Quantised after the fusions, each layer's attention becomes one QAttention op: on the VNNI
         # EPYC a query took 5-15% less time than through the int8 graph above, cosine to onnx-fp32
         # min 0.9983 (int8: 0.9982) on the 783 eval questions. Only chosen where int8 products are
-        # exact: unmeasured on AVX2.
+        # exact: on the AVX2-only EPYC 23 of 1,113 eval questions fell under the 0.995 bound (min 0.987).
         quantize_dynamic(folder / FP32, folder / INT8_FUSED, weight_type=QuantType.QInt8, per_channel=True,
                          nodes_to_exclude=fp32_kept, op_types_to_quantize=["MatMul", "Attention"],
                          # the fused ops are Microsoft-domain, which onnx's shape inference cannot type
@@ -235,7 +235,9 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
     onnx-int8-blocks where int8 products are exact: on the VNNI EPYC it embedded the seeds' sentences
     at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and no eval set moved by more than two
     questions against an fp32 index queried alike (bench/results/engines.md). onnx-fp32 elsewhere: int8 passages lost held-out
-    Recall@5 on AVX2 (0.967 → 0.950), and the blockwise graph is unmeasured there.
+    Recall@5 on AVX2 (0.967 → 0.950), and on the AVX2-only EPYC the blockwise graph embedded those
+    sentences at 0.88x onnx-fp32's rate (bench/results/amd-zen3-avx2/engine_choice.md): without int8
+    dot products its blocks are widened to fp32 before each product, so they save memory, not time.
     """
     return "onnx-int8-blocks" if exact_int8(flags) else "onnx-fp32"
 
