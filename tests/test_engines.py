@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTION_SETS = ("questions", "holdout", "blind")
 # The least cosine to torch fp32 each engine keeps on the seeds' sentences (measured: onnx-fp32
 # 1.0000, onnx-int8 0.9945 on all 1,181 spans; onnx-int8-blocks, VNNI only, 0.9993 on 300 sentences).
-PASSAGE_BOUND = {"torch-fp32": 1.0 - 1e-6, "onnx-fp32": 0.9999, "onnx-int8": 0.994, "onnx-int8-blocks": 0.999}
+# onnx-int8 scales each batch's activations by the batch's widest value, so a sentence's vector moves
+# with its batch: on the AVX2-only EPYC the least cosine over these sentences ranged 0.9922-0.9942 for
+# batches of 512-16,384 tokens (0.9905-0.9937 over all 652), while the mean stayed 0.998.
+PASSAGE_BOUND = {"torch-fp32": 1.0 - 1e-6, "onnx-fp32": 0.9999, "onnx-int8": 0.99, "onnx-int8-blocks": 0.999}
 QUERY_BOUND = 0.995  # the query encoder against the index's engine, on every eval question
 
 
