@@ -1,11 +1,12 @@
 """Corpus files → Speech records: nothing lost, nothing invented.
 
-``decode`` turns a file's bytes into the canonical text every offset refers to:
-UTF-8 (a BOM is dropped), UTF-16 with a BOM, or GB18030; CRLF/CR become LF, each
-line loses its surrounding whitespace (U+3000 indentation included) and blank
-lines are dropped. Paragraphs are therefore exactly one newline apart, which is
-what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from
-its blocks alone.
+A corpus is ``.txt`` files and Word ``.docx`` files. ``decode`` turns a text file's bytes into
+the canonical text every offset refers to: UTF-8 (a BOM is dropped), UTF-16 with a BOM, or
+GB18030; CRLF/CR become LF, each line loses its surrounding whitespace (U+3000 indentation
+included) and blank lines are dropped. Paragraphs are therefore exactly one newline apart, which
+is what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from its blocks
+alone. ``read_docx`` gives a Word document's body the same form: each paragraph, and each table
+row, a line, in reading order. A directory's files of any other kind are named in a warning.
 
 ``parse_text`` reads one file's text:
 
@@ -61,8 +62,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +104,11 @@ _AD_WEAK = ("公众号", "会员", "微信", "加入", "更新", "下载", "联�
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 SIDECAR_SUFFIX = ".meta.json"
+WORD_SUFFIX = ".docx"
+CORPUS_SUFFIXES = (".txt", WORD_SUFFIX)
+TABLE_CELL_SEPARATOR = " | "
+# Word keeps an open document's owner in "~$<name>.docx" beside it: a lock, not a document.
+_WORD_LOCK_PREFIX = "~$"
 _HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "place",
                 "讲话人": "speaker", "发言人": "speaker", "speaker": "speaker", "场合": "occasion",
                 "occasion": "occasion", "汇编": "collection", "collection": "collection"}
@@ -139,8 +147,64 @@ def decode(data: bytes, source: str) -> str:
     text = text.lstrip("\ufeff")
     if len(_CONTROL.findall(text)) > max(2, len(text) // 100):
         raise CorpusError(f"{source}: looks binary (control characters) — only UTF-8 or GB18030 text is indexed")
+    return _canonical(text)
+
+
+def _canonical(text: str) -> str:
     lines = (line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def read_docx(data: bytes, source: str) -> str:
+    """A Word document's body as ``decode`` gives a text file: each paragraph a line, each table row
+    a line of its cells joined by `` | `` (a cell merged across columns once), in reading order;
+    CorpusError if it is no .docx.
+
+    Page headers, footers, footnotes and comments are not body text and stay out. Word's
+    automatic list numbering is a format, not text: a heading numbered by it comes in without
+    its 一、 (README, Operating).
+    """
+    from docx import Document
+    from docx.table import Table
+
+    try:
+        document = Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):  # SyntaxError: lxml's XMLSyntaxError
+        raise CorpusError(f"{source}: not a readable Word .docx file — open and save it again in Word, "
+                          "or save it as UTF-8 text") from None
+    lines: list[str] = []
+    for part in document.iter_inner_content():
+        if isinstance(part, Table):
+            for row in part.rows:
+                # a merged cell is the same object in each column it spans
+                cells = (" ".join(cell.text.split()) for cell in dict.fromkeys(row.cells))
+                lines.append(TABLE_CELL_SEPARATOR.join(text for text in cells if text))
+        else:
+            lines.append(part.text)
+    return _canonical("\n".join(lines))
+
+
+def read_corpus_file(data: bytes, source: str) -> str:
+    """The canonical text of a corpus file's bytes: ``read_docx`` for a .docx, else ``decode``."""
+    return read_docx(data, source) if source.lower().endswith(WORD_SUFFIX) else decode(data, source)
+
+
+def corpus_files(directory: Path) -> tuple[list[Path], list[str]]:
+    """The corpus files in ``directory`` by name, and a warning for each other file it holds.
+
+    Sidecars, hidden files and Word's lock files are neither. Entries are chosen by name, so a
+    folder or a dangling link named like a corpus file is listed, and reported unreadable.
+    """
+    chosen, others = [], []
+    for path in sorted(directory.iterdir()):
+        name = path.name
+        if name.startswith((".", _WORD_LOCK_PREFIX)) or name.endswith(SIDECAR_SUFFIX):
+            continue
+        if path.suffix.lower() in CORPUS_SUFFIXES:
+            chosen.append(path)
+        elif path.is_file():
+            others.append(f"{name}: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it")
+    return chosen, others
 
 
 def _lines(text: str) -> Iterator[_Line]:
@@ -397,23 +461,23 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
 
 
 def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech], list[str]]:
-    """Parse every ``*.txt`` under ``directory`` (or one file), skipping bad files with a warning each.
+    """Parse every ``.txt`` and ``.docx`` file in ``directory`` (or one file, a .docx or else text),
+    skipping bad files with a warning each.
 
-    Returns the speeches in file order and a warning, naming the file, for each skipped file and
-    for each file indexed with a line over ``LONG_LINE_CHARS``.
+    Returns the speeches in file order and a warning, naming the file, for each skipped file
+    (other kinds of file included) and for each file indexed with a line over ``LONG_LINE_CHARS``.
     """
     directory = Path(directory)
     if not directory.exists():
         raise CorpusError(f"corpus path {directory} does not exist")
-    files = [directory] if directory.is_file() else sorted(directory.glob("*.txt"))
+    files, warnings = ([directory], []) if directory.is_file() else corpus_files(directory)
     if not files:
-        return [], [f"{directory}: no .txt files found"]
+        return [], warnings + [f"{directory}: no .txt or .docx files found"]
     if progress:
         from tqdm import tqdm
 
         files = tqdm(files, desc="parse", unit="file")
     speeches: list[Speech] = []
-    warnings: list[str] = []
     seen: dict[str, str] = {}
     for path in files:
         name = path.name
@@ -426,7 +490,7 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
             warnings.append(f"{name}: skipped, empty file")
             continue
         try:
-            text = decode(data, name)
+            text = read_corpus_file(data, name)
         except CorpusError as error:
             warnings.append(f"{error} (skipped)")
             continue

@@ -101,6 +101,26 @@ def test_the_command_line_says_so_in_one_line_and_exits_2(faulty, tmp_path, caps
     assert lifecycle.current_id(root) == report.build_id
 
 
+def test_a_word_document_is_built_and_searchable_beside_a_text_file(tmp_path, encoder):
+    from docx import Document
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "g_good.txt").write_bytes(GOOD)
+    document = Document()
+    for line in ("守好城市防汛底线", "一、提高防汛应急能力", "一是完善城市排水管网，汛前完成易涝点整治。"):
+        document.add_paragraph(line)
+    document.save(corpus / "h_flood.docx")
+    (corpus / "i_scan.pdf").write_bytes(b"%PDF-1.4")
+    report = build([corpus], tmp_path / "index", encoder=encoder)
+    assert report.warnings == ["i_scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to "
+                               "index it"]
+    assert report.speeches_added == ["守好粮仓", "守好城市防汛底线"]
+    hit = load_searcher(tmp_path / "index", encoder=encoder).search("暴雨前怎么整治容易积水的地方", k=1)[0]
+    assert (hit.passage.source, hit.passage.speech_title) == ("h_flood.docx", "守好城市防汛底线")
+    assert hit.passage.text == "一、提高防汛应急能力\n一是完善城市排水管网，汛前完成易涝点整治。"
+
+
 def test_a_5mb_single_line_chunks_into_bounded_passages_that_tile_it(tmp_path, encoder):
     line = "一、国家安全是头等大事，人民安全是根本。" * 90_000  # ~5.4 MB of UTF-8, no newline
     (tmp_path / "huge.txt").write_bytes(line.encode("utf-8"))

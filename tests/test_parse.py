@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError
-from index.parse import decode, load_corpus, parse_text
+from index.parse import decode, load_corpus, parse_text, read_docx
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 COMPILATION = "000_1206e7a3e7cffc7d.txt"
@@ -236,12 +236,88 @@ def test_bad_files_are_warned_and_skipped_good_ones_load(tmp_path):
     speeches, warnings = load_corpus(tmp_path)
     assert [(s.source, s.title) for s in speeches] == [("d_good.txt", "守好粮仓")]
     assert warnings == [
+        "notes.md: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
         "a_empty.txt: skipped, empty file",
         "b_binary.txt: binary file (contains NUL bytes) — only UTF-8 or GB18030 text is indexed (skipped)",
         "c_undecodable.txt: neither UTF-8 nor GB18030 text — re-save it as UTF-8 (skipped)",
         "e_title_only.txt: skipped, only a title, no body",
         "f_copy.txt: skipped, same content as d_good.txt",
     ]
+
+
+def write_docx(path: Path, lines: list[str], table: list[list[str]] | None = None, merge_first_row: bool = False,
+               after_table: list[str] = ()) -> Path:
+    """A real Word document (python-docx): ``lines`` as paragraphs, then ``table``, then ``after_table``."""
+    from docx import Document
+
+    document = Document()
+    for line in lines:
+        document.add_paragraph(line)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, text in enumerate(row):
+                grid.cell(r, c).text = text
+        if merge_first_row:
+            merged = grid.cell(0, 0).merge(grid.cell(0, len(table[0]) - 1))
+            merged.text = table[0][0]
+    for line in after_table:
+        document.add_paragraph(line)
+    document.save(path)
+    return path
+
+
+def test_a_word_document_reads_as_its_paragraphs_then_its_table_rows(tmp_path):
+    path = write_docx(tmp_path / "a.docx", ["守好城市防汛底线", "", "\u3000\u3000一、提高防汛应急能力 ",
+                                            "一是完善排水管网。\n汛前完成易涝点整治。"],
+                      table=[["整治清单", "", ""], ["下穿通道", "五月底前", "市政\n交通"]], merge_first_row=True,
+                      after_table=["二是加强预警发布。"])
+    # blank paragraphs dropped, lines trimmed, a soft line break a line; a merged cell once,
+    # a cell's own line breaks folded into spaces so that a row stays one line
+    assert read_docx(path.read_bytes(), "a.docx") == (
+        "守好城市防汛底线\n一、提高防汛应急能力\n一是完善排水管网。\n汛前完成易涝点整治。\n"
+        "整治清单\n下穿通道 | 五月底前 | 市政 交通\n二是加强预警发布。")
+
+
+@pytest.mark.parametrize("data", [b"not a zip at all", b"PK\x05\x06" + b"\x00" * 18])
+def test_a_file_named_docx_that_is_none_is_an_error_naming_it(data):
+    with pytest.raises(CorpusError, match=r"^b\.docx: not a readable Word \.docx file"):
+        read_docx(data, "b.docx")
+
+
+def test_a_corpus_directory_takes_text_and_word_files_and_names_every_other_file(tmp_path):
+    (tmp_path / "a_speech.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    write_docx(tmp_path / "b_speech.DOCX", ["守好城市防汛底线", "一、提高防汛应急能力", "一是完善排水管网。"])
+    (tmp_path / "b_speech.meta.json").write_text('{"place": "南宁"}', encoding="utf-8")
+    (tmp_path / "c_scan.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "d_old.doc").write_bytes(b"\xd0\xcf\x11\xe0")
+    (tmp_path / "~$_speech.docx").write_bytes(b"owner")  # Word's lock file beside an open document
+    (tmp_path / ".DS_Store").write_bytes(b"\x00")
+    (tmp_path / "e_broken.docx").write_bytes(b"half a download")
+    (tmp_path / "drafts").mkdir()
+    speeches, warnings = load_corpus(tmp_path)
+    assert [(s.source, s.title, s.place) for s in speeches] == [("a_speech.txt", "守好粮仓", None),
+                                                                 ("b_speech.DOCX", "守好城市防汛底线", "南宁")]
+    assert speeches[1].blocks[-1].text == "一是完善排水管网。"
+    assert warnings == [
+        "c_scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
+        "d_old.doc: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
+        "e_broken.docx: not a readable Word .docx file — open and save it again in Word, or save it as UTF-8 text "
+        "(skipped)",
+    ]
+
+
+def test_a_word_document_given_alone_is_read_as_one(tmp_path):
+    path = write_docx(tmp_path / "only.docx", ["守好城市防汛底线", "一、提高防汛应急能力", "一是完善排水管网。"])
+    speeches, warnings = load_corpus(path)
+    assert warnings == [] and [s.title for s in speeches] == ["守好城市防汛底线"]
+
+
+def test_a_directory_of_no_corpus_file_says_what_it_holds(tmp_path):
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4")
+    assert load_corpus(tmp_path) == ([], [
+        "scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
+        f"{tmp_path}: no .txt or .docx files found"])
 
 
 def test_missing_corpus_path_is_an_error(tmp_path):
