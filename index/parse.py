@@ -5,8 +5,9 @@ the canonical text every offset refers to: UTF-8 (a BOM is dropped), UTF-16 with
 GB18030; CRLF/CR become LF, each line loses its surrounding whitespace (U+3000 indentation
 included) and blank lines are dropped. Paragraphs are therefore exactly one newline apart, which
 is what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from its blocks
-alone. ``read_docx`` gives a Word document's body the same form: each paragraph, and each table
-row, a line, in reading order. A directory's files of any other kind are named in a warning.
+alone. A Word document's body (index/word.py: each paragraph, and each table row, a line, in
+reading order, list numbers as Word shows them) is brought to the same form. A directory's files
+of any other kind are named in a warning.
 
 ``parse_text`` reads one file's text:
 
@@ -62,16 +63,15 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import io
 import json
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import CorpusError
 from index.records import SPEECH_METADATA, Block, Speech
+from index.word import read_docx
 
 _MARKER = re.compile(r"##paid(?:begin|end)##")
 _COUNT_LINE = re.compile(r"[（(]\s*\d{1,4}\s*篇\s*[）)]")
@@ -106,7 +106,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 SIDECAR_SUFFIX = ".meta.json"
 WORD_SUFFIX = ".docx"
 CORPUS_SUFFIXES = (".txt", WORD_SUFFIX)
-TABLE_CELL_SEPARATOR = " | "
 # Word keeps an open document's owner in "~$<name>.docx" beside it: a lock, not a document.
 _WORD_LOCK_PREFIX = "~$"
 _HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "place",
@@ -155,38 +154,9 @@ def _canonical(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def read_docx(data: bytes, source: str) -> str:
-    """A Word document's body as ``decode`` gives a text file: each paragraph a line, each table row
-    a line of its cells joined by `` | `` (a cell merged across columns once), in reading order;
-    CorpusError if it is no .docx.
-
-    Page headers, footers, footnotes and comments are not body text and stay out. Word's
-    automatic list numbering is a format, not text: a heading numbered by it comes in without
-    its 一、 (README, Operating).
-    """
-    from docx import Document
-    from docx.table import Table
-
-    try:
-        document = Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):  # SyntaxError: lxml's XMLSyntaxError
-        raise CorpusError(f"{source}: not a readable Word .docx file — open and save it again in Word, "
-                          "or save it as UTF-8 text") from None
-    lines: list[str] = []
-    for part in document.iter_inner_content():
-        if isinstance(part, Table):
-            for row in part.rows:
-                # a merged cell is the same object in each column it spans
-                cells = (" ".join(cell.text.split()) for cell in dict.fromkeys(row.cells))
-                lines.append(TABLE_CELL_SEPARATOR.join(text for text in cells if text))
-        else:
-            lines.append(part.text)
-    return _canonical("\n".join(lines))
-
-
 def read_corpus_file(data: bytes, source: str) -> str:
-    """The canonical text of a corpus file's bytes: ``read_docx`` for a .docx, else ``decode``."""
-    return read_docx(data, source) if source.lower().endswith(WORD_SUFFIX) else decode(data, source)
+    """The canonical text of a corpus file's bytes: index/word.py's for a .docx, else ``decode``'s."""
+    return _canonical(read_docx(data, source)) if source.lower().endswith(WORD_SUFFIX) else decode(data, source)
 
 
 def corpus_files(directory: Path) -> tuple[list[Path], list[str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError
-from index.parse import decode, load_corpus, parse_text, read_docx
+from index.parse import decode, load_corpus, parse_text, read_corpus_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 COMPILATION = "000_1206e7a3e7cffc7d.txt"
@@ -274,7 +274,7 @@ def test_a_word_document_reads_as_its_paragraphs_then_its_table_rows(tmp_path):
                       after_table=["二是加强预警发布。"])
     # blank paragraphs dropped, lines trimmed, a soft line break a line; a merged cell once,
     # a cell's own line breaks folded into spaces so that a row stays one line
-    assert read_docx(path.read_bytes(), "a.docx") == (
+    assert read_corpus_file(path.read_bytes(), "a.docx") == (
         "守好城市防汛底线\n一、提高防汛应急能力\n一是完善排水管网。\n汛前完成易涝点整治。\n"
         "整治清单\n下穿通道 | 五月底前 | 市政 交通\n二是加强预警发布。")
 
@@ -282,7 +282,7 @@ def test_a_word_document_reads_as_its_paragraphs_then_its_table_rows(tmp_path):
 @pytest.mark.parametrize("data", [b"not a zip at all", b"PK\x05\x06" + b"\x00" * 18])
 def test_a_file_named_docx_that_is_none_is_an_error_naming_it(data):
     with pytest.raises(CorpusError, match=r"^b\.docx: not a readable Word \.docx file"):
-        read_docx(data, "b.docx")
+        read_corpus_file(data, "b.docx")
 
 
 def test_a_corpus_directory_takes_text_and_word_files_and_names_every_other_file(tmp_path):

@@ -1,0 +1,174 @@
+"""Word .docx corpus files → their body text, as a reader sees it (python-docx).
+
+Each paragraph is a line, and each table row a line of its cells joined by ``TABLE_CELL_SEPARATOR``
+(a cell merged across columns once), in reading order. Page headers, footers, footnotes and
+comments are not body text and stay out.
+
+Word's automatic list numbering is formatting, not text, yet speechwriters number their headings
+with it: the 一、 / （一） / 1. a reader sees before 提高防汛应急能力 lives in the numbering part.
+``ListNumbers`` renders it as Word would (each list's counters by level, a level's restart when a
+higher one moves on, the level's number format and text pattern), so that index/parse.py finds
+the headings and sections it finds in a text file. Bullets and formats it does not know give no
+label: the paragraph's own text is never touched.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from index.errors import CorpusError
+
+TABLE_CELL_SEPARATOR = " | "
+_PLACEHOLDER = re.compile(r"%([1-9])")
+_DIGITS = "零一二三四五六七八九"
+# OOXML's numFmt values that mean counting in Chinese numerals (一, 二 … 十一 …)
+_CHINESE_FORMATS = {"chineseCounting", "chineseCountingThousand", "chineseLegalSimplified", "ideographDigital",
+                    "japaneseCounting", "taiwaneseCounting", "taiwaneseCountingThousand"}
+
+
+def chinese_number(n: int) -> str:
+    """1 → 一, 10 → 十, 11 → 十一, 20 → 二十, 105 → 一百零五 (as a heading counts; 1-999)."""
+    if not 0 < n < 1000:
+        return str(n)
+    hundreds, tens, ones = n // 100, n // 10 % 10, n % 10
+    out = f"{_DIGITS[hundreds]}百" if hundreds else ""
+    if tens:
+        out += ("" if tens == 1 and not hundreds else _DIGITS[tens]) + "十"
+    elif hundreds and ones:
+        out += "零"
+    return out + (_DIGITS[ones] if ones else "")
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
+                           (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        count, n = divmod(n, value)
+        out += letters * count
+    return out
+
+
+def _letters(n: int) -> str:
+    # Word's a … z, aa … zz, aaa …: the letter repeated, not a base-26 count
+    return chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)
+
+
+FORMATS = {
+    "decimal": str,
+    "decimalZero": lambda n: f"{n:02d}",
+    "decimalFullWidth": lambda n: str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    "lowerLetter": _letters,
+    "upperLetter": lambda n: _letters(n).upper(),
+    "lowerRoman": _roman,
+    "upperRoman": lambda n: _roman(n).upper(),
+    **{name: chinese_number for name in _CHINESE_FORMATS},
+}
+
+
+class ListNumbers:
+    """The label Word shows before each automatically numbered paragraph, paragraph after paragraph."""
+
+    def __init__(self, document):
+        from docx.oxml.ns import qn
+
+        self._qn = qn
+        self._levels: dict[str, dict[int, tuple[str, str, int]]] = {}  # numId → level → (format, pattern, start)
+        self._counts: dict[str, list[int]] = {}
+        try:
+            numbering = document.part.numbering_part.element
+        except (KeyError, NotImplementedError):  # a document without lists has no numbering part
+            return
+        abstract = {node.get(qn("w:abstractNumId")): node for node in numbering.findall(qn("w:abstractNum"))}
+        for num in numbering.findall(qn("w:num")):
+            reference = num.find(qn("w:abstractNumId"))
+            definition = abstract.get(None if reference is None else reference.get(qn("w:val")))
+            if definition is None:
+                continue
+            levels = {int(lvl.get(qn("w:ilvl"), "0")): self._level(lvl) for lvl in definition.findall(qn("w:lvl"))}
+            for override in num.findall(qn("w:lvlOverride")):
+                start = override.find(qn("w:startOverride"))
+                level = int(override.get(qn("w:ilvl"), "0"))
+                if start is not None and level in levels:
+                    levels[level] = levels[level][:2] + (int(start.get(qn("w:val"), "1")),)
+            self._levels[num.get(qn("w:numId"))] = levels
+
+    def _level(self, lvl) -> tuple[str, str, int]:
+        qn = self._qn
+
+        def value(tag: str, default: str) -> str:
+            node = lvl.find(qn(tag))
+            return default if node is None else node.get(qn("w:val"), default)
+
+        return value("w:numFmt", "decimal"), value("w:lvlText", ""), int(value("w:start", "1"))
+
+    def label(self, paragraph) -> str:
+        """The paragraph's list label ("" for none), counting it."""
+        found = self._numbering(paragraph)
+        if found is None:
+            return ""
+        num_id, level = found
+        levels = self._levels.get(num_id)
+        if not levels or level not in levels:
+            return ""
+        counts = self._counts.setdefault(num_id, [0] * 9)
+        counts[level] += 1
+        for deeper in range(level + 1, len(counts)):
+            counts[deeper] = 0
+        parts = []
+        for match in _PLACEHOLDER.finditer(levels[level][1]):
+            shown = int(match.group(1)) - 1
+            form, _, start = levels.get(shown, ("decimal", "", 1))
+            if form not in FORMATS:  # bullets, and formats this reader does not know
+                return ""
+            parts.append((match.span(), FORMATS[form](start - 1 + max(counts[shown], 1))))
+        pattern = levels[level][1]
+        for (begin, end), text in reversed(parts):
+            pattern = pattern[:begin] + text + pattern[end:]
+        return pattern if parts else ""
+
+    def _numbering(self, paragraph) -> tuple[str, int] | None:
+        """(numId, level) from the paragraph's own properties, else from its style's (or the styles it is based on)."""
+        qn = self._qn
+        holders = [paragraph._p.pPr]
+        style = paragraph.style
+        while style is not None:
+            holders.append(style.element.pPr)
+            style = style.base_style
+        for properties in holders:
+            numbered = None if properties is None else properties.find(qn("w:numPr"))
+            if numbered is None:
+                continue
+            num_id, level = numbered.find(qn("w:numId")), numbered.find(qn("w:ilvl"))
+            if num_id is None:
+                continue
+            value = num_id.get(qn("w:val"))
+            if value == "0":  # numbering switched off for this paragraph, whatever its style says
+                return None
+            return value, int(level.get(qn("w:val"), "0")) if level is not None else 0
+        return None
+
+
+def read_docx(data: bytes, source: str) -> str:
+    """A Word document's body text, a line per paragraph or table row; CorpusError if it is no .docx."""
+    from docx import Document
+    from docx.table import Table
+
+    try:
+        document = Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):  # SyntaxError: lxml's XMLSyntaxError
+        raise CorpusError(f"{source}: not a readable Word .docx file — open and save it again in Word, "
+                          "or save it as UTF-8 text") from None
+    numbers = ListNumbers(document)
+    lines: list[str] = []
+    for part in document.iter_inner_content():
+        if isinstance(part, Table):
+            for row in part.rows:
+                # a merged cell is the same object in each column it spans
+                cells = (" ".join(cell.text.split()) for cell in dict.fromkeys(row.cells))
+                lines.append(TABLE_CELL_SEPARATOR.join(text for text in cells if text))
+        else:
+            label = numbers.label(part)
+            # Word sets a tab after the label; the parser knows 一、提高… written as one run
+            lines.append(label + part.text.lstrip() if label and part.text.strip() else part.text)
+    return "\n".join(lines)

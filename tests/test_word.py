@@ -1,0 +1,90 @@
+"""Word documents as corpus files (index/word.py): list numbers Word shows, read back as text.
+
+The documents are real .docx files written with python-docx, their lists defined in the numbering
+part as Word writes them (abstractNum levels with numFmt, lvlText and start; num instances, one
+with a startOverride), so the parser sees the 一、 / （一） / 1. it would see in a text file.
+"""
+from __future__ import annotations
+
+import pytest
+
+from index.parse import load_corpus, read_corpus_file
+from index.word import chinese_number
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+LEVELS = (("chineseCounting", "%1、"), ("chineseCounting", "（%2）"), ("decimal", "%3."))
+
+
+def numbered_document(path, paragraphs, *, levels=LEVELS, restart_at=None, bullet=False):
+    """Write ``paragraphs`` — (level or None, text, list) — with one three-level list definition and
+    two lists on it (list 2 starting again at ``restart_at``); ``bullet`` makes level 0 a bullet."""
+    from docx import Document
+    from docx.oxml import parse_xml
+
+    document = Document()
+    numbering = document.part.numbering_part.element
+    lvls = "".join(
+        f'<w:lvl w:ilvl="{i}"><w:start w:val="1"/><w:numFmt w:val="{"bullet" if bullet and i == 0 else fmt}"/>'
+        f'<w:lvlText w:val="{"•" if bullet and i == 0 else text}"/></w:lvl>' for i, (fmt, text) in enumerate(levels))
+    numbering.append(parse_xml(f'<w:abstractNum xmlns:w="{W}" w:abstractNumId="90">{lvls}</w:abstractNum>'))
+    override = ("" if restart_at is None else
+                f'<w:lvlOverride w:ilvl="0"><w:startOverride w:val="{restart_at}"/></w:lvlOverride>')
+    for num_id, extra in (("91", ""), ("92", override)):
+        numbering.append(parse_xml(f'<w:num xmlns:w="{W}" w:numId="{num_id}"><w:abstractNumId w:val="90"/>'
+                                   f'{extra}</w:num>'))
+    for level, text, list_id in paragraphs:
+        paragraph = document.add_paragraph(text)
+        if level is not None:
+            paragraph._p.get_or_add_pPr().append(parse_xml(
+                f'<w:numPr xmlns:w="{W}"><w:ilvl w:val="{level}"/><w:numId w:val="{list_id}"/></w:numPr>'))
+    document.save(path)
+    return path
+
+
+@pytest.mark.parametrize("n, text", [(1, "一"), (9, "九"), (10, "十"), (11, "十一"), (20, "二十"), (35, "三十五"),
+                                     (100, "一百"), (105, "一百零五"), (110, "一百一十"), (999, "九百九十九")])
+def test_chinese_numbers_count_as_headings_do(n, text):
+    assert chinese_number(n) == text
+
+
+def test_word_list_numbers_come_back_as_the_markers_a_reader_sees(tmp_path):
+    path = numbered_document(tmp_path / "a.docx", [
+        (None, "守好城市防汛底线", "91"),
+        (0, "提高防汛应急能力", "91"),
+        (1, "完善排水管网", "91"),
+        (2, "汛前完成易涝点整治。", "91"),
+        (2, "暴雨期间道路不积水。", "91"),
+        (1, "加强预警发布", "91"),
+        (2, "预警到村到户到人。", "91"),
+        (0, "压实防汛责任", "91"),
+        (1, "", "91"),  # an empty numbered paragraph still counts, as in Word, and is dropped
+        (1, "落实包保责任", "91"),
+    ])
+    assert read_corpus_file(path.read_bytes(), "a.docx") == "\n".join([
+        "守好城市防汛底线", "一、提高防汛应急能力", "（一）完善排水管网", "1.汛前完成易涝点整治。", "2.暴雨期间道路不积水。",
+        "（二）加强预警发布", "1.预警到村到户到人。", "二、压实防汛责任", "（二）落实包保责任"])
+    (speech,) = load_corpus(path)[0]
+    assert [b.section for b in speech.blocks][-1] == ("二、压实防汛责任", "（二）落实包保责任")
+
+
+def test_a_list_started_again_counts_from_its_override_and_a_bullet_gives_no_label(tmp_path):
+    path = numbered_document(tmp_path / "b.docx", [(0, "甲", "91"), (0, "乙", "91"), (0, "丙", "92"), (0, "丁", "92")],
+                             restart_at=5)
+    assert read_corpus_file(path.read_bytes(), "b.docx") == "一、甲\n二、乙\n五、丙\n六、丁"
+    path = numbered_document(tmp_path / "c.docx", [(0, "要点", "91"), (1, "细目", "91")], bullet=True)
+    assert read_corpus_file(path.read_bytes(), "c.docx") == "要点\n（一）细目"
+
+
+def test_a_style_that_numbers_its_paragraphs_numbers_them_and_numid_0_switches_it_off(tmp_path):
+    from docx import Document
+    from docx.oxml import parse_xml
+
+    document = Document()
+    document.add_paragraph("守好粮仓")
+    for text in ("稳定播种面积。", "建设高标准农田。"):
+        document.add_paragraph(text, style="List Number")  # the default template numbers this style 1. 2.
+    unnumbered = document.add_paragraph("附：名单", style="List Number")
+    unnumbered._p.get_or_add_pPr().append(parse_xml(
+        f'<w:numPr xmlns:w="{W}"><w:ilvl w:val="0"/><w:numId w:val="0"/></w:numPr>'))
+    document.save(tmp_path / "d.docx")
+    assert read_corpus_file((tmp_path / "d.docx").read_bytes(), "d.docx") == "守好粮仓\n1.稳定播种面积。\n2.建设高标准农田。\n附：名单"
