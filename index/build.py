@@ -267,7 +267,8 @@ def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
 
 
 def collect(sources: Sequence[Path], *, progress: bool = False) -> tuple[list[Speech], list[str]]:
-    """Parse every source (a directory of .txt and .docx files, or a single file), warning instead of failing."""
+    """Parse every source (a directory of .txt and .docx files, its folders too, or one file), warning
+    instead of failing."""
     speeches: list[Speech] = []
     warnings: list[str] = []
     for source in sources:

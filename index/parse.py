@@ -64,6 +64,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -159,22 +160,31 @@ def read_corpus_file(data: bytes, source: str) -> str:
     return _canonical(read_docx(data, source)) if source.lower().endswith(WORD_SUFFIX) else decode(data, source)
 
 
-def corpus_files(directory: Path) -> tuple[list[Path], list[str]]:
-    """The corpus files in ``directory`` by name, and a warning for each other file it holds.
+def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The corpus files under ``directory`` and its folders, each with its name (its path from
+    ``directory``, as a speech's ``source``), and a warning for each other file there.
 
-    Sidecars, hidden files and Word's lock files are neither. Entries are chosen by name, so a
-    folder or a dangling link named like a corpus file is listed, and reported unreadable.
+    Libraries are kept in folders by year or topic, so every folder is read, in path order; hidden
+    ones (.git) and links to folders are not. Sidecars, hidden files and Word's lock files are
+    neither corpus nor warned about. Entries are chosen by name, so a dangling link named like a
+    corpus file is listed, and reported unreadable.
     """
     chosen, others = [], []
-    for path in sorted(directory.iterdir()):
-        name = path.name
-        if name.startswith((".", _WORD_LOCK_PREFIX)) or name.endswith(SIDECAR_SUFFIX):
-            continue
-        if path.suffix.lower() in CORPUS_SUFFIXES:
-            chosen.append(path)
-        elif path.is_file():
-            others.append(f"{name}: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it")
-    return chosen, others
+    for folder, folders, names in os.walk(directory):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        for name in names:
+            path = Path(folder) / name
+            if name.startswith((".", _WORD_LOCK_PREFIX)) or name.endswith(SIDECAR_SUFFIX):
+                continue
+            relative = path.relative_to(directory).as_posix()
+            (chosen if path.suffix.lower() in CORPUS_SUFFIXES else others).append((path, relative))
+    return _in_path_order(chosen), [f"{relative}: skipped, not a .txt or .docx file — save it as UTF-8 text or "
+                                    ".docx to index it" for _, relative in _in_path_order(others)]
+
+
+def _in_path_order(found: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    # by folder, then name: a/b.txt before a/c/d.txt before ab.txt, as a file manager lists them
+    return sorted(found, key=lambda item: Path(item[1]).parts)
 
 
 def _lines(text: str) -> Iterator[_Line]:
@@ -431,8 +441,8 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
 
 
 def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech], list[str]]:
-    """Parse every ``.txt`` and ``.docx`` file in ``directory`` (or one file, a .docx or else text),
-    skipping bad files with a warning each.
+    """Parse every ``.txt`` and ``.docx`` file under ``directory`` (``corpus_files``; or one file, a
+    .docx or else text), skipping bad files with a warning each.
 
     Returns the speeches in file order and a warning, naming the file, for each skipped file
     (other kinds of file included) and for each file indexed with a line over ``LONG_LINE_CHARS``.
@@ -440,7 +450,7 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
     directory = Path(directory)
     if not directory.exists():
         raise CorpusError(f"corpus path {directory} does not exist")
-    files, warnings = ([directory], []) if directory.is_file() else corpus_files(directory)
+    files, warnings = ([(directory, directory.name)], []) if directory.is_file() else corpus_files(directory)
     if not files:
         return [], warnings + [f"{directory}: no .txt or .docx files found"]
     if progress:
@@ -449,8 +459,7 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
         files = tqdm(files, desc="parse", unit="file")
     speeches: list[Speech] = []
     seen: dict[str, str] = {}
-    for path in files:
-        name = path.name
+    for path, name in files:
         try:
             data = path.read_bytes()
         except OSError as error:

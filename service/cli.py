@@ -260,7 +260,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("build", "parse, chunk, embed and index the corpus", cmd_build)
     p.add_argument("--corpus", action="append", metavar="PATH",
-                   help=f"a directory of .txt and .docx speeches, or one file; repeatable (default: {DEFAULT_CORPUS})")
+                   help="a directory of .txt and .docx speeches (its folders too), or one file; repeatable "
+                        f"(default: {DEFAULT_CORPUS})")
     p.add_argument("--model", default=env_model,
                    help="sentence-transformers model name or path (default: $SPEECHQA_MODEL, else the bundled "
                         "multilingual-e5-small)")

@@ -307,6 +307,24 @@ def test_a_corpus_directory_takes_text_and_word_files_and_names_every_other_file
     ]
 
 
+def test_a_library_in_folders_is_read_whole_each_file_named_by_its_path(tmp_path):
+    speech = "{title}\n一、保障粮食安全\n一是稳定{what}播种面积。\n"
+    for relative, title, what in (("2023/06/a.txt", "守好粮仓", "粮食"), ("2023/b.txt", "稳产保供", "大豆"),
+                                  ("c.txt", "藏粮于地", "玉米"), ("2024/专题/d.txt", "藏粮于技", "油料"),
+                                  (".git/e.txt", "不读", "隐藏")):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(speech.format(title=title, what=what), encoding="utf-8")
+    (tmp_path / "2023" / "06" / "a.meta.json").write_text('{"place": "南宁"}', encoding="utf-8")
+    (tmp_path / "2024" / "专题" / "scan.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "2023" / "b.txt").write_text(speech.format(title="守好粮仓", what="粮食"), encoding="utf-8")  # a reprint
+    speeches, warnings = load_corpus(tmp_path)
+    assert [(s.source, s.title, s.place) for s in speeches] == [
+        ("2023/06/a.txt", "守好粮仓", "南宁"), ("2024/专题/d.txt", "藏粮于技", None), ("c.txt", "藏粮于地", None)]
+    assert warnings == [
+        "2024/专题/scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
+        "2023/b.txt: skipped, same content as 2023/06/a.txt"]
+
+
 def test_a_word_document_given_alone_is_read_as_one(tmp_path):
     path = write_docx(tmp_path / "only.docx", ["守好城市防汛底线", "一、提高防汛应急能力", "一是完善排水管网。"])
     speeches, warnings = load_corpus(path)
