@@ -1,8 +1,11 @@
 """Word .docx corpus files → their body text, as a reader sees it (python-docx).
 
 Each paragraph is a line, and each table row a line of its cells joined by ``TABLE_CELL_SEPARATOR``
-(a cell merged across columns once), in reading order. Page headers, footers, footnotes and
-comments are not body text and stay out.
+(a cell merged across columns once), in reading order. The text is the document with its tracked
+changes accepted: insertions in, deletions and the old place of moved text out. Text in content
+controls, smart tags, hyperlinks, fields' results and text boxes is text like any other; a
+python-docx ``Paragraph.text`` leaves insertions, smart tags and content controls out, so the body
+is walked here. Page headers, footers, footnotes and comments are not body text and stay out.
 
 Word's automatic list numbering is formatting, not text, yet speechwriters number their headings
 with it: the 一、 / （一） / 1. a reader sees before 提高防汛应急能力 lives in the numbering part.
@@ -16,15 +19,22 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 
 from index.errors import CorpusError
 
 TABLE_CELL_SEPARATOR = " | "
+_WORDPROCESSING = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _PLACEHOLDER = re.compile(r"%([1-9])")
 _DIGITS = "零一二三四五六七八九"
 # OOXML's numFmt values that mean counting in Chinese numerals (一, 二 … 十一 …)
 _CHINESE_FORMATS = {"chineseCounting", "chineseCountingThousand", "chineseLegalSimplified", "ideographDigital",
                     "japaneseCounting", "taiwaneseCounting", "taiwaneseCountingThousand"}
+
+
+def _w(name: str) -> str:
+    """The element or attribute ``w:name`` as lxml spells it (python-docx's ``qn`` without importing docx)."""
+    return _WORDPROCESSING + name
 
 
 def chinese_number(n: int) -> str:
@@ -70,41 +80,37 @@ class ListNumbers:
     """The label Word shows before each automatically numbered paragraph, paragraph after paragraph."""
 
     def __init__(self, document):
-        from docx.oxml.ns import qn
-
-        self._qn = qn
         self._levels: dict[str, dict[int, tuple[str, str, int]]] = {}  # numId → level → (format, pattern, start)
         self._counts: dict[str, list[int]] = {}
         try:
             numbering = document.part.numbering_part.element
         except (KeyError, NotImplementedError):  # a document without lists has no numbering part
             return
-        abstract = {node.get(qn("w:abstractNumId")): node for node in numbering.findall(qn("w:abstractNum"))}
-        for num in numbering.findall(qn("w:num")):
-            reference = num.find(qn("w:abstractNumId"))
-            definition = abstract.get(None if reference is None else reference.get(qn("w:val")))
+        abstract = {node.get(_w("abstractNumId")): node for node in numbering.findall(_w("abstractNum"))}
+        for num in numbering.findall(_w("num")):
+            reference = num.find(_w("abstractNumId"))
+            definition = abstract.get(None if reference is None else reference.get(_w("val")))
             if definition is None:
                 continue
-            levels = {int(lvl.get(qn("w:ilvl"), "0")): self._level(lvl) for lvl in definition.findall(qn("w:lvl"))}
-            for override in num.findall(qn("w:lvlOverride")):
-                start = override.find(qn("w:startOverride"))
-                level = int(override.get(qn("w:ilvl"), "0"))
+            levels = {int(lvl.get(_w("ilvl"), "0")): self._level(lvl) for lvl in definition.findall(_w("lvl"))}
+            for override in num.findall(_w("lvlOverride")):
+                start = override.find(_w("startOverride"))
+                level = int(override.get(_w("ilvl"), "0"))
                 if start is not None and level in levels:
-                    levels[level] = levels[level][:2] + (int(start.get(qn("w:val"), "1")),)
-            self._levels[num.get(qn("w:numId"))] = levels
+                    levels[level] = levels[level][:2] + (int(start.get(_w("val"), "1")),)
+            self._levels[num.get(_w("numId"))] = levels
 
-    def _level(self, lvl) -> tuple[str, str, int]:
-        qn = self._qn
-
+    @staticmethod
+    def _level(lvl) -> tuple[str, str, int]:
         def value(tag: str, default: str) -> str:
-            node = lvl.find(qn(tag))
-            return default if node is None else node.get(qn("w:val"), default)
+            node = lvl.find(_w(tag))
+            return default if node is None else node.get(_w("val"), default)
 
-        return value("w:numFmt", "decimal"), value("w:lvlText", ""), int(value("w:start", "1"))
+        return value("numFmt", "decimal"), value("lvlText", ""), int(value("start", "1"))
 
-    def label(self, paragraph) -> str:
-        """The paragraph's list label ("" for none), counting it."""
-        found = self._numbering(paragraph)
+    def label(self, paragraph, styles) -> str:
+        """The label of ``paragraph`` (a ``w:p``; "" for none), counting it. ``styles`` finds a style by id."""
+        found = self._numbering(paragraph, styles)
         if found is None:
             return ""
         num_id, level = found
@@ -127,48 +133,90 @@ class ListNumbers:
             pattern = pattern[:begin] + text + pattern[end:]
         return pattern if parts else ""
 
-    def _numbering(self, paragraph) -> tuple[str, int] | None:
+    def _numbering(self, paragraph, styles) -> tuple[str, int] | None:
         """(numId, level) from the paragraph's own properties, else from its style's (or the styles it is based on)."""
-        qn = self._qn
-        holders = [paragraph._p.pPr]
-        style = paragraph.style
+        holders = [paragraph.pPr]
+        style = styles(paragraph.style)
         while style is not None:
             holders.append(style.element.pPr)
             style = style.base_style
         for properties in holders:
-            numbered = None if properties is None else properties.find(qn("w:numPr"))
+            numbered = None if properties is None else properties.find(_w("numPr"))
             if numbered is None:
                 continue
-            num_id, level = numbered.find(qn("w:numId")), numbered.find(qn("w:ilvl"))
+            num_id, level = numbered.find(_w("numId")), numbered.find(_w("ilvl"))
             if num_id is None:
                 continue
-            value = num_id.get(qn("w:val"))
+            value = num_id.get(_w("val"))
             if value == "0":  # numbering switched off for this paragraph, whatever its style says
                 return None
-            return value, int(level.get(qn("w:val"), "0")) if level is not None else 0
+            return value, int(level.get(_w("val"), "0")) if level is not None else 0
         return None
+
+
+# A run's text as Word shows it with changes accepted: not a deleted run's w:delText, not a field's
+# w:instrText, not moved text where it came from; tabs and breaks as whitespace.
+_RUN_TEXT = ("./descendant::w:r[not(ancestor::w:moveFrom)]"
+             "/*[self::w:t or self::w:tab or self::w:br or self::w:cr or self::w:noBreakHyphen]")
+_SHOWN = {"tab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"}
+
+
+def paragraph_text(paragraph) -> str:
+    """The text of a ``w:p`` element as Word shows it with its tracked changes accepted."""
+    pieces = []
+    for node in paragraph.xpath(_RUN_TEXT):
+        local = node.tag.rsplit("}", 1)[-1]
+        pieces.append(node.text or "" if local == "t" else _SHOWN[local])
+    return "".join(pieces)
+
+
+def body_blocks(container) -> Iterator:
+    """The ``w:p`` and ``w:tbl`` elements of a body or a table cell in reading order, content controls opened."""
+    for child in container.iterchildren():
+        if child.tag in (_w("p"), _w("tbl")):
+            yield child
+        elif child.tag == _w("sdt"):
+            content = child.find(_w("sdtContent"))
+            if content is not None:
+                yield from body_blocks(content)
+
+
+def _row_lines(table) -> Iterator[str]:
+    """A ``w:tbl``'s rows, each its cells' text joined by ``TABLE_CELL_SEPARATOR``, empty cells left out."""
+    for row in table.iterchildren(_w("tr")):
+        cells = (_cell_text(cell) for cell in row.iterchildren(_w("tc")))  # a cell spanning columns is one w:tc
+        yield TABLE_CELL_SEPARATOR.join(text for text in cells if text)
+
+
+def _cell_text(cell) -> str:
+    """A ``w:tc``'s paragraphs, and the rows of a table inside it, on one line."""
+    parts = []
+    for block in body_blocks(cell):
+        parts += [paragraph_text(block)] if block.tag == _w("p") else list(_row_lines(block))
+    return " ".join(" ".join(parts).split())
 
 
 def read_docx(data: bytes, source: str) -> str:
     """A Word document's body text, a line per paragraph or table row; CorpusError if it is no .docx."""
     from docx import Document
-    from docx.table import Table
-
+    from docx.enum.style import WD_STYLE_TYPE
     try:
         document = Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):  # SyntaxError: lxml's XMLSyntaxError
         raise CorpusError(f"{source}: not a readable Word .docx file — open and save it again in Word, "
                           "or save it as UTF-8 text") from None
     numbers = ListNumbers(document)
+
+    def styles(style_id):
+        return document.part.get_style(style_id, WD_STYLE_TYPE.PARAGRAPH)
+
     lines: list[str] = []
-    for part in document.iter_inner_content():
-        if isinstance(part, Table):
-            for row in part.rows:
-                # a merged cell is the same object in each column it spans
-                cells = (" ".join(cell.text.split()) for cell in dict.fromkeys(row.cells))
-                lines.append(TABLE_CELL_SEPARATOR.join(text for text in cells if text))
-        else:
-            label = numbers.label(part)
-            # Word sets a tab after the label; the parser knows 一、提高… written as one run
-            lines.append(label + part.text.lstrip() if label and part.text.strip() else part.text)
+    for block in body_blocks(document.element.body):
+        if block.tag == _w("tbl"):
+            lines += _row_lines(block)
+            continue
+        text = paragraph_text(block)
+        label = numbers.label(block, styles)
+        # Word sets a tab after the label; the parser knows 一、提高… written as one run
+        lines.append(label + text.lstrip() if label and text.strip() else text)
     return "\n".join(lines)

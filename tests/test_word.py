@@ -88,3 +88,38 @@ def test_a_style_that_numbers_its_paragraphs_numbers_them_and_numid_0_switches_i
         f'<w:numPr xmlns:w="{W}"><w:ilvl w:val="0"/><w:numId w:val="0"/></w:numPr>'))
     document.save(tmp_path / "d.docx")
     assert read_corpus_file((tmp_path / "d.docx").read_bytes(), "d.docx") == "守好粮仓\n1.稳定播种面积。\n2.建设高标准农田。\n附：名单"
+
+
+def test_tracked_changes_read_as_accepted_and_no_wrapped_text_is_lost(tmp_path):
+    from docx import Document
+    from docx.oxml import parse_xml
+
+    def xml(body: str):
+        return parse_xml(f'<w:root xmlns:w="{W}">{body}</w:root>').getchildren()
+
+    document = Document()
+    document.add_paragraph("守好城市防汛底线")
+    paragraph = document.add_paragraph("一是完善排水管网，")
+    paragraph._p.extend(xml(
+        '<w:ins w:id="1" w:author="a"><w:r><w:t>汛前完成整治，</w:t></w:r></w:ins>'
+        '<w:del w:id="2" w:author="a"><w:r><w:delText>已删去的话，</w:delText></w:r></w:del>'
+        '<w:smartTag w:uri="u" w:element="e"><w:r><w:t>确保</w:t></w:r></w:smartTag>'
+        '<w:sdt><w:sdtContent><w:r><w:t>道路不积水。</w:t></w:r></w:sdtContent></w:sdt>'
+        '<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>PAGE</w:instrText></w:r>'
+        '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>（见附件）</w:t></w:r>'
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r>'))
+    moved = document.add_paragraph()
+    moved._p.extend(xml('<w:moveFrom w:id="3" w:author="a"><w:r><w:t>挪走的话。</w:t></w:r></w:moveFrom>'
+                        '<w:r><w:t>第一句</w:t><w:tab/><w:t>第二句</w:t><w:br/><w:t>第三句</w:t></w:r>'))
+    # a content control holding whole paragraphs, as templates wrap their fill-in parts
+    document.element.body.insert(len(document.element.body) - 1, xml(
+        '<w:sdt><w:sdtContent><w:p><w:r><w:t>二是加强预警发布。</w:t></w:r></w:p></w:sdtContent></w:sdt>')[0])
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "外表"
+    table.cell(0, 1).add_table(rows=1, cols=2)
+    inner = table.cell(0, 1).tables[0]
+    inner.cell(0, 0).text, inner.cell(0, 1).text = "内表甲", "内表乙"
+    document.save(tmp_path / "e.docx")
+    assert read_corpus_file((tmp_path / "e.docx").read_bytes(), "e.docx") == "\n".join([
+        "守好城市防汛底线", "一是完善排水管网，汛前完成整治，确保道路不积水。（见附件）", "第一句\t第二句", "第三句",
+        "二是加强预警发布。", "外表 | 内表甲 | 内表乙"])
