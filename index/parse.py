@@ -165,21 +165,27 @@ def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     ``directory``, as a speech's ``source``), and a warning for each other file there.
 
     Libraries are kept in folders by year or topic, so every folder is read, in path order; hidden
-    ones (.git) and links to folders are not. Sidecars, hidden files and Word's lock files are
-    neither corpus nor warned about. Entries are chosen by name, so a dangling link named like a
-    corpus file is listed, and reported unreadable.
+    ones (.git) are not, and a link to a folder is named in a warning, not followed (it could lead
+    back up the tree). Sidecars, hidden files and Word's lock files are neither corpus nor warned
+    about. Entries are chosen by name, so a dangling link named like a corpus file is listed, and
+    reported unreadable.
     """
-    chosen, others = [], []
+    chosen, others, links = [], [], []
     for folder, folders, names in os.walk(directory):
         folders[:] = [f for f in folders if not f.startswith(".")]
+        links += [(Path(folder) / f, (Path(folder) / f).relative_to(directory).as_posix())
+                  for f in folders if (Path(folder) / f).is_symlink()]  # os.walk lists them, never enters
         for name in names:
             path = Path(folder) / name
             if name.startswith((".", _WORD_LOCK_PREFIX)) or name.endswith(SIDECAR_SUFFIX):
                 continue
             relative = path.relative_to(directory).as_posix()
             (chosen if path.suffix.lower() in CORPUS_SUFFIXES else others).append((path, relative))
-    return _in_path_order(chosen), [f"{relative}: skipped, not a .txt or .docx file — save it as UTF-8 text or "
-                                    ".docx to index it" for _, relative in _in_path_order(others)]
+    return _in_path_order(chosen), (
+        [f"{relative}: skipped, a link to a folder (not followed) — give the folder itself as --corpus"
+         for _, relative in _in_path_order(links)]
+        + [f"{relative}: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it"
+           for _, relative in _in_path_order(others)])
 
 
 def _in_path_order(found: list[tuple[Path, str]]) -> list[tuple[Path, str]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -317,10 +318,12 @@ def test_a_library_in_folders_is_read_whole_each_file_named_by_its_path(tmp_path
     (tmp_path / "2023" / "06" / "a.meta.json").write_text('{"place": "南宁"}', encoding="utf-8")
     (tmp_path / "2024" / "专题" / "scan.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / "2023" / "b.txt").write_text(speech.format(title="守好粮仓", what="粮食"), encoding="utf-8")  # a reprint
+    os.symlink(tmp_path, tmp_path / "2024" / "loop")  # a link back up the tree: named, not followed
     speeches, warnings = load_corpus(tmp_path)
     assert [(s.source, s.title, s.place) for s in speeches] == [
         ("2023/06/a.txt", "守好粮仓", "南宁"), ("2024/专题/d.txt", "藏粮于技", None), ("c.txt", "藏粮于地", None)]
     assert warnings == [
+        "2024/loop: skipped, a link to a folder (not followed) — give the folder itself as --corpus",
         "2024/专题/scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
         "2023/b.txt: skipped, same content as 2023/06/a.txt"]
 
