@@ -173,14 +173,13 @@ def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     chosen, others, links = [], [], []
     for folder, folders, names in os.walk(directory):
         folders[:] = [f for f in folders if not f.startswith(".")]
-        links += [(Path(folder) / f, (Path(folder) / f).relative_to(directory).as_posix())
-                  for f in folders if (Path(folder) / f).is_symlink()]  # os.walk lists them, never enters
-        for name in names:
+        for name in folders + names:
             path = Path(folder) / name
-            if name.startswith((".", _WORD_LOCK_PREFIX)) or name.endswith(SIDECAR_SUFFIX):
-                continue
-            relative = path.relative_to(directory).as_posix()
-            (chosen if path.suffix.lower() in CORPUS_SUFFIXES else others).append((path, relative))
+            entry = (path, path.relative_to(directory).as_posix())
+            if name in folders:  # os.walk lists a link to a folder here, and never enters it
+                links += [entry] if path.is_symlink() else []
+            elif not name.startswith((".", _WORD_LOCK_PREFIX)) and not name.endswith(SIDECAR_SUFFIX):
+                (chosen if path.suffix.lower() in CORPUS_SUFFIXES else others).append(entry)
     return _in_path_order(chosen), (
         [f"{relative}: skipped, a link to a folder (not followed) — give the folder itself as --corpus"
          for _, relative in _in_path_order(links)]

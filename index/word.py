@@ -84,7 +84,7 @@ class ListNumbers:
         self._counts: dict[str, list[int]] = {}
         try:
             numbering = document.part.numbering_part.element
-        except (KeyError, NotImplementedError):  # a document without lists has no numbering part
+        except NotImplementedError:  # python-docx's answer for a document without lists (no numbering part)
             return
         abstract = {node.get(_w("abstractNumId")): node for node in numbering.findall(_w("abstractNum"))}
         for num in numbering.findall(_w("num")):

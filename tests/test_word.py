@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from index.parse import load_corpus, read_corpus_file
-from index.word import chinese_number
+from index.word import FORMATS, chinese_number
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 LEVELS = (("chineseCounting", "%1、"), ("chineseCounting", "（%2）"), ("decimal", "%3."))
@@ -45,6 +45,15 @@ def numbered_document(path, paragraphs, *, levels=LEVELS, restart_at=None, bulle
                                      (100, "一百"), (105, "一百零五"), (110, "一百一十"), (999, "九百九十九")])
 def test_chinese_numbers_count_as_headings_do(n, text):
     assert chinese_number(n) == text
+
+
+@pytest.mark.parametrize("form, n, text", [("decimal", 12, "12"), ("decimalZero", 7, "07"),
+                                           ("decimalFullWidth", 12, "１２"), ("lowerLetter", 1, "a"),
+                                           ("lowerLetter", 27, "aa"), ("upperLetter", 28, "BB"),
+                                           ("lowerRoman", 4, "iv"), ("upperRoman", 1994, "MCMXCIV"),
+                                           ("chineseCountingThousand", 12, "十二")])
+def test_each_number_format_counts_as_word_shows_it(form, n, text):
+    assert FORMATS[form](n) == text
 
 
 def test_word_list_numbers_come_back_as_the_markers_a_reader_sees(tmp_path):
