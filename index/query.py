@@ -36,6 +36,9 @@ _FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
 # Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
 # wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
 _GAP = re.compile(r"…+|⋯+|\.{3,}")
+# Questions quote a speech's parts as one list (用“前提在于、关键在于、重点在于”三段来组织): the marks
+# that separate its items.
+_LIST_SEPARATOR = re.compile(r"[、，,；;]")
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,20 @@ def squash(text: str) -> str:
 def phrase_parts(phrase: str) -> tuple[str, ...]:
     """The squashed pieces of ``phrase`` between its ellipses, in order (one piece when it has none)."""
     return tuple(part for part in _GAP.split(squash(phrase)) if part)
+
+
+def quoted_items(phrases: tuple[str, ...] | list[str]) -> list[str]:
+    """The phrases with each quoted list (``根本原则、中心任务、最终目的``) as its items, in order.
+
+    A list's items are wording the speech holds each in a part of its own, not together; an item
+    of one character would match nearly every passage, so a list with fewer than two longer items
+    stays one phrase.
+    """
+    items: dict[str, None] = {}
+    for phrase in phrases:
+        parts = [part for part in _LIST_SEPARATOR.split(phrase) if len(part) > 1]
+        items.update(dict.fromkeys(parts if len(parts) > 1 else [phrase]))
+    return list(items)
 
 
 def _quoted(query: str, opening: int) -> tuple[str, int]:

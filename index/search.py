@@ -16,7 +16,7 @@ from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
-from index.query import named_speech_question, parse_query
+from index.query import named_speech_question, parse_query, quoted_items
 from index.thesaurus import TermTables, official_terms, term_tables
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
@@ -180,8 +180,10 @@ class Searcher:
         hold every quote between their passages (``phrases_spread``).
 
         Questions that tell a speech by how it is built quote wording each of its parts opens with
-        (用“前提在于”“关键在于”“重点在于”串起来的是哪篇？): no one passage holds them all, yet they
-        name one speech, and the passages that hold them are what such a question asks for.
+        (用“前提在于”“关键在于”“重点在于”串起来的是哪篇？), or quote those parts as one list
+        (用“前提在于、关键在于、重点在于”三段来组织), whose items count as quotes of their own
+        (``quoted_items``): no one passage holds them all, yet they name one speech, and the passages
+        that hold them are what such a question asks for.
         """
         hits = self.search(query, **options)
         parsed = None if hits else parse_query(query.strip())
@@ -189,7 +191,7 @@ class Searcher:
         if relaxed is None:
             return Answer(hits)
         hits = self.search(relaxed, **options)
-        spread = self.library.spread_rows(parsed.phrases) if _ranked_as_asked(options) else []
+        spread = self.library.spread_rows(quoted_items(parsed.phrases)) if _ranked_as_asked(options) else []
         leading = self.search(relaxed, **options | {"within": spread}) if len(spread) else []
         if not leading:
             return Answer(hits, phrases_relaxed=True)

@@ -80,6 +80,9 @@ def test_quotes_no_passage_holds_together_lead_with_the_speech_that_holds_them_b
     assert find_searcher.answer("“保交楼”“粮食储备”", k=3).hits == []  # phrases alone stay a verbatim check
     payload = search_payload(find_searcher, question, k=3)
     assert (payload["phrases_relaxed"], payload["phrases_spread"]) == (True, True)
+    listed = find_searcher.answer("哪篇讲话分“保交楼、粮食储备”两部分来讲？", k=3)  # the parts quoted as one list
+    assert (listed.phrases_relaxed, listed.phrases_spread) == (True, True)
+    assert {hit.passage.id for hit in listed.hits[:2]} == {ids[C_LAND], ids[C_STORE]}
 
 
 def test_an_ellipsis_in_quotes_matches_any_wording_and_highlights_the_pieces(find_searcher, client, ids):

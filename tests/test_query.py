@@ -6,7 +6,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
-from index.query import NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query, phrase_parts
+from index.query import (NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query, phrase_parts,
+                         quoted_items)
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -65,6 +66,19 @@ def test_syntax_errors_say_what_and_where(query, message):
 ])
 def test_an_ellipsis_splits_a_phrase_into_pieces(phrase, parts):
     assert phrase_parts(phrase) == parts
+
+
+@pytest.mark.parametrize("phrases, items", [
+    (("前提在于、关键在于、重点在于",), ["前提在于", "关键在于", "重点在于"]),
+    (("根本原则，中心任务;最终目的", "重要法宝"), ["根本原则", "中心任务", "最终目的", "重要法宝"]),
+    (("保交楼", "保交楼、粮食储备"), ["保交楼", "粮食储备"]),  # each item once, in order
+    (("一、二、三",), ["一、二、三"]),  # one-character items would match nearly every passage
+    (("一、保交楼",), ["一、保交楼"]),  # a numbered heading is one item, not a list
+    (("坚持……是做好……的根本原则",), ["坚持……是做好……的根本原则"]),
+    ((), []),
+])
+def test_a_quoted_list_counts_as_its_items(phrases, items):
+    assert quoted_items(phrases) == items
 
 
 @pytest.mark.parametrize("query, unquoted, relaxed", [
