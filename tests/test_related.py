@@ -43,10 +43,11 @@ def test_sentence_scores_are_cosines_of_the_stored_vectors_of_each_sentence(sear
     assert np.allclose(together[1], stored_vectors @ vector, atol=1e-6)
     assert sentence_scores(searcher.store, [], vector) == []
     # Row i holds sentence i: int8 engines scale activations per batch, so a sentence encoded
-    # again beside other sentences moves a little (cosine ≥ 0.999), but never towards a neighbour.
+    # again beside other sentences moves a little (cosine ≥ 0.999 through onnx-int8-blocks, 0.9976
+    # through onnx-int7, which quantises whole batches), but never towards a neighbour.
     agreement = stored_vectors @ encoder.encode_passages(sentences).T
     assert len(agreement) == len(sentences) >= 3
-    assert agreement.diagonal().min() >= 0.999
+    assert agreement.diagonal().min() >= 0.995
     assert (agreement.argmax(axis=1) == np.arange(len(sentences))).all()
 
 
