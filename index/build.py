@@ -23,7 +23,8 @@ from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.engines import vector_id
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer, read_marshal, write_marshal
-from index.lexical import LEXICAL_VERSION, document_text, tokenize
+from index.bilingual import translation_digest
+from index.lexical import LEXICAL_VERSION, document_text, text_terms
 from index.parse import load_corpus
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
 
@@ -239,8 +240,8 @@ class TextMemo:
 
 def bm25_terms(root: Path) -> TextMemo:
     """The root's memo of each BM25 document's terms, which Milvus publishing reads too."""
-    return TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}",
-                    lambda texts: [tokenize(text) for text in texts])
+    return TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}-{translation_digest()}",
+                    lambda texts: [text_terms(text) for text in texts])
 
 
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],

@@ -18,11 +18,12 @@ from functools import cached_property, lru_cache
 import jieba
 import numpy as np
 
+from index.bilingual import translated_terms
 from index.files import cached_marshal
 from index.model import default_cache_dir
 
 # Names the tokeniser and what a BM25 document holds (see ``document_terms``).
-LEXICAL_VERSION = "jieba-search-title-2"
+LEXICAL_VERSION = "jieba-search-title-english-3"
 
 # Function words and the corpus's anonymisation placeholders (xx, 20xx): they occur in
 # nearly every passage, so they only add noise to BM25's term weights.
@@ -69,8 +70,15 @@ def document_text(speech_title: str, text: str) -> str:
 
 
 def document_terms(speech_title: str, text: str) -> list[str]:
-    """BM25 terms of one passage's ``document_text``."""
-    return tokenize(document_text(speech_title, text))
+    """BM25 terms of one passage's ``document_text`` (``text_terms``)."""
+    return text_terms(document_text(speech_title, text))
+
+
+def text_terms(text: str) -> list[str]:
+    """BM25 terms of a document: its words, then the English their dictionary senses give
+    (``index.bilingual.translated_terms``), which English questions match."""
+    words = tokenize(text)
+    return words + translated_terms(words)
 
 
 def warm_up() -> None:

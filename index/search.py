@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from index.errors import BadQuery, ModelMismatch, UnknownId
-from index.bilingual import chinese_terms, has_chinese
+from index.bilingual import chinese_terms, english_terms, has_chinese
 from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
@@ -40,17 +40,18 @@ NAMED_SPEECH_HITS = 3
 
 
 def bm25_query_terms(text: str, *, vocabulary: Mapping[str, int], tables: TermTables | None = None) -> tuple[str, ...]:
-    """BM25 terms of a query; one without Chinese also gets the Chinese of its words that ``vocabulary``
-    holds, one with Chinese the speeches' terms for its everyday wording (``tables``, by default the
-    packaged ones: index/thesaurus.py)."""
+    """BM25 terms of a query; one without Chinese also gets the Chinese of its words and its stemmed
+    English words (which passages' translations hold) that ``vocabulary`` holds, one with Chinese the
+    speeches' terms for its everyday wording (``tables``, by default the packaged ones: index/thesaurus.py)."""
     tables = term_tables() if tables is None else tables
     terms = tokenize(text)
     if has_chinese(text):
         return tuple(terms + [t for t in official_terms(text, vocabulary, tokenize, table=tables.wording)
                               if t not in terms])
     held = [t for t in terms if t in vocabulary]
-    return tuple(held + [t for t in chinese_terms(text, vocabulary, split=tokenize, glossary=tables.glossary)
-                         if t not in held])
+    translated = chinese_terms(text, vocabulary, split=tokenize, glossary=tables.glossary)
+    english = [t for t in english_terms(text) if t in vocabulary]
+    return tuple(dict.fromkeys(held + translated + english))
 
 
 class Searcher:

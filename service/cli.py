@@ -101,6 +101,23 @@ def _print_build(report) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _unservable(source) -> str | None:
+    """Why the current build cannot be served as it is (None: it can).
+
+    An upgrade that changes what a BM25 document holds leaves an index no searcher opens; `make run`
+    (build --if-missing, then serve) rebuilds it, re-embedding nothing (the vectors are cached)."""
+    from index.errors import IndexCorrupt
+    from index.lexical import LEXICAL_VERSION
+
+    try:
+        built_with = source.manifest().get("lexical")
+    except IndexCorrupt as exc:
+        return str(exc)
+    if built_with != LEXICAL_VERSION:
+        return f"tokenised as {built_with!r}, this program tokenises as {LEXICAL_VERSION!r}"
+    return None
+
+
 def cmd_build(args) -> int:
     from index import lifecycle
     from index.build import build
@@ -109,8 +126,11 @@ def cmd_build(args) -> int:
     root = _index_root(args)
     source = _source(args)
     if args.if_missing and source.current() is not None:  # asks Milvus first: unreachable fails here
-        print(f"index already built at {source} (drop --if-missing to rebuild)")
-        return 0
+        unservable = _unservable(source)
+        if unservable is None:
+            print(f"index already built at {source} (drop --if-missing to rebuild)")
+            return 0
+        print(f"index at {source} cannot be served ({unservable}): rebuilding")
     sources = [Path(c) for c in (args.corpus or [DEFAULT_CORPUS])]
     encoder = load_encoder(args.model, passage_engine=args.engine)
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
@@ -271,7 +291,8 @@ def parser() -> argparse.ArgumentParser:
                         "onnx-int7, 7-bit weights that plain AVX2 sums exactly; onnx-fp32 matches torch fp32)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another build on the same index to finish (default: refuse at once)")
-    p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
+    p.add_argument("--if-missing", action="store_true",
+                   help="do nothing if an index exists (one tokenised by an older version is rebuilt)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = command("add", "add speech files to the current index (re-embeds only what is new)", cmd_add)

@@ -52,3 +52,42 @@ def test_an_english_question_reaches_the_seeds_through_the_glossary(searcher):
     assert {"抽水", "蓄能", "海上", "风电"} <= set(terms)
     hits = searcher.search("Which speech talks about pumped storage and offshore wind?", k=5, mode="bm25")
     assert any("抽水蓄能" in h.passage.text for h in hits)
+
+
+def test_english_terms_are_the_stems_of_a_questions_words_split_at_hyphens():
+    assert bilingual.english_terms("Who guards the county-level grassroots, protecting what sb protects?") == [
+        "en_guard", "en_counti", "en_level", "en_grassroot", "en_protect"]
+    assert bilingual.english_terms("什么 is it?") == []
+
+
+def test_translated_terms_give_each_words_senses_once_in_order():
+    table = {"保护": ("en_protect", "en_defend"), "防护": ("en_protect",), "安全": ("en_safe", "en_secur")}
+    assert bilingual.translated_terms(["安全", "保护", "无词", "防护", "安全"], table) == [
+        "en_safe", "en_secur", "en_protect", "en_defend"]
+    assert bilingual.translated_terms([], table) == []
+
+
+def test_a_headwords_english_comes_from_its_first_senses_glossary_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHQA_MODEL_CACHE", str(tmp_path))
+    bilingual.headword_english.cache_clear()
+    try:
+        table = bilingual.headword_english()
+        assert list(tmp_path.glob("headword-english-*.marshal"))
+        # CC-CEDICT: 保护 /to protect/to defend/to safeguard/protection/CL:種|种[zhong3]/ → its first two senses
+        assert table["保护"] == ("en_protect", "en_defend")
+        # the glossary's "revitalization" (振兴) comes before CC-CEDICT's "to revitalize"; both stem alike
+        assert table["振兴"][0] == "en_revit"
+        assert all(term.startswith(bilingual.TRANSLATION_PREFIX) for terms in table.values() for term in terms)
+    finally:
+        bilingual.headword_english.cache_clear()
+
+
+def test_an_english_question_meets_a_passages_dictionary_english_whatever_the_inflection(searcher):
+    question = "protecting ecological civilization"
+    terms = searcher.lexical_terms(question)
+    assert "en_protect" in terms and "en_ecolog" in terms
+    # a passage's BM25 document holds the English of its words, stemmed the same way
+    (holding,) = [i for i, p in enumerate(searcher.passages) if "生态" in p.text and "保护" in p.text][:1]
+    assert searcher.term_stats.coverage(["en_protect", "en_ecolog"], holding) == 1.0
+    hits = searcher.search(question, k=3, mode="bm25")
+    assert hits and all("生态" in h.passage.text for h in hits)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from index import build as build_mod
+from index.bilingual import translation_digest
 from index.build import EmbeddingCache, TextMemo, build, build_lock
 from index.engines import vector_id
 from index.errors import BuildInProgress
@@ -155,7 +156,7 @@ def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corp
     root = tmp_path / "index"
     build([corpus], root, encoder=encoder)
     assert sorted(p.name for p in (root / "cache").glob("*.marshal")) == sorted(
-        [f"terms-{build_mod.LEXICAL_VERSION}-jieba-0.42.1.marshal", "minhash-5-42x3-20240415.marshal",
+        [f"terms-{build_mod.LEXICAL_VERSION}-jieba-0.42.1-{translation_digest()}.marshal", "minhash-5-42x3-20240415.marshal",
          f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}.marshal"])
     calls = []
     counting = StopsAfter(encoder, calls=0)  # no passage may be embedded again

@@ -42,3 +42,27 @@ def test_sigkill_during_build_keeps_the_served_index(tmp_path, encoder):
     assert lifecycle.current_build(root) == finished.directory
     assert finished.manifest["counts"]["speeches"] == 2
     assert not list((root / lifecycle.BUILDS).glob(".tmp-*"))
+
+
+def test_build_if_missing_keeps_a_servable_index_and_rebuilds_one_tokenised_by_an_older_version(tmp_path, capsys):
+    from service.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "grain.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n",
+                                      encoding="utf-8")
+    root = tmp_path / "index"
+    command = ["--index", str(root), "build", "--corpus", str(corpus), "-q", "--if-missing"]
+    assert main(command) == 0
+    first = lifecycle.current_id(root)
+    assert main(command) == 0 and lifecycle.current_id(root) == first
+    assert "index already built at" in capsys.readouterr().out
+    # the manifest an earlier release wrote, before passages' documents held their English
+    manifest_path = lifecycle.current_build(root) / store.MANIFEST
+    manifest_path.write_text(manifest_path.read_text(encoding="utf-8").replace(
+        store.read_manifest(lifecycle.current_build(root))["lexical"], "jieba-search-title-2"), encoding="utf-8")
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "cannot be served (tokenised as 'jieba-search-title-2', this program tokenises as" in out
+    assert lifecycle.current_id(root) != first
+    assert "0 texts embedded now" in out  # the vectors came from the cache

@@ -8,7 +8,8 @@ deleted when no kept version holds it any more.
 - ``<prefix>_spans``: one embedded span (passage id, offsets, view) and its vector, searched
   by exact inner product (FLAT, so the dense ranking is the FAISS build's).
 - ``<prefix>_passages``: a passage's record, its span count, and its BM25 document: the terms
-  ``index.lexical.document_terms`` gives (jieba search mode over title and text, stop words out),
+  ``index.lexical.document_terms`` gives (jieba search mode over title and text, stop words out, then
+  the English pseudo-terms of its words),
   space-joined and split again by Milvus's whitespace tokenizer (``standard``, a ``\\w+`` split, on
   Milvus Lite, which has no whitespace tokenizer), so Milvus's BM25 scores the very terms bm25s
   does. Milvus's own jieba analyzer cuts differently: the hybrid top passage then agreed with
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from index.lexical import document_text, tokenize
+from index.lexical import document_text, text_terms
 from index.milvus.connection import Connection
 from index.records import Passage, SpeechInfo
 from index.store import FaissBm25Store
@@ -111,7 +112,7 @@ def build_rows(built: FaissBm25Store, terms: Terms | None = None) -> dict[str, d
                  "record": json.dumps(asdict(info), ensure_ascii=False)}
                 for position, info in enumerate(built.speeches)]
     texts = [document_text(p.speech_title, p.text) for p in built.passages]
-    documents = terms(texts) if terms is not None else [tokenize(text) for text in texts]
+    documents = terms(texts) if terms is not None else [text_terms(text) for text in texts]
     passages = [{"passage_id": p.id, "speech_id": p.speech_id, "record": json.dumps(asdict(p), ensure_ascii=False),
                  "document": " ".join(document), "spans": int(span_counts[row])}
                 for row, (p, document) in enumerate(zip(built.passages, documents))]
