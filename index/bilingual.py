@@ -32,7 +32,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -185,6 +185,20 @@ def translated_terms(words: Sequence[str], table: dict[str, Sequence[str]] | Non
     (``headword_english``, the default ``table``)."""
     table = headword_english() if table is None else table
     return list(dict.fromkeys(term for word in words for term in table.get(word, ())))
+
+
+def words_translated_as(vocabulary: Iterable[str], table: dict[str, Sequence[str]] | None = None
+                        ) -> dict[str, tuple[str, ...]]:
+    """English pseudo-term → the words of ``vocabulary`` whose ``translated_terms`` hold it: the Chinese an
+    English question's stemmed words met in the passages. Single characters are left out, as in
+    ``headword_terms``: marked, they would light up that character inside every other word."""
+    table = headword_english() if table is None else table
+    words: dict[str, list[str]] = {}
+    for word in vocabulary:
+        if len(word) > 1:
+            for term in table.get(word, ()):
+                words.setdefault(term, []).append(word)
+    return {term: tuple(held) for term, held in words.items()}
 
 
 def translation_digest() -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from index.errors import BadQuery, ModelMismatch, UnknownId
-from index.bilingual import chinese_terms, english_terms, has_chinese
+from index.bilingual import TRANSLATION_PREFIX, chinese_terms, english_terms, has_chinese, words_translated_as
 from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
@@ -255,6 +255,22 @@ class Searcher:
         # self, so an index swapped out by a reload is freed without waiting for the cycle collector.
         return lru_cache(maxsize=1024)(partial(bm25_query_terms, vocabulary=self.term_stats.document_frequency,
                                                tables=self.tables))
+
+    def marked_terms(self, text: str) -> list[str]:
+        """What a result marks for ``text``: its BM25 terms, with an English question's stemmed words
+        (``en_…``, which match no text) replaced by the passages' words their translations hold."""
+        terms = self.lexical_terms(text)
+        english = [t for t in terms if t.startswith(TRANSLATION_PREFIX)]
+        if not english:
+            return terms
+        words = self._translated_words
+        return list(dict.fromkeys([t for t in terms if not t.startswith(TRANSLATION_PREFIX)] +
+                                  [word for term in english for word in words.get(term, ())]))
+
+    @cached_property
+    def _translated_words(self) -> dict[str, tuple[str, ...]]:
+        # made on the first English question, not at start: it reads the translation table (~0.1 s)
+        return words_translated_as(self.term_stats.document_frequency)
 
     def answered(self, hits: list[Hit], mode: str) -> bool:
         """Whether the top hit's confidence reaches the threshold chosen on the tuning set for ``mode``."""

@@ -62,7 +62,8 @@ def query_terms(searcher, query: str) -> list[str]:
     with an ellipsis on its own (never the exclusions).
 
     The terms are the lexical arm's own, so an English question marks the Chinese words its
-    dictionary terms found. A query that does not parse (a passage page's link may carry any
+    dictionary terms found, and those its stemmed words met through the passages' translations
+    (``Searcher.marked_terms``). A query that does not parse (a passage page's link may carry any
     ``q``) is all free text.
     """
     if not query:
@@ -70,8 +71,8 @@ def query_terms(searcher, query: str) -> list[str]:
     try:
         parsed = parse_query(query)
     except QuerySyntaxError:
-        return searcher.lexical_terms(query)
-    return (searcher.lexical_terms(parsed.text) if parsed.text else []) + [
+        return searcher.marked_terms(query)
+    return (searcher.marked_terms(parsed.text) if parsed.text else []) + [
         part for phrase in parsed.phrases for part in phrase_parts(phrase)]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import jieba
 import pytest
@@ -168,6 +169,17 @@ def test_english_question_gets_results_marked_with_its_chinese_terms(client, sea
         best = result["best_sentence"]
         assert result["text"][best["start"]:best["end"]] == best["text"]
         assert "粮食安全</mark>" in result["highlight"]  # the glossary's term, marked whole
+
+
+def test_english_words_met_only_through_passages_translations_are_marked_in_chinese(client, searcher):
+    question = "protecting ecological civilization"
+    # no CC-CEDICT gloss reads "protecting": the question reaches 保护 only through its stem, en_protect
+    assert "en_protect" in searcher.lexical_terms(question) and "保护" not in searcher.lexical_terms(question)
+    marked = searcher.marked_terms(question)
+    assert "保护" in marked and not any(term.startswith("en_") for term in marked)
+    body = client.get("/api/search", query_string={"q": question, "k": 5, "mode": "bm25"}).get_json()
+    holding = [r for r in body["results"] if "保护" in r["text"]]
+    assert holding and all(re.search(r"<mark>[^<]*保护[^<]*</mark>", r["highlight"]) for r in holding)
 
 
 def test_speech_filter_restricts_results(client, searcher):

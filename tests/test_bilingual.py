@@ -91,3 +91,10 @@ def test_an_english_question_meets_a_passages_dictionary_english_whatever_the_in
     assert searcher.term_stats.coverage(["en_protect", "en_ecolog"], holding) == 1.0
     hits = searcher.search(question, k=3, mode="bm25")
     assert hits and all("生态" in h.passage.text for h in hits)
+
+
+def test_words_translated_as_lists_the_vocabularys_words_behind_each_english_term_single_characters_out():
+    table = {"保护": ("en_protect", "en_defend"), "防护": ("en_protect",), "省": ("en_save",), "节约": ("en_save",)}
+    assert bilingual.words_translated_as(["保护", "防护", "省", "无关"], table) == {
+        "en_protect": ("保护", "防护"), "en_defend": ("保护",)}
+    assert bilingual.words_translated_as([], table) == {}
