@@ -7,6 +7,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
+# A speech whose title and body carry HTML: every page and highlight must show it as text.
+MARKUP_TITLE = '测试标题"><img src=x onerror=alert(1)>'
+MARKUP_SPEECH = f"""{MARKUP_TITLE}
+一、标签测试
+有人在讲话稿里写了<script>alert(1)</script>这样一段标签测试文字，应当原样显示。
+二、粮食安全
+保障粮食安全是头等大事，要落实粮食安全党政同责。
+"""
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +41,20 @@ def searcher(index_root, encoder):
     from index.search import load_searcher
 
     return load_searcher(index_root, encoder=encoder)
+
+
+@pytest.fixture
+def app(searcher):
+    """The Flask app over the seed index (the searcher is loaded once and shared)."""
+    from service import create_app
+
+    return create_app({"TESTING": True}, searcher=searcher)
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client of ``app``."""
+    return app.test_client()
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +124,24 @@ def find_searcher(find_index, encoder):
     from index.search import load_searcher
 
     return load_searcher(find_index, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def markup_searcher(tmp_path_factory, encoder):
+    """A tiny real index of one speech whose title and body carry HTML."""
+    from index.build import build
+    from index.search import load_searcher
+
+    corpus = tmp_path_factory.mktemp("markup-corpus")
+    (corpus / "markup.txt").write_text(MARKUP_SPEECH, encoding="utf-8")
+    root = tmp_path_factory.mktemp("markup-index")
+    build([corpus], root, encoder=encoder)
+    return load_searcher(root, encoder=encoder)
+
+
+@pytest.fixture
+def markup_client(markup_searcher):
+    """A Flask test client over ``markup_searcher``."""
+    from service import create_app
+
+    return create_app({"TESTING": True}, searcher=markup_searcher).test_client()

@@ -31,47 +31,10 @@ MODE_MESSAGE = "mode must be one of hybrid, dense, bm25"
 
 
 @pytest.fixture
-def app(searcher):
-    """The app over the session's seed index (loaded once, shared)."""
-    return create_app({"TESTING": True}, searcher=searcher)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
 def empty_client(tmp_path):
     """An app whose INDEX holds no index."""
     # no reload watcher: nothing here builds, and a watcher would outlive the test polling the folder
     return create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing"), "RELOAD_INTERVAL": 0}).test_client()
-
-
-MARKUP_SPEECH = """测试标题"><img src=x onerror=alert(1)>
-一、标签测试
-有人在讲话稿里写了<script>alert(1)</script>这样一段标签测试文字，应当原样显示。
-二、粮食安全
-保障粮食安全是头等大事，要落实粮食安全党政同责。
-"""
-
-
-@pytest.fixture(scope="module")
-def markup_searcher(tmp_path_factory, encoder):
-    """A tiny real index of one speech whose title and body carry HTML."""
-    from index.build import build
-    from index.search import load_searcher
-
-    corpus = tmp_path_factory.mktemp("markup-corpus")
-    (corpus / "markup.txt").write_text(MARKUP_SPEECH, encoding="utf-8")
-    root = tmp_path_factory.mktemp("markup-index")
-    build([corpus], root, encoder=encoder)
-    return load_searcher(root, encoder=encoder)
-
-
-@pytest.fixture
-def markup_client(markup_searcher):
-    return create_app({"TESTING": True}, searcher=markup_searcher).test_client()
 
 
 def error_of(response) -> tuple[str, str]:

@@ -7,14 +7,8 @@ import json
 import pytest
 from docx import Document
 
-from service import create_app
 from service.export import (MAX_EXPORT_PASSAGES, export_csv, export_markdown, quote_of, citation_markdown,
                             citation_text)
-
-
-@pytest.fixture
-def client(searcher):
-    return create_app({"TESTING": True}, searcher=searcher).test_client()
 
 
 def quotes(searcher, ids):

@@ -8,42 +8,7 @@ import pytest
 
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
-
-MARKUP_TITLE = '测试标题"><img src=x onerror=alert(1)>'
-MARKUP_SPEECH = f"""{MARKUP_TITLE}
-一、标签测试
-有人在讲话稿里写了<script>alert(1)</script>这样一段标签测试文字，应当原样显示。
-二、粮食安全
-保障粮食安全是头等大事，要落实粮食安全党政同责。
-"""
-
-
-@pytest.fixture
-def app(searcher):
-    return create_app({"TESTING": True}, searcher=searcher)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture(scope="module")
-def markup_searcher(tmp_path_factory, encoder):
-    """A tiny real index of one speech whose title and body carry HTML."""
-    from index.build import build
-    from index.search import load_searcher
-
-    corpus = tmp_path_factory.mktemp("markup-corpus")
-    (corpus / "markup.txt").write_text(MARKUP_SPEECH, encoding="utf-8")
-    root = tmp_path_factory.mktemp("markup-index")
-    build([corpus], root, encoder=encoder)
-    return load_searcher(root, encoder=encoder)
-
-
-@pytest.fixture
-def markup_client(markup_searcher):
-    return create_app({"TESTING": True}, searcher=markup_searcher).test_client()
+from tests.conftest import MARKUP_TITLE
 
 
 def page(response, status: int = 200) -> str:
