@@ -84,3 +84,39 @@ def aggregate(per_question: Iterable[Mapping[str, float | None]]) -> dict[str, f
         name: (sums[name] / counts[name] if counts[name] else None) for name in sums}
     result["n"] = len(rows)
     return result
+
+
+# The two-sided 95% point of the standard normal.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, *, z: float = Z_95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``successes``/``n`` (None for no trials).
+
+    Recall@k over a question set is such a proportion. Unlike the normal approximation, this
+    interval stays inside [0, 1] and is not empty at 0 or n, where our best figures sit: 119 of
+    120 questions still leaves room below the goal.
+    """
+    if n <= 0:
+        return None
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, {n}] (got {successes})")
+    share = successes / n
+    spread = z * z / n
+    centre = (share + spread / 2) / (1 + spread)
+    half = z * math.sqrt(share * (1 - share) / n + spread / (4 * n)) / (1 + spread)
+    # at 0 and n one end is exactly 0 or 1; the arithmetic would leave it a rounding error away
+    return (0.0 if successes == 0 else centre - half), (1.0 if successes == n else centre + half)
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact p-value of ``wins`` against ``losses`` under a fair coin (McNemar's exact test).
+
+    Comparing two arms on the same questions, only the questions one gets and the other misses
+    say which is better; with none of those the arms cannot be told apart (p = 1).
+    """
+    if wins < 0 or losses < 0:
+        raise ValueError("wins and losses count questions: they cannot be negative")
+    trials = wins + losses
+    tail = sum(math.comb(trials, i) for i in range(min(wins, losses) + 1)) / 2 ** trials
+    return min(1.0, 2 * tail)

@@ -112,6 +112,32 @@ def reliability_lines(result: dict) -> list[str]:
     return lines
 
 
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def uncertainty_lines(result: dict) -> list[str]:
+    """Each arm's 95% Wilson interval of recall@k (all questions, each language) and, when arms were
+    compared, how many questions each other arm gains and loses against the first, with the sign test."""
+    runs = _runs(result)
+    lines = ["95% Wilson intervals of recall@k:"]
+    for mode, run in runs.items():
+        means = {"all": run["metrics"], **run["by_lang"]}
+        for bucket, intervals in run["intervals"].items():
+            cells = "  ".join(f"{name} {means[bucket][name]:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+                              for name, interval in intervals.items() if interval is not None)
+            lines.append(f"  {mode:<7} {bucket:<4} {means[bucket]['n']:>4}  {cells}")
+    paired = result.get("paired") or {}
+    if paired:
+        first = next(iter(runs))
+        lines.append(f"{first} against each arm: questions only {first} finds / only the arm finds, sign test:")
+        for mode, buckets in paired.items():
+            for bucket, metrics in buckets.items():
+                cells = "  ".join(f"{name} +{c['wins']}/-{c['losses']} {_p(c['p'])}" for name, c in metrics.items())
+                lines.append(f"  {mode:<7} {bucket:<4}  {cells}")
+    return lines
+
+
 def format_unanswerable(no_answer: dict) -> str:
     """How many out-of-corpus questions each arm flags as not answered."""
     lines = [f"out-of-corpus questions from {no_answer['questions']}:"]
@@ -151,6 +177,7 @@ def format_table(result: dict) -> str:
         previous = label
         lines.append(f"{first:<{label_w}}  {mode:<{arm_w}}  {cells.get('n', 0):>4}  " + "  ".join(
             f"{_cell(cells.get(name)):>{w}}" for name, w in zip(names, widths)))
+    lines += ["", *uncertainty_lines(result)]
     for mode, run in _runs(result).items():
         lines.append("")
         lines.append(f"{mode}: {len(run['failures'])} of {run['n']} questions with no relevant passage in the top {DEPTH}")
@@ -228,6 +255,7 @@ nDCG assumes one relevant passage per question.</p>
 <img alt="recall@k per arm and recall by question type" src="data:image/png;base64,{image}">
 <h2>Metrics</h2>
 {_table(result)}
+<pre>{html.escape(chr(10).join(uncertainty_lines(result)))}</pre>
 {calibration}
 <h2>Failures</h2>
 {failures}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
+from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k, sign_test, wilson_interval
 from eval.questions import Question, squash
 from index.calibrate import expected_calibration_error, load_models, reliability
 from index.errors import SpeechQAError
@@ -71,10 +71,10 @@ def evaluate(questions: Sequence[Question], search: Search, *, ks: Sequence[int]
              mode: str = "hybrid") -> dict:
     """Ask every question in ``mode`` and score the rankings.
 
-    Returns ``{"mode", "n", "ks", "metrics", "by_type", "by_lang", "failures", "per_question"}``:
-    ``metrics`` and each bucket map metric names (``recall@5``, ``mrr@10``, ...) to means plus
-    ``n``; ``failures`` lists the questions with no relevant passage in the top 10 and what
-    came first instead.
+    Returns ``{"mode", "n", "ks", "metrics", "by_type", "by_lang", "intervals", "failures",
+    "per_question", "calibration"}``: ``metrics`` and each bucket map metric names (``recall@5``,
+    ``mrr@10``, ...) to means plus ``n``; ``intervals`` bounds each recall@k (``recall_intervals``);
+    ``failures`` lists the questions with no relevant passage in the top 10 and what came first instead.
     """
     ks = check_ks(ks)
     depth = max(max(ks), DEPTH)
@@ -108,10 +108,52 @@ def evaluate(questions: Sequence[Question], search: Search, *, ks: Sequence[int]
         "metrics": aggregate(rows),
         "by_type": _buckets(questions, rows, "type"),
         "by_lang": _buckets(questions, rows, "lang"),
+        "intervals": recall_intervals(per_question, ks),
         "failures": failures,
         "per_question": per_question,
         "calibration": calibration_summary(judged, [q["confidence"] for q in per_question], mode),
     }
+
+
+def _found(rank: int | None, k: int) -> bool:
+    return rank is not None and rank <= k
+
+
+def _by_language(per_question: Sequence[dict]) -> dict[str, list[dict]]:
+    """The questions of each bucket the intervals and paired counts report: all, then each language."""
+    languages: dict[str, list[dict]] = {}
+    for row in per_question:
+        languages.setdefault(row["lang"], []).append(row)
+    return {"all": list(per_question), **{lang: languages[lang] for lang in sorted(languages)}}
+
+
+def recall_intervals(per_question: Sequence[dict], ks: Sequence[int]) -> dict[str, dict[str, list[float] | None]]:
+    """95% Wilson intervals of recall@k, for all questions and for each language (``evaluate``'s rows)."""
+    return {bucket: {f"recall@{k}": _listed(wilson_interval(sum(_found(r["rank"], k) for r in rows), len(rows)))
+                     for k in ks}
+            for bucket, rows in _by_language(per_question).items()}
+
+
+def _listed(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else list(interval)
+
+
+def paired_recall(first: Sequence[dict], other: Sequence[dict], ks: Sequence[int]) -> dict[str, dict[str, dict]]:
+    """How two runs over the same questions differ at each recall@k, for all and for each language:
+    ``wins`` (the first finds the answer, the other does not), ``losses`` (the reverse) and the
+    sign test's ``p``. A difference of a question or two between arms is noise until p says otherwise.
+    """
+    if [row["id"] for row in first] != [row["id"] for row in other]:
+        raise ValueError("paired runs must score the same questions in the same order")
+    rank_of = {row["id"]: row["rank"] for row in other}
+    out: dict[str, dict[str, dict]] = {}
+    for bucket, rows in _by_language(first).items():
+        out[bucket] = {}
+        for k in ks:
+            wins = sum(_found(r["rank"], k) and not _found(rank_of[r["id"]], k) for r in rows)
+            losses = sum(_found(rank_of[r["id"]], k) and not _found(r["rank"], k) for r in rows)
+            out[bucket][f"recall@{k}"] = {"wins": wins, "losses": losses, "p": sign_test(wins, losses)}
+    return out
 
 
 def answer_threshold(mode: str) -> float:
@@ -142,10 +184,13 @@ def calibration_summary(judged: Sequence[tuple[float, bool]], top_confidence: Se
 
 def compare(questions: Sequence[Question], search: Search, *, ks: Sequence[int] = DEFAULT_KS,
             modes: Sequence[str] = MODES) -> dict:
-    """Evaluate several modes; the first mode's result at the top level, all of them under ``modes``."""
+    """Evaluate several modes; the first mode's result at the top level, all of them under ``modes``, and
+    under ``paired`` each other mode against the first (``paired_recall``)."""
     runs = {mode: evaluate(questions, search, ks=ks, mode=mode) for mode in modes}
     result = dict(runs[modes[0]])
     result["modes"] = runs
+    result["paired"] = {mode: paired_recall(runs[modes[0]]["per_question"], runs[mode]["per_question"],
+                                            runs[mode]["ks"]) for mode in modes[1:]}
     return result
 
 

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from eval.command import main
-from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k
+from eval.metrics import Z_95, aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k, sign_test, wilson_interval
 from eval.questions import Question
 from eval.report import format_table
-from eval.scoring import EvalError, compare, evaluate, relevance
+from eval.scoring import EvalError, compare, evaluate, paired_recall, relevance
 from index.engines import choose_engine, choose_query_engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,6 +83,56 @@ def test_aggregate_means_skip_questions_a_metric_does_not_apply_to():
     assert aggregate([{"speech_acc@1": None}]) == {"speech_acc@1": None, "n": 1}
     assert aggregate([]) == {"n": 0}
 
+
+
+def test_wilson_interval_against_its_closed_forms():
+    z2 = Z_95 ** 2
+    # at 0 successes the upper end is z²/(n + z²), at n the lower end n/(n + z²)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert wilson_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    # half of the trials: centred on 0.5, half-width z·sqrt(1/40 + z²/400)/(1 + z²/10)
+    half = Z_95 * (1 / 40 + z2 / 400) ** 0.5 / (1 + z2 / 10)
+    assert wilson_interval(5, 10) == pytest.approx((0.5 - half, 0.5 + half))
+    assert wilson_interval(0, 0) is None
+    with pytest.raises(ValueError, match="successes must lie in"):
+        wilson_interval(4, 3)
+
+
+def test_one_miss_in_120_leaves_the_interval_below_a_goal_of_097():
+    low, high = wilson_interval(116, 120)  # 0.967, the blind5 figure
+    assert low < 0.97 < high
+
+
+@pytest.mark.parametrize("wins, losses, expected", [
+    (0, 0, 1.0),               # nothing tells the arms apart
+    (3, 3, 1.0),
+    (0, 5, 2 / 32),            # both tails of five fair coins, all one way
+    (2, 10, 2 * (1 + 12 + 66) / 4096),
+    (10, 2, 2 * (1 + 12 + 66) / 4096),
+    (1, 0, 1.0),
+])
+def test_sign_test(wins, losses, expected):
+    assert sign_test(wins, losses) == pytest.approx(expected)
+
+
+def test_sign_test_rejects_negative_counts():
+    with pytest.raises(ValueError, match="cannot be negative"):
+        sign_test(-1, 2)
+
+
+def test_paired_recall_counts_the_questions_only_one_run_finds():
+    first = [{"id": "a", "lang": "zh", "rank": 1}, {"id": "b", "lang": "en", "rank": 3},
+             {"id": "c", "lang": "zh", "rank": None}, {"id": "d", "lang": "zh", "rank": 2}]
+    other = [{"id": "a", "lang": "zh", "rank": 2}, {"id": "b", "lang": "en", "rank": None},
+             {"id": "c", "lang": "zh", "rank": 1}, {"id": "d", "lang": "zh", "rank": 2}]
+    paired = paired_recall(first, other, (1, 5))
+    assert list(paired) == ["all", "en", "zh"]
+    assert paired["all"]["recall@1"] == {"wins": 1, "losses": 1, "p": 1.0}       # a against c
+    assert paired["all"]["recall@5"] == {"wins": 1, "losses": 1, "p": 1.0}       # b against c
+    assert paired["en"]["recall@5"] == {"wins": 1, "losses": 0, "p": 1.0}
+    assert paired["zh"]["recall@5"] == {"wins": 0, "losses": 1, "p": 1.0}
+    with pytest.raises(ValueError, match="same questions"):
+        paired_recall(first, other[::-1], (1,))
 
 # --- the evaluation over a stub backend --------------------------------------------------------
 
@@ -161,12 +211,30 @@ def test_compare_puts_the_first_arm_on_top_and_all_arms_under_modes():
     assert [mode for _, _, mode in search.calls] == ["hybrid"] * 3 + ["bm25"] * 3
 
 
+def test_compare_pairs_each_arm_with_the_first_and_bounds_each_recall():
+    def search(query, k, mode):
+        # bm25 puts q1's answer first where the other arms rank it second
+        return [A] if mode == "bm25" and query == QUESTIONS[0].question else RANKINGS[query][:k]
+
+    result = compare(QUESTIONS, search, ks=(1, 5), modes=("hybrid", "bm25"))
+    assert result["paired"]["bm25"]["all"] == {"recall@1": {"wins": 0, "losses": 1, "p": 1.0},
+                                               "recall@5": {"wins": 0, "losses": 0, "p": 1.0}}
+    assert list(result["modes"]["bm25"]["intervals"]) == ["all", "en", "zh"]
+    # 2 of 3 at recall@1 for bm25, 1 of 3 for hybrid
+    assert result["modes"]["bm25"]["intervals"]["all"]["recall@1"] == pytest.approx(list(wilson_interval(2, 3)))
+    assert result["intervals"]["all"]["recall@1"] == pytest.approx(list(wilson_interval(1, 3)))
+    assert result["intervals"]["en"]["recall@5"] == pytest.approx([0.0, Z_95 ** 2 / (1 + Z_95 ** 2)])
+
+
 def test_format_table_lists_buckets_and_what_came_first_instead():
     lines = format_table(evaluate(QUESTIONS, Recorder())).splitlines()
     assert lines[0].split() == ["bucket", "arm", "n", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",
                                 "speech_acc@1"]
     assert lines[2].split() == ["all", "hybrid", "3", "0.333", "0.667", "0.667", "0.500", "0.544", "0.500"]
     assert lines[5].split() == ["type:keyword", "hybrid", "1", "1.000", "1.000", "1.000", "1.000", "1.000", "—"]
+    low, high = wilson_interval(1, 3)
+    assert lines[lines.index("95% Wilson intervals of recall@k:") + 1].split()[:6] == [
+        "hybrid", "all", "3", "recall@1", "0.333", f"[{low:.3f},"]
     assert lines[-4:] == [
         "hybrid: 1 of 3 questions with no relevant passage in the top 10",
         "  q3 [crosslingual/en] <b>What</b> is missing?",
@@ -247,10 +315,12 @@ def test_command_compares_all_arms_and_writes_a_report(tmp_path, server, capsys)
     assert out.splitlines()[1].split() == ["bucket", "arm", "n", "recall@1", "recall@3", "mrr@10", "ndcg@10",
                                            "speech_acc@1"]
     assert [line.split()[:2] for line in out.splitlines()[3:6]] == [["all", "hybrid"], ["dense", "3"], ["bm25", "3"]]
+    assert "  bm25    all   recall@1 +0/-0 p=1.000  recall@3 +0/-0 p=1.000" in out.splitlines()
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert err == f"report: {tmp_path / 'report' / 'index.html'}\n"
     assert "&lt;b&gt;What&lt;/b&gt; is missing?" in page and "<b>What</b>" not in page
     assert 'src="data:image/png;base64,' in page
+    assert "95% Wilson intervals of recall@k:" in page and "hybrid against each arm" in page
     assert (tmp_path / "report" / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
