@@ -100,16 +100,6 @@ def seed_texts() -> tuple[list[str], list[str]]:
     return paragraphs, sentences
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _mem_total_gib() -> float:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -131,21 +121,17 @@ def versions(names: Iterable[str] = LIBRARIES) -> dict[str, str]:
     return found
 
 
-# The vector-instruction flags that decide which kernels run (two machines both called "AMD EPYC"
-# differ in these, and int8 engines give other vectors with and without VNNI: index/engines.py).
-VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
-
-
 def machine() -> dict:
     """CPU, its vector flags, cores, RAM, load, library versions and the date, for every results file."""
-    from index.engines import machine_flags
+    from index.engines import machine_cpu
 
-    flags = machine_flags()
+    cpu = machine_cpu()
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
-        "cpu": _cpu_model(),
-        "cpu_flags": [flag for flag in VECTOR_FLAGS if flag in flags],
+        "cpu": cpu.name,
+        "cpu_family_model": [cpu.family, cpu.model],
+        "cpu_flags": list(cpu.vector_flags),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "ram_gib": _mem_total_gib(),
@@ -229,10 +215,12 @@ def table(rows: Sequence[dict], columns: Sequence[str]) -> str:
 
 def describe(info: dict) -> str:
     """One Markdown line describing the machine."""
+    from index.engines import Cpu
+
     v = info["versions"]
     libs = ", ".join(f"{k} {v[k]}" for k in v)
-    flags = info.get("cpu_flags")
-    cpu = f"{info['cpu']} ({', '.join(flags) or 'no AVX2'})" if flags is not None else info["cpu"]
+    family, model = info.get("cpu_family_model") or (None, None)
+    cpu = Cpu(info["cpu"], family, model, tuple(info.get("cpu_flags") or ())).describe()
     return (f"{info['date']} · {cpu} · {info['cores_usable']}/{info['cores']} cores · "
             f"{info['ram_gib']} GiB RAM · load {info['load_avg_at_start']} · {libs}")
 

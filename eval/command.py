@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval.backends import LocalSearch, http_search
+from eval.backends import LocalSearch, http_search, served_on
 from eval.questions import check_spans, load_questions, load_unanswerable
-from eval.report import format_table, format_unanswerable, require_matplotlib, write_report
+from eval.report import format_table, format_unanswerable, measured_on_text, require_matplotlib, write_report
 from eval.scoring import DEFAULT_KS, EvalError, check_ks, compare, evaluate, evaluate_unanswerable
 from index.errors import SpeechQAError
 from index.lifecycle import DEFAULT_ROOT
@@ -48,8 +48,10 @@ def run_command(args: argparse.Namespace) -> int:
             require_matplotlib()
         if args.url:
             search = http_search(args.url)
+            measured_on = served_on(args.url)
         else:
             search = LocalSearch(index, tables=getattr(args, "tables", None))
+            measured_on = search.measured_on
             # Only a local index shows its passages; a span that lies in none of them can never match.
             for _, questions in sets:
                 check_spans(questions, search.passages)
@@ -60,8 +62,7 @@ def run_command(args: argparse.Namespace) -> int:
                 questions, search, ks=ks, mode=modes[0])
             result["questions"] = str(path)
             result["backend"] = args.url or str(index)
-            if not args.url:
-                result["query_engine"] = search.query_engine
+            result.update(measured_on)
             results.append(result)
         no_answer = None if unanswerable is None else {
             "questions": str(args.out_of_corpus),
@@ -85,8 +86,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         for result in results:
-            engine = f", queries through {result['query_engine']}" if "query_engine" in result else ""
-            print(f"{result['n']} questions from {result['questions']}, backend {result['backend']}{engine}")
+            print(f"{result['n']} questions from {result['questions']}, backend {result['backend']}"
+                  + measured_on_text(result))
             print(format_table(result))
             print()
         if no_answer is not None:

@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 
 from eval.scoring import DEPTH, EvalError, metric_names
+from index.engines import Cpu
 
 PLOT = "recall.png"
 RELIABILITY_PLOT = "reliability.png"
@@ -19,6 +20,20 @@ def require_matplotlib() -> None:
     """Raise EvalError saying how to install matplotlib when it is missing."""
     if importlib.util.find_spec("matplotlib") is None:
         raise EvalError("--report needs matplotlib — run `pip install -e '.[report]'` or leave out --report")
+
+
+def measured_on_text(result: dict) -> str:
+    """", passages through onnx-int8-blocks, queries through onnx-int8-fused on AMD EPYC, family 25 model
+    17 (avx2, …)": what the figures were measured with, as far as the backend said (empty if not at all)."""
+    parts = []
+    if result.get("index_engine"):
+        parts.append(f", passages through {result['index_engine']}")
+    if result.get("query_engine"):
+        parts.append(f", queries through {result['query_engine']}")
+    cpu = result.get("cpu")
+    if isinstance(cpu, dict):
+        parts.append(" on " + Cpu.from_json(cpu).describe())
+    return "".join(parts)
 
 
 def _runs(result: dict) -> dict[str, dict]:
@@ -249,7 +264,7 @@ table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding
 td {{ text-align: right; font-variant-numeric: tabular-nums; }} li {{ margin-bottom: .6em; }}
 </style></head><body>
 <h1>Retrieval evaluation</h1>
-<p>{result['n']} questions from <code>{source}</code>, backend <code>{backend}</code>.
+<p>{result['n']} questions from <code>{source}</code>, backend <code>{backend}</code>{html.escape(measured_on_text(result))}.
 recall@k is success@k: a question counts when any of its top k passages contains a gold span.
 nDCG assumes one relevant passage per question.</p>
 <img alt="recall@k per arm and recall by question type" src="data:image/png;base64,{image}">

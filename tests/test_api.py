@@ -9,7 +9,7 @@ import jieba
 import pytest
 
 from index.bilingual import policy_glossary
-from index.engines import choose_engine, choose_query_engine
+from index.engines import choose_engine, choose_query_engine, machine_cpu
 from index.thesaurus import plain_wording
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
@@ -307,6 +307,7 @@ def test_healthz(client, searcher):
                     "build_id": searcher.manifest["build_id"],
                     "store": {"kind": "faiss", "version": searcher.manifest["build_id"]},
                     "engines": {"index": choose_engine(), "queries": choose_query_engine(choose_engine())},
+                    "cpu": machine_cpu().to_json(),
                     "term_tables": {"glossary": len(policy_glossary()), "wording": len(plain_wording()), "files": []}}
 
 

