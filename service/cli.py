@@ -287,8 +287,9 @@ def parser() -> argparse.ArgumentParser:
                         "multilingual-e5-small)")
     p.add_argument("--budget", type=int, default=512, help="passage budget in model tokens (default 512)")
     p.add_argument("--engine", default="auto", choices=("auto", *ENGINES),
-                   help="passage encoder (default auto: onnx-int8-blocks on CPUs with int8 dot products, else "
-                        "onnx-int7, 7-bit weights that plain AVX2 sums exactly; onnx-fp32 matches torch fp32)")
+                   help="passage encoder (default auto: onnx-int8-blocks on CPUs with AVX512-VNNI or AVX-VNNI but "
+                        "no AMX, else onnx-int7, 7-bit weights that plain AVX2 sums exactly and AMX runs fastest; "
+                        "onnx-fp32 matches torch fp32)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another build on the same index to finish (default: refuse at once)")
     p.add_argument("--if-missing", action="store_true",

@@ -90,10 +90,21 @@ def test_without_int8_dot_products_passages_go_through_7_bit_weights(flags):
     check_engine_runs_here("onnx-int7", flags)
 
 
-@pytest.mark.parametrize("flags", VNNI_FLAGS)
+@pytest.mark.parametrize("flags", VNNI_FLAGS[:2])
 def test_with_int8_dot_products_passages_go_through_blockwise_int8(flags):
     assert choose_engine(flags) == "onnx-int8-blocks"
     check_engine_runs_here("onnx-int8-blocks", flags)
+
+
+AMX_XEON = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"})
+
+
+@pytest.mark.parametrize("flags", [VNNI_FLAGS[2], AMX_XEON])
+def test_on_amx_tiles_passages_go_through_7_bit_weights(flags):
+    # The AMX Xeon built a library in 0.38x the naive build's time through the 7-bit graph, in 0.66x
+    # through the blockwise one, whose 8-bit blocks its int8 tiles do not multiply (index/engines.py).
+    assert exact_int8(flags) and choose_engine(flags) == "onnx-int7"
+    check_engine_runs_here("onnx-int8-blocks", flags)  # still there on request
 
 
 @pytest.mark.parametrize("flags", [frozenset(), AVX2])
