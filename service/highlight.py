@@ -39,9 +39,23 @@ def split_sentences(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(sentence_spans(text))
 
 
-@lru_cache(maxsize=65536)
-def _fold_char(char: str) -> str:
-    return unicodedata.normalize("NFKC", char).lower()
+# Every character met so far, folded once for all passages: a passage's first highlight is what a
+# large library's unseen results pay (per character, a dict of its folds cost 85 µs a passage).
+# Written only by _learn_folds, a character's fold before the character joins _KNOWN_CHARS, so
+# server threads that meet it at once read a complete table.
+_FOLDS: dict[int, str] = {}  # code point → its fold, where that differs (str.translate's table)
+_RESIZED_CHARS: set[str] = set()  # whose fold is not one character long (ligatures, "ß" → "ss")
+_KNOWN_CHARS: set[str] = set()
+
+
+def _learn_folds(chars: set[str]) -> None:
+    for char in chars - _KNOWN_CHARS:
+        folded = unicodedata.normalize("NFKC", char).lower()
+        if folded != char:
+            _FOLDS[ord(char)] = folded
+        if len(folded) != 1:
+            _RESIZED_CHARS.add(char)
+        _KNOWN_CHARS.add(char)
 
 
 # Sized for a whole large library (the 10M-character one has 18,715 passages): an entry is the
@@ -49,17 +63,18 @@ def _fold_char(char: str) -> str:
 @lru_cache(maxsize=32768)
 def _folded(text: str) -> tuple[str, Sequence[int]]:
     """``text`` folded like the tokenizer, plus the original index of every folded character."""
-    folds = {char: _fold_char(char) for char in set(text)}
-    if all(len(folded) == 1 for folded in folds.values()):
+    chars = set(text)
+    _learn_folds(chars)
+    if _RESIZED_CHARS.isdisjoint(chars):
         # CJK, ASCII and full-width text fold one character for one: the offsets are the original's
         # (a range, where a tuple of ints cost ~15 KB a passage to keep cached)
-        return text.translate({ord(char): folded for char, folded in folds.items() if folded != char}), \
-            range(len(text))
+        return text.translate(_FOLDS), range(len(text))
     out: list[str] = []
     origin: list[int] = []
     for i, char in enumerate(text):
-        out.append(folds[char])
-        origin.extend([i] * len(folds[char]))
+        folded = _FOLDS.get(ord(char), char)
+        out.append(folded)
+        origin.extend([i] * len(folded))
     return "".join(out), tuple(origin)
 
 
