@@ -319,8 +319,8 @@ def choose_engine(flags: frozenset[str] | None = None) -> str:
     """The fastest passage engine that keeps the eval's quality on a CPU with these flags.
 
     onnx-int8-blocks where int8 products are exact but not on AMX tiles: on the VNNI EPYC it embedded
-    the seeds' sentences at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and no eval set moved by more than two
-    questions against an fp32 index queried alike (bench/results/engines.md). onnx-int7 elsewhere:
+    the seeds' sentences at 1.7x onnx-fp32's rate, cosine to fp32 min 0.9993, and no eval set moved by
+    more than two questions against an fp32 index queried alike (bench/results/engines.md). onnx-int7 elsewhere:
     on the AVX2-only EPYC the blockwise graph embedded those sentences at 0.88x onnx-fp32's rate
     (without int8 dot products its blocks are widened to fp32 before each product), 8-bit int8 lost
     held-out Recall@5 (0.967 → 0.950) to saturated sums, and the 7-bit graph ran at 1.6x fp32's rate
