@@ -55,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lists", type=int, help="IVF lists (default: what a build makes, store.ivf_lists)")
     parser.add_argument("--probes", help="probed lists to try, comma-separated (default: a build's share, "
                                          "half and twice it)")
+    parser.add_argument("--questions", type=Path, nargs="+", default=[QUESTIONS, HOLDOUT],
+                        help="question sets, scored together (default: the tuning and held-out sets)")
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(1)  # as `speechqa serve` searches
     search = LocalSearch(args.index)
     store = search._searcher.store
-    questions = load_questions(QUESTIONS) + load_questions(HOLDOUT)
+    questions = [q for path in args.questions for q in load_questions(path)]
     vectors = store.dense.reconstruct_n(0, store.dense.ntotal)
     lists = args.lists or stores.ivf_lists(len(vectors))
     shipped = max(1, lists // stores.IVF_PROBED_SHARE)
@@ -82,15 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(search, "ivf", lists, probed, questions))
         print(rows[-1], flush=True)
     display = os.path.relpath(args.index, ROOT)
+    sets = [Path(path).name for path in args.questions]
     results = {"machine": machine(), "index": display, "vectors": int(store.dense.ntotal),
-               "questions": len(questions), "rows": rows}
+               "questions": len(questions), "sets": sets, "rows": rows}
     markdown = "\n".join([
         "# bench/ivf.py — exact scan vs IVF on one built library",
         "", describe(results["machine"]), "",
-        f"Index {display}: {results['vectors']:,} distinct span vectors; {len(questions)} tuning + held-out "
-        "questions, hybrid, in-process; dense search at one OpenMP thread.", "",
+        f"Index {display}: {results['vectors']:,} distinct span vectors; {len(questions)} questions "
+        f"({', '.join(sets)}), hybrid, in-process; dense search at one OpenMP thread.", "",
         table(rows, COLUMNS)])
-    write_results(f"ivf-{Path(args.index).name}", results, markdown)
+    default_sets = [Path(QUESTIONS).name, Path(HOLDOUT).name]
+    write_results(f"ivf-{Path(args.index).name}" + ("" if sets == default_sets else "-" + "-".join(
+        Path(name).stem for name in sets)), results, markdown)
     print(markdown)
     return 0
 
