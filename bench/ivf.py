@@ -7,8 +7,9 @@ By default the IVF is the one a build makes (``store.ivf_lists`` lists) with the
 build sets, half and twice it.
 
 The current build's distinct span vectors are read back from its dense index and searched as an
-exact ``IndexFlatIP`` and as ``IndexIVFFlat`` with each number of probed lists (a filtered search
-probes every list, as index/store.py does). Quality is the eval's hybrid Recall@1/@5 and MRR@10 of
+exact ``IndexFlatIP`` and as the IVF a build makes (8-bit codes, ``store.IVF_ENCODING``; with
+``--fp32-lists`` also as an fp32 ``IndexIVFFlat``) with each number of probed lists (a filtered
+search probes every list, as index/store.py does). Quality is the eval's hybrid Recall@1/@5 and MRR@10 of
 the tuning and held-out sets in-process (result text only, as through the API); time is the
 store's ``dense_search`` (FAISS plus expanding the found vectors to passages) at one OpenMP thread,
 p50 over the held-out questions' vectors.
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lists", type=int, help="IVF lists (default: what a build makes, store.ivf_lists)")
     parser.add_argument("--probes", help="probed lists to try, comma-separated (default: a build's share, "
                                          "half and twice it)")
+    parser.add_argument("--fp32-lists", action="store_true",
+                        help="also an IVF keeping fp32 vectors (IndexIVFFlat), the encoding before 8-bit codes")
     parser.add_argument("--questions", type=Path, nargs="+", default=[QUESTIONS, HOLDOUT],
                         help="question sets, scored together (default: the tuning and held-out sets)")
     args = parser.parse_args(argv)
@@ -71,18 +74,23 @@ def main(argv: list[str] | None = None) -> int:
     store.dense = exact
     rows = [measure(search, "exact", None, None, questions)]
     print(rows[-1], flush=True)
-    inverted = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], lists,
-                                  faiss.METRIC_INNER_PRODUCT)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)  # training may use every core
-    inverted.train(vectors)
-    inverted.add(vectors)
-    inverted.make_direct_map()
-    faiss.omp_set_num_threads(1)
-    store.dense = inverted
-    for probed in probes:
-        inverted.nprobe = probed
-        rows.append(measure(search, "ivf", lists, probed, questions))
-        print(rows[-1], flush=True)
+    dim = vectors.shape[1]
+    encodings = {"ivf": faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, lists, stores.IVF_ENCODING,
+                                                      faiss.METRIC_INNER_PRODUCT)}
+    if args.fp32_lists:
+        encodings["ivf, fp32 lists"] = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
+                                                          faiss.METRIC_INNER_PRODUCT)
+    for name, inverted in encodings.items():
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # training may use every core
+        inverted.train(vectors)
+        inverted.add(vectors)
+        inverted.make_direct_map()
+        faiss.omp_set_num_threads(1)
+        store.dense = inverted
+        for probed in probes:
+            inverted.nprobe = probed
+            rows.append(measure(search, name, lists, probed, questions))
+            print(rows[-1], flush=True)
     display = os.path.relpath(args.index, ROOT)
     sets = [Path(path).name for path in args.questions]
     results = {"machine": machine(), "index": display, "vectors": int(store.dense.ntotal),
