@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lists", type=int, help="IVF lists (default: what a build makes, store.ivf_lists)")
     parser.add_argument("--probes", help="probed lists to try, comma-separated (default: a build's share, "
                                          "half and twice it)")
+    parser.add_argument("--vectors-of", type=Path, metavar="BUILD_DIR",
+                        help="read the vectors from this build of the same library (e.g. one made before 8-bit "
+                             "codes, whose dense index holds them in fp32) instead of the current build's")
     parser.add_argument("--fp32-lists", action="store_true",
                         help="also an IVF keeping fp32 vectors (IndexIVFFlat), the encoding before 8-bit codes")
     parser.add_argument("--questions", type=Path, nargs="+", default=[QUESTIONS, HOLDOUT],
@@ -65,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     search = LocalSearch(args.index)
     store = search._searcher.store
     questions = [q for path in args.questions for q in load_questions(path)]
-    vectors = store.dense.reconstruct_n(0, store.dense.ntotal)
+    source = faiss.read_index(str(args.vectors_of / stores.DENSE)) if args.vectors_of else store.dense
+    if source.ntotal != store.dense.ntotal:
+        parser.error(f"{args.vectors_of} holds {source.ntotal:,} vectors, the current build {store.dense.ntotal:,}")
+    vectors = source.reconstruct_n(0, source.ntotal)
     lists = args.lists or stores.ivf_lists(len(vectors))
     shipped = max(1, lists // stores.IVF_PROBED_SHARE)
     probes = [int(p) for p in args.probes.split(",")] if args.probes else [max(1, shipped // 2), shipped, 2 * shipped]
@@ -98,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     markdown = "\n".join([
         "# bench/ivf.py — exact scan vs IVF on one built library",
         "", describe(results["machine"]), "",
-        f"Index {display}: {results['vectors']:,} distinct span vectors; {len(questions)} questions "
+        f"Index {display}: {results['vectors']:,} distinct span vectors"
+        + (f" (read from {os.path.relpath(args.vectors_of, ROOT)})" if args.vectors_of else "")
+        + f"; {len(questions)} questions "
         f"({', '.join(sets)}), hybrid, in-process; dense search at one OpenMP thread.", "",
         table(rows, COLUMNS)])
     default_sets = [Path(QUESTIONS).name, Path(HOLDOUT).name]
