@@ -10,9 +10,9 @@ The current build's distinct span vectors are read back from its dense index and
 exact ``IndexFlatIP`` and as the IVF a build makes (8-bit codes, ``store.IVF_ENCODING``; with
 ``--fp32-lists`` also as an fp32 ``IndexIVFFlat``) with each number of probed lists (a filtered
 search probes every list, as index/store.py does). Quality is the eval's hybrid Recall@1/@5 and MRR@10 of
-the tuning and held-out sets in-process (result text only, as through the API); time is the
-store's ``dense_search`` (FAISS plus expanding the found vectors to passages) at one OpenMP thread,
-p50 over the held-out questions' vectors.
+the tuning and held-out sets (or the ``--questions`` given) in-process (result text only, as through the
+API); time is the store's ``dense_search`` (FAISS plus expanding the found vectors to passages) at one
+OpenMP thread, p50 over those questions' vectors.
 """
 from __future__ import annotations
 

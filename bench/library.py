@@ -8,8 +8,8 @@
 The library is generated from the seeds as in bench/indexing.py (paragraphs shuffled, places and
 digits changed, a variant lead-in on every long paragraph). Its copies still share most sentences
 verbatim, as reprints do, and ours embeds each distinct sentence once; ``--distinct`` marks every
-sentence with its copy's number so that no sentence repeats, the case where that saves nothing. Each round runs, as child processes
-in alternating order so that load on this shared machine falls on both alike:
+sentence with its copy's number so that no sentence repeats, the case where that saves nothing. Each round runs every
+build as a child process, each first in turn, so that load on this shared machine falls on all alike:
 
 - naive: what a txtai or LangChain user gets — sentence-transformers fp32 on the same model
   folder, one vector per chunk of at most 500 characters packed from whole lines, into a FAISS
@@ -210,9 +210,9 @@ def render(results: dict) -> str:
            if len(results.get("engines", [])) > 1 else "") + ". "
         f"Library: {lib['files']} files, {lib['characters']:,} characters ({results['params']['copies']} varied copies "
         "of the seeds" + ("; every sentence marked with its copy, so none repeats" if results["params"].get("distinct")
-                          else "") + "). Naive: sentence-transformers fp32, one vector per ≤500-character chunk. Each round runs every "
-        "build as a child process, each first in turn; `ratio_*` is ours / naive within the round. The machine is shared "
-        "with other engineers: wall times are noisy, CPU seconds less so.",
+                          else "") + "). Naive: sentence-transformers fp32, one vector per ≤500-character chunk. "
+        "Each round runs every build as a child process, each first in turn; `ratio_*` is ours / naive within the "
+        "round. The machine is shared with other engineers: wall times are noisy, CPU seconds less so.",
         "",
         table(results["rows"], COLUMNS),
         "",
