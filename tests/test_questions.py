@@ -179,8 +179,8 @@ def _assert_points_at_its_speeches(questions):
             assert any(re.sub(r"\s+", "", span) in re.sub(r"\s+", "", body) for span in q.gold_spans), q.id
 
 
-@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "others_a",
-                                  "others_b", "others_c"])
+@pytest.mark.parametrize("name", ["holdout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7",
+                                  "blind8", "others_a", "others_b", "others_c"])
 def test_every_other_shipped_set_loads_and_points_at_its_speeches(name):
     questions = load_questions(REPO / "eval" / f"{name}.jsonl")
     assert len({q.id for q in questions}) == len(questions) >= 60
