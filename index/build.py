@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
+import faiss
 import numpy as np
 
 from index import dedup, lifecycle, store
@@ -281,6 +282,29 @@ def collect(sources: Sequence[Path], *, progress: bool = False) -> tuple[list[Sp
     return speeches, warnings
 
 
+def _kept_training(root: Path, previous: dict | None, manifest: dict,
+                   count: int) -> faiss.IndexIVFScalarQuantizer | None:
+    """The current build's IVF, whose training this build of ``count`` vectors keeps, or None.
+
+    Kept when the current build's vectors come from the same model, engine and dimension and
+    ``count`` is within ``store.IVF_RETRAIN_GROWTH`` of the vectors its training saw
+    (``store.keeps_training``): a day's additions to a large library then spare its k-means.
+    """
+    if previous is None or "ivf" not in previous or count <= store.EXACT_SEARCH_LIMIT:
+        return None
+    if any(previous.get(key) != manifest[key] for key in ("model_id", "engine", "dim")):
+        return None
+    if not store.keeps_training(previous["ivf"]["trained_on"], count):
+        return None
+    try:
+        index = faiss.read_index(str(lifecycle.current_build(root) / store.DENSE))
+    except (IndexNotBuilt, OSError, RuntimeError):
+        return None  # trained again, as for a first build
+    if not isinstance(index, faiss.IndexIVFScalarQuantizer) or index.nlist != previous["ivf"]["lists"]:
+        return None
+    return index
+
+
 def _previous(root: Path) -> tuple[dict | None, list[Passage]]:
     try:
         directory = lifecycle.current_build(root)
@@ -380,13 +404,18 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                    "spans": len(units)},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    dense = store.make_dense_index(distinct)
+    previous_manifest, previous_passages = _previous(root)
+    trained = _kept_training(root, previous_manifest, manifest, len(distinct))
+    dense = store.make_dense_index(distinct, trained=trained)
     manifest["counts"]["vectors"] = len(distinct)
     manifest["dense_index"] = type(dense).__name__
+    if isinstance(dense, faiss.IndexIVF):
+        # how many vectors its lists were trained on, which the next build's choice reads
+        manifest["ivf"] = {"lists": dense.nlist, "trained_on": (previous_manifest["ivf"]["trained_on"]
+                                                                if trained is not None else len(distinct))}
     terms = bm25_terms(root)
     lexical = store.make_lexical_index(terms.many([document_text(p.speech_title, p.text) for p in passages]))
 
-    previous_manifest, previous_passages = _previous(root)
     build_id = lifecycle.new_build_id()
     manifest["build_id"] = build_id
     staged = lifecycle.staging_dir(root)

@@ -15,6 +15,8 @@ from index.lexical import TermStats, document_terms
 from index.phrase import PhraseIndex
 from index.search import load_searcher
 
+from .conftest import SEEDS
+
 
 @pytest.fixture
 def small_corpus(tmp_path):
@@ -228,6 +230,53 @@ def test_an_inverted_file_above_the_exact_limit_finds_what_the_exact_index_does(
         assert [(m.row, m.span) for m in found] == [(m.row, m.span) for m in exact] and len(exact) == 3
         # scored against the 8-bit codes: within 1e-3 of the exact cosines (the largest gap here 1.6e-4)
         assert [m.score for m in found] == pytest.approx([m.score for m in exact], abs=1e-3)
+
+
+def test_an_ivf_keeps_its_training_within_the_growth_factor_and_trains_again_beyond_it():
+    assert store.IVF_RETRAIN_GROWTH == 1.25
+    assert store.keeps_training(1000, 1000) and store.keeps_training(1000, 1250) and store.keeps_training(1000, 800)
+    assert not store.keeps_training(1000, 1251) and not store.keeps_training(1000, 799)
+
+
+DAY_SPEECH = """统筹发展和安全专题会议上的讲话
+一、守住粮食安全底线
+粮食安全是国家安全的重要基础。要稳定粮食播种面积，加强高标准农田建设，确保谷物基本自给、口粮绝对安全。
+"""
+
+
+def test_a_build_that_adds_to_a_library_fills_the_trained_ivf_and_trains_again_when_it_outgrows_it(
+        tmp_path, index_root, encoder, monkeypatch):
+    monkeypatch.setattr(store, "EXACT_SEARCH_LIMIT", 100)  # the seeds' ~1,200 vectors make an IVF
+    corpus, root = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(SEEDS, corpus)
+    shutil.copytree(index_root / "cache", root / "cache")
+    first = build([corpus], root, encoder=encoder)
+    count = first.manifest["counts"]["vectors"]
+    lists = store.ivf_lists(count)
+    assert first.manifest["ivf"] == {"lists": lists, "trained_on": count}
+    trained = faiss.read_index(str(first.directory / store.DENSE))  # held: its quantizer is a view into it
+    centroids = trained.quantizer.reconstruct_n(0, lists)
+
+    (corpus / "day.txt").write_text(DAY_SPEECH, encoding="utf-8")
+    second = build([corpus], root, encoder=encoder)
+    grown = second.manifest["counts"]["vectors"]
+    assert count < grown <= count * store.IVF_RETRAIN_GROWTH and second.embedded > 0
+    assert second.manifest["ivf"] == {"lists": lists, "trained_on": count}
+    kept = store.FaissBm25Store.load(second.directory).dense
+    assert isinstance(kept, faiss.IndexIVFScalarQuantizer) and kept.ntotal == grown
+    assert np.array_equal(kept.quantizer.reconstruct_n(0, lists), centroids)
+    assert kept.nprobe == max(1, lists // store.IVF_PROBED_SHARE)
+    searcher = load_searcher(root, encoder=encoder)
+    found = searcher.search("要稳定粮食播种面积，加强高标准农田建设", k=1, mode="dense")[0]
+    assert found.passage.speech_title == "统筹发展和安全专题会议上的讲话"
+
+    # a quarter more vectors than the training saw: the lists are trained again, on all of them
+    sentences = "".join(f"第{i}项任务要把第{i}条安全责任落实到第{i}个岗位。" for i in range(1, count // 4 + 1))
+    (corpus / "more.txt").write_text(f"安全责任落实工作会议上的讲话\n{sentences}\n", encoding="utf-8")
+    third = build([corpus], root, encoder=encoder)
+    total = third.manifest["counts"]["vectors"]
+    assert total > count * store.IVF_RETRAIN_GROWTH
+    assert third.manifest["ivf"] == {"lists": store.ivf_lists(total), "trained_on": total}
 
 
 def test_a_dense_search_fetches_deeper_until_each_view_holds_k_passages():
