@@ -14,7 +14,7 @@ oldest first (undated last), relevance breaking ties.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -42,6 +42,13 @@ class Folded:
     row: int
     duplicates: tuple[int, ...] = ()
     more_in_speech: int | None = None
+    # The reprint whose rank gave the group its place, where another copy is shown: its score is the group's.
+    placed_by: int | None = None
+
+    @property
+    def ranked_row(self) -> int:
+        """The row whose score ranks this result."""
+        return self.row if self.placed_by is None else self.placed_by
 
 
 def _contains(value: str | None, wanted: str) -> bool:
@@ -136,7 +143,7 @@ class Library:
                 continue
             shown = group if group in position else row
             duplicates = tuple(m for m in members if m != shown and (allowed_set is None or m in allowed_set))
-            results.append(Folded(shown, duplicates))
+            results.append(Folded(shown, duplicates, placed_by=None if shown == row else row))
         return results
 
     def one_per_speech(self, results: Sequence[Folded]) -> list[Folded]:
@@ -147,7 +154,7 @@ class Library:
             speech = self.passages[result.row].speech_id
             first.setdefault(speech, index)
             counts[speech] = counts.get(speech, 0) + 1
-        return [Folded(results[i].row, results[i].duplicates, counts[speech] - 1) for speech, i in first.items()]
+        return [replace(results[i], more_in_speech=counts[speech] - 1) for speech, i in first.items()]
 
     def by_date(self, results: Sequence[Folded]) -> list[Folded]:
         """Results oldest speech first, undated last; the given (relevance) order breaks ties."""

@@ -134,7 +134,7 @@ class Searcher:
         scores_of = None if vector is None else sentence_scores(self.store, shown_rows, vector)
         hits = []
         for rank, result in enumerate(results[:k], start=1):
-            score, confidence = fused.get(result.row, (0.0, None))
+            score, confidence = fused.get(result.ranked_row, (0.0, None))
             hits.append(Hit(passage=self.passages[result.row], rank=rank, score=score, scores=shown[result.row],
                             confidence=confidence,
                             best_span=spans.get(result.row),

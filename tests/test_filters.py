@@ -54,7 +54,10 @@ def test_spread_rows_are_the_quotes_passages_in_the_speeches_that_hold_every_quo
 
 
 def test_fold_shows_the_canonical_copy_when_ranked_else_the_best_ranked_one():
-    assert LIBRARY.fold([2, 3, 0], None) == [Folded(0, (2,)), Folded(3)]
+    # the canonical copy is shown where its reprint ranked, and the reprint's score ranks it
+    folded = LIBRARY.fold([2, 3, 0], None)
+    assert folded == [Folded(0, (2,), placed_by=2), Folded(3)]
+    assert [f.ranked_row for f in folded] == [2, 3]
     assert LIBRARY.fold([2, 3], None) == [Folded(2, (0,)), Folded(3)]
     # a filter that leaves the canonical copy out lists it nowhere
     assert LIBRARY.fold([2, 3], np.array([2, 3])) == [Folded(2), Folded(3)]
@@ -63,4 +66,5 @@ def test_fold_shows_the_canonical_copy_when_ranked_else_the_best_ranked_one():
 def test_one_per_speech_and_date_order():
     folded = [Folded(3), Folded(1), Folded(4), Folded(0, (2,))]
     assert LIBRARY.one_per_speech(folded) == [Folded(3, (), 1), Folded(1, (), 1)]
+    assert LIBRARY.one_per_speech([Folded(0, (2,), placed_by=2)]) == [Folded(0, (2,), 0, placed_by=2)]
     assert LIBRARY.by_date(folded) == [Folded(1), Folded(0, (2,)), Folded(3), Folded(4)]

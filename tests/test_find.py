@@ -113,6 +113,18 @@ def test_no_two_results_are_reprints_of_each_other(find_searcher):
     assert {key for key, _, _ in results} == {A_SAFETY, A_FLATS, C_DATE, C_LAND, C_STORE}
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_a_folded_reprint_ranks_by_its_best_copy_and_shows_that_copys_score(find_searcher, mode):
+    # only the reprint holds 养老诈骗: it ranks first, the original is shown in its place with its score
+    hits = find_searcher.search("依法严惩养老诈骗等违法犯罪", mode=mode)
+    assert hits[0].passage.source == "a_original.txt" and [d.source for d in hits[0].duplicates] == ["b_reprint.txt"]
+    unfolded = find_searcher.search("依法严惩养老诈骗等违法犯罪", mode=mode, speech=hits[0].duplicates[0].speech_id)
+    assert hits[0].score == unfolded[0].score and hits[0].confidence == unfolded[0].confidence
+    for query in ("依法严惩养老诈骗等违法犯罪", "平安建设 治安防控", "保交楼", "粮食安全"):
+        scores = [h.score for h in find_searcher.search(query, mode=mode)]
+        assert scores == sorted(scores, reverse=True), query
+
+
 def test_metadata_filters(find_searcher):
     # the reprint's speaker: its passages are the results, nothing of the original is folded in
     assert found(find_searcher, "平安建设", speaker="李四") == [(B_SAFETY, [], None), (B_FLATS, [], None)]
