@@ -268,6 +268,28 @@ def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
     return digest.hexdigest()
 
 
+def distinct_sources(sources: Sequence[Path]) -> list[Path]:
+    """``sources`` (resolved paths) in their order, each once, less those a folder among them already
+    reads (a file or folder below it, outside its hidden folders): a file given to `speechqa add`
+    that its folder also holds, or added once alone and again with its folder, is indexed once."""
+    folders = [s for s in sources if s.is_dir()]
+
+    def read_by_a_folder(source: Path) -> bool:
+        return any(folder in source.parents and not any(part.startswith(".") for part in
+                                                        source.relative_to(folder).parts[:-1])
+                   for folder in folders)
+
+    return [source for source in dict.fromkeys(sources) if not read_by_a_folder(source)]
+
+
+def current_sources(root: Path) -> list[Path] | None:
+    """The sources ``root``'s current build was made from (None when it has no readable build)."""
+    try:
+        return [Path(s) for s in store.read_manifest(lifecycle.current_build(root))["sources"]]
+    except (IndexNotBuilt, IndexCorrupt, OSError, ValueError, KeyError):
+        return None
+
+
 def collect(sources: Sequence[Path], *, progress: bool = False) -> tuple[list[Speech], list[str]]:
     """Parse every source (a directory of .txt and .docx files, its folders too, or one file), warning
     instead of failing."""
@@ -361,7 +383,7 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
 def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None, budget: int,
            progress: bool) -> BuildReport:
     started = time.perf_counter()
-    sources = [Path(s).resolve() for s in sources]
+    sources = distinct_sources([Path(s).resolve() for s in sources])
     speeches, warnings = collect(sources, progress=progress)
     if not speeches:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"

@@ -131,13 +131,33 @@ def cmd_build(args) -> int:
             print(f"index already built at {source} (drop --if-missing to rebuild)")
             return 0
         print(f"index at {source} cannot be served ({unservable}): rebuilding")
-    sources = [Path(c) for c in (args.corpus or [DEFAULT_CORPUS])]
+    sources = [Path(c) for c in args.corpus] if args.corpus else _sources_to_rebuild(root)
     encoder = load_encoder(args.model, passage_engine=args.engine)
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
                    progress=not args.quiet, wait=args.wait)
     _print_build(report)
     _publish(source, report, root)
     return 0
+
+
+def _sources_to_rebuild(root: Path) -> list[Path]:
+    """What `build` without --corpus reads: the current build's sources (its folder and the files
+    `add` gave it), or the bundled corpus for a first build. A source that is gone stops the build
+    rather than dropping its speeches from the index."""
+    from index.build import current_sources
+    from index.errors import CorpusError
+
+    sources = current_sources(root)
+    if not sources:
+        return [Path(DEFAULT_CORPUS)]
+    gone = [str(s) for s in sources if not s.exists()]
+    if gone:
+        raise CorpusError(f"the current index was built from {', '.join(gone)}, which no longer "
+                          f"{'exists' if len(gone) == 1 else 'exist'} — give what to build with --corpus")
+    if sources != [Path(DEFAULT_CORPUS).resolve()]:
+        print(f"rebuilding the current index's sources: {', '.join(map(str, sources))} "
+              "(--corpus DIR builds another)")
+    return sources
 
 
 def cmd_add(args) -> int:
@@ -281,7 +301,7 @@ def parser() -> argparse.ArgumentParser:
     p = command("build", "parse, chunk, embed and index the corpus", cmd_build)
     p.add_argument("--corpus", action="append", metavar="PATH",
                    help="a directory of .txt and .docx speeches (its folders too), or one file; repeatable "
-                        f"(default: {DEFAULT_CORPUS})")
+                        f"(default: the current index's own sources, else {DEFAULT_CORPUS})")
     p.add_argument("--model", default=env_model,
                    help="sentence-transformers model name or path (default: $SPEECHQA_MODEL, else the bundled "
                         "multilingual-e5-small)")

@@ -66,3 +66,57 @@ def test_build_if_missing_keeps_a_servable_index_and_rebuilds_one_tokenised_by_a
     assert "cannot be served (tokenised as 'jieba-search-title-2', this program tokenises as" in out
     assert lifecycle.current_id(root) != first
     assert "0 texts embedded now" in out  # the vectors came from the cache
+
+
+def test_sources_are_read_once_however_often_a_file_or_its_folder_is_given(tmp_path):
+    from index.build import distinct_sources
+
+    folder, elsewhere = tmp_path / "library", tmp_path / "elsewhere"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".drafts").mkdir()
+    elsewhere.mkdir()
+    for path in (folder / "a.txt", folder / "sub" / "b.txt", folder / ".drafts" / "c.txt", elsewhere / "d.txt"):
+        path.write_text("x", encoding="utf-8")
+    given = [folder / "a.txt", folder, elsewhere / "d.txt", folder / "sub", folder / "sub" / "b.txt",
+             elsewhere / "d.txt", folder / ".drafts" / "c.txt"]
+    # the folder reads a.txt and sub/ itself; a file in a hidden folder is read only as given
+    assert distinct_sources(given) == [folder, elsewhere / "d.txt", folder / ".drafts" / "c.txt"]
+
+
+def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_path, capsys):
+    from index.search import load_searcher
+    from service.cli import main
+
+    corpus, elsewhere, root = tmp_path / "corpus", tmp_path / "elsewhere", tmp_path / "index"
+    corpus.mkdir()
+    elsewhere.mkdir()
+    (corpus / "grain.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n",
+                                      encoding="utf-8")
+    (elsewhere / "flood.txt").write_text("守好城市防汛底线\n一、加强预警\n完善暴雨预警发布机制，提前转移危险区域群众。\n",
+                                         encoding="utf-8")
+
+    def titles() -> list[str]:
+        return sorted(s.title for s in load_searcher(root).speeches)
+
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    # a file the corpus folder already holds is not indexed a second time
+    assert main(["--index", str(root), "add", str(corpus / "grain.txt"), "-q"]) == 0
+    assert titles() == ["守好粮仓"]
+    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    assert titles() == ["守好城市防汛底线", "守好粮仓"]
+    # its folder added later reads it once
+    assert main(["--index", str(root), "add", str(elsewhere), "-q"]) == 0
+    assert titles() == ["守好城市防汛底线", "守好粮仓"]
+    capsys.readouterr()
+    # a build without --corpus rebuilds the index's own sources, the added ones too
+    assert main(["--index", str(root), "build", "-q"]) == 0
+    assert f"rebuilding the current index's sources: {corpus.resolve()}, {elsewhere.resolve()}" in capsys.readouterr().out
+    assert titles() == ["守好城市防汛底线", "守好粮仓"]
+    # and refuses, rather than drop its speeches, when one of them is gone
+    (elsewhere / "flood.txt").unlink()
+    elsewhere.rmdir()
+    served = lifecycle.current_id(root)
+    assert main(["--index", str(root), "build", "-q"]) == 2
+    assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — give what to "
+            "build with --corpus") in capsys.readouterr().err
+    assert lifecycle.current_id(root) == served
