@@ -52,7 +52,8 @@ class Folded:
 
 
 def _contains(value: str | None, wanted: str) -> bool:
-    return value is not None and squash(wanted) in squash(value)
+    # places and speakers are names: Beijing is beijing
+    return value is not None and squash(wanted).casefold() in squash(value).casefold()
 
 
 class Library:

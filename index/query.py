@@ -2,15 +2,15 @@
 
 The syntax, for the API's ``q``, the web form and ``speechqa ask``:
 
-* ``"保交楼"`` or ``“保交楼”`` — a phrase that must occur verbatim in the passage. Whitespace
-  inside it (and in the passage) is ignored and it is matched on characters, not jieba words,
-  so ``"上海交通大学"`` never matches 上海 … 交通 … 大学. Either opening quote may be closed by
-  either closing quote (``"`` or ``”``), because input methods mix them. An ellipsis inside it
+* ``"保交楼"``, ``“保交楼”``, ``「保交楼」`` (or ``『』``, full-width ``＂``) — a phrase that must occur
+  verbatim in the passage. Whitespace inside it (and in the passage) is ignored and it is matched on
+  characters, not jieba words, so ``"上海交通大学"`` never matches 上海 … 交通 … 大学. Any opening
+  quote may be closed by any closing quote, because input methods mix them. An ellipsis inside it
   (``……``, ``…`` or ``...``) stands for any wording: ``“坚持……是做好……的根本原则”`` matches a
   passage holding its pieces in that order.
 * ``-词`` or ``-"…"`` — leave out passages that contain it (again verbatim, on characters).
-  The minus must open a term (start of the query or after a space): the hyphens of COVID-19 or
-  e-commerce are part of the word.
+  The minus must open a term (start of the query, after a space or right after a phrase's closing
+  quote, as in ``"保交楼"-"粮食"``): the hyphens of COVID-19 or e-commerce are part of the word.
 * ``title:词``, ``标题:词`` (either colon, ``：`` too; the value may be quoted) — only speeches
   whose title contains it.
 * Everything else is free text, ranked as before within the passages the rest allows.
@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 
 from index.errors import QuerySyntaxError
 
-OPENING_QUOTES = "\"“"
-CLOSING_QUOTES = "\"”"
+# Chinese text quotes with “”, and in Taiwan, Hong Kong and older print with 「」 and 『』; ＂ is the
+# full-width ASCII quote some input methods type.
+OPENING_QUOTES = "\"“「『＂"
+CLOSING_QUOTES = "\"”」』＂"
 _FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
 # Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
 # wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
@@ -165,9 +167,12 @@ def parse_query(query: str) -> ParsedQuery:
     excluded: dict[str, None] = {}
     titles: dict[str, None] = {}
     i, n = 0, len(query)
-    term_start = True  # at the start of the query or after whitespace, where - and title: count
+    term_start = True  # at the start of the query or after whitespace
+    after_phrase = False  # right after a phrase's closing quote, which ends a term as whitespace does
     while i < n:
         char = query[i]
+        opens_term = term_start or after_phrase  # where - and title: count
+        after_phrase = False
         if char.isspace():
             i += 1
             term_start = True
@@ -177,9 +182,9 @@ def parse_query(query: str) -> ParsedQuery:
             phrase, i = _quoted(query, i)
             phrases[phrase] = None
             unquoted.append((term_start, query[opening + 1:i - 1].strip()))
-            term_start = False
+            term_start, after_phrase = False, True
             continue
-        if term_start and char == "-" and i + 1 < n and not query[i + 1].isspace():
+        if opens_term and char == "-" and i + 1 < n and not query[i + 1].isspace():
             if query[i + 1] in OPENING_QUOTES:
                 term, i = _quoted(query, i + 1)
             else:
@@ -188,7 +193,7 @@ def parse_query(query: str) -> ParsedQuery:
             excluded[term] = None
             term_start = False
             continue
-        field = _FIELD.match(query, i) if term_start else None
+        field = _FIELD.match(query, i) if opens_term else None
         if field:
             start = field.end()
             if start < n and query[start] in OPENING_QUOTES:

@@ -21,7 +21,7 @@ def speech(sid, date=None, place=None, speaker=None):
 PASSAGES = [passage("p0", "A", "保交楼 稳民生"), passage("p1", "A", "粮食安全"),
             passage("p2", "B", "保交楼 稳民生", duplicate_of="p0"), passage("p3", "C", "保交楼，粮食"),
             passage("p4", "C", "平安建设")]
-SPEECHES = [speech("A", "2021-09-01", "广西南宁", "张三"), speech("B", "2023-04-15", "柳州", "李四"),
+SPEECHES = [speech("A", "2021-09-01", "广西南宁", "张三"), speech("B", "2023-04-15", "柳州 Liuzhou", "李四"),
             speech("C", None, "南宁", None)]
 LIBRARY = Library(PASSAGES, SPEECHES)
 
@@ -39,6 +39,7 @@ def test_rows_each_filter_allows():
     assert rows("title:讲话C 安全") == [3, 4]
     assert rows("安全", place="南宁") == [0, 1, 3, 4]
     assert rows("安全", speaker="李") == [2]
+    assert rows("安全", place="liuzhou") == rows("安全", place="LIUZHOU") == [2]  # a name, whatever its case
     assert rows("安全", date_from="2022-01-01") == [2]  # C has no date, so a date filter leaves it out
     assert rows("安全", date_to="2023-04-15") == [0, 1, 2]
     assert rows('"保交楼"', speech="C") == [3]

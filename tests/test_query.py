@@ -6,8 +6,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
-from index.query import (NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query, phrase_parts,
-                         quoted_items)
+from index.query import (OPENING_QUOTES, NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query,
+                         phrase_parts, quoted_items)
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -16,6 +16,10 @@ from index.query import (NamedSpeechQuestion, ParsedQuery, named_speech_question
     ("“保交楼”", ParsedQuery(text="", phrases=("保交楼",))),
     ('“保 交\u3000楼"', ParsedQuery(text="", phrases=("保交楼",))),
     ("如何做好“保交楼”工作", ParsedQuery(text="如何做好 工作", phrases=("保交楼",))),
+    ("「保交楼」 『稳民生』 ＂保交房＂", ParsedQuery(text="", phrases=("保交楼", "稳民生", "保交房"))),
+    ('"保交楼"-"粮食"', ParsedQuery(text="", phrases=("保交楼",), excluded=("粮食",))),
+    ('“保交楼”-粮食', ParsedQuery(text="", phrases=("保交楼",), excluded=("粮食",))),
+    ('"保交楼"标题:晋中', ParsedQuery(text="", phrases=("保交楼",), titles=("晋中",))),
     ('房地产 "保交楼" "稳民生"', ParsedQuery(text="房地产", phrases=("保交楼", "稳民生"))),
     ('"保交楼" "保交楼"', ParsedQuery(text="", phrases=("保交楼",))),
     ("粮食安全 -进口", ParsedQuery(text="粮食安全", excluded=("进口",))),
@@ -161,7 +165,8 @@ def test_a_query_built_from_parts_parses_back_into_them(parts):
                                              phrases=of("phrase"), excluded=of("exclude"), titles=of("title"))
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\"“-"), max_size=60))
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=OPENING_QUOTES + "-"),
+               max_size=60))
 def test_text_without_syntax_is_all_free_text(query):
     assume(not any(word.lower().startswith(("title:", "title：", "标题:", "标题：")) for word in query.split()))
     assert parse_query(query) == ParsedQuery(text=" ".join(query.split()))
