@@ -1,7 +1,8 @@
 """The nouns that travel between stages, as frozen dataclasses.
 
-Offsets are character offsets into the decoded source file (not bytes), so a
-passage's text is always ``source_text[start:end]``.
+Offsets are character offsets (not bytes) into the source as the parser reads it
+(``parse.read_corpus_file``: decoded, line ends made ``\n``, each line trimmed, blank lines
+dropped), so a passage's text is always ``source_text[start:end]`` of that text.
 """
 from __future__ import annotations
 

@@ -81,7 +81,8 @@ SCHEMAS = {
         "best_span": _nullable({"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2,
                                 "description": "[start, end] in the passage text of the sentence the dense arm "
                                                "matched best; null when the dense arm did not run or missed"}),
-        "start": {"type": "integer", "description": "character offset of the passage in its source file"},
+        "start": {"type": "integer", "description": "character offset of the passage in its source as read: "
+                                                       "decoded, each line trimmed, blank lines dropped"},
         "end": {"type": "integer"},
         "highlight": {"type": "string", "description": "HTML-escaped passage text, query terms in <mark>"},
         "best_sentence": _ref("BestSentence"),
