@@ -1,9 +1,9 @@
 """Corpus files → Speech records: nothing lost, nothing invented.
 
 A corpus is ``.txt`` files and Word ``.docx`` files. ``decode`` turns a text file's bytes into
-the canonical text every offset refers to: UTF-8 (a BOM is dropped), UTF-16 with a BOM, or
-GB18030; CRLF/CR become LF, each line loses its surrounding whitespace (U+3000 indentation
-included) and blank lines are dropped. Paragraphs are therefore exactly one newline apart, which
+the canonical text every offset refers to: UTF-8 (a BOM is dropped), UTF-16 with or without a
+BOM, GB18030, or Big5 (where GB18030 would read it as rare characters); CRLF/CR become LF, each
+line loses its surrounding whitespace (U+3000 indentation included) and blank lines are dropped. Paragraphs are therefore exactly one newline apart, which
 is what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from its blocks
 alone. A Word document's body (index/word.py: each paragraph, and each table row, a line, in
 reading order, list numbers as Word shows them) is brought to the same form. A directory's files
@@ -31,9 +31,11 @@ of any other kind are named in a warning.
   path, outermost first, without the speech title.
 * Noise never reaches a block: ##paidbegin## / ##paidend## markers (a marker glued
   to a line is cut away, the rest of the line kept), count lines, and
-  advertisement lines (a 【…素材库/代笔…】 banner, or a line with one strong ad word
-  such as 素材库/代笔/客服/网盘/VIP plus another ad word — a lone 公众号 or 微信 in a
-  sentence is kept).
+  advertisement lines: a line of at most 200 characters that opens with a 【…素材库/代笔…】
+  banner, or names the compiler's trade (素材库, 代笔, 代写, 网盘, VIP, 会员群, 提取码…) and
+  a way to reach the seller (客服：cwk, 微信/QQ and an id, 公众号：name, a URL). Speech
+  prose that mentions 微信客服 or 接单 gives no seller's handle and is kept; ``load_corpus``
+  names every line it leaves out as an ad in a warning.
 * Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
 * A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
   ``-2``, ``-3`` … appended when a file repeats a title.
@@ -51,8 +53,11 @@ unless stated:
 * A sidecar file ``<stem>.meta.json`` beside ``<stem>.txt`` (read by ``load_corpus``): a JSON
   object with the same fields in English (``date``, ``place``, ``speaker``, ``occasion``,
   ``collection``) for the whole file, and ``speeches``: {title: {fields}} for single speeches.
+  A sidecar that cannot be used (not JSON, a bad field, a title the file lacks) is ignored
+  with a warning naming it and why; the file's text is indexed without it.
 * The text: a line that is only a full date, bare or in brackets — （2023年4月15日） — among a
-  speech's first three body lines or as its last, gives the speech's date (the line stays text).
+  speech's first three body lines or as its last, gives the speech's date; like a header line it
+  is then no body text (the first such line only: a second date stays text).
   Placeholders such as 20xx年x月x日 are no date.
 * The more specific source wins: sidecar speech entry, speech header, the speech's dated line,
   sidecar file fields, then the file header (in a compilation a file-wide date is the
@@ -99,10 +104,27 @@ _TITLE_PUNCT = re.compile(r"[。！？!?；;，,：:、]")
 _LABEL_LIMIT = 60
 _TITLE_LIMIT = 40
 
+# An advertisement sells the compiler's trade and says how to reach the seller. A speech names
+# services in passing (政务微信客服, 派单接单规则, 下载表格, 联系办理) but never a seller's handle, so
+# a line is an ad only with both; or it opens with the shop's banner, 【哒哒素材库】. Ads are a
+# sentence or two (the seeds' three are 84–88 characters): a longer line is a paragraph, kept.
+_AD_LIMIT = 200
 _AD_BANNER = re.compile(r"【[^】]{0,20}(?:素材|代笔|文库|资料库|材料库)[^】]{0,10}】")
-_AD_STRONG = ("素材库", "代笔", "客服", "网盘", "接单", "谨防假冒", "vip", "有意加入", "会员群")
-_AD_WEAK = ("公众号", "会员", "微信", "加入", "更新", "下载", "联系", "小伙伴")
+_AD_TRADE = re.compile(r"素材库|代笔|代写|网盘|vip|会员群|开通会员|谨防假冒|唯一平台|提取码")
+_AD_CONTACT = re.compile(
+    r"(?:客服|微信号?|qq|vx|wx|联系(?:方式|电话)?)\s*[:：]?\s*[a-z0-9][a-z0-9_\- ]{2,}"  # 客服：cwk, QQ 12345678
+    r"|公众号\s*[:：“\"「]"  # 公众号：哒哒君, 关注公众号“…”
+    r"|https?://|www\.")
+_AD_QUOTE = 30  # characters of a left-out ad quoted in its warning
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_TEXT_ONLY = "only UTF-8, UTF-16, GB18030 or Big5 text is indexed"
+# What a speech is written in: ASCII, Latin-1, general punctuation, ①…, CJK punctuation, hanzi,
+# fullwidth forms.
+_TEXT_CHARS = re.compile(r"[\t\n\r\x20-\x7e\u00a0-\u00ff\u2000-\u206f\u2460-\u24ff"
+                         r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+_UTF16_TEXT_SHARE = 0.95
+_GB2312_SHARE = 0.5
+_ENCODING_SAMPLE = 5000  # characters: enough to tell an encoding, cheap on a 10 MB file
 
 SIDECAR_SUFFIX = ".meta.json"
 WORD_SUFFIX = ".docx"
@@ -120,6 +142,10 @@ _DATE_VALUE = re.compile(_DATE)
 _DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
 
 
+class SidecarError(CorpusError):
+    """A sidecar file that cannot be used; ``load_corpus`` indexes its text without it."""
+
+
 @dataclass(frozen=True)
 class _Line:
     start: int
@@ -134,20 +160,67 @@ def decode(data: bytes, source: str) -> str:
             text = data.decode("utf-16")
         except UnicodeDecodeError as error:
             raise CorpusError(f"{source}: not valid UTF-16 text ({error.reason}) — re-save it as UTF-8") from None
+    elif b"\x00" in data:
+        text = _utf16_without_bom(data)
+        if text is None:
+            raise CorpusError(f"{source}: binary file (contains NUL bytes) — {_TEXT_ONLY}")
     else:
-        if b"\x00" in data:
-            raise CorpusError(f"{source}: binary file (contains NUL bytes) — only UTF-8 or GB18030 text is indexed")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            try:
-                text = data.decode("gb18030")
-            except UnicodeDecodeError:
-                raise CorpusError(f"{source}: neither UTF-8 nor GB18030 text — re-save it as UTF-8") from None
+            text = _gb18030_or_big5(data)
+            if text is None:
+                raise CorpusError(f"{source}: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8") from None
     text = text.lstrip("\ufeff")
     if len(_CONTROL.findall(text)) > max(2, len(text) // 100):
-        raise CorpusError(f"{source}: looks binary (control characters) — only UTF-8 or GB18030 text is indexed")
+        raise CorpusError(f"{source}: looks binary (control characters) — {_TEXT_ONLY}")
     return _canonical(text)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The text of UTF-16 bytes saved without a byte-order mark, in the byte order that reads as text.
+
+    UTF-8 and GB18030 text never holds a NUL byte and UTF-16 text nearly always does (every ASCII
+    character carries one). The other byte order reads a Chinese text as ~30–40% text characters
+    (English ~80%), random bytes as ~30%: the text's own order reads ~100%.
+    """
+    readings = []
+    for codec in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:_ENCODING_SAMPLE]
+        readings.append((len(_TEXT_CHARS.findall(sample)) / len(sample), text))
+    share, text = max(readings, default=(0.0, None))
+    return text if share >= _UTF16_TEXT_SHARE else None
+
+
+def _gb18030_or_big5(data: bytes) -> str | None:
+    """GB18030 text, or Big5 (Windows' cp950) where GB18030 reads the bytes as rare characters.
+
+    GB18030 decodes nearly any byte string, a Big5 file included. A simplified-Chinese text's
+    characters are GB2312's common ones (all of the seeds'); a Big5 file read as GB18030 holds ~28%
+    of them (kana, Cyrillic, rare hanzi), and a GB18030 file that Big5 also reads stays GB18030.
+    """
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or _gb2312_share(text) < _GB2312_SHARE:
+        try:
+            return data.decode("cp950")
+        except UnicodeDecodeError:
+            pass
+    return text
+
+
+def _gb2312_share(text: str) -> float:
+    """Of the first non-ASCII characters of ``text``, the share in GB2312's punctuation or hanzi rows."""
+    wide = [char for char in text[:_ENCODING_SAMPLE] if ord(char) > 0x7F]
+    common = sum(0xA1 <= lead <= 0xA3 or 0xB0 <= lead <= 0xF7
+                 for lead in (char.encode("gb2312", "replace")[0] for char in wide))
+    return common / len(wide) if wide else 1.0
 
 
 def _canonical(text: str) -> str:
@@ -215,12 +288,15 @@ def _squash(text: str) -> str:
 
 
 def _is_ad(text: str) -> bool:
-    if _AD_BANNER.match(text):
-        return True
-    lowered = text[:500].lower()
-    strong = sum(word in lowered for word in _AD_STRONG)
-    weak = sum(word in lowered for word in _AD_WEAK)
-    return strong >= 1 and strong + weak >= 2
+    if len(text) > _AD_LIMIT:
+        return False
+    lowered = text.lower()
+    return bool(_AD_BANNER.match(text) or (_AD_TRADE.search(lowered) and _AD_CONTACT.search(lowered)))
+
+
+def _advertisements(text: str) -> list[str]:
+    """The lines of a file's text that ``parse_text`` leaves out as advertisements."""
+    return [line.text for line in _lines(text) if _is_ad(line.text)]
 
 
 def _is_noise(text: str) -> bool:
@@ -348,42 +424,45 @@ def _sidecar_fields(data: dict, where: str) -> dict[str, str]:
         if value is None:
             continue
         if not isinstance(value, str) or not value.strip():
-            raise CorpusError(f"{where}: {name} must be a non-empty string or null")
+            raise SidecarError(f"{where}: {name} must be a non-empty string or null")
         if name == "date":
             date = _DATE_VALUE.fullmatch(value.strip())
             if not date or _iso_date(date) is None:
-                raise CorpusError(f"{where}: date {value!r} is not a date — write it as 2023-04-15")
+                raise SidecarError(f"{where}: date {value!r} is not a date — write it as 2023-04-15")
             value = _iso_date(date)
         fields[name] = value.strip()
     return fields
 
 
 def read_sidecar(path: Path) -> dict:
-    """A sidecar file's metadata as {"file": fields, "speeches": {title: fields}}, checked."""
+    """A sidecar file's metadata as {"file": fields, "speeches": {title: fields}}, checked (SidecarError)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise CorpusError(f"{path.name}: unreadable metadata ({error})") from None
+        raise SidecarError(f"{path.name}: unreadable metadata ({error})") from None
     if not isinstance(data, dict):
-        raise CorpusError(f"{path.name}: metadata must be a JSON object")
+        raise SidecarError(f"{path.name}: metadata must be a JSON object")
     unknown = sorted(set(data) - set(SPEECH_METADATA) - {"speeches"})
     if unknown:
-        raise CorpusError(f"{path.name}: unknown metadata field {', '.join(unknown)} — "
-                          f"use {', '.join(SPEECH_METADATA)} and speeches")
+        raise SidecarError(f"{path.name}: unknown metadata field {', '.join(unknown)} — "
+                           f"use {', '.join(SPEECH_METADATA)} and speeches")
     speeches = data.get("speeches") or {}
     if not isinstance(speeches, dict) or not all(isinstance(v, dict) for v in speeches.values()):
-        raise CorpusError(f"{path.name}: speeches must map a speech title to its fields")
+        raise SidecarError(f"{path.name}: speeches must map a speech title to its fields")
     return {"file": _sidecar_fields(data, path.name),
             "speeches": {title: _sidecar_fields(fields, f"{path.name} ({title})")
                          for title, fields in speeches.items()}}
 
 
-def _dated_line(body: list[_Line]) -> str | None:
-    """The date of a line that is only a date, among the first three body lines or the last."""
-    for line in body[:3] + body[-1:]:
-        dated = _DATED_LINE.fullmatch(line.text)
+def _dated_line(body: list[_Line]) -> tuple[str, int] | None:
+    """The date of a line that is only a date, among the first three body lines or the last, and
+    that line's index in ``body``."""
+    if not body:
+        return None
+    for index in (*range(min(3, len(body))), len(body) - 1):
+        dated = _DATED_LINE.fullmatch(body[index].text)
         if dated and (date := _iso_date(dated)):
-            return date
+            return date, index
     return None
 
 
@@ -417,20 +496,23 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
     sidecar = sidecar or {"file": {}, "speeches": {}}
     unknown = sorted(set(sidecar["speeches"]) - {title for title, _ in parts if title})
     if unknown:
-        raise CorpusError(f"{source}: its metadata names no speech titled {unknown[0]!r}")
+        raise SidecarError(f"{source}: its metadata names no speech titled {unknown[0]!r}")
     speeches = []
     seen: dict[str, int] = {}
     for title, body in parts:
         speech_header, used = _header(body, source) if title is not None else ({}, 0)
         body = body[used:]
+        dated = _dated_line(body)
+        if dated:  # the speech's date line is metadata like a header line, no passage of its own
+            body = body[:dated[1]] + body[dated[1] + 1:]
         if not body:
             continue
         blocks = _blocks(body)
         metadata = {"collection": front[0]} if front else {}
         metadata.update(file_header)
         metadata.update(sidecar["file"])
-        if date := _dated_line(body):
-            metadata["date"] = date
+        if dated:
+            metadata["date"] = dated[0]
         metadata.update(speech_header)
         metadata.update(sidecar["speeches"].get(title, {}))
         inferred = title is None
@@ -450,7 +532,8 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
     .docx or else text), skipping bad files with a warning each.
 
     Returns the speeches in file order and a warning, naming the file, for each skipped file
-    (other kinds of file included) and for each file indexed with a line over ``LONG_LINE_CHARS``.
+    (other kinds of file included), each ignored sidecar, each line left out as an advertisement
+    and each file indexed with a line over ``LONG_LINE_CHARS``.
     """
     directory = Path(directory)
     if not directory.exists():
@@ -486,10 +569,8 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
             warnings.append(f"{name}: skipped, same content as {seen[digest]}")
             continue
         seen[digest] = name
-        sidecar_path = path.with_suffix(SIDECAR_SUFFIX)
         try:
-            sidecar = read_sidecar(sidecar_path) if sidecar_path.exists() else None
-            found = parse_text(text, name, sidecar=sidecar)
+            found, ignored = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX))
         except CorpusError as error:
             warnings.append(f"{error} (skipped)")
             continue
@@ -497,9 +578,27 @@ def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech
             reason = "only a title, no body" if "\n" not in text else "no body text"
             warnings.append(f"{name}: skipped, {reason}")
             continue
+        warnings.extend(ignored)
+        warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(text))
         longest = max(map(len, text.splitlines()))
         if longest > LONG_LINE_CHARS:
             warnings.append(f"{name}: a line of {longest:,} characters with no line break; "
                             "indexed, cut into passages at sentence ends")
         speeches.extend(found)
     return speeches, warnings
+
+
+def _parse_file(text: str, name: str, sidecar_path: Path) -> tuple[list[Speech], list[str]]:
+    """``parse_text`` with the file's sidecar, if it has one, and a warning when that sidecar cannot
+    be used: the metadata is wrong, not the speeches, so they are indexed without it."""
+    if not sidecar_path.exists():
+        return parse_text(text, name), []
+    try:
+        return parse_text(text, name, sidecar=read_sidecar(sidecar_path)), []
+    except SidecarError as error:
+        sidecar = Path(name).with_suffix(SIDECAR_SUFFIX).as_posix()
+        return parse_text(text, name), [f"{error} — {sidecar} ignored, {name} indexed without its metadata"]
+
+
+def _quote(line: str) -> str:
+    return repr(line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + "…")

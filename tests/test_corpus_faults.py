@@ -18,22 +18,24 @@ from index.parse import load_corpus
 from index.search import load_searcher
 from service.cli import main
 
+from .test_parse import POLICY
+
 GOOD = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n".encode("utf-8")
 # every kind of bad file, by name, with the warning the build must give for it
 BAD = {
     "a_empty.txt": (b"", "a_empty.txt: skipped, empty file"),
     "b_blank.txt": (b" \r\n\t\n", "b_blank.txt: skipped, empty file"),
     "c_binary.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-                     "c_binary.txt: binary file (contains NUL bytes) — only UTF-8 or GB18030 text is indexed "
-                     "(skipped)"),
+                     "c_binary.txt: binary file (contains NUL bytes) — only UTF-8, UTF-16, GB18030 or Big5 text is "
+                     "indexed (skipped)"),
     "d_undecodable.txt": (b"\xff\xff\x80\x80",
-                          "d_undecodable.txt: neither UTF-8 nor GB18030 text — re-save it as UTF-8 (skipped)"),
+                          "d_undecodable.txt: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8 (skipped)"),
     "e_bad_utf16.txt": (b"\xff\xfe" + "标题".encode("utf-16-le") + b"\x00\xd8",
                         "e_bad_utf16.txt: not valid UTF-16 text (unexpected end of data) — re-save it as UTF-8 "
                         "(skipped)"),
     "f_control.txt": ("标题\n正文".encode("utf-8") + b"\x01\x02\x03\x04" * 20,
-                      "f_control.txt: looks binary (control characters) — only UTF-8 or GB18030 text is indexed "
-                      "(skipped)"),
+                      "f_control.txt: looks binary (control characters) — only UTF-8, UTF-16, GB18030 or Big5 text "
+                      "is indexed (skipped)"),
     "h_title_only.txt": ("只有一个标题\n".encode("utf-8"), "h_title_only.txt: skipped, only a title, no body"),
     "i_copy.txt": (b"\xef\xbb\xbf" + GOOD.replace(b"\n", b"\r\n"), "i_copy.txt: skipped, same content as g_good.txt"),
 }
@@ -117,6 +119,39 @@ def test_a_word_document_is_built_and_searchable_beside_a_text_file(tmp_path, en
     hit = load_searcher(tmp_path / "index", encoder=encoder).search("暴雨前怎么整治容易积水的地方", k=1)[0]
     assert (hit.passage.source, hit.passage.speech_title) == ("h_flood.docx", "守好城市防汛底线")
     assert hit.passage.text == "一、提高防汛应急能力\n一是完善城市排水管网，汛前完成易涝点整治。"
+
+
+def test_a_build_loses_no_line_it_does_not_name(tmp_path, encoder):
+    """Service prose, a broken sidecar, UTF-16 without a BOM, Big5: all indexed; the one
+    advertisement and the ignored sidecar are each named in a warning."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "111_policy.txt").write_text(POLICY, encoding="utf-8")
+    (corpus / "112_ad.txt").write_bytes(GOOD + "专业代写各类讲话稿、心得体会，加微信：xiezuo2023，当天交稿\n".encode("utf-8"))
+    (corpus / "113_badmeta.txt").write_text("藏粮于地\n一、严守耕地保护红线\n要全面落实耕地保护党政同责。\n", encoding="utf-8")
+    (corpus / "113_badmeta.meta.json").write_text("{not json", encoding="utf-8")
+    (corpus / "114_utf16.txt").write_bytes("守好城市防汛底线\r\n一、提高防汛应急能力\r\n一是完善城市排水管网。".encode("utf-16-le"))
+    (corpus / "115_big5.txt").write_bytes("端牢飯碗\n一、穩定糧食播種面積\n要壓實責任，確保糧食產量穩定。".encode("cp950"))
+    report = build([corpus], tmp_path / "index", encoder=encoder)
+    assert report.warnings == [
+        "112_ad.txt: left out as an advertisement: '专业代写各类讲话稿、心得体会，加微信：xiezuo2023，…'",
+        "113_badmeta.meta.json: unreadable metadata (Expecting property name enclosed in double quotes: line 1 "
+        "column 2 (char 1)) — 113_badmeta.meta.json ignored, 113_badmeta.txt indexed without its metadata",
+    ]
+    assert report.speeches_added == ["关于优化政务服务的讲话", "守好粮仓", "藏粮于地", "守好城市防汛底线", "端牢飯碗"]
+    searcher = load_searcher(tmp_path / "index", encoder=encoder)
+    texts = {}
+    for passage in searcher.passages:
+        texts.setdefault(passage.source, []).append(passage.text)
+    assert texts == {
+        "111_policy.txt": [POLICY.split("\n", 1)[1].strip()],
+        "112_ad.txt": ["一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。"],
+        "113_badmeta.txt": ["一、严守耕地保护红线\n要全面落实耕地保护党政同责。"],
+        "114_utf16.txt": ["一、提高防汛应急能力\n一是完善城市排水管网。"],
+        "115_big5.txt": ["一、穩定糧食播種面積\n要壓實責任，確保糧食產量穩定。"],
+    }
+    (hit,) = searcher.search('"派单接单"', k=5)
+    assert hit.passage.source == "111_policy.txt"
 
 
 def test_a_5mb_single_line_chunks_into_bounded_passages_that_tile_it(tmp_path, encoder):

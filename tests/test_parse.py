@@ -34,12 +34,26 @@ TITLES = [
 ]
 BLOCKS_PER_SPEECH = [18, 15, 8, 19, 19, 20, 7, 6, 16, 4, 5]
 SECTIONS_PER_SPEECH = [4, 4, 1, 4, 4, 4, 1, 1, 4, 4, 4]
+# The three advertisements at the end of 000_*.txt, read from the file: the build names each.
+SEED_ADS = [
+    "【哒哒素材库】——每天更新材料1000多篇内部高质量素材，会员群+网盘群同步每日更新，一键精准搜索、一键快速查找、"
+    "一键极速下载，有意加入请联系：1 4367，：9 649564",
+    "欢迎加入“哒哒素材库svip会员”，9000万字材料，轻松解决您的各类素材需求！添加客服：cwk,请各位小伙伴认准哒哒，"
+    "哒哒唯一平台（公众号：哒哒君、：cwk），谨防假冒！",
+    "【哒哒代笔】——原创高质量保障、高度保密，各类代笔（润笔），好评如潮！PPT设计、各类杂志报刊网站(共产党员网等)"
+    "代发布业务，持续接单中，需要的小伙伴请代笔客服：cwk",
+]
+SEED_WARNINGS = [
+    f"{COMPILATION}: left out as an advertisement: '【哒哒素材库】——每天更新材料1000多篇内部高质量素材，会…'",
+    f"{COMPILATION}: left out as an advertisement: '欢迎加入“哒哒素材库svip会员”，9000万字材料，轻松解…'",
+    f"{COMPILATION}: left out as an advertisement: '【哒哒代笔】——原创高质量保障、高度保密，各类代笔（润笔），…'",
+]
 
 
 @pytest.fixture(scope="module")
 def seeds():
     speeches, warnings = load_corpus(SEEDS)
-    assert warnings == []
+    assert warnings == SEED_WARNINGS
     return speeches
 
 
@@ -188,6 +202,66 @@ def test_a_sentence_mentioning_a_public_account_survives_ads_do_not():
     assert [b.text for b in speech.blocks] == ["我们通过微信公众号发布国家安全知识。"]
 
 
+def test_each_seed_advertisement_is_in_the_file_and_in_no_block(seeds, texts):
+    lines = texts[COMPILATION].split("\n")
+    assert all(ad in lines for ad in SEED_ADS)
+    blocks = {b.text for s in seeds for b in s.blocks}
+    assert blocks.isdisjoint(SEED_ADS)
+
+
+# An ordinary policy speech that names services: 微信客服, 更新, 下载, 联系, 加入, 接单 are its subject.
+POLICY = """关于优化政务服务的讲话
+一、提升服务效能
+开通12345政务服务热线和政务微信客服，及时更新办事指南，方便群众下载表格、联系办理。
+引导外卖骑手、网约车司机加入工会，规范平台派单接单规则，维护新就业形态劳动者权益。
+推行“一网通办”，全市政务服务事项网上可办率达到百分之九十八。
+"""
+
+
+def test_speech_prose_about_services_is_kept_whole(tmp_path):
+    (tmp_path / "policy.txt").write_text(POLICY, encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert [b.text for b in speech.blocks] == POLICY.splitlines()[1:]
+
+
+@pytest.mark.parametrize("line", [
+    *SEED_ADS,
+    "欢迎加入“某某svip会员”，添加客服：abc",
+    "【公文素材】每日更新",
+    "专业代写各类讲话稿、心得体会，加微信：xiezuo2023，当天交稿",
+    "全套材料已上传网盘，链接：https://pan.baidu.com/s/1AbC 提取码：8k2d",
+    "更多素材库资料请关注公众号“笔杆子”",
+    "代笔接单，QQ 123456789",
+])
+def test_advertisements_are_left_out(line):
+    (speech,) = parse_text(f"守好粮仓\n要压实责任。\n{line}\n要稳定面积。", "ad.txt")
+    assert [b.text for b in speech.blocks] == ["要压实责任。", "要稳定面积。"]
+
+
+@pytest.mark.parametrize("line", [
+    *POLICY.splitlines()[2:4],
+    "我们通过微信公众号发布国家安全知识。",
+    "公布国家安全机关举报受理电话：12339，畅通群众举报渠道。",
+    "建立国家安全宣传教育素材库，及时更新案例，方便基层下载使用。",
+    "组织党员干部登录共产党员网www.12371.cn，下载学习资料。",
+    "打造“一网通办”政务网盘，客服热线全天候接单，联系群众、服务群众。",
+    # a long paragraph is prose whatever it mentions
+    "持续接单中，需要请联系客服：cwk。" + "要压实责任，稳定粮食播种面积。" * 15,
+])
+def test_speech_lines_that_mention_ad_words_are_kept(line):
+    (speech,) = parse_text(f"守好粮仓\n{line}", "prose.txt")
+    assert [b.text for b in speech.blocks] == [line]
+
+
+def test_a_left_out_advertisement_is_named_in_a_warning(tmp_path):
+    (tmp_path / "ad.txt").write_text("守好粮仓\n要压实责任。\n专业代写各类讲话稿、心得体会，加微信：xiezuo2023，当天交稿\n"
+                                     "要稳定面积。\n", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert [b.text for b in speech.blocks] == ["要压实责任。", "要稳定面积。"]
+    assert warnings == ["ad.txt: left out as an advertisement: '专业代写各类讲话稿、心得体会，加微信：xiezuo2023，…'"]
+
+
 def test_compilation_with_a_repeated_title_gets_distinct_ids():
     text = "汇编\n（3篇）\n目录\n1.甲讲话\t1\n2. 乙 讲话\t2\n3.甲讲话\t3\n甲讲话\n正文一。\n乙讲话\n正文二。\n甲讲话\n正文三。\n"
     speeches = parse_text(text, "c.txt")
@@ -209,8 +283,26 @@ def test_decode_bom_gb18030_and_line_ends():
     assert decode("标题\n正文。".encode("utf-16"), "c.txt") == "标题\n正文。"
     with pytest.raises(CorpusError, match=r"^d\.txt: binary file"):
         decode(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "d.txt")
-    with pytest.raises(CorpusError, match=r"^e\.txt: neither UTF-8 nor GB18030"):
+    with pytest.raises(CorpusError, match=r"^e\.txt: neither UTF-8, GB18030 nor Big5"):
         decode(b"\xff\xff\x80\x80", "e.txt")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", [POLICY, "Rural revitalization\r\n1. Stabilise the grain area.\r\n"])
+def test_utf16_without_a_byte_order_mark_is_decoded(codec, text):
+    # Chinese text holds few NUL bytes (一 U+4E00 has one), English text one in every two
+    assert decode(text.encode(codec), "u.txt") == "\n".join(line.strip() for line in text.splitlines())
+
+
+def test_big5_is_decoded_as_big5_not_read_as_gb18030():
+    text = "關於優化政務服務的講話\n一、提升服務效能\n推行「一網通辦」，全市政務服務事項網上可辦率達到百分之九十八。"
+    data = text.encode("cp950")
+    assert data.decode("gb18030") != text  # GB18030 reads any Big5 file, as rare characters
+    assert decode(data, "big5.txt") == text
+    # and a GB18030 file whose bytes Big5 also reads stays GB18030
+    simplified = "关于优化政务服务的讲话\n一、提升服务效能"
+    assert simplified.encode("gb18030").decode("cp950") != simplified
+    assert decode(simplified.encode("gb18030"), "gb.txt") == simplified
 
 
 def test_bom_and_gb18030_files_load_with_offsets_into_decoded_text(tmp_path):
@@ -239,8 +331,9 @@ def test_bad_files_are_warned_and_skipped_good_ones_load(tmp_path):
     assert warnings == [
         "notes.md: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
         "a_empty.txt: skipped, empty file",
-        "b_binary.txt: binary file (contains NUL bytes) — only UTF-8 or GB18030 text is indexed (skipped)",
-        "c_undecodable.txt: neither UTF-8 nor GB18030 text — re-save it as UTF-8 (skipped)",
+        "b_binary.txt: binary file (contains NUL bytes) — only UTF-8, UTF-16, GB18030 or Big5 text is indexed "
+        "(skipped)",
+        "c_undecodable.txt: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8 (skipped)",
         "e_title_only.txt: skipped, only a title, no body",
         "f_copy.txt: skipped, same content as d_good.txt",
     ]
@@ -412,23 +505,31 @@ def test_speech_headers_override_the_file_header_and_dated_lines_give_a_date():
     first, second = parse_text(COMPILATION_TEXT, "c.txt")
     assert (first.title, first.date, first.speaker, first.collection) == ("守好粮仓", "2023-04-15", "张三", "粮食安全发言材料汇编")
     assert [b.text for b in first.blocks] == ["要压实责任。"]
-    # the speech's own dated line beats the file-wide date
+    # the speech's own dated line beats the file-wide date, and like a header line is no body text
     assert (second.title, second.date, second.speaker) == ("端牢饭碗", "2022-09-01", None)
-    assert [b.text for b in second.blocks] == ["（2022年9月1日）", "要稳定面积。"]
+    assert [b.text for b in second.blocks] == ["要稳定面积。"]
 
 
-@pytest.mark.parametrize("body, date", [
-    ("（2023年4月15日）\n要压实责任。", "2023-04-15"),
-    ("要压实责任。\n2023年4月15日", "2023-04-15"),
-    ("(2023-04-15)\n要压实责任。", "2023-04-15"),
-    ("（20xx年x月xx日）\n要压实责任。", None),
-    ("（2023年2月30日）\n要压实责任。", None),
-    ("2023年4月15日，我们召开了会议。\n要压实责任。", None),
-    ("一。\n二。\n三。\n（2023年4月15日）\n要压实责任。", None),  # neither among the first three lines nor the last
+@pytest.mark.parametrize("body, date, blocks", [
+    ("（2023年4月15日）\n要压实责任。", "2023-04-15", ["要压实责任。"]),
+    ("要压实责任。\n2023年4月15日", "2023-04-15", ["要压实责任。"]),
+    ("(2023-04-15)\n要压实责任。", "2023-04-15", ["要压实责任。"]),
+    ("张三\n（2023年4月15日）\n要压实责任。\n（2023年5月1日）", "2023-04-15", ["张三", "要压实责任。", "（2023年5月1日）"]),
+    ("（20xx年x月xx日）\n要压实责任。", None, ["（20xx年x月xx日）", "要压实责任。"]),
+    ("（2023年2月30日）\n要压实责任。", None, ["（2023年2月30日）", "要压实责任。"]),
+    ("2023年4月15日，我们召开了会议。\n要压实责任。", None, ["2023年4月15日，我们召开了会议。", "要压实责任。"]),
+    # neither among the first three lines nor the last
+    ("一。\n二。\n三。\n（2023年4月15日）\n要压实责任。", None, ["一。", "二。", "三。", "（2023年4月15日）", "要压实责任。"]),
 ])
-def test_dated_lines(body, date):
+def test_dated_lines(body, date, blocks):
     (speech,) = parse_text("守好粮仓\n" + body, "d.txt")
     assert speech.date == date
+    assert [b.text for b in speech.blocks] == blocks
+
+
+def test_a_speech_of_only_its_date_line_holds_no_body(tmp_path):
+    (tmp_path / "d.txt").write_text("守好粮仓\n（2023年4月15日）\n", encoding="utf-8")
+    assert load_corpus(tmp_path) == ([], ["d.txt: skipped, no body text"])
 
 
 def test_a_bad_header_date_is_an_error_that_names_the_line():
@@ -458,15 +559,24 @@ def test_sidecar_metadata(tmp_path):
         "2022-09-01", "南宁", "王五", "秋粮收购工作会议")
 
 
+IGNORED = " — c.meta.json ignored, c.txt indexed without its metadata"
+
+
 @pytest.mark.parametrize("sidecar, warning", [
-    ('{"date": "2023-13-01"}', "c.meta.json: date '2023-13-01' is not a date — write it as 2023-04-15 (skipped)"),
-    ('{"speaker": 3}', "c.meta.json: speaker must be a non-empty string or null (skipped)"),
+    ("{not json", "c.meta.json: unreadable metadata (Expecting property name enclosed in double quotes: "
+                  "line 1 column 2 (char 1))" + IGNORED),
+    ('{"date": "2023-13-01"}', "c.meta.json: date '2023-13-01' is not a date — write it as 2023-04-15" + IGNORED),
+    ('{"speaker": 3}', "c.meta.json: speaker must be a non-empty string or null" + IGNORED),
     ('{"author": "x"}', "c.meta.json: unknown metadata field author — use date, place, speaker, occasion, "
-                        "collection and speeches (skipped)"),
-    ('{"speeches": {"没有这篇": {"speaker": "x"}}}', "c.txt: its metadata names no speech titled '没有这篇' (skipped)"),
-    ("[1]", "c.meta.json: metadata must be a JSON object (skipped)"),
+                        "collection and speeches" + IGNORED),
+    ('{"speeches": {"没有这篇": {"speaker": "x"}}}', "c.txt: its metadata names no speech titled '没有这篇'" + IGNORED),
+    ("[1]", "c.meta.json: metadata must be a JSON object" + IGNORED),
 ])
-def test_bad_sidecars_skip_the_file_with_a_warning(tmp_path, sidecar, warning):
+def test_a_bad_sidecar_is_ignored_with_a_warning_and_the_text_indexed(tmp_path, sidecar, warning):
     (tmp_path / "c.txt").write_text(COMPILATION_TEXT, encoding="utf-8")
     (tmp_path / "c.meta.json").write_text(sidecar, encoding="utf-8")
-    assert load_corpus(tmp_path) == ([], [warning])
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == [warning]
+    assert speeches == parse_text(COMPILATION_TEXT, "c.txt")  # the text's own metadata, none of the sidecar's
+    assert [(s.title, s.date, s.speaker, s.place) for s in speeches] == [
+        ("守好粮仓", "2023-04-15", "张三", None), ("端牢饭碗", "2022-09-01", None, None)]
