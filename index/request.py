@@ -27,6 +27,9 @@ GROUPS = ("speech",)
 SORTS = ("relevance", "date")
 DEFAULT_SORT = "relevance"
 MAX_FILTER_CHARS = 100
+# An integer k out of range is echoed whole up to this many digits, then only said to be too large
+# (or small): a cut echo read 23 nines as 20, and int() refuses to read over 4300 digits at all.
+SHOWN_K_DIGITS = 20
 FIELDS = ("q", "k", "mode", "speech", "group", "from", "to", "place", "speaker", "sort")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -89,7 +92,9 @@ def _choice(value, field: str, allowed: tuple[str, ...]) -> str | None:
 def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None, date_from=None, date_to=None,
                   place=None, speaker=None, sort=DEFAULT_SORT) -> SearchRequest:
     """The request with ``q`` stripped, or BadQuery naming the first parameter out of its limits."""
-    if not isinstance(q, str) or not q.strip():
+    if q is not None and not isinstance(q, str):
+        raise BadQuery(f"q must be a string, the question (got {q!r:.40})", field="q")
+    if q is None or not q.strip():
         raise BadQuery("q must be a non-empty question", field="q")
     q = q.strip()
     if len(q) > MAX_QUERY_CHARS:
@@ -107,15 +112,31 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
                          speaker=_text(speaker, "speaker"), sort=_choice(sort, "sort", SORTS) or DEFAULT_SORT)
 
 
+def _k_error(got: str) -> BadQuery:
+    return BadQuery(f"k must be an integer between 1 and {MAX_K} (got {got})", field="k")
+
+
+def _shown_integer(text: str) -> str:
+    """An integer written ``text`` as a message echoes it: whole, or too large or small to show."""
+    if len(text.lstrip("+-").lstrip("0")) <= SHOWN_K_DIGITS:
+        return text
+    return "a number too small to show" if text.startswith("-") else "a number too large to show"
+
+
 def _check_k(k) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {k!r:.20})", field="k")
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise _k_error(f"{k!r:.20}")
+    if not 1 <= k <= MAX_K:
+        raise _k_error(_shown_integer(str(k)))
 
 
 def _k_from_text(raw: str):
     text = raw.strip()
     if not _INTEGER.fullmatch(text):  # one sign at most, ASCII digits only ("--5" reached int() and a 500)
-        raise BadQuery(f"k must be an integer between 1 and {MAX_K} (got {raw[:20]!r})", field="k")
+        raise _k_error(f"{raw[:20]!r}")
+    shown = _shown_integer(text)
+    if shown != text:  # too many digits to show, and maybe to read: int() of 4301 was a 500
+        raise _k_error(shown)
     return int(text)
 
 

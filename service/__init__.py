@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from typing import Mapping
+from urllib.parse import unquote_to_bytes
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import BadRequest
 
 from index.lifecycle import DEFAULT_ROOT
 
@@ -53,10 +55,21 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     errors.init_app(app, page=views.error_page, page_message=views.page_message)
+    app.before_request(_require_utf8_query_string)
     app.after_request(_security_headers)
     for name in TEMPLATES:
         app.jinja_env.get_template(name)  # compile now, not on the first request
     return app
+
+
+def _require_utf8_query_string() -> None:
+    """400 for a query string whose escapes are not UTF-8 (q=%ED%A0%80, %FF%FE): werkzeug would hand
+    them on as the literal text "%ED%A0%80", and that would be searched."""
+    try:
+        unquote_to_bytes(request.query_string).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the query string is not valid UTF-8: its %-escapes must encode UTF-8 text, such as "
+                         "%E7%B2%AE for 粮 — send valid Unicode text") from None
 
 
 def _security_headers(response):

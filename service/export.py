@@ -36,6 +36,11 @@ _MARKDOWN_BLOCK = re.compile(r"^(\s*)([#+=-])")
 _MARKDOWN_ORDERED = re.compile(r"^(\s*\d+)([.)])")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Word's plain text writes its non-breaking hyphen as \x1e, its optional hyphen as \x1f and a line
+# break within a paragraph as \x0b (a page break as \x0c); a source file keeps them as it got them.
+_WORD_CONTROLS = str.maketrans({"\x1e": "\u2011", "\x1f": None, "\x0b": "\n", "\x0c": "\n"})
+# What XML 1.0 cannot hold (its Char production's complement): python-docx refuses a string with any.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,13 @@ def export_csv(quotes: Sequence[Quote]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
+def docx_text(text: str) -> str:
+    """``text`` as a Word document can hold it: Word's own control characters as Word shows them (a
+    non-breaking hyphen, nothing for an optional one, a new line for a line or page break), any other
+    character XML cannot hold left out."""
+    return _NOT_XML_CHAR.sub("", text.translate(_WORD_CONTROLS))
+
+
 def export_docx(quotes: Sequence[Quote]) -> bytes:
     """A Word document: a title, then per passage a level-1 heading, its paragraphs and its source line."""
     from docx import Document
@@ -154,11 +166,12 @@ def export_docx(quotes: Sequence[Quote]) -> bytes:
     document.core_properties.title = EXPORT_TITLE
     document.add_heading(EXPORT_TITLE, level=0)
     for number, quote in enumerate(quotes, start=1):
-        document.add_heading(heading_of(number, quote), level=1)
-        for line in quote.text.splitlines():
+        document.add_heading(docx_text(heading_of(number, quote)), level=1)
+        # after docx_text: splitlines() would also split at \x1e, a hyphen within a word
+        for line in docx_text(quote.text).splitlines():
             if line.strip():
                 document.add_paragraph(line)
-        document.add_paragraph().add_run(source_line(quote.source)).italic = True
+        document.add_paragraph().add_run(docx_text(source_line(quote.source))).italic = True
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
@@ -181,7 +194,7 @@ def check_export_body(body: dict) -> tuple[list[str], str]:
     if unknown:
         raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(EXPORT_FIELDS)}", field=unknown[0])
     format_name = body.get("format")
-    if format_name not in EXPORT_FORMATS:
+    if not isinstance(format_name, str) or format_name not in EXPORT_FORMATS:  # {} or [] cannot be looked up
         raise BadQuery(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {format_name!r:.40})", field="format")
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids:

@@ -91,7 +91,7 @@ class IndexHolder:
         try:
             searcher = load_searcher(source, model=model, encoder=encoder, tables=self.tables)
         except LOAD_ERRORS as exc:
-            log.warning("speechqa: no index loaded: %s", exc)
+            log.warning("no index loaded: %s", exc)
             self.swap(None, exc)
             return
         warm_up(searcher)
@@ -114,7 +114,7 @@ class IndexHolder:
             except Exception as exc:
                 error = exc if isinstance(exc, SpeechQAError) else ReloadFailed(
                     f"loading {source} failed ({type(exc).__name__}: {exc}) — see the server log")
-                log.error("speechqa: reload of %s refused, still serving %s: %s",
+                log.error("reload of %s refused, still serving %s: %s",
                           source, build_id_of(old.searcher), error,
                           exc_info=not isinstance(exc, SpeechQAError))
                 if old.searcher is None:
@@ -123,7 +123,7 @@ class IndexHolder:
                     self._state = _State(old.searcher, None, f"{error.code}: {error}")
                 raise error from exc
             self.swap(searcher, None)
-            log.info("speechqa: now serving build %s (was %s)", build_id_of(searcher), build_id_of(old.searcher))
+            log.info("now serving build %s (was %s)", build_id_of(searcher), build_id_of(old.searcher))
             return build_id_of(searcher)
         finally:
             self._reloading.release()
@@ -185,10 +185,10 @@ class ReloadWatcher(threading.Thread):
                 self.check()
             except StoreUnavailable as exc:
                 if self._outage is None:
-                    log.warning("speechqa: cannot ask for the current build, still serving the loaded one: %s", exc)
+                    log.warning("cannot ask for the current build, still serving the loaded one: %s", exc)
                 self._outage = str(exc)
             except Exception:  # the watcher must outlive any surprise; the next change retries
-                log.exception("speechqa: reload watcher error")
+                log.exception("reload watcher error")
 
     def stop(self) -> None:
         """Stop polling (the thread ends within one interval)."""
@@ -198,7 +198,7 @@ class ReloadWatcher(threading.Thread):
         """Reload if the source names a build not yet tried; True when a new build was swapped in."""
         build_id = self.source.current()
         if self._outage is not None:
-            log.info("speechqa: the index source answers again")
+            log.info("the index source answers again")
             self._outage = None
         if build_id is None or build_id == self.seen:
             return False

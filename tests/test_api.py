@@ -172,6 +172,7 @@ def test_query_with_markup_is_escaped_in_highlights(client):
     ({"q": "粮食", "k": "1.5"}, K_MESSAGE),
     ({"q": "粮食", "k": "１０"}, K_MESSAGE),
     ({"q": "粮食", "k": "99999999999999999999999"}, K_MESSAGE),
+    ({"q": "粮食", "k": "9" * 5000}, f"{K_MESSAGE} (got a number too large to show)"),
     ({"q": "粮食", "mode": "sparse"}, MODE_MESSAGE),
     ({"q": "粮食", "speech": "no-such-speech"}, "unknown speech id 'no-such-speech'"),
 ])
@@ -191,7 +192,9 @@ def test_search_get_rejects_bad_parameters(client, params, message):
     (b"[1, 2]", "bad_request", "request body must be a JSON object, not list"),
     (b"null", "bad_request", "request body must be a JSON object, not null"),
     (b'"q"', "bad_request", "request body must be a JSON object, not str"),
-    (b'{"q": 5}', "bad_query", Q_MESSAGE),
+    (b'{"q": 5}', "bad_query", "q must be a string, the question (got 5)"),
+    (b'{"q": ["x"]}', "bad_query", "q must be a string, the question (got ['x'])"),
+    (b'{"q": null}', "bad_query", Q_MESSAGE),
     (b'{"q": ""}', "bad_query", Q_MESSAGE),
     (b'{"k": 3}', "bad_query", Q_MESSAGE),
     (b'{"q": "\\u7cae\\u98df", "k": "5"}', "bad_query", K_MESSAGE),
@@ -211,6 +214,18 @@ def test_search_post_rejects_bad_bodies(client, body, code, message):
     assert error_of(response)[1].startswith(message)
 
 
+@pytest.mark.parametrize(("k", "got"), [
+    ("99999999999999999999", "99999999999999999999"),  # 20 digits: echoed whole
+    ("99999999999999999999999", "a number too large to show"),  # 23: no longer cut to 20 nines
+    ("-99999999999999999999999", "a number too small to show"),
+    ("-3", "-3"),
+])
+def test_a_k_out_of_range_is_echoed_whole_or_said_too_large(client, k, got):
+    for response in (client.get("/api/search", query_string={"q": "粮食", "k": k}),
+                     client.post("/api/search", data=f'{{"q": "粮食", "k": {k}}}', content_type="application/json")):
+        assert error_of(response) == ("bad_query", f"{K_MESSAGE} (got {got})")
+
+
 def test_post_defaults_and_nulls(client):
     body = client.post("/api/search", json={"q": "粮食安全", "k": None, "mode": None, "speech": None}).get_json()
     assert (body["mode"], body["speech"], len(body["results"])) == ("hybrid", None, 10)
@@ -220,6 +235,24 @@ def test_oversized_body_is_413(client):
     response = client.post("/api/search", data=json.dumps({"q": "粮" * 20000}), content_type="application/json")
     assert response.status_code == 413
     assert error_of(response) == ("payload_too_large", "request body is too large: at most 16384 bytes")
+
+
+UTF8_MESSAGE = ("the query string is not valid UTF-8: its %-escapes must encode UTF-8 text, such as %E7%B2%AE for 粮 "
+                "— send valid Unicode text")
+
+
+# werkzeug hands escapes that decode to no UTF-8 on as literal text: "%ED%A0%80" (a lone surrogate's UTF-8)
+# was searched as those nine characters.
+@pytest.mark.parametrize("path", ["/api/search?q=%ED%A0%80", "/api/search?q=%ff%fe", "/api/search?q=%E7%B2&k=3",
+                                  "/api/speeches?x=%C0%AF", "/api/search?%ff=1&q=x"])
+def test_a_query_string_that_is_not_utf8_is_400(client, path):
+    response = client.get(path)
+    assert response.status_code == 400
+    assert error_of(response) == ("bad_request", UTF8_MESSAGE)
+
+
+def test_an_escaped_percent_sign_is_still_searched_as_text(client):
+    assert client.get("/api/search?q=%25ff&k=1").get_json()["query"] == "%ff"
 
 
 def test_unknown_api_route_is_json_404(client):

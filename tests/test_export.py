@@ -10,7 +10,8 @@ from docx import Document
 
 from index.records import Passage, SpeechInfo
 from service.export import (CSV_COLUMNS, EXPORT_FORMATS, Quote, Source, chinese_date, citation_markdown,
-                            citation_text, export, export_csv, export_docx, export_markdown, quote_of, source_line)
+                            citation_text, docx_text, export, export_csv, export_docx, export_markdown, quote_of,
+                            source_line)
 
 COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"
 FULL = Quote("p-food", "保障粮食安全是头等大事。\n1.要落实党政同责，*严格*考核。",
@@ -94,6 +95,33 @@ def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():
     source_runs = [p.runs for p in document.paragraphs if p.text.startswith("（摘自")]
     assert [[run.italic for run in runs] for runs in source_runs] == [[True], [True]]
     assert document.core_properties.title == "讲话素材摘录"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("党政同责\x1e年度考核", "党政同责\u2011年度考核"),  # Word's non-breaking hyphen
+    ("耕地\x1f保护", "耕地保护"),  # Word's optional hyphen
+    ("防控体系\x0b守住国门", "防控体系\n守住国门"),  # Word's line break within a paragraph
+    ("上一页\x0c下一页", "上一页\n下一页"),
+    ("稳定\x01\x00\x7f粮食\ufffe面积", "稳定\x7f粮食面积"),  # DEL is XML; NUL, SOH and U+FFFE are not
+    ("制表\t回车\r换行\n", "制表\t回车\r换行\n"),
+    ("𠀀兆\u2028", "𠀀兆\u2028"),
+])
+def test_docx_text_keeps_only_what_xml_holds(text, shown):
+    assert docx_text(text) == shown
+
+
+def test_docx_export_of_text_with_control_characters_reads_back_as_word_shows_it():
+    quote = Quote("p-ctrl", "要落实党政同责\x1e年度考核，严守耕地\x1f保护红线，稳定\x01粮食播种面积。\n完善防控体系\x0b守住国门。",
+                  Source("控制\x1e字符\x01讲话", ("一、粮食\x1f安全",), None, None, "南\x0b宁"))
+    document = Document(io.BytesIO(export_docx([quote])))
+    assert [(p.style.name, p.text) for p in document.paragraphs] == [
+        ("Title", "讲话素材摘录"),
+        ("Heading 1", "1. 控制\u2011字符讲话 · 一、粮食安全"),
+        ("Normal", "要落实党政同责\u2011年度考核，严守耕地保护红线，稳定粮食播种面积。"),
+        ("Normal", "完善防控体系"),
+        ("Normal", "守住国门。"),
+        ("Normal", "（摘自《控制\u2011字符讲话》，一、粮食安全，南\n宁）"),
+    ]
 
 
 def test_export_dispatches_on_each_format_and_refuses_others():

@@ -1,7 +1,9 @@
-"""The real server: `python -m service --index ROOT serve` as a subprocess, queried over HTTP on loopback."""
+"""The real server: `python -m service --index ROOT serve` as a subprocess, queried over HTTP on loopback;
+and the command around it, run as a user runs it (a pipe that closes, bytes that are not UTF-8)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from eval.command import main as eval_main
+from service.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 180
@@ -38,41 +41,80 @@ def fetch(url: str, *, data: bytes | None = None, method: str | None = None,
             return error.code, dict(error.headers), error.read()
 
 
+def raw_get(base: str, target: bytes) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a GET whose request line carries ``target`` byte for byte, as curl
+    sends it (urllib would refuse or percent-encode what is not ASCII)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n")
+        response = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (field.partition(":") for field in fields)}
+    return int(status_line.split()[1]), headers.get("content-type", ""), body
+
+
+def speechqa(*args: str | bytes, **popen) -> subprocess.Popen:
+    """`python -m service ARGS` started from the repository (the console script's code)."""
+    return subprocess.Popen([sys.executable, "-m", "service", *args], cwd=REPO, **popen)
+
+
+def speechqa_run(*args: str | bytes) -> subprocess.CompletedProcess:
+    """`python -m service ARGS` run to its end, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "service", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=START_TIMEOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until_up(process: subprocess.Popen, base: str, log: Path, *, health: int = 200) -> None:
+    """Return once /healthz answers ``health``; fail with the server's output if it exits or answers otherwise."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            status, _, body = fetch(base + "/healthz")
+        except (URLError, ConnectionError, TimeoutError):
+            status = None
+        if status == health:
+            return
+        if status is not None:
+            pytest.fail(f"server is up but /healthz answered {status}: {body.decode(errors='replace')}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"server did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}")
+        time.sleep(0.25)
+
+
 @pytest.fixture(scope="module")
-def server(index_root, tmp_path_factory):
-    """The speechqa command serving the seed index on a free loopback port; stopped at the end."""
+def served(index_root, tmp_path_factory):
+    """(base URL, output file) of the speechqa command serving the seed index on a free loopback port;
+    stopped at the end."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--index", str(index_root), "serve", "--port", str(port)],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        process = speechqa("--index", str(index_root), "serve", "--port", str(port), stdout=out,
+                           stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-            try:
-                status, _, body = fetch(base + "/healthz")
-            except (URLError, ConnectionError, TimeoutError):
-                status = None
-            if status == 200:
-                break
-            if status is not None:
-                pytest.fail(f"server is up but /healthz answered {status}: {body.decode(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.25)
-        yield base
+        wait_until_up(process, base, log)
+        yield base, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     assert process.returncode is not None
+
+
+@pytest.fixture(scope="module")
+def server(served) -> str:
+    """The base URL of the served seed index."""
+    return served[0]
 
 
 def test_healthz_reports_the_served_build(server, searcher):
@@ -152,3 +194,102 @@ def test_eval_over_http_scores_as_in_process_and_names_what_the_server_ran_on(se
         health["engines"]["index"], health["engines"]["queries"], health["cpu"])
     for key in ("index_engine", "query_engine", "cpu", "metrics", "per_question"):
         assert over_http[key] == in_process[key], key
+
+
+def test_serve_says_where_it_listens(served, index_root):
+    base, log = served
+    assert log.read_text().splitlines().count(f"serving on {base}/ (index {index_root}, store faiss)") == 1
+
+
+@pytest.mark.parametrize(("target", "params", "count"), [
+    # curl -G --data-urlencode 'q="总体国家安全观"' -d place=南宁: the place goes as raw UTF-8 bytes
+    # (and no seed speech names its place)
+    ("/api/search?q=%22%E6%80%BB%E4%BD%93%E5%9B%BD%E5%AE%B6%E5%AE%89%E5%85%A8%E8%A7%82%22&place=南宁",
+     {"q": '"总体国家安全观"', "place": "南宁"}, 0),
+    ("/api/search?q=粮食安全&k=3", {"q": "粮食安全", "k": 3}, 3),
+])
+def test_raw_utf8_in_the_url_is_read_as_its_percent_encoding(server, target, params, count):
+    status, content_type, body = raw_get(server, target.encode())
+    assert (status, content_type) == (200, "application/json")
+    payload, encoded = json.loads(body), json.loads(fetch(server + "/api/search?" + urlencode(params))[2])
+    assert (payload["query"], len(payload["results"])) == (params["q"], count)
+    assert [r["passage_id"] for r in payload["results"]] == [r["passage_id"] for r in encoded["results"]]
+
+
+def test_raw_utf8_in_a_page_url_and_a_path(server):
+    status, content_type, body = raw_get(server, "/?q=粮食安全".encode())
+    assert (status, content_type) == (200, "text/html; charset=utf-8")
+    assert "<mark>粮食安全</mark>".encode() in body
+    status, _, body = raw_get(server, "/api/passages/不存在".encode())
+    assert (status, json.loads(body)) == (404, {"error": {"code": "not_found", "message": "no passage with id '不存在'"}})
+
+
+@pytest.mark.parametrize("target", [b"/api/search?q=%ED%A0%80", b"/api/search?q=%ff%fe", b"/api/search?q=\xff\xfe"])
+def test_a_query_string_that_is_not_utf8_is_a_json_400_over_http(server, target):
+    status, content_type, body = raw_get(server, target)
+    assert (status, content_type) == (400, "application/json")
+    assert json.loads(body)["error"] == {
+        "code": "bad_request", "message": "the query string is not valid UTF-8: its %-escapes must encode UTF-8 text, "
+                                          "such as %E7%B2%AE for 粮 — send valid Unicode text"}
+
+
+@pytest.mark.parametrize(("host", "reason"), [
+    ("127.0.0.1", "Address already in use; another program listens there — stop it or choose another --port"),
+    ("999.1.1.1", "'999.1.1.1' is not an IP address or a host name this machine resolves — check --host"),
+])
+def test_serve_that_cannot_listen_says_why_in_one_line(served, tmp_path, host, reason):
+    port = served[0].rsplit(":", 1)[1]  # the served index's port: in use
+    run = speechqa_run("--index", str(tmp_path), "serve", "--host", host, "--port", port)
+    assert run.returncode == 2
+    assert run.stdout == ""  # no "serving on" for a server that never listened
+    assert run.stderr.splitlines()[-1] == f"speechqa: cannot listen on {host}:{port}: {reason}"
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_serve_refuses_a_port_out_of_range_before_starting(port, capsys):
+    with pytest.raises(SystemExit) as refused:
+        cli_main(["serve", "--port", port])
+    assert refused.value.code == 2
+    assert f"argument --port: must be an integer between 1 and 65535 (got '{port}')" in capsys.readouterr().err
+
+
+def test_a_server_logs_each_line_once_with_one_prefix(tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = speechqa("--index", str(tmp_path / "nothing"), "serve", "--port", str(port), stdout=out,
+                           stderr=subprocess.STDOUT,
+                           env=os.environ | {"SPEECHQA_RELOAD_TOKEN": "t", "SPEECHQA_RELOAD_INTERVAL": "0"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, base, log, health=503)
+        # a record logged while serving: waitress.serve's logging.basicConfig() printed those twice
+        assert fetch(base + "/api/admin/reload", method="POST", headers={"Authorization": "Bearer t"})[0] == 503
+    finally:
+        stop(process)
+    missing = f"no index at {tmp_path / 'nothing'} — run `speechqa build`"
+    assert log.read_text().splitlines() == [
+        f"speechqa: no index loaded: {missing}",
+        f"serving on {base}/ (index {tmp_path / 'nothing'}, store faiss)",
+        f"speechqa: reload of {tmp_path / 'nothing'} refused, still serving None: {missing}",
+    ]
+
+
+def test_ask_into_a_closed_pipe_exits_quietly(index_root, tmp_path):
+    # `speechqa ask … | head -1`: the reader is gone before the answer is written
+    with open(tmp_path / "stderr", "wb") as stderr:
+        process = speechqa("--index", str(index_root), "ask", "国家安全", "-k", "10", stdout=subprocess.PIPE,
+                           stderr=stderr)
+        process.stdout.close()
+        assert process.wait(timeout=START_TIMEOUT) == 141  # 128 + SIGPIPE, as a shell reports `yes | head`
+    errors = (tmp_path / "stderr").read_text()
+    assert "BrokenPipeError" not in errors and "Traceback" not in errors
+
+
+def test_ask_with_bytes_that_are_not_utf8_says_so(tmp_path):
+    run = speechqa_run("--index", str(tmp_path), "ask", b"\xed\xa0\x80")  # refused while parsing: no index needed
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[-1] == (
+        "speechqa ask: error: argument question: not valid UTF-8 text (the shell passed bytes in another "
+        "encoding) — give valid Unicode text, or set the terminal to UTF-8")

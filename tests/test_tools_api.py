@@ -89,6 +89,8 @@ def test_export_csv_and_docx(client, searcher):
 @pytest.mark.parametrize(("body", "message"), [
     ({"ids": ["x"], "format": "pdf"}, "format must be one of markdown, csv, docx (got 'pdf')"),
     ({"ids": ["x"]}, "format must be one of markdown, csv, docx (got None)"),
+    ({"ids": ["x"], "format": {}}, "format must be one of markdown, csv, docx (got {})"),
+    ({"ids": ["x"], "format": ["csv"]}, "format must be one of markdown, csv, docx (got ['csv'])"),
     ({"ids": [], "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
     ({"ids": "abc", "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
     ({"ids": ["a"] * (MAX_EXPORT_PASSAGES + 1), "format": "csv"},
@@ -98,6 +100,48 @@ def test_export_csv_and_docx(client, searcher):
 ])
 def test_export_refuses_bad_bodies(client, body, message):
     assert error_of(client.post("/api/export", json=body), 400) == {"code": "bad_query", "message": message}
+
+
+# Word's non-breaking hyphen (\x1e), optional hyphen (\x1f) and line break (\x0b) and a stray \x01, as a
+# .txt saved from Word keeps them: three control characters, which a file of 300 characters may hold.
+CONTROL_SPEECH = ("控制字符测试讲话\n一、保障粮食安全\n要落实粮食安全党政同责\x1e年度考核，严守耕地\x1f保护红线，稳定\x01粮食播种面积。"
+                  + "加快建设现代化粮食仓储设施，完善地方储备轮换机制，确保关键时刻调得出、用得上。" * 4
+                  + "\n二、边境安全\n完善边境立体化防控体系\x0b坚决守住国门安全。" + "深入推进边境管控，强化边境治理。" * 4 + "\n")
+
+
+@pytest.fixture(scope="module")
+def control_client(tmp_path_factory, encoder):
+    """A Flask test client over a real index of CONTROL_SPEECH, and the ids of its passages in order."""
+    from index.build import build
+    from index.search import load_searcher
+    from service import create_app
+
+    corpus = tmp_path_factory.mktemp("control-corpus")
+    (corpus / "control.txt").write_text(CONTROL_SPEECH, encoding="utf-8")
+    root = tmp_path_factory.mktemp("control-index")
+    build([corpus], root, encoder=encoder)
+    searcher = load_searcher(root, encoder=encoder)
+    return create_app({"TESTING": True}, searcher=searcher).test_client(), [p.id for p in searcher.passages]
+
+
+def test_docx_export_of_passages_with_control_characters(control_client):
+    client, ids = control_client
+    posted = client.post("/api/export", json={"ids": ids, "format": "docx"})
+    with client.get("/export", query_string={"cart": ",".join(ids), "format": "docx"}) as cart:
+        for response in (posted, cart):
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            document = Document(io.BytesIO(response.get_data()))
+            assert [p.text for p in document.paragraphs if p.style.name == "Normal"][:5] == [
+                "一、保障粮食安全",
+                "要落实粮食安全党政同责\u2011年度考核，严守耕地保护红线，稳定粮食播种面积。"
+                + "加快建设现代化粮食仓储设施，完善地方储备轮换机制，确保关键时刻调得出、用得上。" * 4,
+                "（摘自《控制字符测试讲话》，一、保障粮食安全）",
+                "二、边境安全",
+                "完善边境立体化防控体系",
+            ]
+    # the other formats keep the passage exactly as in the source
+    assert CONTROL_SPEECH.split("\n")[2] in client.post("/api/export", json={"ids": ids, "format": "csv"}).get_data(
+        as_text=True)
 
 
 def test_export_of_an_unknown_id_is_404_and_a_huge_body_413(client, searcher):

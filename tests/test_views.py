@@ -110,6 +110,11 @@ def test_bad_parameters_give_a_friendly_400(client, params, message):
     assert '<form class="search"' in html, "the form is still there to fix the question"
 
 
+def test_a_query_string_that_is_not_utf8_is_a_friendly_400(client):
+    html = page(client.get("/?q=%ED%A0%80"), 400)
+    assert "请求有误，请检查地址或重新检索。" in html and not results_of(html)
+
+
 # The second query opens a phrase it never closes: a syntax error, answered with the form (400), escaped too.
 @pytest.mark.parametrize("query, status", [("<script>alert(1)</script>", 200), ('"><img src=x onerror=alert(1)>', 400),
                                            ('"><img src=x onerror=alert(1)>"', 200),
