@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
                              "codes, whose dense index holds them in fp32) instead of the current build's")
     parser.add_argument("--fp32-lists", action="store_true",
                         help="also an IVF keeping fp32 vectors (IndexIVFFlat), the encoding before 8-bit codes")
+    parser.add_argument("--trained-on", type=float, metavar="SHARE",
+                        help="also the IVF a build keeps when the library has grown since its lists were trained: "
+                             "trained on the first SHARE of the vectors (e.g. 0.8), filled with all, probed as a "
+                             "build probes it")
     parser.add_argument("--questions", type=Path, nargs="+", default=[QUESTIONS, HOLDOUT],
                         help="question sets, scored together (default: the tuning and held-out sets)")
     args = parser.parse_args(argv)
@@ -97,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             inverted.nprobe = probed
             rows.append(measure(search, name, lists, probed, questions))
             print(rows[-1], flush=True)
+    if args.trained_on:
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        older = stores.make_dense_index(vectors[:int(len(vectors) * args.trained_on)])
+        store.dense = stores.make_dense_index(vectors, trained=older)
+        faiss.omp_set_num_threads(1)
+        rows.append(measure(search, f"ivf trained on the first {args.trained_on:.0%}", store.dense.nlist,
+                            store.dense.nprobe, questions))
+        print(rows[-1], flush=True)
     display = os.path.relpath(args.index, ROOT)
     sets = [Path(path).name for path in args.questions]
     results = {"machine": machine(), "index": display, "vectors": int(store.dense.ntotal),
@@ -108,10 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         + (f" (read from {os.path.relpath(args.vectors_of, ROOT)})" if args.vectors_of else "")
         + f"; {len(questions)} questions "
         f"({', '.join(sets)}), hybrid, in-process; dense search at one OpenMP thread.", "",
+        *([f"The last row's lists were trained on the first {args.trained_on:.0%} of the vectors and hold all of "
+           "them, as a build that keeps its IVF's training after the library grew (index/store.py "
+           "IVF_RETRAIN_GROWTH).", ""] if args.trained_on else []),
         table(rows, COLUMNS)])
     default_sets = [Path(QUESTIONS).name, Path(HOLDOUT).name]
     write_results(f"ivf-{Path(args.index).name}" + ("" if sets == default_sets else "-" + "-".join(
-        Path(name).stem for name in sets)), results, markdown)
+        Path(name).stem for name in sets)) + (f"-trained-on-{args.trained_on:g}" if args.trained_on else ""),
+        results, markdown)
     print(markdown)
     return 0
 
