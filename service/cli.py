@@ -213,6 +213,7 @@ def cmd_add(args) -> int:
 
 def cmd_ask(args) -> int:
     from index.lexical import warm_up as load_jieba
+    from index.query import parse_query
     from index.search import load_searcher, search_payload
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
@@ -224,7 +225,9 @@ def cmd_ask(args) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
     if not payload["results"]:
-        print("no passage matches this question")
+        print("没有找到相关段落")
+    elif not payload["answered"] and parse_query(payload["query"]).text:  # phrases and filters alone ask nothing
+        print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")
     if payload["phrases_spread"]:
         print("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落")
     elif payload["phrases_relaxed"]:

@@ -195,7 +195,7 @@ def index():
     index_holder = holder()
     searcher = index_holder.searcher
     form = _form()
-    context = _form_defaults() | {"form": form, "results": None, "message": None, "took_ms": None}
+    context = _form_defaults() | {"form": form, "results": None, "message": None, "took_ms": None, "no_answer": None}
     if "q" not in request.args:
         if searcher is None:
             return _unavailable(context, index_holder.error)
@@ -219,18 +219,30 @@ def index():
     context["phrases_relaxed"] = answer.phrases_relaxed
     context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech_of(searcher, answer)
-    if not results or not context["answered"]:
-        context["no_answer"] = _suggestions(asked)
+    context["no_answer"] = _suggestions(asked, found=bool(results), answered=context["answered"])
     return render_template("index.html", **context)
 
 
-def _suggestions(asked: SearchRequest) -> list[tuple[str, str]]:
-    """(what to try, a results URL that tries it) when no result answers: fewer words, a phrase, another mode."""
+def _suggestions(asked: SearchRequest, *, found: bool, answered: bool) -> list[tuple[str, str]] | None:
+    """(what to try, a results URL that tries it) when no result answers: fewer words, a phrase, another
+    mode; None when nothing needs saying.
+
+    A query of phrases and filters alone asks no question: what it finds is exactly what holds its
+    wording, however it ranks, and another mode finds nothing else. When it finds nothing, the
+    phrases' words searched freely may.
+    """
+    parsed = parse_query(asked.q)
+    if not parsed.text:
+        if found:
+            return None
+        return [("去掉引号，按意思查找", url_for("views.index", q=parsed.unquoted, mode=asked.mode))] if parsed.phrases else []
+    if found and answered:
+        return None
     words = asked.q.split()
     suggestions = []
     if len(words) > 1:
         suggestions.append(("少用几个词", url_for("views.index", q=" ".join(words[:2]), mode=asked.mode)))
-    if '"' not in asked.q and "“" not in asked.q and len(asked.q) <= 20:
+    if not parsed.phrases and len(asked.q) <= 20:
         suggestions.append(("按原文提法精确查找", url_for("views.index", q=f'"{asked.q}"', mode=asked.mode)))
     for mode in MODES:
         if mode != asked.mode:

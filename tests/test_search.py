@@ -178,3 +178,15 @@ def test_ask_prints_which_speech_a_question_named(index_root, searcher, capsys):
     assert main(["--index", str(index_root), "ask", question, "-k", "3"]) == 0
     named = searcher.speech(searcher.answer(question, k=3).named_speech).title
     assert capsys.readouterr().out.startswith(f"问题指向《{named}》：先列这篇讲话里关于“维护政治安全这块说了什么”的段落\n")
+
+
+def test_ask_says_when_nothing_matches_or_the_best_hit_may_not_answer(index_root, searcher, capsys):
+    question = "如何做红烧肉？"
+    assert not searcher.answered(searcher.answer(question, k=3).hits, "hybrid")
+    assert main(["--index", str(index_root), "ask", question, "-k", "3"]) == 0
+    assert capsys.readouterr().out.startswith("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）\n 1. ")
+    assert main(["--index", str(index_root), "ask", '"上海交通大学"']) == 0
+    assert capsys.readouterr().out.startswith("没有找到相关段落\n(hybrid, ")
+    # a phrase that occurs asks nothing: its passages are listed without the caution
+    assert main(["--index", str(index_root), "ask", '"保交楼"']) == 0
+    assert capsys.readouterr().out.startswith(" 1. ")

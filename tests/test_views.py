@@ -281,6 +281,22 @@ def test_no_answer_suggests_fewer_words_a_phrase_and_another_mode(client):
     ]
 
 
+def test_phrases_and_filters_alone_ask_nothing_a_mode_could_answer_better(client):
+    def notice(query):
+        found = re.search(r'<div class="notice no-answer" role="status">(.*?)</div>', page(client.get("/", query_string={
+            "q": query})), flags=re.S)
+        return found and (re.sub(r"<[^>]+>", "", found.group(1).split("</p>")[0]).strip(),
+                          re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', found.group(1)))
+
+    # what holds the wording is the answer, however it ranks
+    assert notice('"保交楼"') is None and notice("标题：晋中") is None and notice("-粮食") is None
+    # wording no passage holds: its words searched freely may find it, another mode cannot
+    assert notice('"上海交通大学"') == ("没有找到相关段落。可以试试：",
+                                    [("/?q=%E4%B8%8A%E6%B5%B7%E4%BA%A4%E9%80%9A%E5%A4%A7%E5%AD%A6&amp;mode=hybrid",
+                                      "去掉引号，按意思查找")])
+    assert notice("标题：不存在的标题") == ("没有找到相关段落。", [])
+
+
 def test_speech_page_shows_headings_and_keeps_the_query_highlights(client, searcher):
     speech = searcher.speeches[0]
     html = page(client.get(f"/speeches/{speech.id}", query_string={"q": "安全"}))
