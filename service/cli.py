@@ -289,6 +289,20 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_speeches(args) -> int:
+    """The current index's speeches: the ids `ask --speech` and the API's ``speech`` take."""
+    from service.api import speech_summary
+
+    speeches = _source(args).open().speeches
+    if args.json:
+        print(json.dumps({"speeches": [speech_summary(s) for s in speeches]}, ensure_ascii=False, indent=2))
+        return 0
+    for speech in speeches:
+        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  {speech.title}  ({speech.source})")
+    print(f"({len(speeches)} speeches)")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from eval.command import run_command
 
@@ -387,6 +401,8 @@ def parser() -> argparse.ArgumentParser:
     term_table_options(p)
     command("rollback", "serve the previous build again", cmd_rollback)
     command("status", "show and verify the current build's manifest", cmd_status)
+    p = command("speeches", "list the indexed speeches and their ids (for ask --speech)", cmd_speeches)
+    p.add_argument("--json", action="store_true", help="print what GET /api/speeches answers")
     return top
 
 

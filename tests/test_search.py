@@ -1,5 +1,6 @@
 """Validation and the three search modes over the real seed index."""
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -190,3 +191,12 @@ def test_ask_says_when_nothing_matches_or_the_best_hit_may_not_answer(index_root
     # a phrase that occurs asks nothing: its passages are listed without the caution
     assert main(["--index", str(index_root), "ask", '"保交楼"']) == 0
     assert capsys.readouterr().out.startswith(" 1. ")
+
+
+def test_speeches_lists_the_ids_ask_takes_and_the_api_json(index_root, searcher, client, capsys):
+    assert main(["--index", str(index_root), "speeches"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [s.id for s in searcher.speeches]
+    assert lines[-1] == f"({len(searcher.speeches)} speeches)"
+    assert main(["--index", str(index_root), "speeches", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == client.get("/api/speeches").get_json()
