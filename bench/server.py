@@ -108,8 +108,11 @@ def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
 
 
 def load(port: int, questions: Sequence[str], *, concurrency: int, seconds: float | None = None,
-         total: int | None = None, k: int = 10, unique: bool = True) -> dict:
-    """Keep-alive clients in ``concurrency`` threads, for ``seconds`` or ``total`` requests in all.
+         total: int | None = None, k: int = 10, unique: bool = True, stop: threading.Event | None = None,
+         rate: float | None = None) -> dict:
+    """Keep-alive clients in ``concurrency`` threads, for ``seconds`` or ``total`` requests in all,
+    or until ``stop`` is set; each client sends ``rate`` requests a second at most (default: the next
+    as soon as the last is answered).
 
     ``unique`` makes every request's question distinct (bench.common.fresh), so the server's
     query cache never answers; ``unique=False`` repeats the questions as given.
@@ -125,12 +128,15 @@ def load(port: int, questions: Sequence[str], *, concurrency: int, seconds: floa
     def worker(slot: int) -> None:
         conn = connect(port)
         i = slot * 7
+        started = 0.0  # when the last request was sent
         barrier.wait()
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at and not (stop is not None and stop.is_set()):
             if counter is not None:
                 with lock:
                     if next(counter, None) is None:
                         break
+            if rate:  # the next request one interval after the last one was sent
+                time.sleep(max(0.0, started + 1 / rate - time.perf_counter()))
             question = questions[i % len(questions)]
             path = search_path(fresh(question) if unique else question, k)
             i += 1
