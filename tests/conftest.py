@@ -126,17 +126,22 @@ def find_searcher(find_index, encoder):
     return load_searcher(find_index, encoder=encoder)
 
 
-@pytest.fixture(scope="session")
-def markup_searcher(tmp_path_factory, encoder):
-    """A tiny real index of one speech whose title and body carry HTML."""
+def one_file_searcher(tmp_path_factory, encoder, name: str, text: str):
+    """A searcher over a real index of one corpus file ``name`` holding ``text``."""
     from index.build import build
     from index.search import load_searcher
 
-    corpus = tmp_path_factory.mktemp("markup-corpus")
-    (corpus / "markup.txt").write_text(MARKUP_SPEECH, encoding="utf-8")
-    root = tmp_path_factory.mktemp("markup-index")
+    corpus = tmp_path_factory.mktemp(f"{Path(name).stem}-corpus")
+    (corpus / name).write_text(text, encoding="utf-8")
+    root = tmp_path_factory.mktemp(f"{Path(name).stem}-index")
     build([corpus], root, encoder=encoder)
     return load_searcher(root, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def markup_searcher(tmp_path_factory, encoder):
+    """A tiny real index of one speech whose title and body carry HTML."""
+    return one_file_searcher(tmp_path_factory, encoder, "markup.txt", MARKUP_SPEECH)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from docx import Document
 from service.export import (MAX_EXPORT_PASSAGES, export_csv, export_markdown, quote_of, citation_markdown,
                             citation_text)
 
+from .conftest import one_file_searcher
+
 
 def quotes(searcher, ids):
     return [quote_of(searcher.passage(i), searcher.speech(searcher.passage(i).speech_id)) for i in ids]
@@ -112,15 +114,9 @@ CONTROL_SPEECH = ("控制字符测试讲话\n一、保障粮食安全\n要落实
 @pytest.fixture(scope="module")
 def control_client(tmp_path_factory, encoder):
     """A Flask test client over a real index of CONTROL_SPEECH, and the ids of its passages in order."""
-    from index.build import build
-    from index.search import load_searcher
     from service import create_app
 
-    corpus = tmp_path_factory.mktemp("control-corpus")
-    (corpus / "control.txt").write_text(CONTROL_SPEECH, encoding="utf-8")
-    root = tmp_path_factory.mktemp("control-index")
-    build([corpus], root, encoder=encoder)
-    searcher = load_searcher(root, encoder=encoder)
+    searcher = one_file_searcher(tmp_path_factory, encoder, "control.txt", CONTROL_SPEECH)
     return create_app({"TESTING": True}, searcher=searcher).test_client(), [p.id for p in searcher.passages]
 
 
