@@ -226,8 +226,6 @@ def cmd_ask(args) -> int:
         return 0
     if not payload["results"]:
         print("没有找到相关段落")
-    elif not payload["answered"] and parse_query(payload["query"]).text:  # phrases and filters alone ask nothing
-        print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")
     if payload["phrases_spread"]:
         print("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落")
     elif payload["phrases_relaxed"]:
@@ -235,6 +233,8 @@ def cmd_ask(args) -> int:
     if payload["named_speech"]:
         named = payload["named_speech"]
         print(f"问题指向《{named['title']}》：先列这篇讲话里关于“{named['asked']}”的段落")
+    if payload["results"] and not payload["answered"] and parse_query(payload["query"]).text:
+        print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")  # phrases and filters alone ask nothing
     for result in payload["results"]:
         path = " › ".join([result["speech"]["title"], *result["section"]])
         print(f"{result['rank']:>2}. [{result['score']:.4f}] {path}")
