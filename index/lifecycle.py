@@ -87,9 +87,11 @@ def rollback(root: Path) -> str:
     """Make the build before the current one current again; returns its id."""
     build_id = current_id(root)
     history = builds(root)
+    if not history:
+        raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
     older = [b for b in history if build_id is None or b < build_id]
     if not older:
-        raise IndexNotBuilt(f"no earlier build to roll back to under {root}")
+        raise IndexNotBuilt(f"no earlier build to roll back to under {root}: {build_id} is the oldest kept")
     write_text_atomically(root / CURRENT, older[-1] + "\n")
     return older[-1]
 

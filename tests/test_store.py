@@ -179,6 +179,11 @@ def test_rollback_returns_to_the_previous_build(tmp_path, small_corpus, encoder)
     assert lifecycle.current_build(root) == first.directory
     titles = {s.title for s in load_searcher(root, encoder=encoder).speeches}
     assert titles == {"守好粮仓的几点体会"}
+    with pytest.raises(IndexNotBuilt, match=f"no earlier build to roll back to under {root}: {first.build_id} is "
+                                            "the oldest kept"):
+        lifecycle.rollback(root)
+    with pytest.raises(IndexNotBuilt, match="no index at .*missing — run `speechqa build`"):
+        lifecycle.rollback(tmp_path / "missing")
 
 
 def test_interrupted_build_leaves_served_index_alone(tmp_path, small_corpus, encoder):
