@@ -68,8 +68,9 @@ def speeches_per_copy() -> int:
     return len(speeches)
 
 
-def prepare(library: str, corpus: Path, index: Path, articles: int, log) -> list[Path]:
-    """The private root and corpus: the library's files linked, the day's articles written under DAY."""
+def prepare(library: str, corpus: Path, index: Path, articles: int, log) -> tuple[list[Path], int]:
+    """The private root and corpus: the library's files linked, the day's articles written under DAY
+    (returned with their characters)."""
     shutil.rmtree(index, ignore_errors=True)
     shutil.rmtree(corpus, ignore_errors=True)
     shutil.copytree(SCRATCH / f"library-{library}-index", index)
@@ -79,9 +80,9 @@ def prepare(library: str, corpus: Path, index: Path, articles: int, log) -> list
     copies = math.ceil(articles / speeches_per_copy())
     day = make_corpus(corpus / DAY, copies, seed=DAY_SEED)
     make_distinct(day)
-    log(f"  the day: {copies} copies of the seeds, {len(day)} files, "
-        f"{sum(len(p.read_text(encoding='utf-8')) for p in day):,} characters")
-    return day
+    characters = sum(len(p.read_text(encoding="utf-8")) for p in day)
+    log(f"  the day: {copies} copies of the seeds, {len(day)} files, {characters:,} characters")
+    return day, characters
 
 
 def phrase_sample(day_folder: Path, count: int) -> tuple[list[str], int]:
@@ -162,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"(bench/out/library-{library}-index)")
     corpus, index = SCRATCH / "daily-corpus", SCRATCH / "daily-index"
     log(f"copying the {args.library} library's root, writing the day …")
-    day = prepare(library, corpus, index, args.articles, log)
-    day_chars = sum(len(p.read_text(encoding="utf-8")) for p in day)
+    day, day_chars = prepare(library, corpus, index, args.articles, log)
     log("bringing the copy up to this code (an unchanged library embeds nothing) …")
     base = BUILT.search(ensure_index(index, SCRATCH / f"library-{library}-corpus"))
     qs, source = questions()
