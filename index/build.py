@@ -290,20 +290,6 @@ def current_sources(root: Path) -> list[Path] | None:
         return None
 
 
-def collect(sources: Sequence[Path], *, progress: bool = False) -> tuple[list[Speech], list[str]]:
-    """Parse every source (a directory of .txt and .docx files, its folders too, or one file), warning
-    instead of failing."""
-    speeches: list[Speech] = []
-    warnings: list[str] = []
-    for source in sources:
-        if not source.exists():
-            raise CorpusError(f"corpus path {source} does not exist")
-        found, problems = load_corpus(source, progress=progress)
-        speeches.extend(found)
-        warnings.extend(problems)
-    return speeches, warnings
-
-
 def _kept_training(root: Path, previous: dict | None, manifest: dict,
                    count: int) -> faiss.IndexIVFScalarQuantizer | None:
     """The current build's IVF, whose training this build of ``count`` vectors keeps, or None.
@@ -384,7 +370,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
            progress: bool) -> BuildReport:
     started = time.perf_counter()
     sources = distinct_sources([Path(s).resolve() for s in sources])
-    speeches, warnings = collect(sources, progress=progress)
+    speeches, warnings = load_corpus(*sources, progress=progress)
     if not speeches:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))

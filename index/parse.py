@@ -71,7 +71,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,6 +258,38 @@ def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
          for _, relative in _in_path_order(links)]
         + [f"{relative}: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it"
            for _, relative in _in_path_order(others)])
+
+
+def corpus_named(sources: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Each source's corpus files with the name its speeches take as ``source``, and the warnings.
+
+    A folder's files are named by their path from it, a file given alone by its own name. A name an
+    earlier source already gave to another file takes as many of its folders as make it unique
+    (``2024/汇编.txt``): a speech's id is drawn from its source and title, so an updated copy of a
+    library file given to `speechqa add` from elsewhere would otherwise share its speeches' ids.
+    Earlier sources keep their names, so adding a file never renames what the index already holds.
+    """
+    files: list[tuple[Path, str]] = []
+    warnings: list[str] = []
+    taken: set[str] = set()
+    for source in sources:
+        if not source.exists():
+            raise CorpusError(f"corpus path {source} does not exist")
+        found, problems = ([(source, source.name)], []) if source.is_file() else corpus_files(source)
+        warnings += problems if found else problems + [f"{source}: no .txt or .docx files found"]
+        named = [(path, _unique_name(path, name, taken)) for path, name in found]
+        taken.update(name for _, name in named)
+        files += named
+    return files, warnings
+
+
+def _unique_name(path: Path, name: str, taken: set[str]) -> str:
+    parts = path.absolute().parts  # parts[0] is the root
+    used = len(Path(name).parts)
+    while name in taken and used < len(parts) - 1:
+        used += 1
+        name = "/".join(parts[-used:])
+    return path.absolute().as_posix() if name in taken else name
 
 
 def _in_path_order(found: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
@@ -527,20 +559,16 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
     return speeches
 
 
-def load_corpus(directory: Path, *, progress: bool = False) -> tuple[list[Speech], list[str]]:
-    """Parse every ``.txt`` and ``.docx`` file under ``directory`` (``corpus_files``; or one file, a
-    .docx or else text), skipping bad files with a warning each.
+def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], list[str]]:
+    """Parse every ``.txt`` and ``.docx`` file of ``sources`` (each a folder, read by ``corpus_files``,
+    or one file, a .docx or else text), skipping bad files with a warning each.
 
     Returns the speeches in file order and a warning, naming the file, for each skipped file
-    (other kinds of file included), each ignored sidecar, each line left out as an advertisement
-    and each file indexed with a line over ``LONG_LINE_CHARS``.
+    (other kinds of file included, and a file whose text an earlier one already gave), each
+    ignored sidecar, each line left out as an advertisement and each file indexed with a line over
+    ``LONG_LINE_CHARS``. Files are named as ``corpus_named`` names them.
     """
-    directory = Path(directory)
-    if not directory.exists():
-        raise CorpusError(f"corpus path {directory} does not exist")
-    files, warnings = ([(directory, directory.name)], []) if directory.is_file() else corpus_files(directory)
-    if not files:
-        return [], warnings + [f"{directory}: no .txt or .docx files found"]
+    files, warnings = corpus_named([Path(source) for source in sources])
     if progress:
         from tqdm import tqdm
 

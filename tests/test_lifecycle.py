@@ -83,6 +83,31 @@ def test_sources_are_read_once_however_often_a_file_or_its_folder_is_given(tmp_p
     assert distinct_sources(given) == [folder, elsewhere / "d.txt", folder / ".drafts" / "c.txt"]
 
 
+def test_an_updated_copy_of_a_library_file_added_from_elsewhere_keeps_both_apart(tmp_path, capsys):
+    from index.search import load_searcher
+    from service.cli import main
+
+    corpus, downloads, copies, root = (tmp_path / name for name in ("corpus", "downloads", "copies", "index"))
+    for folder in (corpus, downloads, copies):
+        folder.mkdir()
+    text = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n"
+    (corpus / "grain.txt").write_text(text, encoding="utf-8")
+    (downloads / "grain.txt").write_text(text + "三是健全种粮农民收益保障机制。\n", encoding="utf-8")
+    (copies / "grain.txt").write_text(text, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    (library_speech,) = load_searcher(root).speeches
+    # same name, same title: the speech id (drawn from source and title) must not be shared
+    assert main(["--index", str(root), "add", str(downloads / "grain.txt"), "-q"]) == 0
+    speeches = {s.source: s for s in load_searcher(root).speeches}
+    assert sorted(speeches) == ["downloads/grain.txt", "grain.txt"]
+    assert speeches["grain.txt"].id == library_speech.id and speeches["downloads/grain.txt"].id != library_speech.id
+    capsys.readouterr()
+    # a copy of what the library already holds is named in a warning, not indexed again
+    assert main(["--index", str(root), "add", str(copies / "grain.txt"), "-q"]) == 0
+    assert "warning: copies/grain.txt: skipped, same content as grain.txt" in capsys.readouterr().err
+    assert sorted(s.source for s in load_searcher(root).speeches) == ["downloads/grain.txt", "grain.txt"]
+
+
 def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_path, capsys):
     from index.search import load_searcher
     from service.cli import main

@@ -421,6 +421,19 @@ def test_a_library_in_folders_is_read_whole_each_file_named_by_its_path(tmp_path
         "2023/b.txt: skipped, same content as 2023/06/a.txt"]
 
 
+def test_a_name_an_earlier_source_gave_takes_as_many_folders_as_make_it_unique(tmp_path):
+    library, other = tmp_path / "library", tmp_path / "archive" / "2024"
+    for folder in (library / "2024", other):
+        folder.mkdir(parents=True)
+    for number, path in enumerate((library / "a.txt", library / "2024" / "a.txt", other / "a.txt", tmp_path / "a.txt")):
+        path.write_text(f"讲话{number}\n正文第{number}段。\n", encoding="utf-8")
+    speeches, warnings = load_corpus(library, other / "a.txt", tmp_path / "a.txt")
+    # the library's 2024/a.txt took "2024/a.txt", so archive/2024/a.txt needs two folders
+    assert warnings == [] and [s.source for s in speeches] == ["2024/a.txt", "a.txt", "archive/2024/a.txt",
+                                                                f"{tmp_path.name}/a.txt"]
+    assert len({s.id for s in speeches}) == 4
+
+
 def test_a_word_document_given_alone_is_read_as_one(tmp_path):
     path = write_docx(tmp_path / "only.docx", ["守好城市防汛底线", "一、提高防汛应急能力", "一是完善排水管网。"])
     speeches, warnings = load_corpus(path)
