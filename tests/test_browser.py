@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import waitress
 
 from service import create_app
+from service.server import listen
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -24,13 +24,12 @@ XSS_QUERIES = [("<script>alert(1)</script>", ".summary .query"), ('"><img src=x 
 
 
 def _served(searcher):
-    """The app under waitress (the server `speechqa serve` runs) in a thread, on a free loopback port."""
-    app = create_app(searcher=searcher)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="speechqa")
+    """The app under the server `speechqa serve` runs (service/server.py), in a thread, on a free loopback port."""
+    server, (bound,) = listen(create_app(searcher=searcher), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name="speechqa-waitress", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield f"http://{bound}"
     finally:
         server.close()
         server.task_dispatcher.shutdown()
