@@ -239,10 +239,15 @@ class TextMemo:
         write_marshal(self.path, self._asked)
 
 
-def bm25_terms(root: Path) -> TextMemo:
-    """The root's memo of each BM25 document's terms, which Milvus publishing reads too."""
-    return TextMemo(root, f"terms-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}-{translation_digest()}",
-                    lambda texts: [text_terms(text) for text in texts])
+def bm25_documents(root: Path) -> TextMemo:
+    """The root's memo of each passage's BM25 document: its terms joined by spaces (no term holds one).
+
+    One string a passage, where a list of its terms (hundreds of strings) held the 50M-character
+    library's memo in 2.7 GiB of Python objects, loaded whole by every build that adds to it; and
+    the very form Milvus indexes (``index.milvus.schema``), which publishing reads from here.
+    """
+    return TextMemo(root, f"documents-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}-{translation_digest()}",
+                    lambda texts: [" ".join(text_terms(text)) for text in texts])
 
 
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
@@ -421,8 +426,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         # how many vectors its lists were trained on, which the next build's choice reads
         manifest["ivf"] = {"lists": dense.nlist, "trained_on": (previous_manifest["ivf"]["trained_on"]
                                                                 if trained is not None else len(distinct))}
-    terms = bm25_terms(root)
-    lexical = store.make_lexical_index(terms.many([document_text(p.speech_title, p.text) for p in passages]))
+    documents = bm25_documents(root)
+    lexical = store.make_lexical_index(documents.many([document_text(p.speech_title, p.text) for p in passages]))
 
     build_id = lifecycle.new_build_id()
     manifest["build_id"] = build_id
@@ -431,8 +436,10 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                                     unit_vectors=unit_vectors).save(staged)
     directory = lifecycle.publish(root, staged, build_id)
     cache.save(keys)
-    for memo in (count_tokens, sketches, terms):
+    for memo in (count_tokens, sketches, documents):
         memo.save()
+    for stale in (root / CACHE).glob("terms-*.marshal"):  # the documents' memo before it joined their terms
+        stale.unlink(missing_ok=True)
 
     report = BuildReport(build_id=build_id, directory=directory, manifest=manifest,
                          seconds=time.perf_counter() - started, embedded=embedded,

@@ -188,11 +188,19 @@ def make_dense_index(vectors: np.ndarray, *, exact_limit: int | None = None,
     return index
 
 
-def make_lexical_index(tokenized: Sequence[Sequence[str]]) -> bm25s.BM25:
-    """BM25 (Lucene variant) over pre-tokenised passages."""
+def make_lexical_index(documents: Sequence[str]) -> bm25s.BM25:
+    """BM25 (Lucene variant) over passages' documents, each its terms joined by spaces.
+
+    Each document becomes its terms' ids as it is split, so only one passage's terms exist as
+    strings at a time (all of them at once took gigabytes at 50M characters); the vocabulary is
+    numbered in order of first use, which also makes the saved index the same on every run.
+    """
+    vocabulary: dict[str, int] = {}
+    ids = [[vocabulary.setdefault(term, len(vocabulary)) for term in document.split(" ") if term]
+           for document in documents]
     retriever = bm25s.BM25(method="lucene")
-    # bm25s cannot index an empty document list; an empty term list still keeps rows aligned.
-    retriever.index([list(t) for t in tokenized], show_progress=False)
+    # an empty document's empty id list still keeps rows aligned
+    retriever.index((ids, vocabulary), show_progress=False)
     return retriever
 
 

@@ -98,13 +98,13 @@ def _store_option(value: str) -> str:
 def _publish(source, report, root: Path) -> None:
     """Make a finished build current in Milvus too, writing only what changed (FAISS: already current);
     the passages' BM25 terms come from the build's memo under ``root``, not from jieba again."""
-    from index.build import bm25_terms
+    from index.build import bm25_documents
     from index.source import MilvusSource
     from index.store import FaissBm25Store
 
     if not isinstance(source, MilvusSource):
         return
-    published = source.index.publish(FaissBm25Store.load(report.directory), terms=bm25_terms(root).many)
+    published = source.index.publish(FaissBm25Store.load(report.directory), documents=bm25_documents(root).many)
     if published.version == published.previous:
         print(f"  Milvus at {source} already serves this build as version {published.version}: nothing written")
     else:

@@ -156,14 +156,17 @@ def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corp
     root = tmp_path / "index"
     build([corpus], root, encoder=encoder)
     assert sorted(p.name for p in (root / "cache").glob("*.marshal")) == sorted(
-        [f"terms-{build_mod.LEXICAL_VERSION}-jieba-0.42.1-{translation_digest()}.marshal", "minhash-5-42x3-20240415.marshal",
+        [f"documents-{build_mod.LEXICAL_VERSION}-jieba-0.42.1-{translation_digest()}.marshal", "minhash-5-42x3-20240415.marshal",
          f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}.marshal"])
+    stale = root / "cache" / "terms-jieba-search-title-english-3-jieba-0.42.1-0123456789abcdef.marshal"
+    stale.write_bytes(b"")  # the memo of term lists an earlier release kept, which nothing reads now
     calls = []
     counting = StopsAfter(encoder, calls=0)  # no passage may be embedded again
     counting.count_tokens = lambda text: calls.append(text) or encoder.count_tokens(text)
     rebuilt = FaissBm25Store.load(build([corpus], root, encoder=counting).directory)
     fresh = FaissBm25Store.load(build([corpus], tmp_path / "fresh", encoder=encoder).directory)
     assert calls == []  # every span's count (and the empty text's overhead) came from the memo
+    assert not stale.exists()
     assert rebuilt.passages == fresh.passages and np.array_equal(rebuilt.units, fresh.units)
     assert any(p.duplicate_of for p in rebuilt.passages)  # reprints grouped from remembered signatures
     assert rebuilt.lexical.vocab_dict == fresh.lexical.vocab_dict

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pytest
 
-from index.build import TextMemo, bm25_terms, build
+from index.build import TextMemo, bm25_documents, build
 from index.errors import IndexNotBuilt
 from index.milvus import MilvusIndex, MilvusStore, PublishReport
 from index.lifecycle import current_build
@@ -53,13 +53,13 @@ def difference(old: FaissBm25Store, new: FaissBm25Store) -> tuple[int, int]:
     return (sum(len(after[k] - before[k]) for k in after), sum(len(before[k] - after[k]) for k in after))
 
 
-def test_publishing_takes_the_bm25_terms_from_the_builds_memo(index_root):
+def test_publishing_takes_the_bm25_documents_from_the_builds_memo(index_root):
     built = FaissBm25Store.load(current_build(index_root))
 
     def tokenise_again(texts):
         raise AssertionError(f"{len(texts)} passages tokenised again")
 
-    memo = TextMemo(index_root, bm25_terms(index_root).path.stem, tokenise_again)
+    memo = TextMemo(index_root, bm25_documents(index_root).path.stem, tokenise_again)
     assert build_rows(built, memo.many)["passages"] == build_rows(built)["passages"]
 
 
@@ -74,7 +74,7 @@ def history(tmp_path_factory, index_root, encoder):
 
     def step(name: str) -> None:
         built = FaissBm25Store.load(build([corpus], root, encoder=encoder).directory)
-        steps[name] = Step(built, index.publish(built, terms=bm25_terms(root).many))
+        steps[name] = Step(built, index.publish(built, documents=bm25_documents(root).many))
 
     step("seeds")
     first = Searcher(index.open(), encoder)

@@ -116,6 +116,22 @@ def test_passage_terms_from_the_bm25_index_equal_tokenising_again(searcher):
     assert searcher.term_stats.document_frequency == again.document_frequency
 
 
+def test_the_lexical_index_of_joined_documents_scores_as_bm25s_does_over_their_terms(searcher):
+    import bm25s
+
+    terms = [document_terms(p.speech_title, p.text) for p in searcher.passages] + [[]]  # and an empty passage
+    reference = bm25s.BM25(method="lucene")
+    reference.index(terms, show_progress=False)
+    built = store.make_lexical_index([" ".join(t) for t in terms])
+    assert sorted(built.vocab_dict) == sorted(reference.vocab_dict)
+    # numbered in order of first use, so two runs save the same index whatever the hash seed
+    first_terms = list(dict.fromkeys(t for passage in terms for t in passage))
+    assert list(built.vocab_dict)[:len(first_terms)] == first_terms
+    for passage in searcher.passages[:40]:
+        question = document_terms("", passage.text[:30])
+        assert built.get_scores(question).tolist() == reference.get_scores(question).tolist()
+
+
 def test_missing_index_says_what_to_run(tmp_path):
     with pytest.raises(IndexNotBuilt, match="run `speechqa build`"):
         load_searcher(tmp_path / "nothing")

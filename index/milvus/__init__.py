@@ -38,10 +38,10 @@ class MilvusIndex:
     def uri(self) -> str:
         return self.connection.uri
 
-    def publish(self, built: FaissBm25Store, *, keep: int = KEEP_BUILDS, terms=None) -> PublishReport:
+    def publish(self, built: FaissBm25Store, *, keep: int = KEEP_BUILDS, documents=None) -> PublishReport:
         """Make a checked FAISS build the current version, writing only what changed; prune to ``keep``
-        (``terms``: the build's memo of BM25 terms, ``index.build.bm25_terms``)."""
-        return _versions.publish(self.connection, self.names, built, keep=keep, terms=terms)
+        (``documents``: the build's memo of BM25 documents, ``index.build.bm25_documents``)."""
+        return _versions.publish(self.connection, self.names, built, keep=keep, documents=documents)
 
     def rollback(self) -> int:
         """Serve the version before the current one again; returns it."""

@@ -94,15 +94,16 @@ def _key(row: dict) -> str:
     return digest.hexdigest()[:KEY_CHARS]
 
 
-Terms = Callable[[list[str]], Sequence[Sequence[str]]]
+Documents = Callable[[list[str]], Sequence[str]]
 
 
-def build_rows(built: FaissBm25Store, terms: Terms | None = None) -> dict[str, dict[str, dict]]:
+def build_rows(built: FaissBm25Store, documents: Documents | None = None) -> dict[str, dict[str, dict]]:
     """Per collection kind (``speeches``, ``passages``, ``spans``), content key → row, for one build.
 
     Vectors come from the build's FAISS index (each distinct one stored once there), which the build
-    filled from its embedding cache. ``terms`` gives the BM25 terms of many documents (``document_text``) at
-    once (the build's memo, ``index.build.bm25_terms``); without it every passage is tokenised again.
+    filled from its embedding cache. ``documents`` gives the BM25 documents (terms joined by spaces) of many
+    ``document_text``s at once (the build's memo, ``index.build.bm25_documents``); without it every passage
+    is tokenised again.
     """
     units = np.asarray(built.units, dtype=np.int64)
     vectors = built.span_vectors(np.arange(len(units)))  # one per span: Milvus keeps no shared vectors
@@ -112,10 +113,10 @@ def build_rows(built: FaissBm25Store, terms: Terms | None = None) -> dict[str, d
                  "record": json.dumps(asdict(info), ensure_ascii=False)}
                 for position, info in enumerate(built.speeches)]
     texts = [document_text(p.speech_title, p.text) for p in built.passages]
-    documents = terms(texts) if terms is not None else [text_terms(text) for text in texts]
+    joined = documents(texts) if documents is not None else [" ".join(text_terms(text)) for text in texts]
     passages = [{"passage_id": p.id, "speech_id": p.speech_id, "record": json.dumps(asdict(p), ensure_ascii=False),
-                 "document": " ".join(document), "spans": int(span_counts[row])}
-                for row, (p, document) in enumerate(zip(built.passages, documents))]
+                 "document": document, "spans": int(span_counts[row])}
+                for row, (p, document) in enumerate(zip(built.passages, joined))]
     spans = [{"passage_id": built.passages[row].id, "speech_id": built.passages[row].speech_id,
               "start": start, "end": end, "view": view, "vector": vectors[j]}
              for j, (row, start, end, view) in enumerate(units.tolist())]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from index.errors import IndexNotBuilt, ModelMismatch
 from index.lifecycle import KEEP_BUILDS
 from index.milvus.connection import Connection
-from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Names, Terms, build_rows, create_missing, key_of,
+from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Documents, Names, build_rows, create_missing, key_of,
                                  primary_key)
 from index.store import FaissBm25Store
 
@@ -97,10 +97,10 @@ def _comparable(manifest: dict) -> dict:
 
 
 def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep: int = KEEP_BUILDS,
-            terms: Terms | None = None) -> PublishReport:
+            documents: Documents | None = None) -> PublishReport:
     """Make ``built`` (a checked FAISS build) the current version in Milvus, writing only what changed.
 
-    ``terms`` tokenises the passages' BM25 documents (``schema.build_rows``).
+    ``documents`` gives the passages' BM25 documents (``schema.build_rows``).
     Nothing is written when the current version is the newest and holds exactly this build's
     rows and manifest; then the report's version is the current one and ``written`` is 0.
     Versions beyond the newest ``keep`` (never the current one) are pruned afterwards.
@@ -117,7 +117,7 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
                                 f"{before['model_id']!r}; this build has {dim} — publish it under another "
                                 "store (a new .db file or Milvus database)")
     _discard_unfinished(connection, names, newest)
-    target = build_rows(built, terms)
+    target = build_rows(built, documents)
     held = {kind: _open_keys(connection, collection)
             for kind, collection in zip(("speeches", "passages", "spans"), names.data)}
     unchanged = all(set(target[kind]) == set(held[kind]) for kind in target)
