@@ -95,7 +95,8 @@ class Searcher:
 
         ``speech``, ``date_from``/``date_to``, ``place`` and ``speaker`` restrict the speeches
         (index/request.py says how); reprints fold into one hit each (``Hit.duplicates``);
-        ``group="speech"`` keeps one hit per speech; ``sort="date"`` orders hits oldest first.
+        ``group="speech"`` keeps one hit per speech; ``sort="date"`` orders hits oldest first: the k
+        best for free text, every passage allowed for a query of phrases and filters alone.
         The free text is ranked as always; a query of phrases alone ranks its phrases' text
         among the passages that contain them, and every passage that contains them is a
         candidate (those no arm ranked follow in reading order), so a phrase's hits are exactly
@@ -121,13 +122,16 @@ class Searcher:
         ranked = list(fused)
         if rows is not None and (parsed.phrases or not text):
             ranked += [row for row in rows.tolist() if row not in fused]
-        # grouping counts and date order need every candidate; relevance order needs the first k
-        whole = request.group == "speech" or request.sort == "date"
+        # grouping counts need every candidate, and so does the date order of what phrases and
+        # filters alone allow; relevance order needs the first k
+        whole = request.group == "speech" or (request.sort == "date" and not text)
         results = self.library.fold(ranked, rows, None if whole else k)
         if request.group == "speech":
             results = self.library.one_per_speech(results)
         if request.sort == "date":
-            results = self.library.by_date(results)
+            # free text puts its k best in date order: every candidate in date order would put the
+            # oldest speech's least related passages first
+            results = self.library.by_date(results[:k] if text else results)
         spans = {m.row: m.span for m in arms.get("dense", [])}
         shown_rows = [result.row for result in results[:k]]
         shown = arm_scores(arms, shown_rows)

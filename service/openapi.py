@@ -143,7 +143,8 @@ _FILTERS = {
     "speaker": {"type": "string", "maxLength": MAX_FILTER_CHARS, "nullable": True,
                 "description": "only speeches whose speaker contains this text"},
     "sort": {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT, "nullable": True,
-             "description": "date = oldest speech first (undated last), relevance breaking ties"},
+             "description": "date = oldest speech first (undated last), relevance breaking ties: the k best "
+                            "results of free text, every passage that phrases and filters alone allow"},
 }
 SCHEMAS["SearchRequest"]["properties"] |= _FILTERS
 SCHEMAS["SearchRequest"]["properties"]["q"]["description"] += " " + QUERY_SYNTAX

@@ -142,6 +142,15 @@ def test_date_order_is_oldest_first(find_searcher):
     assert [speech_dates[d] for d in dates] == ["2021-09-01"] * 2 + ["2022-05-10"] * 2
 
 
+def test_date_order_of_free_text_orders_its_best_hits_not_the_oldest_speechs_every_passage(find_searcher, ids):
+    best = [h.passage.id for h in find_searcher.search("粮食储备", k=2)]
+    assert ids[C_STORE] in best
+    by_date = [h.passage.id for h in find_searcher.search("粮食储备", k=2, sort="date")]
+    speech_dates = {s.id: s.date for s in find_searcher.speeches}
+    dated = {p.id: speech_dates[p.speech_id] for p in find_searcher.passages}
+    assert sorted(by_date) == sorted(best) and [dated[i] for i in by_date] == sorted(dated[i] for i in best)
+
+
 def test_group_by_speech_counts_the_other_hits(find_searcher):
     assert [(key[0], more) for key, _, more in found(find_searcher, "安全", group="speech")] == [
         ("a_original.txt", 1), ("c_grain.txt", 1)]
