@@ -281,7 +281,8 @@ class Searcher:
         return bool(hits) and hits[0].confidence is not None and hits[0].confidence >= self.models[mode].threshold
 
     def similar(self, passage_id: str, k: int = DEFAULT_K, *, reprint_groups=None) -> list[Hit]:
-        """Passages of other speeches that make the same points as this one, one per speech, best first.
+        """Passages of other speeches that make the same points as this one, one per speech and reprint
+        group (folded as in ``search``), best first.
 
         The speeches that reprint this one (a passage in one of its near-duplicate groups,
         ``reprint_groups``: a group id per row, by default the build's) are kept out too. Scores
@@ -291,12 +292,20 @@ class Searcher:
         row = self._row_of(passage_id)
         groups = self.library.canonical if reprint_groups is None else reprint_groups
         excluded = reprint_rows(self.passages, groups, row)
-        matches = similar_rows(self.store, row, k, excluded=excluded)
+        # every other speech's best passage, so that reprints folded together still leave k results
+        matches = similar_rows(self.store, row, len(self.speeches), excluded=excluded)
         if matches is None:
             raise BadQuery("similar passages need the in-process index (this store keeps no vectors here)")
-        return [Hit(passage=self.passages[m.row], rank=rank, score=m.score,
-                    scores={"dense": ArmScore(score=m.score, rank=rank)}, best_span=m.span)
-                for rank, m in enumerate(matches, start=1)]
+        by_row = {m.row: m for m in matches}
+        hits = []
+        for rank, result in enumerate(self.library.fold([m.row for m in matches], None, k), start=1):
+            placed = by_row[result.ranked_row]
+            shown = by_row.get(result.row)  # a canonical copy shown in a reprint's place has no span of its own
+            hits.append(Hit(passage=self.passages[result.row], rank=rank, score=placed.score,
+                            scores={"dense": ArmScore(score=placed.score, rank=rank)},
+                            best_span=None if shown is None else shown.span,
+                            duplicates=tuple(self.passages[r] for r in result.duplicates)))
+        return hits
 
     def _row_of(self, passage_id: str) -> int:
         try:

@@ -160,7 +160,8 @@ def citation(passage_id: str):
 
 @bp.get("/api/passages/<passage_id>/similar")
 def similar(passage_id: str):
-    """Passages of other speeches that make the same point, one per speech, as /api/search's results."""
+    """Passages of other speeches that make the same point, one per speech, reprints folded, as
+    /api/search's results."""
     searcher = holder().require()
     k = parse_k(request.args.get("k"))
     started = time.perf_counter()

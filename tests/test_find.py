@@ -151,6 +151,17 @@ def test_date_order_of_free_text_orders_its_best_hits_not_the_oldest_speechs_eve
     assert sorted(by_date) == sorted(best) and [dated[i] for i in by_date] == sorted(dated[i] for i in best)
 
 
+def test_similar_passages_fold_reprints_into_one_result(find_searcher, ids):
+    hits = find_searcher.similar(ids[C_LAND], 5)
+    shown = [h.passage.id for h in hits]
+    # the speech and its reprint make the same points: one result, the earlier copy, the reprint beside it
+    assert ids[A_FLATS] in shown and ids[B_FLATS] not in shown and ids[B_SAFETY] not in shown
+    (flats,) = [h for h in hits if h.passage.id == ids[A_FLATS]]
+    assert [d.id for d in flats.duplicates] == [ids[B_FLATS]]
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
 def test_group_by_speech_counts_the_other_hits(find_searcher):
     assert [(key[0], more) for key, _, more in found(find_searcher, "安全", group="speech")] == [
         ("a_original.txt", 1), ("c_grain.txt", 1)]
