@@ -1,8 +1,8 @@
 """Citations and exports of chosen passages: plain text, Markdown, CSV and DOCX. Pure functions.
 
 A citation is the passage exactly as in the source, then one Chinese source line naming the
-speech (《title》), the compilation it came from, the section path, and the date and place when
-the index knows them; fields it does not know are left out, never guessed.
+speech (《title》), the compilation it came from, the section path, and the speaker, occasion, date
+and place when the index knows them; fields it does not know are left out, never guessed.
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ EXPORT_FORMATS = {
 }
 EXPORT_FIELDS = ("ids", "format")
 MAX_PASSAGE_ID_CHARS = 100
-CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "日期", "地点", "引用")
-# Characters that Markdown would read as syntax anywhere in a line.
-_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|])")
+CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "讲话人", "场合", "日期", "地点", "引用")
+# Characters that Markdown would read as syntax anywhere in a line (& opens an entity: &amp; shows as &).
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&])")
 # Line openings that Markdown would read as a heading, a list item or a rule (* and > are escaped inline).
 _MARKDOWN_BLOCK = re.compile(r"^(\s*)([#+=-])")
 _MARKDOWN_ORDERED = re.compile(r"^(\s*\d+)([.)])")
@@ -52,6 +52,8 @@ class Source:
     collection: str | None = None
     date: str | None = None
     place: str | None = None
+    speaker: str | None = None
+    occasion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,18 @@ def quote_of(passage: Passage, speech: SpeechInfo) -> Quote:
     """The quote for ``passage`` of ``speech``; metadata the index does not know stays out of it."""
     return Quote(passage.id, passage.text, Source(
         title=speech.title, section=tuple(passage.section), collection=speech.collection or None,
-        date=chinese_date(speech.date) if speech.date else None, place=speech.place or None))
+        date=chinese_date(speech.date) if speech.date else None, place=speech.place or None,
+        speaker=speech.speaker or None, occasion=speech.occasion or None))
 
 
 def source_line(source: Source) -> str:
-    """The Chinese source line: ``（摘自《title》，《collection》，section › path，date，place）``."""
+    """The Chinese source line: ``（摘自《title》，《collection》，section › path，speaker，occasion，date，place）``."""
     parts = [f"《{source.title}》"]
     if source.collection:
         parts.append(f"《{source.collection}》")
     if source.section:
         parts.append(SECTION_SEPARATOR.join(source.section))
-    parts += [field for field in (source.date, source.place) if field]
+    parts += [field for field in (source.speaker, source.occasion, source.date, source.place) if field]
     return "（摘自" + "，".join(parts) + "）"
 
 
@@ -142,7 +145,8 @@ def export_csv(quotes: Sequence[Quote]) -> bytes:
         source = quote.source
         writer.writerow([str(number)] + [_cell(value) for value in (
             quote.passage_id, quote.text, source.title, source.collection or "",
-            SECTION_SEPARATOR.join(source.section), source.date or "", source.place or "", citation_text(quote))])
+            SECTION_SEPARATOR.join(source.section), source.speaker or "", source.occasion or "", source.date or "",
+            source.place or "", citation_text(quote))])
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -26,6 +26,8 @@ FULL_SOURCE = f"（摘自《粮食安全讲话》，《{COLLECTION}》，一、�
     (Source("讲话", ("一、总", "（一）分")), "（摘自《讲话》，一、总 › （一）分）"),
     (Source("讲话", (), None, None, "北京"), "（摘自《讲话》，北京）"),
     (Source("讲话", (), COLLECTION, "2024年1月", None), f"（摘自《讲话》，《{COLLECTION}》，2024年1月）"),
+    (Source("讲话", ("一、总",), None, "2024年1月", "北京", "张三", "全市国家安全工作会议"),
+     "（摘自《讲话》，一、总，张三，全市国家安全工作会议，2024年1月，北京）"),
 ])
 def test_source_line_names_only_what_is_known(source, line):
     assert source_line(source) == line
@@ -39,6 +41,8 @@ def test_markdown_citation_quotes_each_paragraph_and_escapes_syntax():
     assert citation_markdown(FULL) == ("> 保障粮食安全是头等大事。\n>\n> 1\\.要落实党政同责，\\*严格\\*考核。\n\n"
                                        + FULL_SOURCE)
     assert citation_markdown(BARE) == "> \\=1+1 不是公式。\n\n（摘自《无名讲话》）"
+    # an entity reference shows as written, not as the character it names
+    assert citation_markdown(Quote("p", "A&amp;B", Source("讲话"))) == "> A\\&amp;B\n\n（摘自《讲话》）"
 
 
 def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
@@ -47,9 +51,9 @@ def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
     speech = SpeechInfo(id="s1", title="讲话", source="seeds/a.txt", title_inferred=False,
                         sections=(("一、总",),), passages=1)
     assert quote_of(passage, speech) == Quote("p1", "正文五个字", Source("讲话", ("一、总",)))
-    dated = replace(speech, date="2023-04-15", place="南宁", collection=COLLECTION)
+    dated = replace(speech, date="2023-04-15", place="南宁", collection=COLLECTION, speaker="张三", occasion="座谈会")
     assert quote_of(passage, dated) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), COLLECTION,
-                                                                   "2023年4月15日", "南宁"))
+                                                                   "2023年4月15日", "南宁", "张三", "座谈会"))
 
 
 @pytest.mark.parametrize(("iso", "written"), [("2023-04-15", "2023年4月15日"), ("2023-11", "2023年11月"),
@@ -73,11 +77,11 @@ def test_csv_export_opens_in_excel_and_reads_back_exactly():
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert rows == [
         list(CSV_COLUMNS),
-        ["1", "p-food", FULL.text, "粮食安全讲话", COLLECTION, "一、粮食安全 › （一）责任", "2023年4月15日", "南宁",
-         citation_text(FULL)],
-        ["2", "p-bare", "'=1+1 不是公式。", "无名讲话", "", "", "", "", "'=1+1 不是公式。\n（摘自《无名讲话》）"],
+        ["1", "p-food", FULL.text, "粮食安全讲话", COLLECTION, "一、粮食安全 › （一）责任", "", "", "2023年4月15日",
+         "南宁", citation_text(FULL)],
+        ["2", "p-bare", "'=1+1 不是公式。", "无名讲话", "", "", "", "", "", "", "'=1+1 不是公式。\n（摘自《无名讲话》）"],
     ]
-    assert data.decode("utf-8-sig").split("\r\n")[0] == "序号,段落编号,正文,讲话,汇编,部分,日期,地点,引用"
+    assert data.decode("utf-8-sig").split("\r\n")[0] == "序号,段落编号,正文,讲话,汇编,部分,讲话人,场合,日期,地点,引用"
 
 
 def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():
