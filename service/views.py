@@ -123,9 +123,10 @@ def _cart_context(searcher, ids: list[str]) -> dict:
         try:
             items.append(searcher.passage(passage_id))
         except UnknownId:
-            continue  # an id from an older build: drop it rather than fail the page
+            continue  # an id from an older build: dropped, and the panel says so, rather than fail the page
     kept = [p.id for p in items]
-    return {"cart": items, "cart_ids": kept, "cart_value": cart_value(kept), "format_labels": FORMAT_LABELS,
+    return {"cart": items, "cart_dropped": len(ids) - len(kept), "cart_ids": kept, "cart_value": cart_value(kept),
+            "format_labels": FORMAT_LABELS,
             "cart_with": lambda passage_id: cart_value(kept + [passage_id]),
             "cart_without": lambda passage_id: cart_value([i for i in kept if i != passage_id]),
             "cart_full": len(kept) >= MAX_EXPORT_PASSAGES}

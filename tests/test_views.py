@@ -258,6 +258,7 @@ def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
     html = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ",".join(ids + [ids[0], "gone"])}))
     cart = re.search(r'<aside class="cart".*?</aside>', html, flags=re.S).group(0)
     assert "<strong>摘录 3 段</strong>" in cart
+    assert "有 1 段摘录已不在当前索引中" in cart  # "gone", an id of an older build, is said to be dropped
     assert re.findall(r"<li>(.*?)(?:<span| <a)", cart) == [searcher.passages[i].speech_title for i in (4, 1, 9)]
     for name in ("markdown", "csv", "docx"):
         assert f'href="/export?cart={",".join(ids)}&amp;format={name}" download>' in cart
@@ -269,6 +270,9 @@ def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
         assert [h.split(" ", 2)[2].split(" · ")[0] for h in headings] == [searcher.passages[i].speech_title
                                                                         for i in (4, 1, 9)]
     assert "摘录为空，或格式不对" in page(client.get("/export", query_string={"format": "csv"}), 400)
+    # a cart of dropped passages alone still says what became of them
+    alone = page(client.get("/", query_string={"q": "粮食安全", "cart": "gone"}))
+    assert "有 1 段摘录已不在当前索引中" in alone and "<strong>摘录" not in alone
 
 
 def test_no_answer_suggests_fewer_words_a_phrase_and_another_mode(client):
