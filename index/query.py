@@ -4,8 +4,12 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
 
 * ``"保交楼"``, ``“保交楼”``, ``「保交楼」`` (or ``『』``, full-width ``＂``) — a phrase that must occur
   verbatim in the passage. Whitespace inside it (and in the passage) is ignored and it is matched on
-  characters, not jieba words, so ``"上海交通大学"`` never matches 上海 … 交通 … 大学. Any opening
-  quote may be closed by any closing quote, because input methods mix them. An ellipsis inside it
+  characters, not jieba words, so ``"上海交通大学"`` never matches 上海 … 交通 … 大学. A quote closes
+  at its own closing quote, so a 提法 that carries quotes of another kind is one phrase, quotes and
+  all: ``「坚决做到“两个维护”」``, ``"深刻领悟“两个确立”的决定性意义"``. ``“”``, ``「」`` and ``『』``
+  nest (``“坚决做到“两个维护””``); ``"`` and ``＂`` cannot. A quote whose own closing quote never
+  comes closes at the first closing quote of another kind that closes nothing opened inside it
+  (``“保交楼"``), because input methods mix them. An ellipsis inside it
   (``……``, ``…`` or ``...``) stands for any wording: ``“坚持……是做好……的根本原则”`` matches a
   passage holding its pieces in that order.
 * ``-词`` or ``-"…"`` — leave out passages that contain it (again verbatim, on characters).
@@ -30,10 +34,14 @@ from dataclasses import dataclass, field
 
 from index.errors import QuerySyntaxError
 
-# Chinese text quotes with “”, and in Taiwan, Hong Kong and older print with 「」 and 『』; ＂ is the
-# full-width ASCII quote some input methods type.
-OPENING_QUOTES = "\"“「『＂"
-CLOSING_QUOTES = "\"”」』＂"
+# Each opening quote's own closing quote. Chinese text quotes with “”, and in Taiwan, Hong Kong and
+# older print with 「」 and 『』; ＂ is the full-width ASCII quote some input methods type. " and ＂
+# open and close with one character, so only the others can nest.
+CLOSING_QUOTE = {"\"": "\"", "“": "”", "「": "」", "『": "』", "＂": "＂"}
+OPENING_QUOTES = "".join(CLOSING_QUOTE)
+CLOSING_QUOTES = "".join(CLOSING_QUOTE.values())
+_NESTING_OPENER = {closing: opening for opening, closing in CLOSING_QUOTE.items() if opening != closing}
+_DROP_QUOTES = str.maketrans("", "", OPENING_QUOTES + CLOSING_QUOTES)
 _FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
 # Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
 # wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
@@ -51,7 +59,8 @@ class ParsedQuery:
     phrases: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     titles: tuple[str, ...] = ()
-    # The free text with each phrase's own words back in place, quotes dropped: what a question
+    # The free text with each phrase's own words back in place, every quote mark dropped (also those
+    # inside a phrase, which would otherwise quote again): what a question
     # that quotes wording the speeches do not use is ranked by (Searcher.answer).
     unquoted: str = field(default="", compare=False)
 
@@ -60,8 +69,8 @@ class ParsedQuery:
         is nothing to relax (no phrase, or nothing but phrases: those stay strict)."""
         if not self.phrases or not self.text:
             return None
-        return " ".join([self.unquoted, *(f'-"{term}"' for term in self.excluded),
-                         *(f'title:"{title}"' for title in self.titles)])
+        return " ".join([self.unquoted, *(f"-{_requoted(term)}" for term in self.excluded),
+                         *(f"title:{_requoted(title)}" for title in self.titles)])
 
     @property
     def ranking_text(self) -> str:
@@ -136,9 +145,43 @@ def quoted_items(phrases: tuple[str, ...] | list[str]) -> list[str]:
     return list(items)
 
 
+def _closing_quote(query: str, opening: int) -> int | None:
+    """Where the quote at ``opening`` closes (see the module docstring), or None when nothing closes it."""
+    opener = query[opening]
+    closer = CLOSING_QUOTE[opener]
+    depth = 0  # quotes of its own kind opened inside it and not yet closed
+    opened_inside = dict.fromkeys(_NESTING_OPENER.values(), 0)  # the same for each other kind that nests
+    mixed = None
+    for i in range(opening + 1, len(query)):
+        char = query[i]
+        if char == closer:
+            if depth == 0:
+                return i
+            depth -= 1
+        elif char == opener:
+            depth += 1
+        elif char in _NESTING_OPENER and opened_inside[_NESTING_OPENER[char]]:
+            opened_inside[_NESTING_OPENER[char]] -= 1
+        elif char in CLOSING_QUOTES and mixed is None:  # it closes nothing opened inside
+            mixed = i
+        elif char in opened_inside:
+            opened_inside[char] += 1
+    return mixed
+
+
+def _requoted(term: str) -> str:
+    """``term`` between the first kind of quotes that parses back to it.
+
+    One always does: a term parsed from a query holds no ``"`` unless it was quoted with another kind,
+    whose quotes it then holds balanced or not at all.
+    """
+    return next(quoted for opening, closing in CLOSING_QUOTE.items()
+                if _closing_quote(quoted := f"{opening}{term}{closing}", 0) == len(quoted) - 1)
+
+
 def _quoted(query: str, opening: int) -> tuple[str, int]:
     """The squashed content of the phrase whose quote is at ``opening``, and the index after its close."""
-    close = next((i for i in range(opening + 1, len(query)) if query[i] in CLOSING_QUOTES), None)
+    close = _closing_quote(query, opening)
     if close is None:
         raise QuerySyntaxError(
             f"unclosed quote {query[opening]} at character {opening + 1} of q "
@@ -181,7 +224,7 @@ def parse_query(query: str) -> ParsedQuery:
             opening = i
             phrase, i = _quoted(query, i)
             phrases[phrase] = None
-            unquoted.append((term_start, query[opening + 1:i - 1].strip()))
+            unquoted.append((term_start, query[opening + 1:i - 1].translate(_DROP_QUOTES).strip()))
             term_start, after_phrase = False, True
             continue
         if opens_term and char == "-" and i + 1 < n and not query[i + 1].isspace():

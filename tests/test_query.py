@@ -6,8 +6,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
-from index.query import (OPENING_QUOTES, NamedSpeechQuestion, ParsedQuery, named_speech_question, parse_query,
-                         phrase_parts, quoted_items)
+from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, OPENING_QUOTES, NamedSpeechQuestion, ParsedQuery,
+                         named_speech_question, parse_query, phrase_parts, quoted_items)
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -42,6 +42,38 @@ def test_parse_query(query, expected):
     assert parse_query(query) == expected
 
 
+@pytest.mark.parametrize("query, expected", [
+    # quotes of another kind inside a phrase are its text: the 提法 itself carries them
+    ("「深刻领悟“两个确立”的决定性意义」", ParsedQuery(text="", phrases=("深刻领悟“两个确立”的决定性意义",))),
+    ('"深刻领悟“两个确立”的决定性意义"', ParsedQuery(text="", phrases=("深刻领悟“两个确立”的决定性意义",))),
+    ("＂坚决做到“两个维护”＂", ParsedQuery(text="", phrases=("坚决做到“两个维护”",))),
+    ("『坚决做到“两个维护”』", ParsedQuery(text="", phrases=("坚决做到“两个维护”",))),
+    ("“坚决做到「两个维护」”", ParsedQuery(text="", phrases=("坚决做到「两个维护」",))),
+    ('「坚持"两个毫不动摇"」', ParsedQuery(text="", phrases=('坚持"两个毫不动摇"',))),
+    ('"坚持＂两个毫不动摇＂"', ParsedQuery(text="", phrases=("坚持＂两个毫不动摇＂",))),
+    ('「他说"好」', ParsedQuery(text="", phrases=('他说"好',))),
+    ("什么是「坚决做到“两个维护”」的要求", ParsedQuery(text="什么是 的要求", phrases=("坚决做到“两个维护”",))),
+    ("“两个确立”“两个维护”", ParsedQuery(text="", phrases=("两个确立", "两个维护"))),
+    # curly and corner quotes open and close with different marks, so the same kind nests
+    ("“坚决做到“两个维护””", ParsedQuery(text="", phrases=("坚决做到“两个维护”",))),
+    ("「忠诚捍卫「两个确立」、坚决做到「两个维护」」", ParsedQuery(text="", phrases=("忠诚捍卫「两个确立」、坚决做到「两个维护」",))),
+    ("『学习『讲话』精神』 安全", ParsedQuery(text="安全", phrases=("学习『讲话』精神",))),
+    # exclusions and titles follow the same rules
+    ("安全 -「坚决做到“两个维护”」", ParsedQuery(text="安全", excluded=("坚决做到“两个维护”",))),
+    ('"国家安全"-“坚决做到“两个维护””', ParsedQuery(text="", phrases=("国家安全",), excluded=("坚决做到“两个维护”",))),
+    ('-"深刻领悟“两个确立”的决定性意义" 安全', ParsedQuery(text="安全", excluded=("深刻领悟“两个确立”的决定性意义",))),
+    ("标题:「学习“两个确立”」 安全", ParsedQuery(text="安全", titles=("学习“两个确立”",))),
+    # a quote whose own closing quote never comes takes the first one of another kind (input methods mix
+    # them), skipping those that close a quote opened inside it
+    ('“保交楼" 房地产', ParsedQuery(text="房地产", phrases=("保交楼",))),
+    ('"保交楼” 房地产', ParsedQuery(text="房地产", phrases=("保交楼",))),
+    ('“保交楼" “稳民生”', ParsedQuery(text="", phrases=("保交楼", "稳民生"))),
+    ('“坚决做到「两个维护」" 要求', ParsedQuery(text="要求", phrases=("坚决做到「两个维护」",))),
+])
+def test_a_quote_closes_at_its_own_closing_quote(query, expected):
+    assert parse_query(query) == expected
+
+
 @pytest.mark.parametrize("query, message", [
     ('"保交楼', 'unclosed quote " at character 1 of q (…"保交楼) — add the closing quote or remove it'),
     ("粮食 “保交楼", "unclosed quote “ at character 4 of q (…“保交楼) — add the closing quote or remove it"),
@@ -49,6 +81,14 @@ def test_parse_query(query, expected):
     ('粮食 ""', 'empty phrase "" at character 4 of q — put the exact wording between the quotes or remove them'),
     ("“ ”", "empty phrase “ ” at character 1 of q — put the exact wording between the quotes or remove them"),
     ("哪篇用“……”", "empty phrase “……” at character 4 of q — put the exact wording between the quotes or remove them"),
+    ("「深刻领悟“两个确立”的重大意义", "unclosed quote 「 at character 1 of q (…「深刻领悟“两个确立”的) — add the closing "
+                           "quote or remove it"),
+    ("“坚决做到“两个维护”", "unclosed quote “ at character 1 of q (…“坚决做到“两个维护”) — add the closing quote or "
+                     "remove it"),
+    ("安全 -「坚决做到“两个维护”", "unclosed quote 「 at character 5 of q (…「坚决做到“两个维护”) — add the closing quote "
+                         "or remove it"),
+    # the ASCII quotes pair with each other first: the second opens nothing, the last is left open
+    ('"保交楼” "稳民生"', 'unclosed quote " at character 11 of q (…") — add the closing quote or remove it'),
     ("标题： 安全", "标题： at character 1 of q has no value — write it with the words the title must "
                   "contain, e.g. 标题：安全"),
 ])
@@ -90,6 +130,11 @@ def test_a_quoted_list_counts_as_its_items(phrases, items):
     ("什么是“两个确立”？", "什么是两个确立？", "什么是两个确立？"),
     ('“保交楼” 楼盘 -烂尾 title:晋中', "保交楼 楼盘", '保交楼 楼盘 -"烂尾" title:"晋中"'),
     ('"保交楼"', "保交楼", None),
+    # quotes inside a phrase go too, and a filter is requoted with a kind it does not hold
+    ("「坚决做到“两个维护”」有哪些要求", "坚决做到两个维护有哪些要求", "坚决做到两个维护有哪些要求"),
+    ('「他说"好」 问题', "他说好 问题", "他说好 问题"),
+    ('“保交楼” 楼盘 -「坚持"房住不炒"」 title:「学习“两个确立”」', "保交楼 楼盘",
+     '保交楼 楼盘 -“坚持"房住不炒"” title:"学习“两个确立”"'),
     ("如何保障粮食安全", "如何保障粮食安全", None),
 ])
 def test_a_question_without_its_quotes_keeps_the_words_in_place_and_the_filters(query, unquoted, relaxed):
@@ -139,7 +184,8 @@ def test_ranking_text_is_the_free_text_else_the_phrases():
 
 
 _PLAIN = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Z", "Cc"),
-                                        blacklist_characters="\"“”-"), min_size=1, max_size=8)
+                                        blacklist_characters=OPENING_QUOTES + CLOSING_QUOTES + "-"),
+                 min_size=1, max_size=8)
 _WORD = _PLAIN.filter(lambda word: not word.lower().startswith(("title:", "title：", "标题:", "标题：")))
 
 
@@ -151,6 +197,21 @@ def test_any_text_parses_or_raises_a_syntax_error(query):
         return
     for part in parsed.phrases + parsed.excluded + parsed.titles:
         assert part and not any(char.isspace() for char in part)
+
+
+_QUOTE_MARKS = st.sampled_from(list(OPENING_QUOTES + CLOSING_QUOTES + "两个确立"))
+_QUOTED_TERM = st.builds(lambda opening, inside: opening + inside + CLOSING_QUOTE[opening],
+                         st.sampled_from(OPENING_QUOTES), st.text(alphabet=_QUOTE_MARKS, max_size=10))
+
+
+@given(st.sampled_from(["-", "标题:"]), _QUOTED_TERM)
+def test_a_relaxed_query_keeps_each_filter_and_quotes_nothing(marker, term):
+    try:
+        parsed = parse_query(f"问题 “两个确立” {marker}{term}")
+    except QuerySyntaxError:
+        return
+    again = parse_query(parsed.without_phrases())
+    assert (again.phrases, again.excluded, again.titles) == ((), parsed.excluded, parsed.titles)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["word", "phrase", "exclude", "title"]), _WORD), max_size=8))
