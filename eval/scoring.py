@@ -39,15 +39,24 @@ def metric_names(ks: Sequence[int]) -> list[str]:
     return [f"recall@{k}" for k in ks] + [f"mrr@{DEPTH}", f"ndcg@{DEPTH}", "speech_acc@1"]
 
 
+def speeches_of(result: dict) -> list[str]:
+    """The titles of the speeches a result stands for: its own, then its folded reprints' (``duplicates``)."""
+    return [result["speech"]["title"]] + [copy["speech"]["title"] for copy in result.get("duplicates") or ()]
+
+
 def score(question: Question, results: Sequence[dict], ks: Sequence[int]) -> dict[str, float | None]:
-    """One question's metrics; ``speech_acc@1`` is None when the question names no speech."""
+    """One question's metrics; ``speech_acc@1`` is None when the question names no speech.
+
+    The first result names the right speech when it or one of the reprints folded into it is that
+    speech: a library shows a reprinted speech's earliest copy, whichever compilation that is.
+    """
     rels = relevance(question, results)
     row: dict[str, float | None] = {f"recall@{k}": recall_at_k(rels, k) for k in ks}
     row[f"mrr@{DEPTH}"] = mrr(rels, DEPTH)
     row[f"ndcg@{DEPTH}"] = ndcg_at_k(rels, DEPTH)
     if question.speech:
-        top = results[0]["speech"]["title"] if results else ""
-        row["speech_acc@1"] = 1.0 if squash(top) == squash(question.speech) else 0.0
+        named = results and any(squash(title) == squash(question.speech) for title in speeches_of(results[0]))
+        row["speech_acc@1"] = 1.0 if named else 0.0
     else:
         row["speech_acc@1"] = None
     return row

@@ -15,7 +15,7 @@ from eval.command import main
 from eval.metrics import Z_95, aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k, sign_test, wilson_interval
 from eval.questions import Question
 from eval.report import format_table
-from eval.scoring import EvalError, compare, evaluate, paired_recall, relevance
+from eval.scoring import EvalError, compare, evaluate, paired_recall, relevance, score
 from index.engines import choose_engine, choose_query_engine, machine_cpu
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,6 +188,14 @@ def test_evaluate_scores_buckets_and_failures():
         "expected_speech": "乙篇", "gold_spans": ["没有这句原文"],
         "got": {"speech": "乙篇", "passage_id": "s2-0", "text": C["text"][:60]}}]
     assert [row["rank"] for row in result["per_question"]] == [2, 1, None]
+
+
+def test_the_right_speech_first_counts_a_reprint_folded_into_the_first_result():
+    question = Question("q", "甲篇讲了什么？", ("国家安全",), "甲篇", "topic", "zh")
+    reprinted = dict(C, duplicates=[{"passage_id": "s1-0", "speech": {"id": "s1", "title": "甲篇"}}])
+    assert score(question, [reprinted], (1,))["speech_acc@1"] == 1.0
+    assert score(question, [C], (1,))["speech_acc@1"] == 0.0
+    assert score(question, [], (1,))["speech_acc@1"] == 0.0
 
 
 def test_evaluate_looks_as_deep_as_the_largest_k():
