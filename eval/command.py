@@ -58,15 +58,18 @@ def run_command(args: argparse.Namespace) -> int:
         modes = MODES if args.mode == "all" else (args.mode,)
         results = []
         for path, questions in sets:
-            result = compare(questions, search, ks=ks, modes=modes) if len(modes) > 1 else evaluate(
-                questions, search, ks=ks, mode=modes[0])
+            try:
+                result = compare(questions, search, ks=ks, modes=modes) if len(modes) > 1 else evaluate(
+                    questions, search, ks=ks, mode=modes[0])
+            except EvalError as exc:
+                raise EvalError(f"{path}: {exc}") from None
             result["questions"] = str(path)
             result["backend"] = args.url or str(index)
             result.update(measured_on)
             results.append(result)
         no_answer = None if unanswerable is None else {
             "questions": str(args.out_of_corpus),
-            "modes": {mode: evaluate_unanswerable(unanswerable, search, mode=mode) for mode in modes}}
+            "modes": {mode: _unanswerable(unanswerable, search, mode, args.out_of_corpus) for mode in modes}}
         reports = []
         if args.report is not None:
             for result in results:
@@ -95,6 +98,13 @@ def run_command(args: argparse.Namespace) -> int:
     for report in reports:
         print(f"report: {report}", file=sys.stderr)
     return 0
+
+
+def _unanswerable(questions, search, mode: str, path: Path) -> dict:
+    try:
+        return evaluate_unanswerable(questions, search, mode=mode)
+    except EvalError as exc:
+        raise EvalError(f"{path}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

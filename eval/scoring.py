@@ -69,6 +69,14 @@ def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     return ks
 
 
+def ask(search: Search, question_id: str, question: str, k: int, mode: str) -> list[dict]:
+    """``search``'s results, or EvalError naming the question the backend refused (a bad quote, too long)."""
+    try:
+        return search(question, k, mode)
+    except SpeechQAError as exc:
+        raise EvalError(f"question {question_id}: {exc}") from None
+
+
 def _buckets(questions: Sequence[Question], rows: Sequence[dict], attr: str) -> dict[str, dict]:
     groups: dict[str, list[dict]] = {}
     for question, row in zip(questions, rows):
@@ -92,7 +100,7 @@ def evaluate(questions: Sequence[Question], search: Search, *, ks: Sequence[int]
     per_question: list[dict] = []
     judged: list[tuple[float, bool]] = []
     for question in questions:
-        results = search(question.question, depth, mode)
+        results = ask(search, question.id, question.question, depth, mode)
         row = score(question, results, ks)
         rows.append(row)
         rels = relevance(question, results)
@@ -212,7 +220,7 @@ def evaluate_unanswerable(questions: Sequence[tuple[str, str]], search: Search, 
     threshold = answer_threshold(mode)
     per_question = []
     for qid, question in questions:
-        results = search(question, 1, mode)
+        results = ask(search, qid, question, 1, mode)
         confidence = results[0].get("confidence") if results else None
         per_question.append({"id": qid, "confidence": confidence,
                              "flagged": confidence is None or confidence < threshold})

@@ -302,6 +302,13 @@ def test_command_prints_json_over_http(tmp_path, server, capsys):
     assert not {"index_engine", "query_engine", "cpu"} & set(result)  # a server without /healthz says nothing
 
 
+def test_a_question_the_index_refuses_is_named_with_its_file(tmp_path, index_root, capsys):
+    unclosed = Question("q-bad", '保交楼"怎么做', ("保交楼",), "", "keyword", "zh")
+    questions = _write_set(tmp_path / "bad.jsonl", [unclosed])
+    assert main(["--index", str(index_root), "--questions", str(questions)]) == 2
+    assert capsys.readouterr().err.startswith(f"speechqa: {questions}: question q-bad: unclosed quote")
+
+
 def test_command_on_a_local_index_names_the_engines_and_the_cpu_it_measured_with(tmp_path, index_root, capsys):
     # The figures move a little with the engines, which the CPU chooses, and with the CPU itself (README, Quality).
     questions = tmp_path / "two.jsonl"
@@ -355,7 +362,7 @@ def test_command_rejects_a_broken_set_with_its_line_number(tmp_path, capsys):
 def test_command_reports_server_errors_and_unreachable_servers(tmp_path, server, capsys):
     odd = _write_set(tmp_path / "odd.jsonl", [Question("x1", "没人问过", ("某段原文片段",))])
     assert _fails(["--questions", str(odd), "--url", server], capsys) == (
-        f"speechqa: {server} answered 400: q must be a known question")
+        f"speechqa: {odd}: question x1: {server} answered 400: q must be a known question")
     err = _fails(["--questions", str(odd), "--url", "http://127.0.0.1:9"], capsys)
     assert err.startswith("speechqa: cannot reach http://127.0.0.1:9 (") and err.endswith(
         "is `speechqa serve` running there?")
