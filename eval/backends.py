@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from eval.scoring import EvalError, Search
+from index.errors import BadQuery
 
 
 class LocalSearch:
@@ -46,7 +47,9 @@ def http_search(url: str, *, timeout: float = 60.0) -> Search:
                 message = json.load(exc)["error"]["message"]
             except Exception:  # the body is not our JSON error shape; the status says enough
                 message = exc.reason
-            raise EvalError(f"{base} answered {exc.code}: {message}") from None
+            # a 400 refuses the question (an unclosed quote, too long), which the caller names
+            error = BadQuery if exc.code == 400 else EvalError
+            raise error(f"{base} answered {exc.code}: {message}") from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise EvalError(f"cannot reach {base} ({reason}) — is `speechqa serve` running there?") from None

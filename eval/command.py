@@ -10,7 +10,8 @@ from pathlib import Path
 from eval.backends import LocalSearch, http_search, served_on
 from eval.questions import check_spans, load_questions, load_unanswerable
 from eval.report import format_table, format_unanswerable, measured_on_text, require_matplotlib, write_report
-from eval.scoring import DEFAULT_KS, EvalError, check_ks, compare, evaluate, evaluate_unanswerable
+from eval.scoring import (DEFAULT_KS, EvalError, QuestionRefused, check_ks, compare, evaluate,
+                           evaluate_unanswerable)
 from index.errors import SpeechQAError
 from index.lifecycle import DEFAULT_ROOT
 from index.request import MODES
@@ -61,8 +62,8 @@ def run_command(args: argparse.Namespace) -> int:
             try:
                 result = compare(questions, search, ks=ks, modes=modes) if len(modes) > 1 else evaluate(
                     questions, search, ks=ks, mode=modes[0])
-            except EvalError as exc:
-                raise EvalError(f"{path}: {exc}") from None
+            except QuestionRefused as exc:
+                raise QuestionRefused(f"{path}: {exc}") from None
             result["questions"] = str(path)
             result["backend"] = args.url or str(index)
             result.update(measured_on)
@@ -103,8 +104,8 @@ def run_command(args: argparse.Namespace) -> int:
 def _unanswerable(questions, search, mode: str, path: Path) -> dict:
     try:
         return evaluate_unanswerable(questions, search, mode=mode)
-    except EvalError as exc:
-        raise EvalError(f"{path}: {exc}") from None
+    except QuestionRefused as exc:
+        raise QuestionRefused(f"{path}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

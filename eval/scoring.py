@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k, sign_test, wilson_interval
 from eval.questions import Question, squash
 from index.calibrate import expected_calibration_error, load_models, reliability
-from index.errors import SpeechQAError
+from index.errors import BadQuery, SpeechQAError
 from index.request import MODES
 
 Search = Callable[[str, int, str], list[dict]]
@@ -69,12 +69,16 @@ def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     return ks
 
 
+class QuestionRefused(EvalError):
+    """The backend refused one question of the set (the message names it)."""
+
+
 def ask(search: Search, question_id: str, question: str, k: int, mode: str) -> list[dict]:
-    """``search``'s results, or EvalError naming the question the backend refused (a bad quote, too long)."""
+    """``search``'s results, or QuestionRefused naming the question the backend refused (a bad quote, too long)."""
     try:
         return search(question, k, mode)
-    except SpeechQAError as exc:
-        raise EvalError(f"question {question_id}: {exc}") from None
+    except BadQuery as exc:
+        raise QuestionRefused(f"question {question_id}: {exc}") from None
 
 
 def _buckets(questions: Sequence[Question], rows: Sequence[dict], attr: str) -> dict[str, dict]:
