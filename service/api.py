@@ -20,7 +20,7 @@ from index.engines import machine_cpu
 from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
 from index.query import parse_query, phrase_parts
 from index.records import SPEECH_METADATA
-from index.request import parse_request
+from index.request import FIELDS, parse_request
 from index.records import Hit
 from index.request import parse_k
 from index.search import results_of, search_payload
@@ -98,6 +98,12 @@ def _search(source: Mapping, *, strict: bool):
     hits: list[Hit] = []
     payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
     annotate(searcher, payload["query"], payload["results"], hits)
+    if not strict:
+        # a URL's extra parameters are no error (links and tools add their own), but a misspelt
+        # filter (speeker=) would otherwise pass for an answer to the filtered question
+        ignored = sorted(set(source) - set(FIELDS))
+        if ignored:
+            payload["ignored_parameters"] = ignored
     response = jsonify(payload)
     response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
     return response

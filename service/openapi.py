@@ -109,6 +109,10 @@ SCHEMAS = {
                        "part of it (那篇…的发言，…; In the speech …, …): the results open with that speech's "
                        "passages for the part asked, then the whole question's own results; else null")),
         "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
+        "ignored_parameters": {"type": "array", "items": {"type": "string"},
+                               "description": "GET only, and only when there are any: the query-string "
+                                             "parameters the search does not know (a misspelt filter), "
+                                             "which it ignored"},
     }),
     "SpeechSummary": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"},
@@ -148,6 +152,7 @@ _FILTERS = {
 }
 SCHEMAS["SearchRequest"]["properties"] |= _FILTERS
 SCHEMAS["SearchRequest"]["properties"]["q"]["description"] += " " + QUERY_SYNTAX
+SCHEMAS["SearchResponse"]["required"].remove("ignored_parameters")  # present only when there are any
 SCHEMAS["SpeechRef"] = _obj(SCHEMAS["SpeechRef"]["properties"] | _METADATA, required=["id", "title", "source"])
 SCHEMAS["DuplicateRef"] = _obj({
     "passage_id": {"type": "string"},

@@ -255,6 +255,12 @@ def test_an_escaped_percent_sign_is_still_searched_as_text(client):
     assert client.get("/api/search?q=%25ff&k=1").get_json()["query"] == "%ff"
 
 
+def test_get_names_the_parameters_it_ignored_and_only_when_there_are_any(client):
+    misspelt = client.get("/api/search", query_string={"q": "粮食安全", "speeker": "张三", "utm_source": "x"})
+    assert misspelt.status_code == 200 and misspelt.get_json()["ignored_parameters"] == ["speeker", "utm_source"]
+    assert "ignored_parameters" not in client.get("/api/search", query_string={"q": "粮食安全"}).get_json()
+
+
 def test_unknown_api_route_is_json_404(client):
     response = client.get("/api/nothing/here")
     assert response.status_code == 404
