@@ -41,15 +41,9 @@ def _source(args):
     A Milvus store still builds under ``--index`` (staging and the embedding cache) and then
     publishes there; its token comes from $SPEECHQA_MILVUS_TOKEN.
     """
-    from index.source import MilvusSource, source_for
+    from index.source import source_for
 
-    source = source_for(args.store, _index_root(args), token=os.environ.get("SPEECHQA_MILVUS_TOKEN", ""))
-    if isinstance(source, MilvusSource):
-        import pymilvus  # noqa: F401  (its import sets its own log levels, which the next line overrides)
-
-        # pymilvus logs every failed call with a traceback; StoreUnavailable already says what failed.
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    return source
+    return source_for(args.store, _index_root(args), token=os.environ.get("SPEECHQA_MILVUS_TOKEN", ""))
 
 
 def _term_tables(args):

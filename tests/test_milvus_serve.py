@@ -124,6 +124,24 @@ def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, ma
     assert health(client)["store"]["version"] == 1
 
 
+def test_a_server_on_a_restarted_milvus_lite_logs_no_tracebacks_for_the_collections_it_loads(setup, make_app):
+    import logging
+
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("pymilvus.decorators")  # where pymilvus logs each failed call, traceback and all
+    logger.addHandler(handler)
+    try:
+        setup["server"].stop()
+        setup["server"].start()  # Milvus Lite starts with every collection released
+        client = make_app(setup).test_client()
+        assert client.get("/api/search", query_string={"q": "粮食安全", "k": 1}).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+    assert [record.getMessage()[:80] for record in records if record.levelno >= logging.WARNING] == []
+
+
 def test_a_server_cannot_start_without_its_milvus(tmp_path, capsys):
     uri = f"http://127.0.0.1:{free_port()}"
     assert main(["--index", str(tmp_path), "--store", uri, "serve", "--port", str(free_port())]) == 2

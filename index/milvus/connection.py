@@ -9,6 +9,7 @@ collection found released is loaded and the call tried once more.
 """
 from __future__ import annotations
 
+import logging
 import threading
 
 from index.errors import StoreUnavailable
@@ -61,6 +62,11 @@ class Connection:
         with self._lock:
             if self._client is None:
                 from pymilvus import MilvusClient
+
+                # after the import, whose logging config sets its own levels: pymilvus logs every
+                # failed call with a traceback (a released collection at each Milvus Lite start,
+                # four in a server's log), and this class handles or reports each one itself
+                logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
                 # dedicated: pymilvus otherwise shares one channel per address, and a fresh
                 # client would inherit the failed one. No keepalive pings on an idle channel:
