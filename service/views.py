@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from flask import Blueprint, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
@@ -89,7 +90,11 @@ def http_error_message(exc: HTTPException) -> str:
 def _form_defaults() -> dict:
     """What the search form needs on every page (speeches only when an index is loaded)."""
     searcher = holder().searcher
-    return {"speech_options": searcher.speeches if searcher is not None else [], "modes": MODES,
+    speeches = searcher.speeches if searcher is not None else []
+    titles = Counter(s.title for s in speeches)
+    # a reprinted speech keeps its title in another compilation: the file tells the two apart
+    return {"speech_options": [(s, s.title if titles[s.title] == 1 else f"{s.title}（{s.source}）") for s in speeches],
+            "modes": MODES,
             "mode_labels": MODE_LABELS, "max_k": MAX_K, "max_chars": MAX_QUERY_CHARS, "form": {"q": "", "k": DEFAULT_K,
                                                                            "mode": DEFAULT_MODE, "speech": ""}
             | dict.fromkeys(FILTER_FIELDS, "") | {"sort": DEFAULT_SORT}, "sort_labels": SORT_LABELS}

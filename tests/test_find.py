@@ -162,6 +162,14 @@ def test_similar_passages_fold_reprints_into_one_result(find_searcher, ids):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_the_pages_speech_choice_tells_a_reprint_from_its_original_by_file(find_searcher):
+    import re
+
+    html = create_app(searcher=find_searcher).test_client().get("/").get_data(as_text=True)
+    labels = re.findall(r'<option value="[0-9a-f]+">([^<]+)</option>', html)
+    assert labels == ["筑牢新时代安全屏障（a_original.txt）", "筑牢新时代安全屏障（b_reprint.txt）", "扛稳粮食安全重任"]
+
+
 def test_group_by_speech_counts_the_other_hits(find_searcher):
     assert [(key[0], more) for key, _, more in found(find_searcher, "安全", group="speech")] == [
         ("a_original.txt", 1), ("c_grain.txt", 1)]
