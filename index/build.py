@@ -26,7 +26,7 @@ from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBui
 from index.files import atomic_writer, read_marshal, write_marshal
 from index.bilingual import translation_digest
 from index.lexical import LEXICAL_VERSION, document_text, text_terms
-from index.parse import load_corpus
+from index.parse import corpus_named, load_corpus
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ class BuildReport:
     speeches_changed: list[str] = field(default_factory=list)
     passages_added: int = 0
     passages_removed: int = 0
+    # The current build this one repeated byte for byte and replaced among the kept builds, so an
+    # unchanged rebuild costs no rollback slot (None: it differs from the build before).
+    replaced: str | None = None
 
 
 def dense_units(passages: Sequence[Passage]) -> np.ndarray:
@@ -273,18 +276,31 @@ def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
     return digest.hexdigest()
 
 
+def _reads(folder: Path, path: Path) -> bool:
+    """Whether reading the folder ``folder`` reads ``path``: it lies below it, outside its hidden folders."""
+    return folder in path.parents and not any(part.startswith(".") for part in path.relative_to(folder).parts[:-1])
+
+
 def distinct_sources(sources: Sequence[Path]) -> list[Path]:
     """``sources`` (resolved paths) in their order, each once, less those a folder among them already
     reads (a file or folder below it, outside its hidden folders): a file given to `speechqa add`
     that its folder also holds, or added once alone and again with its folder, is indexed once."""
     folders = [s for s in sources if s.is_dir()]
+    return [source for source in dict.fromkeys(sources) if not any(_reads(folder, source) for folder in folders)]
 
-    def read_by_a_folder(source: Path) -> bool:
-        return any(folder in source.parents and not any(part.startswith(".") for part in
-                                                        source.relative_to(folder).parts[:-1])
-                   for folder in folders)
 
-    return [source for source in dict.fromkeys(sources) if not read_by_a_folder(source)]
+def sources_with_speeches(sources: Sequence[Path], speeches: Sequence[Speech]) -> list[Path]:
+    """Those of ``sources`` (as ``distinct_sources`` leaves them) that at least one of ``speeches`` came from.
+
+    Only these are the index's sources, which a build without --corpus reads again: a file the
+    build skipped (empty, a copy of another, no body) would otherwise be read by every later
+    build, and stop each of them once it is deleted, though the index holds nothing of it.
+    """
+    named = {speech.source for speech in speeches}
+    files, _ = corpus_named(sources)  # the names load_corpus gave the same sources' files
+    giving = {path for path, name in files if name in named}
+    return [source for source in sources
+            if source in giving or (source.is_dir() and any(_reads(source, path) for path in giving))]
 
 
 def current_sources(root: Path) -> list[Path] | None:
@@ -379,6 +395,9 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     if not speeches:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
+    kept_sources = sources_with_speeches(sources, speeches)
+    warnings += [f"{source}: no speech came from it, so it is not kept among the sources the index is rebuilt from"
+                 for source in sources if source not in kept_sources]
     count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
                             lambda texts: [encoder.count_tokens(text) for text in texts])
     passages = [p for speech in speeches for p in chunk(speech, count_tokens=count_tokens, budget=budget)]
@@ -411,7 +430,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         "budget": budget,
         "lexical": LEXICAL_VERSION,
         "corpus_hash": corpus_hash(speeches, passages),
-        "sources": [str(s) for s in sources],
+        "sources": [str(s) for s in kept_sources],
         "counts": {"files": len({s.source for s in speeches}), "speeches": len(speeches),
                    "sections": sum(len(i.sections) for i in infos), "passages": len(passages),
                    "spans": len(units)},
@@ -434,16 +453,16 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     staged = lifecycle.staging_dir(root)
     manifest = store.FaissBm25Store(manifest, passages, infos, dense, lexical, units,
                                     unit_vectors=unit_vectors).save(staged)
-    directory = lifecycle.publish(root, staged, build_id)
+    published = lifecycle.publish(root, staged, build_id)
     cache.save(keys)
     for memo in (count_tokens, sketches, documents):
         memo.save()
     for stale in (root / CACHE).glob("terms-*.marshal"):  # the documents' memo before it joined their terms
         stale.unlink(missing_ok=True)
 
-    report = BuildReport(build_id=build_id, directory=directory, manifest=manifest,
+    report = BuildReport(build_id=build_id, directory=published.directory, manifest=manifest,
                          seconds=time.perf_counter() - started, embedded=embedded,
-                         reused=len(units) - embedded, warnings=warnings)
+                         reused=len(units) - embedded, warnings=warnings, replaced=published.replaced)
     _describe_changes(report, speeches, passages, previous_passages if previous_manifest else None)
     return report
 

@@ -4,28 +4,49 @@ Layout::
 
     <root>/builds/<build-id>/   complete builds (see index/store.py)
     <root>/CURRENT              the build id being served, replaced atomically
+    <root>/SERVED               the builds CURRENT has named, oldest first, that rollback returns through
     <root>/cache/               embeddings by passage hash, reused across builds
 
 A build is written to ``builds/.tmp-*`` and renamed into place before CURRENT
 changes, so a reader only ever sees complete builds; a build killed halfway leaves
 a ``.tmp-*`` directory that the next build removes.
+
+Rollback follows SERVED, not the order of build ids: after a rollback and a new build, the
+build rolled away from is no longer what a rollback returns to, and pruning keeps the builds
+SERVED still names (and, until the next publish, one an unchanged rebuild replaced).
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from index.errors import IndexNotBuilt
+from index.errors import IndexCorrupt, IndexNotBuilt
 from index.files import write_text_atomically
 
 # Where `speechqa` keeps its index when neither --index nor $SPEECHQA_INDEX says otherwise.
 DEFAULT_ROOT = Path("var/index")
 BUILDS = "builds"
 CURRENT = "CURRENT"
+SERVED = "SERVED"
 KEEP_BUILDS = 3
+# What two builds of the same files into the same index differ in: when, and under which id, they were made.
+MADE = ("build_id", "built_at")
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a published build lives, and the current build it repeated (None: it differs from it).
+
+    A repeat takes the place of the build it repeats among the kept ones, so an unchanged
+    rebuild costs no rollback slot.
+    """
+
+    directory: Path
+    replaced: str | None
 
 
 def new_build_id() -> str:
@@ -43,14 +64,35 @@ def staging_dir(root: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds)) / "index"
 
 
-def publish(root: Path, staged: Path, build_id: str) -> Path:
-    """Move a complete staged build into place and make it current."""
+def same_build(manifest: dict, other: dict) -> bool:
+    """Whether two manifests describe the same index: equal, every file's checksum included, but for ``MADE``."""
+    return ({k: v for k, v in manifest.items() if k not in MADE}
+            == {k: v for k, v in other.items() if k not in MADE})
+
+
+def publish(root: Path, staged: Path, build_id: str) -> Published:
+    """Move a complete staged build into place and make it current.
+
+    A build that repeats the current one byte for byte takes its place in the served history
+    instead of pushing the builds before it towards pruning.
+    """
+    from index.store import read_manifest
+
+    history = served(root)
+    replaced = None
+    if history and history[-1] == current_id(root):
+        try:
+            if same_build(read_manifest(build_dir(root, history[-1])), read_manifest(staged)):
+                replaced = history.pop()
+        except (IndexNotBuilt, IndexCorrupt):
+            pass  # a current build that cannot be read is repeated by nothing: the new one is pushed after it
     final = build_dir(root, build_id)
     os.replace(staged, final)
     shutil.rmtree(staged.parent, ignore_errors=True)
+    _write_served(root, [*history, build_id])
     write_text_atomically(root / CURRENT, build_id + "\n")
-    prune(root)
-    return final
+    prune(root, spare=replaced)
+    return Published(final, replaced)
 
 
 def build_dir(root: Path, build_id: str) -> Path:
@@ -83,22 +125,56 @@ def current_build(root: Path) -> Path:
     return build_dir(root, build_id)
 
 
-def rollback(root: Path) -> str:
-    """Make the build before the current one current again; returns its id."""
-    build_id = current_id(root)
-    history = builds(root)
-    if not history:
+def served(root: Path) -> list[str]:
+    """The builds still kept that CURRENT has named, oldest first: the current one last, when it is kept.
+
+    CURRENT decides where SERVED may be behind or ahead of it (a publish or rollback killed
+    between the two writes, CURRENT written by hand): entries after the current build are
+    dropped, and a current build SERVED lacks is added. A root written before SERVED existed
+    reads as its builds up to the current one in id order, which rollback followed then.
+    """
+    current = current_id(root)
+    try:
+        history = (root / SERVED).read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        history = [b for b in builds(root) if current is None or b < current]
+    if current in history:
+        history = history[:len(history) - history[::-1].index(current)]
+    elif current is not None:
+        history.append(current)
+    return [b for b in history if build_dir(root, b).is_dir()]
+
+
+def _write_served(root: Path, history: list[str]) -> None:
+    write_text_atomically(root / SERVED, "".join(f"{b}\n" for b in history))
+
+
+def rollback(root: Path, to: str | None = None) -> str:
+    """Make the build served before the current one current again, or ``to``, one served earlier
+    still (of ``served(root)``); returns its id."""
+    history = served(root)
+    if not history or history[-1] != current_id(root):
         raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
-    older = [b for b in history if build_id is None or b < build_id]
-    if not older:
-        raise IndexNotBuilt(f"no earlier build to roll back to under {root}: {build_id} is the oldest kept")
-    write_text_atomically(root / CURRENT, older[-1] + "\n")
-    return older[-1]
+    earlier = history[:-1]
+    if to is not None:
+        earlier = earlier[:earlier.index(to) + 1]
+    if not earlier:
+        raise IndexNotBuilt(f"no earlier build to roll back to under {root}: {history[-1]} is the oldest kept")
+    write_text_atomically(root / CURRENT, earlier[-1] + "\n")
+    _write_served(root, earlier)
+    return earlier[-1]
 
 
-def prune(root: Path, keep: int = KEEP_BUILDS) -> None:
-    """Remove all but the newest ``keep`` builds, never the current one."""
-    build_id = current_id(root)
-    for old in builds(root)[:-keep]:
-        if old != build_id:
+def prune(root: Path, keep: int = KEEP_BUILDS, *, spare: str | None = None) -> None:
+    """Keep the current build and the ``keep - 1`` a rollback would return through; remove the others.
+
+    ``spare`` is kept this once though no rollback returns to it: the build a repeat just replaced,
+    which a server serves until its next reload. The next publish removes it.
+    """
+    kept = served(root)[-keep:]
+    if not kept:
+        return  # no build is known to have been served: what to keep is unknown, so nothing is removed
+    _write_served(root, kept)
+    for old in builds(root):
+        if old not in kept and old != spare:
             shutil.rmtree(build_dir(root, old), ignore_errors=True)

@@ -122,6 +122,9 @@ def _print_build(report) -> None:
                               ("removed", report.speeches_removed)):
             for title in titles:
                 print(f"    {label}: {title}")
+    elif report.replaced:
+        print(f"  no changes since the previous build: this one takes its place ({report.replaced}), "
+              "using no rollback slot")
     else:
         print("  no changes since the previous build")
     for warning in report.warnings:
@@ -146,7 +149,6 @@ def _unservable(source) -> str | None:
 
 
 def cmd_build(args) -> int:
-    from index import lifecycle
     from index.build import build
     from index.embed import load_encoder
 
@@ -158,7 +160,8 @@ def cmd_build(args) -> int:
             print(f"index already built at {source} (drop --if-missing to rebuild)")
             return 0
         print(f"index at {source} cannot be served ({unservable}): rebuilding")
-    sources = [Path(c) for c in args.corpus] if args.corpus else _sources_to_rebuild(root)
+    sources = [Path(c) for c in args.corpus] if args.corpus else _sources_to_rebuild(source, root)
+    _refuse_what_cannot_be_read(sources, "nothing was built")
     encoder = load_encoder(args.model, passage_engine=args.engine)
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
                    progress=not args.quiet, wait=args.wait)
@@ -167,14 +170,25 @@ def cmd_build(args) -> int:
     return 0
 
 
-def _sources_to_rebuild(root: Path) -> list[Path]:
-    """What `build` without --corpus reads: the current build's sources (its folder and the files
+def _sources_to_rebuild(source, root: Path) -> list[Path]:
+    """What `build` without --corpus reads: the served build's sources (its folder and the files
     `add` gave it), or the bundled corpus for a first build. A source that is gone stops the build
-    rather than dropping its speeches from the index."""
-    from index.build import current_sources
-    from index.errors import CorpusError
+    rather than dropping its speeches from the index.
 
-    sources = current_sources(root)
+    With Milvus that is the build Milvus serves (after a rollback, the one rolled back to), which
+    the builds under ``root`` need not be; before its first publish, the current one there."""
+    from index.build import current_sources
+    from index.errors import CorpusError, IndexNotBuilt
+    from index.source import MilvusSource
+
+    sources = None
+    if isinstance(source, MilvusSource):
+        try:
+            sources = [Path(s) for s in source.manifest()["sources"]]
+        except IndexNotBuilt:
+            pass  # nothing published yet
+    if sources is None:
+        sources = current_sources(root)
     if not sources:
         return [Path(DEFAULT_CORPUS)]
     gone = [str(s) for s in sources if not s.exists()]
@@ -187,10 +201,24 @@ def _sources_to_rebuild(root: Path) -> list[Path]:
     return sources
 
 
+def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
+    """CorpusError for a path that is not there or a file that is no .txt or .docx, before the model
+    loads: a folder's build names such files in a warning, but one given by name was meant to be read."""
+    from index.errors import CorpusError
+    from index.parse import CORPUS_SUFFIXES
+
+    for path in given:
+        if not path.exists():
+            raise CorpusError(f"{path} does not exist ({outcome})")
+        if path.is_file() and path.suffix.lower() not in CORPUS_SUFFIXES:
+            raise CorpusError(f"{path}: not a .txt or .docx file — save it as UTF-8 text or .docx ({outcome})")
+
+
 def cmd_add(args) -> int:
     from index.build import build
     from index.embed import load_encoder
 
+    _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
     source = _source(args)
     manifest = source.manifest()
@@ -269,9 +297,41 @@ def cmd_serve(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    current = _source(args).rollback()
+    from index.source import MilvusSource
+
+    source = _source(args)
+    current = source.rollback()
     print(f"current build is now {current}; a running server picks it up on reload")
+    if isinstance(source, MilvusSource):
+        _follow_in_root(source.manifest(), _index_root(args))
     return 0
+
+
+def _follow_in_root(served: dict, root: Path) -> None:
+    """After a Milvus rollback, roll the builds under ``root`` back to the one Milvus serves now.
+
+    The next build compares with the current build there (what changed, what it repeats, the IVF
+    it refills), so that must be what Milvus serves. The version may have been published from a
+    build that an unchanged rebuild replaced since: builds are matched by content, not id.
+    """
+    from index import lifecycle
+    from index.errors import IndexCorrupt, IndexNotBuilt
+    from index.store import read_manifest
+
+    served = {k: v for k, v in served.items() if k != "version"}
+    current = lifecycle.current_id(root)
+    history = lifecycle.served(root)
+    for build_id in reversed(history if history and history[-1] == current else []):
+        try:
+            same = lifecycle.same_build(read_manifest(lifecycle.build_dir(root, build_id)), served)
+        except (IndexNotBuilt, IndexCorrupt):
+            continue
+        if same:
+            if build_id != current:
+                lifecycle.rollback(root, to=build_id)
+            return
+    print(f"warning: {root} keeps no build like the one Milvus serves now ({served['build_id']}), so its current "
+          f"build stays {current or 'unset'}", file=sys.stderr)
 
 
 def cmd_status(args) -> int:

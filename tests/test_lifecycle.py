@@ -1,9 +1,12 @@
-"""A build killed halfway leaves the served index untouched; the next build succeeds."""
+"""The index root's life: a build killed halfway leaves the served index untouched; rollback follows what was
+served and pruning keeps it; an unchanged rebuild costs no rollback slot; a build rebuilds what is served."""
 import os
 import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from index import lifecycle, store
 from index.build import build
@@ -145,3 +148,180 @@ def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_pat
     assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — give what to "
             "build with --corpus") in capsys.readouterr().err
     assert lifecycle.current_id(root) == served
+
+
+GRAIN = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n"
+FLOOD = "守好城市防汛底线\n一、加强预警\n完善暴雨预警发布机制，提前转移危险区域群众。\n"
+BORDER = "边境安全的思考\n一、打好边境安全防控战\n坚持五级书记抓边防。\n"
+SECRECY = "保密工作讲话\n一、增强保密意识\n全体干部要牢固树立保密意识，严守保密纪律。\n"
+
+
+def titles(root) -> list[str]:
+    from index.search import load_searcher
+
+    return sorted(s.title for s in load_searcher(root).speeches)
+
+
+def corpus_of(folder, *texts: str):
+    """``folder`` holding exactly ``texts``, one file each; returned for building."""
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.txt"):
+        old.unlink()
+    for number, text in enumerate(texts):
+        (folder / f"{number}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_a_second_rollback_does_not_bring_back_the_build_rolled_away_from(tmp_path, capsys):
+    from service.cli import main
+
+    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
+    corpus = corpus_of(tmp_path / "corpus", GRAIN)
+    elsewhere.mkdir()
+    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    first = lifecycle.current_id(root)
+    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    assert main(["--index", str(root), "rollback"]) == 0
+    assert main(["--index", str(root), "build", "-q"]) == 0
+    assert titles(root) == ["守好粮仓"]
+    capsys.readouterr()
+
+    assert main(["--index", str(root), "rollback"]) == 2
+    current = lifecycle.current_id(root)
+    assert capsys.readouterr().err == (f"speechqa: no earlier build to roll back to under {root}: {current} is the "
+                                       "oldest kept\n")
+    assert titles(root) == ["守好粮仓"]
+    # the build with the added file, rolled away from, is gone; the first, which the unchanged rebuild
+    # replaced, is no rollback target and stays only until the next publish (a server may still serve it)
+    assert lifecycle.builds(root) == [first, current]
+
+
+def test_rollback_returns_through_what_was_served_and_pruning_keeps_those_builds(tmp_path, encoder):
+    root, corpus = tmp_path / "index", tmp_path / "corpus"
+    first, second, third = (build([corpus_of(corpus, *texts)], root, encoder=encoder).build_id
+                            for texts in ([GRAIN], [GRAIN, FLOOD], [GRAIN, FLOOD, BORDER]))
+    assert lifecycle.rollback(root) == second
+    assert lifecycle.rollback(root) == first
+    fourth = build([corpus_of(corpus, GRAIN, SECRECY)], root, encoder=encoder).build_id
+    # the newest three ids would be second, third and fourth: the two rolled away from go instead
+    assert lifecycle.builds(root) == [first, fourth]
+    assert lifecycle.rollback(root) == first
+    assert titles(root) == ["守好粮仓"]
+
+
+def test_a_root_written_before_the_served_history_rolls_back_in_build_order(tmp_path, encoder):
+    root, corpus = tmp_path / "index", tmp_path / "corpus"
+    first, second, third = (build([corpus_of(corpus, *texts)], root, encoder=encoder).build_id
+                            for texts in ([GRAIN], [GRAIN, FLOOD], [GRAIN, FLOOD, BORDER]))
+    (root / lifecycle.SERVED).unlink()
+    assert lifecycle.rollback(root) == second
+    assert (root / lifecycle.SERVED).read_text(encoding="utf-8") == f"{first}\n{second}\n"
+
+
+def test_an_unchanged_rebuild_takes_no_rollback_slot(tmp_path, encoder, capsys):
+    from service.cli import main
+
+    root, corpus = tmp_path / "index", tmp_path / "corpus"
+    first, second, third = (build([corpus_of(corpus, *texts)], root, encoder=encoder).build_id
+                            for texts in ([GRAIN], [GRAIN, FLOOD], [GRAIN, FLOOD, BORDER]))
+    assert main(["--index", str(root), "build", "-q"]) == 0
+    repeat = lifecycle.current_id(root)
+    assert repeat != third  # a new id all the same: a running server reloads, `build --if-missing` sees an index
+    assert (f"  no changes since the previous build: this one takes its place ({third}), using no rollback "
+            "slot\n") in capsys.readouterr().out
+    # the build it replaced goes with the next publish, not at once: a server serves it until it reloads
+    assert lifecycle.builds(root) == [first, second, third, repeat]
+    fourth = build([corpus_of(corpus, GRAIN, SECRECY)], root, encoder=encoder).build_id
+    assert lifecycle.builds(root) == [second, repeat, fourth]
+    assert lifecycle.rollback(root) == repeat
+    assert lifecycle.rollback(root) == second
+
+
+def test_on_milvus_a_build_after_a_rollback_rebuilds_what_milvus_serves(tmp_path, capsys):
+    import json
+
+    from service.cli import main
+
+    root, elsewhere, store = tmp_path / "index", tmp_path / "elsewhere", str(tmp_path / "milvus.db")
+    corpus = corpus_of(tmp_path / "corpus", GRAIN)
+    elsewhere.mkdir()
+    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    on_milvus = ["--index", str(root), "--store", store]
+
+    def titles_on_milvus() -> list[str]:
+        capsys.readouterr()
+        assert main([*on_milvus, "speeches", "--json"]) == 0
+        return sorted(s["title"] for s in json.loads(capsys.readouterr().out)["speeches"])
+
+    assert main([*on_milvus, "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main([*on_milvus, "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    assert main([*on_milvus, "rollback"]) == 0
+    assert titles_on_milvus() == titles(root) == ["守好粮仓"]  # the index root follows Milvus back
+    capsys.readouterr()
+
+    assert main([*on_milvus, "build", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"rebuilding the current index's sources: {corpus.resolve()} (--corpus DIR builds another)\n" in out
+    assert f"  Milvus at {store} already serves this build as version 1: nothing written\n" in out
+    assert titles_on_milvus() == titles(root) == ["守好粮仓"]
+    assert main([*on_milvus, "rollback"]) == 2
+    assert capsys.readouterr().err == f"speechqa: no earlier version to roll back to in Milvus at {store}\n"
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("notes.md", GRAIN, "{path}: not a .txt or .docx file — save it as UTF-8 text or .docx (nothing was added)"),
+    ("gone.txt", None, "{path} does not exist (nothing was added)"),
+], ids=["not-a-speech-file", "missing"])
+def test_add_refuses_a_file_it_cannot_index_and_builds_nothing(tmp_path, capsys, name, text, message):
+    from service.cli import main
+
+    root, path = tmp_path / "index", tmp_path / name
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus_of(tmp_path / "corpus", FLOOD)), "-q"]) == 0
+    served = lifecycle.current_id(root)
+    capsys.readouterr()
+    assert main(["--index", str(root), "add", str(path), "-q"]) == 2
+    assert capsys.readouterr().err == f"speechqa: {message.format(path=path)}\n"
+    assert lifecycle.builds(root) == [served] and lifecycle.current_id(root) == served
+    # given by name to a build, it is refused the same way
+    assert main(["--index", str(root), "build", "--corpus", str(path), "-q"]) == 2
+    built_nothing = message.format(path=path).replace("nothing was added", "nothing was built")
+    assert capsys.readouterr().err == f"speechqa: {built_nothing}\n"
+    assert lifecycle.builds(root) == [served]
+
+
+def test_what_add_skips_is_not_kept_as_a_source_and_later_builds_do_without_it(tmp_path, capsys):
+    from service.cli import main
+
+    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
+    corpus = corpus_of(tmp_path / "corpus", GRAIN)
+    (elsewhere / "drafts").mkdir(parents=True)
+    skipped = {"empty.txt": "", "copy.txt": GRAIN, "title.txt": "只有标题\n"}
+    for name, text in skipped.items():
+        (elsewhere / name).write_text(text, encoding="utf-8")
+    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    capsys.readouterr()
+
+    given = [elsewhere / name for name in [*skipped, "drafts", "flood.txt"]]
+    assert main(["--index", str(root), "add", *map(str, given), "-q"]) == 0
+    err = capsys.readouterr().err
+    for reason in ("empty.txt: skipped, empty file", "copy.txt: skipped, same content as 0.txt",
+                   "title.txt: skipped, only a title, no body", f"{elsewhere / 'drafts'}: no .txt or .docx files found"):
+        assert f"warning: {reason}\n" in err
+    for path in given[:-1]:
+        assert (f"warning: {path}: no speech came from it, so it is not kept among the sources the index is "
+                "rebuilt from\n") in err
+    assert store.read_manifest(lifecycle.current_build(root))["sources"] == [str(corpus.resolve()),
+                                                                              str((elsewhere / "flood.txt").resolve())]
+    assert titles(root) == ["守好城市防汛底线", "守好粮仓"]
+
+    for path in given[:-1]:
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+    assert main(["--index", str(root), "build", "-q"]) == 0
+    assert titles(root) == ["守好城市防汛底线", "守好粮仓"]

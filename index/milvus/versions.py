@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 
 from index.errors import IndexNotBuilt, ModelMismatch
-from index.lifecycle import KEEP_BUILDS
+from index.lifecycle import KEEP_BUILDS, same_build
 from index.milvus.connection import Connection
 from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Documents, Names, build_rows, create_missing, key_of,
                                  primary_key)
@@ -102,7 +102,8 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
 
     ``documents`` gives the passages' BM25 documents (``schema.build_rows``).
     Nothing is written when the current version is the newest and holds exactly this build's
-    rows and manifest; then the report's version is the current one and ``written`` is 0.
+    rows and manifest, or was published from this very build (or one it repeats byte for byte);
+    then the report's version is the current one and ``written`` is 0.
     Versions beyond the newest ``keep`` (never the current one) are pruned afterwards.
     """
     dim = int(built.manifest["dim"])
@@ -117,6 +118,10 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
                                 f"{before['model_id']!r}; this build has {dim} — publish it under another "
                                 "store (a new .db file or Milvus database)")
     _discard_unfinished(connection, names, newest)
+    # After a rollback the current version is not the newest, whose rows the comparison below reads:
+    # the build it was published from, or one repeating that byte for byte, is still no new version.
+    if current is not None and same_build({k: v for k, v in before.items() if k != "version"}, built.manifest):
+        return PublishReport(version=current, previous=current, inserted=0, closed=0, deleted=0)
     target = build_rows(built, documents)
     held = {kind: _open_keys(connection, collection)
             for kind, collection in zip(("speeches", "passages", "spans"), names.data)}
