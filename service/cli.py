@@ -125,8 +125,8 @@ def _print_build(report) -> None:
     elif report.replaced:
         print(f"  no changes since the previous build: this one takes its place ({report.replaced}), "
               "using no rollback slot")
-    else:
-        print("  no changes since the previous build")
+    else:  # a build that repeats no byte of the last one, yet holds the same passages
+        print("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did")
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 

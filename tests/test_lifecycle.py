@@ -238,6 +238,20 @@ def test_an_unchanged_rebuild_takes_no_rollback_slot(tmp_path, encoder, capsys):
     assert lifecycle.rollback(root) == second
 
 
+def test_a_rebuild_that_changes_only_a_speechs_details_says_so(tmp_path, capsys):
+    from index.search import load_searcher
+    from service.cli import main
+
+    root, corpus = tmp_path / "index", corpus_of(tmp_path / "corpus", GRAIN)
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    (corpus / "0.meta.json").write_text('{"place": "南宁"}', encoding="utf-8")  # beside corpus_of's 0.txt
+    capsys.readouterr()
+    assert main(["--index", str(root), "build", "-q"]) == 0
+    assert ("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did\n"
+            in capsys.readouterr().out)
+    assert [s.place for s in load_searcher(root).speeches] == ["南宁"]
+
+
 def test_on_milvus_a_build_after_a_rollback_rebuilds_what_milvus_serves(tmp_path, capsys):
     import json
 
