@@ -273,14 +273,22 @@ def corpus_named(sources: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[
     warnings: list[str] = []
     taken: set[str] = set()
     for source in sources:
-        if not source.exists():
-            raise CorpusError(f"corpus path {source} does not exist")
+        check_source(source)
         found, problems = ([(source, source.name)], []) if source.is_file() else corpus_files(source)
         warnings += problems if found else problems + [f"{source}: no .txt or .docx files found"]
         named = [(path, _unique_name(path, name, taken)) for path, name in found]
         taken.update(name for _, name in named)
         files += named
     return files, warnings
+
+
+def check_source(source: Path) -> None:
+    """CorpusError for a source that cannot be read: not there, or a file given by name that is no .txt
+    or .docx (a folder's other files are named in a warning; one named alone was meant to be read)."""
+    if not source.exists():
+        raise CorpusError(f"corpus path {source} does not exist")
+    if source.is_file() and source.suffix.lower() not in CORPUS_SUFFIXES:
+        raise CorpusError(f"{source}: not a .txt or .docx file — save it as UTF-8 text or .docx")
 
 
 def _unique_name(path: Path, name: str, taken: set[str]) -> str:
@@ -561,7 +569,7 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
 
 def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], list[str]]:
     """Parse every ``.txt`` and ``.docx`` file of ``sources`` (each a folder, read by ``corpus_files``,
-    or one file, a .docx or else text), skipping bad files with a warning each.
+    or one such file), skipping bad files with a warning each (``check_source`` refuses a bad source).
 
     Returns the speeches in file order and a warning, naming the file, for each skipped file
     (other kinds of file included, and a file whose text an earlier one already gave), each

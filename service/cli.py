@@ -202,16 +202,15 @@ def _sources_to_rebuild(source, root: Path) -> list[Path]:
 
 
 def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
-    """CorpusError for a path that is not there or a file that is no .txt or .docx, before the model
-    loads: a folder's build names such files in a warning, but one given by name was meant to be read."""
+    """``check_source``'s refusal of a source, before the model loads rather than after, saying what came of it."""
     from index.errors import CorpusError
-    from index.parse import CORPUS_SUFFIXES
+    from index.parse import check_source
 
     for path in given:
-        if not path.exists():
-            raise CorpusError(f"{path} does not exist ({outcome})")
-        if path.is_file() and path.suffix.lower() not in CORPUS_SUFFIXES:
-            raise CorpusError(f"{path}: not a .txt or .docx file — save it as UTF-8 text or .docx ({outcome})")
+        try:
+            check_source(path)
+        except CorpusError as error:
+            raise CorpusError(f"{error} ({outcome})") from None
 
 
 def cmd_add(args) -> int:

@@ -285,7 +285,7 @@ def test_on_milvus_a_build_after_a_rollback_rebuilds_what_milvus_serves(tmp_path
 
 @pytest.mark.parametrize("name, text, message", [
     ("notes.md", GRAIN, "{path}: not a .txt or .docx file — save it as UTF-8 text or .docx (nothing was added)"),
-    ("gone.txt", None, "{path} does not exist (nothing was added)"),
+    ("gone.txt", None, "corpus path {path} does not exist (nothing was added)"),
 ], ids=["not-a-speech-file", "missing"])
 def test_add_refuses_a_file_it_cannot_index_and_builds_nothing(tmp_path, capsys, name, text, message):
     from service.cli import main

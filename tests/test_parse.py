@@ -450,6 +450,10 @@ def test_a_directory_of_no_corpus_file_says_what_it_holds(tmp_path):
 def test_missing_corpus_path_is_an_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nowhere")
+    # a file named alone must be one the parser reads: a folder's other files are only warned about
+    (tmp_path / "notes.md").write_text("讲话\n正文。\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="notes.md: not a .txt or .docx file"):
+        load_corpus(tmp_path / "notes.md")
 
 
 def test_huge_single_line_file_is_one_heading_block_and_a_warning(tmp_path):
