@@ -161,15 +161,38 @@ def test_rollback_then_rebuild(history, encoder):
     with pytest.raises(IndexNotBuilt, match=f"^no earlier version to roll back to in Milvus at {index.uri}$"):
         index.rollback()
     assert index.current_version() == 3
-    # the rows of version 5 are still the newest, so publishing its build again writes none, and
-    # pruning version 3 deletes the rows no later version holds (the removed seed file's)
-    kept = [rows_of(steps[name].built) for name in ("removed", "dropped")]
-    only_3 = sum(len(rows - kept[0][kind] - kept[1][kind]) for kind, rows in rows_of(steps["changed"].built).items())
+    # Version 5's rows are still the newest, so publishing its build again inserts and closes none;
+    # versions 4 and 5 were rolled away from, so pruning drops them and the rows only version 4 held.
+    kept = [rows_of(steps[name].built) for name in ("changed", "dropped")]
+    only_4 = sum(len(rows - kept[0][kind] - kept[1][kind]) for kind, rows in rows_of(steps["removed"].built).items())
     assert index.publish(steps["dropped"].built) == PublishReport(version=6, previous=3, inserted=0, closed=0,
-                                                                    deleted=only_3)
-    assert only_3 > 0
-    assert index.versions() == [4, 5, 6]
+                                                                    deleted=only_4)
+    assert index.versions() == [3, 6]
     assert index.open().passages == steps["dropped"].built.passages
+    # a rollback returns to what was served before, 3, not to the versions rolled away from
+    assert index.rollback() == 3
+    assert index.open().passages == steps["changed"].built.passages
+
+
+def test_rollback_follows_what_was_served_not_version_numbers(tmp_path, history):
+    """v1, v2 (a speech added), rollback to v1, a changed build v3: a rollback returns to v1, not v2."""
+    from index.milvus.schema import PLACEHOLDER, POINTER
+    from index.milvus.versions import served
+
+    _, steps, _, _ = history
+    index = MilvusIndex(str(tmp_path / "milvus.db"))
+    assert index.publish(steps["seeds"].built).version == 1
+    assert index.publish(steps["added"].built).version == 2
+    assert index.rollback() == 1
+    assert index.publish(steps["changed"].built).version == 3
+    assert index.versions() == [1, 3]
+    assert index.rollback() == 1
+    assert index.open().passages == steps["seeds"].built.passages
+    # a pointer written before the history was kept reads as the versions up to the current one
+    index.connection.call("upsert", index.names.versions, [{"version": POINTER, "current": 3,
+                                                           "vector": PLACEHOLDER, "manifest": "{}"}])
+    assert served(index.connection, index.names) == [1, 3]
+    assert index.rollback() == 1
 
 
 def test_an_unfinished_publish_is_invisible_and_undone(tmp_path, index_root, encoder):

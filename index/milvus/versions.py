@@ -17,6 +17,11 @@ filters on ``since``/``until``, and BM25's corpus statistics count the rows kept
 A publish that dies halfway leaves rows with ``since`` above every version, or rows closed at
 such a version; the next publish removes the first and reopens the second before it starts.
 Publishing is for one writer at a time, like building.
+
+Rollback follows the versions the pointer has named, not their numbers, as the builds under an
+index root do (``index.lifecycle``): the pointer row keeps that history beside ``current`` and both
+change in one upsert. After a rollback and a new publish, the version rolled away from is no
+longer what a rollback returns to, and pruning drops it.
 """
 from __future__ import annotations
 
@@ -51,12 +56,37 @@ class PublishReport:
         return self.inserted + self.closed
 
 
-def current_version(connection: Connection, names: Names) -> int | None:
-    """The version readers serve, or None when nothing was published under ``names``."""
+def _pointer(connection: Connection, names: Names) -> dict | None:
     if not connection.call("has_collection", names.versions):
         return None
-    found = connection.call("query", names.versions, filter=f"version == {POINTER}", output_fields=["current"])
-    return int(found[0]["current"]) if found else None
+    found = connection.call("query", names.versions, filter=f"version == {POINTER}",
+                            output_fields=["current", "manifest"])
+    return found[0] if found else None
+
+
+def current_version(connection: Connection, names: Names) -> int | None:
+    """The version readers serve, or None when nothing was published under ``names``."""
+    pointer = _pointer(connection, names)
+    return int(pointer["current"]) if pointer else None
+
+
+def served(connection: Connection, names: Names) -> list[int]:
+    """The kept versions the pointer has named, oldest first, the current one last.
+
+    A pointer written before the history was kept reads as the versions up to the current one
+    in number order, which rollback followed then.
+    """
+    pointer = _pointer(connection, names)
+    if pointer is None:
+        return []
+    current = int(pointer["current"])
+    kept = versions(connection, names)
+    history = json.loads(pointer["manifest"] or "{}").get("served") or [v for v in kept if v < current]
+    if current in history:
+        history = history[:len(history) - history[::-1].index(current)]
+    else:
+        history.append(current)
+    return [v for v in history if v in kept]
 
 
 def versions(connection: Connection, names: Names) -> list[int]:
@@ -145,37 +175,39 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
         inserted += len(fresh)
         closed += len(gone)
     manifest = dict(built.manifest, version=version)
+    history = served(connection, names)
     connection.write("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
                                                 "manifest": json.dumps(manifest, ensure_ascii=False)}])
-    _point(connection, names, version)
+    _point(connection, names, [*history, version])
     deleted = prune(connection, names, keep=keep)
     return PublishReport(version=version, previous=current, inserted=inserted, closed=closed, deleted=deleted)
 
 
-def _point(connection: Connection, names: Names, version: int) -> None:
-    connection.write("upsert", names.versions, [{"version": POINTER, "current": version, "vector": PLACEHOLDER,
-                                                "manifest": "{}"}])
+def _point(connection: Connection, names: Names, history: list[int]) -> None:
+    """Serve ``history``'s last version, remembering the rest for rollback, in one upsert."""
+    connection.write("upsert", names.versions, [{"version": POINTER, "current": history[-1], "vector": PLACEHOLDER,
+                                                "manifest": json.dumps({"served": history})}])
 
 
 def rollback(connection: Connection, names: Names) -> int:
-    """Make the version before the current one current again; returns it."""
-    current = current_version(connection, names)
-    older = [v for v in versions(connection, names) if current is None or v < current]
-    if not older:
+    """Make the version served before the current one current again; returns it."""
+    earlier = served(connection, names)[:-1]
+    if not earlier:
         raise IndexNotBuilt(f"no earlier version to roll back to in Milvus at {connection.uri}")
-    _point(connection, names, older[-1])
-    return older[-1]
+    _point(connection, names, earlier)
+    return earlier[-1]
 
 
 def prune(connection: Connection, names: Names, *, keep: int = KEEP_BUILDS) -> int:
-    """Drop all but the newest ``keep`` versions (never the current one) and the rows only they held.
+    """Keep the current version and the ``keep - 1`` a rollback would return through; drop the other
+    versions and the rows only they held.
 
     Returns the number of data rows deleted.
     """
-    current = current_version(connection, names)
-    published = versions(connection, names)
-    kept = set(published[-keep:]) | ({current} if current is not None else set())
-    dropped = [v for v in published if v not in kept]
+    kept = set(served(connection, names)[-keep:])
+    if not kept:
+        return 0  # nothing is known to have been served: what to keep is unknown, so nothing is dropped
+    dropped = [v for v in versions(connection, names) if v not in kept]
     if not dropped:
         return 0
     deleted = 0
