@@ -11,7 +11,9 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
   comes closes at the first closing quote of another kind that closes nothing opened inside it
   (``“保交楼"``), because input methods mix them. An ellipsis inside it
   (``……``, ``…`` or ``...``) stands for any wording: ``“坚持……是做好……的根本原则”`` matches a
-  passage holding its pieces in that order.
+  passage holding its pieces in that order. A quotation mark inside a phrase matches any quotation
+  mark (``QUOTATION_MARKS``): ``「坚决做到"两个维护"」`` finds the speeches' “两个维护”, as the
+  quote style is typography, not wording.
 * ``-词`` or ``-"…"`` — leave out passages that contain it (again verbatim, on characters).
   The minus must open a term (start of the query, after a space or right after a phrase's closing
   quote, as in ``"保交楼"-"粮食"``): the hyphens of COVID-19 or e-commerce are part of the word.
@@ -40,6 +42,9 @@ from index.errors import QuerySyntaxError
 CLOSING_QUOTE = {"\"": "\"", "“": "”", "「": "」", "『": "』", "＂": "＂"}
 OPENING_QUOTES = "".join(CLOSING_QUOTE)
 CLOSING_QUOTES = "".join(CLOSING_QUOTE.values())
+# The marks a phrase's own quotes may be typed as and a speech may print them as, ' and ’ included
+# (English text's apostrophes vary the same way): within a phrase each matches any other.
+QUOTATION_MARKS = frozenset("\"＂“”‘’'＇「」『』〝〞﹁﹂﹃﹄")
 _NESTING_OPENER = {closing: opening for opening, closing in CLOSING_QUOTE.items() if opening != closing}
 _DROP_QUOTES = str.maketrans("", "", OPENING_QUOTES + CLOSING_QUOTES)
 _FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)

@@ -2,6 +2,7 @@
 
 Query terms come from ``index.lexical.tokenize``, which NFKC-folds and lower-cases; matching
 here folds the passage the same way, character by character, so offsets stay in the original.
+Quotation marks fold to one, as a phrase's match them (``index.query.QUOTATION_MARKS``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Sequence
 from markupsafe import Markup, escape
 
 from index.chunk import sentence_spans
+from index.query import QUOTATION_MARKS
 
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
 # What markupsafe.escape replaces.
@@ -46,11 +48,16 @@ def split_sentences(text: str) -> tuple[tuple[int, int], ...]:
 _FOLDS: dict[int, str] = {}  # code point → its fold, where that differs (str.translate's table)
 _RESIZED_CHARS: set[str] = set()  # whose fold is not one character long (ligatures, "ß" → "ss")
 _KNOWN_CHARS: set[str] = set()
+_ONE_QUOTATION_MARK = {ord(mark): '"' for mark in QUOTATION_MARKS}
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower().translate(_ONE_QUOTATION_MARK)
 
 
 def _learn_folds(chars: set[str]) -> None:
     for char in chars - _KNOWN_CHARS:
-        folded = unicodedata.normalize("NFKC", char).lower()
+        folded = _fold(char)
         if folded != char:
             _FOLDS[ord(char)] = folded
         if len(folded) != 1:
@@ -85,7 +92,7 @@ def _clean_terms(terms: Sequence[str]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1024)  # one query's terms are cleaned for each of its results
 def _cleaned(terms: tuple[str, ...]) -> tuple[str, ...]:
-    folded = {unicodedata.normalize("NFKC", t).lower().strip() for t in terms}
+    folded = {_fold(t).strip() for t in terms}
     return tuple(sorted((t for t in folded if t), key=lambda t: (-len(t), t)))
 
 

@@ -74,6 +74,11 @@ def test_a_character_that_folds_to_several_keeps_its_place_in_the_original():
     assert str(highlight("ﬁve Ｋm", ["five", "km"])) == "<mark>ﬁve</mark> <mark>Ｋm</mark>"
 
 
+def test_a_quotation_mark_highlights_whichever_mark_the_text_prints():
+    assert match_spans("坚决做到“两个维护”，", ['坚决做到"两个维护"']) == [(0, 10)]
+    assert match_spans("China’s path", ["china's"]) == [(0, 7)]
+
+
 def test_highlight_passage_wraps_best_sentence_and_escapes():
     text = "<b>甲</b>。粮食安全。"
     best = best_sentence(text, ["粮食安全"])
@@ -158,6 +163,17 @@ def test_query_with_markup_is_escaped_in_highlights(client):
     assert body["query"] == "<script>alert(1)</script>粮食安全"
     assert all("<script" not in r["highlight"] for r in body["results"])
     assert any("<mark>" in r["highlight"] for r in body["results"])
+
+
+def test_a_phrase_typed_with_other_inner_quotes_finds_and_marks_the_speeches_wording(client):
+    def search(q):
+        return client.get("/api/search", query_string={"q": q, "k": 50}).get_json()
+
+    printed, typed = search("「坚决做到“两个维护”」"), search('「坚决做到"两个维护"」')
+    assert len(printed["results"]) >= 3
+    assert [r["passage_id"] for r in typed["results"]] == [r["passage_id"] for r in printed["results"]]
+    assert typed["phrases_relaxed"] is False
+    assert all("<mark>坚决做到“两个维护”</mark>" in r["highlight"] for r in typed["results"])
 
 
 @pytest.mark.parametrize(("params", "message"), [

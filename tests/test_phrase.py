@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from index.phrase import PhraseIndex, match_spans
-from index.query import phrase_parts, squash
+from index.query import QUOTATION_MARKS, phrase_parts, squash
 
 PASSAGES = [
     "坚决守住保交楼、稳民生底线。",
@@ -44,6 +44,18 @@ def test_an_ellipsis_in_a_phrase_stands_for_any_wording_between_its_pieces():
     assert index.rows_containing("据说……保交楼").tolist() == [6]  # a literal ellipsis is still matched
 
 
+def test_a_quotation_mark_in_a_phrase_matches_any_quotation_mark():
+    index = PhraseIndex.from_texts(["坚决做到“两个维护”，", "坚决做到「两个维护」", '坚决做到"两个维护"', "坚决做到两个维护",
+                                    "China’s path", "“”", "坚决做到“两个维护"])
+    assert index.rows_containing('坚决做到"两个维护"').tolist() == [0, 1, 2]
+    assert index.rows_containing("坚决做到『两个维护』").tolist() == [0, 1, 2]
+    assert index.rows_containing("“两个维护").tolist() == [0, 1, 2, 6]
+    assert index.rows_containing("China's").tolist() == [4]
+    assert index.rows_containing('""').tolist() == [5]  # quotation marks alone
+    assert index.rows_containing("做到”两").tolist() == [0, 1, 2, 6]  # a mark matches whichever way it faces
+    assert PhraseIndex.from_texts(["坚决做到两个维护"]).rows_containing('"两个维护"').tolist() == []
+
+
 def test_a_saved_index_loads_and_answers_the_same(tmp_path):
     PhraseIndex.from_texts(PASSAGES + ["𠮷野家的保交楼"]).save(tmp_path / "phrase.npz")
     index = PhraseIndex.load(tmp_path / "phrase.npz")
@@ -75,10 +87,13 @@ def test_an_empty_library_has_no_rows_even_for_a_blank_phrase():
     assert len(PhraseIndex.from_texts([])) == 0
 
 
-@given(st.lists(_TEXT, max_size=12), st.text(alphabet="保交楼 稳。𠮷x", min_size=1, max_size=4))
+@given(st.lists(st.text(alphabet="保交楼 \n稳民生。𠮷“”「'", max_size=30), max_size=12),
+       st.text(alphabet="保交楼 稳。𠮷x\"」’", min_size=1, max_size=4))
 def test_rows_agree_with_a_substring_scan(texts, phrase):
-    needle = squash(phrase)
-    expected = [row for row, text in enumerate(texts) if needle in squash(text)]
+    def one_mark(text):
+        return squash(text).translate({ord(mark): '"' for mark in QUOTATION_MARKS})
+
+    expected = [row for row, text in enumerate(texts) if one_mark(phrase) in one_mark(text)]
     assert PhraseIndex.from_texts(texts).rows_containing(phrase).tolist() == expected
 
 
