@@ -122,22 +122,3 @@ class PhraseIndex:
             positions = positions[found == self._chars[matching[0]] if len(matching) == 1 else
                                   np.isin(found, self._chars[matching])]
         return positions
-
-
-def match_spans(text: str, phrase: str) -> list[tuple[int, int]]:
-    """Where ``phrase`` occurs in ``text`` (whitespace ignored in both), as offsets into ``text``.
-
-    Non-overlapping, left to right; a span may cover whitespace the text has inside the
-    phrase (a line break in the middle of a 提法), never whitespace around it.
-    """
-    needle = squash(phrase)
-    if not needle:
-        return []
-    kept = [i for i, char in enumerate(text) if not char.isspace()]
-    squashed = "".join(text[i] for i in kept)
-    spans = []
-    position = squashed.find(needle)
-    while position >= 0:
-        spans.append((kept[position], kept[position + len(needle) - 1] + 1))
-        position = squashed.find(needle, position + len(needle))
-    return spans

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from bisect import bisect_left
 from functools import lru_cache
 from typing import Sequence
@@ -66,23 +67,27 @@ def _learn_folds(chars: set[str]) -> None:
 
 
 # Sized for a whole large library (the 10M-character one has 18,715 passages): an entry is the
-# folded copy of a passage (~1 KB) and, for nearly every passage, a range.
+# folded copy of a passage (~1 KB) and, for nearly every passage, a range or 4 bytes a character.
 @lru_cache(maxsize=32768)
 def _folded(text: str) -> tuple[str, Sequence[int]]:
-    """``text`` folded like the tokenizer, plus the original index of every folded character."""
+    """``text`` folded like the tokenizer and without whitespace (which a quoted phrase ignores, so
+    one wrapped across lines is marked too), plus the original index of every folded character."""
     chars = set(text)
     _learn_folds(chars)
-    if _RESIZED_CHARS.isdisjoint(chars):
+    spaced = any(char.isspace() for char in chars)
+    if not spaced and _RESIZED_CHARS.isdisjoint(chars):
         # CJK, ASCII and full-width text fold one character for one: the offsets are the original's
         # (a range, where a tuple of ints cost ~15 KB a passage to keep cached)
         return text.translate(_FOLDS), range(len(text))
     out: list[str] = []
-    origin: list[int] = []
+    origin = array("I")
     for i, char in enumerate(text):
+        if char.isspace():
+            continue
         folded = _FOLDS.get(ord(char), char)
         out.append(folded)
         origin.extend([i] * len(folded))
-    return "".join(out), tuple(origin)
+    return "".join(out), origin
 
 
 def _clean_terms(terms: Sequence[str]) -> tuple[str, ...]:
@@ -92,7 +97,7 @@ def _clean_terms(terms: Sequence[str]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1024)  # one query's terms are cleaned for each of its results
 def _cleaned(terms: tuple[str, ...]) -> tuple[str, ...]:
-    folded = {_fold(t).strip() for t in terms}
+    folded = {"".join(_fold(t).split()) for t in terms}
     return tuple(sorted((t for t in folded if t), key=lambda t: (-len(t), t)))
 
 
@@ -100,7 +105,8 @@ def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     """Non-overlapping (start, end) spans of ``terms`` in ``text``, sorted, adjacent spans merged.
 
     Longer terms claim their characters first; ASCII words match whole words only
-    (``ai`` does not light up inside ``said``).
+    (``ai`` does not light up inside ``said``). Whitespace is ignored in both, as phrases are
+    matched (``保交楼`` marks 保交\n楼); a span never starts or ends with it.
     """
     return list(_match_spans(text, tuple(terms)))
 
@@ -116,9 +122,9 @@ def _match_spans(text: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ..
         while at != -1:
             end = at + len(term)
             start_char, end_char = origin[at], origin[end - 1] + 1
-            bounded = not ascii_word or (
-                (at == 0 or not folded[at - 1].isascii() or not folded[at - 1].isalnum())
-                and (end == len(folded) or not folded[end].isascii() or not folded[end].isalnum()))
+            # a word's neighbours in the text itself: whitespace, left out of ``folded``, bounds it too
+            bounded = not ascii_word or (_not_a_word_character(text, start_char - 1)
+                                         and _not_a_word_character(text, end_char))
             if bounded and not any(taken[start_char:end_char]):
                 for i in range(start_char, end_char):
                     taken[i] = True
@@ -132,6 +138,13 @@ def _match_spans(text: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ..
         else:
             merged.append((start, end))
     return tuple(merged)
+
+
+def _not_a_word_character(text: str, at: int) -> bool:
+    if at < 0 or at >= len(text):
+        return True
+    char = _fold(text[at])
+    return not (char.isascii() and char.isalnum())
 
 
 def highlight(text: str, terms: Sequence[str]) -> Markup:

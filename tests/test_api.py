@@ -7,6 +7,8 @@ import re
 
 import jieba
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from index.bilingual import policy_glossary
 from index.engines import choose_engine, choose_query_engine, machine_cpu
@@ -72,6 +74,25 @@ def test_a_character_that_folds_to_several_keeps_its_place_in_the_original():
     # of the passage keeps its offsets
     assert match_spans("ﬁve ㎞ 粮食", ["five", "km", "粮食"]) == [(0, 3), (4, 5), (6, 8)]
     assert str(highlight("ﬁve Ｋm", ["five", "km"])) == "<mark>ﬁve</mark> <mark>Ｋm</mark>"
+
+
+def test_a_phrase_wrapped_across_lines_is_marked_where_it_is():
+    text = "保交\n楼工作要抓实。保交楼！"
+    assert match_spans(text, ["保交楼"]) == [(0, 4), (10, 13)]
+    assert match_spans("上海 交通\n大学的同学们，", ["交通大学"]) == [(3, 8)]
+    assert match_spans("said it", ["it", "ai"]) == [(5, 7)]  # whitespace still bounds a word
+
+
+@given(st.text(alphabet="保交楼 \n稳民生。", max_size=30), st.text(alphabet="保交楼稳。", min_size=1, max_size=3))
+def test_a_phrase_marks_each_of_its_occurrences_whitespace_ignored(text, phrase):
+    marked = {i for start, end in match_spans(text, [phrase]) for i in range(start, end) if not text[i].isspace()}
+    kept = [i for i, char in enumerate(text) if not char.isspace()]
+    squashed, expected, at = "".join(text[i] for i in kept), set(), 0
+    while (at := squashed.find(phrase, at)) != -1:  # non-overlapping, left to right, as marks claim them
+        expected |= {kept[j] for j in range(at, at + len(phrase))}
+        at += len(phrase)
+    assert marked == expected
+    assert all(not text[start].isspace() and not text[end - 1].isspace() for start, end in match_spans(text, [phrase]))
 
 
 def test_a_quotation_mark_highlights_whichever_mark_the_text_prints():

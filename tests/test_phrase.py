@@ -6,7 +6,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.phrase import PhraseIndex, match_spans
+from index.phrase import PhraseIndex
 from index.query import QUOTATION_MARKS, phrase_parts, squash
 
 PASSAGES = [
@@ -68,19 +68,6 @@ def test_an_empty_library_contains_nothing():
     assert PhraseIndex.from_texts([]).rows_containing("保交楼").tolist() == []
 
 
-def test_match_spans_are_offsets_into_the_original_text():
-    text = PASSAGES[3]
-    assert match_spans(text, "保交楼") == [(0, 4), (10, 13)]
-    assert text[0:4] == "保交\n楼" and text[10:13] == "保交楼"
-    assert match_spans("上海 交通\n大学的同学们，", "交通大学") == [(3, 8)]
-    assert match_spans("aaaa", "aa") == [(0, 2), (2, 4)]
-    assert match_spans("保交楼", "") == []
-    assert match_spans("稳民生", "保交楼") == []
-
-
-_TEXT = st.text(alphabet="保交楼 \n稳民生。𠮷", max_size=30)
-
-
 def test_an_empty_library_has_no_rows_even_for_a_blank_phrase():
     # hypothesis found it: the row offsets of no passages were [0], so "" matched a row that does not exist
     assert PhraseIndex.from_texts([]).rows_containing(" ").tolist() == []
@@ -95,16 +82,6 @@ def test_rows_agree_with_a_substring_scan(texts, phrase):
 
     expected = [row for row, text in enumerate(texts) if one_mark(phrase) in one_mark(text)]
     assert PhraseIndex.from_texts(texts).rows_containing(phrase).tolist() == expected
-
-
-@given(_TEXT, st.text(alphabet="保交楼稳。", min_size=1, max_size=3))
-def test_spans_cover_each_occurrence(text, phrase):
-    spans = match_spans(text, phrase)
-    assert len(spans) == squash(text).count(phrase)
-    for start, end in spans:
-        assert squash(text[start:end]) == phrase
-        assert not text[start].isspace() and not text[end - 1].isspace()
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
 
 
 @given(st.lists(st.text(alphabet="保交楼 \n稳民生…𠮷", max_size=30), max_size=12),
