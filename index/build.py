@@ -267,10 +267,11 @@ def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
 
 
 def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
-    """A digest of everything the index was built from (passage ids hash text and offsets)."""
+    """A digest of everything the index was built from: passages (ids hash their text; their offsets
+    into the source are added, as a line inserted above moves them) and speeches."""
     digest = hashlib.sha256()
     for passage in passages:
-        digest.update(passage.id.encode())
+        digest.update(f"{passage.id}\0{passage.start}\0{passage.end}\0".encode())
     for speech in speeches:
         digest.update(f"{speech.id}\0{speech.title}\0{speech.source}".encode())
     return digest.hexdigest()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 
 from index.records import Block, Passage, Speech
@@ -146,6 +147,10 @@ def chunk(speech: Speech, *, count_tokens: Callable[[str], int], budget: int = 5
     room = budget - counter.overhead
     blocks = speech.blocks
     passages: list[Passage] = []
+    # An id hashes the speech and the text, not its offsets, so an edit above a passage (a word
+    # changed in an earlier paragraph) leaves the id, and the carts and links naming it, intact;
+    # a text the speech repeats is told apart by how many times it came before.
+    seen: Counter[str] = Counter()
 
     def text_of(units: list[tuple[int, int, int]], i: int, j: int) -> str:
         (first, start, _), (last, _, end) = units[i], units[j - 1]
@@ -179,7 +184,8 @@ def chunk(speech: Speech, *, count_tokens: Callable[[str], int], budget: int = 5
                 j -= 1
             text = text_of(units, i, j)
             start, end = units[i][1], units[j - 1][2]
-            digest = hashlib.sha1(f"{speech.id}\n{start}\n{end}\n{text}".encode()).hexdigest()[:16]
+            digest = hashlib.sha1(f"{speech.id}\n{seen[text]}\n{text}".encode()).hexdigest()[:16]
+            seen[text] += 1
             passages.append(Passage(id=digest, speech_id=speech.id, speech_title=speech.title,
                                     source=speech.source, section=blocks[units[i][0]].section,
                                     first_block=units[i][0], last_block=units[j - 1][0],

@@ -40,12 +40,13 @@ def sentences(text: str) -> list[str]:
 def check_passages(speech, passages, text, count, budget):
     """The invariants every chunking must keep; returns nothing, asserts everything."""
     assert [p.ordinal for p in passages] == list(range(len(passages)))
-    covered = Counter()
+    covered, before = Counter(), Counter()
     for p in passages:
         assert p.text == text[p.start:p.end] and p.text == p.text.strip() and p.text
         assert count(p.text) <= budget
         assert (p.speech_id, p.speech_title, p.source) == (speech.id, speech.title, speech.source)
-        assert p.id == hashlib.sha1(f"{speech.id}\n{p.start}\n{p.end}\n{p.text}".encode()).hexdigest()[:16]
+        assert p.id == hashlib.sha1(f"{speech.id}\n{before[p.text]}\n{p.text}".encode()).hexdigest()[:16]
+        before[p.text] += 1
         first, last = speech.blocks[p.first_block], speech.blocks[p.last_block]
         assert first.start <= p.start < first.end and last.start < p.end <= last.end
         assert {b.section for b in speech.blocks[p.first_block:p.last_block + 1]} == {p.section}
@@ -100,6 +101,23 @@ def test_ids_are_stable_across_runs(count):
     once = [p for s in load_corpus(SEEDS)[0] for p in chunk(s, count_tokens=count, budget=512)]
     again = [p for s in load_corpus(SEEDS)[0] for p in chunk(s, count_tokens=count, budget=512)]
     assert once == again and len({p.id for p in once}) == len(once)
+
+
+def test_an_edit_keeps_the_ids_of_the_passages_it_did_not_change(count):
+    sections = "".join(f"{n}、第{n}部分\n" + f"第{n}部分要讲清楚的内容。" * 20 + "\n" for n in "一二三四")
+    speech, = parse_text("关于某项工作的讲话\n" + sections, "x.txt")
+    edited, = parse_text("关于某项工作的讲话\n" + sections.replace("第一部分要讲清楚的内容。", "第一部分要讲清楚讲透的内容。", 1),
+                         "x.txt")
+    old, new = chunk(speech, count_tokens=count), chunk(edited, count_tokens=count)
+    assert [p.start for p in new[1:]] != [p.start for p in old[1:]]  # every later passage moved
+    assert [p.id for p in new[1:]] == [p.id for p in old[1:]]
+    assert new[0].id != old[0].id
+
+
+def test_a_repeated_text_gets_an_id_of_its_own_each_time(count):
+    speech, = parse_text("关于某项工作的讲话\n一、第一部分\n抓好落实。\n二、第二部分\n抓好落实。\n", "x.txt")
+    ids = [p.id for p in chunk(speech, count_tokens=count) if p.text.endswith("抓好落实。")]
+    assert len(ids) == 2 and len(set(ids)) == 2
 
 
 def test_token_counts_are_economical(seeds, count):
