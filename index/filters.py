@@ -6,8 +6,10 @@ query and the request's filters into the passage rows a search may return — th
 stores' searches already accept — or None when nothing restricts them.
 
 After ranking, ``fold`` keeps one result per reprint group: the group's canonical (earliest)
-passage when the ranking holds it, else the group's best-ranked passage, with the group's other
-allowed members as its duplicates, so no two results are near-duplicates. ``one_per_speech``
+passage when the ranking holds it and it holds every word of the query the group's best-ranked
+passage holds, else that best-ranked passage (a copy with a paragraph cut or a line changed may
+lack what answered), with the group's other allowed members as its duplicates, so no two results
+are near-duplicates. ``one_per_speech``
 then keeps each speech's first result and counts the others, and ``by_date`` orders results
 oldest first (undated last), relevance breaking ties.
 """
@@ -125,8 +127,10 @@ class Library:
             return False
         return not filters.speaker or _contains(info.speaker, filters.speaker)
 
-    def fold(self, ranked: Sequence[int], allowed: np.ndarray | None, limit: int | None = None) -> list[Folded]:
-        """One result per reprint group, in ``ranked`` order, the first ``limit`` (default all)."""
+    def fold(self, ranked: Sequence[int], allowed: np.ndarray | None, limit: int | None = None,
+             wording: Sequence[str] = ()) -> list[Folded]:
+        """One result per reprint group, in ``ranked`` order, the first ``limit`` (default all);
+        ``wording``: the query's terms and phrases, which the copy shown must not lack."""
         position = {row: i for i, row in enumerate(ranked)}
         allowed_set = None if allowed is None else set(allowed.tolist())
         seen: set[int] = set()
@@ -142,7 +146,10 @@ class Library:
             if not members:
                 results.append(Folded(row))
                 continue
-            shown = group if group in position else row
+            # ``row`` is the group's best-ranked member: the canonical copy stands in for it unless
+            # it lacks wording of the query that ``row`` holds
+            best, canonical = self.passages[row].text, self.passages[group].text
+            shown = group if group in position and all(w in canonical for w in wording if w in best) else row
             duplicates = tuple(m for m in members if m != shown and (allowed_set is None or m in allowed_set))
             results.append(Folded(shown, duplicates, placed_by=None if shown == row else row))
         return results

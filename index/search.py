@@ -16,7 +16,7 @@ from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
-from index.query import named_speech_question, parse_query, quoted_items
+from index.query import named_speech_question, parse_query, phrase_parts, quoted_items
 from index.thesaurus import TermTables, official_terms, term_tables
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
@@ -125,7 +125,8 @@ class Searcher:
         # grouping counts need every candidate, and so does the date order of what phrases and
         # filters alone allow; relevance order needs the first k
         whole = request.group == "speech" or (request.sort == "date" and not text)
-        results = self.library.fold(ranked, rows, None if whole else k)
+        wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase))]
+        results = self.library.fold(ranked, rows, None if whole else k, wording)
         if request.group == "speech":
             results = self.library.one_per_speech(results)
         if request.sort == "date":

@@ -54,14 +54,19 @@ def test_spread_rows_are_the_quotes_passages_in_the_speeches_that_hold_every_quo
     assert LIBRARY.spread_rows([]).tolist() == []
 
 
-def test_fold_shows_the_canonical_copy_when_ranked_else_the_best_ranked_one():
-    # the canonical copy is shown where its reprint ranked, and the reprint's score ranks it
+def test_fold_shows_the_canonical_copy_when_ranked_and_it_lacks_no_wording_else_the_best_ranked_one():
+    # the canonical copy is shown where its word-for-word reprint ranked, and the reprint's score ranks it
     folded = LIBRARY.fold([2, 3, 0], None)
     assert folded == [Folded(0, (2,), placed_by=2), Folded(3)]
     assert [f.ranked_row for f in folded] == [2, 3]
     assert LIBRARY.fold([2, 3], None) == [Folded(2, (0,)), Folded(3)]
     # a filter that leaves the canonical copy out lists it nowhere
     assert LIBRARY.fold([2, 3], np.array([2, 3])) == [Folded(2), Folded(3)]
+    # a reprint with a line of its own is shown itself when the query's wording is in that line
+    edited = Library([PASSAGES[0], passage("p2", "B", "保交楼 稳民生 养老诈骗", duplicate_of="p0")], SPEECHES[:2])
+    assert edited.fold([1, 0], None, wording=["养老", "诈骗"]) == [Folded(1, (0,))]
+    assert edited.fold([1, 0], None, wording=["保交楼", "诈骗骗子"]) == [Folded(0, (1,), placed_by=1)]
+    assert edited.fold([1, 0], None) == [Folded(0, (1,), placed_by=1)]
 
 
 def test_one_per_speech_and_date_order():
