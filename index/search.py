@@ -366,12 +366,13 @@ def mix_vectors(vector: np.ndarray, other: np.ndarray, weight: float) -> np.ndar
 def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
     """The JSON shape of one result, shared by `speechqa ask --json` and the HTTP API.
 
-    ``speech`` adds the speech's metadata (date, place, speaker, occasion, collection) to ``speech``.
+    ``speech`` adds the speech's metadata (date, place, speaker, occasion, collection) to ``speech``,
+    and whether its title was made up (``title_inferred``).
     """
     passage = hit.passage
     about = {"id": passage.speech_id, "title": passage.speech_title, "source": passage.source}
     if speech is not None:
-        about |= {name: getattr(speech, name) for name in SPEECH_METADATA}
+        about |= {name: getattr(speech, name) for name in SPEECH_METADATA} | {"title_inferred": speech.title_inferred}
     result = {
         "rank": hit.rank,
         "score": hit.score,

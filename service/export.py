@@ -2,7 +2,9 @@
 
 A citation is the passage exactly as in the source, then one Chinese source line naming the
 speech (《title》), the compilation it came from, the section path, and the speaker, occasion, date
-and place when the index knows them; fields it does not know are left out, never guessed.
+and place when the index knows them; fields it does not know are left out, never guessed. A title
+the index made up for an untitled speech (``title_inferred``) is no title to cite: the line names
+the speech as untitled, by its file, and headings and the CSV mark that title 拟题.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ EXPORT_FORMATS = {
 }
 EXPORT_FIELDS = ("ids", "format")
 MAX_PASSAGE_ID_CHARS = 100
-CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "讲话人", "场合", "日期", "地点", "引用")
+CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "讲话人", "场合", "日期", "地点", "引用", "文件")
+INFERRED_MARK = "〔拟题〕"
 # Characters that Markdown would read as syntax anywhere in a line (& opens an entity: &amp; shows as &).
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&])")
 # Line openings that Markdown would read as a heading, a list item or a rule (* and > are escaped inline).
@@ -54,6 +57,13 @@ class Source:
     place: str | None = None
     speaker: str | None = None
     occasion: str | None = None
+    file: str = ""
+    title_inferred: bool = False
+
+    @property
+    def shown_title(self) -> str:
+        """The title as headings and tables show it: a made-up one marked as such."""
+        return self.title + INFERRED_MARK if self.title_inferred else self.title
 
 
 @dataclass(frozen=True)
@@ -78,12 +88,13 @@ def quote_of(passage: Passage, speech: SpeechInfo) -> Quote:
     return Quote(passage.id, passage.text, Source(
         title=speech.title, section=tuple(passage.section), collection=speech.collection or None,
         date=chinese_date(speech.date) if speech.date else None, place=speech.place or None,
-        speaker=speech.speaker or None, occasion=speech.occasion or None))
+        speaker=speech.speaker or None, occasion=speech.occasion or None, file=speech.source,
+        title_inferred=speech.title_inferred))
 
 
 def source_line(source: Source) -> str:
     """The Chinese source line: ``（摘自《title》，《collection》，section › path，speaker，occasion，date，place）``."""
-    parts = [f"《{source.title}》"]
+    parts = [f"无标题讲话〔{source.file}〕" if source.title_inferred else f"《{source.title}》"]
     if source.collection:
         parts.append(f"《{source.collection}》")
     if source.section:
@@ -117,7 +128,7 @@ def citation_markdown(quote: Quote) -> str:
 
 def heading_of(number: int, quote: Quote) -> str:
     """A passage's heading in an export: its number, its speech and its innermost section."""
-    heading = f"{number}. {quote.source.title}"
+    heading = f"{number}. {quote.source.shown_title}"
     if quote.source.section:
         heading += f" · {quote.source.section[-1]}"
     return heading
@@ -144,9 +155,9 @@ def export_csv(quotes: Sequence[Quote]) -> bytes:
     for number, quote in enumerate(quotes, start=1):
         source = quote.source
         writer.writerow([str(number)] + [_cell(value) for value in (
-            quote.passage_id, quote.text, source.title, source.collection or "",
+            quote.passage_id, quote.text, source.shown_title, source.collection or "",
             SECTION_SEPARATOR.join(source.section), source.speaker or "", source.occasion or "", source.date or "",
-            source.place or "", citation_text(quote))])
+            source.place or "", citation_text(quote), source.file)])
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -153,7 +153,8 @@ _FILTERS = {
 SCHEMAS["SearchRequest"]["properties"] |= _FILTERS
 SCHEMAS["SearchRequest"]["properties"]["q"]["description"] += " " + QUERY_SYNTAX
 SCHEMAS["SearchResponse"]["required"].remove("ignored_parameters")  # present only when there are any
-SCHEMAS["SpeechRef"] = _obj(SCHEMAS["SpeechRef"]["properties"] | _METADATA, required=["id", "title", "source"])
+SCHEMAS["SpeechRef"] = _obj(SCHEMAS["SpeechRef"]["properties"] | _METADATA | {"title_inferred": {"type": "boolean"}},
+                            required=["id", "title", "source"])
 SCHEMAS["DuplicateRef"] = _obj({
     "passage_id": {"type": "string"},
     "speech": _obj({"id": {"type": "string"}, "title": {"type": "string"}}),

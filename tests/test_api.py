@@ -118,7 +118,7 @@ def test_search_get_shape_is_exact(client):
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     for result in body["results"]:
         assert list(result) == RESULT_KEYS
-        assert list(result["speech"]) == ["id", "title", "source"] + METADATA_KEYS
+        assert list(result["speech"]) == ["id", "title", "source"] + METADATA_KEYS + ["title_inferred"]
         assert "bm25" in result["scores"] and len(result["scores"]) >= 2, "hybrid keeps each arm's view"
         assert all(list(arm) == ["score", "rank"] for arm in result["scores"].values())
         assert list(result["best_sentence"]) == ["text", "start", "end"]

@@ -17,6 +17,7 @@ COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材
 FULL = Quote("p-food", "保障粮食安全是头等大事。\n1.要落实党政同责，*严格*考核。",
              Source("粮食安全讲话", ("一、粮食安全", "（一）责任"), COLLECTION, "2023年4月15日", "南宁"))
 BARE = Quote("p-bare", "=1+1 不是公式。", Source("无名讲话"))
+UNTITLED = Quote("p-untitled", "正文。", Source("保障粮食安全", file="004.txt", title_inferred=True))
 FULL_SOURCE = f"（摘自《粮食安全讲话》，《{COLLECTION}》，一、粮食安全 › （一）责任，2023年4月15日，南宁）"
 
 
@@ -28,6 +29,9 @@ FULL_SOURCE = f"（摘自《粮食安全讲话》，《{COLLECTION}》，一、�
     (Source("讲话", (), COLLECTION, "2024年1月", None), f"（摘自《讲话》，《{COLLECTION}》，2024年1月）"),
     (Source("讲话", ("一、总",), None, "2024年1月", "北京", "张三", "全市国家安全工作会议"),
      "（摘自《讲话》，一、总，张三，全市国家安全工作会议，2024年1月，北京）"),
+    # a title the index made up is no title to cite: the speech is named by its file
+    (Source("坚持以人民安全为宗旨", ("一、总",), file="汇编/08_下.txt", title_inferred=True),
+     "（摘自无标题讲话〔汇编/08_下.txt〕，一、总）"),
 ])
 def test_source_line_names_only_what_is_known(source, line):
     assert source_line(source) == line
@@ -50,10 +54,13 @@ def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
                       first_block=0, last_block=0, start=10, end=15, text="正文五个字")
     speech = SpeechInfo(id="s1", title="讲话", source="seeds/a.txt", title_inferred=False,
                         sections=(("一、总",),), passages=1)
-    assert quote_of(passage, speech) == Quote("p1", "正文五个字", Source("讲话", ("一、总",)))
+    assert quote_of(passage, speech) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), file="seeds/a.txt"))
     dated = replace(speech, date="2023-04-15", place="南宁", collection=COLLECTION, speaker="张三", occasion="座谈会")
     assert quote_of(passage, dated) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), COLLECTION,
-                                                                   "2023年4月15日", "南宁", "张三", "座谈会"))
+                                                                   "2023年4月15日", "南宁", "张三", "座谈会",
+                                                                   file="seeds/a.txt"))
+    untitled = replace(speech, title_inferred=True)
+    assert quote_of(passage, untitled).source == Source("讲话", ("一、总",), file="seeds/a.txt", title_inferred=True)
 
 
 @pytest.mark.parametrize(("iso", "written"), [("2023-04-15", "2023年4月15日"), ("2023-11", "2023年11月"),
@@ -69,6 +76,7 @@ def test_markdown_export_has_a_heading_per_passage_in_order():
         "> 保障粮食安全是头等大事。\n>\n> 1\\.要落实党政同责，\\*严格\\*考核。\n\n" + FULL_SOURCE + "\n\n"
         "## 2. 无名讲话\n\n"
         "> \\=1+1 不是公式。\n\n（摘自《无名讲话》）\n")
+    assert "## 1. 保障粮食安全〔拟题〕\n" in export_markdown([UNTITLED])
 
 
 def test_csv_export_opens_in_excel_and_reads_back_exactly():
@@ -78,10 +86,13 @@ def test_csv_export_opens_in_excel_and_reads_back_exactly():
     assert rows == [
         list(CSV_COLUMNS),
         ["1", "p-food", FULL.text, "粮食安全讲话", COLLECTION, "一、粮食安全 › （一）责任", "", "", "2023年4月15日",
-         "南宁", citation_text(FULL)],
-        ["2", "p-bare", "'=1+1 不是公式。", "无名讲话", "", "", "", "", "", "", "'=1+1 不是公式。\n（摘自《无名讲话》）"],
+         "南宁", citation_text(FULL), ""],
+        ["2", "p-bare", "'=1+1 不是公式。", "无名讲话", "", "", "", "", "", "", "'=1+1 不是公式。\n（摘自《无名讲话》）", ""],
     ]
-    assert data.decode("utf-8-sig").split("\r\n")[0] == "序号,段落编号,正文,讲话,汇编,部分,讲话人,场合,日期,地点,引用"
+    assert data.decode("utf-8-sig").split("\r\n")[0] == "序号,段落编号,正文,讲话,汇编,部分,讲话人,场合,日期,地点,引用,文件"
+    untitled, = list(csv.reader(io.StringIO(export_csv([UNTITLED]).decode("utf-8-sig"), newline="")))[1:]
+    assert untitled[3] == "保障粮食安全〔拟题〕" and untitled[-1] == "004.txt"
+    assert untitled[-2] == "正文。\n（摘自无标题讲话〔004.txt〕）"
 
 
 def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():
