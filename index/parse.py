@@ -14,8 +14,11 @@ of any other kind are named in a warning.
 * A compilation opens with front matter (collection title, a count line such as
   （11篇）) and a 目录 whose entries are ``1.标题<tab>3``. The front matter and the
   TOC are not content. A speech starts at a line equal to a TOC title (numbers,
-  page numbers and all whitespace ignored), with or without a blank line before
-  it. The count line is not trusted: the TOC and the body decide.
+  page numbers, whitespace and punctuation ignored, but not a sentence end: a line
+  that ends a sentence where the title does not quotes it), with or without a
+  blank line before it. The count line is not trusted: the TOC and the body
+  decide; an entry that matches no line is named in a warning, its text staying
+  in the speech before it.
 * Without a TOC the file is one speech. Its first line is the title when it is
   short (at most 40 characters), has no sentence or clause punctuation and opens
   with no heading or point marker; a file of that line alone holds no speech.
@@ -33,9 +36,16 @@ of any other kind are named in a warning.
   to a line is cut away, the rest of the line kept), count lines, and
   advertisement lines: a line of at most 200 characters that opens with a 【…素材库/代笔…】
   banner, or names the compiler's trade (素材库, 代笔, 代写, 网盘, VIP, 会员群, 提取码…) and
-  a way to reach the seller (客服：cwk, 微信/QQ and an id, 公众号：name, a URL). Speech
-  prose that mentions 微信客服 or 接单 gives no seller's handle and is kept; ``load_corpus``
-  names every line it leaves out as an ad in a warning.
+  a way to reach the seller (客服：cwk, 微信/QQ and an id, 公众号：name, a URL) and does not
+  read as the speaker's prose. Speech prose that mentions 微信客服 or 接单 gives no seller's
+  handle and is kept, and so is a line that governs (打击, 整治, 查处, 举报, 各级…) or names a
+  government contact (12339, .gov.cn), unless it courts a customer (添加客服, 加微信, 扫码, 优惠,
+  认准…); ``load_corpus`` names every line it leaves out as an ad in a warning.
+* Page furniture never reaches a block either: page numbers (— 12 —, - 12 -, 第 12 页, a bare
+  number of up to three digits) and running headers, a line of at most 20 characters, no
+  heading, header line, date or 目录 title, without punctuation, that occurs three times or
+  more in the file (内部资料 注意保存). One warning per file names them. A sentence broken by
+  a page break stays two blocks: a block's text is its source span, which holds the furniture.
 * Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
 * A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
   ``-2``, ``-3`` … appended when a file repeats a title.
@@ -49,7 +59,9 @@ unless stated:
   the file (it may open with ``---`` too) it applies to every speech of the file; right after a
   speech's title line it applies to that speech. Header lines are no body text; a value
   is at most 80 characters (a longer line is a paragraph). A date is
-  2023-04-15, 2023/4/15, 2023.4.15 or 2023年4月15日; anything else is a CorpusError naming the line.
+  2023-04-15, 2023/4/15, 2023.4.15, 2023年4月15日 or 二〇二三年四月十五日; anything else (a date to
+  the month only, 2023年10月 or 2023-10, included: ``Speech.date`` is a full day, which filters
+  and date order compare) leaves the date unset, with a warning naming the line.
 * A sidecar file ``<stem>.meta.json`` beside ``<stem>.txt`` (read by ``load_corpus``): a JSON
   object with the same fields in English (``date``, ``place``, ``speaker``, ``occasion``,
   ``collection``) for the whole file, and ``speeches``: {title: {fields}} for single speeches.
@@ -58,7 +70,8 @@ unless stated:
 * The text: a line that is only a full date, bare or in brackets — （2023年4月15日） — among a
   speech's first three body lines or as its last, gives the speech's date; like a header line it
   is then no body text (the first such line only: a second date stays text).
-  Placeholders such as 20xx年x月x日 are no date.
+  Placeholders such as 20xx年x月x日 are no date. A line to the month only (（二〇二三年十月）) or
+  of no real day stays text and is named in a warning.
 * The more specific source wins: sidecar speech entry, speech header, the speech's dated line,
   sidecar file fields, then the file header (in a compilation a file-wide date is the
   compilation's, a dated line the speech's). ``collection`` falls back to the compilation's own
@@ -71,6 +84,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,12 +117,18 @@ LONG_LINE_CHARS = 20_000
 _TITLE_PUNCT = re.compile(r"[。！？!?；;，,：:、]")
 _LABEL_LIMIT = 60
 _TITLE_LIMIT = 40
+_TITLE_IGNORED = re.compile(r"[^\w。！？!?；;]|_")
 
 # An advertisement sells the compiler's trade and says how to reach the seller. A speech names
 # services in passing (政务微信客服, 派单接单规则, 下载表格, 联系办理) but never a seller's handle, so
 # a line is an ad only with both; or it opens with the shop's banner, 【哒哒素材库】. Ads are a
 # sentence or two (the seeds' three are 84–88 characters): a longer line is a paragraph, kept.
 _AD_LIMIT = 200
+# A speaker who fights that trade names it too, and a contact point (关注微信公众号：国家安全部进行
+# 举报, 网址：www.12339.gov.cn): a line that governs (打击, 整治, 各级…) or names a government
+# contact is prose, unless it also courts the reader as a customer, as only a seller does.
+_AD_PROSE = re.compile(r"打击|整治|查处|取缔|关停|曝光|举报|依法|各级|(?<!\d)123(?:39|71|45)(?!\d)|\.gov\.cn")
+_AD_CUSTOMER = re.compile(r"添加客服|联系客服|加微信|扫码|优惠|小伙伴|认准|谨防假冒|好评|接单中|有意加入|欢迎加入|svip")
 _AD_BANNER = re.compile(r"【[^】]{0,20}(?:素材|代笔|文库|资料库|材料库)[^】]{0,10}】")
 _AD_TRADE = re.compile(r"素材库|代笔|代写|网盘|vip|会员群|开通会员|谨防假冒|唯一平台|提取码")
 _AD_CONTACT = re.compile(
@@ -116,6 +136,15 @@ _AD_CONTACT = re.compile(
     r"|公众号\s*[:：“\"「]"  # 公众号：哒哒君, 关注公众号“…”
     r"|https?://|www\.")
 _AD_QUOTE = 30  # characters of a left-out ad quoted in its warning
+# Page furniture of a file converted from print: page numbers (— 12 —, - 12 -, 第 12 页, a bare 12)
+# and a running header or footer, a short line repeated on every page (内部资料 注意保存). A line
+# repeated at most twice may be a speech's slogan, so a running header needs three; one with any
+# punctuation is the speech's own, and headings, header lines and dates are structure, never furniture.
+_PAGE_NUMBER = re.compile(r"[-—–―－]+\s*\d{1,3}\s*[-—–―－]+|第\s*\d{1,3}\s*页(?:\s*[，,/]?\s*共\s*\d{1,3}\s*页)?"
+                          r"|\d{1,3}")
+_RUNNING_HEADER_CHARS = 20
+_RUNNING_HEADER_REPEATS = 3
+_FURNITURE_NAMED = 10  # distinct furniture lines quoted in a file's warning
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _TEXT_ONLY = "only UTF-8, UTF-16, GB18030 or Big5 text is indexed"
 # What a speech is written in: ASCII, Latin-1, general punctuation, ①…, CJK punctuation, hanzi,
@@ -137,7 +166,13 @@ _HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "p
 # A value longer than a name or an occasion is a paragraph that happens to open with 地点：.
 _HEADER_LINE = re.compile(rf"({'|'.join(_HEADER_KEYS)})\s*[:：]\s*(.{{1,80}})", re.IGNORECASE)
 _HEADER_END = re.compile(r"-{3,}")
-_DATE = r"(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2}))"
+# 2023年4月15日, 二〇二三年四月十五日, 2023-04-15, 2023/4/15, 2023.4.15; to the month (2023年10月,
+# 二〇二三年十月, 2023-10) it is read too, so that the build can say the day is missing.
+_CN_DIGITS = {**{digit: value for value, digit in enumerate("〇一二三四五六七八九")}, "零": 0, "○": 0}
+_CN_UNIT = r"[一二三]?十[一二三四五六七八九]?|[一二三四五六七八九]"
+_DATE = (rf"(?P<year>\d{{4}}|[{''.join(_CN_DIGITS)}]{{4}})\s*"
+         rf"(?:年\s*(?P<month>\d{{1,2}}|{_CN_UNIT})\s*月(?:\s*(?P<day>\d{{1,2}}|{_CN_UNIT})\s*[日号])?"
+         r"|[-/.]\s*(?P<month_>\d{1,2})(?:\s*[-/.]\s*(?P<day_>\d{1,2}))?)")
 _DATE_VALUE = re.compile(_DATE)
 _DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
 
@@ -323,15 +358,20 @@ def _lines(text: str) -> Iterator[_Line]:
         offset += len(raw) + 1
 
 
-def _squash(text: str) -> str:
-    return "".join(text.split())
+def _title_key(text: str) -> str:
+    """A title as the 目录 and the body both write it: whitespace and punctuation dropped, sentence
+    ends kept, so a body line that ends a sentence where its entry does not is prose quoting it."""
+    return _TITLE_IGNORED.sub("", text)
 
 
 def _is_ad(text: str) -> bool:
     if len(text) > _AD_LIMIT:
         return False
     lowered = text.lower()
-    return bool(_AD_BANNER.match(text) or (_AD_TRADE.search(lowered) and _AD_CONTACT.search(lowered)))
+    if _AD_BANNER.match(text):
+        return True
+    return bool(_AD_TRADE.search(lowered) and _AD_CONTACT.search(lowered)
+                and (_AD_CUSTOMER.search(lowered) or not _AD_PROSE.search(lowered)))
 
 
 def _advertisements(text: str) -> list[str]:
@@ -341,6 +381,23 @@ def _advertisements(text: str) -> list[str]:
 
 def _is_noise(text: str) -> bool:
     return bool(_COUNT_LINE.fullmatch(text)) or _is_ad(text)
+
+
+def _page_furniture(lines: list[_Line]) -> Counter[str]:
+    """The page numbers and running headers among ``lines``, each with how often it occurs."""
+    counts = Counter(line.text for line in lines)
+    titles = {_title_key(entry.group(2)) for line in lines
+              if len(line.text) <= 200 and (entry := _TOC_ENTRY.fullmatch(line.text))}
+    return Counter({text: count for text, count in counts.items() if _PAGE_NUMBER.fullmatch(text)
+                    or (count >= _RUNNING_HEADER_REPEATS and _may_run_as_header(text, titles))})
+
+
+def _may_run_as_header(text: str, titles: set[str]) -> bool:
+    # a compilation's speeches may share a title, a speaker, a date: those lines repeat as structure
+    # punctuation marks a line as the speech's own, 同志们： above every speech of a compilation
+    return (len(text) <= _RUNNING_HEADER_CHARS and not _TITLE_PUNCT.search(text)
+            and _classify(text)[0] == "paragraph" and _title_key(text) not in titles
+            and not any(pattern.fullmatch(text) for pattern in (_HEADER_LINE, _HEADER_END, _DATED_LINE)))
 
 
 def _label(text: str, body_from: int = 0) -> str:
@@ -425,35 +482,59 @@ def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
     return Path(source).stem
 
 
+def _number(numeral: str) -> int:
+    """An Arabic or Chinese number as a date writes it: 2023, 二〇二三 (digit by digit), 十五, 二十一."""
+    if numeral.isdigit():
+        return int(numeral)
+    tens, ten, ones = numeral.partition("十")
+    if not ten:
+        return int("".join(str(_CN_DIGITS[digit]) for digit in numeral))
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+
+
 def _iso_date(match: re.Match) -> str | None:
-    """The ISO date of a _DATE match, None when it names no real day (2023年2月30日)."""
-    year, month, day = match.group(1), match.group(2) or match.group(4), match.group(3) or match.group(5)
+    """The ISO date of a _DATE match, None when it names no real day (2023年2月30日) or no day at all
+    (2023年10月): ``Speech.date`` is a full date, which filters and the API compare as one."""
+    month, day = match["month"] or match["month_"], match["day"] or match["day_"]
+    if day is None:
+        return None
     try:
-        return datetime.date(int(year), int(month), int(day)).isoformat()
+        return datetime.date(_number(match["year"]), _number(month), _number(day)).isoformat()
     except ValueError:
         return None
 
 
-def _header(lines: list[_Line], source: str, *, allow_open: bool = False) -> tuple[dict[str, str], int]:
-    """The metadata of a header block at the start of ``lines``, and how many lines it takes."""
+def _why_no_date(match: re.Match | None) -> str:
+    """Why a date-like value gave no date, for a warning."""
+    if match is None:
+        return "is not a date"
+    return "is no real day" if match["day"] or match["day_"] else "names no day, only the month"
+
+
+def _header(lines: list[_Line], source: str, *,
+            allow_open: bool = False) -> tuple[dict[str, str], int, list[str]]:
+    """The metadata of a header block at the start of ``lines``, how many lines it takes, and a
+    warning for a date it cannot read (the date is left unset; the speeches are indexed)."""
     fields: dict[str, str] = {}
+    warnings: list[str] = []
     used = 1 if allow_open and lines and _HEADER_END.fullmatch(lines[0].text) else 0
     first = used
     while used < len(lines) and (line := _HEADER_LINE.fullmatch(lines[used].text)):
         name, value = _HEADER_KEYS[line.group(1).lower()], line.group(2).strip()
         if name == "date":
-            date = _DATE_VALUE.fullmatch(value)
-            value = _iso_date(date) if date else None
+            written = _DATE_VALUE.fullmatch(value)
+            value = _iso_date(written) if written else None
             if value is None:
-                raise CorpusError(f"{source}: header line {lines[used].text!r} is not a date — write it as "
-                                  "日期：2023-04-15 or 日期：2023年4月15日")
-        fields[name] = value
+                warnings.append(f"{source}: header line {lines[used].text!r} {_why_no_date(written)} — the date "
+                                "is left unset; write it as 日期：2023-04-15 or 日期：2023年4月15日")
+        if value is not None:
+            fields[name] = value
         used += 1
     if used == first:
-        return {}, 0
+        return {}, 0, []
     if used < len(lines) and _HEADER_END.fullmatch(lines[used].text):
         used += 1
-    return fields, used
+    return fields, used, warnings
 
 
 def _sidecar_fields(data: dict, where: str) -> dict[str, str]:
@@ -494,16 +575,16 @@ def read_sidecar(path: Path) -> dict:
                          for title, fields in speeches.items()}}
 
 
-def _dated_line(body: list[_Line]) -> tuple[str, int] | None:
+def _dated_line(body: list[_Line]) -> tuple[str | None, int] | None:
     """The date of a line that is only a date, among the first three body lines or the last, and
-    that line's index in ``body``."""
-    if not body:
-        return None
-    for index in (*range(min(3, len(body))), len(body) - 1):
-        dated = _DATED_LINE.fullmatch(body[index].text)
-        if dated and (date := _iso_date(dated)):
+    that line's index in ``body``; when none of them names a full, real day, None and the index of
+    the first that looks like a date (2023年10月, 2023年2月30日), which stays text."""
+    positions = dict.fromkeys((*range(min(3, len(body))), len(body) - 1)) if body else {}
+    found = [(index, dated) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].text))]
+    for index, dated in found:
+        if date := _iso_date(dated):
             return date, index
-    return None
+    return (None, found[0][0]) if found else None
 
 
 def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[Speech]:
@@ -511,22 +592,37 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
 
     ``sidecar`` is ``read_sidecar``'s result for the file's metadata file, if it has one.
     """
-    lines = [line for line in _lines(text) if not _is_noise(line.text)]
-    file_header, used = _header(lines, source, allow_open=True)
+    return _parse(text, source, sidecar)[0]
+
+
+def _parse(text: str, source: str, sidecar: dict | None) -> tuple[list[Speech], list[str]]:
+    """``parse_text``'s speeches and a warning for each thing of the text it could not use or left
+    out: page furniture, a date it cannot read, a 目录 entry that names no speech of the body."""
+    kept = [line for line in _lines(text) if not _is_noise(line.text)]
+    furniture = _page_furniture(kept)
+    lines = [line for line in kept if line.text not in furniture]
+    warnings = [_furniture_warning(source, furniture)] if furniture else []
+    file_header, used, problems = _header(lines, source, allow_open=True)
+    warnings += problems
     lines = lines[used:]
     toc_head, toc_end, toc_titles = _toc(lines)  # the front matter before the TOC goes with it
     front = [line.text for line in lines[:toc_head] if _looks_like_title(line.text)] if toc_titles else []
     parts: list[tuple[str | None, list[_Line]]] = []
     if toc_titles:
-        wanted = {_squash(title) for title in toc_titles}
+        wanted = {_title_key(title) for title in toc_titles}
+        matched: set[str] = set()
         current: tuple[str | None, list[_Line]] = (None, [])
         for line in lines[toc_end:]:
-            if _squash(line.text) in wanted:
+            if (key := _title_key(line.text)) in wanted:
+                matched.add(key)
                 parts.append(current)
                 current = (line.text, [])
             else:
                 current[1].append(line)
         parts.append(current)
+        warnings += [f"{source}: 目录 entry {title!r} matches no line of the body — its text stays in the "
+                     "speech before it, or in an untitled first speech" for title in toc_titles
+                     if _title_key(title) not in matched]
     else:
         if lines and _looks_like_title(lines[0].text):
             parts.append((lines[0].text, lines[1:]))  # a title with no body is no speech
@@ -540,31 +636,43 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
     speeches = []
     seen: dict[str, int] = {}
     for title, body in parts:
-        speech_header, used = _header(body, source) if title is not None else ({}, 0)
+        speech_header, used, problems = _header(body, source) if title is not None else ({}, 0, [])
+        warnings += problems
         body = body[used:]
-        dated = _dated_line(body)
-        if dated:  # the speech's date line is metadata like a header line, no passage of its own
-            body = body[:dated[1]] + body[dated[1] + 1:]
+        date, dated = _dated_line(body) or (None, None)
+        if date:  # the speech's date line is metadata like a header line, no passage of its own
+            body = body[:dated] + body[dated + 1:]
         if not body:
             continue
         blocks = _blocks(body)
         metadata = {"collection": front[0]} if front else {}
         metadata.update(file_header)
         metadata.update(sidecar["file"])
-        if dated:
-            metadata["date"] = dated[0]
+        if date:
+            metadata["date"] = date
         metadata.update(speech_header)
         metadata.update(sidecar["speeches"].get(title, {}))
         inferred = title is None
         if title is None:
             title = _inferred_title(blocks, source)
+        if dated is not None and not date:
+            line = body[dated].text
+            warnings.append(f"{source}: dated line {line!r} of 《{title}》 {_why_no_date(_DATED_LINE.fullmatch(line))}"
+                            " — kept as text, not read as the speech's date")
         seen[title] = seen.get(title, 0) + 1
         speech_id = hashlib.sha1(f"{source}\n{title}".encode()).hexdigest()[:12]
         if seen[title] > 1:
             speech_id += f"-{seen[title]}"
         speeches.append(Speech(id=speech_id, title=title, source=source, start=blocks[0].start,
                                end=blocks[-1].end, blocks=blocks, title_inferred=inferred, **metadata))
-    return speeches
+    return speeches, warnings
+
+
+def _furniture_warning(source: str, furniture: Counter[str]) -> str:
+    named = [_quote(text) + (f" ×{count}" if count > 1 else "")
+             for text, count in list(furniture.items())[:_FURNITURE_NAMED]]
+    more = f" and {len(furniture) - _FURNITURE_NAMED} more" if len(furniture) > _FURNITURE_NAMED else ""
+    return f"{source}: left out as page furniture: {', '.join(named)}{more}"
 
 
 def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], list[str]]:
@@ -573,7 +681,8 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
 
     Returns the speeches in file order and a warning, naming the file, for each skipped file
     (other kinds of file included, and a file whose text an earlier one already gave), each
-    ignored sidecar, each line left out as an advertisement and each file indexed with a line over
+    ignored sidecar, each file's page furniture, each date it cannot read, each 目录 entry that
+    matches no line, each line left out as an advertisement and each file indexed with a line over
     ``LONG_LINE_CHARS``. Files are named as ``corpus_named`` names them.
     """
     files, warnings = corpus_named([Path(source) for source in sources])
@@ -605,16 +714,12 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
             warnings.append(f"{name}: skipped, same content as {seen[digest]}")
             continue
         seen[digest] = name
-        try:
-            found, ignored = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX))
-        except CorpusError as error:
-            warnings.append(f"{error} (skipped)")
-            continue
+        found, notes = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX))
         if not found:
             reason = "only a title, no body" if "\n" not in text else "no body text"
             warnings.append(f"{name}: skipped, {reason}")
             continue
-        warnings.extend(ignored)
+        warnings.extend(notes)
         warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(text))
         longest = max(map(len, text.splitlines()))
         if longest > LONG_LINE_CHARS:
@@ -625,15 +730,16 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
 
 
 def _parse_file(text: str, name: str, sidecar_path: Path) -> tuple[list[Speech], list[str]]:
-    """``parse_text`` with the file's sidecar, if it has one, and a warning when that sidecar cannot
+    """``_parse`` with the file's sidecar, if it has one, and a warning when that sidecar cannot
     be used: the metadata is wrong, not the speeches, so they are indexed without it."""
     if not sidecar_path.exists():
-        return parse_text(text, name), []
+        return _parse(text, name, None)
     try:
-        return parse_text(text, name, sidecar=read_sidecar(sidecar_path)), []
+        return _parse(text, name, read_sidecar(sidecar_path))
     except SidecarError as error:
         sidecar = Path(name).with_suffix(SIDECAR_SUFFIX).as_posix()
-        return parse_text(text, name), [f"{error} — {sidecar} ignored, {name} indexed without its metadata"]
+        speeches, warnings = _parse(text, name, None)
+        return speeches, [f"{error} — {sidecar} ignored, {name} indexed without its metadata", *warnings]
 
 
 def _quote(line: str) -> str:
