@@ -6,6 +6,7 @@ Domain errors become a one-line message on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import os
@@ -470,11 +471,31 @@ def _report_library_logs() -> None:
             logger.setLevel(level)
 
 
+def _json_escape(error: UnicodeEncodeError) -> tuple[str, int]:
+    """JSON's own escape (a surrogate pair beyond the BMP) for each character the stream cannot encode."""
+    units = error.object[error.start:error.end].encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}" for i in range(0, len(units), 2)), error.end
+
+
+codecs.register_error("speechqa.json_escape", _json_escape)
+
+
+def _escape_what_the_output_cannot_encode() -> None:
+    """Where stdout or stderr is no Unicode encoding (a Windows pipe in cp1252, PYTHONIOENCODING=latin-1),
+    write what it cannot encode as \\uXXXX rather than fail with a traceback: every non-ASCII
+    character of our JSON output is inside a string, where that is JSON's own escape, so
+    ``--json`` output stays valid JSON, and text output stays legible."""
+    for stream in (sys.stdout, sys.stderr):
+        if not codecs.lookup(getattr(stream, "encoding", None) or "ascii").name.startswith("utf"):
+            stream.reconfigure(errors="speechqa.json_escape")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `speechqa` console script."""
     from index.errors import SpeechQAError
 
     _report_library_logs()
+    _escape_what_the_output_cannot_encode()
     args = parser().parse_args(argv)
     try:
         status = args.handler(args)
@@ -482,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except SpeechQAError as exc:
         print(f"speechqa: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # a script reading `--json` output finds the API's error object where it reads the answer
+            print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}, ensure_ascii=False))
         return 2
     except KeyboardInterrupt:
         return 130

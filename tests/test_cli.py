@@ -1,0 +1,40 @@
+"""The console script as scripts and other terminals meet it: `--json` errors, output a terminal cannot encode."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def speechqa(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`python -m service ARGS` to its end, stdout and stderr as bytes."""
+    return subprocess.run([sys.executable, "-m", "service", *args], cwd=REPO, capture_output=True, timeout=300,
+                          env=os.environ | env)
+
+
+def test_ask_json_to_a_latin1_pipe_is_valid_json_with_escapes(index_root):
+    run = speechqa("--index", str(index_root), "ask", "--json", "-k", "1", "粮食安全", PYTHONIOENCODING="latin-1")
+    assert run.returncode == 0, run.stderr.decode("latin-1")
+    assert run.stdout.isascii()  # what latin-1 cannot hold is escaped, not a traceback
+    payload = json.loads(run.stdout)
+    assert payload["query"] == "粮食安全" and "粮食" in payload["results"][0]["text"]
+
+
+def test_a_surrogate_pair_escapes_a_character_beyond_the_bmp():
+    from service.cli import _json_escape
+
+    error = UnicodeEncodeError("latin-1", "a𠮷b", 1, 2, "ordinal not in range")
+    assert _json_escape(error) == ("\\ud842\\udfb7", 2)
+    assert json.loads('"' + _json_escape(error)[0] + '"') == "𠮷"
+
+
+def test_ask_json_answers_an_error_as_the_apis_error_object(index_root):
+    run = speechqa("--index", str(index_root), "ask", "--json", "-k", "0", "粮食")
+    assert run.returncode == 2
+    assert json.loads(run.stdout) == {"error": {"code": "bad_query",
+                                                "message": "k must be an integer between 1 and 50 (got 0)"}}
+    assert run.stderr.decode().strip() == "speechqa: k must be an integer between 1 and 50 (got 0)"
