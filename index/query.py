@@ -47,6 +47,10 @@ CLOSING_QUOTES = "".join(CLOSING_QUOTE.values())
 QUOTATION_MARKS = frozenset("\"＂“”‘’'＇「」『』〝〞﹁﹂﹃﹄")
 _NESTING_OPENER = {closing: opening for opening, closing in CLOSING_QUOTE.items() if opening != closing}
 _DROP_QUOTES = str.maketrans("", "", OPENING_QUOTES + CLOSING_QUOTES)
+# Zero-width marks that text copied from web pages and Word carries unseen (U+200B space, U+200C/D
+# non-joiner and joiner, U+2060 word joiner, U+FEFF): a phrase pasted with one inside must still match.
+INVISIBLE_MARKS = "\u200b\u200c\u200d\u2060\ufeff"
+_DROP_INVISIBLE = str.maketrans("", "", INVISIBLE_MARKS)
 _FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
 # Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
 # wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
@@ -127,8 +131,13 @@ def named_speech_question(query: str) -> NamedSpeechQuestion | None:
 
 
 def squash(text: str) -> str:
-    """The text without any whitespace: the form phrases are matched in."""
-    return "".join(text.split())
+    """The text without any whitespace or invisible mark: the form phrases are matched in."""
+    return "".join(text.translate(_DROP_INVISIBLE).split())
+
+
+def is_ignored_in_phrases(char: str) -> bool:
+    """Whether a phrase match skips ``char`` in the text, as ``squash`` does."""
+    return char.isspace() or char in INVISIBLE_MARKS
 
 
 def phrase_parts(phrase: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from typing import Sequence
 from markupsafe import Markup, escape
 
 from index.chunk import sentence_spans
-from index.query import QUOTATION_MARKS
+from index.query import QUOTATION_MARKS, is_ignored_in_phrases, squash
 
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
 # What markupsafe.escape replaces.
@@ -70,11 +70,12 @@ def _learn_folds(chars: set[str]) -> None:
 # folded copy of a passage (~1 KB) and, for nearly every passage, a range or 4 bytes a character.
 @lru_cache(maxsize=32768)
 def _folded(text: str) -> tuple[str, Sequence[int]]:
-    """``text`` folded like the tokenizer and without whitespace (which a quoted phrase ignores, so
-    one wrapped across lines is marked too), plus the original index of every folded character."""
+    """``text`` folded like the tokenizer and without whitespace and invisible marks (which a quoted
+    phrase ignores, so one wrapped across lines is marked too), plus the original index of every
+    folded character."""
     chars = set(text)
     _learn_folds(chars)
-    spaced = any(char.isspace() for char in chars)
+    spaced = any(map(is_ignored_in_phrases, chars))
     if not spaced and _RESIZED_CHARS.isdisjoint(chars):
         # CJK, ASCII and full-width text fold one character for one: the offsets are the original's
         # (a range, where a tuple of ints cost ~15 KB a passage to keep cached)
@@ -82,7 +83,7 @@ def _folded(text: str) -> tuple[str, Sequence[int]]:
     out: list[str] = []
     origin = array("I")
     for i, char in enumerate(text):
-        if char.isspace():
+        if is_ignored_in_phrases(char):
             continue
         folded = _FOLDS.get(ord(char), char)
         out.append(folded)
@@ -97,7 +98,7 @@ def _clean_terms(terms: Sequence[str]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1024)  # one query's terms are cleaned for each of its results
 def _cleaned(terms: tuple[str, ...]) -> tuple[str, ...]:
-    folded = {"".join(_fold(t).split()) for t in terms}
+    folded = {squash(_fold(t)) for t in terms}
     return tuple(sorted((t for t in folded if t), key=lambda t: (-len(t), t)))
 
 

@@ -91,3 +91,12 @@ def test_rows_with_an_ellipsis_agree_with_a_regular_expression(texts, phrase):
     pattern = re.compile(".*?".join(map(re.escape, parts)))
     expected = [row for row, text in enumerate(texts) if pattern.search(squash(text))]
     assert PhraseIndex.from_texts(texts).rows_containing(phrase).tolist() == expected
+
+
+def test_a_zero_width_mark_pasted_into_a_phrase_or_left_in_a_text_is_ignored():
+    from service.highlight import match_spans
+
+    index = PhraseIndex.from_texts(["坚决做到“两个维护”", "坚决做到“两个\u200d维护”", "两个维持"])
+    assert index.rows_containing("两个\u200b维护").tolist() == [0, 1]
+    assert index.rows_containing("两个\ufeff维护").tolist() == [0, 1]
+    assert match_spans("坚决做到“两个\u200d维护”", ["两个\u2060维护"]) == [(5, 10)]
