@@ -89,7 +89,7 @@ class Library:
     def rows(self, query: ParsedQuery, filters: Filters) -> np.ndarray | None:
         """Rows, ascending, that every filter allows; None when the query and the request have none."""
         restricted = None
-        if query.titles or filters != Filters():
+        if query.titles or query.excluded_titles or filters != Filters():
             kept = [info.id for info in self.speeches.values() if self._speech_allowed(info, query, filters)]
             restricted = np.unique(np.concatenate(
                 [self.speech_rows.get(speech, np.zeros(0, np.int64)) for speech in kept] or [np.zeros(0, np.int64)]))
@@ -116,6 +116,8 @@ class Library:
         if filters.speech and info.id != filters.speech:
             return False
         if not all(squash(title) in squash(info.title) for title in query.titles):
+            return False
+        if any(squash(title) in squash(info.title) for title in query.excluded_titles):
             return False
         if (filters.date_from or filters.date_to) and info.date is None:
             return False

@@ -18,7 +18,7 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
   The minus must open a term (start of the query, after a space or right after a phrase's closing
   quote, as in ``"保交楼"-"粮食"``): the hyphens of COVID-19 or e-commerce are part of the word.
 * ``title:词``, ``标题:词`` (either colon, ``：`` too; the value may be quoted) — only speeches
-  whose title contains it.
+  whose title contains it; ``-title:词`` — only speeches whose title does not.
 * Everything else is free text, ranked as before within the passages the rest allows.
 
 A phrase may open anywhere, also in the middle of Chinese text with no spaces around it
@@ -68,6 +68,7 @@ class ParsedQuery:
     phrases: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     titles: tuple[str, ...] = ()
+    excluded_titles: tuple[str, ...] = ()
     # The free text with each phrase's own words back in place, every quote mark dropped (also those
     # inside a phrase, which would otherwise quote again): what a question
     # that quotes wording the speeches do not use is ranked by (Searcher.answer).
@@ -79,7 +80,8 @@ class ParsedQuery:
         if not self.phrases or not self.text:
             return None
         return " ".join([self.unquoted, *(f"-{_requoted(term)}" for term in self.excluded),
-                         *(f"title:{_requoted(title)}" for title in self.titles)])
+                         *(f"title:{_requoted(title)}" for title in self.titles),
+                         *(f"-title:{_requoted(title)}" for title in self.excluded_titles)])
 
     @property
     def ranking_text(self) -> str:
@@ -216,6 +218,21 @@ def _word_end(query: str, start: int) -> int:
     return end
 
 
+def _field_value(query: str, field: re.Match) -> tuple[str, int]:
+    """The value of the ``title:`` at ``field`` (quoted or up to the next space), and the index after it."""
+    start = field.end()
+    if start < len(query) and query[start] in OPENING_QUOTES:
+        value, end = _quoted(query, start)
+    else:
+        end = _word_end(query, start)
+        value = query[start:end]
+    if not value:
+        raise QuerySyntaxError(
+            f"{field.group()} at character {field.start() + 1} of q has no value — "
+            f"write it with the words the title must contain, e.g. {field.group()}安全")
+    return value, end
+
+
 def parse_query(query: str) -> ParsedQuery:
     """Split ``query`` into free text, phrases, exclusions and title filters (see the module docstring)."""
     words: list[str] = []
@@ -223,6 +240,7 @@ def parse_query(query: str) -> ParsedQuery:
     phrases: dict[str, None] = {}
     excluded: dict[str, None] = {}
     titles: dict[str, None] = {}
+    excluded_titles: dict[str, None] = {}
     i, n = 0, len(query)
     term_start = True  # at the start of the query or after whitespace
     after_phrase = False  # right after a phrase's closing quote, which ends a term as whitespace does
@@ -242,6 +260,11 @@ def parse_query(query: str) -> ParsedQuery:
             term_start, after_phrase = False, True
             continue
         if opens_term and char == "-" and i + 1 < n and not query[i + 1].isspace():
+            if field := _FIELD.match(query, i + 1):
+                value, i = _field_value(query, field)
+                excluded_titles[value] = None
+                term_start = False
+                continue
             if query[i + 1] in OPENING_QUOTES:
                 term, i = _quoted(query, i + 1)
             else:
@@ -252,16 +275,7 @@ def parse_query(query: str) -> ParsedQuery:
             continue
         field = _FIELD.match(query, i) if opens_term else None
         if field:
-            start = field.end()
-            if start < n and query[start] in OPENING_QUOTES:
-                value, i = _quoted(query, start)
-            else:
-                i = _word_end(query, start)
-                value = query[start:i]
-            if not value:
-                raise QuerySyntaxError(
-                    f"{field.group()} at character {field.start() + 1} of q has no value — "
-                    f"write it with the words the title must contain, e.g. {field.group()}安全")
+            value, i = _field_value(query, field)
             titles[value] = None
             term_start = False
             continue
@@ -271,5 +285,5 @@ def parse_query(query: str) -> ParsedQuery:
         i = end
         term_start = False
     return ParsedQuery(text=" ".join(words), phrases=tuple(phrases), excluded=tuple(excluded),
-                       titles=tuple(titles),
+                       titles=tuple(titles), excluded_titles=tuple(excluded_titles),
                        unquoted="".join((" " if spaced else "") + piece for spaced, piece in unquoted).strip())

@@ -37,6 +37,8 @@ def test_rows_each_filter_allows():
     assert rows('"保交楼" -粮食') == [0, 2]
     assert rows("-保交楼") == [1, 4]
     assert rows("title:讲话C 安全") == [3, 4]
+    assert rows("-title:讲话C 安全") == [0, 1, 2]
+    assert rows("title:讲话 -title:讲话A -title:讲话B") == [3, 4]
     assert rows("安全", place="南宁") == [0, 1, 3, 4]
     assert rows("安全", speaker="李") == [2]
     assert rows("安全", place="liuzhou") == rows("安全", place="LIUZHOU") == [2]  # a name, whatever its case

@@ -29,6 +29,7 @@ from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, OPENING_QUOTES, NamedSpe
     ("粮食-进口", ParsedQuery(text="粮食-进口")),
     ("增长 - 下降", ParsedQuery(text="增长 - 下降")),
     ("title:安全 风险", ParsedQuery(text="风险", titles=("安全",))),
+    ("-title:晋中 风险 -标题：「壮乡 首府」", ParsedQuery(text="风险", excluded_titles=("晋中", "壮乡首府"))),
     ("标题：晋中 风险", ParsedQuery(text="风险", titles=("晋中",))),
     ("TITLE:首都", ParsedQuery(text="", titles=("首都",))),
     ('标题:"国家 安全" 风险', ParsedQuery(text="风险", titles=("国家安全",))),
@@ -130,6 +131,7 @@ def test_a_quoted_list_counts_as_its_items(phrases, items):
     ("什么是“两个确立”？", "什么是两个确立？", "什么是两个确立？"),
     ('“保交楼” 楼盘 -烂尾 title:晋中', "保交楼 楼盘", '保交楼 楼盘 -"烂尾" title:"晋中"'),
     ('"保交楼"', "保交楼", None),
+    ('“保交楼” 楼盘 -title:晋中', "保交楼 楼盘", '保交楼 楼盘 -title:"晋中"'),
     # quotes inside a phrase go too, and a filter is requoted with a kind it does not hold
     ("「坚决做到“两个维护”」有哪些要求", "坚决做到两个维护有哪些要求", "坚决做到两个维护有哪些要求"),
     ('「他说"好」 问题', "他说好 问题", "他说好 问题"),
