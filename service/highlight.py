@@ -232,11 +232,13 @@ def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tu
 
 
 def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,
-                  sentence_scores: Sequence[float] | None = None) -> dict:
+                  sentence_scores: Sequence[float] | None = None, verbatim: Sequence[str] = ()) -> dict:
     """The sentence of ``text`` that best answers the query, as ``{"text", "start", "end"}``.
 
     Most evidence (``sentence_evidence``) wins; a tie goes to the sentence with more characters
-    marked, then to the earliest. eval/best_sentence.py measures the choice.
+    marked, then to the earliest. eval/best_sentence.py measures the choice. When some sentence
+    holds wording the query quoted (``verbatim``: its phrases' pieces), the choice is among those:
+    a verbatim check shows where the wording is, however close another sentence's meaning.
     """
     spans = split_sentences(text)
     if not spans:
@@ -244,6 +246,10 @@ def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = 
     overlaps = sentence_overlaps(text, spans, terms)
     evidence = _evidence(text, spans, overlaps, hint, sentence_scores)
     covered = [chars for _, chars in overlaps]
+    quoted = match_spans(text, verbatim) if verbatim else []
+    holding = [any(a < end and start < b for a, b in quoted) for start, end in spans]
+    if any(holding):
+        evidence = [value if held else float("-inf") for value, held in zip(evidence, holding)]
     *_, earliest = max(zip(evidence, covered, range(0, -len(spans), -1)))
     start, end = spans[-earliest]
     return {"text": text[start:end], "start": start, "end": end}

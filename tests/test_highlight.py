@@ -34,6 +34,16 @@ def test_dense_evidence_outweighs_a_shared_term():
         "text": "粮食与能源方面，坚决遏制耕地非农化。", "start": 31, "end": 49}
 
 
+def test_a_quoted_phrase_is_shown_where_it_is_however_close_another_sentence_reads():
+    cosines = (0.0, 0.25, 0.5, 1.0, 0.0)
+    assert best_sentence(TEXT, ["科技安全"], sentence_scores=cosines, verbatim=["科技安全"]) == {
+        "text": "科技安全方面要加强创新。", "start": 19, "end": 31}
+    # among the sentences that hold it, evidence decides as always
+    assert best_sentence(TEXT, ["粮食"], sentence_scores=cosines, verbatim=["粮食"])["start"] == 31
+    # wording no sentence holds leaves the choice to the evidence
+    assert best_sentence(TEXT, TERMS, sentence_scores=cosines, verbatim=["不在这里"])["start"] == 31
+
+
 def test_an_english_question_does_not_underline_a_bare_heading():
     assert best_sentence(TEXT, ["food", "security"], sentence_scores=(1.0, 0.75, 0.0, 0.5, 0.25)) == {
         "text": "保障粮食安全是头等大事。", "start": 7, "end": 19}
