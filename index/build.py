@@ -59,6 +59,8 @@ class BuildReport:
     # The current build this one repeated byte for byte and replaced among the kept builds, so an
     # unchanged rebuild costs no rollback slot (None: it differs from the build before).
     replaced: str | None = None
+    # Sources (files or folders, resolved) of which no speech came: `add` of such a file added nothing.
+    barren: list[Path] = field(default_factory=list)
 
 
 def dense_units(passages: Sequence[Passage]) -> np.ndarray:
@@ -397,8 +399,9 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
     kept_sources = sources_with_speeches(sources, speeches)
+    barren = [source for source in sources if source not in kept_sources]
     warnings += [f"{source}: no speech came from it, so it is not kept among the sources the index is rebuilt from"
-                 for source in sources if source not in kept_sources]
+                 for source in barren]
     count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
                             lambda texts: [encoder.count_tokens(text) for text in texts])
     passages = [p for speech in speeches for p in chunk(speech, count_tokens=count_tokens, budget=budget)]
@@ -463,7 +466,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
 
     report = BuildReport(build_id=build_id, directory=published.directory, manifest=manifest,
                          seconds=time.perf_counter() - started, embedded=embedded,
-                         reused=len(units) - embedded, warnings=warnings, replaced=published.replaced)
+                         reused=len(units) - embedded, warnings=warnings, replaced=published.replaced,
+                         barren=barren)
     _describe_changes(report, speeches, passages, previous_passages if previous_manifest else None)
     return report
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from index.request import DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MODES, SORTS
@@ -107,7 +108,9 @@ def _publish(source, report, root: Path) -> None:
               f"written, {published.closed} closed, {published.deleted} pruned")
 
 
-def _print_build(report) -> None:
+def _print_build(report, *, last: Sequence[Path] = ()) -> None:
+    """What a build made and changed, then its warnings; those naming a file of ``last`` (what the
+    command was asked to add) come last, where they are seen."""
     counts = report.manifest["counts"]
     print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
           f"{counts['sections']} sections, {counts['passages']} passages "
@@ -128,7 +131,8 @@ def _print_build(report) -> None:
               "using no rollback slot")
     else:  # a build that repeats no byte of the last one, yet holds the same passages
         print("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did")
-    for warning in report.warnings:
+    named = tuple(path.name for path in last)
+    for warning in sorted(report.warnings, key=lambda w: any(name in w.split(":", 1)[0] for name in named)):
         print(f"warning: {warning}", file=sys.stderr)
 
 
@@ -228,9 +232,15 @@ def cmd_add(args) -> int:
     encoder = load_encoder(manifest.get("model_spec"), index_engine=manifest.get("engine"))
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
                    budget=manifest.get("budget", 512), progress=not args.quiet)
-    _print_build(report)
+    added = [Path(f) for f in args.files]
+    _print_build(report, last=added)
     _publish(source, report, root)
-    return 0
+    barren = [str(path) for path in added if path.resolve() in report.barren]
+    if barren:
+        print(f"speechqa: no speech came from {', '.join(barren)}, so nothing of {'it' if len(barren) == 1 else 'them'}"
+              " was added (the warnings above say why)", file=sys.stderr)
+    # a day's intake with one reprint among its files was still added; a request that added nothing failed
+    return 2 if len(barren) == len(added) else 0
 
 
 def cmd_ask(args) -> int:

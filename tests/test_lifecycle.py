@@ -105,9 +105,16 @@ def test_an_updated_copy_of_a_library_file_added_from_elsewhere_keeps_both_apart
     assert sorted(speeches) == ["downloads/grain.txt", "grain.txt"]
     assert speeches["grain.txt"].id == library_speech.id and speeches["downloads/grain.txt"].id != library_speech.id
     capsys.readouterr()
-    # a copy of what the library already holds is named in a warning, not indexed again
-    assert main(["--index", str(root), "add", str(copies / "grain.txt"), "-q"]) == 0
-    assert "warning: copies/grain.txt: skipped, same content as grain.txt" in capsys.readouterr().err
+    # a copy of what the library already holds is named in a warning, not indexed again, and `add`
+    # fails, saying so last: it added nothing
+    assert main(["--index", str(root), "add", str(copies / "grain.txt"), "-q"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[-3:] == [
+        "warning: copies/grain.txt: skipped, same content as grain.txt",
+        f"warning: {copies / 'grain.txt'}: no speech came from it, so it is not kept among the sources the index "
+        "is rebuilt from",
+        f"speechqa: no speech came from {copies / 'grain.txt'}, so nothing of it was added (the warnings above "
+        "say why)"]
     assert sorted(s.source for s in load_searcher(root).speeches) == ["downloads/grain.txt", "grain.txt"]
 
 
@@ -339,3 +346,23 @@ def test_what_add_skips_is_not_kept_as_a_source_and_later_builds_do_without_it(t
             path.unlink()
     assert main(["--index", str(root), "build", "-q"]) == 0
     assert titles(root) == ["守好城市防汛底线", "守好粮仓"]
+
+
+def test_add_names_last_the_file_it_could_not_add_and_fails_only_when_it_added_nothing(tmp_path, capsys):
+    from index.search import load_searcher
+    from service.cli import main
+
+    corpus, day, root = tmp_path / "corpus", tmp_path / "day", tmp_path / "index"
+    corpus.mkdir()
+    day.mkdir()
+    (corpus / "grain.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    (day / "flood.txt").write_text("守好城市防汛底线\n一、加强预警\n完善暴雨预警发布机制。\n", encoding="utf-8")
+    (day / "title_only.txt").write_text("关于某项工作的讲话\n", encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["--index", str(root), "add", str(day / "flood.txt"), str(day / "title_only.txt"), "-q"]) == 0
+    assert sorted(s.title for s in load_searcher(root).speeches) == ["守好城市防汛底线", "守好粮仓"]
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"speechqa: no speech came from {day / 'title_only.txt'}, so nothing of it was added "
+        "(the warnings above say why)")
+    assert main(["--index", str(root), "add", str(day / "title_only.txt"), "-q"]) == 2
