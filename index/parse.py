@@ -13,7 +13,8 @@ of any other kind are named in a warning.
 
 * A compilation opens with front matter (collection title, a count line such as
   （11篇）) and a 目录 whose entries are ``1.标题<tab>3``. The front matter and the
-  TOC are not content. A speech starts at a line equal to a TOC title (numbers,
+  TOC are not content (a 目录 head whose entries carry no numbers, ``标题<tab>3`` or the titles
+  alone, ends at the first line that repeats an entry). A speech starts at a line equal to a TOC title (numbers,
   page numbers, whitespace and punctuation ignored, but not a sentence end: a line
   that ends a sentence where the title does not quotes it), with or without a
   blank line before it. The count line is not trusted: the TOC and the body
@@ -98,6 +99,9 @@ _COUNT_LINE = re.compile(r"[（(]\s*\d{1,4}\s*篇\s*[）)]")
 _TOC_HEAD = re.compile(r"目\s*录[:：]?")
 # 1.标题<tab>3 (also 1、 and dotted or spaced page leaders); the page number is optional.
 _TOC_ENTRY = re.compile(r"(\d{1,3})\s*[.．、]\s*(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*(\d{1,4}))?")
+# An entry of a 目录 without numbers: the title, then a page number after a tab, spaces or leaders.
+_TOC_ENTRY_BARE = re.compile(r"(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4})?")
+_TOC_TITLE_LIMIT = 60
 _TOC_ENTRY_PAGED = re.compile(r"\d{1,3}\s*[.．、]\s*.+?\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4}")
 
 _CN_NUM = "一二三四五六七八九十"
@@ -448,7 +452,7 @@ def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
 
 
 def _looks_like_title(text: str) -> bool:
-    return (len(text) <= _TITLE_LIMIT and not _TITLE_PUNCT.search(text)
+    return (len(text) <= _TITLE_LIMIT and not _TITLE_PUNCT.search(text) and not _TOC_HEAD.fullmatch(text)
             and _classify(text)[0] == "paragraph" and not _TOC_ENTRY_PAGED.fullmatch(text))
 
 
@@ -467,7 +471,28 @@ def _toc(lines: list[_Line]) -> tuple[int, int, list[str]]:
     while end < len(lines) and len(lines[end].text) <= 200 and (entry := _TOC_ENTRY.fullmatch(lines[end].text)):
         titles.append(entry.group(2).strip())
         end += 1
+    if not titles and head < first:
+        return _unnumbered_toc(lines, head)
     return (head, end, titles) if titles else (0, 0, [])
+
+
+def _unnumbered_toc(lines: list[_Line], head: int) -> tuple[int, int, list[str]]:
+    """``_toc`` for a 目录 whose entries carry no numbers (标题<tab>3, or the titles alone): its lines
+    up to the first that repeats one of them, where the body's first speech begins. Without that
+    repeat nothing tells the entries from the body, and there is no TOC."""
+    titles: list[str] = []
+    keys: set[str] = set()
+    for end in range(head + 1, len(lines)):
+        text = lines[end].text
+        if _title_key(text) in keys:
+            return head, end, titles
+        entry = _TOC_ENTRY_BARE.fullmatch(text)
+        title = entry.group(1).strip() if entry else ""
+        if not title or len(title) > _TOC_TITLE_LIMIT or _SENTENCE_END.search(title) or _classify(title)[0] != "paragraph":
+            return 0, 0, []
+        titles.append(title)
+        keys.add(_title_key(title))
+    return 0, 0, []
 
 
 def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
@@ -476,7 +501,9 @@ def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
             title = _strip_marker(block.heading)
             if title:
                 return title
-    sentence = _SENTENCE_END.split(blocks[0].text[:200], maxsplit=1)[0].strip() if blocks else ""
+    # a 目录 line whose entries could not be told from the body names no speech
+    opening = next((block.text for block in blocks if not _TOC_HEAD.fullmatch(block.text)), "")
+    sentence = _SENTENCE_END.split(opening[:200], maxsplit=1)[0].strip()
     if sentence:
         return sentence[:_TITLE_LIMIT]
     return Path(source).stem

@@ -726,3 +726,16 @@ def test_a_bad_sidecar_is_ignored_with_a_warning_and_the_text_indexed(tmp_path, 
     assert speeches == parse_text(COMPILATION_TEXT, "c.txt")  # the text's own metadata, none of the sidecar's
     assert [(s.title, s.date, s.speaker, s.place) for s in speeches] == [
         ("守好粮仓", "2023-04-15", "张三", None), ("端牢饭碗", "2022-09-01", None, None)]
+
+
+@pytest.mark.parametrize("toc", ["甲讲话\t1\n乙讲话，努力前行\t5\n", "甲讲话……1\n乙讲话，努力前行……5\n",
+                                 "甲讲话\n乙讲话，努力前行\n"])
+def test_a_toc_without_numbers_ends_where_its_first_title_comes_again(toc):
+    text = "发言材料汇编\n目录\n" + toc + "甲讲话\n正文一。\n乙讲话，努力前行\n正文二。\n"
+    assert [(s.title, [b.text for b in s.blocks]) for s in parse_text(text, "c.txt")] == [
+        ("甲讲话", ["正文一。"]), ("乙讲话，努力前行", ["正文二。"])]
+
+
+def test_a_toc_head_whose_entries_never_come_again_is_no_title():
+    (speech,) = parse_text("目录\n甲讲话\n乙讲话\n正文一。\n", "c.txt")
+    assert speech.title_inferred and speech.title == "甲讲话"
