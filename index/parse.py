@@ -178,6 +178,12 @@ _DATE = (rf"(?P<year>\d{{4}}|[{''.join(_CN_DIGITS)}]{{4}})\s*"
          rf"(?:年\s*(?P<month>\d{{1,2}}|{_CN_UNIT})\s*月(?:\s*(?P<day>\d{{1,2}}|{_CN_UNIT})\s*[日号])?"
          r"|[-/.]\s*(?P<month_>\d{1,2})(?:\s*[-/.]\s*(?P<day_>\d{1,2}))?)")
 _DATE_VALUE = re.compile(_DATE)
+# A speech's byline under its title, as compilations print it: ——在全市国家安全工作会议上的讲话 (the
+# occasion) and 市委书记　张三 (a post, then the speaker's name).
+_OCCASION_LINE = re.compile(r"[—－-]{1,2}\s*在(.{2,60}?)[上中]的(?:总结|主旨|动员)?(?:讲话|发言|致辞|报告|主持词)(?:提纲)?")
+_SPEAKER_LINE = re.compile(r"(\S{0,16}(?:书记|市长|省长|县长|区长|镇长|乡长|主任|部长|厅长|局长|处长|主席|院长|校长|"
+                           r"总经理|董事长|同志))[\s\u3000]+(\S{2,4})")
+_BYLINE_LINES = 3
 _DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
 
 
@@ -602,6 +608,24 @@ def read_sidecar(path: Path) -> dict:
                          for title, fields in speeches.items()}}
 
 
+def _byline(body: list[_Line]) -> tuple[dict[str, str], list[int]]:
+    """The occasion and speaker a speech's first lines print under its title (``_OCCASION_LINE``,
+    ``_SPEAKER_LINE``; a date line may sit among them), and those lines' indices in ``body``."""
+    fields: dict[str, str] = {}
+    used: list[int] = []
+    for index, line in enumerate(body[:_BYLINE_LINES]):
+        if (occasion := _OCCASION_LINE.fullmatch(line.text)) and "occasion" not in fields:
+            fields["occasion"] = occasion.group(1).strip()
+        elif (speaker := _SPEAKER_LINE.fullmatch(line.text)) and "speaker" not in fields:
+            fields["speaker"] = f"{speaker.group(1)} {speaker.group(2)}"
+        elif not _DATED_LINE.fullmatch(line.text):
+            break
+        else:
+            continue
+        used.append(index)
+    return fields, used
+
+
 def _dated_line(body: list[_Line]) -> tuple[str | None, int] | None:
     """The date of a line that is only a date, among the first three body lines or the last, and
     that line's index in ``body``; when none of them names a full, real day, None and the index of
@@ -666,6 +690,8 @@ def _parse(text: str, source: str, sidecar: dict | None) -> tuple[list[Speech], 
         speech_header, used, problems = _header(body, source) if title is not None else ({}, 0, [])
         warnings += problems
         body = body[used:]
+        byline, printed = _byline(body) if title is not None else ({}, [])
+        body = [line for index, line in enumerate(body) if index not in printed]  # metadata, no passage
         date, dated = _dated_line(body) or (None, None)
         if date:  # the speech's date line is metadata like a header line, no passage of its own
             body = body[:dated] + body[dated + 1:]
@@ -677,6 +703,7 @@ def _parse(text: str, source: str, sidecar: dict | None) -> tuple[list[Speech], 
         metadata.update(sidecar["file"])
         if date:
             metadata["date"] = date
+        metadata.update(byline)
         metadata.update(speech_header)
         metadata.update(sidecar["speeches"].get(title, {}))
         inferred = title is None

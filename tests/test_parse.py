@@ -739,3 +739,19 @@ def test_a_toc_without_numbers_ends_where_its_first_title_comes_again(toc):
 def test_a_toc_head_whose_entries_never_come_again_is_no_title():
     (speech,) = parse_text("目录\n甲讲话\n乙讲话\n正文一。\n", "c.txt")
     assert speech.title_inferred and speech.title == "甲讲话"
+
+
+def test_a_byline_under_the_title_gives_the_occasion_and_speaker_and_is_no_passage():
+    text = "坚定不移贯彻总体国家安全观\n——在全市国家安全工作会议上的讲话\n市委书记　张三\n（2023年4月15日）\n同志们：\n今天召开会议。\n"
+    (speech,) = parse_text(text, "s.txt")
+    assert (speech.occasion, speech.speaker, speech.date) == ("全市国家安全工作会议", "市委书记 张三", "2023-04-15")
+    assert [b.text for b in speech.blocks] == ["同志们：", "今天召开会议。"]
+    # a header line says it more specifically, and wins
+    (headed,) = parse_text(text.replace("\n——", "\n讲话人：李四\n---\n——", 1), "s.txt")
+    assert (headed.speaker, headed.occasion) == ("李四", "全市国家安全工作会议")
+
+
+def test_a_line_like_a_byline_in_the_body_stays_text():
+    (speech,) = parse_text("守好粮仓\n一、保障粮食安全\n——在全县会议上的讲话\n县委书记 张三\n", "s.txt")
+    assert speech.occasion is None and speech.speaker is None
+    assert [b.text for b in speech.blocks] == ["一、保障粮食安全", "——在全县会议上的讲话", "县委书记 张三"]
