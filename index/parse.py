@@ -20,7 +20,8 @@ of any other kind are named in a warning.
   blank line before it. The count line is not trusted: the TOC and the body
   decide; an entry that matches no line is named in a warning, its text staying
   in the speech before it.
-* Without a TOC the file is one speech. Its first line is the title when it is
+* Without a TOC the file is one speech, unless its sidecar names speeches: a body line equal to
+  a title the sidecar names starts that speech. Its first line is the title when it is
   short (at most 40 characters), has no sentence or clause punctuation and opens
   with no heading or point marker; a file of that line alone holds no speech.
   Otherwise the speech is untitled, gets ``title_inferred=True``, and its title
@@ -681,6 +682,8 @@ def _parse(text: str, source: str, sidecar: dict | None) -> tuple[list[Speech], 
             parts.append((None, lines))
 
     sidecar = sidecar or {"file": {}, "speeches": {}}
+    if not toc_titles and sidecar["speeches"]:
+        parts = _split_at_named_titles(parts[0], sidecar["speeches"])
     unknown = sorted(set(sidecar["speeches"]) - {title for title, _ in parts if title})
     if unknown:
         raise SidecarError(f"{source}: its metadata names no speech titled {unknown[0]!r}")
@@ -720,6 +723,21 @@ def _parse(text: str, source: str, sidecar: dict | None) -> tuple[list[Speech], 
         speeches.append(Speech(id=speech_id, title=title, source=source, start=blocks[0].start,
                                end=blocks[-1].end, blocks=blocks, title_inferred=inferred, **metadata))
     return speeches, warnings
+
+
+def _split_at_named_titles(part: tuple[str | None, list[_Line]],
+                           named: Sequence[str]) -> list[tuple[str | None, list[_Line]]]:
+    """A file without a 目录 cut into speeches at the body lines its sidecar names as speech titles:
+    the librarian's word that the file holds those speeches, where nothing in the text marks them."""
+    wanted = {_title_key(title) for title in named}
+    title, body = part
+    parts = [(title, [])]
+    for line in body:
+        if _title_key(line.text) in wanted and len(line.text) <= _TOC_TITLE_LIMIT:
+            parts.append((line.text, []))
+        else:
+            parts[-1][1].append(line)
+    return parts
 
 
 def _furniture_warning(source: str, furniture: Counter[str]) -> str:

@@ -705,6 +705,18 @@ def test_sidecar_metadata(tmp_path):
         "2022-09-01", "南宁", "王五", "秋粮收购工作会议")
 
 
+def test_a_sidecar_that_names_speeches_splits_a_file_without_a_toc_at_their_titles(tmp_path):
+    (tmp_path / "two.txt").write_text("甲讲话\n一、总体要求\n正文一。\n\n乙讲话\n一、主要任务\n正文二。\n2021年12月1日\n",
+                                      encoding="utf-8")
+    (tmp_path / "two.meta.json").write_text(json.dumps({"speeches": {"甲讲话": {"speaker": "孙七"},
+                                                                     "乙讲话": {"speaker": "周八"}}}), encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert [(s.title, s.speaker, s.date, [b.text for b in s.blocks]) for s in speeches] == [
+        ("甲讲话", "孙七", None, ["一、总体要求", "正文一。"]),
+        ("乙讲话", "周八", "2021-12-01", ["一、主要任务", "正文二。"])]
+
+
 IGNORED = " — c.meta.json ignored, c.txt indexed without its metadata"
 
 
