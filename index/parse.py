@@ -47,7 +47,10 @@ of any other kind are named in a warning.
   number of up to three digits) and running headers, a line of at most 20 characters, no
   heading, header line, date or 目录 title, without punctuation, that occurs three times or
   more in the file (内部资料 注意保存). One warning per file names them. A sentence broken by
-  a page break stays two blocks: a block's text is its source span, which holds the furniture.
+  a furniture line stays two blocks: a block's text is its source span, which holds the furniture.
+* A paragraph line of at least 15 characters that stops mid-sentence (no 。！？；…： at its end),
+  followed at once by a plain paragraph line, is wrapped: the two are one block, line break and
+  all (text converted from print, hard-wrapped or cut by a page break with blank lines).
 * Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
 * A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
   ``-2``, ``-3`` … appended when a file repeats a title.
@@ -88,7 +91,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index.errors import CorpusError
@@ -103,6 +106,9 @@ _TOC_ENTRY = re.compile(r"(\d{1,3})\s*[.．、]\s*(.+?)(?:\s*(?:\t|\s{2,}|[.．�
 # An entry of a 目录 without numbers: the title, then a page number after a tab, spaces or leaders.
 _TOC_ENTRY_BARE = re.compile(r"(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4})?")
 _TOC_TITLE_LIMIT = 60
+# A paragraph line this long that ends without a sentence end goes on in the next line (_blocks).
+_WRAPPED_LINE_MIN = 15
+_ENDS_SENTENCE = re.compile(r"[。！？!?；;…：:]+[”’」』\"')）》]*$")
 _TOC_ENTRY_PAGED = re.compile(r"\d{1,3}\s*[.．、]\s*.+?\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4}")
 
 _CN_NUM = "一二三四五六七八九十"
@@ -443,11 +449,25 @@ def _strip_marker(label: str) -> str:
     return label
 
 
+def _cut_mid_sentence(text: str) -> bool:
+    """Whether a paragraph's last line stops where its sentence does not: a line of text converted
+    from print, wrapped at the page's edge or cut by a page break (a short line is a label or a title)."""
+    last = text.rsplit("\n", 1)[-1]
+    return len(last) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(last)
+
+
 def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
     blocks = []
     path: list[tuple[int, str]] = []
     for line in lines:
         kind, level, label = _classify(line.text)
+        previous = blocks[-1] if blocks else None
+        if (kind == "paragraph" and previous is not None and previous.kind != "heading"
+                and line.start == previous.end + 1 and _cut_mid_sentence(previous.text)):
+            # one paragraph again, its line break kept (a block is its source span), so that no passage
+            # boundary falls inside the sentence and a quoted phrase finds it whole
+            blocks[-1] = replace(previous, text=f"{previous.text}\n{line.text}", end=line.end)
+            continue
         if kind == "heading":
             while path and path[-1][0] >= level:
                 path.pop()

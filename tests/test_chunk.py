@@ -180,3 +180,15 @@ def test_any_text_parses_and_chunks_within_budget(count, pieces, budget):
     for speech in parse_text(text, "h.txt"):
         assert all(text[b.start:b.end] == b.text for b in speech.blocks)
         check_passages(speech, chunk(speech, count_tokens=count, budget=budget), text, count, budget)
+
+
+@pytest.mark.parametrize("budget", [64, 96, 128])
+def test_a_passage_does_not_end_where_a_hard_wrapped_sentence_goes_on(count, budget):
+    sentence = "要坚持把维护国家政治安全摆在首位，严密防范和坚决打击各种渗透颠覆破坏活动。"
+    prose = "".join(sentence.replace("首位", f"首位{n}") for n in range(12))
+    wrapped = "\n".join(prose[i:i + 23] for i in range(0, len(prose), 23))  # a PDF's lines, cut mid-sentence
+    speech, = parse_text("关于某项工作的讲话\n一、总体要求\n" + wrapped + "\n", "x.txt")
+    passages = chunk(speech, count_tokens=count, budget=budget)
+    assert len(passages) > 2
+    assert all(re.search(r"[。！？；]$", p.text) for p in passages[:-1]), [p.text[-12:] for p in passages]
+    assert "".join(p.text.replace("\n", "") for p in passages) == "一、总体要求" + prose

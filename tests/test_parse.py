@@ -309,7 +309,7 @@ def test_page_numbers_and_a_running_header_are_left_out_and_named(tmp_path):
 ])
 def test_repeated_content_is_not_page_furniture(lines):
     (speech,) = parse_text("守好粮仓\n" + "\n".join(lines), "r.txt")
-    assert [b.text for b in speech.blocks] == lines
+    assert "\n".join(b.text for b in speech.blocks) == "\n".join(lines)  # every line kept (some joined)
 
 
 def test_the_structure_a_compilation_repeats_is_not_page_furniture():
@@ -738,6 +738,16 @@ def test_a_bad_sidecar_is_ignored_with_a_warning_and_the_text_indexed(tmp_path, 
     assert speeches == parse_text(COMPILATION_TEXT, "c.txt")  # the text's own metadata, none of the sidecar's
     assert [(s.title, s.date, s.speaker, s.place) for s in speeches] == [
         ("守好粮仓", "2023-04-15", "张三", None), ("端牢饭碗", "2022-09-01", None, None)]
+
+
+def test_a_paragraph_wrapped_across_lines_is_one_block_again():
+    wrapped = "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。\n同志们：\n短的一行\n下一段。\n"
+    (speech,) = parse_text("守好粮仓\n一、总体要求\n" + wrapped, "w.txt")
+    text = decode(("守好粮仓\n一、总体要求\n" + wrapped).encode(), "w.txt")
+    assert [b.text for b in speech.blocks] == [
+        "一、总体要求", "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。", "同志们：", "短的一行",
+        "下一段。"]
+    assert all(text[b.start:b.end] == b.text for b in speech.blocks)
 
 
 @pytest.mark.parametrize("toc", ["甲讲话\t1\n乙讲话，努力前行\t5\n", "甲讲话……1\n乙讲话，努力前行……5\n",
