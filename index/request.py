@@ -7,6 +7,7 @@ parameter, so the page can say it in its own words.
 """
 from __future__ import annotations
 
+import calendar
 import datetime
 import re
 from dataclasses import dataclass
@@ -67,18 +68,34 @@ class SearchRequest:
 def _date(value, field: str) -> str | None:
     if value is None:
         return None
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
-        try:
-            return datetime.date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
-            pass
-    raise BadQuery(f"{field} must be a date written YYYY-MM-DD, such as 2023-04-15 (got {value!r:.20})", field=field)
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
+        raise BadQuery(f"{field} must be a date written YYYY-MM-DD, such as 2023-04-15 (got {value!r:.20})",
+                       field=field)
+    text = value.strip()
+    year, month, day = (int(part) for part in text.split("-"))
+    try:
+        return datetime.date(year, month, day).isoformat()
+    except ValueError:
+        # written as asked, so saying how to write it again would not help: say which part does not exist
+        raise BadQuery(f"{field} must be a day that exists (got {text!r}: {_no_such_day(year, month)})",
+                       field=field) from None
+
+
+def _no_such_day(year: int, month: int) -> str:
+    """Why YYYY-MM-DD names no day: its year, its month or its day is out of the calendar."""
+    if year < datetime.MINYEAR:
+        return f"there is no year {year}"
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    return f"{year:04d}-{month:02d} has {calendar.monthrange(year, month)[1]} days"
 
 
 def _text(value, field: str) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not isinstance(value, str) or len(value.strip()) > MAX_FILTER_CHARS:
+    if not isinstance(value, str):
+        raise BadQuery(f"{field} must be text (got {value!r:.40})", field=field)
+    if len(value.strip()) > MAX_FILTER_CHARS:
         raise BadQuery(f"{field} must be text of at most {MAX_FILTER_CHARS} characters", field=field)
     return value.strip()
 
@@ -152,18 +169,23 @@ def parse_k(raw: str | None) -> int:
 def parse_request(source: Mapping, *, strict: bool = False) -> SearchRequest:
     """A checked request from query-string arguments (text) or, ``strict``, a JSON object.
 
-    Query strings treat an empty value as missing (an HTML form sends ``k=``); JSON bodies
-    refuse unknown fields, so a misspelt ``query`` is not silently ignored, and take ``k`` only
-    as an integer.
+    An empty value is a field not given (an HTML form sends ``k=``), except JSON's ``k``, which
+    is taken only as an integer (or null). JSON bodies refuse unknown fields, so a misspelt
+    ``query`` is not silently ignored; a query string without ``q`` names its unknown parameters
+    in the error instead.
     """
-    if strict:
-        unknown = sorted(set(source) - set(FIELDS))
-        if unknown:
-            raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(FIELDS)}", field=unknown[0])
+    unknown = sorted(set(source) - set(FIELDS))
+    if strict and unknown:
+        raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(FIELDS)}", field=unknown[0])
+    question = source.get("q")
+    if not strict and unknown and (question is None or not question.strip()):
+        # the question was probably sent under another name (query=, question=)
+        named = f"{unknown[0]} is not a parameter" if len(unknown) == 1 else f"{', '.join(unknown)} are not parameters"
+        raise BadQuery(f"q must be a non-empty question ({named}; the question goes in q)", field="q")
 
     def given(name):
         value = source.get(name)
-        return None if value is None or (value == "" and not strict) else value
+        return None if value is None or (value == "" and not (strict and name == "k")) else value
 
     k, mode = given("k"), given("mode")
     if isinstance(k, str) and not strict:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hmac
 import json
+import threading
 import time
 from dataclasses import asdict
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
@@ -36,6 +37,17 @@ bp = Blueprint("api", __name__)
 EXPORT_FILENAME = "speechqa-export"
 # How long POST /api/admin/reload waits for a reload the watcher is already running.
 RELOAD_WAIT_SECONDS = 60
+RELOAD_PATH = "/api/admin/reload"
+RELOAD_DISABLED = ("reloading over HTTP is disabled: set SPEECHQA_RELOAD_TOKEN and restart the server to enable "
+                   f"POST {RELOAD_PATH}")
+# app.extensions key of the lock one admin reload holds from its first look at the served build to its answer
+ADMIN_RELOAD = "speechqa.admin_reload"
+
+
+@bp.record_once
+def _admin_reload_lock(setup) -> None:
+    """Each app its own lock, made before any request can race to make it."""
+    setup.app.extensions[ADMIN_RELOAD] = threading.Lock()
 
 
 def json_body() -> dict:
@@ -45,8 +57,11 @@ def json_body() -> dict:
         raise BadRequest('request body must be a JSON object such as {"q": "如何保障粮食安全？"}')
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"request body is not valid JSON ({str(exc)[:80]})") from None
+    except RecursionError:
+        raise BadRequest('request body nests arrays or objects too deeply to read — send a JSON object such as '
+                         '{"q": "如何保障粮食安全？"}') from None
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__ if body is not None else 'null'}")
     try:
@@ -73,8 +88,7 @@ def query_terms(searcher, query: str) -> list[str]:
         parsed = parse_query(query)
     except QuerySyntaxError:
         return searcher.marked_terms(query)
-    return (searcher.marked_terms(parsed.text) if parsed.text else []) + [
-        part for phrase in parsed.phrases for part in phrase_parts(phrase)]
+    return (searcher.marked_terms(parsed.text) if parsed.text else []) + quoted_wording(query)
 
 
 def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None) -> list[dict]:
@@ -85,25 +99,30 @@ def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None =
     model call; without them the dense arm's best sentence (``best_span``) stands in.
     """
     terms = query_terms(searcher, query)
+    verbatim = quoted_wording(query)
     for position, result in enumerate(results):
         scores = hits[position].sentence_scores if hits is not None else None
         result["highlight"] = str(hl.highlight(result["text"], terms))
-        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"), scores)
+        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"), scores, verbatim)
     return results
 
 
-def _search(source: Mapping, *, strict: bool):
+def quoted_wording(query: str) -> list[str]:
+    """The pieces of the query's quoted phrases, which the best sentence shows where it can."""
+    try:
+        return [part for phrase in parse_query(query).phrases for part in phrase_parts(phrase)]
+    except QuerySyntaxError:
+        return []
+
+
+def _search(source: Mapping, *, strict: bool, ignored: Sequence[str] = ()):
     asked = parse_request(source, strict=strict)
     searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
     hits: list[Hit] = []
     payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
     annotate(searcher, payload["query"], payload["results"], hits)
-    if not strict:
-        # a URL's extra parameters are no error (links and tools add their own), but a misspelt
-        # filter (speeker=) would otherwise pass for an answer to the filtered question
-        ignored = sorted(set(source) - set(FIELDS))
-        if ignored:
-            payload["ignored_parameters"] = ignored
+    if ignored:
+        payload["ignored_parameters"] = ignored
     response = jsonify(payload)
     response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
     return response
@@ -112,7 +131,13 @@ def _search(source: Mapping, *, strict: bool):
 @bp.get("/api/search")
 def search_get():
     """Search with query-string parameters (a shareable URL)."""
-    return _search(request.args, strict=False)
+    args = request.args
+    # A URL's extra parameters are no error (links and tools add their own), but a misspelt filter
+    # (speeker=) would otherwise pass for an answer to the filtered question; so would a parameter
+    # given twice (k=3&k=20, q=粮食&q=电信诈骗), of which only the first value is read.
+    unknown = set(args) - set(FIELDS)
+    repeated = {name for name, values in args.lists() if len(set(values)) > 1}
+    return _search(args, strict=False, ignored=sorted(unknown | repeated))
 
 
 @bp.post("/api/search")
@@ -213,11 +238,19 @@ def healthz():
     return jsonify(body)
 
 
+@bp.before_app_request
+def _reload_disabled() -> None:
+    """404 saying how to enable reloads, for every method, while no reload token is configured: the route
+    alone would answer GET with 405 "use POST", and POST with a bare "no such endpoint"."""
+    if request.path == RELOAD_PATH and not current_app.config.get("RELOAD_TOKEN"):
+        raise NotFound(RELOAD_DISABLED)
+
+
 def _check_reload_token() -> None:
     """404 unless a reload token is configured; 401 without a bearer token, 403 with a wrong one."""
     token = current_app.config.get("RELOAD_TOKEN")
     if not token:
-        raise NotFound()  # the endpoint does not exist unless the operator enables it
+        raise NotFound(RELOAD_DISABLED)  # never compare a bearer token against an unset one
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise Unauthorized("send Authorization: Bearer <SPEECHQA_RELOAD_TOKEN>",
@@ -231,12 +264,24 @@ def _bearer_challenge():
     return WWWAuthenticate("bearer", {"realm": "speechqa admin"})
 
 
-@bp.post("/api/admin/reload")
+@bp.post(RELOAD_PATH)
 def admin_reload():
     """Load the current build now (CURRENT's, or Milvus's current version), beside the served one; the
     old keeps serving if it fails."""
     _check_reload_token()
-    index_holder = holder()
+    # One admin reload at a time, refused rather than queued: queued ones each reloaded the build just
+    # swapped in, and two reported the same swap. A watcher's reload is still waited for, below.
+    admin = current_app.extensions[ADMIN_RELOAD]
+    if not admin.acquire(blocking=False):
+        raise ReloadInProgress("another reload is running — retry in a few seconds")
+    try:
+        return _reload(holder())
+    finally:
+        admin.release()
+
+
+def _reload(index_holder):
+    """Reload and answer the swap, or 409 while the watcher's reload outlasts RELOAD_WAIT_SECONDS, or 503."""
     previous = build_id_of(index_holder.searcher)
     started = time.perf_counter()
     try:

@@ -5,10 +5,12 @@ Routes raise (domain errors from ``index.errors``, or werkzeug's HTTP errors); n
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from flask import Flask, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 from index.errors import (BadQuery, IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
                           ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId)
@@ -42,6 +44,19 @@ def wants_json() -> bool:
     return path == "/api" or path.startswith("/api/") or path == "/healthz"
 
 
+def refuse_empty_segments() -> None:
+    """404 in the API's shape for an API path with an empty segment (/api//search) that names a route once
+    its slashes are merged.
+
+    Werkzeug redirected it (308) with an HTML page whose Location it built from the Host header, so behind
+    a proxy it pointed at the inner address; with another method than the route's it answered 405 for a
+    path that has no route. The 404 names the path meant instead.
+    """
+    path = request.path
+    if "//" in path and wants_json() and isinstance(request.routing_exception, (RequestRedirect, MethodNotAllowed)):
+        raise NotFound(f"no such endpoint {path} (did you mean {re.sub('/{2,}', '/', path)}?) — see /api/openapi.json")
+
+
 def error_response(status: int, code: str, message: str):
     """The API's one error shape."""
     response = jsonify({"error": {"code": code, "message": message}})
@@ -71,6 +86,7 @@ def http_error_text(exc: HTTPException) -> tuple[str, str]:
 def init_app(app: Flask, *, page: PageRenderer, page_message: PageMessage) -> None:
     """Register the handlers; ``page(status, code, message)`` renders an HTML error and
     ``page_message(exc)`` words an error for a reader of the page."""
+    app.before_request(refuse_empty_segments)
 
     def render(status: int, code: str, message: str, exc: BaseException | None, headers=()):
         if wants_json():

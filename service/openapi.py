@@ -46,6 +46,8 @@ SCHEMAS = {
     })}),
     "SearchRequest": {
         "type": "object", "additionalProperties": False, "required": ["q"],
+        "description": "A field other than q that is null, or empty (\"\") for a text field, is not given, as "
+                       "an empty query-string parameter is; k is a number, so only null leaves it out.",
         "properties": {
             "q": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_BLANK,
                   "description": "The question, Chinese or English; blank-only is refused.",
@@ -112,7 +114,9 @@ SCHEMAS = {
         "ignored_parameters": {"type": "array", "items": {"type": "string"},
                                "description": "GET only, and only when there are any: the query-string "
                                              "parameters the search does not know (a misspelt filter), "
-                                             "which it ignored"},
+                                             "which it ignored, and those given more than once with "
+                                             "different values (k=3&k=20), of which it read only the "
+                                             "first"},
     }),
     "SpeechSummary": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"},
@@ -130,9 +134,11 @@ SCHEMAS = {
     }),
 }
 # Phrase search, filters, reprint folding and grouping (index/query.py, index/filters.py).
-QUERY_SYNTAX = ('"…" or “…” = a phrase that must occur verbatim (whitespace ignored, matched on characters); '
-                '-词 or -"…" = leave out passages containing it; title:词 or 标题:词 = only speeches whose title '
-                'contains it; the rest is ranked. An unclosed quote or an empty phrase is a 400 (query_syntax).')
+QUERY_SYNTAX = ('"…", “…” or 「…」 = a phrase that must occur verbatim (matched on characters; whitespace and '
+                'zero-width marks ignored; a quotation mark inside it matches any quotation mark; …… inside it '
+                'stands for any wording); -词 or -"…" = leave out passages containing it; title:词 or 标题:词 = only '
+                'speeches whose title contains it, -title:词 = only those whose title does not; the rest is '
+                'ranked. An unclosed quote or an empty phrase is a 400 (query_syntax).')
 _METADATA = {name: _nullable({"type": "string"}) for name in SPEECH_METADATA}
 _METADATA["date"] = _nullable({"type": "string", "format": "date", "description": "the speech's date, null when unknown"})
 _FILTERS = {
@@ -195,7 +201,8 @@ SCHEMAS["Health"] = _obj({
                              "(uri, and the version number readers are served).",
               "properties": {"kind": {"type": "string", "enum": ["faiss", "milvus"]},
                              "uri": {"type": "string"},
-                             "version": _nullable({"type": ["string", "integer"]})}},
+                             # a build id is text, a Milvus version a number; OpenAPI 3.0 has no type lists
+                             "version": {"oneOf": [_nullable({"type": "string"}), {"type": "integer"}]}}},
     "engines": _obj({"index": _nullable({"type": "string", "description": "what embedded the passages "
                                                                           "(the manifest's engine)"}),
                      "queries": {"type": "string", "description": "what encodes queries on this machine: the "
@@ -237,8 +244,10 @@ SCHEMAS["ReloadResult"] = _obj({
 SCHEMAS["Citation"] = _obj({
     "passage_id": {"type": "string"},
     "citation": {"type": "string", "description": "the passage exactly as in the source, a newline, then its "
-                                                 "Chinese source line （摘自《title》，《collection》，section path，"
-                                                 "date，place）; unknown fields are left out"},
+                                                 "Chinese source line （摘自《title》，《collection》，section › path，"
+                                                 "speaker，occasion，date，place）; unknown fields are left out, and "
+                                                 "a speech without a title of its own is cited as 无标题讲话〔file〕 "
+                                                 "(its file name) in place of 《title》"},
     "markdown": {"type": "string", "description": "the passage as a Markdown block quote, then the source line"},
 })
 SCHEMAS["SimilarResponse"] = _obj({
@@ -274,7 +283,8 @@ ERROR_TEXT = {
 RELOAD_ERROR_TEXT = {
     401: "No `Authorization: Bearer` token (code `unauthorized`).",
     403: "Wrong token (code `forbidden`).",
-    404: "Reloading over HTTP is disabled: no SPEECHQA_RELOAD_TOKEN is configured (code `not_found`).",
+    404: "Reloading over HTTP is disabled: no SPEECHQA_RELOAD_TOKEN is configured (code `not_found`, for every "
+         "method; the message says so).",
     409: "Another reload is still running (code `reload_in_progress`); retry shortly.",
     503: "The build CURRENT names cannot be loaded (code `index_corrupt`, `index_not_built`, `model_mismatch` "
          "or `reload_failed`); the previous build keeps serving and the message names it.",

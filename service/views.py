@@ -13,7 +13,7 @@ from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHA
                            SearchRequest, parse_request)
 from index.query import parse_query
 from index.search import named_speech_of, results_of
-from service.api import annotate, export_response, query_terms
+from service.api import annotate, export_response, query_terms, quoted_wording
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, citation_text, quote_of
 from service.state import LOAD_ERRORS, holder
 
@@ -271,7 +271,7 @@ def passage(passage_id: str):
     previous_id, next_id = searcher.neighbours(passage_id)
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
     terms = query_terms(searcher, query)
-    best = hl.best_sentence(found.text, terms) if terms else None
+    best = hl.best_sentence(found.text, terms, verbatim=quoted_wording(query)) if terms else None
     return render_template(
         "passage.html", passage=found, html=hl.highlight_passage(found.text, terms, best),
         previous=searcher.passage(previous_id) if previous_id else None,

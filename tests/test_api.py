@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import jieba
 import pytest
@@ -15,6 +17,8 @@ from index.engines import choose_engine, choose_query_engine, machine_cpu
 from index.thesaurus import plain_wording
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
+from service.api import RELOAD_DISABLED
+from service.export import Source, source_line
 from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
 from service.openapi import build_spec
@@ -225,7 +229,7 @@ def test_search_get_rejects_bad_parameters(client, params, message):
     (b"", "bad_request", "request body must be a JSON object"),
     (b"{", "bad_request", "request body is not valid JSON"),
     (b'{"q": "\xff"}', "bad_request", "request body is not valid JSON"),
-    (b"[" * 6000 + b"]" * 6000, "bad_request", "request body is not valid JSON"),
+    (b"[" * 6000 + b"]" * 6000, "bad_request", "request body nests arrays or objects too deeply to read"),
     (b"[1, 2]", "bad_request", "request body must be a JSON object, not list"),
     (b"null", "bad_request", "request body must be a JSON object, not null"),
     (b'"q"', "bad_request", "request body must be a JSON object, not str"),
@@ -298,10 +302,85 @@ def test_get_names_the_parameters_it_ignored_and_only_when_there_are_any(client)
     assert "ignored_parameters" not in client.get("/api/search", query_string={"q": "粮食安全"}).get_json()
 
 
+@pytest.mark.parametrize(("query", "ignored", "count"), [
+    ("q=粮食&q=电信诈骗&k=3", ["q"], 3),
+    ("q=粮食&k=3&k=20", ["k"], 3),
+    ("q=粮食&k=3&speaker=李四&speaker=张三", ["speaker"], 0),  # no seed speech names its speaker
+    ("q=粮食&k=3&k=20&speeker=张三", ["k", "speeker"], 3),
+])
+def test_get_names_a_parameter_given_twice_of_which_it_read_the_first_value(client, query, ignored, count):
+    body = client.get(f"/api/search?{query}").get_json()
+    assert (body["query"], len(body["results"]), body["ignored_parameters"]) == ("粮食", count, ignored)
+
+
+def test_a_parameter_repeated_with_the_same_value_loses_nothing_and_is_not_named(client):
+    assert "ignored_parameters" not in client.get("/api/search?q=粮食&k=3&k=3").get_json()
+
+
+@pytest.mark.parametrize(("method", "params", "message"), [
+    ("get", {"query": "粮食"}, f"{Q_MESSAGE} (query is not a parameter; the question goes in q)"),
+    ("get", {"question": "粮食", "query": " "},
+     f"{Q_MESSAGE} (query, question are not parameters; the question goes in q)"),
+    ("get", {"q": "粮食", "from": "2023-02-29"},
+     "from must be a day that exists (got '2023-02-29': 2023-02 has 28 days)"),
+    ("get", {"q": "粮食", "from": "2025-13-40"},
+     "from must be a day that exists (got '2025-13-40': there is no month 13)"),
+    ("get", {"q": "粮食", "to": "2024-02-30"}, "to must be a day that exists (got '2024-02-30': 2024-02 has 29 days)"),
+    ("post", {"q": "粮食", "to": "0000-01-01"}, "to must be a day that exists (got '0000-01-01': there is no year 0)"),
+    ("post", {"q": "粮食", "place": ["南宁"]}, "place must be text (got ['南宁'])"),
+    ("post", {"q": "粮食", "speaker": 5}, "speaker must be text (got 5)"),
+])
+def test_a_bad_parameter_says_what_to_fix(client, method, params, message):
+    response = (client.get("/api/search", query_string=params) if method == "get"
+                else client.post("/api/search", json=params))
+    assert response.status_code == 400
+    assert error_of(response) == ("bad_query", message)
+
+
+def test_too_deeply_nested_json_gets_a_whole_message(client):
+    response = client.post("/api/search", data=b'{"q": ' + b"[" * 6000 + b"]" * 6000 + b"}",
+                           content_type="application/json")
+    assert error_of(response) == ("bad_request", 'request body nests arrays or objects too deeply to read — send a '
+                                                 'JSON object such as {"q": "如何保障粮食安全？"}')
+
+
+@pytest.mark.parametrize("field", ["mode", "speech", "group", "from", "to", "place", "speaker", "sort"])
+def test_post_takes_an_empty_text_field_as_not_given_as_get_does(client, field):
+    def answer(response):
+        assert response.status_code == 200, response.get_json()
+        return {key: value for key, value in response.get_json().items() if key != "took_ms"}
+
+    plain = answer(client.post("/api/search", json={"q": "粮食安全", "k": 3}))
+    assert answer(client.post("/api/search", json={"q": "粮食安全", "k": 3, field: ""})) == plain
+    assert answer(client.get("/api/search", query_string={"q": "粮食安全", "k": 3, field: ""})) == plain
+
+
+def test_post_still_takes_k_only_as_a_number_or_null(client):
+    # JSON's k is a number: "" is as wrong as "5" (null is its "not given"); the query string's k= is the default
+    refused = client.post("/api/search", json={"q": "粮食安全", "k": ""})
+    assert error_of(refused) == ("bad_query", f"{K_MESSAGE} (got '')")
+    assert len(client.get("/api/search?q=粮食安全&k=").get_json()["results"]) == 10
+
+
 def test_unknown_api_route_is_json_404(client):
     response = client.get("/api/nothing/here")
     assert response.status_code == 404
     assert error_of(response) == ("not_found", "no such endpoint /api/nothing/here — see /api/openapi.json")
+
+
+@pytest.mark.parametrize(("method", "path", "meant"), [
+    ("get", "/api//search?q=粮食", "/api/search"),
+    ("post", "/api//search", "/api/search"),
+    ("get", "/api/speeches//x", "/api/speeches/x"),
+    ("get", "/api//admin/reload", "/api/admin/reload"),
+])
+def test_an_api_path_with_a_double_slash_is_json_404_naming_the_path_meant(client, method, path, meant):
+    # werkzeug redirected it (308) with an HTML page and a Location built from the Host header, or, for a
+    # method the route lacks, answered 405
+    response = getattr(client, method)(path, json={"q": "粮食"} if method == "post" else None)
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert error_of(response) == (
+        "not_found", f"no such endpoint {path.split('?')[0]} (did you mean {meant}?) — see /api/openapi.json")
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [
@@ -327,6 +406,57 @@ def test_genuine_bug_is_json_500_without_traceback(client, searcher, monkeypatch
     assert error_of(response) == ("internal_error", "internal server error — the details are in the server log")
     assert b"secret" not in response.data and b"Traceback" not in response.data
     assert "secret internals" in caplog.text
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete", "patch", "options"])
+def test_reload_without_a_token_is_404_saying_how_to_enable_it_for_every_method(searcher, method):
+    client = create_app({"TESTING": True, "RELOAD_TOKEN": None}, searcher=searcher).test_client()
+    response = getattr(client, method)("/api/admin/reload")
+    assert response.status_code == 404
+    assert error_of(response) == ("not_found", RELOAD_DISABLED)
+    assert RELOAD_DISABLED == ("reloading over HTTP is disabled: set SPEECHQA_RELOAD_TOKEN and restart the server "
+                               "to enable POST /api/admin/reload")
+
+
+def test_reload_with_a_token_still_answers_other_methods_405(searcher):
+    client = create_app({"TESTING": True, "RELOAD_TOKEN": "t"}, searcher=searcher).test_client()
+    assert error_of(client.get("/api/admin/reload")) == (
+        "method_not_allowed", "GET is not allowed on /api/admin/reload; use POST")
+
+
+def test_overlapping_admin_reloads_answer_409_while_the_first_one_runs(index_root, encoder, searcher, monkeypatch):
+    app = create_app({"TESTING": True, "INDEX": str(index_root), "RELOAD_INTERVAL": 0, "RELOAD_TOKEN": "t"},
+                     encoder=encoder)
+    index_holder = app.extensions["speechqa"]
+    reload, entered, release = index_holder.reload, threading.Event(), threading.Event()
+
+    def held_reload(*args, **kwargs):  # the first reload stays under way until the others have answered
+        entered.set()
+        release.wait(timeout=60)
+        return reload(*args, **kwargs)
+
+    monkeypatch.setattr(index_holder, "reload", held_reload)
+
+    def post():
+        return app.test_client().post("/api/admin/reload", headers={"Authorization": "Bearer t"})
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        first = pool.submit(post)
+        try:
+            assert entered.wait(timeout=30)
+            # queued behind the first, each of these reloaded the same build again once it was let go
+            others = [pool.submit(post) for _ in range(11)]
+            answered = [future.result(timeout=20) for future in others]
+        finally:
+            release.set()
+        done = first.result(timeout=120)
+    for response in answered:
+        assert response.status_code == 409
+        assert error_of(response) == ("reload_in_progress", "another reload is running — retry in a few seconds")
+    build_id = searcher.manifest["build_id"]
+    assert done.status_code == 200
+    assert (done.get_json()["build_id"], done.get_json()["previous_build_id"]) == (build_id, build_id)
+    assert post().status_code == 200  # the lock is let go after an answer
 
 
 # --- speeches, passages, health --------------------------------------------------------------------
@@ -444,8 +574,18 @@ def _resolve(spec: dict, schema: dict) -> dict:
 
 
 def conforms(spec: dict, schema: dict, value, where: str = "$") -> None:
-    """A small checker for the subset of JSON Schema the document uses (closed objects, arrays, types)."""
+    """A small checker for the subset of JSON Schema the document uses (closed objects, arrays, types, oneOf)."""
     schema = _resolve(spec, schema)
+    if "oneOf" in schema:
+        matched = []
+        for option in schema["oneOf"]:
+            try:
+                conforms(spec, option, value, where)
+            except AssertionError:
+                continue
+            matched.append(option)
+        assert len(matched) == 1, (where, value, matched)
+        return
     if value is None:
         assert schema.get("nullable"), f"{where} is null"
         return
@@ -525,3 +665,153 @@ def test_responses_conform_to_the_openapi_schemas(client, searcher):
         assert str(status) in documented, (url, status)
         content = _resolve(spec, documented[str(status)])["content"]["application/json"]["schema"]
         conforms(spec, content, response.get_json())
+
+
+# What OpenAPI 3.0.3's Schema Object allows: JSON Schema's type keyword takes one name, and 3.1's additions
+# (type lists, const, examples, prefixItems, $defs, …) are not in it.
+SCHEMA_FIELDS_3_0 = {
+    "title", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength",
+    "pattern", "maxItems", "minItems", "uniqueItems", "maxProperties", "minProperties", "required", "enum", "type",
+    "allOf", "oneOf", "anyOf", "not", "items", "properties", "additionalProperties", "description", "format",
+    "default", "nullable", "discriminator", "readOnly", "writeOnly", "xml", "externalDocs", "example", "deprecated"}
+TYPES_3_0 = {"string", "number", "integer", "boolean", "array", "object"}
+PARAMETER_PLACES = {"query", "header", "path", "cookie"}
+
+
+def openapi_3_0_problems(spec: dict) -> list[str]:
+    """What in ``spec`` OpenAPI 3.0.3 does not allow, of what can be checked without a validator, each with its place."""
+    problems = []
+
+    def resolves(ref: str, where: str) -> None:
+        node = spec
+        for part in ref.removeprefix("#/").split("/"):
+            if not ref.startswith("#/") or not isinstance(node, dict) or part not in node:
+                problems.append(f"{where}: $ref {ref} resolves to nothing")
+                return
+            node = node[part]
+
+    def every_ref(node, where: str) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                resolves(node["$ref"], where)
+            for key, value in node.items():
+                every_ref(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for position, value in enumerate(node):
+                every_ref(value, f"{where}/{position}")
+
+    def schema(node: dict, where: str) -> None:
+        if "$ref" in node:
+            if set(node) != {"$ref"}:
+                problems.append(f"{where}: keywords beside $ref, which 3.0 ignores: {sorted(set(node) - {'$ref'})}")
+            return
+        problems.extend(f"{where}: {key} is not a 3.0 schema keyword"
+                        for key in sorted(set(node) - SCHEMA_FIELDS_3_0) if not key.startswith("x-"))
+        kind = node.get("type")
+        if kind is not None and (not isinstance(kind, str) or kind not in TYPES_3_0):
+            problems.append(f"{where}: type {kind!r} is not one of {sorted(TYPES_3_0)}")
+        if "nullable" in node and "type" not in node:
+            problems.append(f"{where}: nullable without type, which 3.0.3 ignores")
+        if kind == "array" and "items" not in node:
+            problems.append(f"{where}: an array without items")
+        problems.extend(f"{where}: {key} must be a boolean in 3.0" for key in ("exclusiveMinimum", "exclusiveMaximum")
+                        if key in node and not isinstance(node[key], bool))
+        required = node.get("required")
+        if required is not None and (not required or len(set(required)) != len(required)):
+            problems.append(f"{where}: required must list distinct names, at least one")
+        if required and node.get("additionalProperties") is False:
+            problems.extend(f"{where}: required {name} is not a property"
+                            for name in required if name not in node.get("properties", {}))
+        if "enum" in node and not node["enum"]:
+            problems.append(f"{where}: an empty enum")
+        for key in ("items", "not"):
+            if key in node:
+                schema(node[key], f"{where}/{key}")
+        for key in ("allOf", "oneOf", "anyOf"):
+            for position, option in enumerate(node.get(key, [])):
+                schema(option, f"{where}/{key}/{position}")
+        for name, value in node.get("properties", {}).items():
+            schema(value, f"{where}/properties/{name}")
+        if isinstance(node.get("additionalProperties"), dict):
+            schema(node["additionalProperties"], f"{where}/additionalProperties")
+
+    def content(node: dict, where: str) -> None:
+        for media, entry in node.get("content", {}).items():
+            schema(entry["schema"], f"{where}/content/{media}/schema")
+        for name, header in node.get("headers", {}).items():
+            schema(header["schema"], f"{where}/headers/{name}/schema")
+
+    def responses(node: dict, where: str) -> None:
+        for status, response in node.items():
+            if status != "default" and not re.fullmatch(r"[1-5](?:[0-9]{2}|XX)", status):
+                problems.append(f"{where}/{status}: not a status code")
+            if "$ref" not in response:
+                if "description" not in response:
+                    problems.append(f"{where}/{status}: a response without a description")
+                content(response, f"{where}/{status}")
+
+    if not re.fullmatch(r"3\.0\.[0-9]+", spec.get("openapi", "")):
+        problems.append(f"openapi: {spec.get('openapi')!r} is not 3.0.x")
+    every_ref(spec, "#")
+    for name, value in spec.get("components", {}).get("schemas", {}).items():
+        schema(value, f"#/components/schemas/{name}")
+    for name, value in spec.get("components", {}).get("responses", {}).items():
+        content(value, f"#/components/responses/{name}")
+    operation_ids = []
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            where = f"#/paths/{path}/{method}"
+            operation_ids.append(operation.get("operationId"))
+            declared = set()
+            for parameter in operation.get("parameters", []):
+                place, name = parameter.get("in"), parameter.get("name")
+                if place not in PARAMETER_PLACES:
+                    problems.append(f"{where}: parameter {name} is in {place!r}")
+                if place == "path":
+                    declared.add(name)
+                    if parameter.get("required") is not True:
+                        problems.append(f"{where}: path parameter {name} must be required")
+                if "allowEmptyValue" in parameter and place != "query":
+                    problems.append(f"{where}: allowEmptyValue on a {place} parameter")
+                schema(parameter["schema"], f"{where}/parameters/{name}/schema")
+            if declared != set(re.findall(r"{([^}]+)}", path)):
+                problems.append(f"{where}: path parameters {sorted(declared)} do not match the path")
+            if "requestBody" in operation:
+                content(operation["requestBody"], f"{where}/requestBody")
+            responses(operation.get("responses", {}), f"{where}/responses")
+    if len(set(operation_ids)) != len(operation_ids) or None in operation_ids:
+        problems.append(f"operationIds are not unique: {operation_ids}")
+    return problems
+
+
+def test_the_openapi_document_is_valid_openapi_3_0(client):
+    assert openapi_3_0_problems(client.get("/api/openapi.json").get_json()) == []
+
+
+@pytest.mark.parametrize(("schema", "problem"), [
+    ({"type": ["string", "integer"], "nullable": True}, "type ['string', 'integer'] is not one of"),
+    ({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}, "nullable without type"),
+    ({"type": "string", "const": "x"}, "const is not a 3.0 schema keyword"),
+    ({"$ref": "#/components/schemas/Nowhere"}, "$ref #/components/schemas/Nowhere resolves to nothing"),
+    ({"type": "object", "properties": {"a": {"type": "null"}}}, "type 'null' is not one of"),
+    ({"type": "array"}, "an array without items"),
+])
+def test_the_openapi_check_finds_what_3_0_lacks(schema, problem):
+    found = openapi_3_0_problems({"openapi": "3.0.3", "paths": {}, "components": {"schemas": {"Bad": schema}}})
+    assert len(found) == 1 and found[0].startswith("#/components/schemas/Bad") and problem in found[0], found
+
+
+def test_the_citation_description_spells_out_the_source_line(client):
+    described = (client.get("/api/openapi.json").get_json()
+                 ["components"]["schemas"]["Citation"]["properties"]["citation"]["description"])
+    every_field = Source(title="title", collection="collection", section=("section", "path"), speaker="speaker",
+                         occasion="occasion", date="date", place="place")
+    assert source_line(every_field) in described
+    untitled = source_line(Source(title="made up", file="file", title_inferred=True))
+    assert untitled.removeprefix("（摘自").removesuffix("）") in described
+
+
+def test_a_phrase_search_shows_each_result_where_the_phrase_is(client):
+    results = client.get("/api/search", query_string={"q": "“总体国家安全观”", "k": 50}).get_json()["results"]
+    assert len(results) > 20
+    assert all("总体国家安全观" in r["best_sentence"]["text"] for r in results)

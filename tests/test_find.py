@@ -179,7 +179,7 @@ def test_group_by_speech_counts_the_other_hits(find_searcher):
 
 @pytest.mark.parametrize("options, message", [
     ({"date_from": "2023-4-15"}, "from must be a date written YYYY-MM-DD, such as 2023-04-15 (got '2023-4-15')"),
-    ({"date_to": "2023-02-30"}, "to must be a date written YYYY-MM-DD, such as 2023-04-15 (got '2023-02-30')"),
+    ({"date_to": "2023-02-30"}, "to must be a day that exists (got '2023-02-30': 2023-02 has 28 days)"),
     ({"date_from": "2023-01-02", "date_to": "2023-01-01"}, "from (2023-01-02) must not be after to (2023-01-01)"),
     ({"group": "file"}, "group must be one of speech (got 'file')"),
     ({"sort": "newest"}, "sort must be one of relevance, date (got 'newest')"),

@@ -233,6 +233,23 @@ def test_a_query_string_that_is_not_utf8_is_a_json_400_over_http(server, target)
                                           "such as %E7%B2%AE for 粮 — send valid Unicode text"}
 
 
+@pytest.mark.parametrize(("target", "meant"), [(b"/api//search?q=x", "/api/search"),
+                                             (b"/api/passages//x/citation", "/api/passages/x/citation")])
+def test_an_api_path_with_a_double_slash_is_a_json_404_over_http(server, target, meant):
+    # werkzeug's 308 was an HTML page whose Location came from the Host header: behind a proxy, the inner address
+    status, content_type, body = raw_get(server, target)
+    assert (status, content_type) == (404, "application/json")
+    path = target.decode().split("?")[0]
+    assert json.loads(body)["error"] == {
+        "code": "not_found", "message": f"no such endpoint {path} (did you mean {meant}?) — see /api/openapi.json"}
+
+
+def test_repeated_parameters_over_http_are_named_as_ignored(server):
+    status, _, body = fetch(server + "/api/search?" + urlencode([("q", "粮食"), ("k", 3), ("k", 20)]))
+    payload = json.loads(body)
+    assert (status, len(payload["results"]), payload["ignored_parameters"]) == (200, 3, ["k"])
+
+
 @pytest.mark.parametrize(("host", "reason"), [
     ("127.0.0.1", "Address already in use; another program listens there — stop it or choose another --port"),
     ("999.1.1.1", "'999.1.1.1' is not an IP address or a host name this machine resolves — check --host"),
