@@ -111,7 +111,8 @@ def test_payload_shape_is_the_api_contract(searcher):
     info = searcher.speech(result["speech"]["id"])
     # the seeds name no date, place, speaker or occasion; the collection is the compilation's title or none
     assert result["speech"] == {"id": info.id, "title": info.title, "source": info.source, "date": None,
-                                "place": None, "speaker": None, "occasion": None, "collection": info.collection}
+                                "place": None, "speaker": None, "occasion": None, "collection": info.collection,
+                                "title_inferred": info.title_inferred}
     hit = searcher.search("粮食安全", k=1)[0]
     assert result == hit_to_dict(hit, searcher.speech(hit.passage.speech_id))
 
