@@ -65,6 +65,10 @@ class SearchRequest:
                 "speaker": self.speaker, "sort": self.sort}
 
 
+# What a date written as asked, YYYY-MM-DD, but naming no day is told (the page words it its own way).
+NO_SUCH_DAY = "must be a day that exists"
+
+
 def _date(value, field: str) -> str | None:
     if value is None:
         return None
@@ -77,8 +81,7 @@ def _date(value, field: str) -> str | None:
         return datetime.date(year, month, day).isoformat()
     except ValueError:
         # written as asked, so saying how to write it again would not help: say which part does not exist
-        raise BadQuery(f"{field} must be a day that exists (got {text!r}: {_no_such_day(year, month)})",
-                       field=field) from None
+        raise BadQuery(f"{field} {NO_SUCH_DAY} (got {text!r}: {_no_such_day(year, month)})", field=field) from None
 
 
 def _no_such_day(year: int, month: int) -> str:

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 import service.highlight as hl
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
-                           SearchRequest, parse_request)
+                           NO_SUCH_DAY, SearchRequest, parse_request)
 from index.query import parse_query
 from index.search import named_speech_of, results_of
 from service.api import annotate, export_response, query_terms, quoted_wording
@@ -164,7 +164,10 @@ def _field_message(exc: BadQuery, query: str) -> str:
     if isinstance(exc, QuerySyntaxError):
         return f"检索式有误：引号要成对，引号里要有字，title:/标题: 后要跟词（{exc}）。"
     if exc.field in ("from", "to"):
-        return f"{'起始' if exc.field == 'from' else '截止'}日期要写成 2023-04-15 这样的格式，且起始日期不能晚于截止日期。"
+        which = "起始" if exc.field == "from" else "截止"
+        if NO_SUCH_DAY in str(exc):
+            return f"{which}日期没有这一天，请检查月份和日子。"
+        return f"{which}日期要写成 2023-04-15 这样的格式，且起始日期不能晚于截止日期。"
     if exc.field in ("place", "speaker"):
         return f"{'地点' if exc.field == 'place' else '讲话人'}最多 {MAX_FILTER_CHARS} 个字。"
     if exc.field in ("group", "sort"):

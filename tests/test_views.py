@@ -103,6 +103,8 @@ def test_no_results_is_a_friendly_200(client):
     ({"q": "粮食", "k": "51"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
     ({"q": "粮食", "mode": "sparse"}, "检索方式只能是：hybrid、dense、bm25。"),
     ({"q": "粮食", "speech": "nope"}, "没有这篇讲话（nope），请在列表中重新选择。"),
+    ({"q": "粮食", "from": "2023/4/15"}, "起始日期要写成 2023-04-15 这样的格式，且起始日期不能晚于截止日期。"),
+    ({"q": "粮食", "to": "2023-02-29"}, "截止日期没有这一天，请检查月份和日子。"),
 ])
 def test_bad_parameters_give_a_friendly_400(client, params, message):
     html = page(client.get("/", query_string=params), 400)
