@@ -91,19 +91,27 @@ def query_terms(searcher, query: str) -> list[str]:
     return (searcher.marked_terms(parsed.text) if parsed.text else []) + quoted_wording(query)
 
 
-def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None) -> list[dict]:
+def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None, *,
+             relaxed: bool = False, named_speech: dict | None = None) -> list[dict]:
     """Add ``highlight`` and ``best_sentence`` to each result dict (in place) and return them.
 
     The best sentence weighs each sentence's query terms against its cosine to the query, which
     the search computed from the stored vectors (``hits``, in the same order), so this costs no
-    model call; without them the dense arm's best sentence (``best_span``) stands in.
+    model call; without them the dense arm's best sentence (``best_span``) stands in. What is
+    marked is what was searched: a question whose quoted wording matched nothing (``relaxed``)
+    was ranked by its words with the quotes dropped, and the results of a speech the question
+    named (``named_speech``, the payload's) answer the part it ``asked``, not the words naming it.
     """
-    terms = query_terms(searcher, query)
-    verbatim = quoted_wording(query)
+    searched = parse_query(query).without_phrases() or query if relaxed else query
+    terms = query_terms(searcher, searched)
+    verbatim = [] if relaxed else quoted_wording(query)
+    asked = (query_terms(searcher, named_speech["asked"]), quoted_wording(named_speech["asked"])) if named_speech else None
     for position, result in enumerate(results):
         scores = hits[position].sentence_scores if hits is not None else None
-        result["highlight"] = str(hl.highlight(result["text"], terms))
-        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"), scores, verbatim)
+        marked, quoted = (asked if asked is not None and result["speech"]["id"] == named_speech["id"]
+                          else (terms, verbatim))
+        result["highlight"] = str(hl.highlight(result["text"], marked))
+        result["best_sentence"] = hl.best_sentence(result["text"], marked, result.get("best_span"), scores, quoted)
     return results
 
 
@@ -120,7 +128,8 @@ def _search(source: Mapping, *, strict: bool, ignored: Sequence[str] = ()):
     searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
     hits: list[Hit] = []
     payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
-    annotate(searcher, payload["query"], payload["results"], hits)
+    annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
+             named_speech=payload["named_speech"])
     if ignored:
         payload["ignored_parameters"] = ignored
     response = jsonify(payload)

@@ -219,7 +219,9 @@ def index():
         return render_template("index.html", **context | {"message": str(exc)}), 400
     query = asked.q
     hits = answer.hits
-    results = annotate(searcher, query, results_of(searcher, hits), hits)
+    named_speech = named_speech_of(searcher, answer)
+    results = annotate(searcher, query, results_of(searcher, hits), hits, relaxed=answer.phrases_relaxed,
+                       named_speech=named_speech)
     context |= _cart_context(searcher, cart_ids())
     context["results"] = _present(searcher, query, results)
     context["query"] = query
@@ -227,7 +229,7 @@ def index():
     context["answered"] = searcher.answered(hits, asked.mode)
     context["phrases_relaxed"] = answer.phrases_relaxed
     context["phrases_spread"] = answer.phrases_spread
-    context["named_speech"] = named_speech_of(searcher, answer)
+    context["named_speech"] = named_speech
     context["no_answer"] = _suggestions(asked, found=bool(results), answered=context["answered"])
     return render_template("index.html", **context)
 

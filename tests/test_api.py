@@ -815,3 +815,19 @@ def test_a_phrase_search_shows_each_result_where_the_phrase_is(client):
     results = client.get("/api/search", query_string={"q": "“总体国家安全观”", "k": 50}).get_json()["results"]
     assert len(results) > 20
     assert all("总体国家安全观" in r["best_sentence"]["text"] for r in results)
+
+
+def test_a_relaxed_question_marks_its_quoted_words_as_it_was_ranked(client):
+    body = client.get("/api/search", query_string={"q": 'What is the "lake revolution" campaign?', "k": 3}).get_json()
+    assert body["phrases_relaxed"] is True
+    first = body["results"][0]
+    assert "<mark>湖泊革命</mark>" in first["highlight"] and "湖泊革命" in first["best_sentence"]["text"]
+
+
+def test_a_named_speechs_results_mark_the_part_asked_not_the_words_naming_it(client):
+    body = client.get("/api/search", query_string={"q": "讲“中国糖都”的那篇，在边疆社会治理上用了什么模式？",
+                                                   "k": 3}).get_json()
+    named, first = body["named_speech"], body["results"][0]
+    assert first["speech"]["id"] == named["id"]
+    assert "中国糖都" not in first["best_sentence"]["text"] and "治理模式" in first["best_sentence"]["text"]
+    assert "<mark>中国糖都</mark>" not in first["highlight"]
