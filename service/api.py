@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from dataclasses import asdict
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
@@ -91,27 +91,36 @@ def query_terms(searcher, query: str) -> list[str]:
     return (searcher.marked_terms(parsed.text) if parsed.text else []) + quoted_wording(query)
 
 
+def marking(searcher, query: str, *, relaxed: bool = False,
+            named_speech: dict | None = None) -> Callable[[dict], tuple[list[str], list[str]]]:
+    """What a result dict marks: its terms and the quoted wording its best sentence must show.
+
+    What is marked is what was searched: a question whose quoted wording matched nothing
+    (``relaxed``) was ranked by its words with the quotes dropped, and the results of a speech the
+    question named (``named_speech``, the payload's) answer the part it asked, not the words naming it.
+    """
+    searched = parse_query(query).without_phrases() or query if relaxed else query
+    whole = (query_terms(searcher, searched), [] if relaxed else quoted_wording(query))
+    if not named_speech:
+        return lambda result: whole
+    asked = (query_terms(searcher, named_speech["asked"]), quoted_wording(named_speech["asked"]))
+    return lambda result: asked if result["speech"]["id"] == named_speech["id"] else whole
+
+
 def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None, *,
              relaxed: bool = False, named_speech: dict | None = None) -> list[dict]:
     """Add ``highlight`` and ``best_sentence`` to each result dict (in place) and return them.
 
-    The best sentence weighs each sentence's query terms against its cosine to the query, which
-    the search computed from the stored vectors (``hits``, in the same order), so this costs no
-    model call; without them the dense arm's best sentence (``best_span``) stands in. What is
-    marked is what was searched: a question whose quoted wording matched nothing (``relaxed``)
-    was ranked by its words with the quotes dropped, and the results of a speech the question
-    named (``named_speech``, the payload's) answer the part it ``asked``, not the words naming it.
+    The best sentence weighs each sentence's query terms (``marking``) against its cosine to the
+    query, which the search computed from the stored vectors (``hits``, in the same order), so this
+    costs no model call; without them the dense arm's best sentence (``best_span``) stands in.
     """
-    searched = parse_query(query).without_phrases() or query if relaxed else query
-    terms = query_terms(searcher, searched)
-    verbatim = [] if relaxed else quoted_wording(query)
-    asked = (query_terms(searcher, named_speech["asked"]), quoted_wording(named_speech["asked"])) if named_speech else None
+    marks = marking(searcher, query, relaxed=relaxed, named_speech=named_speech)
     for position, result in enumerate(results):
         scores = hits[position].sentence_scores if hits is not None else None
-        marked, quoted = (asked if asked is not None and result["speech"]["id"] == named_speech["id"]
-                          else (terms, verbatim))
-        result["highlight"] = str(hl.highlight(result["text"], marked))
-        result["best_sentence"] = hl.best_sentence(result["text"], marked, result.get("best_span"), scores, quoted)
+        terms, quoted = marks(result)
+        result["highlight"] = str(hl.highlight(result["text"], terms))
+        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"), scores, quoted)
     return results
 
 

@@ -13,7 +13,7 @@ from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHA
                            NO_SUCH_DAY, SearchRequest, parse_request)
 from index.query import parse_query
 from index.search import named_speech_of, results_of
-from service.api import annotate, export_response, query_terms, quoted_wording
+from service.api import annotate, export_response, marking, query_terms, quoted_wording
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, citation_text, quote_of
 from service.state import LOAD_ERRORS, holder
 
@@ -137,10 +137,11 @@ def _cart_context(searcher, ids: list[str]) -> dict:
             "cart_full": len(kept) >= MAX_EXPORT_PASSAGES}
 
 
-def _present(searcher, query: str, results: list[dict]) -> list[dict]:
-    """Add what a result card shows to each result: excerpt, whole passage, citation, confidence in words."""
-    terms = query_terms(searcher, query)
+def _present(searcher, results: list[dict], marks) -> list[dict]:
+    """Add what a result card shows to each result: excerpt, whole passage, citation, confidence in words
+    (``marks``: ``api.marking``'s terms for each)."""
     for result in results:
+        terms, _ = marks(result)
         best = result["best_sentence"]
         found = searcher.passage(result["passage_id"])
         result["excerpt"] = hl.highlight_excerpt(result["text"], terms, best)
@@ -220,10 +221,10 @@ def index():
     query = asked.q
     hits = answer.hits
     named_speech = named_speech_of(searcher, answer)
-    results = annotate(searcher, query, results_of(searcher, hits), hits, relaxed=answer.phrases_relaxed,
-                       named_speech=named_speech)
+    searched = {"relaxed": answer.phrases_relaxed, "named_speech": named_speech}
+    results = annotate(searcher, query, results_of(searcher, hits), hits, **searched)
     context |= _cart_context(searcher, cart_ids())
-    context["results"] = _present(searcher, query, results)
+    context["results"] = _present(searcher, results, marking(searcher, query, **searched))
     context["query"] = query
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)
@@ -292,7 +293,7 @@ def similar(passage_id: str):
     hits = searcher.similar(passage_id, DEFAULT_K)
     results = annotate(searcher, "", results_of(searcher, hits), hits)
     return render_template("similar.html", source=source, speech=searcher.speech(source.speech_id),
-                           results=_present(searcher, "", results), query="",
+                           results=_present(searcher, results, marking(searcher, "")), query="",
                            **_form_defaults() | _cart_context(searcher, cart_ids()))
 
 

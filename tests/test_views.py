@@ -331,3 +331,8 @@ def test_a_made_up_title_is_marked_on_the_pages_and_never_cited_as_a_title(clien
     assert f"（摘自无标题讲话〔{untitled.source}〕" in citation and f"《{untitled.title}》" not in citation
     titled = next(s for s in searcher.speeches if not s.title_inferred)
     assert "〔拟题〕" not in page(client.get(f"/speeches/{titled.id}"))
+
+
+def test_the_page_marks_what_a_relaxed_question_was_ranked_by(client):
+    html = page(client.get("/", query_string={"q": 'What is the "lake revolution" campaign?', "k": 3}))
+    assert "<mark>湖泊革命</mark>" in results_of(html)[0]
