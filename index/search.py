@@ -204,6 +204,24 @@ class Searcher:
         return Answer(_led_by(leading, hits, options.get("k", DEFAULT_K)), phrases_relaxed=True,
                       phrases_spread=True)
 
+    def matched(self, query: str, *, speech: str | None = None, group: str | None = None, **filters) -> int | None:
+        """How many results a query of quoted wording and filters alone allows in all (reprints folded,
+        one per speech with ``group="speech"``): what a ``k`` without limit would list, so that a
+        verbatim check says how often the speeches hold it. None for a query with words to rank.
+        ``filters`` are ``search``'s date_from, date_to, place, speaker (k, mode and sort change nothing)."""
+        request = check_request(query, DEFAULT_K, DEFAULT_MODE, speech, group=group,
+                                **{name: filters.get(name) for name in ("date_from", "date_to", "place", "speaker")})
+        parsed = parse_query(request.q)
+        if parsed.text:
+            return None
+        rows = self.library.rows(parsed, Filters(speech=request.speech, date_from=request.date_from,
+                                                 date_to=request.date_to, place=request.place,
+                                                 speaker=request.speaker))
+        if rows is None:  # no free text, so quoted wording, an exclusion or a title: filter restricts it
+            return None
+        results = self.library.fold(rows.tolist(), rows)
+        return len(self.library.one_per_speech(results) if request.group == "speech" else results)
+
     def arms(self, text: str, mode: str, depth: int, rows=None) -> tuple[dict[str, list[Match]], list[str], object]:
         """The ranked lists ``mode`` fuses for ``text``, its BM25 terms, and its vector (None without dense)."""
         arms: dict[str, list[Match]] = {}
@@ -402,7 +420,7 @@ def results_of(searcher: Searcher, hits: list[Hit]) -> list[dict]:
 def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
                    speech: str | None = None, keep: list[Hit] | None = None, **filters) -> dict:
     """Answer a question and wrap it as ``{"query", "mode", "speech", "took_ms", "answered",
-    "phrases_relaxed", "phrases_spread", "named_speech", "results"}``.
+    "phrases_relaxed", "phrases_spread", "named_speech", "matched", "results"}``.
 
     ``answered`` is false when the top hit's confidence is under the mode's threshold (or there
     is no hit): the question is probably not one the speeches answer. ``phrases_relaxed`` is true
@@ -411,6 +429,7 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     in the speeches that hold every quote between their passages;
     ``named_speech`` is ``{"id", "title", "asked"}`` when the question named a speech and the
     results open with that speech's passages for the part it ``asked`` (``Searcher.answer``), else null.
+    ``matched`` is ``Searcher.matched``'s count for a query of quoted wording and filters alone, else null.
 
     ``filters`` are ``Searcher.search``'s (group, date_from, date_to, place, speaker, sort).
     ``keep``, a list, receives the hits themselves (the API weighs their sentence scores).
@@ -420,9 +439,11 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     if keep is not None:
         keep.extend(answer.hits)
     took_ms = (time.perf_counter() - started) * 1000
+    matched = searcher.matched(query, speech=speech, **filters)
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
             "answered": searcher.answered(answer.hits, mode), "phrases_relaxed": answer.phrases_relaxed,
-            "phrases_spread": answer.phrases_spread, "named_speech": named_speech_of(searcher, answer), "results": results_of(searcher, answer.hits)}
+            "phrases_spread": answer.phrases_spread, "named_speech": named_speech_of(searcher, answer),
+            "matched": matched, "results": results_of(searcher, answer.hits)}
 
 
 def named_speech_of(searcher: Searcher, answer: Answer) -> dict | None:

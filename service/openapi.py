@@ -104,6 +104,10 @@ SCHEMAS = {
                                                             "passages that hold a quote in the speeches that hold "
                                                             "every quote between their passages (each of its parts "
                                                             "opens with one, say)"},
+        "matched": _nullable({"type": "integer", "description": "for a query of quoted wording and filters "
+                                                               "alone: how many results it allows in all (reprints "
+                                                               "folded), of which results lists the first k; null "
+                                                               "for a query with words to rank"}),
         "named_speech": _nullable(dict(_obj({
             "id": {"type": "string"}, "title": {"type": "string"},
             "asked": {"type": "string", "description": "the part of the question searched within that speech"},

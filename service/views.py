@@ -33,8 +33,11 @@ SORT_LABELS = {"relevance": "相关度", "date": "时间（从早到晚）"}
 FILTER_FIELDS = ("group", "from", "to", "place", "speaker")
 MODE_LABELS = {"hybrid": "混合（语义＋关键词）", "dense": "语义", "bm25": "关键词（BM25）"}
 FORMAT_LABELS = {"markdown": "Markdown", "csv": "CSV（Excel）", "docx": "Word（DOCX）"}
-# Confidence (the calibrated probability that a result answers, index/fusion.py) in a reader's words.
-CONFIDENCE_WORDS = ((0.7, "很可能回答了问题"), (0.4, "可能相关"), (0.0, "相关性较弱"))
+# Confidence (the calibrated probability that a result answers, index/fusion.py) in a reader's words:
+# likely from LIKELY on, related from the mode's answered threshold (so a page that answers never
+# calls its first result weak), weak below it.
+LIKELY = 0.7
+CONFIDENCE_WORDS = ("很可能回答了问题", "可能相关", "相关性较弱")
 # The export cart lives in the URL (?cart=id,id,…), so it needs no login and survives a shared link.
 CART_SEPARATOR = ","
 
@@ -100,11 +103,13 @@ def _form_defaults() -> dict:
             | dict.fromkeys(FILTER_FIELDS, "") | {"sort": DEFAULT_SORT}, "sort_labels": SORT_LABELS}
 
 
-def confidence_words(confidence: float | None) -> str | None:
-    """A result's confidence as a reader says it (None when the search gave none)."""
+def confidence_words(confidence: float | None, threshold: float) -> str | None:
+    """A result's confidence as a reader says it, ``threshold`` the mode's for ``answered`` (None when
+    the search gave none)."""
     if confidence is None:
         return None
-    return next(words for floor, words in CONFIDENCE_WORDS if confidence >= floor)
+    likely, related, weak = CONFIDENCE_WORDS
+    return likely if confidence >= LIKELY else related if confidence >= min(threshold, LIKELY) else weak
 
 
 def cart_ids() -> list[str]:
@@ -137,9 +142,10 @@ def _cart_context(searcher, ids: list[str]) -> dict:
             "cart_full": len(kept) >= MAX_EXPORT_PASSAGES}
 
 
-def _present(searcher, results: list[dict], marks) -> list[dict]:
+def _present(searcher, results: list[dict], marks, threshold: float | None = None) -> list[dict]:
     """Add what a result card shows to each result: excerpt, whole passage, citation, confidence in words
-    (``marks``: ``api.marking``'s terms for each)."""
+    (``marks``: ``api.marking``'s terms for each; ``threshold``: the mode's for ``answered``, None where
+    no result is an answer, as for a verbatim check)."""
     for result in results:
         terms, _ = marks(result)
         best = result["best_sentence"]
@@ -148,7 +154,8 @@ def _present(searcher, results: list[dict], marks) -> list[dict]:
         result["whole"] = hl.excerpt_span(result["text"], best) == (0, len(result["text"]))
         result["html"] = hl.highlight_passage(result["text"], terms, best)
         result["citation"] = citation_text(quote_of(found, searcher.speech(found.speech_id)))
-        result["confidence_words"] = confidence_words(result.get("confidence"))
+        result["confidence_words"] = (None if threshold is None
+                                      else confidence_words(result.get("confidence"), threshold))
     return results
 
 
@@ -205,7 +212,8 @@ def index():
     index_holder = holder()
     searcher = index_holder.searcher
     form = _form()
-    context = _form_defaults() | {"form": form, "results": None, "message": None, "took_ms": None, "no_answer": None}
+    context = _form_defaults() | {"form": form, "results": None, "message": None, "took_ms": None, "no_answer": None,
+                                  "matched": None}
     if "q" not in request.args:
         if searcher is None:
             return _unavailable(context, index_holder.error)
@@ -224,7 +232,10 @@ def index():
     searched = {"relaxed": answer.phrases_relaxed, "named_speech": named_speech}
     results = annotate(searcher, query, results_of(searcher, hits), hits, **searched)
     context |= _cart_context(searcher, cart_ids())
-    context["results"] = _present(searcher, results, marking(searcher, query, **searched))
+    # a query of quoted wording and filters alone checks, it asks nothing: its count, no confidences
+    context["matched"] = searcher.matched(asked.q, **asked.options)
+    threshold = None if context["matched"] is not None else searcher.models[asked.mode].threshold
+    context["results"] = _present(searcher, results, marking(searcher, query, **searched), threshold)
     context["query"] = query
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)

@@ -270,3 +270,14 @@ def test_ask_prints_reprints_and_takes_the_filters(find_index, capsys, ids):
 def test_search_payload_echoes_the_query(find_searcher):
     payload = search_payload(find_searcher, '  "保交楼" -粮食 ', k=5)
     assert (payload["query"], len(payload["results"])) == ('"保交楼" -粮食', 1)
+
+
+def test_a_verbatim_check_counts_every_result_it_allows_not_just_the_first_k(find_searcher):
+    # 保交楼: a_ (its reprint b_ folded in) and c_; 安全 alone: every passage but the reprint's
+    assert search_payload(find_searcher, '"保交楼"', k=1)["matched"] == 2
+    assert len(search_payload(find_searcher, '"保交楼"', k=1)["results"]) == 1
+    assert search_payload(find_searcher, '"保交楼"', k=1, group="speech")["matched"] == 2
+    assert search_payload(find_searcher, '"保交楼" -粮食', k=5)["matched"] == 1
+    assert search_payload(find_searcher, '"不在这里"', k=5)["matched"] == 0
+    assert search_payload(find_searcher, '"保交楼"', k=5, place="柳州")["matched"] == 1
+    assert search_payload(find_searcher, '保交楼 工作', k=5)["matched"] is None

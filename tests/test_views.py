@@ -336,3 +336,20 @@ def test_a_made_up_title_is_marked_on_the_pages_and_never_cited_as_a_title(clien
 def test_the_page_marks_what_a_relaxed_question_was_ranked_by(client):
     html = page(client.get("/", query_string={"q": 'What is the "lake revolution" campaign?', "k": 3}))
     assert "<mark>湖泊革命</mark>" in results_of(html)[0]
+
+
+def test_confidence_words_start_related_at_the_answered_threshold():
+    from service.views import confidence_words
+
+    assert [confidence_words(c, 0.36) for c in (0.9, 0.7, 0.5, 0.36, 0.35, 0.0)] == [
+        "很可能回答了问题", "很可能回答了问题", "可能相关", "可能相关", "相关性较弱", "相关性较弱"]
+    assert confidence_words(0.75, 0.8) == "很可能回答了问题" and confidence_words(None, 0.36) is None
+
+
+def test_a_verbatim_check_says_how_many_passages_hold_it_and_calls_none_an_answer(client, searcher):
+    html = page(client.get("/", query_string={"q": "“两个维护”", "k": 5}))
+    total = len(searcher.search("“两个维护”", k=50))
+    assert total > 5 and f"共 {total} 条符合，显示前 5 条" in html
+    assert 'class="confidence"' not in html
+    asked = page(client.get("/", query_string={"q": "如何做到两个维护？", "k": 5}))
+    assert "共 5 条结果" in asked and 'class="confidence"' in asked
