@@ -22,11 +22,17 @@ bp = Blueprint("views", __name__)
 
 @bp.app_context_processor
 def _page_helpers() -> dict:
-    """``url_here(**changes)``: this page's URL with some query parameters changed (the cart's links)."""
+    """``url_here(**changes)``: this page's URL with some query parameters changed (the cart's links);
+    ``link(endpoint, **values)``: ``url_for`` that keeps this page's cart, which lives in the URL, so
+    going to a passage, a speech or back to the results does not lose it."""
     def url_here(**changes) -> str:
         args = request.args.to_dict() | changes
         return url_for(request.endpoint, **(request.view_args or {}), **{k: v for k, v in args.items() if v})
-    return {"url_here": url_here}
+
+    def link(endpoint: str, **values) -> str:
+        cart = request.args.get("cart", "").strip()
+        return url_for(endpoint, **{k: v for k, v in values.items() if v is not None}, **({"cart": cart} if cart else {}))
+    return {"url_here": url_here, "link": link}
 
 SORT_LABELS = {"relevance": "相关度", "date": "时间（从早到晚）"}
 # The form's filter inputs, named as the API's query parameters.
@@ -40,6 +46,8 @@ LIKELY = 0.7
 CONFIDENCE_WORDS = ("很可能回答了问题", "可能相关", "相关性较弱")
 # The export cart lives in the URL (?cart=id,id,…), so it needs no login and survives a shared link.
 CART_SEPARATOR = ","
+# How many of an export link's passages a later build no longer holds, left out of the file.
+DROPPED_HEADER = "X-SpeechQA-Dropped"
 
 TITLES = {
     400: "请求有误",
@@ -217,7 +225,7 @@ def index():
     if "q" not in request.args:
         if searcher is None:
             return _unavailable(context, index_holder.error)
-        return render_template("index.html", **context)
+        return render_template("index.html", **context | _cart_context(searcher, cart_ids()))
     if searcher is None:
         return _unavailable(context, index_holder.error)
     started = time.perf_counter()
@@ -293,7 +301,7 @@ def passage(passage_id: str):
         "passage.html", passage=found, html=hl.highlight_passage(found.text, terms, best),
         previous=searcher.passage(previous_id) if previous_id else None,
         next=searcher.passage(next_id) if next_id else None,
-        speech=searcher.speech(found.speech_id), query=query, **_form_defaults())
+        speech=searcher.speech(found.speech_id), query=query, **_form_defaults() | _cart_context(searcher, cart_ids()))
 
 
 @bp.get("/passages/<passage_id>/similar")
@@ -310,13 +318,22 @@ def similar(passage_id: str):
 
 @bp.get("/export")
 def export_cart():
-    """The cart's passages as a file: the page's download links (the API's POST /api/export needs a script)."""
+    """The cart's passages as a file: the page's download links (the API's POST /api/export needs a script).
+
+    A saved or shared link may name passages a later build no longer holds: they are left out, as
+    the cart panel leaves them, and the export says how many (``X-SpeechQA-Dropped``); a cart left
+    with none is a 400 saying so."""
     searcher = holder().require()
+    kept = _cart_context(searcher, cart_ids())
     try:
-        ids, format_name = check_export_body({"ids": cart_ids(), "format": request.args.get("format")})
+        ids, format_name = check_export_body({"ids": kept["cart_ids"], "format": request.args.get("format")})
     except BadQuery:
+        if kept["cart_dropped"] and not kept["cart_ids"]:
+            raise BadQuery("摘录里的段落都已不在当前索引中（来源更新后重建了索引），请重新检索后加入。") from None
         raise BadQuery(f"摘录为空，或格式不对（只能是：{'、'.join(EXPORT_FORMATS)}）。") from None
-    return export_response(searcher, ids, format_name)
+    response = export_response(searcher, ids, format_name)
+    response.headers[DROPPED_HEADER] = str(kept["cart_dropped"])
+    return response
 
 
 @bp.get("/speeches")
@@ -341,7 +358,7 @@ def speech(speech_id: str):
     shown = [(p, section_openings(p, passages[i - 1].section if i else ()), hl.highlight(body_of(p), terms))
              for i, p in enumerate(passages)]
     return render_template("speech.html", speech=info, passages=shown, outline=outline, query=query,
-                           **_form_defaults())
+                           **_form_defaults() | _cart_context(searcher, cart_ids()))
 
 
 def section_openings(passage, previous: tuple[str, ...]) -> list[tuple[int, str]]:

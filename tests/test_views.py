@@ -1,6 +1,8 @@
 """The server-rendered pages over the real seed index: form, results, context, speeches, errors, escaping."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 from urllib.parse import quote
 
@@ -353,3 +355,24 @@ def test_a_verbatim_check_says_how_many_passages_hold_it_and_calls_none_an_answe
     assert 'class="confidence"' not in html
     asked = page(client.get("/", query_string={"q": "如何做到两个维护？", "k": 5}))
     assert "共 5 条结果" in asked and 'class="confidence"' in asked
+
+
+def test_an_export_link_with_an_id_of_an_older_build_exports_the_rest(client, searcher):
+    ids = [searcher.passages[2].id, searcher.passages[5].id]
+    with client.get("/export", query_string={"cart": f"gone,{','.join(ids)}", "format": "csv"}) as response:
+        assert response.status_code == 200 and response.headers["X-SpeechQA-Dropped"] == "1"
+        rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+        assert [row[1] for row in rows[1:]] == ids
+    assert "都已不在当前索引中" in page(client.get("/export", query_string={"cart": "gone", "format": "csv"}), 400)
+
+
+def test_the_cart_follows_to_the_passage_and_speech_pages_and_back(client, searcher):
+    ids = ",".join(p.id for p in searcher.passages[:2])
+    results = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ids}))
+    first = searcher.search("粮食安全", k=1)[0].passage
+    assert f'href="/passages/{first.id}?q={quote("粮食安全")}&amp;cart={ids}"' in results
+    for path in (f"/passages/{first.id}", f"/speeches/{first.speech_id}", "/"):
+        html = page(client.get(path, query_string={"cart": ids}))
+        assert "<strong>摘录 2 段</strong>" in html, path
+    speech_page = page(client.get(f"/speeches/{first.speech_id}", query_string={"cart": ids}))
+    assert f'<input type="hidden" name="cart" value="{ids}">' in speech_page, "a search from the speech keeps it"
