@@ -111,6 +111,24 @@ class Library:
         rows = np.unique(np.concatenate(holding))
         return rows[[self.passages[row].speech_id in speeches for row in rows.tolist()]].astype(np.int64)
 
+    def unmatched_filters(self, query: ParsedQuery, filters: Filters) -> list[tuple[str, str | None]]:
+        """The filters that no speech passes even alone, as (field, value): ``("date", None)`` for the
+        date range, ``("place", "南宁")``, ``("speaker", …)``, ``("title", …)`` for each title word, so
+        that an empty answer can say which filter emptied it rather than suggest other words."""
+        infos = list(self.speeches.values())
+        unmatched: list[tuple[str, str | None]] = []
+        if (filters.date_from or filters.date_to) and not any(
+                self._speech_allowed(info, ParsedQuery(""), Filters(date_from=filters.date_from,
+                                                                    date_to=filters.date_to)) for info in infos):
+            unmatched.append(("date", None))
+        for name in ("place", "speaker"):
+            wanted = getattr(filters, name)
+            if wanted and not any(_contains(getattr(info, name), wanted) for info in infos):
+                unmatched.append((name, wanted))
+        unmatched += [("title", title) for title in query.titles
+                      if not any(squash(title) in squash(info.title) for info in infos)]
+        return unmatched
+
     @staticmethod
     def _speech_allowed(info: SpeechInfo, query: ParsedQuery, filters: Filters) -> bool:
         if filters.speech and info.id != filters.speech:

@@ -11,6 +11,7 @@ import service.highlight as hl
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
                            NO_SUCH_DAY, SearchRequest, parse_request)
+from index.filters import Filters
 from index.query import parse_query
 from index.search import named_speech_of, results_of
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
@@ -221,7 +222,7 @@ def index():
     searcher = index_holder.searcher
     form = _form()
     context = _form_defaults() | {"form": form, "results": None, "message": None, "took_ms": None, "no_answer": None,
-                                  "matched": None}
+                                  "matched": None, "emptied_by": []}
     if "q" not in request.args:
         if searcher is None:
             return _unavailable(context, index_holder.error)
@@ -251,6 +252,7 @@ def index():
     context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech
     context["no_answer"] = _suggestions(asked, found=bool(results), answered=context["answered"])
+    context["emptied_by"] = [] if results else _emptied_by(searcher, asked)
     return render_template("index.html", **context)
 
 
@@ -279,6 +281,25 @@ def _suggestions(asked: SearchRequest, *, found: bool, answered: bool) -> list[t
         if mode != asked.mode:
             suggestions.append((f"改用“{MODE_LABELS[mode]}”方式", url_for("views.index", q=asked.q, mode=mode)))
     return suggestions
+
+
+def _emptied_by(searcher, asked: SearchRequest) -> list[str]:
+    """Why no result came, where a filter is the reason: one that no speech of the index passes
+    (the library may name no dates, places or speakers at all), which other words would not help."""
+    filters = Filters(date_from=asked.date_from, date_to=asked.date_to, place=asked.place, speaker=asked.speaker)
+    labels = {"place": "地点", "speaker": "讲话人"}
+    notes = []
+    for field, value in searcher.library.unmatched_filters(parse_query(asked.q), filters):
+        if field == "title":
+            notes.append(f"没有标题含“{value}”的讲话。")
+        elif field == "date":
+            dated = any(info.date for info in searcher.speeches)
+            notes.append("没有一篇讲话的日期在所选范围内。" if dated else "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。")
+        else:
+            named = any(getattr(info, field) for info in searcher.speeches)
+            notes.append(f"没有{labels[field]}含“{value}”的讲话。" if named
+                         else f"库里的讲话都没有标注{labels[field]}，按{labels[field]}筛选会排除全部讲话。")
+    return notes
 
 
 def _unavailable(context: dict, error: SpeechQAError | None):

@@ -76,3 +76,13 @@ def test_one_per_speech_and_date_order():
     assert LIBRARY.one_per_speech(folded) == [Folded(3, (), 1), Folded(1, (), 1)]
     assert LIBRARY.one_per_speech([Folded(0, (2,), placed_by=2)]) == [Folded(0, (2,), 0, placed_by=2)]
     assert LIBRARY.by_date(folded) == [Folded(1), Folded(0, (2,)), Folded(3), Folded(4)]
+
+
+def test_unmatched_filters_name_the_filters_no_speech_passes_even_alone():
+    def unmatched(query="安全", **filters):
+        return LIBRARY.unmatched_filters(parse_query(query), Filters(**filters))
+
+    assert unmatched(place="南宁", speaker="李") == []  # each alone passes some speech (together none)
+    assert unmatched(date_from="2024-01-01") == [("date", None)]
+    assert unmatched(place="北京", speaker="王五") == [("place", "北京"), ("speaker", "王五")]
+    assert unmatched("title:讲话A title:邢台 安全") == [("title", "邢台")]

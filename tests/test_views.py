@@ -303,7 +303,7 @@ def test_phrases_and_filters_alone_ask_nothing_a_mode_could_answer_better(client
     assert notice('"上海交通大学"') == ("没有找到相关段落。可以试试：",
                                     [("/?q=%E4%B8%8A%E6%B5%B7%E4%BA%A4%E9%80%9A%E5%A4%A7%E5%AD%A6&amp;mode=hybrid",
                                       "去掉引号，按意思查找")])
-    assert notice("标题：不存在的标题") == ("没有找到相关段落。", [])
+    assert notice("标题：不存在的标题") == ("没有找到相关段落。没有标题含“不存在的标题”的讲话。", [])
 
 
 def test_speech_page_shows_headings_and_keeps_the_query_highlights(client, searcher):
@@ -376,3 +376,11 @@ def test_the_cart_follows_to_the_passage_and_speech_pages_and_back(client, searc
         assert "<strong>摘录 2 段</strong>" in html, path
     speech_page = page(client.get(f"/speeches/{first.speech_id}", query_string={"cart": ids}))
     assert f'<input type="hidden" name="cart" value="{ids}">' in speech_page, "a search from the speech keeps it"
+
+
+def test_an_answer_a_filter_emptied_says_which(client, searcher):
+    assert all(s.date is None for s in searcher.speeches)  # the seeds name no dates
+    html = page(client.get("/", query_string={"q": "粮食安全", "from": "2023-01-01"}))
+    assert "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。" in html
+    assert "没有标题含“邢台”的讲话。" in page(client.get("/", query_string={"q": "title:邢台 生态"}))
+    assert "没有标题含" not in page(client.get("/", query_string={"q": "title:粮食 生态"}))
