@@ -27,12 +27,17 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
+from index.parse import stops_mid_sentence
 from index.records import Block, Passage, Speech
 
-CHUNKER_VERSION = "sections-1"
+CHUNKER_VERSION = "sections-2"
 
 _SENTENCE = re.compile(r"[。！？!?；;]+[”’」』\"')）》]*")
 _CLAUSE = re.compile(r"[，、,：:]+")
+# The markers index/parse.py reads as headings and points, at a sentence's start: a line that opens
+# with one is a label, which ends with its line, sentence end or not.
+LABEL_OPENER = re.compile(r"(?:[一二三四五六七八九十]{1,3}[、是要]|第[一二三四五六七八九十]{1,3}[，,、：:]"
+                          r"|[（(][一二三四五六七八九十0-9]{1,3}[)）]|[0-9]{1,2}[.．、])")
 # A span longer than this many characters per token of budget cannot fit, so it is not counted.
 _MAX_CHARS_PER_TOKEN = 64
 
@@ -121,13 +126,27 @@ def _units(block: Block, counter: _Counter) -> list[tuple[int, int]]:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentences of a passage as (start, end) offsets into ``text``: cut at line breaks and sentence ends."""
+    """Sentences of a passage as (start, end) offsets into ``text``: cut at sentence ends and at line
+    breaks, but for a line break inside a sentence (a paragraph the parser joined again, wrapped by
+    print): a sentence the dense arm embeds, or the page underlines, is a whole one."""
     spans = []
     offset = 0
+    carried: tuple[int, int] | None = None  # the piece of a sentence the previous line left unfinished
     for line in text.split("\n"):
-        spans.extend((offset + a, offset + b) for a, b in _ends(line, _SENTENCE, 0, len(line)))
+        pieces = [(offset + a, offset + b) for a, b in _ends(line, _SENTENCE, 0, len(line))]
+        if carried is not None and pieces:
+            pieces[0] = (carried[0], pieces[0][1])
+        elif carried is not None:
+            pieces = [carried]
+        carried = None
+        if pieces and stops_mid_sentence(line) and not LABEL_OPENER.match(line.lstrip()):
+            carried = pieces.pop()
+        spans.extend(pieces)
         offset += len(line) + 1
+    if carried is not None:
+        spans.append(carried)
     return spans
+
 
 
 def _runs(blocks: tuple[Block, ...]) -> list[list[int]]:

@@ -449,11 +449,16 @@ def _strip_marker(label: str) -> str:
     return label
 
 
+def stops_mid_sentence(line: str) -> bool:
+    """Whether a line stops where its sentence does not: a line of text converted from print,
+    wrapped at the page's edge or cut by a page break (a short line is a label or a title)."""
+    line = line.rstrip()
+    return len(line) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(line)
+
+
 def _cut_mid_sentence(text: str) -> bool:
-    """Whether a paragraph's last line stops where its sentence does not: a line of text converted
-    from print, wrapped at the page's edge or cut by a page break (a short line is a label or a title)."""
-    last = text.rsplit("\n", 1)[-1]
-    return len(last) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(last)
+    """Whether a paragraph's last line ``stops_mid_sentence``."""
+    return stops_mid_sentence(text.rsplit("\n", 1)[-1])
 
 
 def _blocks(lines: list[_Line]) -> tuple[Block, ...]:

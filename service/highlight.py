@@ -15,7 +15,7 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-from index.chunk import sentence_spans
+from index.chunk import LABEL_OPENER, sentence_spans
 from index.query import QUOTATION_MARKS, is_ignored_in_phrases, squash
 
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
@@ -25,9 +25,6 @@ _HTML_SPECIAL = re.compile(r"[&<>\"']")
 # eval/best_sentence.jsonl from 0.3/0.5/0.7/1.0 (bench/results/best_sentence.md): 0.5 picked the
 # answering sentence most often there, and beat the old lexical-first rule on the held-out set too.
 LEXICAL_WEIGHT = 0.5
-# The markers index/parse.py reads as headings and points, at a sentence's start.
-_OPENER = re.compile(r"(?:[一二三四五六七八九十]{1,3}[、是要]|第[一二三四五六七八九十]{1,3}[，,、：:]"
-                     r"|[（(][一二三四五六七八九十0-9]{1,3}[)）]|[0-9]{1,2}[.．、])")
 OPENER_MAX_CHARS = 30
 # Sentences of context shown after the best one before a result expands to its whole passage.
 EXCERPT_CONTEXT = 1
@@ -190,7 +187,7 @@ def sentence_overlaps(text: str, sentences: Sequence[tuple[int, int]], terms: Se
 def is_opener(sentence: str) -> bool:
     """A heading or a point's opening line (一、… / （一）… / 1.… / 第一，… / 一是…), short enough to be only a label."""
     sentence = sentence.strip()
-    return len(sentence) <= OPENER_MAX_CHARS and bool(_OPENER.match(sentence))
+    return len(sentence) <= OPENER_MAX_CHARS and bool(LABEL_OPENER.match(sentence))
 
 
 @lru_cache(maxsize=4096)

@@ -192,3 +192,13 @@ def test_a_passage_does_not_end_where_a_hard_wrapped_sentence_goes_on(count, bud
     assert len(passages) > 2
     assert all(re.search(r"[。！？；]$", p.text) for p in passages[:-1]), [p.text[-12:] for p in passages]
     assert "".join(p.text.replace("\n", "") for p in passages) == "一、总体要求" + prose
+
+
+def test_a_sentence_wrapped_across_lines_is_one_sentence_and_a_label_ends_its_line():
+    from index.chunk import sentence_spans
+
+    text = ("一、深刻领会总体国家安全观丰富内涵始终沿着指引的方向笃定前行\n"
+            "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。下一句。\n短行\n末行。")
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "一、深刻领会总体国家安全观丰富内涵始终沿着指引的方向笃定前行",
+        "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。", "下一句。", "短行", "末行。"]
