@@ -300,10 +300,9 @@ def admin_reload():
 
 def _reload(index_holder):
     """Reload and answer the swap, or 409 while the watcher's reload outlasts RELOAD_WAIT_SECONDS, or 503."""
-    previous = build_id_of(index_holder.searcher)
     started = time.perf_counter()
     try:
-        build_id = index_holder.reload(source(), model=current_app.config["MODEL"], wait=RELOAD_WAIT_SECONDS)
+        previous, build_id = index_holder.reload(source(), model=current_app.config["MODEL"], wait=RELOAD_WAIT_SECONDS)
     except ReloadInProgress as exc:
         return error_response(409, exc.code, str(exc))
     except SpeechQAError as exc:

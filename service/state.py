@@ -97,10 +97,12 @@ class IndexHolder:
         warm_up(searcher)
         self.swap(searcher, None)
 
-    def reload(self, source: IndexSource, *, model: str | None = None, wait: float | None = None) -> str | None:
+    def reload(self, source: IndexSource, *, model: str | None = None,
+               wait: float | None = None) -> tuple[str | None, str | None]:
         """Load the current build of ``source`` beside the served one, warm it up, then swap it in.
 
-        Returns the new build id. On failure the old searcher keeps serving, the reason is kept as
+        Returns the build ids served before and after, both read under the reload lock (a watcher's
+        swap cannot fall between them). On failure the old searcher keeps serving, the reason is kept as
         ``reload_error`` and the domain error is raised (ReloadFailed for anything unexpected).
         ``wait`` bounds how long to wait for another reload (None: forever); then ReloadInProgress.
         """
@@ -124,7 +126,7 @@ class IndexHolder:
                 raise error from exc
             self.swap(searcher, None)
             log.info("now serving build %s (was %s)", build_id_of(searcher), build_id_of(old.searcher))
-            return build_id_of(searcher)
+            return build_id_of(old.searcher), build_id_of(searcher)
         finally:
             self._reloading.release()
 
