@@ -250,12 +250,17 @@ def cmd_ask(args) -> int:
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's dictionary load (~0.5 s)
+    hits = []
     payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
                              group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
-                             speaker=args.speaker, sort=args.sort)
+                             speaker=args.speaker, sort=args.sort, keep=hits)
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
+    from service.api import annotate  # the sentence that answers, as the page bolds it
+
+    annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
+             named_speech=payload["named_speech"])
     if not payload["results"]:
         print("没有找到相关段落")
     if payload["phrases_spread"]:
@@ -267,10 +272,17 @@ def cmd_ask(args) -> int:
         print(f"问题指向《{named['title']}》：先列这篇讲话里关于“{named['asked']}”的段落")
     if payload["results"] and not payload["answered"] and parse_query(payload["query"]).text:
         print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")  # phrases and filters alone ask nothing
+    if payload["matched"]:
+        print(f"共 {payload['matched']} 条符合" + (f"，列出前 {len(payload['results'])} 条"
+                                                 if payload["matched"] > len(payload["results"]) else ""))
     for result in payload["results"]:
         path = " › ".join([result["speech"]["title"], *result["section"]])
-        print(f"{result['rank']:>2}. [{result['score']:.4f}] {path}")
-        print(f"    {result['text'][:200].replace(chr(10), ' ')}{'…' if len(result['text']) > 200 else ''}")
+        # a verbatim check asks nothing (no confidence to show); else the calibrated probability it answers
+        weight = ("" if payload["matched"] is not None or result["confidence"] is None
+                  else f"[置信度 {result['confidence']:.2f}] ")
+        print(f"{result['rank']:>2}. {weight}{path}")
+        best = result["best_sentence"]["text"].replace("\n", "") or result["text"]
+        print(f"    {best[:200]}{'…' if len(best) > 200 else ''}")
         about = [result["speech"].get(name) for name in ("date", "place", "speaker")]
         if any(about):
             print("    " + " · ".join(value for value in about if value))

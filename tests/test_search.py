@@ -190,9 +190,22 @@ def test_ask_says_when_nothing_matches_or_the_best_hit_may_not_answer(index_root
     assert capsys.readouterr().out.startswith("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）\n 1. ")
     assert main(["--index", str(index_root), "ask", '"上海交通大学"']) == 0
     assert capsys.readouterr().out.startswith("没有找到相关段落\n(hybrid, ")
-    # a phrase that occurs asks nothing: its passages are listed without the caution
+    # a phrase that occurs asks nothing: its passages are counted and listed without the caution or
+    # a confidence
     assert main(["--index", str(index_root), "ask", '"保交楼"']) == 0
-    assert capsys.readouterr().out.startswith(" 1. ")
+    out = capsys.readouterr().out
+    total = len(searcher.search('"保交楼"', k=50))
+    assert out.startswith(f"共 {total} 条符合" + (f"，列出前 5 条\n" if total > 5 else "\n") + " 1. ")
+    assert "置信度" not in out
+
+
+def test_ask_shows_the_sentence_that_answers_and_its_confidence(index_root, searcher, capsys):
+    question = "城市防汛要达到怎样的设防等级？"
+    assert main(["--index", str(index_root), "ask", question, "-k", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first = searcher.answer(question, k=1).hits[0]
+    assert f"[置信度 {first.confidence:.2f}] " in lines[-3]
+    assert "百年一遇" in lines[-2]  # the answering sentence, not the passage's opening
 
 
 def test_speeches_lists_the_ids_ask_takes_and_the_api_json(index_root, searcher, client, capsys):
