@@ -307,11 +307,21 @@ def sources_with_speeches(sources: Sequence[Path], speeches: Sequence[Speech]) -
 
 
 def current_sources(root: Path) -> list[Path] | None:
-    """The sources ``root``'s current build was made from (None when it has no readable build)."""
-    try:
-        return [Path(s) for s in store.read_manifest(lifecycle.current_build(root))["sources"]]
-    except (IndexNotBuilt, IndexCorrupt, OSError, ValueError, KeyError):
-        return None
+    """The sources ``root``'s current build was made from; when that build is gone or unreadable, those
+    of the newest readable build it was served after (a rebuild must not shrink the library to the
+    bundled corpus). None when ``root`` holds no build at all; CorpusError when it holds builds but
+    none readable."""
+    history = lifecycle.served(root)
+    current = lifecycle.current_id(root)
+    for build_id in ([current] if current else []) + history[::-1]:
+        try:
+            return [Path(s) for s in store.read_manifest(lifecycle.build_dir(root, build_id))["sources"]]
+        except (IndexNotBuilt, IndexCorrupt, OSError, ValueError, KeyError):
+            continue
+    if lifecycle.builds(root):
+        raise CorpusError(f"no build under {root} can be read to say what the index was built from — "
+                          "give what to build with --corpus")
+    return None
 
 
 def _kept_training(root: Path, previous: dict | None, manifest: dict,
@@ -348,12 +358,12 @@ def _previous(root: Path) -> tuple[dict | None, list[Passage]]:
 
 
 @contextlib.contextmanager
-def build_lock(root: Path, *, wait: float = 0.0) -> Iterator[None]:
-    """Hold ``root``'s build lock: one build per index root at a time.
+def build_lock(root: Path, *, wait: float = 0.0, then: str = "build again") -> Iterator[None]:
+    """Hold ``root``'s build lock: one build (or rollback) per index root at a time.
 
     Another build's lock is waited for up to ``wait`` seconds, then refused with
-    :class:`BuildInProgress` naming its holder. The lock is an ``flock`` on ``root/build.lock``,
-    so the kernel releases it when its holder dies, even by SIGKILL.
+    :class:`BuildInProgress` naming its holder and saying to ``then`` once it is done. The lock is an
+    ``flock`` on ``root/build.lock``, so the kernel releases it when its holder dies, even by SIGKILL.
     """
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK, "a+", encoding="utf-8") as handle:
@@ -367,7 +377,7 @@ def build_lock(root: Path, *, wait: float = 0.0) -> Iterator[None]:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
                     raise BuildInProgress(f"another build is running on {root} ({holder}) — "
-                                          "let it finish, then build again") from None
+                                          f"let it finish, then {then}") from None
                 time.sleep(LOCK_POLL_S)
         handle.truncate(0)
         handle.write(f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}")

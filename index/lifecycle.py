@@ -120,8 +120,12 @@ def current_id(root: Path) -> str | None:
 def current_build(root: Path) -> Path:
     """The directory of the build being served, or IndexNotBuilt saying what to run."""
     build_id = current_id(root)
-    if build_id is None or not build_dir(root, build_id).is_dir():
+    if build_id is None:
         raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
+    if not build_dir(root, build_id).is_dir():
+        earlier = "`speechqa rollback` serves the build before it, " if served(root) else ""
+        raise IndexNotBuilt(f"the current build {build_id} under {root} is gone — {earlier}"
+                            "`speechqa build` rebuilds the index's sources")
     return build_dir(root, build_id)
 
 
@@ -153,9 +157,13 @@ def rollback(root: Path, to: str | None = None) -> str:
     """Make the build served before the current one current again, or ``to``, one served earlier
     still (of ``served(root)``); returns its id."""
     history = served(root)
-    if not history or history[-1] != current_id(root):
+    current = current_id(root)
+    if history and history[-1] == current:
+        earlier = history[:-1]
+    elif history and current is not None:
+        earlier = history  # CURRENT names a build that is gone: the newest kept one served before it
+    else:
         raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
-    earlier = history[:-1]
     if to is not None:
         earlier = earlier[:earlier.index(to) + 1]
     if not earlier:

@@ -86,7 +86,25 @@ class FaissSource:
         return manifest
 
     def rollback(self) -> str:
-        return lifecycle.rollback(self.root)
+        """Serve the newest build served before the current one whose files still match their
+        checksums (a build damaged since is passed over, as a reload would refuse it)."""
+        from index.errors import IndexCorrupt, IndexNotBuilt
+        from index.store import read_manifest, verify
+
+        history = lifecycle.served(self.root)
+        earlier = history[:-1] if history and history[-1] == lifecycle.current_id(self.root) else history
+        damaged = []
+        for build_id in reversed(earlier):
+            directory = lifecycle.build_dir(self.root, build_id)
+            try:
+                verify(directory, read_manifest(directory))
+            except (IndexCorrupt, IndexNotBuilt) as exc:
+                damaged.append(f"{build_id} ({exc})")
+                continue
+            return lifecycle.rollback(self.root, to=build_id)
+        if damaged:
+            raise IndexCorrupt(f"no earlier build under {self.root} can be served: {'; '.join(damaged)}")
+        return lifecycle.rollback(self.root)  # says why there is nothing to roll back to
 
     def describe(self) -> dict:
         return {"kind": "faiss", "index": str(self.root), "builds": lifecycle.builds(self.root)}

@@ -319,13 +319,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_rollback(args) -> int:
+    from index.build import build_lock
     from index.source import MilvusSource
 
     source = _source(args)
-    current = source.rollback()
-    print(f"current build is now {current}; a running server picks it up on reload")
-    if isinstance(source, MilvusSource):
-        _follow_in_root(source.manifest(), _index_root(args))
+    # a build running meanwhile would publish over the rollback, and prune the build rolled away from
+    with build_lock(_index_root(args), then="roll back"):
+        current = source.rollback()
+        print(f"current build is now {current}; a running server picks it up on reload")
+        if isinstance(source, MilvusSource):
+            _follow_in_root(source.manifest(), _index_root(args))
     return 0
 
 

@@ -366,3 +366,54 @@ def test_add_names_last_the_file_it_could_not_add_and_fails_only_when_it_added_n
         f"speechqa: no speech came from {day / 'title_only.txt'}, so nothing of it was added "
         "(the warnings above say why)")
     assert main(["--index", str(root), "add", str(day / "title_only.txt"), "-q"]) == 2
+
+
+def test_rollback_waits_for_no_build_and_refuses_while_one_runs(tmp_path, capsys):
+    from index.build import build_lock
+    from service.cli import main
+
+    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
+    corpus = corpus_of(tmp_path / "corpus", GRAIN)
+    elsewhere.mkdir()
+    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    added = lifecycle.current_id(root)
+    capsys.readouterr()
+    with build_lock(root):  # a build under way would publish over the rollback
+        assert main(["--index", str(root), "rollback"]) == 2
+    assert capsys.readouterr().err.startswith(f"speechqa: another build is running on {root} (pid {os.getpid()} ")
+    assert lifecycle.current_id(root) == added
+
+
+def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_shrink_the_library(tmp_path, capsys):
+    import shutil
+
+    from service.cli import main
+
+    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
+    corpus = corpus_of(tmp_path / "corpus", GRAIN)
+    elsewhere.mkdir()
+    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    first = lifecycle.current_id(root)
+    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    (elsewhere / "storm.txt").write_text(FLOOD.replace("防汛", "防台风"), encoding="utf-8")
+    assert main(["--index", str(root), "add", str(elsewhere / "storm.txt"), "-q"]) == 0
+    with open(lifecycle.build_dir(root, lifecycle.served(root)[-2]) / "passages.jsonl", "a") as damaged:
+        damaged.write("y")
+    capsys.readouterr()
+    assert main(["--index", str(root), "rollback"]) == 0
+    assert lifecycle.current_id(root) == first  # the damaged build between is passed over
+    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    # the current build's folder lost: status says what to run, rollback serves the one before
+    shutil.rmtree(lifecycle.current_build(root))
+    capsys.readouterr()
+    assert main(["--index", str(root), "status"]) == 2
+    assert "is gone — `speechqa rollback` serves the build before it" in capsys.readouterr().err
+    # and a build without --corpus rebuilds the sources of the newest build left, not the bundled corpus
+    assert main(["--index", str(root), "build", "-q"]) == 0
+    assert titles(root) == ["守好粮仓"]
+    shutil.rmtree(lifecycle.current_build(root))
+    assert main(["--index", str(root), "rollback"]) == 0
+    assert titles(root) == ["守好粮仓"]
