@@ -397,7 +397,14 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
     a build killed while embedding resumes from the vectors it had checkpointed.
     """
     with build_lock(Path(root), wait=wait):
-        return _build(sources, Path(root), encoder=encoder, model_spec=model_spec, budget=budget, progress=progress)
+        try:
+            return _build(sources, Path(root), encoder=encoder, model_spec=model_spec, budget=budget,
+                          progress=progress)
+        except BaseException:
+            # a build that failed (a full disk) or was interrupted leaves no half-written build taking
+            # space; the vectors it embedded stay in the cache, which the next build resumes from
+            lifecycle.clear_staging(Path(root))
+            raise
 
 
 def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None, budget: int,

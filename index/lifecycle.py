@@ -59,9 +59,14 @@ def staging_dir(root: Path) -> Path:
     """A fresh path to build into; leftovers of killed builds are removed first."""
     builds = root / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
-    for leftover in builds.glob(".tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    clear_staging(root)
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds)) / "index"
+
+
+def clear_staging(root: Path) -> None:
+    """Remove what builds that did not finish staged (one build runs per root at a time)."""
+    for leftover in (root / BUILDS).glob(".tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def same_build(manifest: dict, other: dict) -> bool:

@@ -533,11 +533,19 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}, ensure_ascii=False))
         return 2
     except KeyboardInterrupt:
+        resumes = " — run it again to resume: what was embedded is kept" if args.command in ("build", "add") else ""
+        print(f"speechqa: {args.command} interrupted{resumes}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Python's "Note on SIGPIPE": what is still buffered goes nowhere, instead of failing again at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE_STATUS
+    except OSError as exc:
+        # the machine's refusal (a full disk, a read-only or unwritable index folder), not a bug: one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        full = " — is the disk full?" if exc.errno is None else ""
+        print(f"speechqa: {args.command} failed: {exc.strerror or exc}{where}{full}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -38,3 +38,14 @@ def test_ask_json_answers_an_error_as_the_apis_error_object(index_root):
     assert json.loads(run.stdout) == {"error": {"code": "bad_query",
                                                 "message": "k must be an integer between 1 and 50 (got 0)"}}
     assert run.stderr.decode().strip() == "speechqa: k must be an integer between 1 and 50 (got 0)"
+
+
+def test_an_index_folder_the_machine_refuses_is_one_line_not_a_traceback(tmp_path, capsys):
+    from service.cli import main
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    index = tmp_path / "not-a-folder" / "index"
+    assert main(["--index", str(index), "build", "--corpus", str(tmp_path / "corpus"), "-q"]) == 2
+    assert capsys.readouterr().err == f"speechqa: build failed: Not a directory ({index})\n"
