@@ -107,3 +107,9 @@ class TermTableError(SpeechQAError, ValueError):
     """A term table (a glossary or a plain-wording table) cannot be read or has a malformed line."""
 
     code = "term_table_error"
+
+
+class SettingError(SpeechQAError, ValueError):
+    """A setting (a ``SPEECHQA_*`` environment variable or the app's config) holds a value it cannot take."""
+
+    code = "setting_error"

@@ -37,7 +37,7 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
         MODEL=None,
         MAX_CONTENT_LENGTH=16 * 1024,
         RELOAD_TOKEN=None,
-        RELOAD_INTERVAL=2,
+        RELOAD_INTERVAL=None,  # state.RELOAD_INTERVAL
         GLOSSARY=None,  # the library's own term tables (index/thesaurus.py): paths, or one string
         WORDING=None,   # of them joined by os.pathsep, as $SPEECHQA_GLOSSARY / $SPEECHQA_WORDING give
     )

@@ -13,14 +13,16 @@ load leaves the old one serving and is reported in ``/healthz`` as ``reload_erro
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import Flask, current_app
 
 from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
-                          ReloadInProgress, SpeechQAError, StoreUnavailable)
+                          ReloadInProgress, SettingError, SpeechQAError, StoreUnavailable)
 from index.bilingual import gloss_index
 from index.lexical import warm_up as load_jieba
 from index.milvus import MilvusStore
@@ -234,12 +236,37 @@ def warm_up(searcher) -> None:
     searcher.search("预热 warm up", k=1, mode="hybrid")
 
 
+# How often a server asks whether another build is current, when SPEECHQA_RELOAD_INTERVAL does not say.
+RELOAD_INTERVAL = 2.0
+
+
+def seconds_setting(config: Mapping, name: str, *, default: float | None = None,
+                    zero_is_off: bool = True) -> float | None:
+    """A setting in seconds: a finite number ≥ 0, 0 meaning "off" (refused unless ``zero_is_off``: a
+    timeout of 0 would call every Milvus unreachable); ``default`` when unset or empty ("" as an unset
+    variable's value often is)."""
+    # SettingError naming SPEECHQA_<name> otherwise (abc, inf, nan, -1): not a traceback at start,
+    # nor a watcher that quietly never runs
+    value = config.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_is_off):
+        allowed = "a number of seconds, 0 to turn it off" if zero_is_off else "a number of seconds above 0"
+        raise SettingError(f"SPEECHQA_{name} must be {allowed} (got {value!r})")
+    return seconds
+
+
 def table_paths(setting) -> list[str]:
     """A GLOSSARY or WORDING setting as paths: a list as it is, a string split at os.pathsep (as
     $SPEECHQA_GLOSSARY is), nothing for None or ""."""
     if not setting:
         return []
-    return [str(p) for p in setting] if isinstance(setting, (list, tuple)) else str(setting).split(os.pathsep)
+    paths = [str(p) for p in setting] if isinstance(setting, (list, tuple)) else str(setting).split(os.pathsep)
+    return [path for path in paths if path]  # "a.tsv:" appended to an unset variable names no second file
 
 
 def holder() -> IndexHolder:
@@ -258,9 +285,9 @@ def init_app(app: Flask, *, searcher: Searcher | None = None, encoder=None) -> I
     passed, and watched for new builds. Milvus unreachable at start raises StoreUnavailable; a
     term table in ``["GLOSSARY"]`` or ``["WORDING"]`` that cannot be read, TermTableError."""
     index = IndexHolder(tables=term_tables(table_paths(app.config["GLOSSARY"]), table_paths(app.config["WORDING"])))
-    timeout = app.config["MILVUS_TIMEOUT"]
+    timeout = seconds_setting(app.config, "MILVUS_TIMEOUT", zero_is_off=False)
     app.extensions[SOURCE] = source_for(app.config["STORE"], app.config["INDEX"], token=app.config["MILVUS_TOKEN"] or "",
-                                        timeout=None if timeout is None else float(timeout))
+                                        timeout=timeout)
     if searcher is not None:
         warm_up(searcher)
         index.swap(searcher, None)
@@ -269,8 +296,8 @@ def init_app(app: Flask, *, searcher: Searcher | None = None, encoder=None) -> I
         # read before loading, so a build published during the load is still noticed
         seen = origin.current()
         index.load(origin, model=app.config["MODEL"], encoder=encoder)
-        interval = float(app.config["RELOAD_INTERVAL"] or 0)
-        if interval > 0:
+        interval = seconds_setting(app.config, "RELOAD_INTERVAL", default=RELOAD_INTERVAL)
+        if interval:
             watcher = ReloadWatcher(index, origin, interval=interval, model=app.config["MODEL"], seen=seen)
             watcher.start()
             app.extensions[WATCHER] = watcher

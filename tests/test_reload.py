@@ -264,3 +264,28 @@ def test_no_response_mixes_two_builds_while_reloads_swap_them(setup, make_app, e
     assert {build_id for _, build_id, _ in seen} == {setup["first"], second}
     for _, build_id, ids in seen:
         assert set(ids) == passages[build_id]  # k=10 exceeds both builds' passages: all of one build, nothing else
+
+
+@pytest.mark.parametrize("value", ["abc", "inf", "nan", -1, "-0.5"])
+def test_a_reload_interval_that_is_no_number_of_seconds_is_refused_at_start(value):
+    from index.errors import SettingError
+    from service.state import seconds_setting
+
+    with pytest.raises(SettingError, match=r"^SPEECHQA_RELOAD_INTERVAL must be a number of seconds, 0 to turn it off"):
+        seconds_setting({"RELOAD_INTERVAL": value}, "RELOAD_INTERVAL", default=2.0)
+
+
+def test_seconds_settings_read_numbers_and_an_empty_value_as_unset():
+    from index.errors import SettingError
+    from service.state import seconds_setting
+
+    assert [seconds_setting({"X": v}, "X", default=2.0) for v in (None, "", " ", 0, "0.5", 3)] == [2.0, 2.0, 2.0, 0.0,
+                                                                                                  0.5, 3.0]
+    with pytest.raises(SettingError, match=r"^SPEECHQA_MILVUS_TIMEOUT must be a number of seconds above 0 \(got 0\)$"):
+        seconds_setting({"MILVUS_TIMEOUT": 0}, "MILVUS_TIMEOUT", zero_is_off=False)
+
+
+def test_a_glossary_path_list_ending_in_its_separator_names_no_extra_file():
+    from service.state import table_paths
+
+    assert table_paths("a.tsv:") == ["a.tsv"] and table_paths(":") == [] and table_paths(["a.tsv", ""]) == ["a.tsv"]
