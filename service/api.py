@@ -18,7 +18,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
 from index.embed import query_engine_of
 from index.engines import machine_cpu
-from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError
+from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError, StoreUnavailable
 from index.query import parse_query, phrase_parts
 from index.records import SPEECH_METADATA
 from index.request import FIELDS, parse_request
@@ -30,7 +30,7 @@ from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown
                             quote_of)
 from service.errors import error_response
 from service.openapi import BUILD_HEADER, build_spec
-from service.state import build_id_of, holder, source, store_of
+from service.state import WATCHER, build_id_of, holder, source, store_of
 
 bp = Blueprint("api", __name__)
 
@@ -245,6 +245,11 @@ def healthz():
     index_holder = holder()
     state = index_holder.snapshot()
     searcher = index_holder.require() if state.searcher is None else state.searcher
+    watcher = current_app.extensions.get(WATCHER)
+    if watcher is not None and watcher.outage:
+        # every search answers 503 while the store is down: a health check must not send traffic here
+        raise StoreUnavailable(f"{watcher.outage} — build {build_id_of(searcher)} is still loaded, and searches "
+                               "answer 503 until the store answers again")
     manifest = searcher.manifest
     body = {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
             "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),

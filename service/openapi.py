@@ -372,6 +372,8 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
             | errors(400, 404, 405, 413, 503, 500)}},
         "/healthz": {"get": {
             "operationId": "health", "summary": "What is being served",
+            "description": "503 (the error shape) while no index is loaded, and while the store (Milvus) "
+                           "cannot be asked, when every search would answer 503 too.",
             "responses": {"200": _json(_ref("Health"), "An index is loaded.")} | errors(503, 500)}},
         "/api/admin/reload": {"post": {
             "operationId": "reload", "summary": "Load the build CURRENT names now, without a restart",

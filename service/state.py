@@ -194,6 +194,11 @@ class ReloadWatcher(threading.Thread):
             except Exception:  # the watcher must outlive any surprise; the next change retries
                 log.exception("reload watcher error")
 
+    @property
+    def outage(self) -> str | None:
+        """Why the source could not be asked the last time (None while it answers)."""
+        return self._outage
+
     def stop(self) -> None:
         """Stop polling (the thread ends within one interval)."""
         self._stopped.set()

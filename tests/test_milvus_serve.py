@@ -118,9 +118,14 @@ def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, ma
     server.stop()
     code, body = status()
     assert (code, body["error"]["code"]) == (503, "store_unavailable")
+    # a health check says so too, once the watcher has found Milvus gone, so traffic goes elsewhere
+    wait_for(lambda: client.get("/healthz").status_code == 503, what="/healthz to say the store is away")
+    error = client.get("/healthz").get_json()["error"]
+    assert error["code"] == "store_unavailable" and "searches answer 503 until the store answers again" in error["message"]
     server.start()
     # the first calls after a restart may still find Milvus Lite loading its collections
     wait_for(lambda: status()[0] == 200, what="an answer after the restart")
+    wait_for(lambda: client.get("/healthz").status_code == 200, what="/healthz to answer 200 again")
     assert health(client)["store"]["version"] == 1
 
 
