@@ -70,3 +70,18 @@ def test_a_server_that_stops_answering_or_goes_away_then_comes_back(lite, index_
     lite.start()  # same port, same data; Milvus Lite comes back with its collections released
     assert answers_within(reader, WAIT) == expected
     assert index.current_version() == 1
+
+
+def test_a_milvus_lite_file_that_cannot_be_opened_says_why_in_one_line(tmp_path, capsys):
+    from service.cli import main
+
+    missing = tmp_path / "no-such-folder" / "x.db"
+    assert main(["--index", str(tmp_path), "--store", str(missing), "status"]) == 2
+    assert capsys.readouterr().err == (f"speechqa: the folder of the Milvus Lite file {missing} does not exist — "
+                                       f"create {missing.parent}, or point --store (or $SPEECHQA_STORE) elsewhere\n")
+    held = tmp_path / "held.db"
+    with LiteServer(held, log=tmp_path / "milvus.log"):  # a server holds the file, as it may
+        assert main(["--index", str(tmp_path), "--store", str(held), "status"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"speechqa: the Milvus Lite file {held} could not be opened (")
+    assert f"run `milvus-lite server --data-dir {held}`" in error and error.count("\n") == 1  # no tracebacks

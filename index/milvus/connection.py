@@ -65,8 +65,10 @@ class Connection:
 
                 # after the import, whose logging config sets its own levels: pymilvus logs every
                 # failed call with a traceback (a released collection at each Milvus Lite start,
-                # four in a server's log), and this class handles or reports each one itself
-                logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+                # four in a server's log), Milvus Lite a 60-line one for a file another process
+                # holds, and this class handles or reports each one itself
+                for name in ("pymilvus", "milvus_lite"):
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
 
                 # dedicated: pymilvus otherwise shares one channel per address, and a fresh
                 # client would inherit the failed one. No keepalive pings on an idle channel:
@@ -142,12 +144,25 @@ class Connection:
                 raise
             if client is not None:
                 self._forget(client)
-            hint = (" — a Milvus Lite file is open in one process at a time; to share it, run "
-                    f"`milvus-lite server --data-dir {self.uri}` and use --store http://127.0.0.1:19530"
-                    if self.uri.endswith(".db") else
-                    " — start it, or point --store (or $SPEECHQA_STORE) at a running one")
-            raise StoreUnavailable(f"Milvus at {self.uri} is unreachable or did not answer within "
-                                   f"{timeout:g} s ({_reason(exc)}){hint}") from exc
+            raise StoreUnavailable(self._unavailable(exc, timeout)) from exc
+
+    def _unavailable(self, exc: BaseException, timeout: float) -> str:
+        """What went wrong reaching Milvus, and what to do: a Milvus Lite file fails to open at once
+        (its folder missing, or another process holding it), a server by not answering."""
+        from pathlib import Path
+
+        from pymilvus.exceptions import ConnectionConfigException
+
+        if self.uri.endswith(".db") and isinstance(exc, ConnectionConfigException):
+            folder = Path(self.uri).parent
+            if not folder.is_dir():
+                return (f"the folder of the Milvus Lite file {self.uri} does not exist — create {folder}, "
+                        "or point --store (or $SPEECHQA_STORE) elsewhere")
+            return (f"the Milvus Lite file {self.uri} could not be opened ({_reason(exc)}): it is open in one "
+                    "process at a time — to share it, run "
+                    f"`milvus-lite server --data-dir {self.uri}` and use --store http://127.0.0.1:19530")
+        return (f"Milvus at {self.uri} is unreachable or did not answer within {timeout:g} s ({_reason(exc)}) — "
+                "start it, or point --store (or $SPEECHQA_STORE) at a running one")
 
     def close(self) -> None:
         """Drop the client (a later call connects again)."""
