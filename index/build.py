@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -492,7 +493,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
 def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages: Sequence[Passage],
                       previous: list[Passage] | None) -> None:
     if previous is None:
-        report.speeches_added = [s.title for s in speeches]
+        report.speeches_added = _told_apart([(s.title, s.source) for s in speeches])
         report.passages_added = len(passages)
         return
     old_ids = {p.id for p in previous}
@@ -501,12 +502,19 @@ def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages:
     report.passages_removed = len(old_ids - new_ids)
 
     def by_speech(items):
-        grouped: dict[str, tuple[str, set[str]]] = {}
+        grouped: dict[str, tuple[tuple[str, str], set[str]]] = {}
         for p in items:
-            grouped.setdefault(p.speech_id, (p.speech_title, set()))[1].add(p.id)
+            grouped.setdefault(p.speech_id, ((p.speech_title, p.source), set()))[1].add(p.id)
         return grouped
 
     old, new = by_speech(previous), by_speech(passages)
-    report.speeches_added = [new[s][0] for s in new if s not in old]
-    report.speeches_removed = [old[s][0] for s in old if s not in new]
-    report.speeches_changed = [new[s][0] for s in new if s in old and new[s][1] != old[s][1]]
+    report.speeches_added = _told_apart([new[s][0] for s in new if s not in old])
+    report.speeches_removed = _told_apart([old[s][0] for s in old if s not in new])
+    report.speeches_changed = _told_apart([new[s][0] for s in new if s in old and new[s][1] != old[s][1]])
+
+
+def _told_apart(speeches: list[tuple[str, str]]) -> list[str]:
+    """(title, source) pairs as a change line names them: the title, and its file where titles repeat
+    (five copies of one speech would otherwise be five identical lines)."""
+    repeated = Counter(title for title, _ in speeches)
+    return [f"{title} ({source})" if repeated[title] > 1 else title for title, source in speeches]

@@ -127,7 +127,10 @@ class IndexHolder:
                     self._state = _State(old.searcher, None, f"{error.code}: {error}")
                 raise error from exc
             self.swap(searcher, None)
-            log.info("now serving build %s (was %s)", build_id_of(searcher), build_id_of(old.searcher))
+            if build_id_of(searcher) == build_id_of(old.searcher):
+                log.info("build %s loaded again (it was already served)", build_id_of(searcher))
+            else:
+                log.info("now serving build %s (was %s)", build_id_of(searcher), build_id_of(old.searcher))
             return build_id_of(old.searcher), build_id_of(searcher)
         finally:
             self._reloading.release()

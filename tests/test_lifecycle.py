@@ -417,3 +417,13 @@ def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_sh
     shutil.rmtree(lifecycle.current_build(root))
     assert main(["--index", str(root), "rollback"]) == 0
     assert titles(root) == ["守好粮仓"]
+
+
+def test_a_change_line_names_the_file_where_titles_repeat(tmp_path, capsys):
+    from service.cli import main
+
+    corpus = corpus_of(tmp_path / "corpus", GRAIN)
+    (corpus / "copy_edited.txt").write_text(GRAIN.replace("二是", "三是"), encoding="utf-8")
+    assert main(["--index", str(tmp_path / "index"), "build", "--corpus", str(corpus), "-q"]) == 0
+    added = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("added:")]
+    assert sorted(added) == ["added: 守好粮仓 (0.txt)", "added: 守好粮仓 (copy_edited.txt)"]
