@@ -149,13 +149,8 @@ def _search(source: Mapping, *, strict: bool, ignored: Sequence[str] = ()):
 @bp.get("/api/search")
 def search_get():
     """Search with query-string parameters (a shareable URL)."""
-    args = request.args
-    # A URL's extra parameters are no error (links and tools add their own), but a misspelt filter
-    # (speeker=) would otherwise pass for an answer to the filtered question; so would a parameter
-    # given twice (k=3&k=20, q=粮食&q=电信诈骗), of which only the first value is read.
-    unknown = set(args) - set(FIELDS)
-    repeated = {name for name, values in args.lists() if len(set(values)) > 1}
-    return _search(args, strict=False, ignored=sorted(unknown | repeated))
+    # a URL's extra parameters are no error (links and tools add their own), but they are named
+    return _search(request.args, strict=False, ignored=ignored_parameters(request.args, FIELDS))
 
 
 @bp.post("/api/search")
@@ -217,7 +212,18 @@ def similar(passage_id: str):
     hits = searcher.similar(passage_id, k)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
     results = annotate(searcher, "", results_of(searcher, hits), hits)
-    return jsonify({"passage_id": passage_id, "took_ms": took_ms, "results": results})
+    body = {"passage_id": passage_id, "took_ms": took_ms, "results": results}
+    ignored = ignored_parameters(request.args, ("k",))
+    return jsonify(body | {"ignored_parameters": ignored} if ignored else body)
+
+
+def ignored_parameters(args, known) -> list[str]:
+    """The query-string parameters an endpoint does not read: unknown ones (a misspelt filter would
+    pass for an answer to the filtered question) and those given more than once with different
+    values (k=3&k=20), of which only the first is read."""
+    unknown = set(args) - set(known)
+    repeated = {name for name, values in args.lists() if len(set(values)) > 1}
+    return sorted(unknown | repeated)
 
 
 @bp.post("/api/export")

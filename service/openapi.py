@@ -261,7 +261,10 @@ SCHEMAS["SimilarResponse"] = _obj({
                 "description": "one passage per other speech (the source's speech and its reprints left out), "
                                "best first; scores.dense is the mean over the source's sentences of their best "
                                "cosine in the result, best_span the result's sentence closest to the source"},
-})
+    "ignored_parameters": {"type": "array", "items": {"type": "string"},
+                           "description": "only when there are any: query-string parameters other than k, "
+                                          "and k given more than once with different values"},
+}, required=["passage_id", "took_ms", "results"])
 SCHEMAS["ExportRequest"] = {
     "type": "object", "additionalProperties": False, "required": ["ids", "format"],
     "properties": {

@@ -831,3 +831,11 @@ def test_a_named_speechs_results_mark_the_part_asked_not_the_words_naming_it(cli
     assert first["speech"]["id"] == named["id"]
     assert "中国糖都" not in first["best_sentence"]["text"] and "治理模式" in first["best_sentence"]["text"]
     assert "<mark>中国糖都</mark>" not in first["highlight"]
+
+
+def test_similar_names_the_parameters_it_ignored_and_only_when_there_are_any(client, searcher):
+    passage_id = searcher.passages[0].id
+    plain = client.get(f"/api/passages/{passage_id}/similar", query_string={"k": 3}).get_json()
+    assert "ignored_parameters" not in plain
+    asked = client.get(f"/api/passages/{passage_id}/similar?k=3&k=20&speaker=x").get_json()
+    assert asked["ignored_parameters"] == ["k", "speaker"] and len(asked["results"]) == 3
