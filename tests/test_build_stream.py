@@ -50,7 +50,8 @@ def corpus(tmp_path):
 
 
 def test_a_killed_build_resumes_from_its_checkpointed_vectors(tmp_path, corpus, encoder, monkeypatch):
-    monkeypatch.setattr(build_mod, "CHECKPOINT_TEXTS", 40)
+    monkeypatch.setattr(build_mod, "EMBED_TEXTS", 40)
+    monkeypatch.setattr(build_mod, "CHECKPOINT_CHARS", 1)  # a checkpoint after every call
     root = tmp_path / "index"
     with pytest.raises(KeyboardInterrupt):
         build([corpus], root, encoder=StopsAfter(encoder, calls=1))
