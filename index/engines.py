@@ -290,7 +290,8 @@ def export_onnx(model_dir: Path) -> Path:
     """The folder with the ONNX graphs (fp32 and int8) of a materialised model, exported once and reused."""
     model_dir = Path(model_dir)
     target = model_dir.parent / f"{model_dir.name}-onnx"
-    return publish_folder(target, _stamp(model_dir), lambda folder: _export(folder, model_dir), stamp_name=EXPORT_STAMP)
+    return publish_folder(target, _stamp(model_dir), lambda folder: _export(folder, model_dir), stamp_name=EXPORT_STAMP,
+                          announce="exporting the model once to ONNX into %s (about 580 MB; later runs reuse it)")
 
 
 def length_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
