@@ -219,13 +219,19 @@ def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
 
 
 def cmd_add(args) -> int:
-    from index.build import build
+    from index.build import build, build_lock
     from index.embed import load_encoder
+    from index.errors import IndexNotBuilt
 
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
     source = _source(args)
-    manifest = source.manifest()
+    try:
+        manifest = source.manifest()
+    except IndexNotBuilt:
+        with build_lock(root, then="add the files"):  # a first build still running is named, not "no index"
+            pass
+        raise
     sources = [Path(s) for s in manifest["sources"]]
     known = {s.resolve() for s in sources}
     sources += [Path(f) for f in args.files if Path(f).resolve() not in known]

@@ -427,3 +427,17 @@ def test_a_change_line_names_the_file_where_titles_repeat(tmp_path, capsys):
     assert main(["--index", str(tmp_path / "index"), "build", "--corpus", str(corpus), "-q"]) == 0
     added = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("added:")]
     assert sorted(added) == ["added: 守好粮仓 (0.txt)", "added: 守好粮仓 (copy_edited.txt)"]
+
+
+def test_add_while_the_first_build_runs_names_that_build_not_a_missing_index(tmp_path, capsys):
+    from index.build import build_lock
+    from service.cli import main
+
+    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    with build_lock(root):
+        assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 2
+    assert capsys.readouterr().err.startswith(f"speechqa: another build is running on {root} (pid ")
+    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 2
+    assert capsys.readouterr().err == f"speechqa: no index at {root} — run `speechqa build`\n"
