@@ -179,7 +179,9 @@ def corpus_of(folder, *texts: str):
     return folder
 
 
-def test_a_second_rollback_does_not_bring_back_the_build_rolled_away_from(tmp_path, capsys):
+def grain_then_flood(tmp_path) -> tuple:
+    """An index root built from a grain speech, then given a flood speech from elsewhere with `add`:
+    (root, the folder of the flood speech, the first build's id)."""
     from service.cli import main
 
     root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
@@ -189,6 +191,13 @@ def test_a_second_rollback_does_not_bring_back_the_build_rolled_away_from(tmp_pa
     assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
     first = lifecycle.current_id(root)
     assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    return root, elsewhere, first
+
+
+def test_a_second_rollback_does_not_bring_back_the_build_rolled_away_from(tmp_path, capsys):
+    from service.cli import main
+
+    root, elsewhere, first = grain_then_flood(tmp_path)
     assert main(["--index", str(root), "rollback"]) == 0
     assert main(["--index", str(root), "build", "-q"]) == 0
     assert titles(root) == ["守好粮仓"]
@@ -372,12 +381,7 @@ def test_rollback_waits_for_no_build_and_refuses_while_one_runs(tmp_path, capsys
     from index.build import build_lock
     from service.cli import main
 
-    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
-    corpus = corpus_of(tmp_path / "corpus", GRAIN)
-    elsewhere.mkdir()
-    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
-    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
-    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    root, _, _ = grain_then_flood(tmp_path)
     added = lifecycle.current_id(root)
     capsys.readouterr()
     with build_lock(root):  # a build under way would publish over the rollback
@@ -391,13 +395,7 @@ def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_sh
 
     from service.cli import main
 
-    root, elsewhere = tmp_path / "index", tmp_path / "elsewhere"
-    corpus = corpus_of(tmp_path / "corpus", GRAIN)
-    elsewhere.mkdir()
-    (elsewhere / "flood.txt").write_text(FLOOD, encoding="utf-8")
-    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
-    first = lifecycle.current_id(root)
-    assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
+    root, elsewhere, first = grain_then_flood(tmp_path)
     (elsewhere / "storm.txt").write_text(FLOOD.replace("防汛", "防台风"), encoding="utf-8")
     assert main(["--index", str(root), "add", str(elsewhere / "storm.txt"), "-q"]) == 0
     with open(lifecycle.build_dir(root, lifecycle.served(root)[-2]) / "passages.jsonl", "a") as damaged:
