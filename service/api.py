@@ -99,7 +99,7 @@ def marking(searcher, query: str, *, relaxed: bool = False,
     (``relaxed``) was ranked by its words with the quotes dropped, and the results of a speech the
     question named (``named_speech``, the payload's) answer the part it asked, not the words naming it.
     """
-    searched = parse_query(query).without_phrases() or query if relaxed else query
+    searched = (parse_query(query).without_phrases() or query) if relaxed else query
     whole = (query_terms(searcher, searched), [] if relaxed else quoted_wording(query))
     if not named_speech:
         return lambda result: whole
