@@ -45,6 +45,7 @@ CLOSING_QUOTES = "".join(CLOSING_QUOTE.values())
 # The marks a phrase's own quotes may be typed as and a speech may print them as, ' and ’ included
 # (English text's apostrophes vary the same way): within a phrase each matches any other.
 QUOTATION_MARKS = frozenset("\"＂“”‘’'＇「」『』〝〞﹁﹂﹃﹄")
+_DROP_QUOTATION_MARKS = str.maketrans("", "", "".join(QUOTATION_MARKS))
 _NESTING_OPENER = {closing: opening for opening, closing in CLOSING_QUOTE.items() if opening != closing}
 _DROP_QUOTES = str.maketrans("", "", OPENING_QUOTES + CLOSING_QUOTES)
 # Zero-width marks that text copied from web pages and Word carries unseen (U+200B space, U+200C/D
@@ -85,8 +86,9 @@ class ParsedQuery:
 
     @property
     def ranking_text(self) -> str:
-        """What the ranking arms see: the free text, or, for a phrase-only query, the phrases."""
-        return self.text or " ".join(self.phrases)
+        """What the ranking arms see: the free text, or, for a phrase-only query, the phrases without
+        their inner quotation marks (which match any mark, so however they are typed the ranking is one)."""
+        return self.text or " ".join(self.phrases).translate(_DROP_QUOTATION_MARKS)
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,8 @@ def test_a_question_that_names_no_speech_is_not_split(question):
 def test_ranking_text_is_the_free_text_else_the_phrases():
     assert parse_query('"保交楼" 房地产').ranking_text == "房地产"
     assert parse_query('"保交楼" "稳民生"').ranking_text == "保交楼 稳民生"
+    # inner quotation marks match any mark, so they rank alike however typed
+    assert {parse_query(q).ranking_text for q in ('「坚决做到"两个维护"」', "「坚决做到“两个维护”」")} == {"坚决做到两个维护"}
 
 
 _PLAIN = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Z", "Cc"),
