@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,12 +101,17 @@ def _publish(source, report, root: Path) -> None:
 
     if not isinstance(source, MilvusSource):
         return
+    # said before it starts: a publish that writes thousands of rows takes seconds to minutes
+    print(f"  publishing to Milvus at {source} (only what changed) …", flush=True)
+    started = time.perf_counter()
     published = source.index.publish(FaissBm25Store.load(report.directory), documents=bm25_documents(root).many)
+    took = f"{time.perf_counter() - started:.1f}s"
     if published.version == published.previous:
-        print(f"  Milvus at {source} already serves this build as version {published.version}: nothing written")
+        print(f"  Milvus at {source} already serves this build as version {published.version}: nothing written "
+              f"({took})")
     else:
-        print(f"  published to Milvus at {source} as version {published.version}: {published.inserted} rows "
-              f"written, {published.closed} closed, {published.deleted} pruned")
+        print(f"  published to Milvus at {source} as version {published.version} in {took}: {published.inserted} "
+              f"rows written, {published.closed} closed, {published.deleted} pruned")
 
 
 def _print_build(report, *, last: Sequence[Path] = ()) -> None:

@@ -6,6 +6,7 @@ Milvus Lite runs as its own process (``milvus-lite server``) that the tests stop
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -161,12 +162,14 @@ def test_the_command_line_builds_rolls_back_and_asks_on_milvus(setup, capsys):
     store = str(setup["root"].parent / "cli.db")
     common = ["--index", str(setup["root"]), "--store", store]
     assert main([*common, "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
-    assert f"published to Milvus at {store} as version 1: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"  publishing to Milvus at {store} (only what changed) …\n" in out
+    assert re.search(rf"published to Milvus at {re.escape(store)} as version 1 in \d+\.\ds: \d+ rows written", out)
     assert main([*common, "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
     assert f"Milvus at {store} already serves this build as version 1: nothing written" in capsys.readouterr().out
     (setup["corpus"] / "b_secrecy.txt").unlink()
     assert main([*common, "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
-    assert f"published to Milvus at {store} as version 2: " in capsys.readouterr().out
+    assert f"published to Milvus at {store} as version 2 in " in capsys.readouterr().out
     assert main([*common, "status"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["store"], status["version"], status["counts"]["speeches"]) == (
