@@ -323,18 +323,26 @@ def sources_with_speeches(sources: Sequence[Path], speeches: Sequence[Speech]) -
             if source in giving or (source.is_dir() and any(_reads(source, path) for path in giving))]
 
 
-def current_sources(root: Path) -> list[Path] | None:
-    """The sources ``root``'s current build was made from; when that build is gone or unreadable, those
-    of the newest readable build it was served after (a rebuild must not shrink the library to the
-    bundled corpus). None when ``root`` holds no build at all; CorpusError when it holds builds but
-    none readable."""
-    history = lifecycle.served(root)
+def _latest_build(root: Path) -> tuple[Path, dict] | None:
+    """The current build's directory and manifest; when that build is gone or unreadable, the newest
+    readable one it was served after (what the index last was). None when none can be read."""
     current = lifecycle.current_id(root)
-    for build_id in ([current] if current else []) + history[::-1]:
+    for build_id in dict.fromkeys(([current] if current else []) + lifecycle.served(root)[::-1]):
+        directory = lifecycle.build_dir(root, build_id)
         try:
-            return [Path(s) for s in store.read_manifest(lifecycle.build_dir(root, build_id))["sources"]]
-        except (IndexNotBuilt, IndexCorrupt, OSError, ValueError, KeyError):
+            return directory, store.read_manifest(directory)
+        except (IndexNotBuilt, IndexCorrupt, OSError, ValueError):
             continue
+    return None
+
+
+def current_sources(root: Path) -> list[Path] | None:
+    """The sources the index was last built from (``_latest_build``: a rebuild after the current build
+    was lost must not shrink the library to the bundled corpus). None when ``root`` holds no build at
+    all; CorpusError when it holds builds but none readable."""
+    latest = _latest_build(root)
+    if latest is not None and "sources" in latest[1]:
+        return [Path(s) for s in latest[1]["sources"]]
     if lifecycle.builds(root):
         raise CorpusError(f"no build under {root} can be read to say what the index was built from — "
                           "give what to build with --corpus")
@@ -365,13 +373,15 @@ def _kept_training(root: Path, previous: dict | None, manifest: dict,
 
 
 def _previous(root: Path) -> tuple[dict | None, list[Passage]]:
+    """What this build follows (``_latest_build``), to say what changed and to reuse its IVF training."""
+    latest = _latest_build(root)
+    if latest is None:
+        return None, []
+    directory, manifest = latest
     try:
-        directory = lifecycle.current_build(root)
-        manifest = store.read_manifest(directory)
-        passages = store.read_passages(directory)
+        return manifest, store.read_passages(directory)
     except (IndexNotBuilt, IndexCorrupt, OSError, ValueError):
         return None, []
-    return manifest, passages
 
 
 @contextlib.contextmanager
