@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from index.request import DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MODES, SORTS
+from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MODES, SORTS
 
 DEFAULT_CORPUS = "seeds"
 MAX_PORT = 65535
@@ -465,7 +465,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("ask", "answer a question from the index", cmd_ask)
     p.add_argument("question", type=_text_option,
                    help='free text, "exact phrases", -excluded words and title:词 (see README)')
-    p.add_argument("-k", type=int, default=5, help=f"number of passages (1-{MAX_K}, default 5)")
+    # the API's default too: ask --json and GET /api/search answer one question alike
+    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"number of passages (1-{MAX_K}, default {DEFAULT_K})")
     p.add_argument("--mode", default=DEFAULT_MODE, help=f"{', '.join(MODES)} (default {DEFAULT_MODE})")
     p.add_argument("--speech", type=_text_option, help="only search this speech id")
     p.add_argument("--group", choices=GROUPS, help="speech: one passage per speech, counting the others")

@@ -49,3 +49,11 @@ def test_an_index_folder_the_machine_refuses_is_one_line_not_a_traceback(tmp_pat
     index = tmp_path / "not-a-folder" / "index"
     assert main(["--index", str(index), "build", "--corpus", str(tmp_path / "corpus"), "-q"]) == 2
     assert capsys.readouterr().err == f"speechqa: build failed: Not a directory ({index})\n"
+
+
+def test_ask_lists_as_many_results_as_the_api_by_default(index_root, capsys):
+    from index.request import DEFAULT_K
+    from service.cli import main
+
+    assert main(["--index", str(index_root), "ask", "--json", "国家安全"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["results"]) == DEFAULT_K == 10
