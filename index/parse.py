@@ -596,8 +596,10 @@ def _header(lines: list[_Line], source: str, *,
     return fields, used, warnings
 
 
-def _sidecar_fields(data: dict, where: str) -> dict[str, str]:
-    """The metadata fields of one sidecar object (or CorpusError saying which is wrong)."""
+def _sidecar_fields(data: dict, where: str, warnings: list[str]) -> dict[str, str]:
+    """The metadata fields of one sidecar object (SidecarError saying which is wrong). A date it
+    cannot hold (2023-10, no real day) is left out with a warning in ``warnings``, as a header's is:
+    the other fields are still the librarian's word."""
     fields = {}
     for name in SPEECH_METADATA:
         value = data.get(name)
@@ -606,16 +608,19 @@ def _sidecar_fields(data: dict, where: str) -> dict[str, str]:
         if not isinstance(value, str) or not value.strip():
             raise SidecarError(f"{where}: {name} must be a non-empty string or null")
         if name == "date":
-            date = _DATE_VALUE.fullmatch(value.strip())
-            if not date or _iso_date(date) is None:
-                raise SidecarError(f"{where}: date {value!r} is not a date — write it as 2023-04-15")
-            value = _iso_date(date)
+            written = _DATE_VALUE.fullmatch(value.strip())
+            if not written or _iso_date(written) is None:
+                warnings.append(f"{where}: date {value!r} {_why_no_date(written)} — the date is left unset, "
+                                "the other fields used; write it as 2023-04-15")
+                continue
+            value = _iso_date(written)
         fields[name] = value.strip()
     return fields
 
 
 def read_sidecar(path: Path) -> dict:
-    """A sidecar file's metadata as {"file": fields, "speeches": {title: fields}}, checked (SidecarError)."""
+    """A sidecar file's metadata as {"file": fields, "speeches": {title: fields}, "warnings": [...]},
+    checked (SidecarError)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -629,9 +634,11 @@ def read_sidecar(path: Path) -> dict:
     speeches = data.get("speeches") or {}
     if not isinstance(speeches, dict) or not all(isinstance(v, dict) for v in speeches.values()):
         raise SidecarError(f"{path.name}: speeches must map a speech title to its fields")
-    return {"file": _sidecar_fields(data, path.name),
-            "speeches": {title: _sidecar_fields(fields, f"{path.name} ({title})")
-                         for title, fields in speeches.items()}}
+    warnings: list[str] = []
+    return {"file": _sidecar_fields(data, path.name, warnings),
+            "speeches": {title: _sidecar_fields(fields, f"{path.name} ({title})", warnings)
+                         for title, fields in speeches.items()},
+            "warnings": warnings}
 
 
 def _byline(body: list[_Line]) -> tuple[dict[str, str], list[int]]:
@@ -832,7 +839,9 @@ def _parse_file(text: str, name: str, sidecar_path: Path) -> tuple[list[Speech],
     if not sidecar_path.exists():
         return _parse(text, name, None)
     try:
-        return _parse(text, name, read_sidecar(sidecar_path))
+        sidecar = read_sidecar(sidecar_path)
+        speeches, warnings = _parse(text, name, sidecar)
+        return speeches, [*sidecar["warnings"], *warnings]
     except SidecarError as error:
         sidecar = Path(name).with_suffix(SIDECAR_SUFFIX).as_posix()
         speeches, warnings = _parse(text, name, None)

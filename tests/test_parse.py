@@ -723,7 +723,6 @@ IGNORED = " — c.meta.json ignored, c.txt indexed without its metadata"
 @pytest.mark.parametrize("sidecar, warning", [
     ("{not json", "c.meta.json: unreadable metadata (Expecting property name enclosed in double quotes: "
                   "line 1 column 2 (char 1))" + IGNORED),
-    ('{"date": "2023-13-01"}', "c.meta.json: date '2023-13-01' is not a date — write it as 2023-04-15" + IGNORED),
     ('{"speaker": 3}', "c.meta.json: speaker must be a non-empty string or null" + IGNORED),
     ('{"author": "x"}', "c.meta.json: unknown metadata field author — use date, place, speaker, occasion, "
                         "collection and speeches" + IGNORED),
@@ -738,6 +737,19 @@ def test_a_bad_sidecar_is_ignored_with_a_warning_and_the_text_indexed(tmp_path, 
     assert speeches == parse_text(COMPILATION_TEXT, "c.txt")  # the text's own metadata, none of the sidecar's
     assert [(s.title, s.date, s.speaker, s.place) for s in speeches] == [
         ("守好粮仓", "2023-04-15", "张三", None), ("端牢饭碗", "2022-09-01", None, None)]
+
+
+@pytest.mark.parametrize("date, why", [("2023-10", "names no day, only the month"), ("2023-13-01", "is no real day"),
+                                       ("去年", "is not a date")])
+def test_a_sidecar_date_it_cannot_hold_is_left_out_and_its_other_fields_used(tmp_path, date, why):
+    (tmp_path / "c.txt").write_text(COMPILATION_TEXT, encoding="utf-8")
+    (tmp_path / "c.meta.json").write_text(json.dumps({"place": "南宁", "speeches": {"端牢饭碗": {"date": date}}}),
+                                          encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == [f"c.meta.json (端牢饭碗): date {date!r} {why} — the date is left unset, the other fields "
+                        "used; write it as 2023-04-15"]
+    assert [(s.title, s.date, s.place) for s in speeches] == [("守好粮仓", "2023-04-15", "南宁"),
+                                                             ("端牢饭碗", "2022-09-01", "南宁")]
 
 
 def test_a_paragraph_wrapped_across_lines_is_one_block_again():
