@@ -61,6 +61,11 @@ def test_a_server_that_stops_answering_or_goes_away_then_comes_back(lite, index_
     lite.pause()
     with pytest.raises(StoreUnavailable, match=r"did not answer within 1 s \(deadline exceeded\) — start it"):
         reader.search(QUESTION, k=10)
+    # the next request connects afresh to the frozen server: bounded by the timeout once, not twice
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        reader.search(QUESTION, k=10)
+    assert time.monotonic() - started < 1.9
     lite.resume()
     assert answers_within(reader, WAIT) == expected
 

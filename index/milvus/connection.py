@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from index.errors import StoreUnavailable
 
@@ -97,10 +98,13 @@ class Connection:
         def read(client):
             return getattr(client, method)(*args, timeout=self.timeout, **kwargs)
 
+        started = time.monotonic()
         try:
             return self._run(collection, self.timeout, read)
         except StoreUnavailable as exc:
-            if not _refused(exc.__cause__):
+            # a connection refused fails in milliseconds; one that waited out the timeout (a frozen
+            # Milvus) would only wait it out again, and the request would take twice its bound
+            if not _refused(exc.__cause__) or time.monotonic() - started > self.timeout / 2:
                 raise
             # a read is safe to repeat: once more on a fresh channel (the old one may have been
             # closed under it by the server, GOAWAY), and a Milvus that is really down refuses fast
