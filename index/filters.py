@@ -36,6 +36,12 @@ class Filters:
     place: str | None = None
     speaker: str | None = None
 
+    @classmethod
+    def of(cls, request) -> "Filters":
+        """The filters of a checked request (``index.request.SearchRequest``)."""
+        return cls(speech=request.speech, date_from=request.date_from, date_to=request.date_to,
+                   place=request.place, speaker=request.speaker)
+
 
 @dataclass(frozen=True)
 class Folded:

@@ -108,9 +108,7 @@ class Searcher:
         k, mode = request.k, request.mode
         if request.speech and request.speech not in self.library.speeches:
             raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches", field="speech")
-        rows = self.library.rows(parsed, Filters(speech=request.speech, date_from=request.date_from,
-                                                 date_to=request.date_to, place=request.place,
-                                                 speaker=request.speaker))
+        rows = self.library.rows(parsed, Filters.of(request))
         if within is not None:
             rows = within if rows is None else np.intersect1d(rows, within, assume_unique=True)
         if rows is not None and len(rows) == 0:
@@ -214,9 +212,7 @@ class Searcher:
         parsed = parse_query(request.q)
         if parsed.text:
             return None
-        rows = self.library.rows(parsed, Filters(speech=request.speech, date_from=request.date_from,
-                                                 date_to=request.date_to, place=request.place,
-                                                 speaker=request.speaker))
+        rows = self.library.rows(parsed, Filters.of(request))
         if rows is None:  # no free text, so quoted wording, an exclusion or a title: filter restricts it
             return None
         results = self.library.fold(rows.tolist(), rows)
@@ -438,8 +434,8 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     answer = searcher.answer(query, k=k, mode=mode, speech=speech, **filters)
     if keep is not None:
         keep.extend(answer.hits)
-    took_ms = (time.perf_counter() - started) * 1000
     matched = searcher.matched(query, speech=speech, **filters)
+    took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
             "answered": searcher.answered(answer.hits, mode), "phrases_relaxed": answer.phrases_relaxed,
             "phrases_spread": answer.phrases_spread, "named_speech": named_speech_of(searcher, answer),

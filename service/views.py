@@ -286,10 +286,9 @@ def _suggestions(asked: SearchRequest, *, found: bool, answered: bool) -> list[t
 def _emptied_by(searcher, asked: SearchRequest) -> list[str]:
     """Why no result came, where a filter is the reason: one that no speech of the index passes
     (the library may name no dates, places or speakers at all), which other words would not help."""
-    filters = Filters(date_from=asked.date_from, date_to=asked.date_to, place=asked.place, speaker=asked.speaker)
     labels = {"place": "地点", "speaker": "讲话人"}
     notes = []
-    for field, value in searcher.library.unmatched_filters(parse_query(asked.q), filters):
+    for field, value in searcher.library.unmatched_filters(parse_query(asked.q), Filters.of(asked)):
         if field == "title":
             notes.append(f"没有标题含“{value}”的讲话。")
         elif field == "date":
