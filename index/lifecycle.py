@@ -158,21 +158,26 @@ def _write_served(root: Path, history: list[str]) -> None:
     write_text_atomically(root / SERVED, "".join(f"{b}\n" for b in history))
 
 
-def rollback(root: Path, to: str | None = None) -> str:
-    """Make the build served before the current one current again, or ``to``, one served earlier
-    still (of ``served(root)``); returns its id."""
+def served_before(root: Path) -> list[str]:
+    """The kept builds served before the current one, oldest first: what a rollback returns through
+    (all of ``served(root)`` when CURRENT names a build that is gone). IndexNotBuilt without an index."""
     history = served(root)
     current = current_id(root)
     if history and history[-1] == current:
-        earlier = history[:-1]
-    elif history and current is not None:
-        earlier = history  # CURRENT names a build that is gone: the newest kept one served before it
-    else:
-        raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
+        return history[:-1]
+    if history and current is not None:
+        return history
+    raise IndexNotBuilt(f"no index at {root} — run `speechqa build`")
+
+
+def rollback(root: Path, to: str | None = None) -> str:
+    """Make the build served before the current one current again, or ``to``, one served earlier
+    still (of ``served_before(root)``); returns its id."""
+    earlier = served_before(root)
     if to is not None:
         earlier = earlier[:earlier.index(to) + 1]
     if not earlier:
-        raise IndexNotBuilt(f"no earlier build to roll back to under {root}: {history[-1]} is the oldest kept")
+        raise IndexNotBuilt(f"no earlier build to roll back to under {root}: {current_id(root)} is the oldest kept")
     write_text_atomically(root / CURRENT, earlier[-1] + "\n")
     _write_served(root, earlier)
     return earlier[-1]

@@ -91,10 +91,8 @@ class FaissSource:
         from index.errors import IndexCorrupt, IndexNotBuilt
         from index.store import read_manifest, verify
 
-        history = lifecycle.served(self.root)
-        earlier = history[:-1] if history and history[-1] == lifecycle.current_id(self.root) else history
         damaged = []
-        for build_id in reversed(earlier):
+        for build_id in reversed(lifecycle.served_before(self.root)):
             directory = lifecycle.build_dir(self.root, build_id)
             try:
                 verify(directory, read_manifest(directory))
