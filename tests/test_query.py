@@ -6,8 +6,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
-from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, OPENING_QUOTES, NamedSpeechQuestion, ParsedQuery,
-                         named_speech_question, parse_query, phrase_parts, quoted_items)
+from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, INVISIBLE_MARKS, OPENING_QUOTES, NamedSpeechQuestion,
+                         ParsedQuery, named_speech_question, parse_query, phrase_parts, quoted_items)
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -187,8 +187,9 @@ def test_ranking_text_is_the_free_text_else_the_phrases():
     assert {parse_query(q).ranking_text for q in ('「坚决做到"两个维护"」', "「坚决做到“两个维护”」")} == {"坚决做到两个维护"}
 
 
+# words hold no whitespace, nor the zero-width marks a phrase ignores as it ignores whitespace
 _PLAIN = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Z", "Cc"),
-                                        blacklist_characters=OPENING_QUOTES + CLOSING_QUOTES + "-"),
+                                        blacklist_characters=OPENING_QUOTES + CLOSING_QUOTES + "-" + INVISIBLE_MARKS),
                  min_size=1, max_size=8)
 _WORD = _PLAIN.filter(lambda word: not word.lower().startswith(("title:", "title：", "标题:", "标题：")))
 
