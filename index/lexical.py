@@ -153,6 +153,27 @@ class TermStats:
         df = len(self.rows_holding(term))
         return math.log(1 + (self.passages - df + 0.5) / (df + 0.5))
 
+    def group_bm25(self, query_terms: Sequence[str], group_of: np.ndarray, groups: int, *,
+                   k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+        """BM25 of the query over groups of passages taken as documents (``group_of[row]``, -1 for a
+        row in none): a term occurs in a group as often as its passages hold it, and a group is as
+        long as its passages are many. Each group's score, in group order."""
+        counted = group_of[group_of >= 0]
+        sizes = np.bincount(counted, minlength=groups).astype(float)
+        documents = int(np.count_nonzero(sizes))
+        scores = np.zeros(groups)
+        if not documents:
+            return scores
+        norm = k1 * (1 - b + b * sizes / (len(counted) / documents))
+        for term in dict.fromkeys(query_terms):
+            held = group_of[self.rows_holding(term)]
+            frequency = np.bincount(held[held >= 0], minlength=groups).astype(float)
+            df = int(np.count_nonzero(frequency))
+            if df:
+                idf = math.log(1 + (documents - df + 0.5) / (df + 0.5))
+                scores += idf * frequency * (k1 + 1) / (frequency + norm)
+        return scores
+
     def coverage(self, query_terms: Sequence[str], row: int) -> float:
         """The share of the query's IDF weight that passage ``row`` holds (0 for no terms)."""
         return float(self.coverage_of(query_terms)([row])[0])

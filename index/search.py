@@ -37,6 +37,11 @@ CHINESE_MIX = 0.3
 # On eval/topic_twohop.jsonl 1, 2, 3 and 5 gave Recall@5 0.922, 0.933, 0.922, 0.867: more pushes the
 # whole question's own hits out of the top 5.
 NAMED_SPEECH_HITS = 3
+# A question names its speech by words that speech alone holds (the Xingtai speech → 邢台, 壮乡首府 of
+# its title) when the naming words' BM25 over whole speeches gives one speech at least this score and
+# this many times the next one's (Searcher.speech_named_by_words).
+NAMING_SCORE = 3.0
+NAMING_DOMINANCE = 3.0
 
 
 def bm25_query_terms(text: str, *, vocabulary: Mapping[str, int], tables: TermTables | None = None) -> tuple[str, ...]:
@@ -169,7 +174,7 @@ class Searcher:
         if question is None or not hits or not _ranked_as_asked(options):
             return first
         naming_hit = hits[0]
-        speech_id = naming_hit.passage.speech_id
+        speech_id = self.speech_named_by_words(question.naming) or naming_hit.passage.speech_id
         k = options.get("k", DEFAULT_K)
         asked_hits = self._search_or_relax(question.asked, **options | {"speech": speech_id,
                                                                          "k": min(k, NAMED_SPEECH_HITS)}).hits
@@ -177,6 +182,37 @@ class Searcher:
             return first
         leading = [replace(hit, confidence=_at_most(hit.confidence, naming_hit.confidence)) for hit in asked_hits]
         return replace(first, hits=_led_by(leading, hits, k), named_speech=speech_id, asked=question.asked)
+
+    def speech_named_by_words(self, naming: str) -> str | None:
+        """The speech whose words ``naming`` holds far more than any other speech's, or None.
+
+        The whole question's best passage tells its speech by what it says, and the naming words
+        often by where it was given: "the Xingtai speech" is the one speech that says 邢台, yet
+        the question's best passage may come from another speech about the same thing. Each speech is
+        one BM25 document of its passages (reprinted passages counted once, under their first copy);
+        a clear winner names the speech, anything less leaves it to the best passage.
+        """
+        scores = self.term_stats.group_bm25(self.lexical_terms(naming), self._speech_of_row,
+                                            len(self._speech_ids))
+        if len(scores) < 2:
+            return None
+        best = int(np.argmax(scores))
+        runner_up = np.partition(scores, -2)[-2]
+        if scores[best] < NAMING_SCORE or scores[best] < NAMING_DOMINANCE * runner_up:
+            return None
+        return self._speech_ids[best]
+
+    @cached_property
+    def _speech_ids(self) -> list[str]:
+        return list(self.library.speech_rows)
+
+    @cached_property
+    def _speech_of_row(self) -> np.ndarray:
+        """Each passage's speech, as its place in ``_speech_ids``; -1 for a reprint of an earlier passage."""
+        number = {speech: i for i, speech in enumerate(self._speech_ids)}
+        speech_of = np.asarray([number[p.speech_id] for p in self.passages], dtype=np.int64)
+        speech_of[self.library.canonical != np.arange(len(self.passages))] = -1
+        return speech_of
 
     def _search_or_relax(self, query: str, **options) -> Answer:
         """``search``; when quoted wording left it with no hit, the same question with its quotes as

@@ -48,6 +48,19 @@ def no_coverage(rows):
     return np.zeros(len(rows))
 
 
+def test_bm25_over_groups_of_passages_by_hand():
+    # passages 0 and 1 make group 0, passage 2 group 1; passage 3 (a reprint) counts in none
+    stats = TermStats.of([["a", "b"], ["b"], ["c"], ["a"]])
+    group_of = np.array([0, 0, 1, -1])
+    idf = math.log(1 + (2 - 1 + 0.5) / 1.5)  # two groups; each term in one of them
+    norm_0 = 1.2 * (1 - 0.75 + 0.75 * 2 / 1.5)  # group 0 holds 2 passages, groups 1.5 on average
+    norm_1 = 1.2 * (1 - 0.75 + 0.75 * 1 / 1.5)
+    a_then_b = stats.group_bm25(["a", "b", "a"], group_of, 2)
+    assert a_then_b == pytest.approx([idf * 1 * 2.2 / (1 + norm_0) + idf * 2 * 2.2 / (2 + norm_0), 0.0])
+    assert stats.group_bm25(["c", "z"], group_of, 2) == pytest.approx([0.0, idf * 2.2 / (1 + norm_1)])
+    assert stats.group_bm25(["a"], np.array([-1, -1, -1, -1]), 2).tolist() == [0.0, 0.0]
+
+
 def test_idf_and_coverage_by_hand():
     stats = TermStats.of([["a", "b"], ["b"], ["c"]])
     idf_a = math.log(1 + (3 - 1 + 0.5) / 1.5)   # df 1

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from index.errors import BadQuery, ModelMismatch
+from index.query import named_speech_question
 from index.request import LISTED_DUPLICATES, MAX_K, MAX_QUERY_CHARS, check_request
 from index.search import CHINESE_MIX, NAMED_SPEECH_HITS, Searcher, hit_to_dict, mix_vectors, search_payload
 from service.cli import main
@@ -135,6 +136,7 @@ def test_a_question_that_names_its_speech_is_answered_from_that_speech(searcher,
     as_one_question = searcher.search(question, k=10)
     naming_hit = as_one_question[0]
     answer = searcher.answer(question, k=10)
+    assert searcher.speech_named_by_words(named_speech_question(question).naming) is None, "no word names it alone"
     assert (answer.named_speech, answer.asked, answer.phrases_relaxed) == (naming_hit.passage.speech_id, asked, False)
     leading = answer.hits[:NAMED_SPEECH_HITS]
     assert any(answer_words in hit.passage.text for hit in leading)
@@ -144,6 +146,26 @@ def test_a_question_that_names_its_speech_is_answered_from_that_speech(searcher,
     # the quoted 南大门 filters the whole question's own hits to the few passages that say it
     assert [hit.rank for hit in answer.hits] == list(range(1, len(ids) + 1)) and len(set(ids)) == len(ids)
     assert naming_hit.passage.id in ids, "the whole question's own hits follow"
+
+
+@pytest.mark.parametrize("question, place", [
+    ("In the Xingtai speech, what does it say about food security?", "邢台"),
+    ("In the Tongwei county speech, how does it handle ethnic unity?", "通渭"),
+])
+def test_a_speech_named_by_a_place_only_it_says_is_that_speech(searcher, question, place):
+    # the whole question's best passage comes from another speech about the same thing
+    assert place not in searcher.search(question, k=1)[0].passage.text
+    answer = searcher.answer(question, k=5)
+    speech_text = "".join(searcher.passages[row].text for row in searcher.library.speech_rows[answer.named_speech])
+    assert place in speech_text
+    assert not any(place in passage.text for passage in searcher.passages
+                   if passage.speech_id != answer.named_speech), "the place names one speech only"
+    assert all(hit.passage.speech_id == answer.named_speech for hit in answer.hits[:NAMED_SPEECH_HITS])
+
+
+def test_a_speech_is_not_named_by_words_many_speeches_say(searcher):
+    assert searcher.speech_named_by_words("the speech about national security") is None
+    assert searcher.speech_named_by_words("") is None
 
 
 def test_only_a_question_that_names_a_speech_and_wants_passages_is_answered_in_two_steps(searcher):
