@@ -127,7 +127,7 @@ class Searcher:
             ranked += [row for row in rows.tolist() if row not in fused]
         # grouping counts need every candidate, and so does the date order of what phrases and
         # filters alone allow; relevance order needs the first k
-        whole = request.group == "speech" or (request.sort == "date" and not text)
+        whole = request.group == "speech" or (request.sort == "date" and not parsed.text)
         wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase))]
         results = self.library.fold(ranked, rows, None if whole else k, wording)
         if request.group == "speech":
@@ -135,7 +135,7 @@ class Searcher:
         if request.sort == "date":
             # free text puts its k best in date order: every candidate in date order would put the
             # oldest speech's least related passages first
-            results = self.library.by_date(results[:k] if text else results)
+            results = self.library.by_date(results[:k] if parsed.text else results)
         spans = {m.row: m.span for m in arms.get("dense", [])}
         shown_rows = [result.row for result in results[:k]]
         shown = arm_scores(arms, shown_rows)

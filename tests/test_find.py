@@ -143,6 +143,14 @@ def test_date_order_is_oldest_first(find_searcher):
     assert [speech_dates[d] for d in dates] == ["2021-09-01"] * 2 + ["2022-05-10"] * 2
 
 
+def test_date_order_of_a_phrase_starts_with_its_oldest_use_whatever_k(find_searcher):
+    # "who said this first?": the most relevant passage (the grain speech, 2022) is not the oldest
+    assert found(find_searcher, '"安全"', k=1)[0][0] == C_LAND
+    oldest_first = found(find_searcher, '"安全"', sort="date")
+    assert oldest_first[0] == (A_SAFETY, [B_SAFETY], None)
+    assert found(find_searcher, '"安全"', k=1, sort="date") == oldest_first[:1]
+
+
 def test_date_order_of_free_text_orders_its_best_hits_not_the_oldest_speechs_every_passage(find_searcher, ids):
     best = [h.passage.id for h in find_searcher.search("粮食储备", k=2)]
     assert ids[C_STORE] in best
