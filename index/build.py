@@ -519,7 +519,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
 def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages: Sequence[Passage],
                       previous: list[Passage] | None) -> None:
     if previous is None:
-        report.speeches_added = _told_apart([(s.title, s.source) for s in speeches])
+        named = [(s.title, s.source) for s in speeches]
+        report.speeches_added = _told_apart(named, Counter(title for title, _ in named))
         report.passages_added = len(passages)
         return
     old_ids = {p.id for p in previous}
@@ -534,13 +535,14 @@ def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages:
         return grouped
 
     old, new = by_speech(previous), by_speech(passages)
-    report.speeches_added = _told_apart([new[s][0] for s in new if s not in old])
-    report.speeches_removed = _told_apart([old[s][0] for s in old if s not in new])
-    report.speeches_changed = _told_apart([new[s][0] for s in new if s in old and new[s][1] != old[s][1]])
+    titles = Counter(title for (title, _), _ in {**old, **new}.values())
+    report.speeches_added = _told_apart([new[s][0] for s in new if s not in old], titles)
+    report.speeches_removed = _told_apart([old[s][0] for s in old if s not in new], titles)
+    report.speeches_changed = _told_apart([new[s][0] for s in new if s in old and new[s][1] != old[s][1]], titles)
 
 
-def _told_apart(speeches: list[tuple[str, str]]) -> list[str]:
-    """(title, source) pairs as a change line names them: the title, and its file where titles repeat
-    (five copies of one speech would otherwise be five identical lines)."""
-    repeated = Counter(title for title, _ in speeches)
-    return [f"{title} ({source})" if repeated[title] > 1 else title for title, source in speeches]
+def _told_apart(speeches: list[tuple[str, str]], titles: Counter) -> list[str]:
+    """(title, source) pairs as a change line names them: the title, and its file where the library
+    (``titles``: how many of its speeches, before or after, bear each title) holds that title more than
+    once: "changed: 筑牢安全屏障" says nothing in a library holding 27 copies of it."""
+    return [f"{title} ({source})" if titles[title] > 1 else title for title, source in speeches]

@@ -425,6 +425,11 @@ def test_a_change_line_names_the_file_where_titles_repeat(tmp_path, capsys):
     assert main(["--index", str(tmp_path / "index"), "build", "--corpus", str(corpus), "-q"]) == 0
     added = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("added:")]
     assert sorted(added) == ["added: 守好粮仓 (0.txt)", "added: 守好粮仓 (copy_edited.txt)"]
+    # one copy changed: the library still holds two speeches of that title, so the line names which
+    (corpus / "copy_edited.txt").write_text(GRAIN.replace("二是", "四是"), encoding="utf-8")
+    assert main(["--index", str(tmp_path / "index"), "build", "-q"]) == 0
+    changed = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("changed:")]
+    assert changed == ["changed: 守好粮仓 (copy_edited.txt)"]
 
 
 def test_add_while_the_first_build_runs_names_that_build_not_a_missing_index(tmp_path, capsys):
