@@ -114,9 +114,10 @@ def _publish(source, report, root: Path) -> None:
               f"rows written, {published.closed} closed, {published.deleted} pruned")
 
 
-def _print_build(report, *, last: Sequence[Path] = ()) -> None:
+def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = False) -> None:
     """What a build made and changed, then its warnings; those naming a file of ``last`` (what the
-    command was asked to add) come last, where they are seen."""
+    command was asked to add) come last, where they are seen. ``others_counted``: the library's own
+    warnings, said at every add of a day's files (790 lines of a grown library), are counted in one line."""
     counts = report.manifest["counts"]
     print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
           f"{counts['sections']} sections, {counts['passages']} passages "
@@ -138,7 +139,16 @@ def _print_build(report, *, last: Sequence[Path] = ()) -> None:
     else:  # a build that repeats no byte of the last one, yet holds the same passages
         print("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did")
     named = tuple(path.name for path in last)
-    for warning in sorted(report.warnings, key=lambda w: any(name in w.split(":", 1)[0] for name in named)):
+
+    def about_given(warning: str) -> bool:
+        return any(name in warning.split(":", 1)[0] for name in named)
+
+    given = [w for w in report.warnings if about_given(w)]
+    others = [w for w in report.warnings if not about_given(w)]
+    if others_counted and others:
+        print(f"warning: {len(others)} about the library's other files, as before "
+              "(`speechqa add --all-warnings` lists them)", file=sys.stderr)
+    for warning in (given if others_counted else others + given):
         print(f"warning: {warning}", file=sys.stderr)
 
 
@@ -245,7 +255,7 @@ def cmd_add(args) -> int:
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
                    budget=manifest.get("budget", 512), progress=not args.quiet)
     added = [Path(f) for f in args.files]
-    _print_build(report, last=added)
+    _print_build(report, last=added, others_counted=not args.all_warnings)
     _publish(source, report, root)
     barren = [str(path) for path in added if path.resolve() in report.barren]
     if barren:
@@ -461,6 +471,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("add", "add speech files to the current index (re-embeds only what is new)", cmd_add)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--all-warnings", action="store_true",
+                   help="list the warnings about the library's other files too (default: count them)")
 
     p = command("ask", "answer a question from the index", cmd_ask)
     p.add_argument("question", type=_text_option,

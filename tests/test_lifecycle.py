@@ -118,6 +118,29 @@ def test_an_updated_copy_of_a_library_file_added_from_elsewhere_keeps_both_apart
     assert sorted(s.source for s in load_searcher(root).speeches) == ["downloads/grain.txt", "grain.txt"]
 
 
+def test_add_lists_the_warnings_about_its_files_and_counts_the_librarys_own(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "grain.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    (corpus / "notes.md").write_text("# 笔记\n", encoding="utf-8")  # not indexed, and said so at every build
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    flood = tmp_path / "flood.txt"
+    flood.write_text("守好堤防\n【哒哒素材库】——每天更新材料1000多篇\n一、做好防汛工作\n一是加固堤防。\n",
+                     encoding="utf-8")
+    library_warning = next(line for line in capsys.readouterr().err.splitlines() if "notes.md" in line)
+    assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert errors[0] == ("warning: 1 about the library's other files, as before "
+                         "(`speechqa add --all-warnings` lists them)")
+    assert library_warning not in errors and "flood.txt: left out as an advertisement" in errors[-1]
+    flood.write_text(flood.read_text(encoding="utf-8") + "二是疏浚河道。\n", encoding="utf-8")
+    assert main(["--index", str(root), "add", str(flood), "-q", "--all-warnings"]) == 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert errors[0] == library_warning and "flood.txt: left out as an advertisement" in errors[-1]
+
+
 def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_path, capsys):
     from index.search import load_searcher
     from service.cli import main
