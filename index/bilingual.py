@@ -71,6 +71,7 @@ _LEADING = ("to", "a", "an", "the")
 # Words that carry no topic of their own in a question; CEDICT glosses them with dozens of
 # function words (the auxiliary "have" with 具有, 所有, and through the passages' English 必须, 只有:
 # marks on words no one asked about, and no rank moved on the development sets without it).
+ARTICLES = frozenset({"a", "an", "the"})
 ENGLISH_STOP_WORDS = frozenset(
     """
     a an the of to in on for and or is are was were be been by with as at from that this these those
@@ -114,8 +115,8 @@ def read_term_table(table: Traversable, key_of: Callable[[str], str], is_key: Ca
 
 
 def read_glossary(table: Traversable) -> dict[str, tuple[str, ...]]:
-    """English phrase (as ``english_words`` reads it) → Chinese terms, from a glossary table."""
-    return read_term_table(table, lambda english: " ".join(english_words(english)),
+    """English phrase (as ``glossary_key`` reads it) → Chinese terms, from a glossary table."""
+    return read_term_table(table, lambda english: glossary_key(english_words(english)),
                            lambda phrase: 0 < len(phrase.split()) <= MAX_GLOSSARY_PHRASE,
                            f"an English phrase of at most {MAX_GLOSSARY_PHRASE} words, a tab and Chinese terms")
 
@@ -244,6 +245,12 @@ def _singular(word: str) -> str:
     return word
 
 
+def glossary_key(words: Sequence[str]) -> str:
+    """How a run of English words is looked up in a glossary: without its articles, which writers
+    put in or leave out ("the capital of the Zhuang region" is the glossary's capital of zhuang region)."""
+    return " ".join(word for word in words if word not in ARTICLES)
+
+
 def english_words(text: str) -> list[str]:
     """The lower-cased English words of ``text`` in order, possessives cut (Xingtai's → xingtai)."""
     return [w.removesuffix("'s").strip("'-") for w in _WORDS.findall(text.lower())]
@@ -272,9 +279,9 @@ def chinese_terms(text: str, vocabulary: Container[str], *,
             run = words[at:at + size]
             if size == 1 and run[0] in ENGLISH_STOP_WORDS:
                 continue
-            found = _lookup(" ".join(run), glosses, vocabulary, split, glossary)
+            found = _lookup(run, glosses, vocabulary, split, glossary)
             if found is None and size == 1:
-                found = _lookup(_singular(run[0]), glosses, vocabulary, split, glossary)
+                found = _lookup([_singular(run[0])], glosses, vocabulary, split, glossary)
             if found:
                 terms.update(dict.fromkeys(found))
                 at += size
@@ -303,12 +310,13 @@ def headword_terms(heads: Sequence[str], vocabulary: Container[str],
     return [t for t in out if len(t) > 1]
 
 
-def _lookup(gloss: str, glosses: dict[str, Sequence[str]], vocabulary: Container[str],
+def _lookup(run: Sequence[str], glosses: dict[str, Sequence[str]], vocabulary: Container[str],
             split: Callable[[str], Sequence[str]] | None, glossary: dict[str, Sequence[str]]) -> list[str] | None:
-    if gloss in glossary:
-        heads = headword_terms(glossary[gloss], vocabulary, split, max_split=None)
+    key = glossary_key(run)
+    if key in glossary:
+        heads = headword_terms(glossary[key], vocabulary, split, max_split=None)
     else:
-        heads = headword_terms(glosses.get(gloss, ()), vocabulary, split)
+        heads = headword_terms(glosses.get(" ".join(run), ()), vocabulary, split)
     if not heads or len(heads) > MAX_SENSES:
         return None
     return heads

@@ -36,13 +36,24 @@ def test_the_policy_glossary_replaces_cedicts_senses_and_splits_long_terms():
                                    glossary=glossary, split=pieces.get) == ["国家安全"]
 
 
+def test_a_glossary_phrase_matches_with_or_without_its_articles():
+    glossary = {"capital of zhuang region": ("壮乡首府",), "nip in bud": ("萌芽",)}
+    vocabulary = {"壮乡首府", "萌芽", "首都"}
+    cedict = {"capital": ("首都",)}
+    for question in ("the capital of the Zhuang region", "capital of Zhuang region", "a capital of a Zhuang region"):
+        assert bilingual.chinese_terms(question, vocabulary, index=cedict, glossary=glossary) == ["壮乡首府"]
+    assert bilingual.chinese_terms("nip it in the bud", vocabulary, index=cedict, glossary=glossary) == []
+    # a table's own phrases are read the same way: its articles do not have to be the question's
+    assert bilingual.glossary_key(bilingual.english_words("Nip in the bud")) == "nip in bud"
+
+
 def test_the_packaged_policy_glossary_reads_as_english_phrases_and_chinese_terms():
     glossary = bilingual.policy_glossary()
     assert len(glossary) > 150
     assert glossary["pumped storage"] == ("抽水蓄能",) and glossary["revitalization"] == ("振兴",)
     # keys are read as questions are ("Agriculture, rural areas and farmers" → words without commas)
     assert glossary["agriculture rural areas and farmers"] == ("三农",)
-    assert all(k == " ".join(bilingual.english_words(k)) for k in glossary)
+    assert all(k == bilingual.glossary_key(bilingual.english_words(k)) for k in glossary)
     assert max(len(k.split()) for k in glossary) <= bilingual.MAX_GLOSSARY_PHRASE
     assert all(bilingual.has_chinese(term) for terms in glossary.values() for term in terms)
 
