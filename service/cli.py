@@ -215,7 +215,8 @@ def _sources_to_rebuild(source, root: Path) -> list[Path]:
     gone = [str(s) for s in sources if not s.exists()]
     if gone:
         raise CorpusError(f"the current index was built from {', '.join(gone)}, which no longer "
-                          f"{'exists' if len(gone) == 1 else 'exist'} — give what to build with --corpus")
+                          f"{'exists' if len(gone) == 1 else 'exist'} — `speechqa remove` a file `add` gave it, "
+                          "or give what to build with --corpus")
     if sources != [Path(DEFAULT_CORPUS).resolve()]:
         print(f"rebuilding the current index's sources: {', '.join(map(str, sources))} "
               "(--corpus DIR builds another)")
@@ -235,34 +236,78 @@ def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
 
 
 def cmd_add(args) -> int:
-    from index.build import build, build_lock
-    from index.embed import load_encoder
-    from index.errors import IndexNotBuilt
-
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
     source = _source(args)
-    try:
-        manifest = source.manifest()
-    except IndexNotBuilt:
-        with build_lock(root, then="add the files"):  # a first build still running is named, not "no index"
-            pass
-        raise
+    manifest = _current_manifest(source, root, then="add the files")
     sources = [Path(s) for s in manifest["sources"]]
     known = {s.resolve() for s in sources}
     sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
-    encoder = load_encoder(manifest.get("model_spec"), index_engine=manifest.get("engine"))
-    report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
-                   budget=manifest.get("budget", 512), progress=not args.quiet)
     added = [Path(f) for f in args.files]
-    _print_build(report, last=added, others_counted=not args.all_warnings)
-    _publish(source, report, root)
+    report = _rebuild(source, root, manifest, sources, quiet=args.quiet, last=added,
+                      others_counted=not args.all_warnings)
     barren = [str(path) for path in added if path.resolve() in report.barren]
     if barren:
         print(f"speechqa: no speech came from {', '.join(barren)}, so nothing of {'it' if len(barren) == 1 else 'them'}"
               " was added (the warnings above say why)", file=sys.stderr)
     # a day's intake with one reprint among its files was still added; a request that added nothing failed
     return 2 if len(barren) == len(added) else 0
+
+
+def cmd_remove(args) -> int:
+    """`speechqa remove FILE...`: files `add` gave the index leave its sources, and it is rebuilt without them.
+
+    A file inside a source folder is the folder's: removing it there is what removes it from the index."""
+    from index.errors import CorpusError
+
+    root = _index_root(args)
+    source = _source(args)
+    manifest = _current_manifest(source, root, then="remove the files")
+    sources = [Path(s).resolve() for s in manifest["sources"]]
+    given = {Path(f).resolve(): f for f in args.files}  # a file already deleted is removed all the same
+    for path, name in given.items():
+        if path in sources:
+            continue
+        folder = next((s for s in sources if path.is_relative_to(s)), None)
+        if folder is not None:
+            raise CorpusError(f"{name} lies in the source folder {folder}: move or delete it there and run "
+                              "`speechqa build` (nothing was removed)")
+        raise CorpusError(f"{name} is not among the current index's sources (`speechqa status` lists them); "
+                          "nothing was removed")
+    kept = [s for s in sources if s not in given]
+    if not kept:
+        raise CorpusError("that would leave the index no source to build from; nothing was removed "
+                          "(`speechqa build --corpus DIR` builds another library)")
+    _rebuild(source, root, manifest, kept, quiet=args.quiet)
+    return 0
+
+
+def _current_manifest(source, root: Path, *, then: str) -> dict:
+    """The manifest of the build ``source`` serves; with none yet, a first build still running is
+    named rather than "no index"."""
+    from index.build import build_lock
+    from index.errors import IndexNotBuilt
+
+    try:
+        return source.manifest()
+    except IndexNotBuilt:
+        with build_lock(root, then=then):
+            pass
+        raise
+
+
+def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: bool,
+             last: Sequence[Path] = (), others_counted: bool = False):
+    """Build ``sources`` with the current build's model and settings, print the build, publish it."""
+    from index.build import build
+    from index.embed import load_encoder
+
+    encoder = load_encoder(manifest.get("model_spec"), index_engine=manifest.get("engine"))
+    report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
+                   budget=manifest.get("budget", 512), progress=not quiet)
+    _print_build(report, last=last, others_counted=others_counted)
+    _publish(source, report, root)
+    return report
 
 
 def cmd_ask(args) -> int:
@@ -474,6 +519,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--all-warnings", action="store_true",
                    help="list the warnings about the library's other files too (default: count them)")
 
+    p = command("remove", "drop files `add` gave the index from its sources, and rebuild without them", cmd_remove)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
     p = command("ask", "answer a question from the index", cmd_ask)
     p.add_argument("question", type=_text_option,
                    help='free text, "exact phrases", -excluded words and title:词 (see README)')
@@ -558,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}, ensure_ascii=False))
         return 2
     except KeyboardInterrupt:
-        resumes = " — run it again to resume: what was embedded is kept" if args.command in ("build", "add") else ""
+        resumes = " — run it again to resume: what was embedded is kept" if args.command in ("build", "add", "remove") else ""
         print(f"speechqa: {args.command} interrupted{resumes}", file=sys.stderr)
         return 130
     except BrokenPipeError:

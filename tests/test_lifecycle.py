@@ -175,9 +175,36 @@ def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_pat
     elsewhere.rmdir()
     served = lifecycle.current_id(root)
     assert main(["--index", str(root), "build", "-q"]) == 2
-    assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — give what to "
-            "build with --corpus") in capsys.readouterr().err
+    assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — `speechqa remove` "
+            "a file `add` gave it, or give what to build with --corpus") in capsys.readouterr().err
     assert lifecycle.current_id(root) == served
+    # a gone source `add` gave is removed by name, and the index is rebuilt without its speeches
+    assert main(["--index", str(root), "remove", str(elsewhere), "-q"]) == 0
+    assert titles() == ["守好粮仓"] and lifecycle.current_id(root) != served
+    assert "removed: 守好城市防汛底线" in capsys.readouterr().out
+    assert main(["--index", str(root), "build", "-q"]) == 0
+
+
+def test_remove_takes_only_what_add_gave_and_never_the_last_source(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root = corpus_of(tmp_path / "corpus", GRAIN), tmp_path / "index"
+    flood = tmp_path / "flood.txt"
+    flood.write_text(FLOOD, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
+    served = lifecycle.current_id(root)
+    capsys.readouterr()
+    # a file of a source folder is the folder's to drop; a file the index never had is named as such
+    assert main(["--index", str(root), "remove", str(corpus / "0.txt")]) == 2
+    assert f"lies in the source folder {corpus.resolve()}: move or delete it there" in capsys.readouterr().err
+    assert main(["--index", str(root), "remove", str(tmp_path / "other.txt")]) == 2
+    assert "is not among the current index's sources" in capsys.readouterr().err
+    assert main(["--index", str(root), "remove", str(corpus), str(flood)]) == 2
+    assert "would leave the index no source" in capsys.readouterr().err
+    assert lifecycle.current_id(root) == served, "a refused remove builds nothing"
+    assert main(["--index", str(root), "remove", str(flood), "-q"]) == 0
+    assert titles(root) == ["守好粮仓"]
 
 
 GRAIN = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n"
