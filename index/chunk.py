@@ -11,8 +11,9 @@ paragraphs after it and a section does not end in a scrap.
 
 ``Passage.text`` is ``source_text[start:end]``. The chunker sees only blocks, so
 a passage spans the gap between two blocks only when that gap is one character:
-between two trimmed lines that can only be the newline (``parse.decode`` drops
-blank lines and indentation, so that is every paragraph break of a decoded file).
+between two trimmed lines that can only be the newline (``parse.read_corpus_file``
+drops blank lines, indentation and the lines left out as ads or page furniture,
+so that is every paragraph break of a file as the build reads it).
 
 ``count_tokens`` measures what the model sees (prefix and special tokens included)
 and ``count_tokens(passage.text) <= budget`` always holds. Each unit is counted once

@@ -1,13 +1,16 @@
 """Corpus files → Speech records: nothing lost, nothing invented.
 
 A corpus is ``.txt`` files and Word ``.docx`` files. ``decode`` turns a text file's bytes into
-the canonical text every offset refers to: UTF-8 (a BOM is dropped), UTF-16 with or without a
+its canonical text: UTF-8 (a BOM is dropped), UTF-16 with or without a
 BOM, GB18030, or Big5 (where GB18030 would read it as rare characters); CRLF/CR become LF, each
-line loses its surrounding whitespace (U+3000 indentation included) and blank lines are dropped. Paragraphs are therefore exactly one newline apart, which
-is what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from its blocks
-alone. A Word document's body (index/word.py: each paragraph, and each table row, a line, in
-reading order, list numbers as Word shows them) is brought to the same form. A directory's files
-of any other kind are named in a warning.
+line loses its surrounding whitespace (U+3000 indentation included) and blank lines are dropped.
+A Word document's body (index/word.py: each paragraph, and each table row, a line, in
+reading order, list numbers as Word shows them) is brought to the same form. ``read_corpus_file``
+gives the text every offset refers to: the canonical text less each line that holds only an
+advertisement or page furniture (below), which goes as a blank line goes, named in a warning.
+Paragraphs are therefore exactly one newline apart, as in a copy of the file without those lines,
+which is what lets ``index.chunk`` rebuild a multi-paragraph passage's source text from its blocks
+alone. A directory's files of any other kind are named in a warning.
 
 ``parse_text`` reads one file's text:
 
@@ -26,7 +29,7 @@ of any other kind are named in a warning.
   with no heading or point marker; a file of that line alone holds no speech.
   Otherwise the speech is untitled, gets ``title_inferred=True``, and its title
   is derived, in order: the first heading's label without its 一、/（一）/1.
-  marker; the first sentence of the body (cut at 40 characters); the file stem.
+  marker; the first sentence of the body's first line (cut at 40 characters); the file stem.
 * Every other non-noise line is a Block (see ``Block``): ``heading`` for a line
   opening with 一、 / （一） / 1. 1、 （1） — when the heading leads a long paragraph
   the whole line stays one heading block and its label is the first sentence —
@@ -39,15 +42,22 @@ of any other kind are named in a warning.
   advertisement lines: a line of at most 200 characters that opens with a 【…素材库/代笔…】
   banner, or names the compiler's trade (素材库, 代笔, 代写, 网盘, VIP, 会员群, 提取码…) and
   a way to reach the seller (客服：cwk, 微信/QQ and an id, 公众号：name, a URL) and does not
-  read as the speaker's prose. Speech prose that mentions 微信客服 or 接单 gives no seller's
-  handle and is kept, and so is a line that governs (打击, 整治, 查处, 举报, 各级…) or names a
-  government contact (12339, .gov.cn), unless it courts a customer (添加客服, 加微信, 扫码, 优惠,
-  认准…); ``load_corpus`` names every line it leaves out as an ad in a warning.
+  read as the speaker's prose; or a line of at most 100 characters that asks for contact
+  (关注公众号, 添加客服, 加微信, 扫码关注, VX, QQ群) and offers material (素材, 材料, 范文, 代写,
+  会员…), as 更多精品材料请关注公众号：笔杆子素材，添加客服：cwk does, and is not prose.
+  Speech prose that mentions 微信客服 or 接单 gives no seller's
+  handle and is kept, and so is a line that governs (打击, 整治, 查处, 举报, 各级…), serves the
+  public (政务, 群众, 办理), warns of the trade (警惕, 诱导, 境外), addresses the meeting (大家) or
+  names a government contact (12339, .gov.cn), unless it names the trade and a seller's contact and
+  courts a customer (添加客服, 加微信, 扫码, 优惠, 认准…); ``load_corpus`` names every line it
+  leaves out as an ad in a warning.
 * Page furniture never reaches a block either: page numbers (— 12 —, - 12 -, 第 12 页, a bare
   number of up to three digits) and running headers, a line of at most 20 characters, no
-  heading, header line, date or 目录 title, without punctuation, that occurs three times or
-  more in the file (内部资料 注意保存). One warning per file names them. A sentence broken by
-  a furniture line stays two blocks: a block's text is its source span, which holds the furniture.
+  heading, header line, byline, date or 目录 title, without punctuation, that occurs three times or
+  more in the file (内部资料 注意保存). One warning per file names them. The text
+  ``read_corpus_file`` gives holds no line of furniture or ads, so a sentence a page break cut is
+  one block again; given a text that still holds one, ``parse_text`` leaves it out of the blocks,
+  which then stay apart: a block's text is its source span.
 * A paragraph line of at least 15 characters that stops mid-sentence (no 。！？；…： at its end),
   followed at once by a plain paragraph line, is wrapped: the two are one block, line break and
   all (text converted from print, hard-wrapped or cut by a page break with blank lines).
@@ -136,9 +146,11 @@ _TITLE_IGNORED = re.compile(r"[^\w。！？!?；;]|_")
 # sentence or two (the seeds' three are 84–88 characters): a longer line is a paragraph, kept.
 _AD_LIMIT = 200
 # A speaker who fights that trade names it too, and a contact point (关注微信公众号：国家安全部进行
-# 举报, 网址：www.12339.gov.cn): a line that governs (打击, 整治, 各级…) or names a government
-# contact is prose, unless it also courts the reader as a customer, as only a seller does.
-_AD_PROSE = re.compile(r"打击|整治|查处|取缔|关停|曝光|举报|依法|各级|(?<!\d)123(?:39|71|45)(?!\d)|\.gov\.cn")
+# 举报, 网址：www.12339.gov.cn): a line that governs (打击, 整治, 各级…), serves the public (政务, 群众,
+# 办理), warns of the trade (警惕, 诱导, 境外), addresses the meeting (请大家关注公众号) or names a
+# government contact is prose, unless it also courts the reader as a customer, as only a seller does.
+_AD_PROSE = re.compile(r"打击|整治|查处|取缔|关停|曝光|举报|依法|各级|政务|政府|群众|办事|办理|警惕|诱导|索要|窃取|境外|涉密"
+                       r"|大家|同志|(?<!\d)123(?:39|71|45)(?!\d)|\.gov\.cn")
 _AD_CUSTOMER = re.compile(r"添加客服|联系客服|加微信|扫码|优惠|小伙伴|认准|谨防假冒|好评|接单中|有意加入|欢迎加入|svip")
 _AD_BANNER = re.compile(r"【[^】]{0,20}(?:素材|代笔|文库|资料库|材料库)[^】]{0,10}】")
 _AD_TRADE = re.compile(r"素材库|代笔|代写|网盘|vip|会员群|开通会员|谨防假冒|唯一平台|提取码")
@@ -146,6 +158,15 @@ _AD_CONTACT = re.compile(
     r"(?:客服|微信号?|qq|vx|wx|联系(?:方式|电话)?)\s*[:：]?\s*[a-z0-9][a-z0-9_\- ]{2,}"  # 客服：cwk, QQ 12345678
     r"|公众号\s*[:：“\"「]"  # 公众号：哒哒君, 关注公众号“…”
     r"|https?://|www\.")
+# An ad may name no trade, only the goods and how to get more: 更多精品材料请关注公众号：笔杆子素材，
+# 添加客服：cwk. A speaker asks for contact too (请大家关注公众号, 扫码办理) and warns of strangers who
+# 加微信 to ask for 材料, but to serve the public or fight the trade, which _AD_PROSE reads as prose; a
+# seller's line asks for contact and offers material in a sentence or two (the seeds' ads are 84–88
+# characters), so a longer line is a paragraph.
+_AD_SOLICIT = re.compile(r"关注(?:微信)?公众号|添加客服|联系客服|加(?:微信|qq)|扫码(?:关注|添加|加入|进群|入群|领取|获取)"
+                         r"|vx|qq群")
+_AD_GOODS = re.compile(r"素材|材料|范文|代写|代笔|会员|文稿")
+_AD_SOLICIT_LIMIT = 100
 _AD_QUOTE = 30  # characters of a left-out ad quoted in its warning
 # Page furniture of a file converted from print: page numbers (— 12 —, - 12 -, 第 12 页, a bare 12)
 # and a running header or footer, a short line repeated on every page (内部资料 注意保存). A line
@@ -281,8 +302,32 @@ def _canonical(text: str) -> str:
 
 
 def read_corpus_file(data: bytes, source: str) -> str:
+    """The text a corpus file's offsets refer to: its canonical text (``_canonical_file``) less the
+    lines that hold only advertisements and page furniture (``_read``)."""
+    return _read(_canonical_file(data, source))[0]
+
+
+def _canonical_file(data: bytes, source: str) -> str:
     """The canonical text of a corpus file's bytes: index/word.py's for a .docx, else ``decode``'s."""
     return _canonical(read_docx(data, source)) if source.lower().endswith(WORD_SUFFIX) else decode(data, source)
+
+
+def _read(text: str) -> tuple[str, Counter[str]]:
+    """A file's canonical ``text`` as the parser reads it, less each line that holds only advertisements
+    and page furniture, and the file's page furniture.
+
+    Such a line goes as a blank line goes, so the paragraphs either side of it are one newline apart as
+    in a copy without it: a passage spans them (its text still the source's ``[start:end]``), a reprint
+    with an ad between two paragraphs gives the original's passages, and a sentence a page break cut is
+    one block again. ``load_corpus`` names each such line in a warning.
+    """
+    furniture = _page_furniture([line for line in _lines(text) if not _is_noise(line.text)])
+
+    def left_out(line: str) -> bool:
+        pieces = [piece.text for piece in _lines(line)]
+        return bool(pieces) and all(_is_ad(piece) or piece in furniture for piece in pieces)
+
+    return "\n".join(line for line in text.split("\n") if not left_out(line)), furniture
 
 
 def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
@@ -387,8 +432,10 @@ def _is_ad(text: str) -> bool:
     lowered = text.lower()
     if _AD_BANNER.match(text):
         return True
-    return bool(_AD_TRADE.search(lowered) and _AD_CONTACT.search(lowered)
-                and (_AD_CUSTOMER.search(lowered) or not _AD_PROSE.search(lowered)))
+    if _AD_TRADE.search(lowered) and _AD_CONTACT.search(lowered):
+        return bool(_AD_CUSTOMER.search(lowered) or not _AD_PROSE.search(lowered))
+    return bool(len(text) <= _AD_SOLICIT_LIMIT and _AD_SOLICIT.search(lowered) and _AD_GOODS.search(lowered)
+                and not _AD_PROSE.search(lowered))
 
 
 def _advertisements(text: str) -> list[str]:
@@ -410,11 +457,13 @@ def _page_furniture(lines: list[_Line]) -> Counter[str]:
 
 
 def _may_run_as_header(text: str, titles: set[str]) -> bool:
-    # a compilation's speeches may share a title, a speaker, a date: those lines repeat as structure
+    # a compilation's speeches may share a title, a byline, a date: those lines repeat as structure
+    # (a 座谈会 compilation prints one ——在…上的发言 under every title) and are read as metadata
     # punctuation marks a line as the speech's own, 同志们： above every speech of a compilation
     return (len(text) <= _RUNNING_HEADER_CHARS and not _TITLE_PUNCT.search(text)
             and _classify(text)[0] == "paragraph" and _title_key(text) not in titles
-            and not any(pattern.fullmatch(text) for pattern in (_HEADER_LINE, _HEADER_END, _DATED_LINE)))
+            and not any(pattern.fullmatch(text) for pattern in
+                        (_HEADER_LINE, _HEADER_END, _DATED_LINE, _OCCASION_LINE, _SPEAKER_LINE)))
 
 
 def _label(text: str, body_from: int = 0) -> str:
@@ -535,7 +584,8 @@ def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
                 return title
     # a 目录 line whose entries could not be told from the body names no speech
     opening = next((block.text for block in blocks if not _TOC_HEAD.fullmatch(block.text)), "")
-    sentence = _SENTENCE_END.split(opening[:200], maxsplit=1)[0].strip()
+    # a title is one line, and a block joined from wrapped lines holds several
+    sentence = _SENTENCE_END.split(opening.split("\n", 1)[0][:200], maxsplit=1)[0].strip()
     if sentence:
         return sentence[:_TITLE_LIMIT]
     return Path(source).stem
@@ -679,11 +729,17 @@ def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[S
     return _parse(text, source, sidecar)[0]
 
 
-def _parse(text: str, source: str, sidecar: dict | None) -> tuple[list[Speech], list[str]]:
+def _parse(text: str, source: str, sidecar: dict | None,
+           furniture: Counter[str] | None = None) -> tuple[list[Speech], list[str]]:
     """``parse_text``'s speeches and a warning for each thing of the text it could not use or left
-    out: page furniture, a date it cannot read, a 目录 entry that names no speech of the body."""
+    out: page furniture, a date it cannot read, a 目录 entry that names no speech of the body.
+
+    ``furniture`` is the page furniture ``_read`` found in the file it read ``text`` from, by default
+    the furniture of ``text`` itself (a line left on its page by a glued marker repeats fewer times
+    in what ``_read`` keeps).
+    """
     kept = [line for line in _lines(text) if not _is_noise(line.text)]
-    furniture = _page_furniture(kept)
+    furniture = _page_furniture(kept) if furniture is None else furniture
     lines = [line for line in kept if line.text not in furniture]
     warnings = [_furniture_warning(source, furniture)] if furniture else []
     file_header, used, problems = _header(lines, source, allow_open=True)
@@ -806,25 +862,26 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
             warnings.append(f"{name}: skipped, empty file")
             continue
         try:
-            text = read_corpus_file(data, name)
+            canonical = _canonical_file(data, name)
         except CorpusError as error:
             warnings.append(f"{error} (skipped)")
             continue
-        if not text.strip():  # only whitespace the byte check cannot see, such as U+3000
+        if not canonical.strip():  # only whitespace the byte check cannot see, such as U+3000
             warnings.append(f"{name}: skipped, empty file")
             continue
-        digest = hashlib.sha1(text.encode()).hexdigest()
+        digest = hashlib.sha1(canonical.encode()).hexdigest()
         if digest in seen:
             warnings.append(f"{name}: skipped, same content as {seen[digest]}")
             continue
         seen[digest] = name
-        found, notes = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX))
+        text, furniture = _read(canonical)
+        found, notes = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX), furniture)
         if not found:
-            reason = "only a title, no body" if "\n" not in text else "no body text"
+            reason = "only a title, no body" if "\n" not in canonical else "no body text"
             warnings.append(f"{name}: skipped, {reason}")
             continue
         warnings.extend(notes)
-        warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(text))
+        warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(canonical))
         longest = max(map(len, text.splitlines()))
         if longest > LONG_LINE_CHARS:
             warnings.append(f"{name}: a line of {longest:,} characters with no line break; "
@@ -833,18 +890,19 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
     return speeches, warnings
 
 
-def _parse_file(text: str, name: str, sidecar_path: Path) -> tuple[list[Speech], list[str]]:
+def _parse_file(text: str, name: str, sidecar_path: Path,
+                furniture: Counter[str]) -> tuple[list[Speech], list[str]]:
     """``_parse`` with the file's sidecar, if it has one, and a warning when that sidecar cannot
     be used: the metadata is wrong, not the speeches, so they are indexed without it."""
     if not sidecar_path.exists():
-        return _parse(text, name, None)
+        return _parse(text, name, None, furniture)
     try:
         sidecar = read_sidecar(sidecar_path)
-        speeches, warnings = _parse(text, name, sidecar)
+        speeches, warnings = _parse(text, name, sidecar, furniture)
         return speeches, [*sidecar["warnings"], *warnings]
     except SidecarError as error:
         sidecar = Path(name).with_suffix(SIDECAR_SUFFIX).as_posix()
-        speeches, warnings = _parse(text, name, None)
+        speeches, warnings = _parse(text, name, None, furniture)
         return speeches, [f"{error} — {sidecar} ignored, {name} indexed without its metadata", *warnings]
 
 

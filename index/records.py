@@ -1,8 +1,9 @@
 """The nouns that travel between stages, as frozen dataclasses.
 
 Offsets are character offsets (not bytes) into the source as the parser reads it
-(``parse.read_corpus_file``: decoded, line ends made ``\n``, each line trimmed, blank lines
-dropped), so a passage's text is always ``source_text[start:end]`` of that text.
+(``parse.read_corpus_file``: decoded, line ends made ``\n``, each line trimmed, blank lines and
+lines left out as advertisements or page furniture dropped), so a passage's text is always
+``source_text[start:end]`` of that text.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index.chunk import chunk
-from index.parse import decode, load_corpus, parse_text
+from index.parse import decode, load_corpus, parse_text, read_corpus_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -118,6 +118,35 @@ def test_a_repeated_text_gets_an_id_of_its_own_each_time(count):
     speech, = parse_text("关于某项工作的讲话\n一、第一部分\n抓好落实。\n二、第二部分\n抓好落实。\n", "x.txt")
     ids = [p.id for p in chunk(speech, count_tokens=count) if p.text.endswith("抓好落实。")]
     assert len(ids) == 2 and len(set(ids)) == 2
+
+
+ORIGINAL = """深化社会治理创新
+日期：2024-03-01
+---
+三、提高政治站位，不断提升风险防控的能力水平
+聚焦新定位新使命，始终把安全发展贯穿推进高质量发展各领域和全过程。
+党的二十大报告作出“推进国家安全体系和能力现代化”的战略部署，我们要坚决维护国家安全和社会稳定。
+探索推行“线上巡查、线下处置”工作机制，做到“吹哨即到”，把矛盾纠纷化解在基层。
+"""
+
+
+@pytest.mark.parametrize("left_out, warning", [
+    ("【哒哒素材库】——每天更新材料1000篇，全网最全", "r.txt: left out as an advertisement: '【哒哒素材库】——每天更新材料1000篇，全网最全'"),
+    ("更多精品材料请关注公众号：笔杆子素材 ，添加客服：cwk",
+     "r.txt: left out as an advertisement: '更多精品材料请关注公众号：笔杆子素材 ，添加客服：cwk'"),
+    ("— 12 —", "r.txt: left out as page furniture: '— 12 —'"),
+])
+def test_a_line_left_out_between_paragraphs_does_not_move_a_passage_break(tmp_path, count, left_out, warning):
+    # reprints fold by near-duplicate passages: a break where the reprint's ad stood leaves none alike
+    reprint = ORIGINAL.replace("日期：2024-03-01\n---", "（2024年5月1日）").replace("探索推行", f"{left_out}\n探索推行")
+    (tmp_path / "o.txt").write_text(ORIGINAL, encoding="utf-8")
+    (tmp_path / "r.txt").write_text(reprint, encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == [warning]
+    original, reprinted = (chunk(speech, count_tokens=count) for speech in speeches)
+    assert [p.text for p in reprinted] == [p.text for p in original] == ["\n".join(ORIGINAL.splitlines()[3:])]
+    text = read_corpus_file(reprint.encode(), "r.txt")
+    assert left_out not in text and all(text[p.start:p.end] == p.text for p in reprinted)
 
 
 def test_token_counts_are_economical(seeds, count):

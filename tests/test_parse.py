@@ -236,6 +236,11 @@ def test_speech_prose_about_services_is_kept_whole(tmp_path):
     # a governing word does not make a line that courts a customer prose
     "严厉打击盗版，正版素材库请认准公众号：哒哒君",
     "各级机关讲话稿代写，加微信：xiezuo2023",
+    # no trade named, only the goods and how to get more
+    "更多精品材料请关注公众号：笔杆子素材 ，添加客服：cwk",
+    "需要word版材料请加微信：bigan2023",
+    "扫码关注，获取更多精品范文",
+    "范文素材交流QQ群：123456789",
 ])
 def test_advertisements_are_left_out(line):
     (speech,) = parse_text(f"守好粮仓\n要压实责任。\n{line}\n要稳定面积。", "ad.txt")
@@ -256,6 +261,12 @@ def test_advertisements_are_left_out(line):
     "今年以来，我们会同网信部门关停违规素材库网站xx家，清理网盘链接xx条，网址：www.12339.gov.cn 已开通在线举报。",
     # a long paragraph is prose whatever it mentions
     "持续接单中，需要请联系客服：cwk。" + "要压实责任，稳定粮食播种面积。" * 15,
+    # asking for contact about material, but to serve the public, to warn, or to the meeting
+    "群众可关注公众号“南宁发布”，查询办事所需材料。",
+    "各部门要关注政务公众号的运维，及时更新政策材料。",
+    "警惕境外间谍情报机关以兼职为名诱导加微信，索要内部材料。",
+    "要依法打击网上代写材料、售卖范文等行为，对通过公众号、加微信等方式招揽生意的坚决查处。",
+    "学习材料已通过单位公众号推送，请大家关注公众号及时学习。",
 ])
 def test_speech_lines_that_mention_ad_words_are_kept(line):
     (speech,) = parse_text(f"守好粮仓\n{line}", "prose.txt")
@@ -291,9 +302,11 @@ def test_page_numbers_and_a_running_header_are_left_out_and_named(tmp_path):
     (tmp_path / "p.txt").write_text(PRINTED, encoding="utf-8")
     (speech,), warnings = load_corpus(tmp_path)
     assert speech.title == "守好粮仓"
-    assert [b.text for b in speech.blocks] == ["要压实粮食安全党政同责，稳定粮食播种面积，切实", "提高粮食单产水平。",
+    # the sentence the page break cut is one block again: the furniture is no part of the text read
+    assert [b.text for b in speech.blocks] == ["要压实粮食安全党政同责，稳定粮食播种面积，切实\n提高粮食单产水平。",
                                                "一、把牢粮食安全主动权", "要稳定面积。", "收尾。"]
-    text = decode(PRINTED.encode(), "p.txt")
+    text = read_corpus_file(PRINTED.encode(), "p.txt")
+    assert text == "守好粮仓\n要压实粮食安全党政同责，稳定粮食播种面积，切实\n提高粮食单产水平。\n一、把牢粮食安全主动权\n要稳定面积。\n收尾。"
     assert all(text[b.start:b.end] == b.text for b in speech.blocks)
     assert warnings == ["p.txt: left out as page furniture: '内部资料 注意保存' ×3, '— 12 —', '- 13 -', '—14—', "
                         "'第 15 页', '16'"]
@@ -318,6 +331,36 @@ def test_the_structure_a_compilation_repeats_is_not_page_furniture():
     speeches = parse_text(text, "c.txt")
     assert [(s.title, s.speaker, s.date, [b.text for b in s.blocks]) for s in speeches] == [
         ("甲讲话", "张三", "2023-04-15", [f"要压实责任{n}。"]) for n in range(3)]
+
+
+def test_a_byline_every_speech_of_a_compilation_repeats_is_read_not_left_out_as_furniture(tmp_path):
+    # a 座谈会 compilation prints the same occasion, often the same speaker, under every title
+    titles = ["认真践行总体国家安全观", "坚决筑牢首都护城河", "奋力开创国家安全工作新局面"]
+    speech = "{title}\n——在全市国家安全工作会议上的发言\n市委书记　张三\n（2023年4月15日）\n要压实责任{n}。\n"
+    text = ("关于在全市国家安全工作会议上的发言材料汇编\n目录\n"
+            + "".join(f"{n}.{title}\t{n}\n" for n, title in enumerate(titles, 1))
+            + "".join(speech.format(title=title, n=n) for n, title in enumerate(titles, 1)))
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert [(s.title, s.occasion, s.speaker, s.date, [b.text for b in s.blocks]) for s in speeches] == [
+        (title, "全市国家安全工作会议", "市委书记 张三", "2023-04-15", [f"要压实责任{n}。"])
+        for n, title in enumerate(titles, 1)]
+
+
+# A reprint that a shop stamped with its ad above the title.
+AD_ON_TOP = ["更多精品材料请关注公众号：笔杆子素材 ，添加客服：cwk", "牢固树立和践行总体国家安全观坚决筑牢边疆民族地区安全稳定防线",
+             "——在全市国家安全工作会议上的讲话", "市委书记　张三", "（2021年3月15日）", "党的十八大以来，创造性地提出总体国家安全观。"]
+
+
+@pytest.mark.parametrize("between", ["\n", "\n\n\n"])
+def test_an_ad_above_the_title_leaves_the_title_byline_and_date_as_they_are(tmp_path, between):
+    (tmp_path / "a.txt").write_text(between.join(AD_ON_TOP), encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.title, speech.title_inferred, speech.occasion, speech.speaker, speech.date) == (
+        AD_ON_TOP[1], False, "全市国家安全工作会议", "市委书记 张三", "2021-03-15")
+    assert [b.text for b in speech.blocks] == [AD_ON_TOP[-1]]
+    assert warnings == [f"a.txt: left out as an advertisement: {AD_ON_TOP[0]!r}"]
 
 
 def test_compilation_with_a_repeated_title_gets_distinct_ids():
@@ -357,6 +400,13 @@ def test_untitled_without_headings_uses_its_first_sentence():
     (speech,) = parse_text("同志们，国家安全是头等大事。我们要抓好落实。\n第二段。", "u.txt")
     assert (speech.title, speech.title_inferred) == ("同志们，国家安全是头等大事", True)
     assert parse_text("只有标题", "t.txt") == [] and parse_text("\n \n", "e.txt") == []
+
+
+def test_an_inferred_title_is_one_line_of_a_wrapped_opening():
+    (speech,) = parse_text("同志们，今天我们召开全市国家安全工作会议，主要任务是深入学习贯彻\n总体国家安全观，研究部署今年工作。",
+                           "u.txt")
+    assert [b.text.count("\n") for b in speech.blocks] == [1]  # one paragraph, wrapped
+    assert (speech.title, speech.title_inferred) == ("同志们，今天我们召开全市国家安全工作会议，主要任务是深入学习贯彻", True)
 
 
 def test_decode_bom_gb18030_and_line_ends():
