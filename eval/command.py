@@ -7,14 +7,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval.backends import LocalSearch, http_search, served_on
-from eval.questions import check_spans, load_questions, load_unanswerable
-from eval.report import format_table, format_unanswerable, measured_on_text, require_matplotlib, write_report
+from eval.backends import HttpSearch, LocalSearch
+from eval.questions import QuestionSetError, SpanCheck, check_spans, load_questions, load_unanswerable
+from eval.report import (format_table, format_unanswerable, measured_on_text, report_folders, require_matplotlib,
+                         write_overview, write_report)
 from eval.scoring import (DEFAULT_KS, EvalError, QuestionRefused, check_ks, compare, evaluate,
                            evaluate_unanswerable)
 from index.errors import SpeechQAError
 from index.lifecycle import DEFAULT_ROOT
-from index.request import MODES
+from index.request import MAX_K, MODES
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
 
@@ -30,11 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=(*MODES, "all"), default="hybrid",
                         help="retrieval arm; 'all' compares hybrid, dense and bm25 side by side")
     parser.add_argument("-k", type=int, nargs="+", default=list(DEFAULT_KS), metavar="K",
-                        help="cut-offs for recall@k (default: 1 5 10)")
+                        help=f"cut-offs for recall@k, each from 1 to {MAX_K} (default: 1 5 10)")
     parser.add_argument("--url", help="evaluate a running server (http://host:port) instead of a local index")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--report", type=Path, metavar="DIR",
-                        help="also write DIR/index.html with tables, failures and a plot (needs matplotlib)")
+                        help="also write DIR/index.html with tables, failures and plots (needs matplotlib); "
+                             "with several sets, each set's in a folder DIR/<set name>/ and DIR/index.html "
+                             "linking them")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -48,14 +51,13 @@ def run_command(args: argparse.Namespace) -> int:
         if args.report is not None:
             require_matplotlib()
         if args.url:
-            search = http_search(args.url)
-            measured_on = served_on(args.url)
+            _refuse_own_term_tables(args)
+            search = HttpSearch(args.url)
         else:
             search = LocalSearch(index, tables=getattr(args, "tables", None))
-            measured_on = search.measured_on
-            # Only a local index shows its passages; a span that lies in none of them can never match.
-            for _, questions in sets:
-                check_spans(questions, search.passages)
+        spans = search.span_check(span for _, questions in sets for q in questions for span in q.gold_spans)
+        for path, questions in sets:
+            _check_set_spans(path, questions, spans)
         modes = MODES if args.mode == "all" else (args.mode,)
         results = []
         for path, questions in sets:
@@ -66,20 +68,12 @@ def run_command(args: argparse.Namespace) -> int:
                 raise QuestionRefused(f"{path}: {exc}") from None
             result["questions"] = str(path)
             result["backend"] = args.url or str(index)
-            result.update(measured_on)
+            result.update(search.measured_on)
             results.append(result)
         no_answer = None if unanswerable is None else {
             "questions": str(args.out_of_corpus),
             "modes": {mode: _unanswerable(unanswerable, search, mode, args.out_of_corpus) for mode in modes}}
-        reports = []
-        if args.report is not None:
-            for result in results:
-                # One set writes DIR itself; several write DIR/<set name>/ each.
-                target = args.report if len(results) == 1 else args.report / Path(result["questions"]).stem
-                try:
-                    reports.append(write_report(result, target))
-                except OSError as exc:
-                    raise EvalError(f"cannot write the report to {target} ({exc.strerror or exc})") from None
+        reports = [] if args.report is None else _write_reports(results, no_answer, args.report)
     except SpeechQAError as exc:  # QuestionSetError included
         print(f"speechqa: {exc}", file=sys.stderr)
         return 2
@@ -99,6 +93,40 @@ def run_command(args: argparse.Namespace) -> int:
     for report in reports:
         print(f"report: {report}", file=sys.stderr)
     return 0
+
+
+def _refuse_own_term_tables(args: argparse.Namespace) -> None:
+    """EvalError when term tables are given with --url: the service expands questions with its own."""
+    # The CLI fills these from $SPEECHQA_GLOSSARY and $SPEECHQA_WORDING too; `python -m eval.command` has neither.
+    if getattr(args, "glossary", None) or getattr(args, "wording", None):
+        raise EvalError("--glossary and --wording ($SPEECHQA_GLOSSARY, $SPEECHQA_WORDING) do not apply with --url: "
+                        "the service expands questions with the term tables it was started with, and the run "
+                        "records those from its /healthz — leave them out, or start the server with them")
+
+
+def _check_set_spans(path: Path, questions, spans: SpanCheck) -> None:
+    """``check_spans`` of one set, its file named: QuestionSetError for a span no passage holds, a line on
+    stderr for those the backend could not check, before the run scores them."""
+    try:
+        note = check_spans(questions, spans)
+    except QuestionSetError as exc:
+        raise QuestionSetError(f"{path}: {exc}") from None
+    if note:
+        print(f"speechqa: {path}: {note}", file=sys.stderr)
+
+
+def _write_reports(results: list[dict], no_answer: dict | None, directory: Path) -> list[Path]:
+    """One set's report in ``directory``; several sets' each in a folder of its own there, under an
+    overview page that links them. The out-of-corpus counts go on the page ``directory`` opens with."""
+    try:
+        if len(results) == 1:
+            return [write_report(results[0], directory, no_answer=no_answer)]
+        folders = report_folders([Path(result["questions"]) for result in results])
+        pages = [write_report(result, directory / folder) for result, folder in zip(results, folders)]
+        return [*pages, write_overview(results, folders, no_answer, directory)]
+    except OSError as exc:
+        where = exc.filename or directory
+        raise EvalError(f"cannot write the report to {where} ({exc.strerror or exc})") from None
 
 
 def _unanswerable(questions, search, mode: str, path: Path) -> dict:

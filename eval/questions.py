@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from index.errors import SpeechQAError
 
@@ -72,14 +72,30 @@ def _choice(obj: dict, name: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def parse_question(line: str, number: int = 0) -> Question:
-    """One line of a question set as a Question; ValueError says what is wrong with it."""
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # json.loads keeps the last of two equal keys, so a line that sets a field twice would lose one unseen
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _json_object(line: str) -> dict:
+    """One line of a set as a JSON object; ValueError says what is wrong with it."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def parse_question(line: str, number: int = 0) -> Question:
+    """One line of a question set as a Question; ValueError says what is wrong with it."""
+    obj = _json_object(line)
     qid = _string(obj, "id", required=True)
     question = _string(obj, "question", required=True)
     if "gold_spans" not in obj:
@@ -100,17 +116,9 @@ def parse_question(line: str, number: int = 0) -> Question:
 def load_questions(path: Path | str) -> list[Question]:
     """Read and validate a JSON Lines question set; errors name the file and line number."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QuestionSetError(f"{path}: no such question set") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionSetError(f"{path}: cannot read the question set ({exc})") from None
     questions: list[Question] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in _lines(path):
         try:
             question = parse_question(line, number)
         except ValueError as exc:
@@ -119,9 +127,22 @@ def load_questions(path: Path | str) -> list[Question]:
             raise QuestionSetError(f"{path}:{number}: duplicate id {question.id!r} (first on line {seen[question.id]})")
         seen[question.id] = number
         questions.append(question)
-    if not questions:
-        raise QuestionSetError(f"{path}: the question set is empty")
     return questions
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, line) of each line of a set that is not blank; QuestionSetError when there is none."""
+    try:
+        # utf-8-sig: Windows Notepad saves UTF-8 with a byte-order mark, which is no part of line 1
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise QuestionSetError(f"{path}: no such question set") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionSetError(f"{path}: cannot read the question set ({exc})") from None
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise QuestionSetError(f"{path}: the question set is empty")
+    return lines
 
 
 def _text_of(item) -> str:
@@ -132,46 +153,55 @@ def _text_of(item) -> str:
     return item.text
 
 
-def missing_spans(questions: Iterable[Question], passages_or_texts: Iterable) -> list[tuple[str, str]]:
-    """(question id, span) for every gold span found in none of the texts.
+def absent_spans(spans: Iterable[str], passages_or_texts: Iterable) -> set[str]:
+    """The spans found in none of the texts (whitespace ignored).
 
     Each span must lie inside one text, so checking against passages also catches a
     span that straddles a passage boundary and could never match a retrieved passage.
+    ``passages_or_texts`` holds strings, Passage-like objects (``.text``) or result dicts (``["text"]``).
     """
     # NUL never occurs in a squashed span, so a hit in the joined text lies inside one text.
     corpus = "\0".join(squash(_text_of(item)) for item in passages_or_texts)
-    return [(q.id, span) for q in questions for span in q.gold_spans if squash(span) not in corpus]
+    return {span for span in spans if squash(span) not in corpus}
 
 
-def check_spans(questions: Iterable[Question], passages_or_texts: Iterable) -> None:
-    """Raise QuestionSetError naming each question whose gold span occurs nowhere in the corpus.
+@dataclass(frozen=True)
+class SpanCheck:
+    """What a backend says of gold spans: those no passage holds, and those it cannot tell about, with why."""
 
-    ``passages_or_texts`` holds strings, Passage-like objects (``.text``) or result dicts (``["text"]``).
-    """
-    missing = missing_spans(questions, passages_or_texts)
+    absent: frozenset[str] = frozenset()
+    unchecked: Mapping[str, str] = field(default_factory=dict)
+
+
+def _listed(pairs: Sequence[tuple[str, str]]) -> str:
+    shown = "; ".join(f"{qid}: {text}" for qid, text in pairs[:5])
+    return shown + (f" (and {len(pairs) - 5} more)" if len(pairs) > 5 else "")
+
+
+def check_spans(questions: Iterable[Question], check: SpanCheck) -> str | None:
+    """Raise QuestionSetError naming each question with a gold span no passage holds; else a note naming
+    those whose spans the backend could not check (None when it checked every one)."""
+    questions = list(questions)
+    missing = [(q.id, repr(span)) for q in questions for span in q.gold_spans if span in check.absent]
     if missing:
-        shown = "; ".join(f"{qid}: {span!r}" for qid, span in missing[:5])
-        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise QuestionSetError(
-            f"{len(missing)} gold span(s) not found in the corpus — copy them verbatim from the source: {shown}{more}")
+        raise QuestionSetError(f"{len(missing)} gold span(s) not found in the corpus — copy them verbatim from "
+                               f"the source: {_listed(missing)}")
+    unchecked = [(q.id, f"{span!r} ({check.unchecked[span]})") for q in questions for span in q.gold_spans
+                 if span in check.unchecked]
+    if not unchecked:
+        return None
+    return (f"{len(unchecked)} gold span(s) could not be checked against the corpus, so a miss on them may be "
+            f"the span's: {_listed(unchecked)}")
 
 
 def load_unanswerable(path: Path | str) -> list[tuple[str, str]]:
     """(id, question) of each line of an out-of-corpus set: questions no passage answers, no gold spans."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionSetError(f"{path}: cannot read the question set ({exc})") from None
     out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in _lines(path):
         try:
-            obj = json.loads(line)
+            obj = _json_object(line)
             out.append((_string(obj, "id", required=True), _string(obj, "question", required=True)))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except ValueError as exc:
             raise QuestionSetError(f"{path}:{number}: {exc}") from None
-    if not out:
-        raise QuestionSetError(f"{path}: the question set is empty")
     return out

@@ -1,12 +1,15 @@
 """An evaluation result as tables: plain text for the terminal, and a self-contained HTML page with
-a PNG plot (`speechqa eval --report DIR`). Both read one table, built by :func:`table_rows`.
+a PNG plot (`speechqa eval --report DIR`). Both read one table, built by :func:`table_rows`. Several
+sets' pages sit in folders of their own under an overview page that links them.
 """
 from __future__ import annotations
 
 import base64
 import html
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from eval.scoring import DEPTH, EvalError, metric_names
 from index.engines import Cpu
@@ -24,7 +27,8 @@ def require_matplotlib() -> None:
 
 def measured_on_text(result: dict) -> str:
     """", passages through onnx-int8-blocks, queries through onnx-int8-fused on AMD EPYC, family 25 model
-    17 (avx2, …)": what the figures were measured with, as far as the backend said (empty if not at all)."""
+    17 (avx2, …), term tables packaged + gl.tsv (1519 glossary and 412 wording entries)": what the figures
+    were measured with, as far as the backend said (empty if not at all)."""
     parts = []
     if result.get("index_engine"):
         parts.append(f", passages through {result['index_engine']}")
@@ -33,6 +37,11 @@ def measured_on_text(result: dict) -> str:
     cpu = result.get("cpu")
     if isinstance(cpu, dict):
         parts.append(" on " + Cpu.from_json(cpu).describe())
+    tables = result.get("term_tables")
+    if isinstance(tables, dict):
+        read = " + ".join(["packaged", *tables.get("files", ())])
+        parts.append(f", term tables {read} ({tables.get('glossary')} glossary and {tables.get('wording')} "
+                     "wording entries)")
     return "".join(parts)
 
 
@@ -135,13 +144,16 @@ def uncertainty_lines(result: dict) -> list[str]:
     """Each arm's 95% Wilson interval of recall@k (all questions, each language) and, when arms were
     compared, how many questions each other arm gains and loses against the first, with the sign test."""
     runs = _runs(result)
+    # the buckets are all and each language, "unknown" included where a set leaves lang out
+    mode_w = max(len(mode) for mode in runs)
+    bucket_w = max(len(bucket) for run in runs.values() for bucket in run["intervals"])
     lines = ["95% Wilson intervals of recall@k:"]
     for mode, run in runs.items():
         means = {"all": run["metrics"], **run["by_lang"]}
         for bucket, intervals in run["intervals"].items():
             cells = "  ".join(f"{name} {means[bucket][name]:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
                               for name, interval in intervals.items() if interval is not None)
-            lines.append(f"  {mode:<7} {bucket:<4} {means[bucket]['n']:>4}  {cells}")
+            lines.append(f"  {mode:<{mode_w}} {bucket:<{bucket_w}} {means[bucket]['n']:>4}  {cells}")
     paired = result.get("paired") or {}
     if paired:
         first = next(iter(runs))
@@ -149,7 +161,7 @@ def uncertainty_lines(result: dict) -> list[str]:
         for mode, buckets in paired.items():
             for bucket, metrics in buckets.items():
                 cells = "  ".join(f"{name} +{c['wins']}/-{c['losses']} {_p(c['p'])}" for name, c in metrics.items())
-                lines.append(f"  {mode:<7} {bucket:<4}  {cells}")
+                lines.append(f"  {mode:<{mode_w}} {bucket:<{bucket_w}}  {cells}")
     return lines
 
 
@@ -238,9 +250,34 @@ def _failures(run: dict) -> str:
     return f"<ol>{''.join(items)}</ol>"
 
 
-def write_report(result: dict, directory: Path | str) -> Path:
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 2em; max-width: 72em; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: .25em .6em; }}
+td {{ text-align: right; font-variant-numeric: tabular-nums; }} li {{ margin-bottom: .6em; }}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def _unanswerable_section(no_answer: dict | None) -> str:
+    if no_answer is None:
+        return ""
+    return f"<h2>Out-of-corpus questions</h2>\n<pre>{html.escape(format_unanswerable(no_answer))}</pre>"
+
+
+def _measured_with(result: dict) -> str:
+    return (f"backend <code>{html.escape(str(result.get('backend', '')))}</code>"
+            f"{html.escape(measured_on_text(result))}")
+
+
+def write_report(result: dict, directory: Path | str, *, no_answer: dict | None = None) -> Path:
     """Write ``index.html`` (plots embedded, every text escaped), ``recall.png`` and, when the hits
-    carry a confidence, ``reliability.png`` to ``directory``."""
+    carry a confidence, ``reliability.png`` to ``directory``; ``no_answer``, the out-of-corpus counts
+    of the run, adds a section."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     png = plot(result, directory / PLOT)
@@ -255,16 +292,8 @@ def write_report(result: dict, directory: Path | str) -> Path:
         f"<h3>{html.escape(mode)}: {len(run['failures'])} of {run['n']} with no relevant passage in the top {DEPTH}</h3>"
         f"{_failures(run)}" for mode, run in runs.items())
     source = html.escape(str(result.get("questions", "")))
-    backend = html.escape(str(result.get("backend", "")))
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>speechqa retrieval evaluation</title>
-<style>
-body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 2em; max-width: 72em; }}
-table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: .25em .6em; }}
-td {{ text-align: right; font-variant-numeric: tabular-nums; }} li {{ margin-bottom: .6em; }}
-</style></head><body>
-<h1>Retrieval evaluation</h1>
-<p>{result['n']} questions from <code>{source}</code>, backend <code>{backend}</code>{html.escape(measured_on_text(result))}.
+    body = f"""<h1>Retrieval evaluation</h1>
+<p>{result['n']} questions from <code>{source}</code>, {_measured_with(result)}.
 recall@k is success@k: a question counts when any of its top k passages contains a gold span.
 nDCG assumes one relevant passage per question.</p>
 <img alt="recall@k per arm and recall by question type" src="data:image/png;base64,{image}">
@@ -272,10 +301,48 @@ nDCG assumes one relevant passage per question.</p>
 {_table(result)}
 <pre>{html.escape(chr(10).join(uncertainty_lines(result)))}</pre>
 {calibration}
+{_unanswerable_section(no_answer)}
 <h2>Failures</h2>
-{failures}
-</body></html>
-"""
+{failures}"""
     out = directory / PAGE
-    out.write_text(page, encoding="utf-8")
+    out.write_text(_page("speechqa retrieval evaluation", body), encoding="utf-8")
+    return out
+
+
+def report_folders(sets: Sequence[Path]) -> list[str]:
+    """A folder name for each set's report beside the overview page: the set's file name without its
+    extension, made unique with -2, -3, … where two sets share one (qs/setA.jsonl, qs/other/setA.jsonl),
+    ignoring case, which some file systems do."""
+    taken = {PAGE.casefold(), ".", ".."}  # the overview page, and names that are no folder of their own
+    folders = []
+    for path in sets:
+        name, count = path.stem, 1
+        while name.casefold() in taken:
+            count += 1
+            name = f"{path.stem}-{count}"
+        taken.add(name.casefold())
+        folders.append(name)
+    return folders
+
+
+def write_overview(results: Sequence[dict], folders: Sequence[str], no_answer: dict | None,
+                   directory: Path | str) -> Path:
+    """Write ``index.html`` in ``directory``: each set's figures for its first arm, linked to its report in
+    its folder (``report_folders``), and the out-of-corpus counts."""
+    directory = Path(directory)
+    names = metric_names(results[0]["ks"])
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    rows = "".join(
+        f'<tr><th><a href="{html.escape(quote(folder))}/{PAGE}">{html.escape(str(result["questions"]))}</a></th>'
+        f"<td>{html.escape(result['mode'])}</td><td>{result['n']}</td>"
+        + "".join(f"<td>{_cell(result['metrics'].get(name))}</td>" for name in names) + "</tr>"
+        for result, folder in zip(results, folders))
+    body = f"""<h1>Retrieval evaluation: {len(results)} question sets</h1>
+<p>Every set through {_measured_with(results[0])}. Each set's report, with every arm, the intervals and
+the failures, is linked from its name.</p>
+<table><thead><tr><th>set</th><th>arm</th><th>n</th>{head}</tr></thead><tbody>{rows}</tbody></table>
+{_unanswerable_section(no_answer)}"""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / PAGE
+    out.write_text(_page("speechqa retrieval evaluation", body), encoding="utf-8")
     return out

@@ -12,7 +12,7 @@ from eval.metrics import aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k,
 from eval.questions import Question, squash
 from index.calibrate import expected_calibration_error, load_models, reliability
 from index.errors import BadQuery, SpeechQAError
-from index.request import MODES
+from index.request import MAX_K, MODES
 
 Search = Callable[[str, int, str], list[dict]]
 
@@ -63,9 +63,10 @@ def score(question: Question, results: Sequence[dict], ks: Sequence[int]) -> dic
 
 
 def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    """The cut-offs sorted, each once; EvalError unless each is one the search answers (1 to ``MAX_K``)."""
     ks = tuple(sorted(set(ks)))
-    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
-        raise EvalError(f"-k takes positive integers (got {' '.join(map(str, ks)) or 'nothing'})")
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K for k in ks):
+        raise EvalError(f"-k takes integers from 1 to {MAX_K} (got {' '.join(map(str, ks)) or 'nothing'})")
     return ks
 
 

@@ -84,7 +84,8 @@ SCHEMAS = {
                                 "description": "[start, end] in the passage text of the sentence the dense arm "
                                                "matched best; null when the dense arm did not run or missed"}),
         "start": {"type": "integer", "description": "character offset of the passage in its source as read: "
-                                                       "decoded, each line trimmed, blank lines dropped"},
+                                                       "decoded, each line trimmed, blank lines and lines left "
+                                                       "out as advertisements or page furniture dropped"},
         "end": {"type": "integer"},
         "highlight": {"type": "string", "description": "HTML-escaped passage text, query terms in <mark>"},
         "best_sentence": _ref("BestSentence"),
@@ -314,7 +315,10 @@ def _search_params() -> list[dict]:
          "description": "How many passages; empty means the default."},
         {"name": "mode", "in": "query", "required": False, "allowEmptyValue": True,
          "schema": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE},
-         "description": "hybrid = dense + BM25 fused by reciprocal rank; empty means the default."},
+         "description": "hybrid ranks the three lists' passages (best sentence, best pair of sentences, BM25) by "
+                        "a logistic model fitted on the tuning set, whose probability is each result's confidence; "
+                        "dense fuses its two views (sentence, pair) by reciprocal rank (k = 60); bm25 is BM25 "
+                        "alone; empty means the default."},
         {"name": "speech", "in": "query", "required": False, "allowEmptyValue": True, "schema": {"type": "string"},
          "description": "Only search this speech (an id from /api/speeches); empty means all, "
                         "an unknown id is refused with 400."},

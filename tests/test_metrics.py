@@ -13,10 +13,12 @@ import pytest
 
 from eval.command import main
 from eval.metrics import Z_95, aggregate, first_relevant, mrr, ndcg_at_k, recall_at_k, sign_test, wilson_interval
-from eval.questions import Question
+from eval.questions import Question, squash
 from eval.report import format_table
 from eval.scoring import EvalError, compare, evaluate, paired_recall, relevance, score
 from index.engines import choose_engine, choose_query_engine, machine_cpu
+from index.query import parse_query
+from index.thesaurus import term_tables
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -150,6 +152,8 @@ QUESTIONS = [
     Question("q3", "<b>What</b> is missing?", ("没有这句原文",), "乙篇", "crosslingual", "en"),
 ]
 RANKINGS = {"民族复兴的根基是什么？": [C, A, B], "反奸防谍": [B, A], "<b>What</b> is missing?": [C]}
+# q3's answer, which no ranking reaches
+CORPUS = [A, B, C, _result("s3-0", "丙篇", "没有这句原文的人，找不到它。")]
 
 
 class Recorder:
@@ -205,9 +209,9 @@ def test_evaluate_looks_as_deep_as_the_largest_k():
     assert list(result["metrics"]) == ["recall@1", "recall@20", "mrr@10", "ndcg@10", "speech_acc@1", "n"]
 
 
-@pytest.mark.parametrize("ks", [(), (0, 5), (True,)])
+@pytest.mark.parametrize("ks", [(), (0, 5), (True,), (5, 51)])
 def test_evaluate_rejects_bad_cutoffs(ks):
-    with pytest.raises(EvalError, match="-k takes positive integers"):
+    with pytest.raises(EvalError, match="-k takes integers from 1 to 50"):
         evaluate(QUESTIONS, Recorder(), ks=ks)
 
 
@@ -252,17 +256,37 @@ def test_format_table_lists_buckets_and_what_came_first_instead():
     ]
 
 
+def test_wilson_rows_stay_aligned_for_the_unknown_language_bucket():
+    unlabelled = [Question(q.id, q.question, q.gold_spans, q.speech, q.type, "unknown" if q.id == "q2" else q.lang)
+                  for q in QUESTIONS]
+    lines = format_table(compare(unlabelled, Recorder(), modes=("hybrid", "bm25"))).splitlines()
+    start = lines.index("95% Wilson intervals of recall@k:") + 1
+    rows = lines[start:start + 8]
+    assert [row.split()[:2] for row in rows] == [[mode, bucket] for mode in ("hybrid", "bm25")
+                                                 for bucket in ("all", "en", "unknown", "zh")]
+    assert len({row.index("recall@1") for row in rows}) == 1
+    paired = lines[lines.index("hybrid against each arm: questions only hybrid finds / only the arm finds, sign test:")
+                   + 1:][:4]
+    assert [row.split()[:2] for row in paired] == [["bm25", bucket] for bucket in ("all", "en", "unknown", "zh")]
+    assert len({row.index("recall@1") for row in paired}) == 1
+
+
 # --- the command, against a stub HTTP server ----------------------------------------------------
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
         url = urlparse(self.path)
         args = {key: values[0] for key, values in parse_qs(url.query).items()}
-        if url.path != "/api/search" or args["q"] not in RANKINGS:
-            status, body = 400, {"error": {"code": "bad_query", "message": "q must be a known question"}}
-        else:
-            status, body = 200, {"query": args["q"], "mode": args["mode"], "took_ms": 1.0,
+        phrase = parse_query(args["q"]).phrases if url.path == "/api/search" else ()
+        if url.path == "/api/search" and args["q"] in RANKINGS:
+            status, body = 200, {"query": args["q"], "mode": args["mode"], "took_ms": 1.0, "matched": None,
                                  "results": RANKINGS[args["q"]][:int(args["k"])]}
+        elif len(phrase) == 1:  # the span check's phrase query: the passages that hold it
+            holding = [result for result in CORPUS if phrase[0] in squash(result["text"])]
+            status, body = 200, {"query": args["q"], "mode": args["mode"], "took_ms": 1.0, "matched": len(holding),
+                                 "results": holding[:int(args["k"])]}
+        else:
+            status, body = 400, {"error": {"code": "bad_query", "message": "q must be a known question"}}
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -292,6 +316,12 @@ def _write_set(path, questions=QUESTIONS):
     return path
 
 
+def _write_unanswerable(path):
+    # the stub ranks only known questions; with no confidence in its results, this one counts as flagged
+    path.write_text('{"id": "o1", "question": "反奸防谍"}\n', encoding="utf-8")
+    return path
+
+
 def test_command_prints_json_over_http(tmp_path, server, capsys):
     questions = _write_set(tmp_path / "set.jsonl")
     assert main(["--questions", str(questions), "--url", server + "/", "--json"]) == 0
@@ -309,19 +339,24 @@ def test_a_question_the_index_refuses_is_named_with_its_file(tmp_path, index_roo
     assert capsys.readouterr().err.startswith(f"speechqa: {questions}: question q-bad: unclosed quote")
 
 
-def test_command_on_a_local_index_names_the_engines_and_the_cpu_it_measured_with(tmp_path, index_root, capsys):
-    # The figures move a little with the engines, which the CPU chooses, and with the CPU itself (README, Quality).
+def test_command_on_a_local_index_names_the_engines_the_cpu_and_the_term_tables_it_measured_with(tmp_path, index_root,
+                                                                                                capsys):
+    # The figures move a little with the engines, which the CPU chooses, and with the CPU itself (README, Quality),
+    # and with the term tables questions are expanded with.
     questions = tmp_path / "two.jsonl"
     lines = (REPO / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()[:2]
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
     passages, queries, cpu = choose_engine(), choose_query_engine(choose_engine()), machine_cpu()
+    tables = term_tables().describe()
     assert main(["--index", str(index_root), "--questions", str(questions), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["n"], result["backend"]) == (2, str(index_root))
     assert (result["index_engine"], result["query_engine"], result["cpu"]) == (passages, queries, cpu.to_json())
+    assert result["term_tables"] == tables and tables["files"] == []
     assert result["metrics"]["recall@10"] == 1.0  # two tuning questions the hybrid search finds
     assert main(["--index", str(index_root), "--questions", str(questions), "--report", str(tmp_path / "report")]) == 0
-    measured_on = f", passages through {passages}, queries through {queries} on {cpu.describe()}"
+    measured_on = (f", passages through {passages}, queries through {queries} on {cpu.describe()}, term tables "
+                   f"packaged ({tables['glossary']} glossary and {tables['wording']} wording entries)")
     assert capsys.readouterr().out.startswith(f"2 questions from {questions}, backend {index_root}{measured_on}\n")
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert f"backend <code>{html.escape(str(index_root))}</code>{html.escape(measured_on)}." in page
@@ -335,13 +370,44 @@ def test_command_compares_all_arms_and_writes_a_report(tmp_path, server, capsys)
     assert out.splitlines()[1].split() == ["bucket", "arm", "n", "recall@1", "recall@3", "mrr@10", "ndcg@10",
                                            "speech_acc@1"]
     assert [line.split()[:2] for line in out.splitlines()[3:6]] == [["all", "hybrid"], ["dense", "3"], ["bm25", "3"]]
-    assert "  bm25    all   recall@1 +0/-0 p=1.000  recall@3 +0/-0 p=1.000" in out.splitlines()
+    assert "  bm25   all  recall@1 +0/-0 p=1.000  recall@3 +0/-0 p=1.000" in out.splitlines()
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert err == f"report: {tmp_path / 'report' / 'index.html'}\n"
     assert "&lt;b&gt;What&lt;/b&gt; is missing?" in page and "<b>What</b>" not in page
     assert 'src="data:image/png;base64,' in page
     assert "95% Wilson intervals of recall@k:" in page and "hybrid against each arm" in page
     assert (tmp_path / "report" / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sets_sharing_a_file_name_get_a_report_folder_each_under_an_overview(tmp_path, server, capsys):
+    (tmp_path / "qs" / "other").mkdir(parents=True)
+    first = _write_set(tmp_path / "qs" / "setA.jsonl")
+    second = _write_set(tmp_path / "qs" / "other" / "setA.jsonl", QUESTIONS[:2])
+    unanswerable = _write_unanswerable(tmp_path / "ooc.jsonl")
+    report = tmp_path / "rep2"
+    assert main(["--questions", str(first), str(second), "--url", server, "--out-of-corpus", str(unanswerable),
+                 "--report", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"report: {report / 'setA' / 'index.html'}",
+                                f"report: {report / 'setA-2' / 'index.html'}", f"report: {report / 'index.html'}"]
+    for folder, source, n in (("setA", first, 3), ("setA-2", second, 2)):
+        page = (report / folder / "index.html").read_text(encoding="utf-8")
+        assert f"<p>{n} questions from <code>{source}</code>" in page
+        assert (report / folder / "recall.png").is_file()
+    overview = (report / "index.html").read_text(encoding="utf-8")
+    assert f'<a href="setA/index.html">{first}</a>' in overview
+    assert f'<a href="setA-2/index.html">{second}</a>' in overview
+    assert "<h2>Out-of-corpus questions</h2>" in overview
+    assert "  hybrid: 1 of 1 flagged not answered" in overview
+
+
+def test_one_set_report_shows_the_out_of_corpus_counts(tmp_path, server, capsys):
+    unanswerable = _write_unanswerable(tmp_path / "ooc.jsonl")
+    assert main(["--questions", str(_write_set(tmp_path / "set.jsonl")), "--url", server,
+                 "--out-of-corpus", str(unanswerable), "--report", str(tmp_path / "report")]) == 0
+    assert capsys.readouterr().err == f"report: {tmp_path / 'report' / 'index.html'}\n"
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert f"<h2>Out-of-corpus questions</h2>\n<pre>out-of-corpus questions from {unanswerable}:\n" in page
 
 
 def _fails(argv, capsys) -> str:
@@ -359,8 +425,14 @@ def test_command_rejects_a_broken_set_with_its_line_number(tmp_path, capsys):
     assert err == f"speechqa: {path}:4: field 'gold_spans' is empty: list at least one verbatim span of the answer"
 
 
+def test_command_refuses_a_cutoff_the_search_cannot_answer_before_asking(tmp_path, capsys):
+    questions = _write_set(tmp_path / "set.jsonl")
+    assert _fails(["--questions", str(questions), "--url", "http://127.0.0.1:9", "-k", "5", "60"], capsys) == (
+        "speechqa: -k takes integers from 1 to 50 (got 5 60)")
+
+
 def test_command_reports_server_errors_and_unreachable_servers(tmp_path, server, capsys):
-    odd = _write_set(tmp_path / "odd.jsonl", [Question("x1", "没人问过", ("某段原文片段",))])
+    odd = _write_set(tmp_path / "odd.jsonl", [Question("x1", "没人问过", ("没有这句原文",))])
     assert _fails(["--questions", str(odd), "--url", server], capsys) == (
         f"speechqa: {odd}: question x1: {server} answered 400: q must be a known question")
     err = _fails(["--questions", str(odd), "--url", "http://127.0.0.1:9"], capsys)

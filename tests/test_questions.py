@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.questions import (LANGS, TYPES, UNKNOWN, Question, QuestionSetError, check_spans, load_questions,
-                            missing_spans)
+from eval.questions import (LANGS, TYPES, UNKNOWN, Question, QuestionSetError, SpanCheck, absent_spans, check_spans,
+                            load_questions, load_unanswerable)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -96,22 +96,36 @@ def test_chinese_paraphrases_do_not_copy_the_source():
             assert max(_longest_common_run(q.question, span) for span in q.gold_spans) < 6, q.id
 
 
-def test_check_spans_accepts_the_shipped_set_against_the_seeds():
-    check_spans(QUESTIONS, [path.read_text(encoding="utf-8") for path in SEEDS.glob("*.txt")])
+def _seed_texts() -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in SEEDS.glob("*.txt")]
+
+
+def test_no_gold_span_of_the_shipped_set_is_absent_from_the_seeds():
+    assert absent_spans((span for q in QUESTIONS for span in q.gold_spans), _seed_texts()) == set()
 
 
 def test_check_spans_names_the_question_of_a_missing_span():
     questions = [Question("a1", "q", ("国家安全是 民族复兴的根基",)), Question("b2", "q", ("没有这句话的原文",))]
     texts = ["国家安全是民族\n复兴的根基，社会稳定是国家强盛的前提。"]
-    assert missing_spans(questions, texts) == [("b2", "没有这句话的原文")]
-    with pytest.raises(QuestionSetError, match=r"1 gold span\(s\) not found .* b2: '没有这句话的原文'"):
-        check_spans(questions, texts)
+    absent = absent_spans(["国家安全是 民族复兴的根基", "没有这句话的原文"], texts)
+    assert absent == {"没有这句话的原文"}
+    with pytest.raises(QuestionSetError) as caught:
+        check_spans(questions, SpanCheck(absent=frozenset(absent)))
+    assert str(caught.value) == ("1 gold span(s) not found in the corpus — copy them verbatim from the source: "
+                                 "b2: '没有这句话的原文'")
 
 
-def test_check_spans_wants_each_span_inside_one_text():
-    questions = [Question("a1", "q", ("根基社会稳定",))]
-    assert missing_spans(questions, [{"text": "国家安全是民族复兴的根基"}, {"text": "社会稳定是国家强盛的前提"}]) == [
-        ("a1", "根基社会稳定")]
+def test_absent_spans_wants_each_span_inside_one_text():
+    assert absent_spans(["根基社会稳定"], [{"text": "国家安全是民族复兴的根基"}, {"text": "社会稳定是国家强盛的前提"}]) == {
+        "根基社会稳定"}
+
+
+def test_check_spans_notes_the_spans_a_backend_could_not_check():
+    questions = [Question("a1", "q", ("坚持……是",)), Question("b2", "q", ("国家安全",))]
+    check = SpanCheck(unchecked={"坚持……是": "only loosely matched"})
+    assert check_spans(questions, check) == ("1 gold span(s) could not be checked against the corpus, so a miss on "
+                                             "them may be the span's: a1: '坚持……是' (only loosely matched)")
+    assert check_spans(questions, SpanCheck()) is None
 
 
 GOOD = {"id": "q1", "question": "问题", "gold_spans": ["原文片段"], "speech": "", "type": "fact", "lang": "zh"}
@@ -136,6 +150,8 @@ def _line(**changes) -> str:
     (_line(type="opinion"), "unknown type 'opinion' (use one of paraphrase, keyword, fact, topic, crosslingual)"),
     (_line(lang="fr"), "unknown lang 'fr' (use one of zh, en)"),
     (_line(id="q0"), "duplicate id 'q0' (first on line 1)"),
+    ('{"id": "q1", "question": "a", "question": "b", "gold_spans": ["原文片段"]}', "duplicate key 'question'"),
+    ('{"id": "q1", "question": "a", "gold_spans": ["原文片段"], "extra": {"n": 1, "n": 2}}', "duplicate key 'n'"),
 ])
 def test_loader_names_the_line_and_the_problem(tmp_path, bad_line, message):
     path = tmp_path / "bad.jsonl"
@@ -152,6 +168,27 @@ def test_loader_defaults_and_ignores_extra_fields(tmp_path):
                     encoding="utf-8")
     assert load_questions(path) == [Question(id="x", question="问", gold_spans=("片段",), speech="",
                                              type=UNKNOWN, lang=UNKNOWN, note="", line=1)]
+
+
+def test_a_set_saved_with_a_utf8_byte_order_mark_loads(tmp_path):
+    # what Windows Notepad writes as "UTF-8"
+    questions, unanswerable = tmp_path / "bom.jsonl", tmp_path / "bom_ooc.jsonl"
+    questions.write_text("\ufeff" + _line() + "\n", encoding="utf-8")
+    unanswerable.write_text('\ufeff{"id": "o1", "question": "火星上有粮仓吗？"}\n', encoding="utf-8")
+    assert [(q.id, q.gold_spans, q.line) for q in load_questions(questions)] == [("q1", ("原文片段",), 1)]
+    assert load_unanswerable(unanswerable) == [("o1", "火星上有粮仓吗？")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"id": "o2", "id": "o3", "question": "b"}', "duplicate key 'id'"),
+    ('["o2", "b"]', "expected a JSON object, got list"),
+])
+def test_out_of_corpus_loader_names_the_line_and_the_problem(tmp_path, content, message):
+    path = tmp_path / "ooc.jsonl"
+    path.write_text('{"id": "o1", "question": "a"}\n' + content + "\n", encoding="utf-8")
+    with pytest.raises(QuestionSetError) as caught:
+        load_unanswerable(path)
+    assert str(caught.value) == f"{path}:2: {message}"
 
 
 @pytest.mark.parametrize("content, message", [
@@ -171,7 +208,7 @@ UNTITLED_HEADING = "保障粮食安全提高粮食产能"
 
 
 def _assert_points_at_its_speeches(questions):
-    check_spans(questions, [path.read_text(encoding="utf-8") for path in SEEDS.glob("*.txt")])
+    assert absent_spans((span for q in questions for span in q.gold_spans), _seed_texts()) == set()
     for q in questions:
         body = SPEECHES[""] if q.speech == UNTITLED_HEADING else SPEECHES.get(q.speech)
         assert body is not None, (q.id, q.speech)
