@@ -32,7 +32,7 @@ Zhuang homeland, what award did …"): ``named_speech_question`` splits off the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from index.errors import QuerySyntaxError
 
@@ -80,9 +80,17 @@ class ParsedQuery:
         is nothing to relax (no phrase, or nothing but phrases: those stay strict)."""
         if not self.phrases or not self.text:
             return None
-        return " ".join([self.unquoted, *(f"-{_requoted(term)}" for term in self.excluded),
-                         *(f"title:{_requoted(title)}" for title in self.titles),
-                         *(f"-title:{_requoted(title)}" for title in self.excluded_titles)])
+        return replace(self, text=self.unquoted, phrases=()).written()
+
+    def written(self) -> str:
+        """Query text that parses back to this query: its free text, then its phrases, exclusions and
+        title filters (quoted where a bare word would not parse back whole)."""
+        def term(value: str) -> str:
+            return value if value.isalnum() else _requoted(value)
+        return " ".join([part for part in (self.text, *map(_requoted, self.phrases)) if part]
+                        + [f"-{term(value)}" for value in self.excluded]
+                        + [f"title:{term(value)}" for value in self.titles]
+                        + [f"-title:{term(value)}" for value in self.excluded_titles])
 
     @property
     def ranking_text(self) -> str:

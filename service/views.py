@@ -1,39 +1,62 @@
 """The server-rendered pages: search, results, passage context, speeches. No JavaScript needed."""
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from collections import Counter
+from dataclasses import dataclass, replace
 
-from flask import Blueprint, make_response, render_template, request, url_for
+import jieba
+from flask import Blueprint, g, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
-from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS, MODES,
-                           NO_SUCH_DAY, SearchRequest, parse_request)
 from index.filters import Filters
-from index.query import parse_query
+from index.lexical import STOP_WORDS, warm_up
+from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
+from index.records import Passage, SpeechInfo
+from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
+                           MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request)
 from index.search import named_speech_of, results_of
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
-from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, citation_text, quote_of
+from service.export import (EXPORT_FORMATS, INFERRED_MARK, MAX_EXPORT_PASSAGES, check_export_body, chinese_date,
+                            citation_text, quote_of)
 from service.state import LOAD_ERRORS, holder
 
 bp = Blueprint("views", __name__)
+# the page writes dates as its citations and exports do: 2023年4月15日
+bp.add_app_template_filter(chinese_date, "chinese_date")
 
 
 @bp.app_context_processor
 def _page_helpers() -> dict:
-    """``url_here(**changes)``: this page's URL with some query parameters changed (the cart's links);
-    ``link(endpoint, **values)``: ``url_for`` that keeps this page's cart, which lives in the URL, so
-    going to a passage, a speech or back to the results does not lose it."""
-    def url_here(**changes) -> str:
-        args = request.args.to_dict() | changes
-        return url_for(request.endpoint, **(request.view_args or {}), **{k: v for k, v in args.items() if v})
+    """What every page's links need: ``cart``, this request's export cart (``current_cart``), and the
+    link builders ``link``, ``search_link`` (``search_url``) and ``url_here``."""
+    return {"cart": current_cart(), "link": link, "search_link": search_url, "url_here": url_here}
 
-    def link(endpoint: str, **values) -> str:
-        cart = request.args.get("cart", "").strip()
-        return url_for(endpoint, **{k: v for k, v in values.items() if v is not None}, **({"cart": cart} if cart else {}))
-    return {"url_here": url_here, "link": link}
+
+def link(endpoint: str, **values) -> str:
+    """``url_for`` that keeps this page's cart, which lives in the URL, so going to a passage, a speech or
+    back to the results does not lose it; an empty or None value leaves its parameter out."""
+    values = values | {"cart": values.get("cart", current_cart().value)}
+    return url_for(endpoint, **{name: value for name, value in values.items() if value not in (None, "")})
+
+
+def search_url(endpoint: str = "views.index", **values) -> str:
+    """``link`` that also keeps the search this page shows or came from (its ``q``, ``k``, mode, scope and
+    filters), with ``values`` changed (None drops one): the results' links carry it to the passage and
+    speech pages, so their way back, and every suggestion, asks the same search again."""
+    searched = {name: request.args.get(name, "").strip() for name in FIELDS}
+    return link(endpoint, **searched | values)
+
+
+def url_here(**changes) -> str:
+    """This page's URL with some query parameters changed (the cart's add and remove links)."""
+    args = {name: value for name, value in request.args.items() if name != "cart"} | changes
+    return link(request.endpoint, **args | (request.view_args or {}))
+
 
 SORT_LABELS = {"relevance": "相关度", "date": "时间（从早到晚）"}
 # The form's filter inputs, named as the API's query parameters.
@@ -104,12 +127,16 @@ def _form_defaults() -> dict:
     searcher = holder().searcher
     speeches = searcher.speeches if searcher is not None else []
     titles = Counter(s.title for s in speeches)
-    # a reprinted speech keeps its title in another compilation: the file tells the two apart
-    return {"speech_options": [(s, s.title if titles[s.title] == 1 else f"{s.title}（{s.source}）") for s in speeches],
-            "modes": MODES,
-            "mode_labels": MODE_LABELS, "max_k": MAX_K, "max_chars": MAX_QUERY_CHARS, "form": {"q": "", "k": DEFAULT_K,
-                                                                           "mode": DEFAULT_MODE, "speech": ""}
-            | dict.fromkeys(FILTER_FIELDS, "") | {"sort": DEFAULT_SORT}, "sort_labels": SORT_LABELS}
+
+    def label(speech: SpeechInfo) -> str:
+        # a reprinted speech keeps its title in another compilation: the file tells the two apart
+        shown = speech.title + (INFERRED_MARK if speech.title_inferred else "")
+        return shown if titles[speech.title] == 1 else f"{shown}（{speech.source}）"
+    return {"speech_options": [(s, label(s)) for s in speeches], "modes": MODES, "mode_labels": MODE_LABELS,
+            "max_k": MAX_K, "max_cart": MAX_EXPORT_PASSAGES,
+            "format_labels": FORMAT_LABELS, "sort_labels": SORT_LABELS,
+            "form": {"q": "", "k": DEFAULT_K, "mode": DEFAULT_MODE, "speech": ""} | dict.fromkeys(FILTER_FIELDS, "")
+            | {"sort": DEFAULT_SORT}}
 
 
 def confidence_words(confidence: float | None, threshold: float) -> str | None:
@@ -121,34 +148,74 @@ def confidence_words(confidence: float | None, threshold: float) -> str | None:
     return likely if confidence >= LIKELY else related if confidence >= min(threshold, LIKELY) else weak
 
 
-def cart_ids() -> list[str]:
-    """The passage ids in the URL's cart, in the order chosen, each once, at most an export's worth."""
-    seen: dict[str, None] = {}
-    for passage_id in request.args.get("cart", "").split(CART_SEPARATOR):
-        if passage_id.strip():
-            seen.setdefault(passage_id.strip(), None)
-    return list(seen)[:MAX_EXPORT_PASSAGES]
+@dataclass(frozen=True)
+class Cart:
+    """The export cart a page's URL names, in the order chosen, as the loaded index holds it.
+
+    ``entries``: each passage with its speech; ``stale``: how many ids name passages the index no
+    longer holds (a later build); ``overflow``: how many ids the URL names past an export's worth.
+    While no index is loaded the ids cannot be checked and are kept as given.
+    """
+
+    ids: tuple[str, ...] = ()
+    entries: tuple[tuple[Passage, SpeechInfo], ...] = ()
+    stale: int = 0
+    overflow: int = 0
+
+    @property
+    def value(self) -> str:
+        """The ``cart`` parameter of these ids."""
+        return CART_SEPARATOR.join(self.ids)
+
+    @property
+    def full(self) -> bool:
+        """Whether the cart holds an export's worth, so no passage can be added."""
+        return len(self.ids) >= MAX_EXPORT_PASSAGES
+
+    def adding(self, passage_id: str) -> str:
+        """The ``cart`` parameter with ``passage_id`` added last."""
+        return CART_SEPARATOR.join([*self.ids, passage_id])
+
+    def removing(self, passage_id: str) -> str:
+        """The ``cart`` parameter without ``passage_id``."""
+        return CART_SEPARATOR.join(i for i in self.ids if i != passage_id)
 
 
-def cart_value(ids: list[str]) -> str:
-    """The ``cart`` parameter for these ids."""
-    return CART_SEPARATOR.join(ids)
+def read_cart(value: str, searcher) -> Cart:
+    """The cart a ``cart`` parameter names: each id once, those the index no longer holds left out (an id
+    from an older build must not fail the page), then at most an export's worth."""
+    ids = list(dict.fromkeys(part.strip() for part in value.split(CART_SEPARATOR) if part.strip()))
+    entries = []
+    stale = 0
+    if searcher is not None:
+        for passage_id in ids:
+            try:
+                found = searcher.passage(passage_id)
+            except UnknownId:
+                stale += 1
+                continue
+            entries.append((found, searcher.speech(found.speech_id)))
+        ids = [found.id for found, _ in entries]
+    return Cart(tuple(ids[:MAX_EXPORT_PASSAGES]), tuple(entries[:MAX_EXPORT_PASSAGES]), stale,
+                max(0, len(ids) - MAX_EXPORT_PASSAGES))
 
 
-def _cart_context(searcher, ids: list[str]) -> dict:
-    """What the cart panel and every result's add/remove link need."""
-    items = []
-    for passage_id in ids:
-        try:
-            items.append(searcher.passage(passage_id))
-        except UnknownId:
-            continue  # an id from an older build: dropped, and the panel says so, rather than fail the page
-    kept = [p.id for p in items]
-    return {"cart": items, "cart_dropped": len(ids) - len(kept), "cart_ids": kept, "cart_value": cart_value(kept),
-            "format_labels": FORMAT_LABELS,
-            "cart_with": lambda passage_id: cart_value(kept + [passage_id]),
-            "cart_without": lambda passage_id: cart_value([i for i in kept if i != passage_id]),
-            "cart_full": len(kept) >= MAX_EXPORT_PASSAGES}
+# Enough of a passage's opening to tell the cart's entries of one section apart.
+CART_SNIPPET_CHARS = 40
+
+
+@bp.app_template_filter("opening")
+def passage_opening(passage: Passage) -> str:
+    """The first words of a passage's body (its heading lines left out), as the cart's list shows it."""
+    text = " ".join(body_of(passage).split())
+    return text if len(text) <= CART_SNIPPET_CHARS else text[:CART_SNIPPET_CHARS] + "…"
+
+
+def current_cart() -> Cart:
+    """This request's cart, read once: every link of the page carries it as read, stale ids gone."""
+    if "cart" not in g:
+        g.cart = read_cart(request.args.get("cart", ""), holder().searcher)
+    return g.cart
 
 
 def _present(searcher, results: list[dict], marks, threshold: float | None = None) -> list[dict]:
@@ -179,25 +246,63 @@ def _form() -> dict:
 def _field_message(exc: BadQuery, query: str) -> str:
     """The form's own wording of a parameter error (the API's English names the field already)."""
     if isinstance(exc, QuerySyntaxError):
-        return f"检索式有误：引号要成对，引号里要有字，title:/标题: 后要跟词（{exc}）。"
+        return syntax_error_message(exc, query)
     if exc.field in ("from", "to"):
         which = "起始" if exc.field == "from" else "截止"
         if NO_SUCH_DAY in str(exc):
             return f"{which}日期没有这一天，请检查月份和日子。"
-        return f"{which}日期要写成 2023-04-15 这样的格式，且起始日期不能晚于截止日期。"
+        if _dates_out_of_order():
+            return "起始日期晚于截止日期，请对调两个日期。"
+        return f"{which}日期要写成 2023-04-15 这样的格式。"
     if exc.field in ("place", "speaker"):
         return f"{'地点' if exc.field == 'place' else '讲话人'}最多 {MAX_FILTER_CHARS} 个字。"
     if exc.field in ("group", "sort"):
         return "分组或排序的选项不对，请在表单中重新选择。"
     if exc.field == "q":
-        if query.strip():
-            return f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 {len(query.strip())} 个）。"
+        if query:
+            return f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 {len(query)} 个）。"
         return "请输入一个问题（中文或英文均可），例如：如何保障粮食安全？"
     if exc.field == "k":
         return f"结果数必须是 1 到 {MAX_K} 之间的整数。"
     if exc.field == "mode":
-        return "检索方式只能是：" + "、".join(MODES) + "。"
+        return f"检索方式只能是{'、'.join(f'“{MODE_LABELS[mode]}”' for mode in MODES)}，请在表单中重新选择。"
     return str(exc)
+
+
+def _dates_out_of_order() -> bool:
+    """Whether the form's dates are each fine alone, so that what is wrong is that the first is the later."""
+    try:  # a request needs a question; any will do to check a date alone
+        check_request("?", date_from=request.args.get("from") or None)
+        check_request("?", date_to=request.args.get("to") or None)
+    except BadQuery:
+        return False
+    return True
+
+
+# index/query.py words a syntax error in English, for the API and `speechqa ask`; the page reads what
+# went wrong and where from it, until QuerySyntaxError carries that itself. Each pattern has a test.
+_UNCLOSED_QUOTE = re.compile(rf"unclosed quote (?P<quote>[{re.escape(''.join(CLOSING_QUOTE))}]) "
+                             r"at character (?P<at>\d+) of q \(…(?P<shown>.*)\) — ", re.S)
+_EMPTY_PHRASE = re.compile(r"empty phrase (?P<phrase>.+) at character (?P<at>\d+) of q — ", re.S)
+_FIELD_WITHOUT_VALUE = re.compile(r"(?P<field>\S+) at character (?P<at>\d+) of q has no value — ")
+
+
+def syntax_error_message(exc: QuerySyntaxError, query: str) -> str:
+    """What is wrong with this query's syntax, and where, in the page's words (``query`` stripped, as parsed)."""
+    reason = str(exc)
+    if found := _UNCLOSED_QUOTE.match(reason):
+        return (f"检索式有误：第 {found['at']} 个字的引号 {found['quote']} 没有配对的结束引号（在{found['shown']}处）。"
+                f"请在要原文查找的词后面补上 {CLOSING_QUOTE[found['quote']]}，或者删去这个引号。")
+    if found := _EMPTY_PHRASE.match(reason):
+        return (f"检索式有误：第 {found['at']} 个字起的 {found['phrase']} 里没有要查找的字。"
+                "请在引号里写上要原文查找的词，或者删去这对引号。")
+    if found := _FIELD_WITHOUT_VALUE.match(reason):
+        at, field = int(found["at"]), found["field"]
+        if query[at - 2:at - 1] == "-":
+            return (f"检索式有误：第 {at - 1} 个字的 -{field} 后面没有词。"
+                    f"请写上标题里不能有的词（例如 -{field}安全），或者删去它。")
+        return f"检索式有误：第 {at} 个字的 {field} 后面没有词。请写上标题里要有的词（例如 {field}安全），或者删去它。"
+    return "检索式有误：请检查引号是否成对、title: 后面是否有词。"
 
 
 def _check(searcher) -> SearchRequest:
@@ -206,7 +311,7 @@ def _check(searcher) -> SearchRequest:
         asked = parse_request(request.args)
         parse_query(asked.q)  # a syntax error is the form's to word, before any search runs
     except BadQuery as exc:
-        raise BadQuery(_field_message(exc, request.args.get("q", "")), field=exc.field) from None
+        raise BadQuery(_field_message(exc, request.args.get("q", "").strip()), field=exc.field) from None
     if asked.speech is not None:
         try:
             searcher.speech(asked.speech)
@@ -220,15 +325,12 @@ def index():
     """The search page; with ``q`` it is also the (shareable) results page."""
     index_holder = holder()
     searcher = index_holder.searcher
-    form = _form()
-    context = _form_defaults() | {"form": form, "results": None, "message": None, "took_ms": None, "no_answer": None,
-                                  "matched": None, "emptied_by": []}
-    if "q" not in request.args:
-        if searcher is None:
-            return _unavailable(context, index_holder.error)
-        return render_template("index.html", **context | _cart_context(searcher, cart_ids()))
+    context = _form_defaults() | {"form": _form(), "results": None, "message": None, "took_ms": None,
+                                  "no_answer": None, "matched": None, "emptied_by": []}
     if searcher is None:
         return _unavailable(context, index_holder.error)
+    if "q" not in request.args:
+        return render_template("index.html", **context)
     started = time.perf_counter()
     try:
         asked = _check(searcher)
@@ -240,7 +342,6 @@ def index():
     named_speech = named_speech_of(searcher, answer)
     searched = {"relaxed": answer.phrases_relaxed, "named_speech": named_speech}
     results = annotate(searcher, query, results_of(searcher, hits), hits, **searched)
-    context |= _cart_context(searcher, cart_ids())
     # a query of quoted wording and filters alone checks, it asks nothing: its count, no confidences
     context["matched"] = searcher.matched(asked.q, **asked.options)
     threshold = None if context["matched"] is not None else searcher.models[asked.mode].threshold
@@ -251,53 +352,111 @@ def index():
     context["phrases_relaxed"] = answer.phrases_relaxed
     context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech
-    context["no_answer"] = _suggestions(asked, found=bool(results), answered=context["answered"])
-    context["emptied_by"] = [] if results else _emptied_by(searcher, asked)
+    parsed = parse_query(asked.q)
+    emptied = [] if results else searcher.library.unmatched_filters(parsed, Filters.of(asked))
+    context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
+                                        emptied=emptied)
+    context["emptied_by"] = _emptied_notes(searcher, emptied)
     return render_template("index.html", **context)
 
 
-def _suggestions(asked: SearchRequest, *, found: bool, answered: bool) -> list[tuple[str, str]] | None:
-    """(what to try, a results URL that tries it) when no result answers: fewer words, a phrase, another
-    mode; None when nothing needs saying.
+# What the no-answer box can only advise, not do: the wording is the reader's.
+REWORD = "换个说法再问：用讲话材料里常见的提法，少用口语"
+# Quoting a whole question finds nothing: only a short wording is offered as a 提法 to find verbatim.
+MAX_EXACT_WORDING_CHARS = 20
+# A 提法 is words, spaces and the enumeration comma of its list items; anything else (？, emoji) says
+# the text is a question or no wording at all.
+_PLAIN_WORDING = re.compile(r"[\w、 ]+")
+FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
 
-    A query of phrases and filters alone asks no question: what it finds is exactly what holds its
-    wording, however it ranks, and another mode finds nothing else. When it finds nothing, the
-    phrases' words searched freely may.
+
+def _suggestions(asked: SearchRequest, parsed: ParsedQuery, *, found: bool, answered: bool,
+                 emptied: list[tuple[str, str | None]]) -> list[tuple[str, str | None]] | None:
+    """(what to try, a results URL that tries it, or None for advice no link can follow) when no result
+    answers; None when nothing needs saying. Every URL keeps the search's other parameters and the cart.
+
+    A filter no speech passes (``emptied``, ``Library.unmatched_filters``) leaves every wording and
+    mode as empty: the one way on is without it. A query of phrases and filters alone asks no
+    question: what it finds is exactly what holds its wording, however it ranks, and another mode
+    finds nothing else; when it finds nothing, the phrases' words searched freely may. Another mode
+    is offered only where the one asked found nothing: a single arm's confidence is calibrated less
+    well than the hybrid's (its first result for an off-topic question read 很可能回答了问题), so a
+    question it did not answer needs other words instead.
     """
-    parsed = parse_query(asked.q)
+    if emptied:
+        return _without_filters(parsed, emptied)
     if not parsed.text:
         if found:
             return None
-        return [("去掉引号，按意思查找", url_for("views.index", q=parsed.unquoted, mode=asked.mode))] if parsed.phrases else []
+        if not parsed.phrases:
+            return []
+        return [("去掉引号，按意思查找", search_url(q=replace(parsed, text=parsed.unquoted, phrases=()).written()))]
     if found and answered:
         return None
-    words = asked.q.split()
-    suggestions = []
-    if len(words) > 1:
-        suggestions.append(("少用几个词", url_for("views.index", q=" ".join(words[:2]), mode=asked.mode)))
-    if not parsed.phrases and len(asked.q) <= 20:
-        suggestions.append(("按原文提法精确查找", url_for("views.index", q=f'"{asked.q}"', mode=asked.mode)))
-    for mode in MODES:
-        if mode != asked.mode:
-            suggestions.append((f"改用“{MODE_LABELS[mode]}”方式", url_for("views.index", q=asked.q, mode=mode)))
+    suggestions: list[tuple[str, str | None]] = []
+    fewer = fewer_words(parsed)
+    if fewer is not None:
+        suggestions.append((f"少用几个词：{fewer}", search_url(q=fewer)))
+    if _is_plain_wording(parsed):
+        suggestions.append(("按原文提法精确查找", search_url(q=f'"{parsed.text}"')))
+    if not found and asked.mode != DEFAULT_MODE:
+        suggestions.append((f"改用“{MODE_LABELS[DEFAULT_MODE]}”方式", search_url(mode=DEFAULT_MODE)))
+    suggestions.append((REWORD, None))
     return suggestions
 
 
-def _emptied_by(searcher, asked: SearchRequest) -> list[str]:
+def _without_filters(parsed: ParsedQuery, emptied: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """The search again without the filters that emptied it, when something is left to search."""
+    dropped_titles = {value for field, value in emptied if field == "title"}
+    rest = replace(parsed, titles=tuple(t for t in parsed.titles if t not in dropped_titles)).written()
+    if not rest:
+        return []
+    names = [f"标题限定“{value}”" if field == "title" else "日期限定" if field == "date"
+             else f"{FILTER_LABELS[field]}限定“{value}”" for field, value in emptied]
+    params = {field: None for field, _ in emptied if field in FILTER_LABELS}
+    if any(field == "date" for field, _ in emptied):
+        params |= {"from": None, "to": None}
+    return [(f"去掉{'、'.join(names)}", search_url(q=rest, **params))]
+
+
+def meaningful_words(text: str) -> list[str]:
+    """The words of ``text`` that carry meaning, each once, in order: jieba's words (as typed) without
+    punctuation or the lexical arm's stop words."""
+    warm_up()  # jieba's dictionary the fast way, if no search has loaded it yet (a dense-only one does not)
+    words = (word for word in jieba.lcut(text) if re.search(r"\w", word))
+    return list(dict.fromkeys(w for w in words if unicodedata.normalize("NFKC", w).lower() not in STOP_WORDS))
+
+
+def fewer_words(parsed: ParsedQuery) -> str | None:
+    """The query with only the meaningful words of its free text, phrases and filters kept; None when
+    that leaves no word or changes nothing."""
+    words = meaningful_words(parsed.text)
+    fewer = replace(parsed, text=" ".join(words))
+    return fewer.written() if words and fewer != parsed else None
+
+
+def _is_plain_wording(parsed: ParsedQuery) -> bool:
+    """Whether the query is a short wording with meaning, nothing else, which quotes make a 提法 to find."""
+    return (not (parsed.phrases or parsed.excluded or parsed.titles or parsed.excluded_titles)
+            and len(parsed.text) <= MAX_EXACT_WORDING_CHARS and bool(_PLAIN_WORDING.fullmatch(parsed.text))
+            and bool(meaningful_words(parsed.text)))
+
+
+def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
     """Why no result came, where a filter is the reason: one that no speech of the index passes
     (the library may name no dates, places or speakers at all), which other words would not help."""
-    labels = {"place": "地点", "speaker": "讲话人"}
     notes = []
-    for field, value in searcher.library.unmatched_filters(parse_query(asked.q), Filters.of(asked)):
+    for field, value in emptied:
         if field == "title":
             notes.append(f"没有标题含“{value}”的讲话。")
         elif field == "date":
             dated = any(info.date for info in searcher.speeches)
             notes.append("没有一篇讲话的日期在所选范围内。" if dated else "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。")
         else:
+            label = FILTER_LABELS[field]
             named = any(getattr(info, field) for info in searcher.speeches)
-            notes.append(f"没有{labels[field]}含“{value}”的讲话。" if named
-                         else f"库里的讲话都没有标注{labels[field]}，按{labels[field]}筛选会排除全部讲话。")
+            notes.append(f"没有{label}含“{value}”的讲话。" if named
+                         else f"库里的讲话都没有标注{label}，按{label}筛选会排除全部讲话。")
     return notes
 
 
@@ -310,9 +469,10 @@ def _unavailable(context: dict, error: SpeechQAError | None):
 
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
-    """A passage with the one before and the one after it, for more context."""
+    """A passage with the one before and the one after it, for more context, and a result's tools."""
     searcher = holder().require()
     found = searcher.passage(passage_id)
+    speech = searcher.speech(found.speech_id)
     previous_id, next_id = searcher.neighbours(passage_id)
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
     terms = query_terms(searcher, query)
@@ -320,8 +480,8 @@ def passage(passage_id: str):
     return render_template(
         "passage.html", passage=found, html=hl.highlight_passage(found.text, terms, best),
         previous=searcher.passage(previous_id) if previous_id else None,
-        next=searcher.passage(next_id) if next_id else None,
-        speech=searcher.speech(found.speech_id), query=query, **_form_defaults() | _cart_context(searcher, cart_ids()))
+        next=searcher.passage(next_id) if next_id else None, speech=speech, query=query,
+        citation=citation_text(quote_of(found, speech)), **_form_defaults())
 
 
 @bp.get("/passages/<passage_id>/similar")
@@ -333,26 +493,26 @@ def similar(passage_id: str):
     results = annotate(searcher, "", results_of(searcher, hits), hits)
     return render_template("similar.html", source=source, speech=searcher.speech(source.speech_id),
                            results=_present(searcher, results, marking(searcher, "")), query="",
-                           **_form_defaults() | _cart_context(searcher, cart_ids()))
+                           **_form_defaults())
 
 
 @bp.get("/export")
 def export_cart():
     """The cart's passages as a file: the page's download links (the API's POST /api/export needs a script).
 
-    A saved or shared link may name passages a later build no longer holds: they are left out, as
-    the cart panel leaves them, and the export says how many (``X-SpeechQA-Dropped``); a cart left
-    with none is a 400 saying so."""
+    A saved or shared link may name passages a later build no longer holds, or more than an export
+    holds: they are left out, as the cart panel leaves them, and the export says how many
+    (``X-SpeechQA-Dropped``); a cart left with none is a 400 saying so."""
     searcher = holder().require()
-    kept = _cart_context(searcher, cart_ids())
+    cart = current_cart()
     try:
-        ids, format_name = check_export_body({"ids": kept["cart_ids"], "format": request.args.get("format")})
+        ids, format_name = check_export_body({"ids": list(cart.ids), "format": request.args.get("format")})
     except BadQuery:
-        if kept["cart_dropped"] and not kept["cart_ids"]:
+        if cart.stale and not cart.ids:
             raise BadQuery("摘录里的段落都已不在当前索引中（来源更新后重建了索引），请重新检索后加入。") from None
         raise BadQuery(f"摘录为空，或格式不对（只能是：{'、'.join(EXPORT_FORMATS)}）。") from None
     response = export_response(searcher, ids, format_name)
-    response.headers[DROPPED_HEADER] = str(kept["cart_dropped"])
+    response.headers[DROPPED_HEADER] = str(cart.stale + cart.overflow)
     return response
 
 
@@ -372,13 +532,14 @@ def speech(speech_id: str):
     first_of_section: dict[tuple[str, ...], str] = {}
     for p in passages:
         first_of_section.setdefault(p.section, p.id)
-    outline = [(path, first_of_section.get(path)) for path in info.sections]
+    # the speech's untitled lead-in (the path ()) is no part a reader can find in the outline
+    outline = [(path, first_of_section.get(path)) for path in info.sections if path]
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
     terms = query_terms(searcher, query)
     shown = [(p, section_openings(p, passages[i - 1].section if i else ()), hl.highlight(body_of(p), terms))
              for i, p in enumerate(passages)]
     return render_template("speech.html", speech=info, passages=shown, outline=outline, query=query,
-                           **_form_defaults() | _cart_context(searcher, cart_ids()))
+                           **_form_defaults())
 
 
 def section_openings(passage, previous: tuple[str, ...]) -> list[tuple[int, str]]:

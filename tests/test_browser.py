@@ -183,7 +183,7 @@ def test_a_quoted_search_folds_the_reprint_and_a_filter_unfolds_it(find_url, fin
     assert results.count() == 2
     first = results.nth(0)
     assert first.locator("mark").first.inner_text() == "保交楼"
-    assert "2021-09-01 · 南宁 · 张三" in first.locator(".path .about").inner_text()
+    assert first.locator(".path .about").inner_text() == "2021年9月1日 · 南宁 · 张三 · 全市国家安全工作会议"
     assert first.locator(".duplicates summary").inner_text() == "另见 1 篇"
     first.locator(".duplicates summary").click()  # <details> opens without JavaScript
     first.locator(".duplicates a").click()
@@ -199,7 +199,7 @@ def test_a_quoted_search_folds_the_reprint_and_a_filter_unfolds_it(find_url, fin
     page.wait_for_load_state()
     results = page.locator("li.result")
     assert results.count() == 1
-    assert "2023-04-15 · 柳州 · 李四" in results.nth(0).locator(".path .about").inner_text()
+    assert results.nth(0).locator(".path .about").inner_text() == "2023年4月15日 · 柳州 · 李四"
     assert results.nth(0).locator(".duplicates").count() == 0
     assert page.input_value("input[name=place]") == "柳州"
     assert page.is_visible("input[name=place]")  # a filter in use keeps them open
@@ -234,6 +234,14 @@ def test_copy_a_citation(base_url, browser):
         page.wait_for_function("() => document.querySelector('button[data-copy]').textContent === '已复制'")
         assert page.evaluate("() => navigator.clipboard.readText()") == citation
         _shot(page, "laptop-citation")
+
+        first.get_by_role("link", name="更多上下文").click()  # the passage page offers the same box
+        page.wait_for_load_state()
+        current = page.locator("section.current")
+        current.locator("details.cite summary").click()
+        current.get_by_role("button", name="复制引用").click()
+        page.wait_for_function("() => document.querySelector('button[data-copy]').textContent === '已复制'")
+        assert page.evaluate("() => navigator.clipboard.readText()") == citation
     finally:
         context.close()
 
@@ -256,11 +264,13 @@ def test_build_a_cart_of_three_and_download_each_format(base_url, no_js_page, se
         page.locator(f"li#r-{passage_id}").get_by_role("link", name="加入摘录").click()
         page.wait_for_load_state()
     assert f"cart={'%2C'.join(chosen)}" in page.url or f"cart={','.join(chosen)}" in page.url
+    # as the cart and exports show them: a made-up title (the seeds' untitled speech) marked as such
+    titles = [searcher.passage(i).speech_title + ("〔拟题〕" if searcher.speech(searcher.passage(i).speech_id).title_inferred
+                                                  else "") for i in chosen]
     page.locator("aside.cart summary").click()
     cart = page.locator("aside.cart li")
     assert cart.count() == 3
-    assert [item.inner_text().split(" › ")[0] for item in cart.all()] == [
-        searcher.passage(i).speech_title for i in chosen]
+    assert [item.locator(".entry").inner_text().split(" › ")[0] for item in cart.all()] == titles
     assert page.locator(f"li#r-{chosen[0]}").get_by_role("link", name="移出摘录").count() == 1
     _shot(page, "laptop-cart")
 
@@ -273,9 +283,6 @@ def test_build_a_cart_of_three_and_download_each_format(base_url, no_js_page, se
         files[name] = tmp_path / download.suggested_filename
         download.save_as(files[name])
 
-    # as exports head them: a made-up title (the seeds' untitled speech) marked as such
-    titles = [searcher.passage(i).speech_title + ("〔拟题〕" if searcher.speech(searcher.passage(i).speech_id).title_inferred
-                                                  else "") for i in chosen]
     markdown = files["markdown"].read_text(encoding="utf-8")
     assert [line.split(" ", 2)[2].split(" · ")[0] for line in markdown.splitlines() if line.startswith("## ")] == titles
     raw = files["csv"].read_bytes()
@@ -317,12 +324,44 @@ def test_screenshots_on_laptop_and_phone(base_url, browser, searcher):
             for name, path in pages.items():
                 page.goto(base_url + path)
                 assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), (size, name)
-                if name == "no-answer":
-                    assert page.locator(".no-answer li a").all_inner_texts()[-2:] == ["改用“语义”方式",
-                                                                                    "改用“关键词（BM25）”方式"]
+                if name == "no-answer":  # other words, never a single arm that would claim an answer
+                    assert page.locator(".no-answer li").all_inner_texts() == [
+                        "少用几个词：做 红烧肉", "换个说法再问：用讲话材料里常见的提法，少用口语"]
                 _shot(page, f"{size}-{name}")
             page.goto(base_url + pages["results"])
             page.locator("li.result").first.locator("details.whole summary").click()
             _shot(page, f"{size}-expanded")
         finally:
             context.close()
+
+
+def test_a_pasted_question_over_the_limit_is_refused_saying_so_not_cut(base_url, no_js_page):
+    page = no_js_page
+    page.goto(base_url + "/")
+    page.locator("input[name=q]").focus()
+    page.keyboard.insert_text("粮" * 600)  # as a paste arrives: one insertion, not keystrokes
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("p.notice.error").inner_text() == "问题太长了：最多 500 个字符（现在是 600 个）。"
+    assert page.locator("li.result").count() == 0
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844}])
+def test_after_adding_to_the_cart_its_downloads_are_in_view_beside_the_result(base_url, browser, viewport):
+    context = browser.new_context(java_script_enabled=False, viewport=viewport, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=10")
+        chosen = page.locator("li.result").nth(6).get_attribute("id")
+        page.locator(f"li#{chosen}").get_by_role("link", name="加入摘录").click()
+        page.wait_for_load_state()
+        assert page.evaluate("() => window.scrollY") > 0, "the page went down to the result"
+        height = page.evaluate("() => window.innerHeight")
+        cart = page.locator("aside.cart").bounding_box()
+        assert 0 <= cart["y"] and cart["y"] + cart["height"] <= height
+        assert page.locator("aside.cart strong").inner_text() == "摘录 1 段"
+        result = page.locator(f"li#{chosen}").bounding_box()
+        assert cart["y"] + cart["height"] <= result["y"] < height, "the result is not hidden behind the cart"
+        _shot(page, f"cart-in-view-{viewport['width']}")
+    finally:
+        context.close()

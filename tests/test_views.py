@@ -4,7 +4,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from urllib.parse import quote
+from html import unescape
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
@@ -24,6 +25,28 @@ def page(response, status: int = 200) -> str:
 
 def results_of(html: str) -> list[str]:
     return re.findall(r'<li class="result" id="r-[^"]+">(.*?)\n</li>', html, flags=re.S)
+
+
+def params_of(href: str) -> dict[str, str]:
+    """The query parameters of a link as the page writes it (each given once)."""
+    return dict(parse_qsl(urlsplit(unescape(href)).query))
+
+
+REWORD = "换个说法再问：用讲话材料里常见的提法，少用口语"
+
+
+def suggestions(html: str) -> list[tuple[str, dict[str, str] | None]] | None:
+    """The no-answer box's suggestions: (what it says, the parameters of the results page it links to, or
+    None for advice without a link); None when the page has no such box."""
+    box = re.search(r'<div class="notice no-answer" role="status">(.*?)</div>', html, flags=re.S)
+    if box is None:
+        return None
+    offered = []
+    for item in re.findall(r"<li>(.*?)</li>", box.group(1), flags=re.S):
+        href = re.search(r'<a href="([^"]+)">', item)
+        assert href is None or urlsplit(href.group(1)).path == "/"
+        offered.append((unescape(re.sub(r"<[^>]+>", "", item)), href and params_of(href.group(1))))
+    return offered
 
 
 def test_home_page_has_the_form_and_is_self_contained(client, searcher):
@@ -61,8 +84,8 @@ def test_results_page_shows_highlights_best_sentence_path_and_links(client, sear
     assert f'>{hit.passage.speech_title}</a>' in first
     for heading in hit.passage.section:
         assert f'<span class="sep"> › </span>{heading}' in first
-    assert f'href="/passages/{hit.passage.id}?q={quote(question)}"' in first
-    assert f'href="/speeches/{hit.passage.speech_id}?q={quote(question)}#p-{hit.passage.id}"' in first
+    assert f'href="/passages/{hit.passage.id}?q={quote(question)}&amp;k=3"' in first
+    assert f'href="/speeches/{hit.passage.speech_id}?q={quote(question)}&amp;k=3#p-{hit.passage.id}"' in first
     assert f'value="{question}"' in html, "the query stays in the box"
     assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results] == [h.passage.id for h in hits]
 
@@ -73,7 +96,7 @@ def test_a_question_that_names_a_speech_says_which_and_what_it_looked_for_there(
     html = page(client.get("/", query_string={"q": question, "k": 5}))
     title = searcher.speech(answer.named_speech).title
     link = f'<a href="/speeches/{answer.named_speech}?q={quote("维护政治安全这块说了什么")}">{title}</a>'
-    assert f"问题指向《{link}》：前几条是这篇讲话里关于“维护政治安全这块说了什么”的段落。" in html
+    assert f"问题指向《{link}》：前几条是这篇讲话中回答“维护政治安全这块说了什么”的段落。" in html
     assert [re.search(r'href="/passages/([^"?]+)', r).group(1) for r in results_of(html)] == [
         h.passage.id for h in answer.hits]
     assert "问题指向" not in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
@@ -85,7 +108,8 @@ def test_results_page_respects_mode_k_and_speech(client, searcher, mode):
     html = page(client.get("/", query_string={"q": "安全", "k": 2, "mode": mode, "speech": speech.id}))
     results = results_of(html)
     assert len(results) == 2
-    assert all(f'href="/speeches/{speech.id}?q=%E5%AE%89%E5%85%A8#p-' in r for r in results)
+    searched = f"q=%E5%AE%89%E5%85%A8&amp;k=2&amp;mode={mode}&amp;speech={speech.id}"
+    assert all(f'href="/speeches/{speech.id}?{searched}#p-' in r for r in results)
     assert f'<option value="{mode}" selected>' in html
     assert f'<option value="{speech.id}" selected>' in html
 
@@ -103,9 +127,11 @@ def test_no_results_is_a_friendly_200(client):
     ({"q": "粮食", "k": "abc"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
     ({"q": "粮食", "k": "0"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
     ({"q": "粮食", "k": "51"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
-    ({"q": "粮食", "mode": "sparse"}, "检索方式只能是：hybrid、dense、bm25。"),
+    ({"q": "粮食", "mode": "sparse"}, "检索方式只能是“混合（语义＋关键词）”、“语义”、“关键词（BM25）”，请在表单中重新选择。"),
     ({"q": "粮食", "speech": "nope"}, "没有这篇讲话（nope），请在列表中重新选择。"),
-    ({"q": "粮食", "from": "2023/4/15"}, "起始日期要写成 2023-04-15 这样的格式，且起始日期不能晚于截止日期。"),
+    ({"q": "粮食", "from": "2023/4/15"}, "起始日期要写成 2023-04-15 这样的格式。"),
+    ({"q": "粮食", "from": "2023-05-01", "to": "2023-04-01"}, "起始日期晚于截止日期，请对调两个日期。"),
+    ({"q": "粮食", "from": "2023-05-01", "to": "2023/4/1"}, "截止日期要写成 2023-04-15 这样的格式。"),
     ({"q": "粮食", "to": "2023-02-29"}, "截止日期没有这一天，请检查月份和日子。"),
 ])
 def test_bad_parameters_give_a_friendly_400(client, params, message):
@@ -264,9 +290,10 @@ def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
     cart = re.search(r'<aside class="cart".*?</aside>', html, flags=re.S).group(0)
     assert "<strong>摘录 3 段</strong>" in cart
     assert "有 1 段摘录已不在当前索引中" in cart  # "gone", an id of an older build, is said to be dropped
-    assert re.findall(r"<li>(.*?)(?:<span| <a)", cart) == [searcher.passages[i].speech_title for i in (4, 1, 9)]
+    assert re.findall(r'<li><span class="entry">(.*?)(?:<span|</span>)', cart) == [
+        searcher.passages[i].speech_title for i in (4, 1, 9)]
     for name in ("markdown", "csv", "docx"):
-        assert f'href="/export?cart={",".join(ids)}&amp;format={name}" download>' in cart
+        assert f'href="/export?format={name}&amp;cart={",".join(ids)}" download>' in cart
     assert f'<input type="hidden" name="cart" value="{",".join(ids)}">' in html, "a new search keeps the cart"
     with client.get("/export", query_string={"cart": ",".join(ids), "format": "markdown"}) as response:
         assert response.status_code == 200
@@ -280,30 +307,105 @@ def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
     assert "有 1 段摘录已不在当前索引中" in alone and "<strong>摘录" not in alone
 
 
-def test_no_answer_suggests_fewer_words_a_phrase_and_another_mode(client):
+def test_no_answer_suggests_the_exact_wording_the_default_mode_and_rewording(client):
     html = page(client.get("/", query_string={"q": "zzqqxxyy", "mode": "bm25"}))
-    block = re.search(r'<div class="notice no-answer" role="status">(.*?)</div>', html, flags=re.S).group(1)
-    assert re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', block) == [
-        ("/?q=%22zzqqxxyy%22&amp;mode=bm25", "按原文提法精确查找"),
-        ("/?q=zzqqxxyy&amp;mode=hybrid", "改用“混合（语义＋关键词）”方式"),
-        ("/?q=zzqqxxyy&amp;mode=dense", "改用“语义”方式"),
+    assert suggestions(html) == [
+        ("按原文提法精确查找", {"q": '"zzqqxxyy"', "mode": "bm25"}),
+        ("改用“混合（语义＋关键词）”方式", {"q": "zzqqxxyy", "mode": "hybrid"}),
+        (REWORD, None),
     ]
 
 
 def test_phrases_and_filters_alone_ask_nothing_a_mode_could_answer_better(client):
     def notice(query):
-        found = re.search(r'<div class="notice no-answer" role="status">(.*?)</div>', page(client.get("/", query_string={
-            "q": query})), flags=re.S)
-        return found and (re.sub(r"<[^>]+>", "", found.group(1).split("</p>")[0]).strip(),
-                          re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', found.group(1)))
+        html = page(client.get("/", query_string={"q": query}))
+        found = re.search(r'<div class="notice no-answer" role="status">\s*<p>(.*?)</p>', html, flags=re.S)
+        return found and (re.sub(r"<[^>]+>", "", found.group(1)).strip(), suggestions(html))
 
     # what holds the wording is the answer, however it ranks
     assert notice('"保交楼"') is None and notice("标题：晋中") is None and notice("-粮食") is None
     # wording no passage holds: its words searched freely may find it, another mode cannot
-    assert notice('"上海交通大学"') == ("没有找到相关段落。可以试试：",
-                                    [("/?q=%E4%B8%8A%E6%B5%B7%E4%BA%A4%E9%80%9A%E5%A4%A7%E5%AD%A6&amp;mode=hybrid",
-                                      "去掉引号，按意思查找")])
+    assert notice('"上海交通大学"') == ("没有找到相关段落。可以试试：", [("去掉引号，按意思查找", {"q": "上海交通大学"})])
+    assert notice('"上海交通大学" -粮食 标题：安全') == (
+        "没有找到相关段落。可以试试：", [("去掉引号，按意思查找", {"q": "上海交通大学 -粮食 title:安全"})])
+    # with nothing left to search once the filter is gone, there is nothing to suggest
     assert notice("标题：不存在的标题") == ("没有找到相关段落。没有标题含“不存在的标题”的讲话。", [])
+
+
+@pytest.mark.parametrize("question", ["How to bake sourdough bread at home?", "title:邢台 安全"])
+def test_every_suggestion_keeps_the_cart_k_mode_scope_and_filters(client, searcher, question):
+    kept = {"k": "3", "mode": "hybrid", "speech": searcher.speeches[0].id, "sort": "date",
+            "cart": searcher.passages[0].id}
+    offered = [params for _, params in suggestions(page(client.get("/", query_string={"q": question} | kept)))
+               if params]
+    assert offered
+    for params in offered:
+        assert params.pop("q") != question
+        assert params == kept
+
+
+@pytest.mark.parametrize(("question", "fewer"), [
+    ("How to bake sourdough bread at home?", "bake sourdough bread home"),
+    ("What measures protect elderly consumers online privacy?", "measures protect elderly consumers online privacy"),
+    ("如何做红烧肉？", "做 红烧肉"),
+    ("How to", None),  # nothing but filler words
+    ("bake bread", None),  # nothing to leave out
+])
+def test_fewer_words_keeps_the_meaningful_ones_and_never_the_same_query(client, question, fewer):
+    offered = suggestions(page(client.get("/", query_string={"q": question})))
+    assert [params["q"] for words, params in offered if words.startswith("少用几个词")] == ([fewer] if fewer else [])
+    assert all(params["q"] != question for _, params in offered if params)
+
+
+@pytest.mark.parametrize("question", ["怎么烤面包？", "😀🎉", "How to", "title:邢台 安全"])
+def test_the_exact_wording_is_offered_only_where_quotes_can_find_it(client, question):
+    offered = suggestions(page(client.get("/", query_string={"q": question})))
+    assert offered and "按原文提法精确查找" not in [words for words, _ in offered]
+
+
+def test_an_unanswered_question_is_offered_rewording_not_a_mode_that_claims_an_answer(client):
+    for mode in ("hybrid", "bm25"):
+        offered = suggestions(page(client.get("/", query_string={"q": "如何做红烧肉？", "mode": mode})))
+        assert offered == [("少用几个词：做 红烧肉", {"q": "做 红烧肉", "mode": mode}), (REWORD, None)]
+
+
+@pytest.mark.parametrize(("asked", "notes", "offered"), [
+    ({"q": "title:邢台 安全"}, "没有标题含“邢台”的讲话。", ("去掉标题限定“邢台”", {"q": "安全"})),
+    ({"q": '"安全" -粮食 标题：邢台 标题：安全'}, "没有标题含“邢台”的讲话。",
+     ("去掉标题限定“邢台”", {"q": '"安全" -粮食 title:安全'})),
+    ({"q": "粮食安全", "from": "2023-01-01", "to": "2023-12-31"}, "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。",
+     ("去掉日期限定", {"q": "粮食安全"})),
+    ({"q": "粮食安全", "place": "南宁", "speaker": "张三"},
+     "库里的讲话都没有标注地点，按地点筛选会排除全部讲话。库里的讲话都没有标注讲话人，按讲话人筛选会排除全部讲话。",
+     ("去掉地点限定“南宁”、讲话人限定“张三”", {"q": "粮食安全"})),
+])
+def test_a_filter_that_emptied_the_list_is_offered_away_instead_of_dead_ends(client, searcher, asked, notes, offered):
+    kept = {"k": "3", "mode": "bm25", "cart": searcher.passages[0].id}
+    html = page(client.get("/", query_string=asked | kept))
+    assert f"没有找到相关段落。{notes}可以试试：" in html
+    words, params = offered
+    assert suggestions(html) == [(words, params | kept)]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("“保交楼", "检索式有误：第 1 个字的引号 “ 没有配对的结束引号（在“保交楼处）。请在要原文查找的词后面补上 ”，或者删去这个引号。"),
+    ("如何做好「保交楼工作", "检索式有误：第 5 个字的引号 「 没有配对的结束引号（在「保交楼工作处）。请在要原文查找的词后面补上 」，或者删去这个引号。"),
+    ("粮食 「」", "检索式有误：第 4 个字起的 「」 里没有要查找的字。请在引号里写上要原文查找的词，或者删去这对引号。"),
+    ("“……” 粮食", "检索式有误：第 1 个字起的 “……” 里没有要查找的字。请在引号里写上要原文查找的词，或者删去这对引号。"),
+    ("title:", "检索式有误：第 1 个字的 title: 后面没有词。请写上标题里要有的词（例如 title:安全），或者删去它。"),
+    ("粮食 -标题：", "检索式有误：第 4 个字的 -标题： 后面没有词。请写上标题里不能有的词（例如 -标题：安全），或者删去它。"),
+])
+def test_a_syntax_error_says_in_chinese_what_is_wrong_and_where(client, query, message):
+    html = page(client.get("/", query_string={"q": query}), 400)
+    assert f'<p class="notice error" role="alert">{message}</p>' in html
+
+
+def test_a_syntax_error_the_page_cannot_read_is_still_said_in_chinese():
+    from index.errors import QuerySyntaxError
+    from service.views import syntax_error_message
+
+    assert syntax_error_message(QuerySyntaxError("a reason the parser learns later"), "q") == (
+        "检索式有误：请检查引号是否成对、title: 后面是否有词。")
 
 
 def test_speech_page_shows_headings_and_keeps_the_query_highlights(client, searcher):
@@ -354,7 +456,7 @@ def test_a_verbatim_check_says_how_many_passages_hold_it_and_calls_none_an_answe
     assert total > 5 and f"共 {total} 条符合，显示前 5 条" in html
     assert 'class="confidence"' not in html
     asked = page(client.get("/", query_string={"q": "如何做到两个维护？", "k": 5}))
-    assert "共 5 条结果" in asked and 'class="confidence"' in asked
+    assert "显示最相关的 5 条" in asked and 'class="confidence"' in asked
 
 
 def test_an_export_link_with_an_id_of_an_older_build_exports_the_rest(client, searcher):
@@ -370,7 +472,7 @@ def test_the_cart_follows_to_the_passage_and_speech_pages_and_back(client, searc
     ids = ",".join(p.id for p in searcher.passages[:2])
     results = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ids}))
     first = searcher.search("粮食安全", k=1)[0].passage
-    assert f'href="/passages/{first.id}?q={quote("粮食安全")}&amp;cart={ids}"' in results
+    assert f'href="/passages/{first.id}?q={quote("粮食安全")}&amp;k=3&amp;cart={ids}"' in results
     for path in (f"/passages/{first.id}", f"/speeches/{first.speech_id}", "/"):
         html = page(client.get(path, query_string={"cart": ids}))
         assert "<strong>摘录 2 段</strong>" in html, path
@@ -384,3 +486,148 @@ def test_an_answer_a_filter_emptied_says_which(client, searcher):
     assert "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。" in html
     assert "没有标题含“邢台”的讲话。" in page(client.get("/", query_string={"q": "title:邢台 生态"}))
     assert "没有标题含" not in page(client.get("/", query_string={"q": "title:粮食 生态"}))
+
+
+@pytest.fixture
+def find_client(find_searcher):
+    """A Flask test client over tests/conftest.py's FIND_CORPUS (dated speeches, a reprint)."""
+    return create_app({"TESTING": True}, searcher=find_searcher).test_client()
+
+
+def test_more_context_and_its_way_back_keep_the_search(client, searcher):
+    asked = {"q": "防范化解风险", "k": "3", "mode": "dense", "speech": searcher.speeches[1].id, "sort": "date",
+             "cart": searcher.passages[0].id}
+    first = results_of(page(client.get("/", query_string=asked)))[0]
+    more = re.search(r'<a class="more" href="([^"]+)">更多上下文</a>', first).group(1)
+    assert params_of(more) == asked
+    context = page(client.get(unescape(more)))
+    back = re.search(r'<a href="([^"]+)">← 返回检索结果：防范化解风险</a>', context).group(1)
+    assert urlsplit(unescape(back)).path == "/" and params_of(back) == asked
+    # by way of the whole speech, too
+    full = re.search(r'<a class="full" href="([^"#]+)#p-[^"]+">在全文中查看</a>', context).group(1)
+    assert params_of(full) == asked
+    anchors = re.findall(r'<a class="anchor" href="([^"]+)" title="查看上下文">', page(client.get(unescape(full))))
+    assert anchors and all(params_of(anchor) == asked for anchor in anchors)
+
+
+def test_the_passage_page_offers_the_cart_the_citation_and_similar_passages(client, searcher):
+    passage = searcher.passages[10]
+    html = page(client.get(f"/passages/{passage.id}", query_string={"q": "安全"}))
+    current = re.search(r'<section class="current".*?</section>', html, flags=re.S).group(0)
+    assert (f'<a class="cart-add" href="/passages/{passage.id}?q=%E5%AE%89%E5%85%A8&amp;cart={passage.id}'
+            f'#p-{passage.id}">加入摘录</a>') in current
+    assert f'<a class="similar" href="/passages/{passage.id}/similar">相似说法</a>' in current
+    citation = client.get(f"/api/passages/{passage.id}/citation").get_json()["citation"]
+    box = re.search(r'<textarea class="citation" readonly rows="5" aria-label="[^"]+">(.*?)</textarea>', current,
+                    flags=re.S).group(1)
+    assert unescape(box) == citation
+    assert '<button type="button" class="copy" data-copy hidden>复制引用</button>' in current
+    added = page(client.get(f"/passages/{passage.id}", query_string={"q": "安全", "cart": passage.id}))
+    assert "<strong>摘录 1 段</strong>" in added
+    assert f'<a class="uncart" href="/passages/{passage.id}?q=%E5%AE%89%E5%85%A8#p-{passage.id}">移出摘录</a>' in added
+
+
+def test_the_speech_page_and_the_list_show_date_place_speaker_and_occasion(find_client, find_searcher):
+    about = {"a_original.txt": "2021年9月1日 · 南宁 · 张三 · 全市国家安全工作会议", "b_reprint.txt": "2023年4月15日 · 柳州 · 李四",
+             "c_grain.txt": "2022年5月10日 · 南宁 · 王五"}
+    listing = page(find_client.get("/speeches"))
+    assert re.findall(r'<span class="about">(.*?)</span>', listing) == [about[s.source] for s in find_searcher.speeches]
+    for speech in find_searcher.speeches:
+        assert f'<p class="about">{about[speech.source]}</p>' in page(find_client.get(f"/speeches/{speech.id}"))
+    passage = find_searcher.speech_passages(find_searcher.speeches[0].id)[0]
+    assert f'<p class="about">{about[passage.source]}</p>' in page(find_client.get(f"/passages/{passage.id}"))
+
+
+def test_the_page_writes_dates_as_its_citations_do(find_client):
+    html = page(find_client.get("/", query_string={"q": "“保交楼”"}))
+    first = results_of(html)[0]
+    assert '<span class="about">2021年9月1日 · 南宁 · 张三 · 全市国家安全工作会议</span>' in first
+    assert "2021年9月1日" in re.search(r'<textarea class="citation"[^>]*>(.*?)</textarea>', first, flags=re.S).group(1)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", re.sub(r'value="[^"]*"', "", html)), "no ISO date outside the inputs"
+
+
+def test_a_stale_cart_id_is_gone_from_every_link(client, searcher):
+    real = searcher.passages[3].id
+    html = page(client.get("/", query_string={"q": "粮食", "k": 3, "cart": f"deadbeefdeadbeef,{real}"}))
+    assert "有 1 段摘录已不在当前索引中" in html
+    assert "deadbeef" not in html
+    assert f'<a class="brand" href="/?cart={real}">' in html and f'<a href="/speeches?cart={real}">全部讲话</a>' in html
+    links = [params_of(href) for href in re.findall(r'href="(/(?:passages|speeches)/[^"#]+)', html)]
+    assert links and all(params["cart"] == real for params in links)
+    more = re.search(r'<a class="more" href="([^"]+)">', html).group(1)
+    assert "已不在当前索引中" not in page(client.get(unescape(more))), "the next page has nothing to repeat"
+
+
+def test_a_full_cart_says_so_and_a_longer_one_what_it_left_out(client, searcher):
+    shown = {hit.passage.id for hit in searcher.search("粮食安全", k=3)}
+    others = [p.id for p in searcher.passages if p.id not in shown]
+    full = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ",".join(others[:50])}))
+    assert "摘录已满（最多 50 段）：要加入别的段落，请先移出一些。" in full
+    assert full.count('<span class="cart-full" title="摘录最多 50 段，请先移出一些">摘录已满</span>') == 3
+    assert "加入摘录" not in full
+    longer = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ",".join(others[:51])}))
+    assert "<strong>摘录 50 段</strong>" in longer and "摘录最多 50 段：链接里多出的 1 段没有放入。" in longer
+    assert others[50] not in longer
+    with client.get("/export", query_string={"cart": ",".join(others[:51]), "format": "csv"}) as response:
+        assert response.status_code == 200 and response.headers["X-SpeechQA-Dropped"] == "1"
+
+
+def test_more_in_this_speech_lists_every_one_of_them(client):
+    asked = {"q": "安全", "k": "3", "mode": "bm25", "group": "speech"}
+    results = results_of(page(client.get("/", query_string=asked)))
+    counted = 0
+    for result in results:
+        found = re.search(r'<a class="in-speech" href="([^"]+)">本篇另有 (\d+) 处</a>', result)
+        if found is None:
+            continue
+        more = int(found.group(2))
+        params = params_of(found.group(1))
+        assert params == {"q": "安全", "k": str(more + 1), "mode": "bm25", "speech": params["speech"]}
+        in_speech = results_of(page(client.get(unescape(found.group(1)))))
+        assert len(in_speech) == more + 1 and more + 1 > int(asked["k"])
+        counted += 1
+    assert counted
+
+
+def test_cart_entries_show_their_opening_words_and_a_made_up_title_mark(client, searcher):
+    untitled = next(s for s in searcher.speeches if s.title_inferred)
+    same_section = [p for p in searcher.speech_passages(untitled.id) if p.section][:2]
+    assert same_section[0].section == same_section[1].section
+    html = page(client.get("/", query_string={"cart": ",".join(p.id for p in same_section)}))
+    entries = re.findall(r'<li><span class="entry">(.*?)</span> <a [^>]+>移出</a><span class="opening">(.*?)</span>', html)
+    mark = '<span class="inferred" title="原文无标题，据正文拟定">〔拟题〕</span>'
+    heading = f'<span class="sep"> › </span>{same_section[0].section[-1]}'
+    assert [entry for entry, _ in entries] == [f"{untitled.title}{mark}{heading}"] * 2
+    openings = [opening for _, opening in entries]
+    assert openings[0] != openings[1]
+    for passage, opening in zip(same_section, openings):
+        assert opening.endswith("…") and len(opening) == 41 and opening[:-1] in " ".join(passage.text.split())
+
+
+def test_a_made_up_title_is_marked_in_the_scope_list_the_speech_list_and_the_similar_page(client, searcher):
+    untitled = next(s for s in searcher.speeches if s.title_inferred)
+    mark = '<span class="inferred" title="原文无标题，据正文拟定">〔拟题〕</span>'
+    assert f'<option value="{untitled.id}">{untitled.title}〔拟题〕</option>' in page(client.get("/"))
+    assert f'>{untitled.title}</a>{mark}' in page(client.get("/speeches"))
+    source = searcher.speech_passages(untitled.id)[1]
+    assert f"<summary>原段落：{untitled.title}{mark}" in page(client.get(f"/passages/{source.id}/similar"))
+
+
+def test_the_summary_quotes_nothing_twice_and_says_it_shows_the_best_k(client):
+    html = page(client.get("/", query_string={"q": "“两个维护”", "k": 5}))
+    assert '<p class="summary">检索 <span class="query">“两个维护”</span> · 共 ' in html and "““" not in html
+    html = page(client.get("/", query_string={"q": "如何做到两个维护？", "k": 5}))
+    assert '<p class="summary">检索 <span class="query">如何做到两个维护？</span> · 显示最相关的 5 条 · ' in html
+
+
+def test_the_speech_page_counts_the_parts_its_outline_lists(client, searcher):
+    speech = next(s for s in searcher.speeches if () in s.sections and len(s.sections) > 1)
+    html = page(client.get(f"/speeches/{speech.id}"))
+    outline = re.search(r'<nav class="outline".*?</nav>', html, flags=re.S).group(0)
+    listed = len(re.findall(r"<li ", outline))
+    assert listed == len(speech.sections) - 1  # the untitled lead-in is no part
+    assert f"{speech.source} · {listed} 个部分 · {speech.passages} 段" in html
+
+
+def test_a_question_of_spaces_leaves_the_tab_title_alone(client):
+    assert "<title>讲话素材问答 · speechqa</title>" in page(client.get("/", query_string={"q": "   "}), 400)
