@@ -59,12 +59,20 @@ class BuildInProgress(SpeechQAError):
 
 
 class QuerySyntaxError(BadQuery):
-    """The query text does not follow the search syntax (an unclosed quote, an empty phrase)."""
+    """The query text does not follow the search syntax (an unclosed quote, an empty phrase).
+
+    Besides its English message it says what is wrong for others to word it (the page, in Chinese):
+    ``kind`` is "unclosed_quote", "empty_phrase" or "no_value"; ``at`` the 1-based character where the
+    fault starts; ``part`` the text at fault (the quote mark, the empty phrase, the filter name with
+    any leading minus); ``shown`` a few characters of the query from there.
+    """
 
     code = "query_syntax"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, kind: str | None = None, at: int | None = None, part: str = "",
+                 shown: str = ""):
         super().__init__(message, field="q")
+        self.kind, self.at, self.part, self.shown = kind, at, part, shown
 
 
 class IndexUnavailable(SpeechQAError):

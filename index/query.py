@@ -211,12 +211,14 @@ def _quoted(query: str, opening: int) -> tuple[str, int]:
     if close is None:
         raise QuerySyntaxError(
             f"unclosed quote {query[opening]} at character {opening + 1} of q "
-            f"(…{query[opening:opening + 12]}) — add the closing quote or remove it")
+            f"(…{query[opening:opening + 12]}) — add the closing quote or remove it",
+            kind="unclosed_quote", at=opening + 1, part=query[opening], shown=query[opening:opening + 12])
     phrase = squash(query[opening + 1:close])
     if not phrase_parts(phrase):
         raise QuerySyntaxError(
             f"empty phrase {query[opening:close + 1]} at character {opening + 1} of q — "
-            "put the exact wording between the quotes or remove them")
+            "put the exact wording between the quotes or remove them",
+            kind="empty_phrase", at=opening + 1, part=query[opening:close + 1], shown=query[opening:close + 1])
     return phrase, close + 1
 
 
@@ -239,7 +241,8 @@ def _field_value(query: str, field: re.Match) -> tuple[str, int]:
     if not value:
         raise QuerySyntaxError(
             f"{field.group()} at character {field.start() + 1} of q has no value — "
-            f"write it with the words the title must contain, e.g. {field.group()}安全")
+            f"write it with the words the title must contain, e.g. {field.group()}安全",
+            kind="no_value", at=field.start() + 1, part=field.group(), shown=query[field.start():field.start() + 12])
     return value, end
 
 

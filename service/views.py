@@ -279,29 +279,19 @@ def _dates_out_of_order() -> bool:
     return True
 
 
-# index/query.py words a syntax error in English, for the API and `speechqa ask`; the page reads what
-# went wrong and where from it, until QuerySyntaxError carries that itself. Each pattern has a test.
-_UNCLOSED_QUOTE = re.compile(rf"unclosed quote (?P<quote>[{re.escape(''.join(CLOSING_QUOTE))}]) "
-                             r"at character (?P<at>\d+) of q \(…(?P<shown>.*)\) — ", re.S)
-_EMPTY_PHRASE = re.compile(r"empty phrase (?P<phrase>.+) at character (?P<at>\d+) of q — ", re.S)
-_FIELD_WITHOUT_VALUE = re.compile(r"(?P<field>\S+) at character (?P<at>\d+) of q has no value — ")
-
-
 def syntax_error_message(exc: QuerySyntaxError, query: str) -> str:
     """What is wrong with this query's syntax, and where, in the page's words (``query`` stripped, as parsed)."""
-    reason = str(exc)
-    if found := _UNCLOSED_QUOTE.match(reason):
-        return (f"检索式有误：第 {found['at']} 个字的引号 {found['quote']} 没有配对的结束引号（在{found['shown']}处）。"
-                f"请在要原文查找的词后面补上 {CLOSING_QUOTE[found['quote']]}，或者删去这个引号。")
-    if found := _EMPTY_PHRASE.match(reason):
-        return (f"检索式有误：第 {found['at']} 个字起的 {found['phrase']} 里没有要查找的字。"
-                "请在引号里写上要原文查找的词，或者删去这对引号。")
-    if found := _FIELD_WITHOUT_VALUE.match(reason):
-        at, field = int(found["at"]), found["field"]
+    at, part = exc.at, exc.part
+    if exc.kind == "unclosed_quote":
+        return (f"检索式有误：第 {at} 个字的引号 {part} 没有配对的结束引号（在{exc.shown}处）。"
+                f"请在要原文查找的词后面补上 {CLOSING_QUOTE[part]}，或者删去这个引号。")
+    if exc.kind == "empty_phrase":
+        return f"检索式有误：第 {at} 个字起的 {part} 里没有要查找的字。请在引号里写上要原文查找的词，或者删去这对引号。"
+    if exc.kind == "no_value":
         if query[at - 2:at - 1] == "-":
-            return (f"检索式有误：第 {at - 1} 个字的 -{field} 后面没有词。"
-                    f"请写上标题里不能有的词（例如 -{field}安全），或者删去它。")
-        return f"检索式有误：第 {at} 个字的 {field} 后面没有词。请写上标题里要有的词（例如 {field}安全），或者删去它。"
+            return (f"检索式有误：第 {at - 1} 个字的 -{part} 后面没有词。"
+                    f"请写上标题里不能有的词（例如 -{part}安全），或者删去它。")
+        return f"检索式有误：第 {at} 个字的 {part} 后面没有词。请写上标题里要有的词（例如 {part}安全），或者删去它。"
     return "检索式有误：请检查引号是否成对、title: 后面是否有词。"
 
 

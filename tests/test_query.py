@@ -98,6 +98,17 @@ def test_syntax_errors_say_what_and_where(query, message):
         parse_query(query)
     assert str(caught.value) == message
     assert isinstance(caught.value, BadQuery)
+
+
+@pytest.mark.parametrize("query, kind, at, part, shown", [
+    ("如何做好「保交楼工作", "unclosed_quote", 5, "「", "「保交楼工作"),
+    ("安全 “……”", "empty_phrase", 4, "“……”", "“……”"),
+    ("粮食 -标题：", "no_value", 5, "标题：", "标题："),
+])
+def test_a_syntax_error_says_what_is_wrong_for_others_to_word(query, kind, at, part, shown):
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query(query)
+    assert (caught.value.kind, caught.value.at, caught.value.part, caught.value.shown) == (kind, at, part, shown)
     assert caught.value.code == "query_syntax"
 
 
