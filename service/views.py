@@ -346,7 +346,7 @@ def index():
     emptied = [] if results else searcher.library.unmatched_filters(parsed, Filters.of(asked))
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
                                         emptied=emptied)
-    context["emptied_by"] = _emptied_notes(searcher, emptied)
+    context["emptied_by"] = _emptied_notes(searcher, emptied) or ([] if results else _phrases_apart(searcher, asked, parsed))
     return render_template("index.html", **context)
 
 
@@ -448,6 +448,17 @@ def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]
             notes.append(f"没有{label}含“{value}”的讲话。" if named
                          else f"库里的讲话都没有标注{label}，按{label}筛选会排除全部讲话。")
     return notes
+
+
+def _phrases_apart(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
+    """Why a verbatim check of several phrases found nothing: how many passages hold each alone, so that
+    “前提在于”“关键在于” (two parts of one speech) is not read as wording the library lacks."""
+    if parsed.text or len(parsed.phrases) < 2:
+        return []
+    held = [(phrase, searcher.matched(replace(parsed, phrases=(phrase,)).written(), **asked.options))
+            for phrase in parsed.phrases]
+    counts = "、".join(f"“{phrase}”{f'见于 {count} 段' if count else '没有一段含有'}" for phrase, count in held)
+    return [f"{counts}，没有一段同时含有它们。" if all(count for _, count in held) else f"{counts}。"]
 
 
 def _unavailable(context: dict, error: SpeechQAError | None):

@@ -387,6 +387,15 @@ def test_a_filter_that_emptied_the_list_is_offered_away_instead_of_dead_ends(cli
     assert suggestions(html) == [(words, params | kept)]
 
 
+@pytest.mark.parametrize(("query", "note"), [
+    ("“前提在于”“关键在于”", "“前提在于”见于 1 段、“关键在于”见于 1 段，没有一段同时含有它们。"),
+    ("“前提在于” “烂尾楼”", "“前提在于”见于 1 段、“烂尾楼”没有一段含有。"),
+])
+def test_a_verbatim_check_of_phrases_no_passage_holds_together_says_where_each_is(client, query, note):
+    html = page(client.get("/", query_string={"q": query}))
+    assert f"没有找到相关段落。{note}" in html
+
+
 @pytest.mark.parametrize(("query", "message"), [
     ("“保交楼", "检索式有误：第 1 个字的引号 “ 没有配对的结束引号（在“保交楼处）。请在要原文查找的词后面补上 ”，或者删去这个引号。"),
     ("如何做好「保交楼工作", "检索式有误：第 5 个字的引号 「 没有配对的结束引号（在「保交楼工作处）。请在要原文查找的词后面补上 」，或者删去这个引号。"),
