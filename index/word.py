@@ -24,6 +24,10 @@ from collections.abc import Iterator
 from index.errors import CorpusError
 
 TABLE_CELL_SEPARATOR = " | "
+# What a .docx's parts may unpack to. Its body XML runs 5-10 bytes a character of text, so this holds
+# some twenty million characters, far past any compilation; a file of half a megabyte that unpacks to
+# 289 MB (one character a hundred million times) held a build for minutes and 1.2 GB of memory.
+MAX_DOCX_UNPACKED = 128 * 1024 * 1024
 _WORDPROCESSING = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _PLACEHOLDER = re.compile(r"%([1-9])")
 _DIGITS = "零一二三四五六七八九"
@@ -201,6 +205,10 @@ def read_docx(data: bytes, source: str) -> str:
     from docx import Document
     from docx.enum.style import WD_STYLE_TYPE
     try:
+        unpacked = sum(member.file_size for member in zipfile.ZipFile(io.BytesIO(data)).infolist())
+        if unpacked > MAX_DOCX_UNPACKED:
+            raise CorpusError(f"{source}: unpacks to {unpacked / 2**20:,.0f} MB, past the {MAX_DOCX_UNPACKED // 2**20} MB "
+                              "a Word document of speeches stays far below — split it, or save it as UTF-8 text")
         document = Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):  # SyntaxError: lxml's XMLSyntaxError
         raise CorpusError(f"{source}: not a readable Word .docx file — open and save it again in Word, "

@@ -50,18 +50,26 @@ def _admin_reload_lock(setup) -> None:
     setup.app.extensions[ADMIN_RELOAD] = threading.Lock()
 
 
-def json_body() -> dict:
-    """The request body as a JSON object, or a 400 saying what was expected."""
+SEARCH_EXAMPLE = '{"q": "如何保障粮食安全？"}'
+EXPORT_EXAMPLE = '{"ids": ["<passage_id>", …], "format": "csv"}'
+
+
+def json_body(example: str = SEARCH_EXAMPLE) -> dict:
+    """The request body as a JSON object, or a 400 saying what was expected (``example``: the endpoint's)."""
     raw = request.get_data(cache=False)
     if not raw.strip():
-        raise BadRequest('request body must be a JSON object such as {"q": "如何保障粮食安全？"}')
+        raise BadRequest(f"request body must be a JSON object such as {example}")
     try:
         body = json.loads(raw)
     except RecursionError:
-        raise BadRequest('request body nests arrays or objects too deeply to read — send a JSON object such as '
-                         '{"q": "如何保障粮食安全？"}') from None
-    except ValueError as exc:
+        raise BadRequest(f"request body nests arrays or objects too deeply to read — send a JSON object such as "
+                         f"{example}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON ({exc})") from None
+    except ValueError:
+        # Python's own limit on reading integers (4300 digits): its message is about Python, not the request
+        raise BadRequest("request body holds a number too long to read — send a JSON object such as "
+                         f"{example}") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__ if body is not None else 'null'}")
     try:
@@ -229,7 +237,7 @@ def ignored_parameters(args, known) -> list[str]:
 @bp.post("/api/export")
 def export_passages():
     """The chosen passages with their citations as one Markdown, CSV or DOCX file, in the order given."""
-    ids, format_name = check_export_body(json_body())
+    ids, format_name = check_export_body(json_body(EXPORT_EXAMPLE))
     return export_response(holder().require(), ids, format_name)
 
 

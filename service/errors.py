@@ -45,16 +45,19 @@ def wants_json() -> bool:
 
 
 def refuse_empty_segments() -> None:
-    """404 in the API's shape for an API path with an empty segment (/api//search) that names a route once
-    its slashes are merged.
+    """404 for a path with an empty segment (/api//search, /passages//x) that names a route once its
+    slashes are merged: in the API's shape for an API path, a page for a page's.
 
-    Werkzeug redirected it (308) with an HTML page whose Location it built from the Host header, so behind
-    a proxy it pointed at the inner address; with another method than the route's it answered 405 for a
-    path that has no route. The 404 names the path meant instead.
+    Werkzeug redirected it (308) with a Location it built from the Host header, so behind a proxy it
+    pointed at the inner address, and a forged Host sent the reader elsewhere; with another method than
+    the route's it answered 405 for a path that has no route. The 404 names the path meant instead.
     """
     path = request.path
-    if "//" in path and wants_json() and isinstance(request.routing_exception, (RequestRedirect, MethodNotAllowed)):
-        raise NotFound(f"no such endpoint {path} (did you mean {re.sub('/{2,}', '/', path)}?) — see /api/openapi.json")
+    if "//" in path and isinstance(request.routing_exception, (RequestRedirect, MethodNotAllowed)):
+        meant = re.sub("/{2,}", "/", path)
+        if wants_json():
+            raise NotFound(f"no such endpoint {path} (did you mean {meant}?) — see /api/openapi.json")
+        raise NotFound(f"没有这个页面（{path}），是不是要找 {meant}？")
 
 
 def error_response(status: int, code: str, message: str):

@@ -87,7 +87,9 @@ def error_page(status: int, code: str, message: str):
     """A friendly HTML page for an error (never a stack trace)."""
     hint = None
     if status == 503:
-        hint = "在服务器上运行 `speechqa build` 建立索引，然后重启服务。"
+        # the reason names server paths and commands: /healthz and the log give it to whoever runs the service
+        message = "暂时不能检索：服务器上还没有可用的索引。"
+        hint = "请联系管理员：在服务器上运行 `speechqa build` 建立索引（原因见 /healthz 和服务器日志）。"
     elif status == 500:
         message = "服务器内部错误，详细信息已写入服务器日志。"
     response = make_response(render_template(

@@ -230,6 +230,9 @@ def test_search_get_rejects_bad_parameters(client, params, message):
     (b"{", "bad_request", "request body is not valid JSON"),
     (b'{"q": "\xff"}', "bad_request", "request body is not valid JSON"),
     (b"[" * 6000 + b"]" * 6000, "bad_request", "request body nests arrays or objects too deeply to read"),
+    # Python reads no integer of over 4300 digits, and its message named sys.set_int_max_str_digits
+    (b'{"q": "x", "k": ' + b"9" * 5000 + b"}", "bad_request", "request body holds a number too long to read — send "
+                                                              'a JSON object such as {"q": "如何保障粮食安全？"}'),
     (b"[1, 2]", "bad_request", "request body must be a JSON object, not list"),
     (b"null", "bad_request", "request body must be a JSON object, not null"),
     (b'"q"', "bad_request", "request body must be a JSON object, not str"),

@@ -104,6 +104,12 @@ def test_export_refuses_bad_bodies(client, body, message):
     assert error_of(client.post("/api/export", json=body), 400) == {"code": "bad_query", "message": message}
 
 
+def test_an_export_without_a_body_is_shown_an_export_body_not_a_search(client):
+    response = client.post("/api/export", data=b"", content_type="application/json")
+    assert error_of(response, 400) == {"code": "bad_request", "message": 'request body must be a JSON object such as '
+                                                                         '{"ids": ["<passage_id>", …], "format": "csv"}'}
+
+
 # Word's non-breaking hyphen (\x1e), optional hyphen (\x1f) and line break (\x0b) and a stray \x01, as a
 # .txt saved from Word keeps them: three control characters, which a file of 300 characters may hold.
 CONTROL_SPEECH = ("控制字符测试讲话\n一、保障粮食安全\n要落实粮食安全党政同责\x1e年度考核，严守耕地\x1f保护红线，稳定\x01粮食播种面积。"

@@ -226,6 +226,15 @@ def test_unknown_pages_are_friendly_404s(client, path, message):
     assert message in html
 
 
+@pytest.mark.parametrize(("path", "meant"), [("/passages//x", "/passages/x"), ("/speeches//x", "/speeches/x"),
+                                             ("/static//tools.js", "/static/tools.js")])
+def test_a_page_path_with_a_double_slash_is_a_404_naming_the_path_meant_not_a_redirect(client, path, meant):
+    # werkzeug's 308 built its Location from the Host header: a forged one sent the reader to another site
+    response = client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert f"没有这个页面（{path}），是不是要找 {meant}？" in page(response, 404)
+
+
 def test_wrong_method_is_a_friendly_405(client):
     html = page(client.post("/"), 405)
     assert "不支持这种请求方式" in html
@@ -236,6 +245,7 @@ def test_without_an_index_pages_say_what_to_run(tmp_path, path):
     client = create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing"), "RELOAD_INTERVAL": 0}).test_client()
     html = page(client.get(path), 503)
     assert "索引尚未就绪" in html and "speechqa build" in html
+    assert str(tmp_path) not in html, "a reader is not shown the server's paths"
 
 
 def test_genuine_bug_is_a_friendly_500(client, searcher, monkeypatch):

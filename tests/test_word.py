@@ -6,6 +6,8 @@ with a startOverride), so the parser sees the 一、 / （一） / 1. it would s
 """
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 
 from index.parse import load_corpus, read_corpus_file
@@ -132,3 +134,24 @@ def test_tracked_changes_read_as_accepted_and_no_wrapped_text_is_lost(tmp_path):
     assert read_corpus_file((tmp_path / "e.docx").read_bytes(), "e.docx") == "\n".join([
         "守好城市防汛底线", "一是完善排水管网，汛前完成整治，确保道路不积水。（见附件）", "第一句\t第二句", "第三句",
         "二是加强预警发布。", "外表 | 内表甲 | 内表乙"])
+
+
+def test_a_docx_that_unpacks_past_the_limit_is_skipped_and_named(tmp_path):
+    from docx import Document
+
+    from index.word import MAX_DOCX_UNPACKED
+
+    path = tmp_path / "bomb.docx"
+    document = Document()
+    document.add_paragraph("守好城市防汛底线")
+    document.save(path)
+    # zeros pack a thousandfold: the file stays small, what it unpacks to does not
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("word/media/filler.bin", bytes(MAX_DOCX_UNPACKED))
+    assert path.stat().st_size < 1024 * 1024
+    speeches, warnings = load_corpus(tmp_path)
+    assert speeches == [] and len(warnings) == 1
+    assert warnings[0].startswith("bomb.docx: unpacks to ") and warnings[0].endswith(
+        " MB, past the 128 MB a Word document of speeches stays far below — split it, or save it as UTF-8 text "
+        "(skipped)")
+
