@@ -39,6 +39,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import Stemmer
+from breame.spelling import get_american_spelling
 
 from index.errors import TermTableError
 from index.files import cached_marshal
@@ -252,8 +253,9 @@ def glossary_key(words: Sequence[str]) -> str:
 
 
 def english_words(text: str) -> list[str]:
-    """The lower-cased English words of ``text`` in order, possessives cut (Xingtai's → xingtai)."""
-    return [w.removesuffix("'s").strip("'-") for w in _WORDS.findall(text.lower())]
+    """The lower-cased English words of ``text`` in order, possessives cut (Xingtai's → xingtai), British
+    spellings made American (grey → gray), as CC-CEDICT and the policy glossary write them."""
+    return [get_american_spelling(w.removesuffix("'s").strip("'-")) for w in _WORDS.findall(text.lower())]
 
 
 def chinese_terms(text: str, vocabulary: Container[str], *,

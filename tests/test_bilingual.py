@@ -47,6 +47,15 @@ def test_a_glossary_phrase_matches_with_or_without_its_articles():
     assert bilingual.glossary_key(bilingual.english_words("Nip in the bud")) == "nip in bud"
 
 
+def test_british_spellings_are_read_as_the_dictionarys_american_ones(searcher):
+    assert bilingual.english_words("Grey rhinos, colour revolutions, the defence of organising") == [
+        "gray", "rhinos", "color", "revolutions", "the", "defense", "of", "organizing"]
+    for british, american in [("grey rhino events", "gray rhino events"),
+                              ("three lines of defence", "three lines of defense"),
+                              ("neighbouring cities organise", "neighboring cities organize")]:
+        assert searcher.lexical_terms(british) == searcher.lexical_terms(american)
+
+
 def test_the_packaged_policy_glossary_reads_as_english_phrases_and_chinese_terms():
     glossary = bilingual.policy_glossary()
     assert len(glossary) > 150
