@@ -72,6 +72,10 @@ _LEADING = ("to", "a", "an", "the")
 # Words that carry no topic of their own in a question; CEDICT glosses them with dozens of
 # function words (the auxiliary "have" with 具有, 所有, and through the passages' English 必须, 只有:
 # marks on words no one asked about, and no rank moved on the development sets without it).
+# A headword split into BM25 terms must keep this share of its characters in terms of two or more
+# (``headword_terms``): 灰犀牛 → 犀牛 keeps two of three, 中国糖都 → 中国 only half, and marked 中国
+# wherever an English question named the sugar capital's city.
+SPLIT_COVERAGE = 2 / 3
 ARTICLES = frozenset({"a", "an", "the"})
 ENGLISH_STOP_WORDS = frozenset(
     """
@@ -299,7 +303,9 @@ def headword_terms(heads: Sequence[str], vocabulary: Container[str],
     """The BM25 terms a gloss's headwords give, in order, each once, none a single character.
 
     A headword in ``vocabulary`` is a term; one outside it of at most ``max_split`` characters
-    (None: any) gives its ``split`` terms when there are two or more and all are in the vocabulary.
+    (None: any) gives its ``split`` terms when there are two or more, all are in the vocabulary,
+    and those of two characters or more (the terms) hold at least ``SPLIT_COVERAGE`` of its
+    characters: 中国糖都 split is 中国 and 糖 (都 is a stop word), and 中国 alone is no sugar capital.
     """
     out: dict[str, None] = {}
     for head in heads:
@@ -307,7 +313,8 @@ def headword_terms(heads: Sequence[str], vocabulary: Container[str],
             out[head] = None
         elif split is not None and (max_split is None or len(head) <= max_split):
             parts = list(split(head))
-            if len(parts) >= 2 and all(p in vocabulary for p in parts):
+            kept = sum(len(p) for p in parts if len(p) > 1)
+            if len(parts) >= 2 and all(p in vocabulary for p in parts) and kept >= SPLIT_COVERAGE * len(head):
                 out.update(dict.fromkeys(parts))
     return [t for t in out if len(t) > 1]
 

@@ -137,6 +137,10 @@ def test_headword_terms_split_unknown_headwords_and_drop_single_characters():
     # Without a splitter only whole headwords count; a split with a term outside the vocabulary gives nothing.
     assert headword_terms(("国家安全",), vocabulary) == []
     assert headword_terms(("粮食安全",), {"安全"}, tokenize) == []
+    # a split must keep two thirds of the headword in terms: 灰犀牛 keeps 犀牛, 中国糖都 (中国, 糖; 都 a
+    # stop word) would stand for 中国 alone
+    assert headword_terms(("灰犀牛",), {"灰", "犀牛"}, tokenize, max_split=None) == ["犀牛"]
+    assert headword_terms(("中国糖都",), {"中国", "糖"}, tokenize, max_split=None) == []
 
 
 def test_chinese_terms_split_with_the_bm25_tokeniser():
