@@ -90,7 +90,8 @@ unless stated:
 * The more specific source wins: sidecar speech entry, speech header, the speech's dated line,
   sidecar file fields, then the file header (in a compilation a file-wide date is the
   compilation's, a dated line the speech's). ``collection`` falls back to the compilation's own
-  title, the first line of a compilation's front matter before its 目录.
+  title, the first line of a compilation's front matter before its 目录, and ``occasion`` to the
+  meeting that title names (关于在…座谈会上的发言材料汇编 → …座谈会).
 """
 from __future__ import annotations
 
@@ -212,6 +213,9 @@ _OCCASION_LINE = re.compile(r"[—－-]{1,2}\s*在(.{2,60}?)[上中]的(?:总结
 _SPEAKER_LINE = re.compile(r"(\S{0,16}(?:书记|市长|省长|县长|区长|镇长|乡长|主任|部长|厅长|局长|处长|主席|院长|校长|"
                            r"总经理|董事长|同志))[\s\u3000]+(\S{2,4})")
 _BYLINE_LINES = 3
+# A compilation's title names the meeting its speeches were given at (关于在贯彻落实总体国家安全观座谈会上的
+# 发言材料汇编): every speech's occasion, unless its own byline or header says another.
+_COLLECTION_OCCASION = re.compile(r"在(.{2,60}?)[上中]的(?:总结|主旨|交流|典型)?(?:讲话|发言|致辞|报告)")
 _DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
 
 
@@ -576,6 +580,12 @@ def _unnumbered_toc(lines: list[_Line], head: int) -> tuple[int, int, list[str]]
     return 0, 0, []
 
 
+def _collection_occasion(collection: str) -> dict[str, str]:
+    """``{"occasion": …}`` when a compilation's title names the meeting its speeches were given at."""
+    found = _COLLECTION_OCCASION.search(collection)
+    return {"occasion": found.group(1)} if found else {}
+
+
 def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
     for block in blocks:
         if block.kind == "heading":
@@ -789,7 +799,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
         if not body:
             continue
         blocks = _blocks(body)
-        metadata = {"collection": front[0]} if front else {}
+        metadata = {"collection": front[0]} | _collection_occasion(front[0]) if front else {}
         metadata.update(file_header)
         metadata.update(sidecar["file"])
         if date:

@@ -348,6 +348,21 @@ def test_a_byline_every_speech_of_a_compilation_repeats_is_read_not_left_out_as_
         for n, title in enumerate(titles, 1)]
 
 
+def test_a_compilation_title_naming_a_meeting_is_its_speeches_occasion_unless_a_byline_says_another(tmp_path):
+    text = ("关于在全市经济工作会议上的发言材料汇编\n目录\n1.稳住工业基本盘\t1\n2.守好粮仓\t5\n"
+            "稳住工业基本盘\n要稳住工业基本盘。\n"
+            "守好粮仓\n——在全市农村工作会议上的发言\n要守好粮仓。\n")
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    speeches, _ = load_corpus(tmp_path)
+    assert [(s.title, s.occasion, s.collection) for s in speeches] == [
+        ("稳住工业基本盘", "全市经济工作会议", "关于在全市经济工作会议上的发言材料汇编"),
+        ("守好粮仓", "全市农村工作会议", "关于在全市经济工作会议上的发言材料汇编")]
+    # a compilation whose title names no meeting gives none
+    (tmp_path / "c.txt").write_text(text.replace("关于在全市经济工作会议上的发言材料汇编", "2023年讲话材料汇编"),
+                                    encoding="utf-8")
+    assert [s.occasion for s in load_corpus(tmp_path)[0]] == [None, "全市农村工作会议"]
+
+
 # A reprint that a shop stamped with its ad above the title.
 AD_ON_TOP = ["更多精品材料请关注公众号：笔杆子素材 ，添加客服：cwk", "牢固树立和践行总体国家安全观坚决筑牢边疆民族地区安全稳定防线",
              "——在全市国家安全工作会议上的讲话", "市委书记　张三", "（2021年3月15日）", "党的十八大以来，创造性地提出总体国家安全观。"]
@@ -603,10 +618,11 @@ def test_huge_single_line_file_is_one_heading_block_and_a_warning(tmp_path):
 COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"
 
 
-def test_seed_metadata_is_the_collection_title_and_nothing_guessed(seeds):
+def test_seed_metadata_is_the_collection_title_and_its_meeting_and_nothing_guessed(seeds):
     assert [s.collection for s in seeds] == [COLLECTION] * 10 + [None]
+    assert [s.occasion for s in seeds] == ["贯彻落实总体国家安全观座谈会"] * 10 + [None]
     # the seeds' dates are placeholders (20xx年x月xx日): unknown, not guessed
-    assert {(s.date, s.place, s.speaker, s.occasion) for s in seeds} == {(None, None, None, None)}
+    assert {(s.date, s.place, s.speaker) for s in seeds} == {(None, None, None)}
 
 
 HEADED = """日期：2023-04-15
