@@ -84,7 +84,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         for result in results:
-            print(f"{result['n']} questions from {result['questions']}, backend {result['backend']}"
+            print(f"{result['n']} question{'' if result['n'] == 1 else 's'} from {result['questions']}, backend {result['backend']}"
                   + measured_on_text(result))
             print(format_table(result))
             print()

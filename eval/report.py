@@ -293,7 +293,7 @@ def write_report(result: dict, directory: Path | str, *, no_answer: dict | None 
         f"{_failures(run)}" for mode, run in runs.items())
     source = html.escape(str(result.get("questions", "")))
     body = f"""<h1>Retrieval evaluation</h1>
-<p>{result['n']} questions from <code>{source}</code>, {_measured_with(result)}.
+<p>{result['n']} question{'' if result['n'] == 1 else 's'} from <code>{source}</code>, {_measured_with(result)}.
 recall@k is success@k: a question counts when any of its top k passages contains a gold span.
 nDCG assumes one relevant passage per question.</p>
 <img alt="recall@k per arm and recall by question type" src="data:image/png;base64,{image}">
