@@ -36,14 +36,16 @@ class BadQuery(SpeechQAError):
 
 
 class UnknownId(SpeechQAError):
-    """No passage or speech has the id asked for (``kind`` says which of the two)."""
+    """No passage or speech has the id asked for (``kind`` says which of the two); ``ids``: every id of
+    the request the index lacks, when it asked for several."""
 
     code = "not_found"
 
-    def __init__(self, message: str, *, kind: str, id: str):
+    def __init__(self, message: str, *, kind: str, id: str, ids: tuple[str, ...] = ()):
         super().__init__(message)
         self.kind = kind
         self.id = id
+        self.ids = ids
 
 
 class CorpusError(SpeechQAError):

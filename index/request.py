@@ -10,10 +10,12 @@ from __future__ import annotations
 import calendar
 import datetime
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Mapping
 
 from index.errors import BadQuery
+from index.query import INVISIBLE_MARKS
 
 MODES = ("hybrid", "dense", "bm25")
 DEFAULT_MODE = "hybrid"
@@ -109,11 +111,29 @@ def _choice(value, field: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
+# What a pasted question carries unseen (zero-width marks, the soft hyphen, control characters): each
+# split the words around it as a space does (如何保障粮\u200b食安全 lost its answer), or was all there was.
+_UNSEEN = frozenset(INVISIBLE_MARKS + "\u00ad")
+# Full-width Latin letters, digits and signs, and the ideographic space, as a Chinese input method left on
+# full-width types an English question (Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ…); a Chinese one keeps its own punctuation.
+_FULL_WIDTH_ASCII = {0xFF01 + offset: 0x21 + offset for offset in range(94)} | {0x3000: 0x20}
+_CHINESE = re.compile(r"[\u3400-\u9fff]")
+
+
+def readable_query(q: str) -> str:
+    """``q`` without the characters no reader sees, and an English question in plain ASCII width."""
+    text = "".join(char for char in q
+                   if char not in _UNSEEN and (char.isspace() or unicodedata.category(char) != "Cc"))
+    return text if _CHINESE.search(text) else text.translate(_FULL_WIDTH_ASCII)
+
+
 def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None, date_from=None, date_to=None,
                   place=None, speaker=None, sort=DEFAULT_SORT) -> SearchRequest:
-    """The request with ``q`` stripped, or BadQuery naming the first parameter out of its limits."""
+    """The request with ``q`` readable (``readable_query``) and stripped, or BadQuery naming the first
+    parameter out of its limits."""
     if q is not None and not isinstance(q, str):
         raise BadQuery(f"q must be a string, the question (got {q!r:.40})", field="q")
+    q = None if q is None else readable_query(q)
     if q is None or not q.strip():
         raise BadQuery("q must be a non-empty question", field="q")
     q = q.strip()

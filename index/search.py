@@ -16,7 +16,7 @@ from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.filters import Filters, Library
-from index.query import named_speech_question, parse_query, phrase_parts, quoted_items
+from index.query import named_speech_question, parse_query, phrase_parts, quoted_items, squash
 from index.thesaurus import TermTables, official_terms, term_tables
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
@@ -128,7 +128,10 @@ class Searcher:
         # grouping counts need every candidate, and so does the date order of what phrases and
         # filters alone allow; relevance order needs the first k
         whole = request.group == "speech" or (request.sort == "date" and not parsed.text)
-        wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase))]
+        # the free text whole too: a pasted sentence's copy that does not hold it must not stand in for one
+        # that does (确保粮食自给率达100% shown as a reprint's 达到100%)
+        wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase)),
+                   *([squash(parsed.text)] if parsed.text else [])]
         results = self.library.fold(ranked, rows, None if whole else k, wording)
         if request.group == "speech":
             results = self.library.one_per_speech(results)

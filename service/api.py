@@ -18,7 +18,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
 from index.embed import query_engine_of
 from index.engines import machine_cpu
-from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError, StoreUnavailable
+from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId
 from index.query import parse_query, phrase_parts
 from index.records import SPEECH_METADATA
 from index.request import FIELDS, parse_request
@@ -242,11 +242,20 @@ def export_passages():
 
 
 def export_response(searcher, ids: list[str], format_name: str):
-    """The export file of these passages as an attachment (UnknownId, so 404, for an id the index lacks)."""
-    quotes = []
+    """The export file of these passages as an attachment; UnknownId (a 404 listing every id the index
+    lacks, as ``missing_ids``) when any is gone, so that a saved cart is mended in one request, not one
+    per stale id."""
+    found, missing = [], []
     for passage_id in ids:
-        found = searcher.passage(passage_id)
-        quotes.append(quote_of(found, searcher.speech(found.speech_id)))
+        try:
+            found.append(searcher.passage(passage_id))
+        except UnknownId:
+            missing.append(passage_id)
+    if missing:
+        raise UnknownId(f"no passage with id {', '.join(map(repr, missing))} ({len(missing)} of the {len(ids)} ids; "
+                        "a rebuild since they were found drops a passage whose text changed) — export the others, "
+                        "or search for them again", kind="passage", id=missing[0], ids=tuple(missing))
+    quotes = [quote_of(passage, searcher.speech(passage.speech_id)) for passage in found]
     media_type, extension = EXPORT_FORMATS[format_name]
     response = current_app.response_class(export(quotes, format_name), content_type=media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}.{extension}"'

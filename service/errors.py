@@ -60,9 +60,10 @@ def refuse_empty_segments() -> None:
         raise NotFound(f"没有这个页面（{path}），是不是要找 {meant}？")
 
 
-def error_response(status: int, code: str, message: str):
-    """The API's one error shape."""
-    response = jsonify({"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, missing_ids: tuple[str, ...] = ()):
+    """The API's one error shape; ``missing_ids``: the ids a request of several named that the index lacks."""
+    response = jsonify({"error": {"code": code, "message": message, **({"missing_ids": list(missing_ids)}
+                                                                         if missing_ids else {})}})
     response.status_code = status
     return response
 
@@ -93,7 +94,7 @@ def init_app(app: Flask, *, page: PageRenderer, page_message: PageMessage) -> No
 
     def render(status: int, code: str, message: str, exc: BaseException | None, headers=()):
         if wants_json():
-            response = error_response(status, code, message)
+            response = error_response(status, code, message, exc.ids if isinstance(exc, UnknownId) else ())
         else:
             response = page(status, code, page_message(exc) if exc is not None else message)
         for name, value in headers:

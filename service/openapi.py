@@ -43,7 +43,9 @@ SCHEMAS = {
                                 "model_mismatch, index_unavailable, unauthorized, forbidden, query_syntax, "
                                 "reload_in_progress, reload_failed, internal_error."},
         "message": {"type": "string", "example": f"k must be an integer between 1 and {MAX_K}"},
-    })}),
+        "missing_ids": {"type": "array", "items": {"type": "string"},
+                        "description": "404 of an export: every id it named that the index lacks (only there)"},
+    }, required=["code", "message"])}),
     "SearchRequest": {
         "type": "object", "additionalProperties": False, "required": ["q"],
         "description": "A field other than q that is null, or empty (\"\") for a text field, is not given, as "

@@ -201,10 +201,31 @@ def test_a_phrase_typed_with_other_inner_quotes_finds_and_marks_the_speeches_wor
     assert all("<mark>坚决做到“两个维护”</mark>" in r["highlight"] for r in typed["results"])
 
 
+@pytest.mark.parametrize(("pasted", "typed"), [
+    ("如何保障粮\u200b食安全", "如何保障粮食安全"),  # Word and web pages carry zero-width marks unseen
+    ("如何保障粮食安全\x00", "如何保障粮食安全"),
+    ("Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ　ｆｉｇｈｔ　ｔｅｌｅｃｏｍ　ｆｒａｕｄ？", "How do cities fight telecom fraud?"),
+])
+def test_a_pasted_question_is_searched_as_its_reader_sees_it(client, pasted, typed):
+    def searched(q):
+        payload = client.get("/api/search", query_string={"q": q, "k": 3}).get_json()
+        return [r["passage_id"] for r in payload["results"]], payload["query"]
+    assert searched(pasted) == searched(typed)
+
+
+def test_a_chinese_question_keeps_its_full_width_punctuation(client):
+    # a phrase's marks must meet the source's own full-width comma
+    payload = client.get("/api/search", query_string={"q": "「现代化，坚决维护」"}).get_json()
+    assert payload["query"] == "「现代化，坚决维护」" and payload["matched"]
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({}, Q_MESSAGE),
     ({"q": ""}, Q_MESSAGE),
     ({"q": "   "}, Q_MESSAGE),
+    # only what no reader sees: a zero-width space, a control character
+    ({"q": "\u200b"}, Q_MESSAGE),
+    ({"q": "\x01 \u00ad"}, Q_MESSAGE),
     ({"q": "粮" * (MAX_QUERY_CHARS + 1)}, f"q must be at most {MAX_QUERY_CHARS} characters (got 501)"),
     ({"q": "粮食", "k": "abc"}, K_MESSAGE),
     ({"q": "粮食", "k": "0"}, K_MESSAGE),

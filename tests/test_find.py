@@ -44,6 +44,26 @@ def test_the_build_marks_the_reprint_and_keeps_the_metadata(find_searcher, ids):
     ]
 
 
+def test_a_pasted_sentence_is_shown_in_the_copy_that_holds_it_not_a_reprint_that_rewords_it(tmp_path, encoder):
+    from index.build import build
+    from index.search import load_searcher
+
+    body = ("一、保障粮食安全\n加快构建供给稳定、储备充足的粮食安全保障体系，确保粮食自给率{}100%，稳定粮食播种面积，"
+            "加强高标准农田建设，健全种粮农民收益保障机制，严守耕地保护红线。\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a_original.txt").write_text("守好粮仓\n" + body.format("达"), encoding="utf-8")
+    # a dated reprint comes first in its group (dated before undated), with one word changed
+    (corpus / "b_reprint.txt").write_text("守好粮仓（转载）\n（2024年5月1日）\n" + body.format("达到"), encoding="utf-8")
+    build([corpus], tmp_path / "index", encoder=encoder)
+    searcher = load_searcher(tmp_path / "index", encoder=encoder)
+    (hit,) = searcher.search("确保粮食自给率达100%", k=1)
+    assert hit.passage.source == "a_original.txt" and "自给率达100%" in hit.passage.text
+    assert [d.source for d in hit.duplicates] == ["b_reprint.txt"]
+    # a question no copy holds word for word is shown in the group's first copy, as before
+    assert searcher.search("粮食自给率要达到多少", k=1)[0].passage.source == "b_reprint.txt"
+
+
 def test_a_phrase_finds_exactly_the_passages_that_contain_it_reprints_folded(find_searcher):
     assert found(find_searcher, '"保交楼"') == [(A_FLATS, [B_FLATS], None), (C_LAND, [], None)]
     assert found(find_searcher, "“保 交 楼”", sort="date") == [(A_FLATS, [B_FLATS], None), (C_LAND, [], None)]
