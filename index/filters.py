@@ -15,7 +15,7 @@ oldest first (undated last), relevance breaking ties.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -180,15 +180,20 @@ class Library:
             results.append(Folded(shown, duplicates, placed_by=None if shown == row else row))
         return results
 
-    def one_per_speech(self, results: Sequence[Folded]) -> list[Folded]:
-        """Each speech's first result, with how many more results that speech has."""
+    def one_per_speech(self, results: Sequence[Folded],
+                       counted: Callable[[Folded], bool] | None = None) -> list[Folded]:
+        """Each speech's first result, with how many more of that speech's results are ``counted``
+        (default: all)."""
         first: dict[str, int] = {}
         counts: dict[str, int] = {}
         for index, result in enumerate(results):
             speech = self.passages[result.row].speech_id
-            first.setdefault(speech, index)
-            counts[speech] = counts.get(speech, 0) + 1
-        return [replace(results[i], more_in_speech=counts[speech] - 1) for speech, i in first.items()]
+            if speech not in first:
+                first[speech] = index
+                counts[speech] = 0
+            elif counted is None or counted(result):
+                counts[speech] += 1
+        return [replace(results[i], more_in_speech=counts[speech]) for speech, i in first.items()]
 
     def by_date(self, results: Sequence[Folded]) -> list[Folded]:
         """Results oldest speech first, undated last; the given (relevance) order breaks ties."""

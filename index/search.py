@@ -134,7 +134,12 @@ class Searcher:
                    *([squash(parsed.text)] if parsed.text else [])]
         results = self.library.fold(ranked, rows, None if whole else k, wording)
         if request.group == "speech":
-            results = self.library.one_per_speech(results)
+            # "本篇另有 N 处" counts the speech's other passages that answer as well as a first result must
+            # (the mode's threshold), not every passage some arm ranked: of phrases alone, all that hold them
+            threshold = self.models[mode].threshold
+            results = self.library.one_per_speech(results, None if not parsed.text else (
+                lambda result: fused.get(result.ranked_row, (0.0, None))[1] is not None
+                and fused[result.ranked_row][1] >= threshold))
         if request.sort == "date":
             # free text puts its k best in date order: every candidate in date order would put the
             # oldest speech's least related passages first

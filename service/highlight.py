@@ -233,7 +233,9 @@ def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = 
     """The sentence of ``text`` that best answers the query, as ``{"text", "start", "end"}``.
 
     Most evidence (``sentence_evidence``) wins; a tie goes to the sentence with more characters
-    marked, then to the earliest. eval/best_sentence.py measures the choice. When some sentence
+    marked, then to one that is no heading or point opener (a similar passage's nearest sentence may
+    be its heading, which gets no evidence, leaving every sentence at none), then to the earliest.
+    eval/best_sentence.py measures the choice. When some sentence
     holds wording the query quoted (``verbatim``: its phrases' pieces), the choice is among those:
     a verbatim check shows where the wording is, however close another sentence's meaning.
     """
@@ -247,7 +249,8 @@ def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = 
     holding = [any(a < end and start < b for a, b in quoted) for start, end in spans]
     if any(holding):
         evidence = [value if held else float("-inf") for value, held in zip(evidence, holding)]
-    *_, earliest = max(zip(evidence, covered, range(0, -len(spans), -1)))
+    saying = [not opener for opener in _openers(text)]
+    *_, earliest = max(zip(evidence, covered, saying, range(0, -len(spans), -1)))
     start, end = spans[-earliest]
     return {"text": text[start:end], "start": start, "end": end}
 

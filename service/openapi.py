@@ -150,7 +150,8 @@ _METADATA = {name: _nullable({"type": "string"}) for name in SPEECH_METADATA}
 _METADATA["date"] = _nullable({"type": "string", "format": "date", "description": "the speech's date, null when unknown"})
 _FILTERS = {
     "group": {"type": "string", "enum": list(GROUPS), "nullable": True,
-              "description": "speech = at most one result per speech, with more_in_speech counting the rest"},
+              "description": "speech = at most one result per speech, with more_in_speech counting its other "
+                            "passages that answer"},
     "from": {"type": "string", "format": "date", "nullable": True,
              "description": "only speeches dated on or after this day (YYYY-MM-DD); undated speeches are left out"},
     "to": {"type": "string", "format": "date", "nullable": True,
@@ -180,7 +181,9 @@ SCHEMAS["SearchResult"]["properties"] |= {
     "duplicate_count": {"type": "integer", "minimum": 0,
                         "description": "how many reprints were folded into this result (all of them)"},
     "more_in_speech": {"type": "integer", "minimum": 0,
-                       "description": "only with group=speech: how many more results this speech has"},
+                       "description": "only with group=speech: how many more of this speech's passages answer "
+                                      "(confidence at the mode's answered threshold; of phrases alone, all that "
+                                      "hold them)"},
 }
 SCHEMAS["SearchResult"]["required"] += ["duplicates", "duplicate_count"]
 SCHEMAS["SpeechSummary"]["properties"] |= _METADATA

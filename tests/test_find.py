@@ -199,10 +199,17 @@ def test_the_pages_speech_choice_tells_a_reprint_from_its_original_by_file(find_
     assert labels == ["筑牢新时代安全屏障（a_original.txt）", "筑牢新时代安全屏障（b_reprint.txt）", "扛稳粮食安全重任"]
 
 
-def test_group_by_speech_counts_the_other_hits(find_searcher):
-    assert [(key[0], more) for key, _, more in found(find_searcher, "安全", group="speech")] == [
-        ("a_original.txt", 1), ("c_grain.txt", 1)]
+def test_group_by_speech_counts_the_other_hits_that_answer(find_searcher):
+    # free text: the speech's other passages confident enough to answer, as its first result must be
+    threshold = find_searcher.models["hybrid"].threshold
+    for hit in find_searcher.search("安全保障", group="speech"):
+        within = find_searcher.search("安全保障", speech=hit.passage.speech_id, k=50)
+        assert within[0].passage.id == hit.passage.id
+        assert hit.more_in_speech == sum(other.confidence >= threshold for other in within[1:])
+    # phrases alone: every other passage that holds them
     assert found(find_searcher, '"保交楼"', group="speech") == [(A_FLATS, [B_FLATS], 0), (C_LAND, [], 0)]
+    assert [(key[0], more) for key, _, more in found(find_searcher, '"安全"', group="speech")] == [
+        ("c_grain.txt", 0), ("a_original.txt", 0)]
 
 
 @pytest.mark.parametrize("options, message", [

@@ -89,3 +89,10 @@ def test_excerpt_escapes_and_a_short_passage_is_shown_whole():
     assert str(highlight_excerpt(text, ["粮食安全"], best)) == (
         '&lt;b&gt;甲&lt;/b&gt;。<strong class="best"><mark>粮食安全</mark>。</strong>')
     assert str(highlight_excerpt(text, ["粮食安全"], None)) == '&lt;b&gt;甲&lt;/b&gt;。<mark>粮食安全</mark>。'
+
+
+def test_with_no_evidence_for_any_sentence_the_best_is_no_heading():
+    # a similar passage's nearest sentence may be its heading, which gets no dense credit: every sentence
+    # then has none, and the heading, being first, was bolded as "the closest wording"
+    text = "二、维护社会稳定加强民族团结。要坚持和发展新时代“枫桥经验”，把矛盾纠纷化解在基层。"
+    assert best_sentence(text, [], hint=[0, 15])["text"] == "要坚持和发展新时代“枫桥经验”，把矛盾纠纷化解在基层。"

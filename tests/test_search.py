@@ -237,3 +237,10 @@ def test_speeches_lists_the_ids_ask_takes_and_the_api_json(index_root, searcher,
     assert lines[-1] == f"({len(searcher.speeches)} speeches)"
     assert main(["--index", str(index_root), "speeches", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == client.get("/api/speeches").get_json()
+
+
+def test_more_in_a_speech_counts_the_passages_that_answer_not_every_one_ranked(searcher):
+    (food, *_) = searcher.search("如何保障粮食安全", group="speech", k=5)
+    rows = searcher.library.speech_rows[food.passage.speech_id]
+    # every passage of the grain speech is a candidate of some arm; only those that answer count
+    assert 1 <= food.more_in_speech < len(rows) - 1

@@ -277,7 +277,11 @@ def test_a_result_shows_its_excerpt_first_and_the_whole_passage_in_place(client,
     whole = re.search(r'<details class="whole">.*?<p class="text">(.*?)</p>', first, flags=re.S).group(1)
     assert re.sub(r"<[^>]+>", "", whole) == hit.passage.text
     assert re.search(r'<meter min="0" max="1" value="0\.\d\d"></meter> (很可能回答了问题|可能相关|相关性较弱)', first)
-    assert f'<a class="similar" href="/passages/{hit.passage.id}/similar">相似说法</a>' in first
+    similar = re.search(r'<a class="similar" href="([^"]+)">相似说法</a>', first).group(1)
+    # the similar page keeps the search, so its way back to the passage leads back to these results
+    assert similar.startswith(f"/passages/{hit.passage.id}/similar?") and params_of(similar)["q"] == question
+    back = re.search(r'<a href="([^"]+)">← 回到原段落</a>', page(client.get(unescape(similar)))).group(1)
+    assert params_of(back)["q"] == question
 
 
 def test_the_citation_box_and_the_copy_button_that_a_script_reveals(client, searcher):
@@ -535,7 +539,7 @@ def test_the_passage_page_offers_the_cart_the_citation_and_similar_passages(clie
     current = re.search(r'<section class="current".*?</section>', html, flags=re.S).group(0)
     assert (f'<a class="cart-add" href="/passages/{passage.id}?q=%E5%AE%89%E5%85%A8&amp;cart={passage.id}'
             f'#p-{passage.id}">加入摘录</a>') in current
-    assert f'<a class="similar" href="/passages/{passage.id}/similar">相似说法</a>' in current
+    assert f'<a class="similar" href="/passages/{passage.id}/similar?q=%E5%AE%89%E5%85%A8">相似说法</a>' in current
     citation = client.get(f"/api/passages/{passage.id}/citation").get_json()["citation"]
     box = re.search(r'<textarea class="citation" readonly rows="5" aria-label="[^"]+">(.*?)</textarea>', current,
                     flags=re.S).group(1)
