@@ -135,6 +135,16 @@ class Library:
                       if not any(squash(title) in squash(info.title) for info in infos)]
         return unmatched
 
+    def unmatched_together(self, query: ParsedQuery, filters: Filters) -> list[tuple[str, str | None]]:
+        """The filters (as ``unmatched_filters`` names them) when there are two or more and no speech
+        passes them all, though each alone some speech passes: 王建国's speeches, none of them of 2023."""
+        active = [*([("date", None)] if filters.date_from or filters.date_to else []),
+                  *((name, getattr(filters, name)) for name in ("place", "speaker") if getattr(filters, name)),
+                  *(("title", title) for title in query.titles)]
+        if len(active) < 2 or self.unmatched_filters(query, filters):
+            return []
+        return [] if any(self._speech_allowed(info, query, filters) for info in self.speeches.values()) else active
+
     @staticmethod
     def _speech_allowed(info: SpeechInfo, query: ParsedQuery, filters: Filters) -> bool:
         if filters.speech and info.id != filters.speech:

@@ -345,10 +345,13 @@ def index():
     context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech
     parsed = parse_query(asked.q)
-    emptied = [] if results else searcher.library.unmatched_filters(parsed, Filters.of(asked))
+    filters = Filters.of(asked)
+    emptied = [] if results else searcher.library.unmatched_filters(parsed, filters)
+    together = [] if results or emptied else searcher.library.unmatched_together(parsed, filters)
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
-                                        emptied=emptied)
-    context["emptied_by"] = _emptied_notes(searcher, emptied) or ([] if results else _phrases_apart(searcher, asked, parsed))
+                                        emptied=emptied or together)
+    context["emptied_by"] = (_emptied_notes(searcher, emptied) or _together_note(together)
+                             or ([] if results else _phrases_apart(searcher, asked, parsed)))
     return render_template("index.html", **context)
 
 
@@ -450,6 +453,15 @@ def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]
             notes.append(f"没有{label}含“{value}”的讲话。" if named
                          else f"库里的讲话都没有标注{label}，按{label}筛选会排除全部讲话。")
     return notes
+
+
+def _together_note(together: list[tuple[str, str | None]]) -> list[str]:
+    """Why no result came when the filters pass no speech together, each passing some alone."""
+    if not together:
+        return []
+    named = "、".join("日期在所选范围内" if field == "date" else f"{FILTER_LABELS.get(field, '标题')}含“{value}”"
+                     for field, value in together)
+    return [f"没有一篇讲话同时满足这几个条件：{named}。"]
 
 
 def _phrases_apart(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:

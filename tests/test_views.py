@@ -654,3 +654,11 @@ def test_the_speech_page_counts_the_parts_its_outline_lists(client, searcher):
 
 def test_a_question_of_spaces_leaves_the_tab_title_alone(client):
     assert "<title>讲话素材问答 · speechqa</title>" in page(client.get("/", query_string={"q": "   "}), 400)
+
+
+def test_filters_no_speech_passes_together_are_named_and_offered_away(find_client):
+    # 李四 gave a speech and 南宁 has speeches, but 李四 spoke in 柳州: no wording would help
+    asked = {"q": '"安全"', "place": "南宁", "speaker": "李四"}
+    html = page(find_client.get("/", query_string=asked))
+    assert "没有找到相关段落。没有一篇讲话同时满足这几个条件：地点含“南宁”、讲话人含“李四”。可以试试：" in html
+    assert suggestions(html) == [("去掉地点限定“南宁”、讲话人限定“李四”", {"q": '"安全"'})]
