@@ -56,6 +56,18 @@ def test_a_quotation_mark_in_a_phrase_matches_any_quotation_mark():
     assert PhraseIndex.from_texts(["坚决做到两个维护"]).rows_containing('"两个维护"').tolist() == []
 
 
+def test_a_punctuation_mark_in_a_phrase_matches_either_width_and_nothing_else():
+    index = PhraseIndex.from_texts(["保交楼，稳民生", "保交楼,稳民生", "保交楼、稳民生", "保交楼；稳民生", "（一）保交楼",
+                                    "ＧＤＰ增长"])
+    assert index.rows_containing("保交楼,稳民生").tolist() == [0, 1]  # typed in English mode
+    assert index.rows_containing("保交楼，稳民生").tolist() == [0, 1]
+    assert index.rows_containing("保交楼;稳民生").tolist() == [3]
+    assert index.rows_containing("(一)保交楼").tolist() == [4]
+    # a different mark is other wording, and letters keep their width, as they keep their case
+    assert index.rows_containing("保交楼。稳民生").tolist() == []
+    assert index.rows_containing("GDP增长").tolist() == []
+
+
 def test_a_saved_index_loads_and_answers_the_same(tmp_path):
     PhraseIndex.from_texts(PASSAGES + ["𠮷野家的保交楼"]).save(tmp_path / "phrase.npz")
     index = PhraseIndex.load(tmp_path / "phrase.npz")
