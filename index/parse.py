@@ -27,6 +27,12 @@ alone. A directory's files of any other kind are named in a warning.
   a title the sidecar names starts that speech. Its first line is the title when it is
   short (at most 40 characters), has no sentence or clause punctuation and opens
   with no heading or point marker; a file of that line alone holds no speech.
+  A reprint may keep the header of the periodical or compilation it was cut from above that
+  line: a first line that closes with a series word (精选, 选编, 汇编, 文选, 选辑, 摘编, 文摘, 专辑,
+  合集, 汇集, 荟萃) or an issue number (第12期, 2024年第3期, （总第120期）), followed by a title line
+  and, right under it, a byline, date or header line, is the speech's collection (as a
+  compilation's front matter is) and the next line its title. A title that holds such a word
+  inside, or whose next line is already its byline, stays the title.
   Otherwise the speech is untitled, gets ``title_inferred=True``, and its title
   is derived, in order: the first heading's label without its 一、/（一）/1.
   marker; the first sentence of the body's first line (cut at 40 characters); the file stem.
@@ -59,8 +65,9 @@ alone. A directory's files of any other kind are named in a warning.
   one block again; given a text that still holds one, ``parse_text`` leaves it out of the blocks,
   which then stay apart: a block's text is its source span.
 * A paragraph line of at least 15 characters that stops mid-sentence (no 。！？；…： at its end),
-  followed at once by a plain paragraph line, is wrapped: the two are one block, line break and
-  all (text converted from print, hard-wrapped or cut by a page break with blank lines).
+  followed at once by a plain paragraph line, is wrapped (``wraps``): the two are one block, line
+  break and all (text converted from print, hard-wrapped or cut by a page break with blank lines).
+  Citations and exports read such a line break by the same rule, as no paragraph break.
 * Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
 * A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
   ``-2``, ``-3`` … appended when a file repeats a title.
@@ -87,11 +94,16 @@ unless stated:
   is then no body text (the first such line only: a second date stays text).
   Placeholders such as 20xx年x月x日 are no date. A line to the month only (（二〇二三年十月）) or
   of no real day stays text and is named in a warning.
-* The more specific source wins: sidecar speech entry, speech header, the speech's dated line,
-  sidecar file fields, then the file header (in a compilation a file-wide date is the
+* The more specific source wins: sidecar speech entry, speech header, the speech's byline and
+  dated line, sidecar file fields, then the file header (in a compilation a file-wide date is the
   compilation's, a dated line the speech's). ``collection`` falls back to the compilation's own
-  title, the first line of a compilation's front matter before its 目录, and ``occasion`` to the
-  meeting that title names (关于在…座谈会上的发言材料汇编 → …座谈会).
+  title, the first line of a compilation's front matter before its 目录 (or a reprint's series
+  header), and ``occasion`` to the meeting the speech's own title names as a byline does
+  (在全县安全生产约谈会上的讲话 → 全县安全生产约谈会), then to the one the compilation's title names
+  (关于在…座谈会上的发言材料汇编 → …座谈会).
+* Every value is spaced the same whatever its source: each run of whitespace (U+3000 included)
+  one space, none at the ends (a header's or a sidecar's 市长　周志刚 reads 市长 周志刚, as a
+  byline's does).
 """
 from __future__ import annotations
 
@@ -208,8 +220,11 @@ _DATE = (rf"(?P<year>\d{{4}}|[{''.join(_CN_DIGITS)}]{{4}})\s*"
          r"|[-/.]\s*(?P<month_>\d{1,2})(?:\s*[-/.]\s*(?P<day_>\d{1,2}))?)")
 _DATE_VALUE = re.compile(_DATE)
 # A speech's byline under its title, as compilations print it: ——在全市国家安全工作会议上的讲话 (the
-# occasion) and 市委书记　张三 (a post, then the speaker's name).
-_OCCASION_LINE = re.compile(r"[—－-]{1,2}\s*在(.{2,60}?)[上中]的(?:总结|主旨|动员)?(?:讲话|发言|致辞|报告|主持词)(?:提纲)?")
+# occasion) and 市委书记　张三 (a post, then the speaker's name). A title may say the same, 在全县安全生产
+# 约谈会上的讲话, without the dash.
+_GIVEN_AT = r"在(.{2,60}?)[上中]的(?:总结|主旨|动员)?(?:讲话|发言|致辞|报告|主持词)(?:提纲)?"
+_OCCASION_LINE = re.compile(rf"[—－-]{{1,2}}\s*{_GIVEN_AT}")
+_TITLE_OCCASION = re.compile(_GIVEN_AT)
 _SPEAKER_LINE = re.compile(r"(\S{0,16}(?:书记|市长|省长|县长|区长|镇长|乡长|主任|部长|厅长|局长|处长|主席|院长|校长|"
                            r"总经理|董事长|同志))[\s\u3000]+(\S{2,4})")
 _BYLINE_LINES = 3
@@ -217,6 +232,14 @@ _BYLINE_LINES = 3
 # 发言材料汇编): every speech's occasion, unless its own byline or header says another.
 _COLLECTION_OCCASION = re.compile(r"在(.{2,60}?)[上中]的(?:总结|主旨|交流|典型)?(?:讲话|发言|致辞|报告)")
 _DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
+# The lines under a title that say who gave it, when and where: metadata, never body text or furniture.
+_METADATA_LINES = (_HEADER_LINE, _DATED_LINE, _OCCASION_LINE, _SPEAKER_LINE)
+# A reprint may keep the header of the periodical or compilation it was cut from above its title:
+# 安全生产类讲话精选（第12期）, 领导讲话选编 2024年第3期, 《讲话文选》(总第120期). The word or the issue
+# number closes the line; a title with such a word inside (精选良种　端牢饭碗) is no such header.
+_ISSUE = r"[（(〔\[]?\s*(?:\d{4}\s*年\s*)?(?:总\s*)?第\s*[\d〇零一二三四五六七八九十百]{1,4}\s*期\s*[）)〕\]]?"
+_SERIES_HEADER = re.compile(rf".{{0,30}}?(?:(?:精选|选编|汇编|文选|选辑|摘编|文摘|专辑|合集|汇集|荟萃)[》」』]?\s*"
+                            rf"(?:{_ISSUE})?|{_ISSUE})")
 
 
 class SidecarError(CorpusError):
@@ -466,8 +489,7 @@ def _may_run_as_header(text: str, titles: set[str]) -> bool:
     # punctuation marks a line as the speech's own, 同志们： above every speech of a compilation
     return (len(text) <= _RUNNING_HEADER_CHARS and not _TITLE_PUNCT.search(text)
             and _classify(text)[0] == "paragraph" and _title_key(text) not in titles
-            and not any(pattern.fullmatch(text) for pattern in
-                        (_HEADER_LINE, _HEADER_END, _DATED_LINE, _OCCASION_LINE, _SPEAKER_LINE)))
+            and not any(pattern.fullmatch(text) for pattern in (_HEADER_END, *_METADATA_LINES)))
 
 
 def _label(text: str, body_from: int = 0) -> str:
@@ -509,9 +531,14 @@ def stops_mid_sentence(line: str) -> bool:
     return len(line) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(line)
 
 
-def _cut_mid_sentence(text: str) -> bool:
-    """Whether a paragraph's last line ``stops_mid_sentence``."""
-    return stops_mid_sentence(text.rsplit("\n", 1)[-1])
+def wraps(line: str, next_line: str) -> bool:
+    """Whether the line break between two lines of the text is a wrap, not a paragraph break: ``line``
+    is no heading and ``stops_mid_sentence``, and ``next_line`` goes on as a plain paragraph line.
+
+    The parser joins such lines into one block, and citations and exports read them as one paragraph.
+    """
+    return (stops_mid_sentence(line) and _classify(next_line)[0] == "paragraph"
+            and _classify(line)[0] != "heading")
 
 
 def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
@@ -520,8 +547,8 @@ def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
     for line in lines:
         kind, level, label = _classify(line.text)
         previous = blocks[-1] if blocks else None
-        if (kind == "paragraph" and previous is not None and previous.kind != "heading"
-                and line.start == previous.end + 1 and _cut_mid_sentence(previous.text)):
+        if (previous is not None and line.start == previous.end + 1
+                and wraps(previous.text.rsplit("\n", 1)[-1], line.text)):
             # one paragraph again, its line break kept (a block is its source span), so that no passage
             # boundary falls inside the sentence and a quoted phrase finds it whole
             blocks[-1] = replace(previous, text=f"{previous.text}\n{line.text}", end=line.end)
@@ -774,6 +801,8 @@ def _parse(text: str, source: str, sidecar: dict | None,
                      "speech before it, or in an untitled first speech" for title in toc_titles
                      if _title_key(title) not in matched]
     else:
+        if _opens_with_series_header(lines):  # read as a compilation's front matter is
+            front, lines = [lines[0].text], lines[1:]
         if lines and _looks_like_title(lines[0].text):
             parts.append((lines[0].text, lines[1:]))  # a title with no body is no speech
         else:
@@ -800,6 +829,8 @@ def _parse(text: str, source: str, sidecar: dict | None,
             continue
         blocks = _blocks(body)
         metadata = {"collection": front[0]} | _collection_occasion(front[0]) if front else {}
+        if title is not None and (given_at := _TITLE_OCCASION.fullmatch(title)):
+            metadata["occasion"] = given_at.group(1)
         metadata.update(file_header)
         metadata.update(sidecar["file"])
         if date:
@@ -819,8 +850,25 @@ def _parse(text: str, source: str, sidecar: dict | None,
         if seen[title] > 1:
             speech_id += f"-{seen[title]}"
         speeches.append(Speech(id=speech_id, title=title, source=source, start=blocks[0].start,
-                               end=blocks[-1].end, blocks=blocks, title_inferred=inferred, **metadata))
+                               end=blocks[-1].end, blocks=blocks, title_inferred=inferred,
+                               **{name: _one_spaced(value) for name, value in metadata.items()}))
     return speeches, warnings
+
+
+def _opens_with_series_header(lines: list[_Line]) -> bool:
+    """Whether a file without a 目录 opens with the header of the series or issue it was reprinted from,
+    then the speech's title and that title's byline, date or header line."""
+    if len(lines) < 3 or not _looks_like_title(lines[0].text) or not _SERIES_HEADER.fullmatch(lines[0].text):
+        return False
+    title, under_title = lines[1].text, lines[2].text
+    return (_looks_like_title(title) and not any(pattern.fullmatch(title) for pattern in _METADATA_LINES)
+            and any(pattern.fullmatch(under_title) for pattern in _METADATA_LINES))
+
+
+def _one_spaced(value: str) -> str:
+    """A metadata value spaced the same whatever its source: each run of whitespace (U+3000 included)
+    one space, none at the ends, as a byline's 市委书记　张三 is read (市委书记 张三)."""
+    return " ".join(value.split())
 
 
 def _split_at_named_titles(part: tuple[str | None, list[_Line]],

@@ -1,6 +1,8 @@
 """Citations and exports of chosen passages: plain text, Markdown, CSV and DOCX. Pure functions.
 
-A citation is the passage exactly as in the source, then one Chinese source line naming the
+A citation is the passage's wording exactly as in the source, in its paragraphs (``paragraphs``: a
+line break the parser read as a wrap, text converted from print hard-wrapped or cut by a page
+break, is no paragraph break in a citation or any export), then one Chinese source line naming the
 speech (《title》), the compilation it came from, the section path, and the speaker, occasion, date
 and place when the index knows them; fields it does not know are left out, never guessed. A title
 the index made up for an untitled speech (``title_inferred``) is no title to cite: the line names
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from index.errors import BadQuery
+from index.parse import wraps
 from index.records import Passage, SpeechInfo
 
 # One export holds what a speechwriter collects for one draft; at ~800 characters a passage,
@@ -103,9 +106,24 @@ def source_line(source: Source) -> str:
     return "（摘自" + "，".join(parts) + "）"
 
 
+def paragraphs(text: str) -> list[str]:
+    """A passage's text as the paragraphs it reads as: a wrapped line (``index.parse.wraps``) runs on
+    into the next, as the parser joined them; every other line break, and a blank line, ends one."""
+    found: list[str] = []
+    last_line = ""
+    for line in text.split("\n"):
+        if line.strip() and found and wraps(last_line, line):
+            # words of a Latin script were wrapped at a space; Chinese runs on without one
+            found[-1] += (" " if last_line[-1].isascii() and line[0].isascii() else "") + line
+        elif line.strip():
+            found.append(line)
+        last_line = line
+    return found
+
+
 def citation_text(quote: Quote) -> str:
-    """Plain text to paste: the passage, then its source line."""
-    return f"{quote.text}\n{source_line(quote.source)}"
+    """Plain text to paste: the passage's paragraphs, a line each, then its source line."""
+    return "\n".join([*paragraphs(quote.text), source_line(quote.source)])
 
 
 def _markdown_inline(text: str) -> str:
@@ -121,8 +139,8 @@ def _markdown_line(line: str) -> str:
 
 
 def citation_markdown(quote: Quote) -> str:
-    """Markdown to paste: the passage as a block quote (one paragraph per source line), then its source line."""
-    quoted = "\n>\n".join("> " + _markdown_line(line) for line in quote.text.splitlines() if line.strip())
+    """Markdown to paste: the passage as a block quote of its paragraphs, then its source line."""
+    quoted = "\n>\n".join("> " + _markdown_line(paragraph) for paragraph in paragraphs(quote.text))
     return f"{quoted}\n\n{_markdown_inline(source_line(quote.source))}"
 
 
@@ -155,7 +173,7 @@ def export_csv(quotes: Sequence[Quote]) -> bytes:
     for number, quote in enumerate(quotes, start=1):
         source = quote.source
         writer.writerow([str(number)] + [_cell(value) for value in (
-            quote.passage_id, quote.text, source.shown_title, source.collection or "",
+            quote.passage_id, "\n".join(paragraphs(quote.text)), source.shown_title, source.collection or "",
             SECTION_SEPARATOR.join(source.section), source.speaker or "", source.occasion or "", source.date or "",
             source.place or "", citation_text(quote), source.file)])
     return out.getvalue().encode("utf-8-sig")
@@ -182,10 +200,11 @@ def export_docx(quotes: Sequence[Quote]) -> bytes:
     document.add_heading(EXPORT_TITLE, level=0)
     for number, quote in enumerate(quotes, start=1):
         document.add_heading(docx_text(heading_of(number, quote)), level=1)
-        # after docx_text: splitlines() would also split at \x1e, a hyphen within a word
-        for line in docx_text(quote.text).splitlines():
-            if line.strip():
-                document.add_paragraph(line)
+        for paragraph in paragraphs(quote.text):
+            # after docx_text: splitlines() would also split at \x1e, a hyphen within a word
+            for line in docx_text(paragraph).splitlines():
+                if line.strip():
+                    document.add_paragraph(line)
         document.add_paragraph().add_run(docx_text(source_line(quote.source))).italic = True
     out = io.BytesIO()
     document.save(out)

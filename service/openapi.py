@@ -253,7 +253,9 @@ SCHEMAS["ReloadResult"] = _obj({
 # Speechwriter tools: citation, similar passages, export (service/export.py, index/related.py).
 SCHEMAS["Citation"] = _obj({
     "passage_id": {"type": "string"},
-    "citation": {"type": "string", "description": "the passage exactly as in the source, a newline, then its "
+    "citation": {"type": "string", "description": "the passage's wording exactly as in the source, a line per "
+                                                 "paragraph (a line the parser read as wrapped runs on), a newline, "
+                                                 "then its "
                                                  "Chinese source line （摘自《title》，《collection》，section › path，"
                                                  "speaker，occasion，date，place）; unknown fields are left out, and "
                                                  "a speech without a title of its own is cited as 无标题讲话〔file〕 "

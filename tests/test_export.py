@@ -8,10 +8,13 @@ from dataclasses import replace
 import pytest
 from docx import Document
 
+from index.parse import parse_text
 from index.records import Passage, SpeechInfo
 from service.export import (CSV_COLUMNS, EXPORT_FORMATS, Quote, Source, chinese_date, citation_markdown,
-                            citation_text, docx_text, export, export_csv, export_docx, export_markdown, quote_of,
-                            source_line)
+                            citation_text, docx_text, export, export_csv, export_docx, export_markdown, paragraphs,
+                            quote_of, source_line)
+
+from .conftest import one_file_searcher
 
 COLLECTION = "关于在贯彻落实总体国家安全观座谈会上的发言材料汇编"
 FULL = Quote("p-food", "保障粮食安全是头等大事。\n1.要落实党政同责，*严格*考核。",
@@ -146,3 +149,108 @@ def test_export_dispatches_on_each_format_and_refuses_others():
     assert sorted(EXPORT_FORMATS) == ["csv", "docx", "markdown"]
     with pytest.raises(ValueError, match="format must be one of markdown, csv, docx \\(got 'pdf'\\)"):
         export([BARE], "pdf")
+
+
+# A passage of a speech converted from print: a paragraph hard-wrapped at the page's edge (its line break
+# kept in the text, as the offsets need), then a paragraph of its own.
+WRAPPED = Quote("p-flood", "各类水库汛期一律按照防汛要求运行，严格执行调度指令，水位在汛限水位以上\n一律不得蓄水，确保水库安全度汛。\n"
+                           "要加强巡查值守，发现险情第一时间报告。", Source("守牢水库安全底线", ("二、突出重点环节",)))
+WRAPPED_JOINED = "各类水库汛期一律按照防汛要求运行，严格执行调度指令，水位在汛限水位以上一律不得蓄水，确保水库安全度汛。"
+WRAPPED_SOURCE = "（摘自《守牢水库安全底线》，二、突出重点环节）"
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    # a wrapped line runs on; a sentence end, a short line, a heading before or a point after, a blank
+    # line: paragraph breaks
+    (WRAPPED.text, [WRAPPED_JOINED, "要加强巡查值守，发现险情第一时间报告。"]),
+    ("同志们\n今天召开全市防汛抗旱工作会议，研究部署\n今年防汛抗旱工作。", ["同志们", "今天召开全市防汛抗旱工作会议，研究部署今年防汛抗旱工作。"]),
+    ("一、坚持人民至上，压紧压实防汛责任体系\n要坚持以防为主、防抗救相结合，坚持常态减灾\n和非常态救灾相统一。",
+     ["一、坚持人民至上，压紧压实防汛责任体系", "要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一。"]),
+    ("要坚持以防为主、防抗救相结合，坚持常态减灾和\n非常态救灾相统一，全面提升应急处置能力\n一是完善预案。",
+     ["要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一，全面提升应急处置能力", "一是完善预案。"]),
+    ("一是完善预案，每年汛前组织修订防汛抗旱应急预案，\n开展实战演练，\n提高处置能力。",
+     ["一是完善预案，每年汛前组织修订防汛抗旱应急预案，开展实战演练，", "提高处置能力。"]),
+    ("要压实防汛责任，严格落实行政首长负责制和\n岗位责任制，确保各项防汛措施落到实处，\n\n要稳定粮食播种面积。",
+     ["要压实防汛责任，严格落实行政首长负责制和岗位责任制，确保各项防汛措施落到实处，", "要稳定粮食播种面积。"]),
+    # a line wrapped several times is one paragraph
+    ("要坚持以防为主、防抗救相结合，坚持常态减灾和\n非常态救灾相统一，全面提升防汛抗旱和应急处置\n能力。",
+     ["要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一，全面提升防汛抗旱和应急处置能力。"]),
+    # English words were wrapped at a space
+    ("We must keep every reservoir below its flood\nlimit during the flood season.",
+     ["We must keep every reservoir below its flood limit during the flood season."]),
+])
+def test_paragraphs_run_a_wrapped_line_on_and_keep_every_other_break(text, read):
+    assert paragraphs(text) == read
+
+
+def test_paragraphs_read_a_passage_as_the_parser_joined_its_blocks():
+    printed = ("扎实做好防汛抗旱工作\n一、坚持人民至上，压紧压实防汛责任\n要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一，\n"
+               "全面提升防汛抗旱和应急处置能力，确保不发生重大人员伤亡。\n一是完善预案，每年汛前组织修订防汛抗旱应急预案，\n"
+               "开展实战演练，\n提高处置能力。\n同志们\n今天召开全市防汛抗旱工作会议。")
+    (speech,) = parse_text(printed, "flood.txt")
+    blocks = [block.text for block in speech.blocks]
+    assert [block.count("\n") for block in blocks] == [0, 1, 1, 0, 0, 0]
+    assert paragraphs("\n".join(blocks)) == [block.replace("\n", "") for block in blocks]
+
+
+def test_a_wrapped_line_is_no_paragraph_break_in_a_citation_or_an_export():
+    assert citation_text(WRAPPED) == f"{WRAPPED_JOINED}\n要加强巡查值守，发现险情第一时间报告。\n{WRAPPED_SOURCE}"
+    assert citation_markdown(WRAPPED) == f"> {WRAPPED_JOINED}\n>\n> 要加强巡查值守，发现险情第一时间报告。\n\n{WRAPPED_SOURCE}"
+    assert export_markdown([WRAPPED]).endswith(f"\n\n{citation_markdown(WRAPPED)}\n")
+    (row,) = list(csv.reader(io.StringIO(export_csv([WRAPPED]).decode("utf-8-sig"), newline="")))[1:]
+    assert (row[2], row[10]) == (f"{WRAPPED_JOINED}\n要加强巡查值守，发现险情第一时间报告。", citation_text(WRAPPED))
+    document = Document(io.BytesIO(export_docx([WRAPPED])))
+    assert [p.text for p in document.paragraphs if p.style.name == "Normal"] == [
+        WRAPPED_JOINED, "要加强巡查值守，发现险情第一时间报告。", WRAPPED_SOURCE]
+
+
+# A speech reprinted from a periodical and converted from print: a page number cut its first paragraph,
+# the page's edge its third.
+PRINTED_SPEECH = """防汛抗旱工作讲话选编（第3期）
+扎实做好防汛抗旱工作　全力保障人民群众生命财产安全
+——在全市防汛抗旱工作会议上的讲话
+市长　周志刚
+（2024年5月20日）
+一、坚持人民至上，压紧压实防汛责任
+要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一，
+— 3 —
+全面提升防汛抗旱和应急处置能力，确保不发生重大人员伤亡。
+二、突出重点环节，守牢水库安全底线
+各类水库汛期一律按照防汛要求运行，严格执行调度指令，水位在汛限水位以上
+一律不得蓄水，确保水库安全度汛。
+要加强巡查值守，发现险情第一时间报告。
+"""
+
+
+@pytest.fixture(scope="module")
+def printed_client(tmp_path_factory, encoder):
+    """A Flask test client over a real index of PRINTED_SPEECH, and its passages in order."""
+    from service import create_app
+
+    searcher = one_file_searcher(tmp_path_factory, encoder, "printed.txt", PRINTED_SPEECH)
+    return create_app({"TESTING": True}, searcher=searcher).test_client(), searcher.passages
+
+
+def test_the_service_cites_and_exports_a_wrapped_passage_as_its_paragraphs(printed_client):
+    client, passages = printed_client
+    assert [passage.text for passage in passages] == [
+        "一、坚持人民至上，压紧压实防汛责任\n要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一，\n"
+        "全面提升防汛抗旱和应急处置能力，确保不发生重大人员伤亡。",
+        "二、突出重点环节，守牢水库安全底线\n各类水库汛期一律按照防汛要求运行，严格执行调度指令，水位在汛限水位以上\n"
+        "一律不得蓄水，确保水库安全度汛。\n要加强巡查值守，发现险情第一时间报告。"]
+    source = ("（摘自《扎实做好防汛抗旱工作　全力保障人民群众生命财产安全》，《防汛抗旱工作讲话选编（第3期）》，"
+              "二、突出重点环节，守牢水库安全底线，市长 周志刚，全市防汛抗旱工作会议，2024年5月20日）")
+    read = ["二、突出重点环节，守牢水库安全底线", WRAPPED_JOINED, "要加强巡查值守，发现险情第一时间报告。"]
+    citation = client.get(f"/api/passages/{passages[1].id}/citation").get_json()
+    assert citation["citation"] == "\n".join([*read, source])
+    assert citation["markdown"] == "\n>\n".join(f"> {paragraph}" for paragraph in read) + f"\n\n{source}"
+    ids = [passage.id for passage in passages]
+    markdown = client.post("/api/export", json={"ids": ids, "format": "markdown"}).get_data(as_text=True)
+    assert ("\n>\n> 要坚持以防为主、防抗救相结合，坚持常态减灾和非常态救灾相统一，全面提升防汛抗旱和应急处置能力，确保不发生重大人员伤亡。\n\n"
+            in markdown)
+    assert markdown.endswith(f"\n\n{citation['markdown']}\n")
+    rows = list(csv.reader(io.StringIO(client.post("/api/export", json={"ids": ids, "format": "csv"}).get_data(
+        as_text=True).lstrip("\ufeff"), newline="")))
+    assert rows[2][2] == "\n".join(read) and rows[2][10] == citation["citation"]
+    document = Document(io.BytesIO(client.post("/api/export", json={"ids": ids[1:], "format": "docx"}).get_data()))
+    assert [p.text for p in document.paragraphs if p.style.name == "Normal"] == [*read, source]

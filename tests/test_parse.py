@@ -378,6 +378,42 @@ def test_an_ad_above_the_title_leaves_the_title_byline_and_date_as_they_are(tmp_
     assert warnings == [f"a.txt: left out as an advertisement: {AD_ON_TOP[0]!r}"]
 
 
+# A reprint cut from a periodical: the shop's ad, the periodical's header, then the speech as printed.
+REPRINT = ["更多精品材料请关注公众号：笔杆子素材 ，添加客服：cwk", "安全生产类讲话精选（第12期）",
+           "坚持人民至上生命至上　坚决守牢安全生产底线", "——在全县安全生产工作会议上的讲话", "县委书记　王建国", "（2024年5月8日）",
+           "同志们：", "今天召开全县安全生产工作会议，主要任务是分析形势、压实责任。"]
+
+
+def test_a_periodical_header_above_the_title_is_the_collection_and_the_byline_and_date_are_read(tmp_path):
+    (tmp_path / "a.txt").write_text("\n".join(REPRINT), encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.title, speech.title_inferred, speech.collection, speech.occasion, speech.speaker, speech.date) == (
+        REPRINT[2], False, "安全生产类讲话精选（第12期）", "全县安全生产工作会议", "县委书记 王建国", "2024-05-08")
+    assert [b.text for b in speech.blocks] == REPRINT[-2:]
+    assert warnings == [f"a.txt: left out as an advertisement: {REPRINT[0]!r}"]
+
+
+@pytest.mark.parametrize("header", ["领导讲话选编 2024年第3期", "《基层治理文选》(总第120期)", "每周讲话汇编", "第十二期"])
+def test_a_series_or_issue_header_in_any_of_its_forms_is_the_collection(header):
+    (speech,) = parse_text("\n".join([header, *REPRINT[2:]]), "a.txt")
+    assert (speech.title, speech.collection, speech.speaker) == (REPRINT[2], header, "县委书记 王建国")
+
+
+@pytest.mark.parametrize("lines, title", [
+    # the word closes the title, but the byline follows it at once: a title, not a header
+    (["守正创新做好地方志资料汇编", "——在全县地方志工作会议上的讲话", "县委书记　王建国"], "守正创新做好地方志资料汇编"),
+    (["全县安全生产讲话精选", "县委书记　王建国", "（2024年5月8日）"], "全县安全生产讲话精选"),
+    # a title printed over two lines, the word or the issue inside the first, not closing it
+    (["精选良种强基础", "科技兴粮促振兴", "——在全县春耕生产工作会议上的讲话"], "精选良种强基础"),
+    (["第12期乡村振兴夜校开班", "办出特色办出实效", "——在乡村振兴夜校开班式上的讲话"], "第12期乡村振兴夜校开班"),
+    # no byline, date or header line under the second line: nothing says the first is a header
+    (["安全生产类讲话精选（第12期）", "坚持人民至上生命至上", "同志们："], "安全生产类讲话精选（第12期）"),
+])
+def test_a_title_that_holds_a_series_word_stays_the_title(lines, title):
+    (speech,) = parse_text("\n".join([*lines, REPRINT[-1]]), "a.txt")
+    assert (speech.title, speech.title_inferred, speech.collection) == (title, False, None)
+
+
 def test_compilation_with_a_repeated_title_gets_distinct_ids():
     text = "汇编\n（3篇）\n目录\n1.甲讲话\t1\n2. 乙 讲话\t2\n3.甲讲话\t3\n甲讲话\n正文一。\n乙讲话\n正文二。\n甲讲话\n正文三。\n"
     speeches = parse_text(text, "c.txt")
@@ -818,6 +854,23 @@ def test_a_sidecar_date_it_cannot_hold_is_left_out_and_its_other_fields_used(tmp
                                                              ("端牢饭碗", "2022-09-01", "南宁")]
 
 
+def test_metadata_is_spaced_alike_from_a_sidecar_a_header_and_a_byline(tmp_path):
+    text = ("讲话人：市长　　周志刚\n地点：南宁市 \u3000青秀区\n---\n守好粮仓\n要压实责任。\n"
+            "端牢饭碗\n——在全市秋粮收购工作会议上的讲话\n要稳定面积。\n")
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "c.meta.json").write_text(json.dumps({
+        "collection": "\u3000二〇二三年　讲话汇编",
+        "speeches": {"守好粮仓": {"occasion": "全市 \t 粮食安全工作会议"}, "端牢饭碗": {"speaker": "市长　周志刚"}}}),
+        encoding="utf-8")
+    (header, byline), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    # each whitespace run one space, trimmed, as the byline 市长　周志刚 has always been read
+    assert (header.speaker, header.place, header.occasion, header.collection) == (
+        "市长 周志刚", "南宁市 青秀区", "全市 粮食安全工作会议", "二〇二三年 讲话汇编")
+    assert (byline.speaker, byline.place, byline.occasion, byline.collection) == (
+        "市长 周志刚", "南宁市 青秀区", "全市秋粮收购工作会议", "二〇二三年 讲话汇编")
+
+
 def test_a_paragraph_wrapped_across_lines_is_one_block_again():
     wrapped = "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。\n同志们：\n短的一行\n下一段。\n"
     (speech,) = parse_text("守好粮仓\n一、总体要求\n" + wrapped, "w.txt")
@@ -855,3 +908,31 @@ def test_a_line_like_a_byline_in_the_body_stays_text():
     (speech,) = parse_text("守好粮仓\n一、保障粮食安全\n——在全县会议上的讲话\n县委书记 张三\n", "s.txt")
     assert speech.occasion is None and speech.speaker is None
     assert [b.text for b in speech.blocks] == ["一、保障粮食安全", "——在全县会议上的讲话", "县委书记 张三"]
+
+
+GIVEN_AT = "在全县安全生产约谈会上的讲话\n同志们：\n今天约谈安全生产工作滞后的乡镇和部门。\n"
+
+
+def test_a_title_that_says_where_it_was_given_gives_the_occasion_unless_a_byline_or_header_names_one():
+    (speech,) = parse_text(GIVEN_AT, "t.txt")
+    assert (speech.title, speech.occasion) == ("在全县安全生产约谈会上的讲话", "全县安全生产约谈会")
+    assert [b.text for b in speech.blocks] == ["同志们：", "今天约谈安全生产工作滞后的乡镇和部门。"]
+    # as the byline reads it: 发言, 总结, 在…中的
+    (speech,) = parse_text(GIVEN_AT.replace("约谈会上的讲话", "约谈会中的总结发言"), "t.txt")
+    assert speech.occasion == "全县安全生产约谈会"
+    (speech,) = parse_text(GIVEN_AT.replace("在全县安全生产约谈会上的讲话", "关于安全生产约谈工作的讲话"), "t.txt")
+    assert speech.occasion is None
+    for under_title, occasion in (("——在全县安全生产约谈会（第二批）上的讲话", "全县安全生产约谈会（第二批）"),
+                                  ("场合：全县安全生产工作专题约谈会", "全县安全生产工作专题约谈会")):
+        (speech,) = parse_text(GIVEN_AT.replace("\n", f"\n{under_title}\n", 1), "t.txt")
+        assert speech.occasion == occasion
+
+
+def test_a_sidecar_occasion_beats_the_titles_and_the_titles_beats_the_compilations(tmp_path):
+    (tmp_path / "t.txt").write_text(GIVEN_AT, encoding="utf-8")
+    (tmp_path / "t.meta.json").write_text(json.dumps({"occasion": "全县安全生产约谈会议"}), encoding="utf-8")
+    assert [s.occasion for s in load_corpus(tmp_path)[0]] == ["全县安全生产约谈会议"]
+    text = ("关于在全县安全生产工作会议上的发言材料汇编\n目录\n1.在全县安全生产约谈会上的讲话\t1\n2.守好安全底线\t3\n"
+            + GIVEN_AT + "守好安全底线\n要压实责任。\n")
+    assert [(s.title, s.occasion) for s in parse_text(text, "c.txt")] == [
+        ("在全县安全生产约谈会上的讲话", "全县安全生产约谈会"), ("守好安全底线", "全县安全生产工作会议")]
