@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from typing import Callable, Mapping, Sequence
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
@@ -140,18 +140,33 @@ def quoted_wording(query: str) -> list[str]:
         return []
 
 
+def served():
+    """The loaded searcher, taken once a request so that a reload during it does not mix two indexes;
+    the response names its build (``BUILD_HEADER``)."""
+    if "searcher" not in g:
+        g.searcher = holder().require()
+    return g.searcher
+
+
+@bp.after_request
+def _name_the_build(response):
+    """Every API answer from an index says which build it came from, so that a client can tell an id of
+    an older build from a wrong one."""
+    if "searcher" in g:
+        response.headers.setdefault(BUILD_HEADER, build_id_of(g.searcher) or "")
+    return response
+
+
 def _search(source: Mapping, *, strict: bool, ignored: Sequence[str] = ()):
     asked = parse_request(source, strict=strict)
-    searcher = holder().require()  # taken once: a reload during this request does not mix two indexes
+    searcher = served()
     hits: list[Hit] = []
     payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
     if ignored:
         payload["ignored_parameters"] = ignored
-    response = jsonify(payload)
-    response.headers[BUILD_HEADER] = build_id_of(searcher) or ""
-    return response
+    return jsonify(payload)
 
 
 @bp.get("/api/search")
@@ -177,14 +192,14 @@ def speech_summary(info) -> dict:
 @bp.get("/api/speeches")
 def speeches():
     """All speeches in index order."""
-    searcher = holder().require()
+    searcher = served()
     return jsonify({"speeches": [speech_summary(s) for s in searcher.speeches]})
 
 
 @bp.get("/api/speeches/<speech_id>")
 def speech(speech_id: str):
     """One speech with its outline and its passages in reading order."""
-    searcher = holder().require()
+    searcher = served()
     info = searcher.speech(speech_id)
     return jsonify(speech_summary(info) | {
         "sections": [list(path) for path in info.sections],
@@ -195,7 +210,7 @@ def speech(speech_id: str):
 @bp.get("/api/passages/<passage_id>")
 def passage(passage_id: str):
     """One passage plus the ids of its neighbours in the same speech."""
-    searcher = holder().require()
+    searcher = served()
     found = searcher.passage(passage_id)
     previous, following = searcher.neighbours(passage_id)
     return jsonify(asdict(found) | {"previous": previous, "next": following})
@@ -204,7 +219,7 @@ def passage(passage_id: str):
 @bp.get("/api/passages/<passage_id>/citation")
 def citation(passage_id: str):
     """A passage ready to paste: plain text with its Chinese source line, and the same as Markdown."""
-    searcher = holder().require()
+    searcher = served()
     found = searcher.passage(passage_id)
     quote = quote_of(found, searcher.speech(found.speech_id))
     return jsonify({"passage_id": found.id, "citation": citation_text(quote), "markdown": citation_markdown(quote)})
@@ -214,7 +229,7 @@ def citation(passage_id: str):
 def similar(passage_id: str):
     """Passages of other speeches that make the same point, one per speech, reprints folded, as
     /api/search's results."""
-    searcher = holder().require()
+    searcher = served()
     k = parse_k(request.args.get("k"))
     started = time.perf_counter()
     hits = searcher.similar(passage_id, k)
@@ -238,7 +253,7 @@ def ignored_parameters(args, known) -> list[str]:
 def export_passages():
     """The chosen passages with their citations as one Markdown, CSV or DOCX file, in the order given."""
     ids, format_name = check_export_body(json_body(EXPORT_EXAMPLE))
-    return export_response(holder().require(), ids, format_name)
+    return export_response(served(), ids, format_name)
 
 
 def export_response(searcher, ids: list[str], format_name: str):

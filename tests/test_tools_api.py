@@ -173,3 +173,15 @@ def test_the_tools_are_in_the_openapi_document(client):
         spec["paths"])
     assert sorted(spec["paths"]["/api/export"]["post"]["responses"]["200"]["content"]) == [
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/csv", "text/markdown"]
+
+
+def test_every_api_answer_from_an_index_names_its_build(client, searcher):
+    build = client.get("/healthz").get_json()["build_id"]
+    passage = searcher.passages[0].id
+    for path in (f"/api/passages/{passage}", f"/api/passages/{passage}/citation", f"/api/passages/{passage}/similar",
+                 "/api/speeches", "/api/passages/no-such-id", "/api/search?q=粮食"):
+        assert client.get(path).headers["X-SpeechQA-Build"] == build, path
+    # so does an export, and its 404 for an id an older build had
+    exported = client.post("/api/export", json={"ids": [passage], "format": "csv"})
+    assert exported.headers["X-SpeechQA-Build"] == build
+    assert client.post("/api/export", json={"ids": ["gone"], "format": "csv"}).headers["X-SpeechQA-Build"] == build
