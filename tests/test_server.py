@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -281,16 +282,54 @@ def test_a_server_logs_each_line_once_with_one_prefix(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(process, base, log, health=503)
-        # a record logged while serving: waitress.serve's logging.basicConfig() printed those twice
+        # failed admin attempts, then a record logged while serving: waitress.serve's logging.basicConfig()
+        # printed those twice
+        assert fetch(base + "/api/admin/reload", method="POST")[0] == 401
+        assert fetch(base + "/api/admin/reload", method="POST", headers={"Authorization": "Bearer x"})[0] == 403
         assert fetch(base + "/api/admin/reload", method="POST", headers={"Authorization": "Bearer t"})[0] == 503
+        deadline = time.monotonic() + 30  # an access line is written once its answer is: the client may be faster
+        while log.read_text().count("\n") < 7 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         stop(process)
     missing = f"no index at {tmp_path / 'nothing'} — run `speechqa build`"
-    assert log.read_text().splitlines() == [
-        f"speechqa: no index loaded: {missing}",
-        f"serving on {base}/ (index {tmp_path / 'nothing'}, store faiss)",
+    refused = "— failed admin attempt: missing or wrong token"
+    lines = [re.sub(r" \d+\.\d ms", " N ms", line) for line in log.read_text().splitlines()]
+    assert lines[:2] == [f"speechqa: no index loaded: {missing}",
+                         f"serving on {base}/ (index {tmp_path / 'nothing'}, store faiss)"]
+    assert sorted(lines[2:]) == sorted([  # an access line is written once its answer is: order may vary
+        "speechqa: 127.0.0.1 GET /healthz 503 N ms",
+        f"speechqa: 127.0.0.1 POST /api/admin/reload 401 N ms {refused}",
+        f"speechqa: 127.0.0.1 POST /api/admin/reload 403 N ms {refused}",
         f"speechqa: reload of {tmp_path / 'nothing'} refused, still serving None: {missing}",
-    ]
+        "speechqa: 127.0.0.1 POST /api/admin/reload 503 N ms",
+    ])
+
+
+def test_every_request_leaves_one_access_line_without_its_query_string(served):
+    base, log = served
+    asked = {  # path → status, each also the name of its line
+        "/api/search?q=" + quote("我的私人问题") + "&k=2": 200,
+        "/api/search?q=%E7%B2%AE&k=0": 400,
+        "/api/passages/access-log-probe": 404,
+        "/api/passages/%E4%B8%8D%E5%AD%98%E5%9C%A8?k=1": 404,
+    }
+    for path, status in asked.items():
+        assert fetch(base + path)[0] == status
+    assert fetch(base + "/api/search", method="PUT")[0] == 405
+    assert fetch(base + "/api/search", data=json.dumps({"q": "粮" * 20000}).encode(),
+                 headers={"Content-Type": "application/json"})[0] == 413
+    expected = [rf"GET {re.escape(path.split('?')[0])} {status}" for path, status in asked.items()]
+    expected += ["PUT /api/search 405", "POST /api/search 413"]
+    deadline = time.monotonic() + 30  # a line is written once its answer is: the client may read it first
+    while True:
+        text = log.read_text()
+        if all(re.search(rf"^speechqa: 127\.0\.0\.1 {line} \d+\.\d ms$", text, re.M) for line in expected):
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    # the question may be private: no query string, nor its words, in the log
+    assert "?" not in text and "私人" not in text and quote("私人") not in text
 
 
 def test_ask_into_a_closed_pipe_exits_quietly(index_root, tmp_path):
