@@ -75,6 +75,8 @@ def _require_utf8_query_string() -> None:
 def _security_headers(response):
     """Only our own stylesheet and script (service/static/), no outside resources: a last line behind escaping."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # a page's URL holds the question (q=…): no other site learns it from a link followed
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     if response.mimetype == "text/html":
         response.headers.setdefault(
             "Content-Security-Policy",

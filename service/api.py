@@ -274,6 +274,7 @@ def export_response(searcher, ids: list[str], format_name: str):
     media_type, extension = EXPORT_FORMATS[format_name]
     response = current_app.response_class(export(quotes, format_name), content_type=media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}.{extension}"'
+    response.headers["Cache-Control"] = "no-store"  # a reader's chosen excerpts: no shared cache keeps them
     return response
 
 

@@ -10,6 +10,7 @@ import codecs
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -115,6 +116,16 @@ def _publish(source, report, root: Path) -> None:
               f"rows written, {published.closed} closed, {published.deleted} pruned")
 
 
+# Control characters and bidirectional overrides a file name may hold: printed raw, a newline in one
+# forged a line of the build's summary and an escape sequence coloured the terminal.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as escapes (\\n, \\x1b), as a terminal line."""
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = False) -> None:
     """What a build made and changed, then its warnings; those naming a file of ``last`` (what the
     command was asked to add) come last, where they are seen. ``others_counted``: the library's own
@@ -133,7 +144,7 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
         for label, titles in (("added", report.speeches_added), ("changed", report.speeches_changed),
                               ("removed", report.speeches_removed)):
             for title in titles:
-                print(f"    {label}: {title}")
+                print(f"    {label}: {printable(title)}")
     elif report.replaced:
         print(f"  no changes since the previous build: this one takes its place ({report.replaced}), "
               "using no rollback slot")
@@ -150,7 +161,7 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
         print(f"warning: {len(others)} about the library's other files, as before "
               "(`speechqa add --all-warnings` lists them)", file=sys.stderr)
     for warning in (given if others_counted else others + given):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
 
 
 def _unservable(source) -> str | None:
@@ -330,7 +341,14 @@ def cmd_ask(args) -> int:
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
     if not payload["results"]:
-        print("没有找到相关段落")
+        from index.request import check_request
+        from service.views import why_nothing  # what the page says about an empty answer
+
+        asked = check_request(args.question, args.k, args.mode, args.speech, group=args.group,
+                              date_from=args.date_from, date_to=args.date_to, place=args.place,
+                              speaker=args.speaker, sort=args.sort)
+        print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note for i, note in
+                                     enumerate(why_nothing(searcher, asked, parse_query(asked.q)))))
     if payload["phrases_spread"]:
         print("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落")
     elif payload["phrases_relaxed"]:

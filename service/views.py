@@ -345,14 +345,28 @@ def index():
     context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech
     parsed = parse_query(asked.q)
-    filters = Filters.of(asked)
-    emptied = [] if results else searcher.library.unmatched_filters(parsed, filters)
-    together = [] if results or emptied else searcher.library.unmatched_together(parsed, filters)
+    emptied = [] if results else emptying_filters(searcher, asked, parsed)
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
-                                        emptied=emptied or together)
-    context["emptied_by"] = (_emptied_notes(searcher, emptied) or _together_note(together)
-                             or ([] if results else _phrases_apart(searcher, asked, parsed)))
+                                        emptied=emptied)
+    context["emptied_by"] = [] if results else why_nothing(searcher, asked, parsed)
     return render_template("index.html", **context)
+
+
+def emptying_filters(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[tuple[str, str | None]]:
+    """The filters that left a search with nothing: those no speech passes alone, else those no speech
+    passes together (``Library.unmatched_filters``, ``unmatched_together``)."""
+    filters = Filters.of(asked)
+    return (searcher.library.unmatched_filters(parsed, filters)
+            or searcher.library.unmatched_together(parsed, filters))
+
+
+def why_nothing(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
+    """Why a search found nothing, in the reader's words, where the filters or the phrases say (the page
+    and `speechqa ask` both say it): empty when no reason is known beyond the wording."""
+    filters = Filters.of(asked)
+    alone = searcher.library.unmatched_filters(parsed, filters)
+    return (_emptied_notes(searcher, alone) or _together_note(searcher.library.unmatched_together(parsed, filters))
+            or _phrases_apart(searcher, asked, parsed))
 
 
 # What the no-answer box can only advise, not do: the wording is the reader's.

@@ -57,3 +57,28 @@ def test_ask_lists_as_many_results_as_the_api_by_default(index_root, capsys):
 
     assert main(["--index", str(index_root), "ask", "--json", "国家安全"]) == 0
     assert len(json.loads(capsys.readouterr().out)["results"]) == DEFAULT_K == 10
+
+
+def test_ask_says_why_it_found_nothing_as_the_page_does(index_root, capsys):
+    from service.cli import main
+
+    # the bundled speeches carry no dates: a date range leaves nothing, and no wording would help
+    assert main(["--index", str(index_root), "ask", '"总体国家安全观"', "--from", "2023-01-01"]) == 0
+    assert capsys.readouterr().out.startswith("没有找到相关段落：库里的讲话都没有标注日期，按日期筛选会排除全部讲话。\n")
+    assert main(["--index", str(index_root), "ask", "“前提在于”“关键在于”"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "没有找到相关段落：“前提在于”见于 1 段、“关键在于”见于 1 段，没有一段同时含有它们。\n")
+
+
+def test_a_file_name_cannot_forge_a_line_or_colour_the_terminal_in_build_output(tmp_path, capsys):
+    from service.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    (corpus / "a\nbuilt 99999 in 0.1s: all good.txt").write_bytes(b"")
+    (corpus / "b\x1b[31mRED.txt").write_bytes(b"")
+    assert main(["--index", str(tmp_path / "index"), "build", "--corpus", str(corpus), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert sorted(warnings) == ["warning: a\\nbuilt 99999 in 0.1s: all good.txt: skipped, empty file",
+                                "warning: b\\x1b[31mRED.txt: skipped, empty file"]

@@ -263,6 +263,15 @@ def test_pages_allow_only_their_own_script_by_policy(client):
     assert "unsafe" not in response.headers["Content-Security-Policy"]
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # the question rides in the URL: no other site learns it from a followed link
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_an_export_is_kept_by_no_cache(client, searcher):
+    passage = searcher.passages[0].id
+    for response in (client.get("/export", query_string={"cart": passage, "format": "csv"}),
+                     client.post("/api/export", json={"ids": [passage], "format": "docx"})):
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
 
 
 def test_a_result_shows_its_excerpt_first_and_the_whole_passage_in_place(client, searcher):
