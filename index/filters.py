@@ -143,7 +143,10 @@ class Library:
                   *(("title", title) for title in query.titles)]
         if len(active) < 2 or self.unmatched_filters(query, filters):
             return []
-        return [] if any(self._speech_allowed(info, query, filters) for info in self.speeches.values()) else active
+        # the named filters alone: a speech scope or a -title: exclusion may empty the list too, but
+        # then these are not what emptied it
+        named_only = replace(query, excluded_titles=()), replace(filters, speech=None)
+        return [] if any(self._speech_allowed(info, *named_only) for info in self.speeches.values()) else active
 
     @staticmethod
     def _speech_allowed(info: SpeechInfo, query: ParsedQuery, filters: Filters) -> bool:

@@ -230,7 +230,7 @@ def _sources_to_rebuild(source, root: Path) -> list[Path]:
                           f"{'exists' if len(gone) == 1 else 'exist'} — `speechqa remove` a file `add` gave it, "
                           "or give what to build with --corpus")
     if sources != [Path(DEFAULT_CORPUS).resolve()]:
-        print(f"rebuilding the current index's sources: {', '.join(map(str, sources))} "
+        print(f"rebuilding the current index's sources: {printable(', '.join(map(str, sources)))} "
               "(--corpus DIR builds another)")
     return sources
 
@@ -260,7 +260,7 @@ def cmd_add(args) -> int:
                       others_counted=not args.all_warnings)
     barren = [str(path) for path in added if path.resolve() in report.barren]
     if barren:
-        print(f"speechqa: no speech came from {', '.join(barren)}, so nothing of {'it' if len(barren) == 1 else 'them'}"
+        print(f"speechqa: no speech came from {printable(', '.join(barren))}, so nothing of {'it' if len(barren) == 1 else 'them'}"
               " was added (the warnings above say why)", file=sys.stderr)
     # a day's intake with one reprint among its files was still added; a request that added nothing failed
     return 2 if len(barren) == len(added) else 0
@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a reader gone away fails here, not in the interpreter's exit, which prints it
         return status
     except SpeechQAError as exc:
-        print(f"speechqa: {exc}", file=sys.stderr)
+        print(f"speechqa: {printable(str(exc))}", file=sys.stderr)
         if getattr(args, "json", False):
             # a script reading `--json` output finds the API's error object where it reads the answer
             print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}, ensure_ascii=False))

@@ -18,7 +18,7 @@ from index.lexical import STOP_WORDS, warm_up
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
-                           MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request)
+                           MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
 from index.search import named_speech_of, results_of
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
 from service.export import (EXPORT_FORMATS, INFERRED_MARK, MAX_EXPORT_PASSAGES, check_export_body, chinese_date,
@@ -303,7 +303,9 @@ def _check(searcher) -> SearchRequest:
         asked = parse_request(request.args)
         parse_query(asked.q)  # a syntax error is the form's to word, before any search runs
     except BadQuery as exc:
-        raise BadQuery(_field_message(exc, request.args.get("q", "").strip()), field=exc.field) from None
+        # the question as it was checked: an error's counts and positions are in that text
+        raise BadQuery(_field_message(exc, readable_query(request.args.get("q", "")).strip()),
+                       field=exc.field) from None
     if asked.speech is not None:
         try:
             searcher.speech(asked.speech)

@@ -86,3 +86,13 @@ def test_unmatched_filters_name_the_filters_no_speech_passes_even_alone():
     assert unmatched(date_from="2024-01-01") == [("date", None)]
     assert unmatched(place="北京", speaker="王五") == [("place", "北京"), ("speaker", "王五")]
     assert unmatched("title:讲话A title:邢台 安全") == [("title", "邢台")]
+
+
+def test_filters_are_named_as_emptying_together_only_when_they_alone_pass_no_speech():
+    # 李四 spoke in 柳州 only: place and speaker together pass no speech, each alone some
+    both = Filters(place="南宁", speaker="李四")
+    assert LIBRARY.unmatched_together(parse_query("安全"), both) == [("place", "南宁"), ("speaker", "李四")]
+    # a speech scope or a -title: exclusion that empties the list is no fault of the named filters
+    scoped = Filters(speech="B", place="南宁", speaker="张三")
+    assert LIBRARY.unmatched_together(parse_query("安全"), scoped) == []
+    assert LIBRARY.unmatched_together(parse_query("安全 -title:讲话A"), Filters(place="南宁", speaker="张三")) == []

@@ -432,6 +432,15 @@ def test_a_syntax_error_says_in_chinese_what_is_wrong_and_where(client, query, m
     assert f'<p class="notice error" role="alert">{message}</p>' in html
 
 
+@pytest.mark.parametrize(("query", "message"), [
+    ("\u200b", "请输入一个问题（中文或英文均可），例如：如何保障粮食安全？"),  # nothing a reader sees: empty, not "too long"
+    ("\u200b\u200b粮食 -title:", "检索式有误：第 4 个字的 -title: 后面没有词。请写上标题里不能有的词（例如 -title:安全），或者删去它。"),
+])
+def test_the_page_words_an_error_in_the_question_as_it_was_checked(client, query, message):
+    html = page(client.get("/", query_string={"q": query}), 400)
+    assert f'<p class="notice error" role="alert">{message}</p>' in html
+
+
 def test_a_syntax_error_the_page_cannot_read_is_still_said_in_chinese():
     from index.errors import QuerySyntaxError
     from service.views import syntax_error_message
