@@ -342,13 +342,13 @@ def cmd_ask(args) -> int:
              named_speech=payload["named_speech"])
     if not payload["results"]:
         from index.request import check_request
-        from service.views import why_nothing  # what the page says about an empty answer
+        from service.explain import EmptyAnswer  # what the page says about an empty answer
 
         asked = check_request(args.question, args.k, args.mode, args.speech, group=args.group,
                               date_from=args.date_from, date_to=args.date_to, place=args.place,
                               speaker=args.speaker, sort=args.sort)
         print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note for i, note in
-                                     enumerate(why_nothing(searcher, asked, parse_query(asked.q)))))
+                                     enumerate(EmptyAnswer.of(searcher, asked, parse_query(asked.q)).reasons())))
     if payload["phrases_spread"]:
         print("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落")
     elif payload["phrases_relaxed"]:

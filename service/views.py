@@ -13,7 +13,6 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
-from index.filters import Filters
 from index.lexical import STOP_WORDS, warm_up
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
@@ -21,6 +20,7 @@ from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FI
                            MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
 from index.search import named_speech_of, results_of
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
+from service.explain import FILTER_LABELS, EmptyAnswer
 from service.export import (EXPORT_FORMATS, INFERRED_MARK, MAX_EXPORT_PASSAGES, check_export_body, chinese_date,
                             citation_text, quote_of)
 from service.state import LOAD_ERRORS, holder
@@ -347,28 +347,11 @@ def index():
     context["phrases_spread"] = answer.phrases_spread
     context["named_speech"] = named_speech
     parsed = parse_query(asked.q)
-    emptied = [] if results else emptying_filters(searcher, asked, parsed)
+    empty = None if results else EmptyAnswer.of(searcher, asked, parsed)
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
-                                        emptied=emptied)
-    context["emptied_by"] = [] if results else why_nothing(searcher, asked, parsed)
+                                        emptied=[] if empty is None else empty.filters)
+    context["emptied_by"] = [] if empty is None else empty.reasons()
     return render_template("index.html", **context)
-
-
-def emptying_filters(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[tuple[str, str | None]]:
-    """The filters that left a search with nothing: those no speech passes alone, else those no speech
-    passes together (``Library.unmatched_filters``, ``unmatched_together``)."""
-    filters = Filters.of(asked)
-    return (searcher.library.unmatched_filters(parsed, filters)
-            or searcher.library.unmatched_together(parsed, filters))
-
-
-def why_nothing(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
-    """Why a search found nothing, in the reader's words, where the filters or the phrases say (the page
-    and `speechqa ask` both say it): empty when no reason is known beyond the wording."""
-    filters = Filters.of(asked)
-    alone = searcher.library.unmatched_filters(parsed, filters)
-    return (_emptied_notes(searcher, alone) or _together_note(searcher.library.unmatched_together(parsed, filters))
-            or _phrases_apart(searcher, asked, parsed))
 
 
 # What the no-answer box can only advise, not do: the wording is the reader's.
@@ -378,7 +361,6 @@ MAX_EXACT_WORDING_CHARS = 20
 # A 提法 is words, spaces and the enumeration comma of its list items; anything else (？, emoji) says
 # the text is a question or no wording at all.
 _PLAIN_WORDING = re.compile(r"[\w、 ]+")
-FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
 
 
 def _suggestions(asked: SearchRequest, parsed: ParsedQuery, *, found: bool, answered: bool,
@@ -451,44 +433,6 @@ def _is_plain_wording(parsed: ParsedQuery) -> bool:
     return (not (parsed.phrases or parsed.excluded or parsed.titles or parsed.excluded_titles)
             and len(parsed.text) <= MAX_EXACT_WORDING_CHARS and bool(_PLAIN_WORDING.fullmatch(parsed.text))
             and bool(meaningful_words(parsed.text)))
-
-
-def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
-    """Why no result came, where a filter is the reason: one that no speech of the index passes
-    (the library may name no dates, places or speakers at all), which other words would not help."""
-    notes = []
-    for field, value in emptied:
-        if field == "title":
-            notes.append(f"没有标题含“{value}”的讲话。")
-        elif field == "date":
-            dated = any(info.date for info in searcher.speeches)
-            notes.append("没有一篇讲话的日期在所选范围内。" if dated else "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。")
-        else:
-            label = FILTER_LABELS[field]
-            named = any(getattr(info, field) for info in searcher.speeches)
-            notes.append(f"没有{label}含“{value}”的讲话。" if named
-                         else f"库里的讲话都没有标注{label}，按{label}筛选会排除全部讲话。")
-    return notes
-
-
-def _together_note(together: list[tuple[str, str | None]]) -> list[str]:
-    """Why no result came when the filters pass no speech together, each passing some alone."""
-    if not together:
-        return []
-    named = "、".join("日期在所选范围内" if field == "date" else f"{FILTER_LABELS.get(field, '标题')}含“{value}”"
-                     for field, value in together)
-    return [f"没有一篇讲话同时满足这几个条件：{named}。"]
-
-
-def _phrases_apart(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
-    """Why a verbatim check of several phrases found nothing: how many passages hold each alone, so that
-    “前提在于”“关键在于” (two parts of one speech) is not read as wording the library lacks."""
-    if parsed.text or len(parsed.phrases) < 2:
-        return []
-    held = [(phrase, searcher.matched(replace(parsed, phrases=(phrase,)).written(), **asked.options))
-            for phrase in parsed.phrases]
-    counts = "、".join(f"“{phrase}”{f'见于 {count} 段' if count else '没有一段含有'}" for phrase, count in held)
-    return [f"{counts}，没有一段同时含有它们。" if all(count for _, count in held) else f"{counts}。"]
 
 
 def _unavailable(context: dict, error: SpeechQAError | None):

@@ -1,0 +1,76 @@
+"""Why a search found nothing, in a reader's words: the page and `speechqa ask` say the same.
+
+Pure: it reads the loaded index's library and speeches, and asks it how many passages hold a phrase.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from index.filters import Filters
+from index.query import ParsedQuery
+from index.request import SearchRequest
+
+FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
+
+
+@dataclass(frozen=True)
+class EmptyAnswer:
+    """An empty search, with the filters that emptied it (``filters``: (field, value) pairs, those no
+    speech passes alone, else those no speech passes together, else none; ``together`` says which)."""
+
+    searcher: object
+    asked: SearchRequest
+    parsed: ParsedQuery
+    filters: list[tuple[str, str | None]]
+    together: bool
+
+    @classmethod
+    def of(cls, searcher, asked: SearchRequest, parsed: ParsedQuery) -> EmptyAnswer:
+        filters = Filters.of(asked)
+        alone = searcher.library.unmatched_filters(parsed, filters)
+        together = [] if alone else searcher.library.unmatched_together(parsed, filters)
+        return cls(searcher, asked, parsed, alone or together, bool(together))
+
+    def reasons(self) -> list[str]:
+        """What to tell the reader, empty when no reason is known beyond the wording."""
+        if self.together:
+            return _together_note(self.filters)
+        return _emptied_notes(self.searcher, self.filters) or _phrases_apart(self.searcher, self.asked, self.parsed)
+
+
+def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
+    """Why no result came, where a filter is the reason: one that no speech of the index passes
+    (the library may name no dates, places or speakers at all), which other words would not help."""
+    notes = []
+    for field, value in emptied:
+        if field == "title":
+            notes.append(f"没有标题含“{value}”的讲话。")
+        elif field == "date":
+            dated = any(info.date for info in searcher.speeches)
+            notes.append("没有一篇讲话的日期在所选范围内。" if dated else "库里的讲话都没有标注日期，按日期筛选会排除全部讲话。")
+        else:
+            label = FILTER_LABELS[field]
+            named = any(getattr(info, field) for info in searcher.speeches)
+            notes.append(f"没有{label}含“{value}”的讲话。" if named
+                         else f"库里的讲话都没有标注{label}，按{label}筛选会排除全部讲话。")
+    return notes
+
+
+def _together_note(together: list[tuple[str, str | None]]) -> list[str]:
+    """Why no result came when the filters pass no speech together, each passing some alone."""
+    if not together:
+        return []
+    named = "、".join("日期在所选范围内" if field == "date" else f"{FILTER_LABELS.get(field, '标题')}含“{value}”"
+                     for field, value in together)
+    return [f"没有一篇讲话同时满足这几个条件：{named}。"]
+
+
+def _phrases_apart(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
+    """Why a verbatim check of several phrases found nothing: how many passages hold each alone, so that
+    “前提在于”“关键在于” (two parts of one speech) is not read as wording the library lacks."""
+    if parsed.text or len(parsed.phrases) < 2:
+        return []
+    held = [(phrase, searcher.matched(replace(parsed, phrases=(phrase,)).written(), **asked.options))
+            for phrase in parsed.phrases]
+    counts = "、".join(f"“{phrase}”{f'见于 {count} 段' if count else '没有一段含有'}" for phrase, count in held)
+    return [f"{counts}，没有一段同时含有它们。" if all(count for _, count in held) else f"{counts}。"]
