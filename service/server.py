@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import resource
+import select
 import socket
 import struct
 import threading
@@ -375,11 +376,15 @@ class Connections:
             self._close_later(trigger, channels, why,
                               lambda channel, why=why: self.expired(channel, time.time()) == why)
 
-    def room(self, now: float, trigger) -> bool:
-        """Whether to accept a connection now; at the limit, the longest-idle keep-alive connections are
-        closed to make room (a browser opens another when it needs one), else the log says what fills it."""
+    def room(self, now: float, trigger, waiting) -> bool:
+        """Whether to accept a connection now; at the limit, while one is ``waiting()`` to be accepted,
+        the longest-idle keep-alive connections are closed to make room (a browser opens another when it
+        needs one), else the log says what fills it. With none waiting, the limit closes nothing and
+        says nothing: 200 browsers open are no crowd."""
         count = len(self.sockets) - self.others
         if count >= self.limit:
+            if not waiting():
+                return False
             idle = sorted((c for c in self.clients()
                            if self.state(c) == "idle" and now - c.last_activity >= IDLE_GRACE),
                           key=lambda c: c.last_activity)[:count - self.limit + 1]
@@ -451,10 +456,22 @@ class Listener(TcpWSGIServer):
     def readable(self):
         now = time.time()
         self.connections.sweep(now, self.trigger)
-        return bool(self.accepting) and self.connections.room(now, self.trigger)
+        return bool(self.accepting) and self.connections.room(now, self.trigger, self.waiting)
+
+    def waiting(self) -> bool:
+        """Whether a connection waits to be accepted on this listener (asked only at the limit)."""
+        return bool(select.select([self.socket], [], [], 0)[0])
 
     def maintenance(self, now):
         """Nothing: ``Connections.sweep`` does waitress's idle timeout, and the others."""
+
+
+def stop(server) -> None:
+    """Close every socket ``server`` (what ``listen`` returned) holds, its clients' too, and stop its
+    worker threads, so that ``server.run()`` returns: closing only the listeners left the main loop
+    running while any client kept its connection open."""
+    wasyncore.close_all(getattr(server, "_map", None) or server.map, ignore_all=True)
+    server.task_dispatcher.shutdown()
 
 
 @dataclass(frozen=True)

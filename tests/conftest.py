@@ -1,6 +1,9 @@
 """Shared fixtures: the real model, a real index of the bundled seeds, searchers over it (FAISS and Milvus Lite)."""
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,20 @@ def markup_client(markup_searcher):
     from service import create_app
 
     return create_app({"TESTING": True}, searcher=markup_searcher).test_client()
+
+
+@contextlib.contextmanager
+def served_in_thread(app, **options):
+    """``app`` under the server `speechqa serve` runs (service/server.py), in a thread on a free loopback
+    port: its base URL; stopped, every connection closed, when the block ends."""
+    from service.server import listen, stop
+
+    server, (bound,) = listen(app, host="127.0.0.1", port=0, **options)
+    thread = threading.Thread(target=server.run, name="speechqa-waitress", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{bound}"
+    finally:
+        stop(server)
+        thread.join(timeout=10)
+    assert not thread.is_alive(), "the server's loop outlived stop()"

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from service import create_app
-from service.server import listen
+
+from .conftest import served_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,16 +25,8 @@ XSS_QUERIES = [("<script>alert(1)</script>", ".summary .query"), ('"><img src=x 
 
 def _served(searcher):
     """The app under the server `speechqa serve` runs (service/server.py), in a thread, on a free loopback port."""
-    server, (bound,) = listen(create_app(searcher=searcher), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="speechqa-waitress", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{bound}"
-    finally:
-        server.close()
-        server.task_dispatcher.shutdown()
-        thread.join(timeout=10)
-    assert not thread.is_alive()
+    with served_in_thread(create_app(searcher=searcher), threads=4) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
