@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,26 +22,11 @@ import pytest
 from service import create_app
 from service.server import IDLE_GRACE, Throttle
 from tests.conftest import served_in_thread
-from tests.test_server import START_TIMEOUT, fetch, free_port, speechqa, speechqa_run, stop, wait_until_up
+from tests.test_server import START_TIMEOUT, fetch, free_port, serving, speechqa, speechqa_run, stop, wait_until_up
 
 # the reviewer's request: a k=50 answer is about 228 KB
 SEARCH_50 = b"GET /api/search?q=%E5%AE%89%E5%85%A8&k=50 HTTP/1.1\r\nHost: x\r\n\r\n"
 PATIENCE = 60  # seconds to wait for an outcome that takes a few on an idle machine
-
-
-@contextmanager
-def serving(index_root: Path, log: Path, *options: str, env: dict | None = None):
-    """(base URL, port) of `speechqa serve OPTIONS` on a free loopback port, its output in ``log``."""
-    port = free_port()
-    with open(log, "wb") as out:
-        process = speechqa("--index", str(index_root), "serve", "--port", str(port), *options, stdout=out,
-                           stderr=subprocess.STDOUT, env=os.environ | {"SPEECHQA_RELOAD_INTERVAL": "0"} | (env or {}))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, base, log)
-        yield base, port
-    finally:
-        stop(process)
 
 
 def fresh_get(port: int, path: str = "/healthz", timeout: float = 20) -> int:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
@@ -94,22 +95,30 @@ def wait_until_up(process: subprocess.Popen, base: str, log: Path, *, health: in
         time.sleep(0.25)
 
 
+@contextmanager
+def serving(index_root: Path, log: Path, *options: str, env: dict | None = None):
+    """(base URL, port) of `speechqa serve OPTIONS` on a free loopback port, its output in ``log``; the
+    reload watcher off unless ``env`` says otherwise."""
+    port = free_port()
+    with open(log, "wb") as out:
+        process = speechqa("--index", str(index_root), "serve", "--port", str(port), *options, stdout=out,
+                           stderr=subprocess.STDOUT, env=os.environ | {"SPEECHQA_RELOAD_INTERVAL": "0"} | (env or {}))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, base, log)
+        yield base, port
+    finally:
+        stop(process)
+    assert process.returncode is not None
+
+
 @pytest.fixture(scope="module")
 def served(index_root, tmp_path_factory):
     """(base URL, output file) of the speechqa command serving the seed index on a free loopback port;
     stopped at the end."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log, "wb") as out:
-        process = speechqa("--index", str(index_root), "serve", "--port", str(port), stdout=out,
-                           stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, base, log)
+    with serving(index_root, log) as (base, _):
         yield base, log
-    finally:
-        stop(process)
-    assert process.returncode is not None
 
 
 @pytest.fixture(scope="module")
