@@ -30,7 +30,7 @@ from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown
                             quote_of)
 from service.errors import error_response
 from service.openapi import BUILD_HEADER, build_spec
-from service.state import WATCHER, build_id_of, holder, source, store_of
+from service.state import WATCHER, build_id_of, holder, served, source, store_of
 
 bp = Blueprint("api", __name__)
 
@@ -140,19 +140,11 @@ def quoted_wording(query: str) -> list[str]:
         return []
 
 
-def served():
-    """The loaded searcher, taken once a request so that a reload during it does not mix two indexes;
-    the response names its build (``BUILD_HEADER``)."""
-    if "searcher" not in g:
-        g.searcher = holder().require()
-    return g.searcher
-
-
 @bp.after_request
 def _name_the_build(response):
-    """Every API answer from an index says which build it came from, so that a client can tell an id of
-    an older build from a wrong one."""
-    if "searcher" in g:
+    """Every API answer from an index says which build it came from (the one the request read,
+    ``state.served``), so that a client can tell an id of an older build from a wrong one."""
+    if g.get("searcher") is not None:
         response.headers.setdefault(BUILD_HEADER, build_id_of(g.searcher) or "")
     return response
 

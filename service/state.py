@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
 from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
                           ReloadInProgress, SettingError, SpeechQAError, StoreUnavailable)
@@ -280,6 +280,19 @@ def table_paths(setting) -> list[str]:
 def holder() -> IndexHolder:
     """The running app's index holder."""
     return current_app.extensions[EXTENSION]
+
+
+def loaded():
+    """The searcher this request reads, taken from the holder once a request (None while no index is
+    loaded): a reload during a request must not give its results one build and its cart or form another."""
+    if "searcher" not in g:
+        g.searcher = holder().searcher
+    return g.searcher
+
+
+def served():
+    """``loaded()``, or the domain error (IndexNotBuilt, …) that says what to run."""
+    return loaded() or holder().require()
 
 
 def source() -> IndexSource:

@@ -23,7 +23,7 @@ from service.api import annotate, export_response, marking, query_terms, quoted_
 from service.explain import FILTER_LABELS, EmptyAnswer
 from service.export import (EXPORT_FORMATS, INFERRED_MARK, MAX_EXPORT_PASSAGES, check_export_body, chinese_date,
                             citation_text, quote_of)
-from service.state import LOAD_ERRORS, holder
+from service.state import LOAD_ERRORS, holder, loaded, served
 
 bp = Blueprint("views", __name__)
 # the page writes dates as its citations and exports do: 2023年4月15日
@@ -126,7 +126,7 @@ def http_error_message(exc: HTTPException) -> str:
 
 def _form_defaults() -> dict:
     """What the search form needs on every page (speeches only when an index is loaded)."""
-    searcher = holder().searcher
+    searcher = loaded()
     speeches = searcher.speeches if searcher is not None else []
     titles = Counter(s.title for s in speeches)
 
@@ -216,7 +216,7 @@ def passage_opening(passage: Passage) -> str:
 def current_cart() -> Cart:
     """This request's cart, read once: every link of the page carries it as read, stale ids gone."""
     if "cart" not in g:
-        g.cart = read_cart(request.args.get("cart", ""), holder().searcher)
+        g.cart = read_cart(request.args.get("cart", ""), loaded())
     return g.cart
 
 
@@ -317,12 +317,11 @@ def _check(searcher) -> SearchRequest:
 @bp.get("/")
 def index():
     """The search page; with ``q`` it is also the (shareable) results page."""
-    index_holder = holder()
-    searcher = index_holder.searcher
+    searcher = loaded()
     context = _form_defaults() | {"form": _form(), "results": None, "message": None, "took_ms": None,
                                   "no_answer": None, "matched": None, "emptied_by": []}
     if searcher is None:
-        return _unavailable(context, index_holder.error)
+        return _unavailable(context, holder().error)
     if "q" not in request.args:
         return render_template("index.html", **context)
     started = time.perf_counter()
@@ -445,7 +444,7 @@ def _unavailable(context: dict, error: SpeechQAError | None):
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
     """A passage with the one before and the one after it, for more context, and a result's tools."""
-    searcher = holder().require()
+    searcher = served()
     found = searcher.passage(passage_id)
     speech = searcher.speech(found.speech_id)
     previous_id, next_id = searcher.neighbours(passage_id)
@@ -462,7 +461,7 @@ def passage(passage_id: str):
 @bp.get("/passages/<passage_id>/similar")
 def similar(passage_id: str):
     """Passages of other speeches that make this passage's point, in other words."""
-    searcher = holder().require()
+    searcher = served()
     source = searcher.passage(passage_id)
     hits = searcher.similar(passage_id, DEFAULT_K)
     results = annotate(searcher, "", results_of(searcher, hits), hits)
@@ -478,7 +477,7 @@ def export_cart():
     A saved or shared link may name passages a later build no longer holds, or more than an export
     holds: they are left out, as the cart panel leaves them, and the export says how many
     (``X-SpeechQA-Dropped``); a cart left with none is a 400 saying so."""
-    searcher = holder().require()
+    searcher = served()
     cart = current_cart()
     try:
         ids, format_name = check_export_body({"ids": list(cart.ids), "format": request.args.get("format")})
@@ -494,14 +493,14 @@ def export_cart():
 @bp.get("/speeches")
 def speeches():
     """All speeches in the index."""
-    searcher = holder().require()
+    searcher = served()
     return render_template("speeches.html", speeches=searcher.speeches, **_form_defaults())
 
 
 @bp.get("/speeches/<speech_id>")
 def speech(speech_id: str):
     """A speech: its outline, then every passage with an anchor ``p-<passage id>``."""
-    searcher = holder().require()
+    searcher = served()
     info = searcher.speech(speech_id)
     passages = searcher.speech_passages(speech_id)
     first_of_section: dict[tuple[str, ...], str] = {}
