@@ -269,7 +269,8 @@ def parse_query(query: str) -> ParsedQuery:
             opening = i
             phrase, i = _quoted(query, i)
             phrases[phrase] = None
-            unquoted.append((term_start, query[opening + 1:i - 1].translate(_DROP_QUOTES).strip()))
+            # glued to the words around it (什么是“五联”机制), not to a phrase right before it (“前提在于”“关键在于”)
+            unquoted.append((opens_term, query[opening + 1:i - 1].translate(_DROP_QUOTES).strip()))
             term_start, after_phrase = False, True
             continue
         if opens_term and char == "-" and i + 1 < n and not query[i + 1].isspace():

@@ -140,6 +140,8 @@ def test_a_quoted_list_counts_as_its_items(phrases, items):
 @pytest.mark.parametrize("query, unquoted, relaxed", [
     ('What is the "five-link" mechanism?', "What is the five-link mechanism?", "What is the five-link mechanism?"),
     ("什么是“两个确立”？", "什么是两个确立？", "什么是两个确立？"),
+    # two phrases side by side stay two words: glued, 前提在于关键在于 marked only the second
+    ("用“前提在于”“关键在于”串起来的是哪篇？", "用前提在于 关键在于串起来的是哪篇？", "用前提在于 关键在于串起来的是哪篇？"),
     ('“保交楼” 楼盘 -烂尾 title:晋中', "保交楼 楼盘", '保交楼 楼盘 -烂尾 title:晋中'),
     ('"保交楼"', "保交楼", None),
     ('“保交楼” 楼盘 -title:晋中', "保交楼 楼盘", '保交楼 楼盘 -title:晋中'),

@@ -547,8 +547,11 @@ def test_more_context_and_its_way_back_keep_the_search(client, searcher):
     # by way of the whole speech, too
     full = re.search(r'<a class="full" href="([^"#]+)#p-[^"]+">在全文中查看</a>', context).group(1)
     assert params_of(full) == asked
-    anchors = re.findall(r'<a class="anchor" href="([^"]+)" title="查看上下文">', page(client.get(unescape(full))))
+    whole = page(client.get(unescape(full)))
+    anchors = re.findall(r'<a class="anchor" href="([^"]+)" title="查看上下文">', whole)
     assert anchors and all(params_of(anchor) == asked for anchor in anchors)
+    back = re.search(r'<a href="([^"]+)">← 返回检索结果：防范化解风险</a>', whole).group(1)
+    assert params_of(back) == asked
 
 
 def test_the_passage_page_offers_the_cart_the_citation_and_similar_passages(client, searcher):
