@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from index.errors import BadQuery, ModelMismatch, UnknownId
+from index.errors import BadQuery, ModelMismatch, QuerySyntaxError, UnknownId
 from index.bilingual import TRANSLATION_PREFIX, chinese_terms, english_terms, has_chinese, words_translated_as
 from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
@@ -367,6 +367,20 @@ class Searcher:
                             best_span=None if shown is None else shown.span,
                             duplicates=tuple(self.passages[r] for r in result.duplicates)))
         return hits
+
+    def sentence_scores_for(self, query: str, passage_id: str) -> tuple[float, ...] | None:
+        """Each sentence's cosine to ``query`` as a search ranks it, for a page that shows one passage
+        outside a result list, so that it bolds the sentence the results bolded; None for a query with
+        nothing to rank or that does not parse, or a store that keeps no vectors in process."""
+        try:
+            text = parse_query(query).ranking_text
+        except QuerySyntaxError:
+            return None
+        if not text.strip():
+            return None
+        vector = self.query_vector(text, self.lexical_terms(text))  # the encoder remembers a query just searched
+        scores = sentence_scores(self.store, [self._row_of(passage_id)], vector)
+        return None if scores is None else scores[0]
 
     def _row_of(self, passage_id: str) -> int:
         try:

@@ -450,7 +450,8 @@ def passage(passage_id: str):
     previous_id, next_id = searcher.neighbours(passage_id)
     query = request.args.get("q", "").strip()[:MAX_QUERY_CHARS]
     terms = query_terms(searcher, query)
-    best = hl.best_sentence(found.text, terms, verbatim=quoted_wording(query)) if terms else None
+    best = hl.best_sentence(found.text, terms, sentence_scores=searcher.sentence_scores_for(query, passage_id),
+                            verbatim=quoted_wording(query)) if terms else None
     return render_template(
         "passage.html", passage=found, html=hl.highlight_passage(found.text, terms, best),
         previous=searcher.passage(previous_id) if previous_id else None,

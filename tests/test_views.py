@@ -683,3 +683,13 @@ def test_filters_no_speech_passes_together_are_named_and_offered_away(find_clien
     html = page(find_client.get("/", query_string=asked))
     assert "没有找到相关段落。没有一篇讲话同时满足这几个条件：地点含“南宁”、讲话人含“李四”。可以试试：" in html
     assert suggestions(html) == [("去掉地点限定“南宁”、讲话人限定“李四”", {"q": '"安全"'})]
+
+
+def test_a_passage_page_bolds_the_sentence_its_result_bolded(client):
+    # the results weigh each sentence's cosine to the question; the passage page weighed terms alone, and
+    # bolded another sentence of the same passage
+    question = "如何保障粮食安全？"
+    for result in client.get("/api/search", query_string={"q": question, "k": 3}).get_json()["results"]:
+        html = page(client.get(f"/passages/{result['passage_id']}", query_string={"q": question}))
+        bold = re.search(r'<strong class="best">(.*?)</strong>', html, flags=re.S).group(1)
+        assert re.sub(r"<[^>]+>", "", bold) == result["best_sentence"]["text"]
