@@ -59,6 +59,15 @@ def tokenize(text: str) -> list[str]:
     return list(_tokenize_cached(text))
 
 
+def meaningful_words(text: str) -> list[str]:
+    """The words of ``text`` as typed (jieba's precise cut, not search mode's overlapping terms), each once,
+    in order, without punctuation or stop words: what a shorter wording of a question keeps."""
+    if not jieba.dt.initialized:
+        warm_up()
+    words = (word for word in jieba.lcut(text) if _WORD.search(word))
+    return list(dict.fromkeys(w for w in words if unicodedata.normalize("NFKC", w).lower() not in STOP_WORDS))
+
+
 def document_text(speech_title: str, text: str) -> str:
     """The BM25 document of one passage: its speech's title, then its text.
 

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, replace
 
-import jieba
 from flask import Blueprint, g, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
-from index.lexical import STOP_WORDS, warm_up
+from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
@@ -409,14 +407,6 @@ def _without_filters(parsed: ParsedQuery, emptied: list[tuple[str, str | None]])
     if any(field == "date" for field, _ in emptied):
         params |= {"from": None, "to": None}
     return [(f"去掉{'、'.join(names)}", search_url(q=rest, **params))]
-
-
-def meaningful_words(text: str) -> list[str]:
-    """The words of ``text`` that carry meaning, each once, in order: jieba's words (as typed) without
-    punctuation or the lexical arm's stop words."""
-    warm_up()  # jieba's dictionary the fast way, if no search has loaded it yet (a dense-only one does not)
-    words = (word for word in jieba.lcut(text) if re.search(r"\w", word))
-    return list(dict.fromkeys(w for w in words if unicodedata.normalize("NFKC", w).lower() not in STOP_WORDS))
 
 
 def fewer_words(parsed: ParsedQuery) -> str | None:

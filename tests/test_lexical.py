@@ -31,3 +31,10 @@ def test_warm_up_loads_jiebas_own_dictionary_from_the_cache_it_made(tmp_path):
     cached.write_bytes(b"\x00broken")
     assert load_in_fresh_interpreter(tmp_path) == expected  # a broken cache is made again
     assert cached.stat().st_size > 1_000_000
+
+
+def test_meaningful_words_are_a_questions_words_as_typed_without_stop_words_or_punctuation():
+    from index.lexical import meaningful_words
+
+    assert meaningful_words("How to bake sourdough bread at home?") == ["bake", "sourdough", "bread", "home"]
+    assert meaningful_words("如何保障粮食安全？粮食安全") == ["保障", "粮食安全"]
