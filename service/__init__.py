@@ -7,14 +7,19 @@ the two Blueprints (:mod:`service.views`, :mod:`service.api`) and the error hand
 from __future__ import annotations
 
 import os
+import re
 from typing import Mapping
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, request
+from flask_cors import CORS
 from werkzeug.exceptions import BadRequest
 
+from index.errors import SettingError
 from index.lifecycle import DEFAULT_ROOT
 
+# scheme://host[:port] and nothing more, as a browser's Origin header names a page's origin
+_ORIGIN = re.compile(r"https?://[^/\s*]+")
 TEMPLATES = ("index.html", "passage.html", "speech.html", "speeches.html", "error.html", "similar.html")
 
 
@@ -40,6 +45,7 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
         RELOAD_INTERVAL=None,  # state.RELOAD_INTERVAL
         GLOSSARY=None,  # the library's own term tables (index/thesaurus.py): paths, or one string
         WORDING=None,   # of them joined by os.pathsep, as $SPEECHQA_GLOSSARY / $SPEECHQA_WORDING give
+        CORS_ORIGINS=None,  # web origins whose pages may call /api/ from a browser (see _allow_origins)
     )
     app.config.from_prefixed_env("SPEECHQA")
     for token in ("RELOAD_TOKEN", "MILVUS_TOKEN"):
@@ -51,6 +57,7 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
+    _allow_origins(app)
     state.init_app(app, searcher=searcher, encoder=encoder)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
@@ -60,6 +67,24 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     for name in TEMPLATES:
         app.jinja_env.get_template(name)  # compile now, not on the first request
     return app
+
+
+def _allow_origins(app: Flask) -> None:
+    """Let the pages of ``CORS_ORIGINS`` ($SPEECHQA_CORS_ORIGINS: origins separated by spaces or commas,
+    such as ``https://addin.example``) call the JSON API from a browser: a Word add-in or an intranet
+    portal served from another origin could not. None by default, and never ``*``: with no login, any
+    web page a colleague opens could otherwise read the library through their browser."""
+    from service.openapi import BUILD_HEADER
+
+    given = app.config.get("CORS_ORIGINS")
+    origins = given if isinstance(given, list) else str(given or "").replace(",", " ").split()
+    bad = [origin for origin in origins if not _ORIGIN.fullmatch(str(origin))]
+    if bad:
+        raise SettingError(f"SPEECHQA_CORS_ORIGINS must list web origins such as https://addin.example, "
+                           f"never * (got {bad[0]!r})")
+    if origins:
+        CORS(app, resources={r"/api/*": {"origins": origins}}, methods=["GET", "POST"],
+             allow_headers=["Content-Type", "Authorization"], expose_headers=[BUILD_HEADER])
 
 
 def _require_utf8_query_string() -> None:

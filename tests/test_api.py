@@ -863,3 +863,34 @@ def test_similar_names_the_parameters_it_ignored_and_only_when_there_are_any(cli
     assert "ignored_parameters" not in plain
     asked = client.get(f"/api/passages/{passage_id}/similar?k=3&k=20&speaker=x").get_json()
     assert asked["ignored_parameters"] == ["k", "speaker"] and len(asked["results"]) == 3
+
+
+def test_the_api_answers_a_browser_on_an_origin_it_was_told_to_trust_and_no_other(searcher):
+    from service import create_app
+
+    trusting = create_app({"TESTING": True, "CORS_ORIGINS": "https://addin.example, https://portal.example"},
+                          searcher=searcher).test_client()
+    preflight = trusting.options("/api/search", headers={"Origin": "https://addin.example",
+                                                         "Access-Control-Request-Method": "POST",
+                                                         "Access-Control-Request-Headers": "Content-Type"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://addin.example"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    answer = trusting.get("/api/search", query_string={"q": "粮食"}, headers={"Origin": "https://portal.example"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://portal.example"
+    assert "X-SpeechQA-Build" in answer.headers["Access-Control-Expose-Headers"]
+    other = trusting.get("/api/search", query_string={"q": "粮食"}, headers={"Origin": "https://elsewhere.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    # the pages are no API for other sites, and by default no origin is trusted
+    assert "Access-Control-Allow-Origin" not in trusting.get("/", headers={"Origin": "https://addin.example"}).headers
+    default = create_app({"TESTING": True}, searcher=searcher).test_client()
+    assert "Access-Control-Allow-Origin" not in default.get(
+        "/api/search", query_string={"q": "粮食"}, headers={"Origin": "https://addin.example"}).headers
+
+
+@pytest.mark.parametrize("origins", ["*", "addin.example", "https://addin.example/path"])
+def test_an_origin_setting_that_names_no_origin_is_refused_at_start(searcher, origins):
+    from index.errors import SettingError
+    from service import create_app
+
+    with pytest.raises(SettingError, match="SPEECHQA_CORS_ORIGINS must list web origins"):
+        create_app({"CORS_ORIGINS": origins}, searcher=searcher)
