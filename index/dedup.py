@@ -39,7 +39,7 @@ _SEED = 20240415
 # Passages whose shingles are hashed together in one numpy pass (bounds the (hashes × shingles) matrix).
 _BATCH_SHINGLES = 20_000
 # What a signature depends on: builds remember them per text under this name (index/build.py).
-SIGNATURE_VERSION = f"{SHINGLE}-{BANDS}x{ROWS_PER_BAND}-{_SEED}"
+SIGNATURE_VERSION = f"{SHINGLE}-{BANDS}x{ROWS_PER_BAND}-{_SEED}-simplified"
 
 
 def shingles(text: str) -> np.ndarray:

@@ -21,9 +21,10 @@ import numpy as np
 from index.bilingual import translated_terms
 from index.files import cached_marshal
 from index.model import default_cache_dir
+from index.simplified import simplified
 
 # Names the tokeniser and what a BM25 document holds (see ``document_terms``).
-LEXICAL_VERSION = "jieba-search-title-english-3"
+LEXICAL_VERSION = "jieba-search-title-english-simplified-4"
 
 # Function words and the corpus's anonymisation placeholders (xx, 20xx): they occur in
 # nearly every passage, so they only add noise to BM25's term weights.
@@ -50,12 +51,13 @@ def _is_meaningful(token: str) -> bool:
 def _tokenize_cached(text: str) -> tuple[str, ...]:
     if not jieba.dt.initialized:  # a build or an eval run loads the dictionary the fast way too
         warm_up()
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = simplified(unicodedata.normalize("NFKC", text).lower())
     return tuple(t for t in (w.strip() for w in jieba.lcut_for_search(text)) if _is_meaningful(t))
 
 
 def tokenize(text: str) -> list[str]:
-    """Split ``text`` into BM25 terms (jieba search mode, NFKC-folded, lower-cased)."""
+    """Split ``text`` into BM25 terms (jieba search mode, NFKC-folded, lower-cased, traditional characters
+    simplified)."""
     return list(_tokenize_cached(text))
 
 
@@ -65,7 +67,7 @@ def meaningful_words(text: str) -> list[str]:
     if not jieba.dt.initialized:
         warm_up()
     words = (word for word in jieba.lcut(text) if _WORD.search(word))
-    return list(dict.fromkeys(w for w in words if unicodedata.normalize("NFKC", w).lower() not in STOP_WORDS))
+    return list(dict.fromkeys(w for w in words if simplified(unicodedata.normalize("NFKC", w).lower()) not in STOP_WORDS))
 
 
 def document_text(speech_title: str, text: str) -> str:

@@ -35,11 +35,13 @@ import re
 from dataclasses import dataclass, field, replace
 
 from index.errors import QuerySyntaxError
+from index.simplified import simplified
 
 # Each opening quote's own closing quote. Chinese text quotes with “”, and in Taiwan, Hong Kong and
-# older print with 「」 and 『』; ＂ is the full-width ASCII quote some input methods type. " and ＂
-# open and close with one character, so only the others can nest.
-CLOSING_QUOTE = {"\"": "\"", "“": "”", "「": "」", "『": "』", "＂": "＂"}
+# older print with 「」 and 『』 (﹁﹂ and ﹃﹄ where copied from vertical print, 〝〞 in some print);
+# ＂ is the full-width ASCII quote some input methods type. " and ＂ open and close with one character,
+# so only the others can nest.
+CLOSING_QUOTE = {"\"": "\"", "“": "”", "「": "」", "『": "』", "＂": "＂", "〝": "〞", "﹁": "﹂", "﹃": "﹄"}
 OPENING_QUOTES = "".join(CLOSING_QUOTE)
 CLOSING_QUOTES = "".join(CLOSING_QUOTE.values())
 # The marks a phrase's own quotes may be typed as and a speech may print them as, ' and ’ included
@@ -143,8 +145,9 @@ def named_speech_question(query: str) -> NamedSpeechQuestion | None:
 
 
 def squash(text: str) -> str:
-    """The text without any whitespace or invisible mark: the form phrases are matched in."""
-    return "".join(text.translate(_DROP_INVISIBLE).split())
+    """The text without any whitespace or invisible mark, in simplified characters (index/simplified.py):
+    the form phrases are matched in."""
+    return "".join(simplified(text).translate(_DROP_INVISIBLE).split())
 
 
 def is_ignored_in_phrases(char: str) -> bool:

@@ -15,6 +15,7 @@ from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
+from index.simplified import simplified
 from index.filters import Filters, Library
 from index.query import named_speech_question, parse_query, phrase_parts, quoted_items, squash
 from index.thesaurus import TermTables, official_terms, term_tables
@@ -180,7 +181,7 @@ class Searcher:
         """
         first = self._search_or_relax(query, **options)
         hits = first.hits
-        question = named_speech_question(query)
+        question = named_speech_question(simplified(query))
         if question is None or not hits or not _ranked_as_asked(options):
             return first
         naming_hit = hits[0]
@@ -283,7 +284,7 @@ class Searcher:
         together, as Chinese text), renormalised. Both are encoded in one call."""
         chinese = "" if has_chinese(text) else "".join(t for t in terms if has_chinese(t))
         if not chinese:
-            return self.encoder.encode_queries([text])[0]
+            return self.encoder.encode_queries([simplified(text)])[0]
         question, translated = self.encoder.encode_queries([text, chinese])
         return mix_vectors(question, translated, CHINESE_MIX)
 

@@ -1,7 +1,7 @@
 """Pure text helpers for showing a hit: sentence spans, escaped term highlights, the best sentence.
 
-Query terms come from ``index.lexical.tokenize``, which NFKC-folds and lower-cases; matching
-here folds the passage the same way, character by character, so offsets stay in the original.
+Query terms come from ``index.lexical.tokenize``, which NFKC-folds, lower-cases and simplifies
+traditional characters; matching here folds the passage the same way, character by character, so offsets stay in the original.
 Quotation marks fold to one, as a phrase's match them (``index.query.QUOTATION_MARKS``).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from index.chunk import LABEL_OPENER, sentence_spans
 from index.query import QUOTATION_MARKS, is_ignored_in_phrases, squash
+from index.simplified import simplified
 
 _ASCII_WORD = re.compile(r"[0-9a-z]+")
 # What markupsafe.escape replaces.
@@ -50,7 +51,7 @@ _ONE_QUOTATION_MARK = {ord(mark): '"' for mark in QUOTATION_MARKS}
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().translate(_ONE_QUOTATION_MARK)
+    return simplified(unicodedata.normalize("NFKC", text).lower()).translate(_ONE_QUOTATION_MARK)
 
 
 def _learn_folds(chars: set[str]) -> None:

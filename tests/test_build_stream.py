@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from index import build as build_mod
+from index import dedup
 from index.bilingual import translation_digest
 from index.build import EmbeddingCache, TextMemo, build, build_lock
 from index.engines import vector_id
@@ -157,7 +158,7 @@ def test_a_rebuild_from_its_memos_indexes_what_a_fresh_build_does(tmp_path, corp
     root = tmp_path / "index"
     build([corpus], root, encoder=encoder)
     assert sorted(p.name for p in (root / "cache").glob("*.marshal")) == sorted(
-        [f"documents-{build_mod.LEXICAL_VERSION}-jieba-0.42.1-{translation_digest()}.marshal", "minhash-5-42x3-20240415.marshal",
+        [f"documents-{build_mod.LEXICAL_VERSION}-jieba-0.42.1-{translation_digest()}.marshal", f"minhash-{dedup.SIGNATURE_VERSION}.marshal",
          f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}.marshal"])
     stale = root / "cache" / "terms-jieba-search-title-english-3-jieba-0.42.1-0123456789abcdef.marshal"
     stale.write_bytes(b"")  # the memo of term lists an earlier release kept, which nothing reads now

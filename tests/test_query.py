@@ -17,6 +17,8 @@ from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, INVISIBLE_MARKS, OPENING
     ('“保 交\u3000楼"', ParsedQuery(text="", phrases=("保交楼",))),
     ("如何做好“保交楼”工作", ParsedQuery(text="如何做好 工作", phrases=("保交楼",))),
     ("「保交楼」 『稳民生』 ＂保交房＂", ParsedQuery(text="", phrases=("保交楼", "稳民生", "保交房"))),
+    # Taiwan and Hong Kong print's quotes, and vertical print's copied
+    ("〝保交楼稳民生〞 ﹁两个维护﹂ ﹃两个确立﹄", ParsedQuery(text="", phrases=("保交楼稳民生", "两个维护", "两个确立"))),
     ('"保交楼"-"粮食"', ParsedQuery(text="", phrases=("保交楼",), excluded=("粮食",))),
     ('“保交楼”-粮食', ParsedQuery(text="", phrases=("保交楼",), excluded=("粮食",))),
     ('"保交楼"标题:晋中', ParsedQuery(text="", phrases=("保交楼",), titles=("晋中",))),

@@ -1,0 +1,60 @@
+"""Traditional characters fold to simplified ones, one for one: either script finds either."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from index.dedup import near_duplicate_groups
+from index.lexical import tokenize
+from index.phrase import PhraseIndex
+from index.simplified import simplified
+from service.highlight import match_spans
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SIMPLIFIED_PASSAGE = "运用房地产平稳基金、保交楼专项借款等方式市场化、法治化解决房地产问题，实现“保交楼、稳民生”。"
+TRADITIONAL_PASSAGE = "運用房地產平穩基金、保交樓專項借款等方式市場化、法治化解決房地產問題，實現「保交樓、穩民生」。"
+
+
+def test_traditional_characters_take_their_simplified_forms_and_keep_their_places():
+    assert simplified("糧食安全「堅持黨的領導」") == "粮食安全「坚持党的领导」"
+    assert simplified(TRADITIONAL_PASSAGE) == SIMPLIFIED_PASSAGE.replace("“", "「").replace("”", "」")
+    assert simplified("Food security 糧食") == "Food security 粮食"
+
+
+def test_simplified_text_keeps_its_characters():
+    # 苧 is a traditional character and the simplified form of another; 著 is simplified 显著's own
+    assert simplified("显著成效 苧麻") == "显著成效 苧麻"
+    for path in SEEDS.glob("*.txt"):
+        text = path.read_text(encoding="utf-8")
+        assert simplified(text) == text
+
+
+def test_either_script_gives_the_same_bm25_terms():
+    assert tokenize("如何保障糧食安全？") == tokenize("如何保障粮食安全？")
+    assert tokenize(TRADITIONAL_PASSAGE) == tokenize(SIMPLIFIED_PASSAGE)
+
+
+def test_a_phrase_in_either_script_finds_the_passage_in_the_other():
+    index = PhraseIndex.from_texts([SIMPLIFIED_PASSAGE, TRADITIONAL_PASSAGE, "保交房"])
+    assert index.rows_containing("保交樓專項借款").tolist() == [0, 1]
+    assert index.rows_containing("“保交楼、稳民生”").tolist() == [0, 1]
+
+
+def test_a_simplified_term_is_highlighted_in_traditional_text_at_its_own_characters():
+    spans = match_spans(TRADITIONAL_PASSAGE, ["房地产", "保交楼"])
+    assert [TRADITIONAL_PASSAGE[start:end] for start, end in spans] == ["房地產", "保交樓", "房地產", "保交樓"]
+
+
+def test_a_traditional_reprint_folds_onto_its_simplified_original():
+    assert near_duplicate_groups([SIMPLIFIED_PASSAGE, TRADITIONAL_PASSAGE]).tolist() == [0, 0]
+
+
+def test_a_question_in_traditional_characters_is_answered_as_in_simplified(searcher):
+    simplified_hits = searcher.search("如何保障粮食安全？", k=5)
+    traditional_hits = searcher.search("如何保障糧食安全？", k=5)
+    assert [hit.passage.id for hit in traditional_hits] == [hit.passage.id for hit in simplified_hits]
+
+
+def test_a_traditional_phrase_check_finds_and_marks_the_simplified_wording(client):
+    body = client.get("/api/search", query_string={"q": "「保交樓、穩民生」"}).get_json()
+    assert body["matched"] >= 1 and body["query"] == "「保交樓、穩民生」"
+    assert "<mark>保交楼、稳民生</mark>" in body["results"][0]["highlight"]
