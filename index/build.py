@@ -29,6 +29,7 @@ from index.bilingual import translation_digest
 from index.lexical import LEXICAL_VERSION, document_text, text_terms
 from index.parse import corpus_named, load_corpus
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
+from index.simplified import simplified
 
 if TYPE_CHECKING:
     from index.embed import Encoder
@@ -105,7 +106,9 @@ def dense_vectors(passages: Sequence[Passage], units: np.ndarray, *, encoder: En
     """
     count_tokens = count_tokens or encoder.count_tokens
     sentences = np.flatnonzero(units[:, 3] == 0)
-    texts = [passages[row].text[a:b] for row, a, b, _ in units[sentences].tolist()]
+    # in simplified characters, as questions are encoded: a reprint printed in traditional ones embeds
+    # nothing its original has not
+    texts = [simplified(passages[row].text[a:b]) for row, a, b, _ in units[sentences].tolist()]
     keys = [cache.key(text) for text in texts]
     text_of = dict(zip(keys, texts))
     missing = dict.fromkeys(key for key in keys if key not in cache.vectors)
@@ -448,7 +451,11 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                  for source in barren]
     count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
                             lambda texts: [encoder.count_tokens(text) for text in texts])
-    passages = [p for speech in speeches for p in chunk(speech, count_tokens=count_tokens, budget=budget)]
+
+    def tokens_as_embedded(text: str) -> int:  # in simplified characters, so a traditional reprint chunks as its original
+        return count_tokens(simplified(text))
+
+    passages = [p for speech in speeches for p in chunk(speech, count_tokens=tokens_as_embedded, budget=budget)]
     sketches = TextMemo(root, f"minhash-{dedup.SIGNATURE_VERSION}", dedup.signature_bytes)
     passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches}, sketches.many)
     for memo in (count_tokens, sketches):  # before the embedding, so a build killed there resumes from them

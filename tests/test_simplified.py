@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from index.build import build
 from index.dedup import near_duplicate_groups
 from index.lexical import tokenize
 from index.phrase import PhraseIndex
@@ -46,6 +47,18 @@ def test_a_simplified_term_is_highlighted_in_traditional_text_at_its_own_charact
 
 def test_a_traditional_reprint_folds_onto_its_simplified_original():
     assert near_duplicate_groups([SIMPLIFIED_PASSAGE, TRADITIONAL_PASSAGE]).tolist() == [0, 0]
+
+
+def test_a_traditional_reprint_embeds_nothing_its_original_has_not(tmp_path, encoder):
+    original = f"保交楼稳民生的做法\n一、防范化解房地产风险\n{SIMPLIFIED_PASSAGE}\n"
+    reprint = f"保交樓穩民生的做法\n一、防範化解房地產風險\n{TRADITIONAL_PASSAGE.replace('「', '“').replace('」', '”')}\n"
+    assert simplified(reprint) == original
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "original.txt").write_text(original, encoding="utf-8")
+    assert build([corpus], tmp_path / "index", encoder=encoder).embedded > 0
+    (corpus / "reprint.txt").write_text(reprint, encoding="utf-8")
+    assert build([corpus], tmp_path / "index", encoder=encoder).embedded == 0
 
 
 def test_a_question_in_traditional_characters_is_answered_as_in_simplified(searcher):
