@@ -551,5 +551,7 @@ def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages:
 def _told_apart(speeches: list[tuple[str, str]], titles: Counter) -> list[str]:
     """(title, source) pairs as a change line names them: the title, and its file where the library
     (``titles``: how many of its speeches, before or after, bear each title) holds that title more than
-    once: "changed: 筑牢安全屏障" says nothing in a library holding 27 copies of it."""
-    return [f"{title} ({source})" if titles[title] > 1 else title for title, source in speeches]
+    once ("changed: 筑牢安全屏障" says nothing in a library holding 27 copies of it) or the lines come
+    from several files (a day's intake: which file gave which speech)."""
+    several_files = len({source for _, source in speeches}) > 1
+    return [f"{title} ({source})" if titles[title] > 1 or several_files else title for title, source in speeches]

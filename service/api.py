@@ -260,7 +260,7 @@ def export_response(searcher, ids: list[str], format_name: str):
             missing.append(passage_id)
     if missing:
         raise UnknownId(f"no passage with id {', '.join(map(repr, missing))} ({len(missing)} of the {len(ids)} ids; "
-                        "a rebuild since they were found drops a passage whose text changed) — export the others, "
+                        "a rebuild since they were found drops a passage whose text or file name changed) — export the others, "
                         "or search for them again", kind="passage", id=missing[0], ids=tuple(missing))
     quotes = [quote_of(passage, searcher.speech(passage.speech_id)) for passage in found]
     media_type, extension = EXPORT_FORMATS[format_name]

@@ -211,7 +211,7 @@ def _sources_to_rebuild(source, root: Path) -> list[Path]:
     With Milvus that is the build Milvus serves (after a rollback, the one rolled back to), which
     the builds under ``root`` need not be; before its first publish, the current one there."""
     from index.build import current_sources
-    from index.errors import CorpusError, IndexNotBuilt
+    from index.errors import IndexNotBuilt
     from index.source import MilvusSource
 
     sources = None
@@ -224,15 +224,22 @@ def _sources_to_rebuild(source, root: Path) -> list[Path]:
         sources = current_sources(root)
     if not sources:
         return [Path(DEFAULT_CORPUS)]
-    gone = [str(s) for s in sources if not s.exists()]
-    if gone:
-        raise CorpusError(f"the current index was built from {', '.join(gone)}, which no longer "
-                          f"{'exists' if len(gone) == 1 else 'exist'} — `speechqa remove` a file `add` gave it, "
-                          "or give what to build with --corpus")
+    _refuse_gone(sources, then="or give what to build with --corpus")
     if sources != [Path(DEFAULT_CORPUS).resolve()]:
         print(f"rebuilding the current index's sources: {printable(', '.join(map(str, sources)))} "
               "(--corpus DIR builds another)")
     return sources
+
+
+def _refuse_gone(sources: Sequence[Path], *, then: str) -> None:
+    """A rebuild from sources of which some were renamed, moved or deleted since, refused saying which."""
+    from index.errors import CorpusError
+
+    gone = [str(s) for s in sources if not s.exists()]
+    if gone:
+        raise CorpusError(f"the current index was built from {printable(', '.join(gone))}, which no longer "
+                          f"{'exists' if len(gone) == 1 else 'exist'} — `speechqa remove` a file `add` gave it "
+                          f"(a renamed file: remove its old name, then add the new one), {then}")
 
 
 def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
@@ -253,6 +260,7 @@ def cmd_add(args) -> int:
     source = _source(args)
     manifest = _current_manifest(source, root, then="add the files")
     sources = [Path(s) for s in manifest["sources"]]
+    _refuse_gone(sources, then="then add again (nothing was added)")
     known = {s.resolve() for s in sources}
     sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
     added = [Path(f) for f in args.files]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from index.filters import Filters
-from index.query import ParsedQuery
+from index.query import ParsedQuery, squash
 from index.request import SearchRequest
 
 FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
@@ -35,7 +35,8 @@ class EmptyAnswer:
         """What to tell the reader, empty when no reason is known beyond the wording."""
         if self.together:
             return _together_note(self.filters)
-        return _emptied_notes(self.searcher, self.filters) or _phrases_apart(self.searcher, self.asked, self.parsed)
+        return (_emptied_notes(self.searcher, self.filters)
+                or _phrases_apart(self.searcher, self.asked, self.parsed) + _phrases_in_titles(self.searcher, self.parsed))
 
 
 def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
@@ -74,3 +75,16 @@ def _phrases_apart(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[
             for phrase in parsed.phrases]
     counts = "、".join(f"“{phrase}”{f'见于 {count} 段' if count else '没有一段含有'}" for phrase, count in held)
     return [f"{counts}，没有一段同时含有它们。" if all(count for _, count in held) else f"{counts}。"]
+
+
+def _phrases_in_titles(searcher, parsed: ParsedQuery) -> list[str]:
+    """Where a phrase no passage holds is a speech's title: a title is no passage's text, so a verbatim
+    check of one finds nothing, and ``title:`` is what finds it."""
+    notes = []
+    for phrase in parsed.phrases:
+        titles = [info.title for info in searcher.speeches if squash(phrase) in squash(info.title)]
+        if titles:
+            field = f"title:{phrase}" if len(phrase.split()) == 1 else f'title:"{phrase}"'
+            more = f"等 {len(titles)} 篇讲话" if len(titles) > 1 else ""
+            notes.append(f"“{phrase}”是《{titles[0]}》{more}标题里的话，标题不算段落正文：按标题查找请用 {field}。")
+    return notes

@@ -68,6 +68,11 @@ def test_ask_says_why_it_found_nothing_as_the_page_does(index_root, capsys):
     assert main(["--index", str(index_root), "ask", "“前提在于”“关键在于”"]) == 0
     assert capsys.readouterr().out.startswith(
         "没有找到相关段落：“前提在于”见于 1 段、“关键在于”见于 1 段，没有一段同时含有它们。\n")
+    # a speech's title is no passage's text
+    assert main(["--index", str(index_root), "ask", "“坚决筑牢中国式现代化xx国门安全屏障”"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "没有找到相关段落：“坚决筑牢中国式现代化xx国门安全屏障”是《坚决筑牢中国式现代化xx国门安全屏障》标题里的话，"
+        "标题不算段落正文：按标题查找请用 title:坚决筑牢中国式现代化xx国门安全屏障。\n")
 
 
 def test_a_file_name_cannot_forge_a_line_or_colour_the_terminal_in_build_output(tmp_path, capsys):

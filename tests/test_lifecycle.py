@@ -176,7 +176,8 @@ def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_pat
     served = lifecycle.current_id(root)
     assert main(["--index", str(root), "build", "-q"]) == 2
     assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — `speechqa remove` "
-            "a file `add` gave it, or give what to build with --corpus") in capsys.readouterr().err
+            "a file `add` gave it (a renamed file: remove its old name, then add the new one), or give what to "
+            "build with --corpus") in capsys.readouterr().err
     assert lifecycle.current_id(root) == served
     # a gone source `add` gave is removed by name, and the index is rebuilt without its speeches
     assert main(["--index", str(root), "remove", str(elsewhere), "-q"]) == 0
@@ -205,6 +206,29 @@ def test_remove_takes_only_what_add_gave_and_never_the_last_source(tmp_path, cap
     assert lifecycle.current_id(root) == served, "a refused remove builds nothing"
     assert main(["--index", str(root), "remove", str(flood), "-q"]) == 0
     assert titles(root) == ["守好粮仓"]
+
+
+def test_add_after_a_renamed_file_says_to_remove_its_old_name_and_names_each_file_it_adds(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root = corpus_of(tmp_path / "corpus", GRAIN), tmp_path / "index"
+    flood, border, secrecy = (tmp_path / name for name in ("flood.txt", "border.txt", "secrecy.txt"))
+    for path, text in ((flood, FLOOD), (border, BORDER), (secrecy, SECRECY)):
+        path.write_text(text, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(flood), str(border)]) == 0
+    out = capsys.readouterr().out
+    assert "added: 守好城市防汛底线 (flood.txt)" in out and "added: 边境安全的思考 (border.txt)" in out
+    served = lifecycle.current_id(root)
+    flood.rename(tmp_path / "flood-renamed.txt")
+    assert main(["--index", str(root), "add", str(secrecy)]) == 2
+    err = capsys.readouterr().err
+    assert f"built from {flood.resolve()}, which no longer exists" in err
+    assert "remove its old name, then add the new one" in err and "nothing was added" in err
+    assert lifecycle.current_id(root) == served
+    assert main(["--index", str(root), "remove", str(flood), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(secrecy), str(tmp_path / "flood-renamed.txt"), "-q"]) == 0
+    assert titles(root) == sorted(["守好粮仓", "边境安全的思考", "保密工作讲话", "守好城市防汛底线"])
 
 
 GRAIN = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n"

@@ -160,7 +160,7 @@ def test_export_of_an_unknown_id_is_404_and_a_huge_body_413(client, searcher):
     ids = [searcher.passages[0].id, "nope"]
     assert error_of(client.post("/api/export", json={"ids": ids, "format": "csv"}), 404) == {
         "code": "not_found", "message": "no passage with id 'nope' (1 of the 2 ids; a rebuild since they were found "
-                                        "drops a passage whose text changed) — export the others, or search for "
+                                        "drops a passage whose text or file name changed) — export the others, or search for "
                                         "them again", "missing_ids": ["nope"]}
     huge = json.dumps({"ids": ["x" * 100] * 200, "format": "csv"})
     assert error_of(client.post("/api/export", data=huge, content_type="application/json"), 413)["code"] == (
