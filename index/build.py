@@ -190,6 +190,12 @@ class EmbeddingCache:
     While a build embeds, each finished chunk of vectors is written at once as a part file beside
     it (``<slug>.part-<n>.npz``), so a build killed halfway resumes from what it had embedded;
     :meth:`save` folds the parts back into the one file.
+
+    A vector stays while one of the last ``KEEP_BUILDS`` saves used it — while a build it belongs to
+    can be rolled back to — so a file removed and added again, or a rollback and a rebuild, embeds
+    nothing (keeping only the last build's vectors re-embedded 421 texts after a folder's remove and
+    rollback). Each entry records the last save that used it (``generations``; an older file without
+    them counts as the last save's).
     """
 
     def __init__(self, root: Path, model_id: str):
@@ -197,10 +203,16 @@ class EmbeddingCache:
         self.path = root / CACHE / f"{slug}.npz"
         self.model_id = model_id
         self.vectors: dict[str, np.ndarray] = {}
+        self.used_by: dict[str, int] = {}  # key → the last save that kept it for its build
+        self.generation = 0  # the last save's number
         for path in [self.path, *self._parts()]:
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    self.vectors.update(zip(data["keys"].tolist(), data["vectors"]))
+                    keys = data["keys"].tolist()
+                    self.vectors.update(zip(keys, data["vectors"]))
+                    if "generations" in data:
+                        self.used_by.update(zip(keys, data["generations"].tolist()))
+                        self.generation = max(self.generation, int(data["generation"]))
             except (OSError, ValueError, KeyError):
                 pass  # a missing or damaged file only costs re-embedding
 
@@ -210,21 +222,27 @@ class EmbeddingCache:
     def key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model_id}\0{text}".encode()).hexdigest()
 
-    def _write(self, path: Path, keys: Sequence[str]) -> None:
+    def _write(self, path: Path, keys: Sequence[str], **generations: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         dim = next(iter(self.vectors.values())).shape[0] if self.vectors else 0
         vectors = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
         with atomic_writer(path, "wb") as handle:
-            np.savez(handle, keys=np.array(keys, dtype=str), vectors=vectors)
+            np.savez(handle, keys=np.array(keys, dtype=str), vectors=vectors, **generations)
 
     def checkpoint(self, keys: Sequence[str]) -> None:
         """Write these (just embedded) entries to a new part file at once."""
         self._write(self.path.with_name(f"{self.path.stem}.part-{len(self._parts()):06d}.npz"), list(keys))
 
     def save(self, keep: Sequence[str]) -> None:
-        """Write the entries in ``keep`` atomically, then drop the part files."""
+        """Write the entries in ``keep`` (this build's) and those an earlier kept build used atomically,
+        then drop the part files."""
         parts = self._parts()
-        self._write(self.path, [k for k in dict.fromkeys(keep) if k in self.vectors])
+        self.generation += 1
+        self.used_by.update(dict.fromkeys(keep, self.generation))
+        oldest = self.generation - lifecycle.KEEP_BUILDS  # a save whose build has left the kept ones
+        kept = [k for k in self.vectors if self.used_by.setdefault(k, self.generation) > oldest]
+        self._write(self.path, kept, generations=np.array([self.used_by[k] for k in kept], dtype=np.int64),
+                    generation=np.int64(self.generation))
         for part in parts:
             part.unlink(missing_ok=True)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index import build as build_mod
-from index import dedup
+from index import dedup, lifecycle
 from index.bilingual import translation_digest
 from index.build import EmbeddingCache, TextMemo, build, build_lock
 from index.engines import vector_id
@@ -66,6 +66,18 @@ def test_a_killed_build_resumes_from_its_checkpointed_vectors(tmp_path, corpus, 
     assert len(cache.vectors) == resumed.embedded + 40  # only what the killed build had not embedded
     assert cache._parts() == []  # folded into the one cache file
     assert build([corpus], root, encoder=encoder).embedded == 0
+
+
+def test_vectors_last_while_a_kept_build_uses_them(tmp_path, corpus, encoder):
+    root, later = tmp_path / "index", tmp_path / "later.txt"
+    later.write_text("守好城市防汛底线\n一、加强预警\n完善暴雨预警发布机制，提前转移危险区域群众。\n", encoding="utf-8")
+    build([corpus], root, encoder=encoder)
+    assert build([corpus, later], root, encoder=encoder).embedded > 0
+    build([corpus], root, encoder=encoder)  # the file removed: the build before can still be rolled back to
+    assert build([corpus, later], root, encoder=encoder).embedded == 0
+    for _ in range(lifecycle.KEEP_BUILDS):  # until no kept build holds the file's sentences
+        build([corpus], root, encoder=encoder)
+    assert build([corpus, later], root, encoder=encoder).embedded > 0
 
 
 def test_a_second_build_on_one_root_is_refused_with_a_clear_message(tmp_path, corpus, encoder):
