@@ -140,6 +140,9 @@ class Answer:
     ``phrases_relaxed``: no passage held its quoted wording, so it was ranked without the quotes.
     ``phrases_spread``: the speeches that hold every quote between their passages lead with the
     passages that hold one (relaxed too: no one passage holds them all).
+    ``phrases_held``: of a question with other words whose quoted wording fewer passages than asked for
+    hold, how many leading hits hold it; the hits after them rank the question without its quotes.
+    None when no hit was added so.
     ``named_speech``: the id of the speech the question named ("那篇…的发言，…"), whose passages
     for ``asked`` (the rest of the question) lead the hits; None when it named none.
     """
@@ -147,5 +150,6 @@ class Answer:
     hits: list[Hit]
     phrases_relaxed: bool = False
     phrases_spread: bool = False
+    phrases_held: int | None = None
     named_speech: str | None = None
     asked: str | None = None

@@ -361,6 +361,8 @@ def cmd_ask(args) -> int:
         print("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落")
     elif payload["phrases_relaxed"]:
         print("没有段落含有引号里的原文：下面的结果不限定原文措辞")
+    elif payload["phrases_held"] is not None:
+        print(f"只有前 {payload['phrases_held']} 段含有引号里的原文：其后的结果不限定原文措辞")
     if payload["named_speech"]:
         named = payload["named_speech"]
         print(f"问题指向《{named['title']}》：先列这篇讲话里关于“{named['asked']}”的段落")

@@ -107,6 +107,11 @@ SCHEMAS = {
                                                             "passages that hold a quote in the speeches that hold "
                                                             "every quote between their passages (each of its parts "
                                                             "opens with one, say)"},
+        "phrases_held": _nullable({"type": "integer", "description": "for a question with other words whose "
+                                                                    "quoted wording fewer passages than k hold: how "
+                                                                    "many leading results hold it; the results after "
+                                                                    "them rank the question without its quotes. "
+                                                                    "null otherwise"}),
         "matched": _nullable({"type": "integer", "description": "for a query of quoted wording and filters "
                                                                "alone: how many results it allows in all (reprints "
                                                                "folded), of which results lists the first k; null "

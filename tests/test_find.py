@@ -80,9 +80,24 @@ def test_quoted_wording_no_passage_holds_relaxes_a_question_but_not_a_phrase_sea
     assert answer.hits[0].passage.id == ids[C_LAND]
     strict = find_searcher.answer('"上海交通大学"', k=3)
     assert (strict.hits, strict.phrases_relaxed) == ([], False)
-    answer = find_searcher.answer("“保交楼”底线", k=3)
-    assert answer.phrases_relaxed is False
+    answer = find_searcher.answer("“保交楼”底线", k=2)
+    assert (answer.phrases_relaxed, answer.phrases_held) == (False, None)
     assert {h.passage.id for h in answer.hits} == {ids[A_FLATS], ids[C_LAND]}
+
+
+def test_a_question_whose_quote_few_passages_hold_gets_them_first_then_its_unquoted_ranking(find_searcher, ids):
+    question = "除了“储备轮换”，粮食安全还要做什么？"  # only the grain speech's second part says 储备轮换
+    answer = find_searcher.answer(question, k=3)
+    assert answer.phrases_held == 1 and not answer.phrases_relaxed
+    assert answer.hits[0].passage.id == ids[C_STORE]
+    assert len(answer.hits) == 3 and all("储备轮换" not in hit.passage.text for hit in answer.hits[1:])
+    assert [hit.rank for hit in answer.hits] == [1, 2, 3]
+    assert search_payload(find_searcher, question, k=3)["phrases_held"] == 1
+    assert search_payload(find_searcher, question, k=1)["phrases_held"] is None  # as many as asked for hold it
+    # a verbatim check stays one, and so does a list not ranked by relevance
+    assert [hit.passage.id for hit in find_searcher.answer("“储备轮换”", k=3).hits] == [ids[C_STORE]]
+    grouped = find_searcher.answer(question, k=3, group="speech")
+    assert grouped.phrases_held is None and [hit.passage.id for hit in grouped.hits] == [ids[C_STORE]]
 
 
 def test_quotes_no_passage_holds_together_lead_with_the_speech_that_holds_them_between_its_passages(

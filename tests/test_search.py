@@ -102,7 +102,7 @@ def test_neighbours_stay_inside_the_speech(searcher):
 def test_payload_shape_is_the_api_contract(searcher):
     payload = search_payload(searcher, " 粮食安全 ", k=2, mode="hybrid")
     assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
-                            "named_speech", "matched", "results"}
+                            "phrases_held", "named_speech", "matched", "results"}
     assert payload["phrases_relaxed"] is False
     assert payload["named_speech"] is None
     assert payload["matched"] is None  # words to rank: nothing counts as matched
