@@ -163,6 +163,17 @@ def test_a_speech_named_by_a_place_only_it_says_is_that_speech(searcher, questio
     assert all(hit.passage.speech_id == answer.named_speech for hit in answer.hits[:NAMED_SPEECH_HITS])
 
 
+def test_a_speech_named_by_its_titles_words_is_that_speech(searcher):
+    # another speech says 筑牢首都“护城河” in its text; one title holds every naming word
+    titled = [info.id for info in searcher.speeches if "护城河" in info.title and "防线" in info.title]
+    assert len(titled) == 1
+    assert any("护城河" in p.text for p in searcher.passages if p.speech_id != titled[0])
+    assert searcher.speech_named_by_words("筑牢首都“护城河”防线的") == titled[0]
+    answer = searcher.answer("筑牢首都“护城河”防线的那篇发言，是怎么概括二十大报告在国家安全理论上的新贡献的？", k=5)
+    assert answer.named_speech == titled[0]
+    assert "新定位" in answer.hits[0].passage.text
+
+
 def test_a_speech_is_not_named_by_words_many_speeches_say(searcher):
     assert searcher.speech_named_by_words("the speech about national security") is None
     assert searcher.speech_named_by_words("") is None
