@@ -46,8 +46,13 @@ def _source(args):
     A Milvus store still builds under ``--index`` (staging and the embedding cache) and then
     publishes there; its token comes from $SPEECHQA_MILVUS_TOKEN.
     """
+    from index.errors import IndexNotBuilt
     from index.source import source_for
 
+    # Milvus Lite makes the file it is asked to open: a mistyped path would become an empty store
+    lite = Path(args.store) if args.store and args.store.endswith(".db") else None
+    if lite is not None and args.command != "build" and lite.parent.is_dir() and not lite.exists():
+        raise IndexNotBuilt(f"no Milvus Lite store at {args.store} — `speechqa --store {args.store} build` makes one")
     return source_for(args.store, _index_root(args), token=os.environ.get("SPEECHQA_MILVUS_TOKEN", ""))
 
 

@@ -84,6 +84,11 @@ def test_a_milvus_lite_file_that_cannot_be_opened_says_why_in_one_line(tmp_path,
     assert main(["--index", str(tmp_path), "--store", str(missing), "status"]) == 2
     assert capsys.readouterr().err == (f"speechqa: the folder of the Milvus Lite file {missing} does not exist — "
                                        f"create {missing.parent}, or point --store (or $SPEECHQA_STORE) elsewhere\n")
+    mistyped = tmp_path / "mistyped.db"  # anything but build leaves no empty store behind
+    assert main(["--index", str(tmp_path), "--store", str(mistyped), "status"]) == 2
+    assert capsys.readouterr().err == (f"speechqa: no Milvus Lite store at {mistyped} — "
+                                       f"`speechqa --store {mistyped} build` makes one\n")
+    assert not mistyped.exists()
     held = tmp_path / "held.db"
     with LiteServer(held, log=tmp_path / "milvus.log"):  # a server holds the file, as it may
         assert main(["--index", str(tmp_path), "--store", str(held), "status"]) == 2
