@@ -2,8 +2,13 @@
 
 A corpus is ``.txt`` files and Word ``.docx`` files. ``decode`` turns a text file's bytes into
 its canonical text: UTF-8 (a BOM is dropped), UTF-16 with or without a
-BOM, GB18030, or Big5 (where GB18030 would read it as rare characters); CRLF/CR become LF, each
-line loses its surrounding whitespace (U+3000 indentation included) and blank lines are dropped.
+BOM, GB18030, or Big5 (where GB18030 would read it as rare characters). Bytes that none of the
+three reads whole are read in the one that leaves the fewest bad bytes (GB18030 before Big5, as
+above) when that is at most one byte in 1,000 — a copy cut mid-character, a stray byte, a line
+saved in another encoding — each run of bad bytes a U+FFFD, and ``load_corpus`` names the
+encoding, the count and the first lines holding them in a warning; a file further off is refused, naming the
+closest reading's first bad line. CRLF/CR become LF, each line loses its surrounding whitespace
+(U+3000 indentation included) and blank lines are dropped.
 A Word document's body (index/word.py: each paragraph, and each table row, a line, in
 reading order, list numbers as Word shows them) is brought to the same form. ``read_corpus_file``
 gives the text every offset refers to: the canonical text less each line that holds only an
@@ -23,8 +28,9 @@ alone. A directory's files of any other kind are named in a warning.
   blank line before it. The count line is not trusted: the TOC and the body
   decide; an entry that matches no line is named in a warning, its text staying
   in the speech before it.
-* Without a TOC the file is one speech, unless its sidecar names speeches: a body line equal to
-  a title the sidecar names starts that speech. Its first line is the title when it is
+* Without a TOC the file is one speech, unless its sidecar names speeches (a body line equal to
+  a title the sidecar names starts that speech) or a title with its own header and ``---`` (below)
+  starts another, in any file. Its first line is the title when it is
   short (at most 40 characters), has no sentence or clause punctuation and opens
   with no heading or point marker; a file of that line alone holds no speech.
   A reprint may keep the header of the periodical or compilation it was cut from above that
@@ -79,8 +85,11 @@ unless stated:
   讲话人 (or 发言人, speaker), 场合 (occasion) and 汇编 (collection), closed by a ``---`` line or
   simply by the first line that is not one (blank lines are gone after decoding). At the top of
   the file (it may open with ``---`` too) it applies to every speech of the file; right after a
-  speech's title line it applies to that speech. Header lines are no body text; a value
-  is at most 80 characters (a longer line is a paragraph). A date is
+  speech's title line it applies to that speech. Further down the file a title-like line, header
+  lines and the ``---`` together start a new speech with that header (speeches saved one after
+  another in one file); header lines without the ``---`` (日期：… quoted in a paragraph) or without
+  the title line above stay body text. Header lines are no body text; a value is at most 80
+  characters (a longer line is a paragraph). A date is
   2023-04-15, 2023/4/15, 2023.4.15, 2023年4月15日 or 二〇二三年四月十五日; anything else (a date to
   the month only, 2023年10月 or 2023-10, included: ``Speech.date`` is a full day, which filters
   and date order compare) leaves the date unset, with a warning naming the line.
@@ -199,12 +208,25 @@ _TEXT_CHARS = re.compile(r"[\t\n\r\x20-\x7e\u00a0-\u00ff\u2000-\u206f\u2460-\u24
 _UTF16_TEXT_SHARE = 0.95
 _GB2312_SHARE = 0.5
 _ENCODING_SAMPLE = 5000  # characters: enough to tell an encoding, cheap on a 10 MB file
+# A file none of the encodings reads whole is still read when one of them reads all but one byte in this
+# many: a copy cut mid-character, a stray byte or a line saved in another encoding (a heading saved as GBK
+# in the UTF-8 compilation seed: 35 bad bytes of 96,501) loses a few characters, not the file.
+_BAD_BYTES_PER = 1000
+_BAD_LINES_NAMED = 5
+# surrogateescape reads each byte the codec cannot as one of these, which no text holds
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 SIDECAR_SUFFIX = ".meta.json"
 WORD_SUFFIX = ".docx"
 CORPUS_SUFFIXES = (".txt", WORD_SUFFIX)
 # Word keeps an open document's owner in "~$<name>.docx" beside it: a lock, not a document.
 _WORD_LOCK_PREFIX = "~$"
+# The names file managers and browsers give a copy, before the extension: 讲话 - 副本, 讲话 副本 2, 讲话的副本,
+# 讲话 拷贝, 讲话 - Copy (2), 讲话 copy 2, 讲话 (copy), 讲话 (2nd copy), 讲话 (1), 讲话（1）; and Copy of 讲话.
+_COPY_NAME = re.compile(r"(?:副本|拷贝|(?<![a-z])copy|[(（](?:another |\d{1,3}(?:st|nd|rd|th) )?copy[)）])"
+                        r"(?:\s*[(（]?\d{1,3}[)）]?)?$|[(（]\d{1,3}[)）]$", re.IGNORECASE)
+_COPY_OF = re.compile(r"copy(?: \(\d{1,3}\))? of ", re.IGNORECASE)
 _HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "place",
                 "讲话人": "speaker", "发言人": "speaker", "speaker": "speaker", "场合": "occasion",
                 "occasion": "occasion", "汇编": "collection", "collection": "collection"}
@@ -255,6 +277,12 @@ class _Line:
 
 def decode(data: bytes, source: str) -> str:
     """Decode a corpus file to its canonical text (see the module docstring); CorpusError if not text."""
+    return _decoded(data, source)[0]
+
+
+def _decoded(data: bytes, source: str) -> tuple[str, list[str]]:
+    """``decode``'s text and a warning naming the bytes it replaced, if it replaced any."""
+    warnings: list[str] = []
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = data.decode("utf-16")
@@ -270,11 +298,12 @@ def decode(data: bytes, source: str) -> str:
         except UnicodeDecodeError:
             text = _gb18030_or_big5(data)
             if text is None:
-                raise CorpusError(f"{source}: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8") from None
+                text, warning = _nearly_text(data, source)
+                warnings.append(warning)
     text = text.lstrip("\ufeff")
     if len(_CONTROL.findall(text)) > max(2, len(text) // 100):
         raise CorpusError(f"{source}: looks binary (control characters) — {_TEXT_ONLY}")
-    return _canonical(text)
+    return _canonical(text), warnings
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -315,6 +344,53 @@ def _gb18030_or_big5(data: bytes) -> str | None:
     return text
 
 
+def _nearly_text(data: bytes, source: str) -> tuple[str, str]:
+    """Bytes that UTF-8, GB18030 and Big5 all fail to read whole, read in the one that leaves the fewest
+    bad bytes, and the warning saying where; CorpusError, naming that reading's first bad line, when
+    more than one byte in ``_BAD_BYTES_PER`` is bad (the file is no text in any of them).
+
+    GB18030 reading the bytes as rare characters ranks after Big5, as in ``_gb18030_or_big5``. The
+    text is the codec's ``errors="replace"`` reading: a U+FFFD for each run of bytes it cannot read.
+    """
+    readings = []
+    for rank, codec, name in ((0, "utf-8", "UTF-8"), (1, "gb18030", "GB18030"), (2, "cp950", "Big5")):
+        try:
+            escaped = data.decode(codec, "surrogateescape")
+        except UnicodeDecodeError:  # a bad sequence holding an ASCII byte, which cannot be escaped
+            continue
+        if codec == "gb18030" and _gb2312_share(escaped) < _GB2312_SHARE:
+            rank = 3
+        readings.append((len(_ESCAPED_BYTE.findall(escaped)), rank, codec, name, escaped))
+    if not readings:
+        raise CorpusError(f"{source}: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8")
+    bad, _, codec, name, escaped = min(readings, key=lambda reading: reading[:2])
+    lines = _lines_with_bad_bytes(escaped)
+    if bad > max(1, len(data) // _BAD_BYTES_PER):
+        raise CorpusError(f"{source}: neither UTF-8, GB18030 nor Big5 text (closest: {name}, {bad:,} bad bytes, "
+                          f"the first on line {lines[0]}) — re-save it as UTF-8")
+    where = ", ".join(map(str, lines[:_BAD_LINES_NAMED])) + (" …" if len(lines) > _BAD_LINES_NAMED else "")
+    count = "1 bad byte" if bad == 1 else f"{bad:,} bad bytes"
+    return data.decode(codec, "replace"), (
+        f"{source}: read as {name} with {count} replaced by U+FFFD (line{'s' if len(lines) > 1 else ''} {where}) "
+        "— compare those lines with the original and re-save it as UTF-8")
+
+
+def _lines_with_bad_bytes(escaped: str) -> list[int]:
+    """The numbers of the first lines (one more than a warning names) holding an escaped bad byte,
+    counted as an editor counts them: CRLF, CR or LF ends a line."""
+    numbers: list[int] = []
+    line, counted = 1, 0
+    for bad in _ESCAPED_BYTE.finditer(escaped):
+        line += len(_LINE_BREAK.findall(escaped, counted, bad.start()))
+        counted = bad.start()
+        if numbers and numbers[-1] == line:
+            continue
+        if len(numbers) > _BAD_LINES_NAMED:
+            break
+        numbers.append(line)
+    return numbers
+
+
 def _gb2312_share(text: str) -> float:
     """Of the first non-ASCII characters of ``text``, the share in GB2312's punctuation or hanzi rows."""
     wide = [char for char in text[:_ENCODING_SAMPLE] if ord(char) > 0x7F]
@@ -331,12 +407,15 @@ def _canonical(text: str) -> str:
 def read_corpus_file(data: bytes, source: str) -> str:
     """The text a corpus file's offsets refer to: its canonical text (``_canonical_file``) less the
     lines that hold only advertisements and page furniture (``_read``)."""
-    return _read(_canonical_file(data, source))[0]
+    return _read(_canonical_file(data, source)[0])[0]
 
 
-def _canonical_file(data: bytes, source: str) -> str:
-    """The canonical text of a corpus file's bytes: index/word.py's for a .docx, else ``decode``'s."""
-    return _canonical(read_docx(data, source)) if source.lower().endswith(WORD_SUFFIX) else decode(data, source)
+def _canonical_file(data: bytes, source: str) -> tuple[str, list[str]]:
+    """The canonical text of a corpus file's bytes, index/word.py's for a .docx, else ``decode``'s, and
+    ``decode``'s warning about bytes it replaced."""
+    if source.lower().endswith(WORD_SUFFIX):
+        return _canonical(read_docx(data, source)), []
+    return _decoded(data, source)
 
 
 def _read(text: str) -> tuple[str, Counter[str]]:
@@ -811,6 +890,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
     sidecar = sidecar or {"file": {}, "speeches": {}}
     if not toc_titles and sidecar["speeches"]:
         parts = _split_at_named_titles(parts[0], sidecar["speeches"])
+    parts = [piece for part in parts for piece in _split_at_headed_titles(part)]
     unknown = sorted(set(sidecar["speeches"]) - {title for title, _ in parts if title})
     if unknown:
         raise SidecarError(f"{source}: its metadata names no speech titled {unknown[0]!r}")
@@ -886,6 +966,29 @@ def _split_at_named_titles(part: tuple[str | None, list[_Line]],
     return parts
 
 
+def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[str | None, list[_Line]]]:
+    """A part cut where a title line is followed at once by a speech header closed by ``---``: files
+    joined into one keep each speech's title and header, which a paragraph never looks like. Header
+    lines without their ``---`` or their title line (日期：… quoted under a heading) stay body text."""
+    title, body = part
+    parts = [(title, [])]
+    for index, line in enumerate(body):
+        if _opens_headed_speech(body, index):
+            parts.append((line.text, []))
+        else:
+            parts[-1][1].append(line)
+    return parts
+
+
+def _opens_headed_speech(lines: list[_Line], index: int) -> bool:
+    """Whether ``lines[index]`` is a title followed at once by header lines and a ``---`` line."""
+    end = index + 1
+    while end < len(lines) and _HEADER_LINE.fullmatch(lines[end].text):
+        end += 1
+    return (index + 1 < end < len(lines) and bool(_HEADER_END.fullmatch(lines[end].text))
+            and _looks_like_title(lines[index].text))
+
+
 def _furniture_warning(source: str, furniture: Counter[str]) -> str:
     named = [_quote(text) + (f" ×{count}" if count > 1 else "")
              for text, count in list(furniture.items())[:_FURNITURE_NAMED]]
@@ -898,54 +1001,64 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
     or one such file), skipping bad files with a warning each (``check_source`` refuses a bad source).
 
     Returns the speeches in file order and a warning, naming the file, for each skipped file
-    (other kinds of file included, and a file whose text an earlier one already gave), each
-    ignored sidecar, each file's page furniture, each date it cannot read, each 目录 entry that
-    matches no line, each line left out as an advertisement and each file indexed with a line over
-    ``LONG_LINE_CHARS``. Files are named as ``corpus_named`` names them.
+    (other kinds of file included, and a file whose text another already gave: of files with one
+    text the first in file order is kept, a file named as a copy, ``_COPY_NAME``, only when all are),
+    each file read with bad bytes replaced, each ignored sidecar, each file's page furniture, each
+    date it cannot read, each 目录 entry that matches no line, each line left out as an advertisement
+    and each file indexed with a line over ``LONG_LINE_CHARS``. Files are named as ``corpus_named``
+    names them.
     """
     files, warnings = corpus_named([Path(source) for source in sources])
+    # files named as copies are read last, so that a copy and not its original is the one skipped
+    order = sorted(range(len(files)), key=lambda index: _named_as_copy(files[index][1]))
     if progress:
         from tqdm import tqdm
 
-        files = tqdm(files, desc="parse", unit="file")
-    speeches: list[Speech] = []
+        order = tqdm(order, desc="parse", unit="file")
     seen: dict[str, str] = {}
-    for path, name in files:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            warnings.append(f"{name}: skipped, unreadable ({error.strerror})")
-            continue
-        if not data.strip():
-            warnings.append(f"{name}: skipped, empty file")
-            continue
-        try:
-            canonical = _canonical_file(data, name)
-        except CorpusError as error:
-            warnings.append(f"{error} (skipped)")
-            continue
-        if not canonical.strip():  # only whitespace the byte check cannot see, such as U+3000
-            warnings.append(f"{name}: skipped, empty file")
-            continue
-        digest = hashlib.sha1(canonical.encode()).hexdigest()
-        if digest in seen:
-            warnings.append(f"{name}: skipped, same content as {seen[digest]}")
-            continue
-        seen[digest] = name
-        text, furniture = _read(canonical)
-        found, notes = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX), furniture)
-        if not found:
-            reason = "only a title, no body" if "\n" not in canonical else "no body text"
-            warnings.append(f"{name}: skipped, {reason}")
-            continue
-        warnings.extend(notes)
-        warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(canonical))
-        longest = max(map(len, text.splitlines()))
-        if longest > LONG_LINE_CHARS:
-            warnings.append(f"{name}: a line of {longest:,} characters with no line break; "
-                            "indexed, cut into passages at sentence ends")
-        speeches.extend(found)
+    loaded = {index: _load_file(*files[index], seen) for index in order}
+    speeches = [speech for index in range(len(files)) for speech in loaded[index][0]]
+    warnings += [warning for index in range(len(files)) for warning in loaded[index][1]]
     return speeches, warnings
+
+
+def _named_as_copy(name: str) -> bool:
+    """Whether a file's name is one a file manager or a browser gives a copy (``_COPY_NAME``, ``_COPY_OF``)."""
+    stem = Path(name).stem.strip()
+    return bool(_COPY_NAME.search(stem) or _COPY_OF.match(stem))
+
+
+def _load_file(path: Path, name: str, seen: dict[str, str]) -> tuple[list[Speech], list[str]]:
+    """One corpus file's speeches and warnings (``load_corpus``); ``seen`` maps the digest of each text
+    read so far to its file's name, and gains this file's."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return [], [f"{name}: skipped, unreadable ({error.strerror})"]
+    if not data.strip():
+        return [], [f"{name}: skipped, empty file"]
+    try:
+        canonical, warnings = _canonical_file(data, name)
+    except CorpusError as error:
+        return [], [f"{error} (skipped)"]
+    if not canonical.strip():  # only whitespace the byte check cannot see, such as U+3000
+        return [], [*warnings, f"{name}: skipped, empty file"]
+    digest = hashlib.sha1(canonical.encode()).hexdigest()
+    if digest in seen:
+        return [], [*warnings, f"{name}: skipped, same content as {seen[digest]}"]
+    seen[digest] = name
+    text, furniture = _read(canonical)
+    found, notes = _parse_file(text, name, path.with_suffix(SIDECAR_SUFFIX), furniture)
+    if not found:
+        reason = "only a title, no body" if "\n" not in canonical else "no body text"
+        return [], [*warnings, f"{name}: skipped, {reason}"]
+    warnings.extend(notes)
+    warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(canonical))
+    longest = max(map(len, text.splitlines()))
+    if longest > LONG_LINE_CHARS:
+        warnings.append(f"{name}: a line of {longest:,} characters with no line break; "
+                        "indexed, cut into passages at sentence ends")
+    return found, warnings
 
 
 def _parse_file(text: str, name: str, sidecar_path: Path,

@@ -29,7 +29,8 @@ BAD = {
                      "c_binary.txt: binary file (contains NUL bytes) — only UTF-8, UTF-16, GB18030 or Big5 text is "
                      "indexed (skipped)"),
     "d_undecodable.txt": (b"\xff\xff\x80\x80",
-                          "d_undecodable.txt: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8 (skipped)"),
+                          "d_undecodable.txt: neither UTF-8, GB18030 nor Big5 text (closest: UTF-8, 4 bad bytes, "
+                          "the first on line 1) — re-save it as UTF-8 (skipped)"),
     "e_bad_utf16.txt": (b"\xff\xfe" + "标题".encode("utf-16-le") + b"\x00\xd8",
                         "e_bad_utf16.txt: not valid UTF-16 text (unexpected end of data) — re-save it as UTF-8 "
                         "(skipped)"),
@@ -115,7 +116,7 @@ def test_a_word_document_is_built_and_searchable_beside_a_text_file(tmp_path, en
     report = build([corpus], tmp_path / "index", encoder=encoder)
     assert report.warnings == ["i_scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to "
                                "index it"]
-    assert report.speeches_added == ["守好粮仓", "守好城市防汛底线"]
+    assert report.speeches_added == ["守好粮仓 (g_good.txt)", "守好城市防汛底线 (h_flood.docx)"]  # from several files
     hit = load_searcher(tmp_path / "index", encoder=encoder).search("暴雨前怎么整治容易积水的地方", k=1)[0]
     assert (hit.passage.source, hit.passage.speech_title) == ("h_flood.docx", "守好城市防汛底线")
     assert hit.passage.text == "一、提高防汛应急能力\n一是完善城市排水管网，汛前完成易涝点整治。"
@@ -138,7 +139,8 @@ def test_a_build_loses_no_line_it_does_not_name(tmp_path, encoder):
         "113_badmeta.meta.json: unreadable metadata (Expecting property name enclosed in double quotes: line 1 "
         "column 2 (char 1)) — 113_badmeta.meta.json ignored, 113_badmeta.txt indexed without its metadata",
     ]
-    assert report.speeches_added == ["关于优化政务服务的讲话", "守好粮仓", "藏粮于地", "守好城市防汛底线", "端牢飯碗"]
+    assert report.speeches_added == ["关于优化政务服务的讲话 (111_policy.txt)", "守好粮仓 (112_ad.txt)",
+                                     "藏粮于地 (113_badmeta.txt)", "守好城市防汛底线 (114_utf16.txt)", "端牢飯碗 (115_big5.txt)"]
     searcher = load_searcher(tmp_path / "index", encoder=encoder)
     texts = {}
     for passage in searcher.passages:

@@ -488,6 +488,74 @@ def test_big5_is_decoded_as_big5_not_read_as_gb18030():
     assert decode(simplified.encode("gb18030"), "gb.txt") == simplified
 
 
+BIG5_TEXT = "端牢飯碗\n一、穩定糧食播種面積\n要壓實責任，確保糧食產量穩定。"
+
+
+def damaged_seed(damage: str) -> tuple[bytes, str]:
+    """A file with a damage found in a user's archive, and the text it should read as: what the
+    undamaged file reads as, a U+FFFD for each run of bytes its encoding cannot read."""
+    if damage == "cut GB18030":  # a GB18030 copy whose last character was cut in half
+        text = (SEEDS / UNTITLED).read_text(encoding="utf-8").rstrip()
+        return text.encode("gb18030")[:-1], text[:-1] + "\ufffd"
+    if damage == "cut Big5":
+        return BIG5_TEXT.encode("cp950")[:-1], BIG5_TEXT[:-1] + "\ufffd"
+    lines = (SEEDS / COMPILATION).read_text(encoding="utf-8").split("\n")
+    if damage == "stray byte":  # one 0xFF inside line 36 of a UTF-8 file
+        line = lines[35]
+        data = "\n".join(lines[:35] + [line[:10]]).encode() + b"\xff" + "\n".join([line[10:]] + lines[36:]).encode()
+        return data, "\n".join(lines[:35] + [line[:10] + "\ufffd" + line[10:]] + lines[36:])
+    gbk = lines[17].encode("gbk")  # line 18, a heading, saved as GBK inside the UTF-8 file
+    return ("\n".join(lines[:17]).encode() + b"\n" + gbk + b"\n" + "\n".join(lines[18:]).encode(),
+            "\n".join(lines[:17] + [gbk.decode("utf-8", "replace")] + lines[18:]))
+
+
+REPLACED = "— compare those lines with the original and re-save it as UTF-8"
+
+
+@pytest.mark.parametrize("damage, warning", [
+    ("cut GB18030", f"x.txt: read as GB18030 with 1 bad byte replaced by U+FFFD (line 5) {REPLACED}"),
+    ("cut Big5", f"x.txt: read as Big5 with 1 bad byte replaced by U+FFFD (line 3) {REPLACED}"),
+    ("stray byte", f"x.txt: read as UTF-8 with 1 bad byte replaced by U+FFFD (line 36) {REPLACED}"),
+    ("GBK line", f"x.txt: read as UTF-8 with 35 bad bytes replaced by U+FFFD (line 18) {REPLACED}"),
+])
+def test_a_file_with_a_few_bad_bytes_is_read_with_them_replaced_and_named(tmp_path, damage, warning):
+    data, text = damaged_seed(damage)
+    for folder, content in (("damaged", data), ("expected", text.encode("utf-8"))):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.txt").write_bytes(content)
+    speeches, warnings = load_corpus(tmp_path / "damaged")
+    expected, expected_warnings = load_corpus(tmp_path / "expected")
+    assert warnings == [warning, *expected_warnings]
+    assert speeches == expected and len(speeches) == (10 if damage in ("stray byte", "GBK line") else 1)
+    assert read_corpus_file(data, "x.txt") == read_corpus_file(text.encode("utf-8"), "x.txt")
+
+
+def test_bad_bytes_on_many_lines_are_named_by_their_first_five_lines(tmp_path):
+    lines = ["守好粮仓".encode()] + ["要压实责任，确保粮食安全。".encode()] * 179  # 7,358 bytes: up to 7 may be bad
+    for number in (3, 3, 5, 7, 9, 11, 13):
+        lines[number - 1] += b"\xff"
+    (tmp_path / "many.txt").write_bytes(b"\r\n".join(lines))
+    (speech,), warnings = load_corpus(tmp_path)
+    assert warnings == [f"many.txt: read as UTF-8 with 7 bad bytes replaced by U+FFFD (lines 3, 5, 7, 9, 11 …) {REPLACED}"]
+    text = read_corpus_file(b"\r\n".join(lines), "many.txt")
+    assert [line.count("\ufffd") for line in text.split("\n")[:14]] == [0, 0, 2, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+    assert all(text[b.start:b.end] == b.text for b in speech.blocks)
+    lines[-1] += b"\xff"  # one more is too many
+    with pytest.raises(CorpusError, match=r"^many\.txt: neither UTF-8, GB18030 nor Big5 text \(closest: UTF-8, 8 bad "
+                                          r"bytes, the first on line 3\)"):
+        decode(b"\r\n".join(lines), "many.txt")
+
+
+@pytest.mark.parametrize("data, closest", [
+    ("标题\r\n正文。\r\n".encode() + b"\xff\xff\r\n", "UTF-8, 2 bad bytes, the first on line 3"),
+    (BIG5_TEXT.encode("cp950") + b"\n\xff\xff", "Big5, 2 bad bytes, the first on line 4"),
+], ids=["utf-8", "big5"])
+def test_a_file_far_from_every_encoding_is_refused_naming_its_first_bad_line(data, closest):
+    with pytest.raises(CorpusError) as error:
+        decode(data, "far.txt")
+    assert str(error.value) == f"far.txt: neither UTF-8, GB18030 nor Big5 text (closest: {closest}) — re-save it as UTF-8"
+
+
 def test_bom_and_gb18030_files_load_with_offsets_into_decoded_text(tmp_path):
     (tmp_path / "a.txt").write_bytes("\ufeff守好粮仓\r\n一、保障粮食安全\r\n一是稳定面积。".encode("utf-8"))
     (tmp_path / "b.txt").write_bytes("维护稳定\n\u3000\u3000加强民族团结，化解矛盾纠纷。\n".encode("gb18030"))
@@ -516,7 +584,8 @@ def test_bad_files_are_warned_and_skipped_good_ones_load(tmp_path):
         "a_empty.txt: skipped, empty file",
         "b_binary.txt: binary file (contains NUL bytes) — only UTF-8, UTF-16, GB18030 or Big5 text is indexed "
         "(skipped)",
-        "c_undecodable.txt: neither UTF-8, GB18030 nor Big5 text — re-save it as UTF-8 (skipped)",
+        "c_undecodable.txt: neither UTF-8, GB18030 nor Big5 text (closest: UTF-8, 4 bad bytes, the first on "
+        "line 1) — re-save it as UTF-8 (skipped)",
         "e_title_only.txt: skipped, only a title, no body",
         "f_copy.txt: skipped, same content as d_good.txt",
     ]
@@ -602,6 +671,51 @@ def test_a_library_in_folders_is_read_whole_each_file_named_by_its_path(tmp_path
         "2024/loop: skipped, a link to a folder (not followed) — give the folder itself as --corpus",
         "2024/专题/scan.pdf: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it",
         "2023/b.txt: skipped, same content as 2023/06/a.txt"]
+
+
+def test_of_two_files_with_one_text_the_one_named_as_a_copy_is_skipped(tmp_path):
+    speech = "{title}\n一、总体要求\n要统筹{what}。\n"
+    files = {  # each copy's name sorts before its original's: a space or a "(" before the "."
+        "2024/新安全格局 副本.txt": ("新安全格局", "发展和安全", "utf-8"),
+        "2024/新安全格局.txt": ("新安全格局", "发展和安全", "utf-8"),
+        "国家安全 座谈会 汇编 copy (1).txt": ("座谈会", "国家安全", "utf-8"),
+        "国家安全 座谈会 汇编.txt": ("座谈会", "国家安全", "utf-8"),
+        "粮食安全 - 副本.txt": ("粮食安全", "粮食生产", "gb18030"),  # the same text in another encoding
+        "粮食安全.txt": ("粮食安全", "粮食生产", "utf-8"),
+        "讲话（1）.txt": ("防汛", "防汛抗旱", "utf-8"),
+        "讲话（2）.txt": ("防汛", "防汛抗旱", "utf-8"),  # both named as copies: the first is kept
+    }
+    for name, (title, what, codec) in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(speech.format(title=title, what=what).encode(codec))
+    speeches, warnings = load_corpus(tmp_path)
+    assert [s.source for s in speeches] == ["2024/新安全格局.txt", "国家安全 座谈会 汇编.txt", "粮食安全.txt",
+                                            "讲话（1）.txt"]
+    assert warnings == ["2024/新安全格局 副本.txt: skipped, same content as 2024/新安全格局.txt",
+                        "国家安全 座谈会 汇编 copy (1).txt: skipped, same content as 国家安全 座谈会 汇编.txt",
+                        "粮食安全 - 副本.txt: skipped, same content as 粮食安全.txt",
+                        "讲话（2）.txt: skipped, same content as 讲话（1）.txt"]
+
+
+# each sorts before 讲话.txt, so that the file order alone would keep it
+@pytest.mark.parametrize("name", ["讲话 - 副本.txt", "讲话 - 副本 (2).txt", "讲话 拷贝 2.txt", "讲话 - Copy.txt",
+                                  "讲话 copy 2.txt", "讲话 (another copy).txt", "讲话 (3rd copy).txt", "讲话(1).txt",
+                                  "Copy of 讲话.txt", "Copy (2) of 讲话.txt"])
+def test_each_way_of_naming_a_copy_is_the_one_skipped(tmp_path, name):
+    for file in (name, "讲话.txt"):
+        (tmp_path / file).write_text("守好粮仓\n要压实责任。\n", encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert [s.source for s in speeches] == ["讲话.txt"]
+    assert warnings == [f"{name}: skipped, same content as 讲话.txt"]
+
+
+@pytest.mark.parametrize("name", ["photocopy.txt", "讲话(2024).txt", "讲话 （一）.txt", "copyright.txt"])
+def test_a_name_merely_like_a_copys_keeps_the_file_order(tmp_path, name):
+    for file in (name, "讲话.txt"):
+        (tmp_path / file).write_text("守好粮仓\n要压实责任。\n", encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert [s.source for s in speeches] == [name]
+    assert warnings == [f"讲话.txt: skipped, same content as {name}"]
 
 
 def test_a_name_an_earlier_source_gave_takes_as_many_folders_as_make_it_unique(tmp_path):
@@ -817,6 +931,44 @@ def test_a_sidecar_that_names_speeches_splits_a_file_without_a_toc_at_their_titl
     assert [(s.title, s.speaker, s.date, [b.text for b in s.blocks]) for s in speeches] == [
         ("甲讲话", "孙七", None, ["一、总体要求", "正文一。"]),
         ("乙讲话", "周八", "2021-12-01", ["一、主要任务", "正文二。"])]
+
+
+# Two speeches saved one after the other in one file, each with its own header: the second's title, header
+# lines and --- start a speech.
+JOINED = """关于做好春耕生产工作的讲话
+日期：2024年3月1日
+讲话人：李四
+---
+一、抓好农资保障
+要加强化肥、农药、种子等农资储备调运，确保供应充足、价格稳定。
+关于做好防汛备汛工作的讲话
+日期：2024年5月20日
+讲话人：王五
+---
+防汛备汛工作必须立足于防大汛、抢大险、救大灾。
+"""
+
+
+def test_a_title_with_its_own_header_and_dashes_starts_a_speech_mid_file(tmp_path):
+    (tmp_path / "joined.txt").write_text(JOINED, encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert [(s.title, s.speaker, s.date, [b.text for b in s.blocks]) for s in speeches] == [
+        ("关于做好春耕生产工作的讲话", "李四", "2024-03-01",
+         ["一、抓好农资保障", "要加强化肥、农药、种子等农资储备调运，确保供应充足、价格稳定。"]),
+        ("关于做好防汛备汛工作的讲话", "王五", "2024-05-20", ["防汛备汛工作必须立足于防大汛、抢大险、救大灾。"])]
+    assert speeches[0].id != speeches[1].id
+
+
+@pytest.mark.parametrize("inside", [
+    "会议通知\n日期：2024年5月20日\n地点：市委小礼堂",  # header lines under a title-like line, no ---
+    "会议通知如下。\n日期：2024年5月20日\n---",  # header lines and ---, under a sentence, not a title
+])
+def test_header_lines_inside_a_body_without_a_title_and_dashes_stay_text(inside):
+    text = f"关于做好防汛备汛工作的讲话\n讲话人：王五\n---\n一、压实责任\n{inside}\n要落实防汛责任制。"
+    (speech,) = parse_text(text, "one.txt")
+    assert (speech.title, speech.speaker, speech.date) == ("关于做好防汛备汛工作的讲话", "王五", None)
+    assert [b.text for b in speech.blocks] == ["一、压实责任", *inside.split("\n"), "要落实防汛责任制。"]
 
 
 IGNORED = " — c.meta.json ignored, c.txt indexed without its metadata"
