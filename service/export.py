@@ -24,6 +24,8 @@ from index.records import Passage, SpeechInfo
 # 50 of them stay under 100 KB in any format.
 MAX_EXPORT_PASSAGES = 50
 EXPORT_TITLE = "讲话素材摘录"
+# The language a Word export declares for its text (w:lang), so Word proofs it as Chinese.
+DOCUMENT_LANGUAGE = "zh-CN"
 SECTION_SEPARATOR = " › "
 # format name → (media type, file extension)
 EXPORT_FORMATS = {
@@ -196,6 +198,12 @@ def export_docx(quotes: Sequence[Quote]) -> bytes:
     for style_name in ("Normal", "Title", "Heading 1"):
         fonts = document.styles[style_name].element.get_or_add_rPr().get_or_add_rFonts()
         fonts.set(qn("w:eastAsia"), "SimSun")
+    # The default template declares English for every script, so Word proofed the Chinese as English.
+    # The text is Chinese throughout; its few Latin words (GDP, 5G) are names, not English to proof.
+    language = document.styles.element.find(f'{qn("w:docDefaults")}/{qn("w:rPrDefault")}/{qn("w:rPr")}/{qn("w:lang")}')
+    language.set(qn("w:val"), DOCUMENT_LANGUAGE)
+    language.set(qn("w:eastAsia"), DOCUMENT_LANGUAGE)
+    document.core_properties.language = DOCUMENT_LANGUAGE
     document.core_properties.title = EXPORT_TITLE
     document.add_heading(EXPORT_TITLE, level=0)
     for number, quote in enumerate(quotes, start=1):

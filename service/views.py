@@ -10,6 +10,7 @@ from flask import Blueprint, g, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
+from index.bilingual import has_chinese
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
 from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
@@ -30,9 +31,11 @@ bp.add_app_template_filter(chinese_date, "chinese_date")
 
 @bp.app_context_processor
 def _page_helpers() -> dict:
-    """What every page's links need: ``cart``, this request's export cart (``current_cart``), and the
-    link builders ``link``, ``search_link`` (``search_url``) and ``url_here``."""
-    return {"cart": current_cart(), "link": link, "search_link": search_url, "url_here": url_here}
+    """What every page's links need: ``cart``, this request's export cart (``current_cart``), the
+    link builders ``link``, ``search_link`` (``search_url``) and ``url_here``, and ``cart_news``, what
+    the cart link that led here did."""
+    return {"cart": current_cart(), "link": link, "search_link": search_url, "url_here": url_here,
+            "cart_news": cart_news()}
 
 
 def link(endpoint: str, **values) -> str:
@@ -68,6 +71,12 @@ LIKELY = 0.7
 CONFIDENCE_WORDS = ("很可能回答了问题", "可能相关", "相关性较弱")
 # The export cart lives in the URL (?cart=id,id,…), so it needs no login and survives a shared link.
 CART_SEPARATOR = ","
+# A cart link says what it did (?cart_news=added), so the page it reloads can say so (role=status):
+# the reload alone moved the reader and told a screen reader nothing.
+CART_NEWS = "cart_news"
+CART_NEWS_WORDS = {"added": "已加入摘录（共 {count} 段）", "removed": "已移出摘录（还有 {count} 段）",
+                   "cleared": "已清空摘录"}
+EMPTIED_WORDS = "已移出摘录，摘录已空"
 # How many of an export link's passages a later build no longer holds, left out of the file.
 DROPPED_HEADER = "X-SpeechQA-Dropped"
 
@@ -200,6 +209,14 @@ def read_cart(value: str, searcher) -> Cart:
                 max(0, len(ids) - MAX_EXPORT_PASSAGES))
 
 
+def cart_news() -> str:
+    """What the cart link that led to this page did, in the page's words; "" when none did."""
+    news, count = request.args.get(CART_NEWS, ""), len(current_cart().ids)
+    if news == "removed" and not count:
+        return EMPTIED_WORDS
+    return CART_NEWS_WORDS.get(news, "").format(count=count)
+
+
 # Enough of a passage's opening to tell the cart's entries of one section apart.
 CART_SNIPPET_CHARS = 40
 
@@ -327,7 +344,8 @@ def index():
         asked = _check(searcher)
         answer = searcher.answer(asked.q, **asked.options)
     except BadQuery as exc:
-        return render_template("index.html", **context | {"message": str(exc)}), 400
+        # the form marks the field at fault (``error_field``) and puts the cursor in it
+        return render_template("index.html", **context | {"message": str(exc), "error_field": exc.field}), 400
     query = asked.q
     hits = answer.hits
     named_speech = named_speech_of(searcher, answer)
@@ -338,6 +356,8 @@ def index():
     threshold = None if context["matched"] is not None else searcher.models[asked.mode].threshold
     context["results"] = _present(searcher, results, marking(searcher, query, **searched), threshold)
     context["query"] = query
+    # a question without a hanzi is searched as English (index/bilingual.py): a screen reader reads it so too
+    context["query_lang"] = None if has_chinese(query) or not re.search("[A-Za-z]", query) else "en"
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)
     context["phrases_relaxed"] = answer.phrases_relaxed
@@ -474,7 +494,7 @@ def export_cart():
         ids, format_name = check_export_body({"ids": list(cart.ids), "format": request.args.get("format")})
     except BadQuery:
         if cart.stale and not cart.ids:
-            raise BadQuery("摘录里的段落都已不在当前索引中（来源更新后重建了索引），请重新检索后加入。") from None
+            raise BadQuery("摘录里的段落都已不在当前索引中（来源文件改动、改名或移走后重建了索引），请重新检索后加入。") from None
         raise BadQuery(f"摘录为空，或格式不对（只能是：{'、'.join(EXPORT_FORMATS)}）。") from None
     response = export_response(searcher, ids, format_name)
     response.headers[DROPPED_HEADER] = str(cart.stale + cart.overflow)

@@ -5,6 +5,7 @@ No browser is downloaded: playwright drives /usr/bin/chromium, which `.ci/instal
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import quote
@@ -223,7 +224,10 @@ def test_copy_a_citation(base_url, browser):
         button = first.get_by_role("button", name="复制引用")
         assert button.is_visible(), "the script reveals the copy button"
         button.click()
-        page.wait_for_function("() => document.querySelector('button[data-copy]').textContent === '已复制'")
+        # said in a live region beside the button, whose own name stays
+        page.wait_for_function("() => document.querySelector('.copy-news').textContent === '已复制'")
+        assert first.locator(".copy-news").get_attribute("role") == "status"
+        assert button.inner_text() == "复制引用" and button.evaluate("b => b === document.activeElement")
         assert page.evaluate("() => navigator.clipboard.readText()") == citation
         _shot(page, "laptop-citation")
 
@@ -232,7 +236,7 @@ def test_copy_a_citation(base_url, browser):
         current = page.locator("section.current")
         current.locator("details.cite summary").click()
         current.get_by_role("button", name="复制引用").click()
-        page.wait_for_function("() => document.querySelector('button[data-copy]').textContent === '已复制'")
+        page.wait_for_function("() => document.querySelector('.copy-news').textContent === '已复制'")
         assert page.evaluate("() => navigator.clipboard.readText()") == citation
     finally:
         context.close()
@@ -357,3 +361,174 @@ def test_after_adding_to_the_cart_its_downloads_are_in_view_beside_the_result(ba
         _shot(page, f"cart-in-view-{viewport['width']}")
     finally:
         context.close()
+
+
+# --- accessibility: focus, headings, announcements, forced colours ------------------------------
+
+# Whether the cart lies over the focused element's centre (the focus is out of sight under it).
+FOCUS_UNDER_CART = """() => {
+  const focused = document.activeElement, box = focused.getBoundingClientRect();
+  const seen = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+  return seen !== null && seen.closest('.cart') !== null && focused.closest('.cart') === null;
+}"""
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844},
+                                      {"width": 320, "height": 600}, {"width": 320, "height": 256}])
+def test_the_pinned_cart_never_covers_the_focus_or_the_result_gone_to(base_url, browser, searcher, viewport,
+                                                                      javascript):
+    context = browser.new_context(java_script_enabled=javascript, viewport=viewport, locale="zh-CN")
+    try:
+        page = context.new_page()
+        cart = ",".join(p.id for p in searcher.passages[3:6])
+        page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=10&cart=" + cart)
+        page.locator("footer a").focus()
+        covered, stops = [], 0
+        while not page.evaluate("() => document.activeElement.closest('.cart') !== null"):
+            page.keyboard.press("Shift+Tab")  # back up through every result's links, buttons and summaries
+            stops += 1
+            if page.evaluate(FOCUS_UNDER_CART):
+                covered.append(page.evaluate("() => document.activeElement.textContent.trim()"))
+        assert stops > 40 and covered == []
+
+        target = page.locator("li.result").nth(6).get_attribute("id")
+        page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + f"&k=10&cart={cart}#{target}")
+        page.wait_for_timeout(200)
+        title = page.locator(f"li#{target} h3").bounding_box()
+        height = viewport["height"]
+        assert 0 <= title["y"] < height
+        if page.evaluate("() => getComputedStyle(document.getElementById('cart')).position") == "sticky":
+            cart_box = page.locator("aside.cart").bounding_box()
+            assert cart_box["y"] + cart_box["height"] <= title["y"], "the title is not cut off behind the cart"
+        else:
+            assert height < 512, "pinned wherever the window has room for it"
+    finally:
+        context.close()
+
+
+def test_adding_to_and_removing_from_the_cart_says_so_and_keeps_the_place(base_url, js_page):
+    page = js_page
+    page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=5")
+    chosen = [page.locator("li.result").nth(i).get_attribute("id") for i in (3, 1)]
+    for count, result in enumerate(chosen, start=1):
+        page.locator(f"li#{result}").get_by_role("link", name="加入摘录").click()
+        page.wait_for_load_state()
+        page.wait_for_function(f"() => document.getElementById('cart-news').textContent === '已加入摘录（共 {count} 段）'")
+        # the keyboard goes on from the link pressed, now the one that takes it back out
+        assert page.evaluate("() => [document.activeElement.textContent, document.activeElement.closest('li').id]") == [
+            "移出摘录", result]
+    page.locator("aside.cart summary").click()
+    page.locator("aside.cart li").first.get_by_role("link", name="移出").click()
+    page.wait_for_load_state()
+    page.wait_for_function("() => document.getElementById('cart-news').textContent === '已移出摘录（还有 1 段）'")
+    assert page.locator("#cart-list").evaluate("list => list.open"), "the list it was removed from is open again"
+    assert page.evaluate("() => document.activeElement.textContent") == "按加入的顺序查看、移出"
+    assert page.locator(f"li#{chosen[0]}").get_by_role("link", name="加入摘录").count() == 1
+
+
+@pytest.mark.parametrize(("asked", "field", "description"), [
+    ("q=" + quote('"保交楼'), "q", "检索式有误：第 1 个字的引号"),
+    ("q=x&k=abc", "k", "结果数必须是 1 到 50 之间的整数。"),
+])
+def test_a_refused_search_names_itself_and_puts_the_cursor_in_the_field_at_fault(base_url, no_js_page, asked, field,
+                                                                                  description):
+    from playwright.sync_api import expect
+
+    page = no_js_page
+    page.goto(base_url + "/?" + asked)
+    assert page.title().startswith("检索有误 - ")
+    assert page.get_by_role("heading", level=1).inner_text() == "检索有误"
+    focused = page.locator(":focus")
+    assert focused.get_attribute("name") == field and focused.get_attribute("aria-invalid") == "true"
+    expect(focused).to_have_accessible_description(re.compile("^" + re.escape(description)))
+
+
+def test_headings_lead_through_the_results_and_the_passage(base_url, no_js_page):
+    page = no_js_page
+    page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
+    assert page.get_by_role("heading", level=1).count() == 1
+    assert page.get_by_role("heading", level=2, name="检索结果").count() == 1
+    titles = page.get_by_role("heading", level=3)
+    assert titles.count() == 3
+    assert titles.first.inner_text().startswith(page.locator("li.result").first.locator(".path a").first.inner_text())
+    page.locator("li.result").first.get_by_role("link", name="更多上下文").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("region", name="本段").get_by_role("heading", level=2, name="本段").count() == 1
+
+
+def test_confidence_and_the_best_sentence_are_said_and_seen_in_forced_colours(base_url, browser, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
+        first = page.locator("li.result").first
+        meter = first.locator("meter")
+        expect(meter).to_have_accessible_name("回答概率")
+        value = float(meter.get_attribute("value"))
+        assert value > 0.9 and meter.get_attribute("aria-valuetext") == f"{value * 100:.0f}%，很可能回答了问题"
+        assert "最相关句：" in first.locator("p.excerpt").aria_snapshot()
+        assert "最相关句" not in first.locator("p.excerpt").inner_text(), "heard, not shown"
+
+        page.emulate_media(forced_colors="active")
+        best = first.locator("p.excerpt strong.best")
+        assert "underline" in best.evaluate("b => getComputedStyle(b).textDecorationLine")
+        canvas = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        canvas_grey = Image.new("RGB", (1, 1), tuple(int(c) for c in re.findall(r"\d+", canvas)[:3])).convert("L")
+        meter.screenshot(path=str(tmp_path / "meter.png"))
+        bar = Image.open(tmp_path / "meter.png").convert("L")
+        middle = [bar.getpixel((x, bar.height // 2)) for x in range(bar.width)]
+        # the fill runs as far as the value, not an empty outline on the page's colour
+        filled = sum(abs(pixel - canvas_grey.getpixel((0, 0))) > 60 for pixel in middle)
+        assert filled >= 0.9 * value * bar.width, (canvas, middle)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [320, 390, 600, 640, 800, 1366])
+def test_each_passage_of_a_speech_links_to_its_context_readably_at_every_width(base_url, browser, searcher, width):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": width, "height": 800}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(base_url + f"/speeches/{searcher.speeches[0].id}")
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+        anchor = page.locator("a.anchor").nth(1)
+        assert anchor.is_visible()
+        expect(anchor).to_have_accessible_name("第 2 段的上下文")
+        assert contrast(anchor.evaluate("a => getComputedStyle(a).color"),
+                        page.evaluate("() => getComputedStyle(document.body).backgroundColor")) >= 4.5
+    finally:
+        context.close()
+
+
+def test_the_footer_link_is_told_from_its_text_by_more_than_colour(base_url, no_js_page):
+    page = no_js_page
+    page.goto(base_url + "/")
+    link = page.locator("footer a")
+    assert link.evaluate("a => getComputedStyle(a).textDecorationLine") == "underline"
+
+
+def test_without_the_clipboard_a_copy_keeps_the_focus_on_its_button_and_says_so(base_url, js_page):
+    page = js_page
+    page.add_init_script("navigator.clipboard.writeText = () => Promise.reject(new DOMException('', 'NotAllowedError'))")
+    page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
+    first = page.locator("li.result").first
+    first.locator("details.cite summary").click()
+    first.get_by_role("button", name="复制引用").click()
+    page.wait_for_function("() => document.querySelector('.copy-news').textContent === '已复制'")
+    assert page.evaluate("() => document.activeElement.matches('button[data-copy]')")
+
+
+def contrast(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two CSS rgb() colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from docx import Document
+from docx.oxml.ns import qn
 
 from index.parse import parse_text
 from index.records import Passage, SpeechInfo
@@ -113,6 +114,13 @@ def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():
     source_runs = [p.runs for p in document.paragraphs if p.text.startswith("（摘自")]
     assert [[run.italic for run in runs] for runs in source_runs] == [[True], [True]]
     assert document.core_properties.title == "讲话素材摘录"
+
+
+def test_docx_export_declares_its_text_chinese_so_word_proofs_it_as_chinese():
+    document = Document(io.BytesIO(export_docx([FULL])))
+    languages = document.styles.element.findall(".//" + qn("w:lang"))
+    assert [(lang.get(qn("w:val")), lang.get(qn("w:eastAsia"))) for lang in languages] == [("zh-CN", "zh-CN")]
+    assert document.core_properties.language == "zh-CN"
 
 
 @pytest.mark.parametrize(("text", "shown"), [

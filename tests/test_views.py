@@ -120,24 +120,42 @@ def test_no_results_is_a_friendly_200(client):
     assert "没有找到相关段落" in html
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"q": ""}, "请输入一个问题"),
-    ({"q": "   "}, "请输入一个问题"),
-    ({"q": "粮" * (MAX_QUERY_CHARS + 1)}, f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 501 个）。"),
-    ({"q": "粮食", "k": "abc"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
-    ({"q": "粮食", "k": "0"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
-    ({"q": "粮食", "k": "51"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。"),
-    ({"q": "粮食", "mode": "sparse"}, "检索方式只能是“混合（语义＋关键词）”、“语义”、“关键词（BM25）”，请在表单中重新选择。"),
-    ({"q": "粮食", "speech": "nope"}, "没有这篇讲话（nope），请在列表中重新选择。"),
-    ({"q": "粮食", "from": "2023/4/15"}, "起始日期要写成 2023-04-15 这样的格式。"),
-    ({"q": "粮食", "from": "2023-05-01", "to": "2023-04-01"}, "起始日期晚于截止日期，请对调两个日期。"),
-    ({"q": "粮食", "from": "2023-05-01", "to": "2023/4/1"}, "截止日期要写成 2023-04-15 这样的格式。"),
-    ({"q": "粮食", "to": "2023-02-29"}, "截止日期没有这一天，请检查月份和日子。"),
+ALERT = '<p class="notice error" role="alert" id="form-error">'
+
+
+def marked_fields(html: str) -> list[tuple[str, str]]:
+    """(name, aria-describedby) of each form field marked aria-invalid, in the page's order."""
+    fields = re.findall(r'<(?:input|select)[^>]*\bname="([^"]+)"([^>]*)>', html)
+    return [(name, re.search(r'aria-describedby="([^"]+)"', rest).group(1))
+            for name, rest in fields if 'aria-invalid="true"' in rest]
+
+
+@pytest.mark.parametrize(("params", "message", "field"), [
+    ({"q": ""}, "请输入一个问题", "q"),
+    ({"q": "   "}, "请输入一个问题", "q"),
+    ({"q": "粮" * (MAX_QUERY_CHARS + 1)}, f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 501 个）。", "q"),
+    ({"q": "粮食", "k": "abc"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。", "k"),
+    ({"q": "粮食", "k": "0"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。", "k"),
+    ({"q": "粮食", "k": "51"}, f"结果数必须是 1 到 {MAX_K} 之间的整数。", "k"),
+    ({"q": "粮食", "mode": "sparse"}, "检索方式只能是“混合（语义＋关键词）”、“语义”、“关键词（BM25）”，请在表单中重新选择。",
+     "mode"),
+    ({"q": "粮食", "speech": "nope"}, "没有这篇讲话（nope），请在列表中重新选择。", "speech"),
+    ({"q": "粮食", "from": "2023/4/15"}, "起始日期要写成 2023-04-15 这样的格式。", "from"),
+    ({"q": "粮食", "from": "2023-05-01", "to": "2023-04-01"}, "起始日期晚于截止日期，请对调两个日期。", "from"),
+    ({"q": "粮食", "from": "2023-05-01", "to": "2023/4/1"}, "截止日期要写成 2023-04-15 这样的格式。", "to"),
+    ({"q": "粮食", "to": "2023-02-29"}, "截止日期没有这一天，请检查月份和日子。", "to"),
+    ({"q": "粮食", "sort": "size"}, "分组或排序的选项不对，请在表单中重新选择。", "sort"),
 ])
-def test_bad_parameters_give_a_friendly_400(client, params, message):
+def test_bad_parameters_give_a_friendly_400(client, params, message, field):
     html = page(client.get("/", query_string=params), 400)
-    assert f'<p class="notice error" role="alert">{message}' in html
+    assert f"{ALERT}{message}" in html
     assert '<form class="search"' in html, "the form is still there to fix the question"
+    # the field at fault is marked and described by the message; the question box keeps its help line
+    assert marked_fields(html) == [(field, "form-error syntax-help" if field == "q" else "form-error")]
+    assert re.findall(r'<(?:input|select)[^>]*\bname="([^"]+)"[^>]*\bautofocus\b', html) == [field]
+    assert "<title>检索有误 - " in html and '<h1 class="visually-hidden">检索有误</h1>' in html
+    if field in ("from", "to", "sort"):
+        assert '<details class="filters-box" open>' in html, "the field at fault is not folded away"
 
 
 def test_a_query_string_that_is_not_utf8_is_a_friendly_400(client):
@@ -282,11 +300,14 @@ def test_a_result_shows_its_excerpt_first_and_the_whole_passage_in_place(client,
     excerpt = re.search(r'<p class="text excerpt">(.*?)</p>', first, flags=re.S).group(1)
     assert excerpt.startswith("…") or excerpt.startswith("<strong")
     assert excerpt.count('<strong class="best">') == 1
-    assert '<details class="whole">\n    <summary>展开全段</summary>' in first
+    assert f'<details class="whole">\n    <summary aria-describedby="t-{hit.passage.id}">展开全段</summary>' in first
     whole = re.search(r'<details class="whole">.*?<p class="text">(.*?)</p>', first, flags=re.S).group(1)
     assert re.sub(r"<[^>]+>", "", whole) == hit.passage.text
-    assert re.search(r'<meter min="0" max="1" value="0\.\d\d"></meter> (很可能回答了问题|可能相关|相关性较弱)', first)
-    similar = re.search(r'<a class="similar" href="([^"]+)">相似说法</a>', first).group(1)
+    meter = re.search(r'<meter min="0" max="1" value="0\.(\d\d)" aria-label="回答概率" '
+                      r'aria-valuetext="(\d+)%，(.*?)"></meter> <span aria-hidden="true">(很可能回答了问题|可能相关|相关性较弱)</span>', first)
+    # named, and its value said as the page words it (the two roundings may part by a point)
+    assert meter and abs(int(meter.group(1)) - int(meter.group(2))) <= 1 and meter.group(3) == meter.group(4)
+    similar = re.search(r'<a class="similar" href="([^"]+)" aria-describedby="t-[^"]+">相似说法</a>', first).group(1)
     # the similar page keeps the search, so its way back to the passage leads back to these results
     assert similar.startswith(f"/passages/{hit.passage.id}/similar?") and params_of(similar)["q"] == question
     back = re.search(r'<a href="([^"]+)">← 回到原段落</a>', page(client.get(unescape(similar)))).group(1)
@@ -313,7 +334,7 @@ def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
     cart = re.search(r'<aside class="cart".*?</aside>', html, flags=re.S).group(0)
     assert "<strong>摘录 3 段</strong>" in cart
     assert "有 1 段摘录已不在当前索引中" in cart  # "gone", an id of an older build, is said to be dropped
-    assert re.findall(r'<li><span class="entry">(.*?)(?:<span|</span>)', cart) == [
+    assert re.findall(r'<li><span class="entry" id="entry-[^"]+">(.*?)(?:<span|</span>)', cart) == [
         searcher.passages[i].speech_title for i in (4, 1, 9)]
     for name in ("markdown", "csv", "docx"):
         assert f'href="/export?format={name}&amp;cart={",".join(ids)}" download>' in cart
@@ -429,7 +450,7 @@ def test_a_verbatim_check_of_phrases_no_passage_holds_together_says_where_each_i
 ])
 def test_a_syntax_error_says_in_chinese_what_is_wrong_and_where(client, query, message):
     html = page(client.get("/", query_string={"q": query}), 400)
-    assert f'<p class="notice error" role="alert">{message}</p>' in html
+    assert f"{ALERT}{message}</p>" in html
 
 
 @pytest.mark.parametrize(("query", "message"), [
@@ -438,7 +459,7 @@ def test_a_syntax_error_says_in_chinese_what_is_wrong_and_where(client, query, m
 ])
 def test_the_page_words_an_error_in_the_question_as_it_was_checked(client, query, message):
     html = page(client.get("/", query_string={"q": query}), 400)
-    assert f'<p class="notice error" role="alert">{message}</p>' in html
+    assert f"{ALERT}{message}</p>" in html
 
 
 def test_a_syntax_error_the_page_cannot_read_is_still_said_in_chinese():
@@ -539,7 +560,7 @@ def test_more_context_and_its_way_back_keep_the_search(client, searcher):
     asked = {"q": "防范化解风险", "k": "3", "mode": "dense", "speech": searcher.speeches[1].id, "sort": "date",
              "cart": searcher.passages[0].id}
     first = results_of(page(client.get("/", query_string=asked)))[0]
-    more = re.search(r'<a class="more" href="([^"]+)">更多上下文</a>', first).group(1)
+    more = re.search(r'<a class="more" href="([^"]+)" aria-describedby="t-[^"]+">更多上下文</a>', first).group(1)
     assert params_of(more) == asked
     context = page(client.get(unescape(more)))
     back = re.search(r'<a href="([^"]+)">← 返回检索结果：防范化解风险</a>', context).group(1)
@@ -559,7 +580,7 @@ def test_the_passage_page_offers_the_cart_the_citation_and_similar_passages(clie
     html = page(client.get(f"/passages/{passage.id}", query_string={"q": "安全"}))
     current = re.search(r'<section class="current".*?</section>', html, flags=re.S).group(0)
     assert (f'<a class="cart-add" href="/passages/{passage.id}?q=%E5%AE%89%E5%85%A8&amp;cart={passage.id}'
-            f'#p-{passage.id}">加入摘录</a>') in current
+            f'&amp;cart_news=added#p-{passage.id}">加入摘录</a>') in current
     assert f'<a class="similar" href="/passages/{passage.id}/similar?q=%E5%AE%89%E5%85%A8">相似说法</a>' in current
     citation = client.get(f"/api/passages/{passage.id}/citation").get_json()["citation"]
     box = re.search(r'<textarea class="citation" readonly rows="5" aria-label="[^"]+">(.*?)</textarea>', current,
@@ -568,7 +589,8 @@ def test_the_passage_page_offers_the_cart_the_citation_and_similar_passages(clie
     assert '<button type="button" class="copy" data-copy hidden>复制引用</button>' in current
     added = page(client.get(f"/passages/{passage.id}", query_string={"q": "安全", "cart": passage.id}))
     assert "<strong>摘录 1 段</strong>" in added
-    assert f'<a class="uncart" href="/passages/{passage.id}?q=%E5%AE%89%E5%85%A8#p-{passage.id}">移出摘录</a>' in added
+    assert (f'<a class="uncart" href="/passages/{passage.id}?q=%E5%AE%89%E5%85%A8&amp;cart_news=removed'
+            f'#p-{passage.id}">移出摘录</a>') in added
 
 
 def test_the_speech_page_and_the_list_show_date_place_speaker_and_occasion(find_client, find_searcher):
@@ -598,7 +620,7 @@ def test_a_stale_cart_id_is_gone_from_every_link(client, searcher):
     assert f'<a class="brand" href="/?cart={real}">' in html and f'<a href="/speeches?cart={real}">全部讲话</a>' in html
     links = [params_of(href) for href in re.findall(r'href="(/(?:passages|speeches)/[^"#]+)', html)]
     assert links and all(params["cart"] == real for params in links)
-    more = re.search(r'<a class="more" href="([^"]+)">', html).group(1)
+    more = re.search(r'<a class="more" href="([^"]+)"', html).group(1)
     assert "已不在当前索引中" not in page(client.get(unescape(more))), "the next page has nothing to repeat"
 
 
@@ -621,7 +643,7 @@ def test_more_in_this_speech_lists_every_one_of_them(client):
     results = results_of(page(client.get("/", query_string=asked)))
     counted = 0
     for result in results:
-        found = re.search(r'<a class="in-speech" href="([^"]+)">本篇另有 (\d+) 处</a>', result)
+        found = re.search(r'<a class="in-speech" href="([^"]+)" aria-describedby="t-[^"]+">本篇另有 (\d+) 处</a>', result)
         if found is None:
             continue
         more = int(found.group(2))
@@ -638,7 +660,8 @@ def test_cart_entries_show_their_opening_words_and_a_made_up_title_mark(client, 
     same_section = [p for p in searcher.speech_passages(untitled.id) if p.section][:2]
     assert same_section[0].section == same_section[1].section
     html = page(client.get("/", query_string={"cart": ",".join(p.id for p in same_section)}))
-    entries = re.findall(r'<li><span class="entry">(.*?)</span> <a [^>]+>移出</a><span class="opening">(.*?)</span>', html)
+    entries = re.findall(r'<li><span class="entry" id="entry-[^"]+">(.*?)</span> <a [^>]+>移出</a>'
+                         r'<span class="opening">(.*?)</span>', html)
     mark = '<span class="inferred" title="原文无标题，据正文拟定">〔拟题〕</span>'
     heading = f'<span class="sep"> › </span>{same_section[0].section[-1]}'
     assert [entry for entry, _ in entries] == [f"{untitled.title}{mark}{heading}"] * 2
@@ -674,7 +697,7 @@ def test_the_speech_page_counts_the_parts_its_outline_lists(client, searcher):
 
 
 def test_a_question_of_spaces_leaves_the_tab_title_alone(client):
-    assert "<title>讲话素材问答 · speechqa</title>" in page(client.get("/", query_string={"q": "   "}), 400)
+    assert "<title>检索有误 - 讲话素材问答 · speechqa</title>" in page(client.get("/", query_string={"q": "   "}), 400)
 
 
 def test_filters_no_speech_passes_together_are_named_and_offered_away(find_client):
@@ -693,3 +716,81 @@ def test_a_passage_page_bolds_the_sentence_its_result_bolded(client):
         html = page(client.get(f"/passages/{result['passage_id']}", query_string={"q": question}))
         bold = re.search(r'<strong class="best">(.*?)</strong>', html, flags=re.S).group(1)
         assert re.sub(r"<[^>]+>", "", bold) == result["best_sentence"]["text"]
+
+
+def headings(html: str) -> list[tuple[int, str]]:
+    """(level, text without tags) of each heading of a page, in order."""
+    return [(int(level), unescape(re.sub(r"<[^>]+>", "", text)).strip())
+            for level, text in re.findall(r"<h([1-6])\b[^>]*>(.*?)</h\1>", html, flags=re.S)]
+
+
+def test_the_search_results_and_error_pages_each_start_from_one_h1(client, searcher):
+    assert headings(page(client.get("/"))) == [(1, "讲话素材问答")]
+    assert headings(page(client.get("/", query_string={"q": "粮食", "k": "abc"}), 400)) == [(1, "检索有误")]
+    question = "如何保障粮食安全？"
+    html = page(client.get("/", query_string={"q": question, "k": 3}))
+    hits = searcher.search(question, k=3)
+    # each result's heading is its path: speech title, made-up title mark, sections, date and place
+    assert [(level, text.split("〔")[0].split(" › ")[0]) for level, text in headings(html)] == [
+        (1, f"检索：{question}"), (2, "检索结果")] + [(3, hit.passage.speech_title) for hit in hits]
+    assert '<h2 class="visually-hidden">相近的段落</h2>' in page(client.get(f"/passages/{hits[0].passage.id}/similar"))
+
+
+def test_the_passage_page_heads_its_own_passage_between_its_neighbours(client, searcher):
+    passage = searcher.passages[10]
+    html = page(client.get(f"/passages/{passage.id}"))
+    assert [text.split(" · ")[0] for level, text in headings(html) if level == 2] == ["上一段", "本段", "下一段"]
+    assert '<section class="current" id="p-' + passage.id + '" aria-labelledby="current-heading">' in html
+
+
+def test_a_cart_link_says_what_it_did_on_the_page_it_leads_to(client, searcher):
+    ids = [searcher.passages[i].id for i in (4, 1)]
+    html = page(client.get("/", query_string={"q": "粮食安全", "k": 3}))
+    add = unescape(re.search(r'<a class="cart-add" href="([^"]+)"', html).group(1))
+    assert params_of(add)["cart_news"] == "added" and add.split("#")[1].startswith("r-")
+    assert '<p class="visually-hidden" id="cart-news" role="status"></p>' in html, "no news without a cart link"
+
+    def news(**params) -> str:
+        shown = page(client.get("/", query_string={"q": "粮食安全", "k": 3} | params))
+        return re.search(r'<p class="visually-hidden" id="cart-news" role="status">(.*?)</p>', shown).group(1)
+    assert news(cart=",".join(ids), cart_news="added") == "已加入摘录（共 2 段）"
+    assert news(cart=ids[0], cart_news="removed") == "已移出摘录（还有 1 段）"
+    assert news(cart_news="removed") == "已移出摘录，摘录已空"
+    assert news(cart_news="cleared") == "已清空摘录"
+    assert news(cart=ids[0], cart_news="whatever") == ""
+
+    carted = page(client.get("/", query_string={"q": "粮食安全", "k": 3, "cart": ",".join(ids), "cart_news": "added"}))
+    cart = re.search(r'<aside class="cart".*?</aside>', carted, flags=re.S).group(0)
+    # the list's removals come back to the list, each told from the others by its entry
+    removals = re.findall(r'<a class="uncart" href="([^"]+)" aria-describedby="entry-([^"]+)">移出</a>', cart)
+    assert [(params_of(href)["cart"], href.split("#")[1], entry) for href, entry in removals] == [
+        (ids[1], "cart-list", ids[0]), (ids[0], "cart-list", ids[1])]
+    assert '<details id="cart-list">' in cart
+    clear = unescape(re.search(r'<a class="clear" href="([^"]+)">清空</a>', cart).group(1))
+    assert params_of(clear) == {"q": "粮食安全", "k": "3", "cart_news": "cleared"}
+    # the news is this page's own: a link away from it does not carry it on
+    more = unescape(re.search(r'<a class="more" href="([^"]+)"', carted).group(1))
+    assert "cart_news" not in params_of(more) and params_of(more)["cart"] == ",".join(ids)
+
+
+def test_an_english_question_is_marked_english_where_the_page_shows_it(client):
+    html = page(client.get("/", query_string={"q": "food security", "k": 2}))
+    assert '<span class="query" lang="en">food security</span>' in html
+    assert '<h1 class="visually-hidden">检索：<span lang="en">food security</span></h1>' in html
+    assert '<span class="query">如何保障粮食安全？</span>' in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
+
+
+def test_the_question_box_has_a_label_that_stays_and_points_at_the_syntax_help(client):
+    html = page(client.get("/"))
+    assert '<label class="question" for="q">问题（中文或英文）</label>' in html
+    box = re.search(r'<input type="search" name="q"[^>]*>', html).group(0)
+    assert ' id="q" ' in box and 'aria-describedby="syntax-help"' in box and "aria-label" not in box
+    assert '<p class="syntax-help" id="syntax-help">' in html
+
+
+def test_each_passage_of_a_speech_links_its_context_by_a_name_that_tells_it_apart(client, searcher):
+    speech = searcher.speeches[0]
+    html = page(client.get(f"/speeches/{speech.id}"))
+    names = re.findall(r'<a class="anchor" href="/passages/[^"]+" title="查看上下文">'
+                       r'<span aria-hidden="true">¶</span><span class="visually-hidden">(.*?)</span></a>', html)
+    assert names == [f"第 {n} 段的上下文" for n in range(1, speech.passages + 1)]
