@@ -19,12 +19,13 @@ import numpy as np
 from eval.questions import Question, load_questions, squash
 from index.calibrate import CALIBRATION, LogisticModel, choose_threshold, fit
 from index.filters import Filters
-from index.fusion import FEATURES, candidates, feature_matrix, fuse
+from index.bilingual import has_chinese
+from index.fusion import ENGLISH_FEATURES, FEATURES, candidates, feature_matrix, fuse
 from index.query import parse_query
 
 # Each mode's model sees only what that mode computes.
 MODE_FEATURES = {
-    "hybrid": FEATURES,
+    "hybrid": FEATURES + ENGLISH_FEATURES,
     "dense": ("dense_rr", "dense_window_rr", "dense_cosine", "dense_gap"),
     "bm25": ("bm25_rr", "bm25_share", "coverage"),
 }
@@ -66,7 +67,7 @@ def question_data(searcher, questions: Sequence[Question]) -> list[dict]:
         arms, terms, _ = searcher.arms(text, "hybrid", searcher.depth, rows)
         spans = [squash(s) for s in question.gold_spans]
         relevant = {row for row, p in enumerate(searcher.passages) if any(s in squash(p.text) for s in spans)}
-        data.append({"arms": arms, "terms": terms, "relevant": relevant})
+        data.append({"arms": arms, "terms": terms, "relevant": relevant, "english": not has_chinese(text)})
     return data
 
 
@@ -74,7 +75,8 @@ def design(mode: str, item: dict, stats) -> tuple[list[int], np.ndarray, np.ndar
     """One question's rows, feature matrix and labels for ``mode``."""
     arms = {arm: item["arms"][arm] for arm in MODE_ARMS[mode]}
     rows = mode_rows(mode, arms)
-    matrix = feature_matrix(rows, arms, stats.coverage_of(item["terms"]), MODE_FEATURES[mode])
+    matrix = feature_matrix(rows, arms, stats.coverage_of(item["terms"]), MODE_FEATURES[mode],
+                            english=item["english"])
     return rows, matrix, np.array([row in item["relevant"] for row in rows], dtype=float)
 
 

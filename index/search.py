@@ -124,7 +124,7 @@ class Searcher:
         text = parsed.ranking_text
         depth = max(k, self.depth)
         arms, terms, vector = self.arms(text, mode, depth, rows) if text else ({}, [], None)
-        fused = self._fuse(arms, terms, mode)
+        fused = self._fuse(arms, terms, mode, english=not has_chinese(text))
         ranked = list(fused)
         if rows is not None and (parsed.phrases or not text):
             ranked += [row for row in rows.tolist() if row not in fused]
@@ -310,15 +310,15 @@ class Searcher:
         question, translated = self.encoder.encode_queries([text, chinese])
         return mix_vectors(question, translated, CHINESE_MIX)
 
-    def _fuse(self, arms: dict[str, list[Match]], terms: list[str],
-              mode: str) -> dict[int, tuple[float, float]]:
-        """Row → (score, confidence), best first."""
+    def _fuse(self, arms: dict[str, list[Match]], terms: list[str], mode: str, *,
+              english: bool) -> dict[int, tuple[float, float]]:
+        """Row → (score, confidence), best first; ``english``: the question is English."""
         if not arms:
             return {}
         model = self.models[mode]
         coverage = self.term_stats.coverage_of(terms)
         if mode == "hybrid":
-            ranked = learned_fuse(arms, model, coverage, rrf_k=self.rrf_k, depth=None)
+            ranked = learned_fuse(arms, model, coverage, english=english, rrf_k=self.rrf_k, depth=None)
             return {row: (probability, probability) for row, probability in ranked}
         ranked = fuse(arms, rrf_k=self.rrf_k)
         return {row: (score, confidence) for (row, score), confidence

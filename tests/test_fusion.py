@@ -7,7 +7,8 @@ import pytest
 from index.bilingual import chinese_terms, english_words, has_chinese, headword_terms
 from index.lexical import tokenize
 from index.calibrate import LogisticModel
-from index.fusion import FEATURES, arm_scores, candidates, confidences, feature_matrix, fuse, learned_fuse
+from index.fusion import (ENGLISH_FEATURES, FEATURES, arm_scores, candidates, confidences, feature_matrix, fuse,
+                          learned_fuse)
 from index.lexical import TermStats
 from index.records import ArmScore
 from index.store import Match
@@ -91,6 +92,12 @@ def test_features_of_candidates_by_hand():
         "dense_cosine": 0.80, "dense_gap": 0.10, "bm25_share": 0.4, "coverage": 0.0})
     only_bm25 = feature_matrix([7], {"bm25": arms["bm25"]}, shares({7: 0.25}), ("bm25_rr", "coverage"))
     assert only_bm25.tolist() == [[60 / 62, 0.25]]
+    # an English question's features again under english_, which a Chinese question's are 0 in
+    names = ("bm25_rr", "english", "english_bm25_rr", "english_coverage")
+    english = feature_matrix([7], arms, shares({7: 0.25}), names, english=True)
+    assert english[0].tolist() == pytest.approx([60 / 62, 1.0, 60 / 62, 0.25])
+    assert feature_matrix([7], arms, shares({7: 0.25}), names)[0].tolist() == pytest.approx([60 / 62, 0.0, 0.0, 0.0])
+    assert ENGLISH_FEATURES == ("english", *(f"english_{name}" for name in FEATURES))
 
 
 def test_candidates_take_each_arms_best_rows_in_first_listed_order():
@@ -110,6 +117,10 @@ def test_learned_fuse_ranks_by_the_models_probability():
     assert [p for _, p in ranked] == pytest.approx([sigmoid(1.0), sigmoid(-0.5), sigmoid(-1.0)])
     assert confidences(fuse(arms), arms, model, no_coverage) == pytest.approx(
         [sigmoid(1.0), sigmoid(-1.0), sigmoid(-0.5)])
+    # P = sigmoid(3 * english - 1) for every row: the question's language moves them all alike
+    by_language = LogisticModel(("english",), (0.0,), (1.0,), (3.0,), -1.0)
+    assert [p for _, p in learned_fuse(arms, by_language, no_coverage, english=True)] == pytest.approx([sigmoid(2.0)] * 3)
+    assert [p for _, p in learned_fuse(arms, by_language, no_coverage)] == pytest.approx([sigmoid(-1.0)] * 3)
 
 
 GLOSSES = {"food security": ("粮食安全",), "food": ("粮食",), "security": ("安全",), "coal": ("煤炭", "煤"),
