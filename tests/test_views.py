@@ -390,7 +390,7 @@ def test_every_suggestion_keeps_the_cart_k_mode_scope_and_filters(client, search
 
 @pytest.mark.parametrize(("question", "fewer"), [
     ("How to bake sourdough bread at home?", "bake sourdough bread home"),
-    ("What measures protect elderly consumers online privacy?", "measures protect elderly consumers online privacy"),
+    ("Which football clubs won the European championship?", "football clubs won European championship"),
     ("如何做红烧肉？", "做 红烧肉"),
     ("How to", None),  # nothing but filler words
     ("bake bread", None),  # nothing to leave out
