@@ -21,8 +21,12 @@ SIMILAR_DEPTH = 50
 
 def span_vectors(store: IndexStore, unit_ids: Sequence[int]) -> np.ndarray | None:
     """The stored unit vectors of these span rows, or None when the store does not hold them in process."""
-    stored = getattr(store, "span_vectors", None)  # FaissBm25Store's; MilvusStore has none
-    return None if stored is None else stored(unit_ids)
+    return store.span_vectors(unit_ids) if offers_similar(store) else None
+
+
+def offers_similar(store: IndexStore) -> bool:
+    """Whether the store holds its span vectors in process, which finding similar passages reads."""
+    return getattr(store, "span_vectors", None) is not None  # FaissBm25Store's; MilvusStore has none
 
 
 def sentence_units(store: IndexStore, row: int) -> np.ndarray:

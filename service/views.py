@@ -11,13 +11,14 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
 from index.bilingual import has_chinese
-from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, UnknownId
+from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, StoreUnavailable, UnknownId
 from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
                            MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
 from index.search import named_speech_of, results_of
+from index.related import offers_similar
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
 from service.explain import FILTER_LABELS, EmptyAnswer
 from service.export import (EXPORT_FORMATS, INFERRED_MARK, MAX_EXPORT_PASSAGES, check_export_body, chinese_date,
@@ -32,10 +33,11 @@ bp.add_app_template_filter(chinese_date, "chinese_date")
 @bp.app_context_processor
 def _page_helpers() -> dict:
     """What every page's links need: ``cart``, this request's export cart (``current_cart``), the
-    link builders ``link``, ``search_link`` (``search_url``) and ``url_here``, and ``cart_news``, what
-    the cart link that led here did."""
+    link builders ``link``, ``search_link`` (``search_url``) and ``url_here``, ``cart_news``, what
+    the cart link that led here did, and ``offers_similar``, whether the served index finds similar
+    passages (Milvus keeps no vectors in process: a 相似说法 link there could only fail)."""
     return {"cart": current_cart(), "link": link, "search_link": search_url, "url_here": url_here,
-            "cart_news": cart_news()}
+            "cart_news": cart_news(), "offers_similar": lambda: offers_similar(served().store)}
 
 
 def link(endpoint: str, **values) -> str:
@@ -88,19 +90,25 @@ TITLES = {
     500: "服务器出错了",
     503: "索引尚未就绪",
 }
+STORE_AWAY = "索引存储暂时连不上"
 
 
 def error_page(status: int, code: str, message: str):
     """A friendly HTML page for an error (never a stack trace)."""
     hint = None
-    if status == 503:
+    if status == 503 and code == StoreUnavailable.code:
+        # Milvus away: a build would not help, and the search comes back by itself when it does
+        message = "暂时不能检索：服务器连不上存放索引的 Milvus。"
+        hint = "连上后检索会自动恢复，不需要重建索引；请稍后再试，或联系管理员（原因见 /healthz 和服务器日志）。"
+    elif status == 503:
         # the reason names server paths and commands: /healthz and the log give it to whoever runs the service
         message = "暂时不能检索：服务器上还没有可用的索引。"
         hint = "请联系管理员：在服务器上运行 `speechqa build` 建立索引（原因见 /healthz 和服务器日志）。"
     elif status == 500:
         message = "服务器内部错误，详细信息已写入服务器日志。"
     response = make_response(render_template(
-        "error.html", status=status, title=TITLES.get(status, "出错了"), code=code, message=message, hint=hint,
+        "error.html", status=status, title=STORE_AWAY if code == StoreUnavailable.code else TITLES.get(status, "出错了"),
+        code=code, message=message, hint=hint,
         **_form_defaults()), status)
     return response
 
@@ -362,6 +370,7 @@ def index():
     context["answered"] = searcher.answered(hits, asked.mode)
     context["phrases_relaxed"] = answer.phrases_relaxed
     context["phrases_spread"] = answer.phrases_spread
+    context["phrases_held"] = answer.phrases_held
     context["named_speech"] = named_speech
     parsed = parse_query(asked.q)
     empty = None if results else EmptyAnswer.of(searcher, asked, parsed)

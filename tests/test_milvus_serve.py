@@ -99,6 +99,10 @@ def test_two_servers_on_one_milvus_swap_in_a_new_version_without_a_failed_reques
         assert health(client)["build_id"] == second.build_id
         top = client.get("/api/search", query_string={"q": "保密意识", "k": 1}).get_json()["results"][0]
         assert top["speech"]["title"] == "保密工作讲话"
+        # Milvus keeps no vectors in process: the page offers no 相似说法 link that could only fail
+        page = client.get("/", query_string={"q": "保密意识"}).get_data(as_text=True)
+        assert "更多上下文" in page and "相似说法" not in page
+        assert "相似说法" not in client.get(f"/passages/{top['passage_id']}").get_data(as_text=True)
 
 
 def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, make_app):
@@ -114,6 +118,11 @@ def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, ma
     code, body = status()
     assert code == 503 and body["error"]["code"] == "store_unavailable"
     assert body["error"]["message"].startswith(f"Milvus at {server.uri} is unreachable or did not answer within 1 s")
+    # the page says the store is away, not that an index must be built
+    page = client.get("/", query_string={"q": "粮食安全"})
+    assert page.status_code == 503
+    text = page.get_data(as_text=True)
+    assert "索引存储暂时连不上" in text and "连上后检索会自动恢复，不需要重建索引" in text and "speechqa build" not in text
     server.resume()
     wait_for(lambda: status()[0] == 200, what="an answer after the pause")
     server.stop()

@@ -504,6 +504,13 @@ def test_the_page_marks_what_a_relaxed_question_was_ranked_by(client):
     assert "<mark>湖泊革命</mark>" in results_of(html)[0]
 
 
+def test_the_page_says_how_many_results_hold_a_quote_few_passages_hold(client):
+    question = "通渭县的发言按“前提”“关键”“重点”分三部分，其中“关键”指的是什么？"  # one passage holds all three
+    html = page(client.get("/", query_string={"q": question, "k": 5}))
+    assert "只有前 1 条包含引号里的原文；其后是不限定原文措辞的结果。" in html
+    assert len(results_of(html)) == 5
+
+
 def test_confidence_words_start_related_at_the_answered_threshold():
     from service.views import confidence_words
 
