@@ -215,3 +215,39 @@ def test_an_unfinished_publish_is_invisible_and_undone(tmp_path, index_root, enc
     assert index.publish(built) == PublishReport(version=1, previous=1, inserted=0, closed=0, deleted=0)
     assert index.connection.call("query", spans, filter=f'pk == "{leftover["pk"]}"', output_fields=["pk"]) == []
     assert index.connection.call("query", spans, filter=f'pk == "{closed}"', output_fields=["until"])[0]["until"] == OPEN
+
+
+def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path, history):
+    """Two roots adding a day's files to one Milvus both wrote version 2 and both said so; one day was lost."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from index.errors import BuildInProgress
+    from index.milvus.schema import PLACEHOLDER
+    from index.milvus.versions import LOCK
+
+    _, steps, _, _ = history
+    index = MilvusIndex(str(tmp_path / "milvus.db"))
+    assert index.publish(steps["seeds"].built).version == 1
+
+    def lock_held_by(pid: int) -> None:
+        holder = {"host": socket.gethostname(), "pid": pid, "token": "other", "since": 0}
+        index.connection.call("upsert", index.names.versions, [{"version": LOCK, "current": 0, "vector": PLACEHOLDER,
+                                                               "manifest": json.dumps(holder)}])
+
+    lock_held_by(os.getppid())  # a live process on this machine is publishing
+    with pytest.raises(BuildInProgress, match=rf"another publish is writing to Milvus at .*pid {os.getppid()}.*"
+                                              r"nothing was published"):
+        index.publish(steps["added"].built)
+    with pytest.raises(BuildInProgress):
+        index.rollback()
+    assert (index.versions(), index.current_version()) == ([1], 1)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    lock_held_by(int(finished.stdout))  # one that was killed halfway: its process is gone
+    assert index.publish(steps["added"].built).version == 2
+    assert index.connection.call("query", index.names.versions, filter=f"version == {LOCK}",
+                                 output_fields=["version"]) == []  # released

@@ -16,7 +16,9 @@ filters on ``since``/``until``, and BM25's corpus statistics count the rows kept
 
 A publish that dies halfway leaves rows with ``since`` above every version, or rows closed at
 such a version; the next publish removes the first and reopens the second before it starts.
-Publishing is for one writer at a time, like building.
+Publishing is for one writer at a time, like building, and ``writing`` makes it so: a publish or a
+rollback holds a lock row in the versions collection while it writes (two administrators adding a day's
+files from two index roots both wrote "version 2", both were told so, and one day's files were lost).
 
 Rollback follows the versions the pointer has named, not their numbers, as the builds under an
 index root do (``index.lifecycle``): the pointer row keeps that history beside ``current`` and both
@@ -26,9 +28,15 @@ longer what a rollback returns to, and pruning drops it.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from index.errors import IndexNotBuilt, ModelMismatch
+from index.errors import BuildInProgress, IndexNotBuilt, ModelMismatch
 from index.lifecycle import KEEP_BUILDS, same_build
 from index.milvus.connection import Connection
 from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Documents, Names, build_rows, create_missing, key_of,
@@ -36,6 +44,14 @@ from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Documents, Names, b
 from index.store import FaissBm25Store
 
 INSERT_BATCH = 500
+# The versions collection's row a writer holds (versions count from 1, the pointer is 0).
+LOCK = -1
+# A holder on another machine that has not finished in this long is taken to have died (on this machine
+# its process is asked): publishing the 50M-character library wrote for about ten minutes.
+LOCK_LEASE_SECONDS = 3600
+# How long a writer waits after writing the lock before it reads whether it holds it: two writers that
+# both found it free both write it, and the later write is the one that stays.
+LOCK_SETTLE_SECONDS = 0.5
 # Manifest entries that differ between two builds of the same corpus.
 VOLATILE = ("build_id", "built_at", "files")
 
@@ -122,6 +138,53 @@ def _discard_unfinished(connection: Connection, names: Names, newest: int) -> No
                             partial_update=True)
 
 
+def _lock_holder(connection: Connection, names: Names) -> dict | None:
+    found = connection.call("query", names.versions, filter=f"version == {LOCK}", output_fields=["manifest"])
+    return json.loads(found[0]["manifest"]) if found else None
+
+
+def _abandoned(holder: dict) -> bool:
+    """Whether the writer that holds the lock is gone: its process, on this machine, or its lease."""
+    if holder.get("host") == socket.gethostname():
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return time.time() - float(holder.get("since", 0)) > LOCK_LEASE_SECONDS
+
+
+def _held_by(connection: Connection, holder: dict) -> BuildInProgress:
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(holder.get("since", 0))))
+    return BuildInProgress(f"another publish is writing to Milvus at {connection.uri} (host {holder.get('host')}, "
+                           f"pid {holder.get('pid')}, since {since}) — nothing was published; run it again "
+                           "when that one is done")
+
+
+@contextmanager
+def writing(connection: Connection, names: Names) -> Iterator[None]:
+    """Hold the writers' lock while the block writes; BuildInProgress, before anything is written, when
+    another writer holds it."""
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex, "since": time.time()}
+    holder = _lock_holder(connection, names)
+    if holder is not None and not _abandoned(holder):
+        raise _held_by(connection, holder)
+    connection.write("upsert", names.versions, [{"version": LOCK, "current": 0, "vector": PLACEHOLDER,
+                                                "manifest": json.dumps(me)}])
+    time.sleep(LOCK_SETTLE_SECONDS)
+    holder = _lock_holder(connection, names)
+    if holder is None or holder.get("token") != me["token"]:
+        raise _held_by(connection, holder or me)
+    try:
+        yield
+    finally:
+        holder = _lock_holder(connection, names)
+        if holder is not None and holder.get("token") == me["token"]:
+            connection.write("delete", names.versions, ids=[LOCK])
+
+
 def _comparable(manifest: dict) -> dict:
     return {k: v for k, v in manifest.items() if k not in VOLATILE and k != "version"}
 
@@ -138,49 +201,51 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
     """
     dim = int(built.manifest["dim"])
     create_missing(connection, names, dim)
-    current = current_version(connection, names)
-    published = versions(connection, names)
-    newest = published[-1] if published else 0
-    if current is not None:
-        before = manifest_of(connection, names, current)
-        if before["dim"] != dim:
-            raise ModelMismatch(f"Milvus at {connection.uri} holds {before['dim']}-dimensional vectors of "
-                                f"{before['model_id']!r}; this build has {dim} — publish it under another "
-                                "store (a new .db file or Milvus database)")
-    _discard_unfinished(connection, names, newest)
-    # After a rollback the current version is not the newest, whose rows the comparison below reads:
-    # the build it was published from, or one repeating that byte for byte, is still no new version.
-    if current is not None and same_build({k: v for k, v in before.items() if k != "version"}, built.manifest):
-        return PublishReport(version=current, previous=current, inserted=0, closed=0, deleted=0)
-    target = build_rows(built, documents)
-    held = {kind: _open_keys(connection, collection)
-            for kind, collection in zip(("speeches", "passages", "spans"), names.data)}
-    unchanged = all(set(target[kind]) == set(held[kind]) for kind in target)
-    if unchanged and current == newest and current is not None and _comparable(before) == _comparable(built.manifest):
-        return PublishReport(version=current, previous=current, inserted=0, closed=0, deleted=0)
+    with writing(connection, names):
+        current = current_version(connection, names)
+        published = versions(connection, names)
+        newest = published[-1] if published else 0
+        if current is not None:
+            before = manifest_of(connection, names, current)
+            if before["dim"] != dim:
+                raise ModelMismatch(f"Milvus at {connection.uri} holds {before['dim']}-dimensional vectors of "
+                                    f"{before['model_id']!r}; this build has {dim} — publish it under another "
+                                    "store (a new .db file or Milvus database)")
+        _discard_unfinished(connection, names, newest)
+        # After a rollback the current version is not the newest, whose rows the comparison below reads:
+        # the build it was published from, or one repeating that byte for byte, is still no new version.
+        if current is not None and same_build({k: v for k, v in before.items() if k != "version"}, built.manifest):
+            return PublishReport(version=current, previous=current, inserted=0, closed=0, deleted=0)
+        target = build_rows(built, documents)
+        held = {kind: _open_keys(connection, collection)
+                for kind, collection in zip(("speeches", "passages", "spans"), names.data)}
+        unchanged = all(set(target[kind]) == set(held[kind]) for kind in target)
+        if (unchanged and current == newest and current is not None
+                and _comparable(before) == _comparable(built.manifest)):
+            return PublishReport(version=current, previous=current, inserted=0, closed=0, deleted=0)
 
-    version = newest + 1
-    inserted = closed = 0
-    for kind, collection in zip(("speeches", "passages", "spans"), names.data):
-        fresh = [dict(row, pk=primary_key(key, version), since=version, until=OPEN)
-                 for key, row in target[kind].items() if key not in held[kind]]
-        for start in range(0, len(fresh), INSERT_BATCH):
-            batch = [dict(row, vector=[float(x) for x in row["vector"]]) if kind == "spans" else
-                     dict(row, vector=PLACEHOLDER) if kind == "speeches" else row
-                     for row in fresh[start:start + INSERT_BATCH]]
-            connection.write("insert", collection, batch)
-        gone = [{"pk": pk, "until": version} for key, pk in held[kind].items() if key not in target[kind]]
-        for start in range(0, len(gone), INSERT_BATCH):
-            connection.write("upsert", collection, gone[start:start + INSERT_BATCH], partial_update=True)
-        inserted += len(fresh)
-        closed += len(gone)
-    manifest = dict(built.manifest, version=version)
-    history = served(connection, names)
-    connection.write("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
-                                                "manifest": json.dumps(manifest, ensure_ascii=False)}])
-    _point(connection, names, [*history, version])
-    deleted = prune(connection, names, keep=keep)
-    return PublishReport(version=version, previous=current, inserted=inserted, closed=closed, deleted=deleted)
+        version = newest + 1
+        inserted = closed = 0
+        for kind, collection in zip(("speeches", "passages", "spans"), names.data):
+            fresh = [dict(row, pk=primary_key(key, version), since=version, until=OPEN)
+                     for key, row in target[kind].items() if key not in held[kind]]
+            for start in range(0, len(fresh), INSERT_BATCH):
+                batch = [dict(row, vector=[float(x) for x in row["vector"]]) if kind == "spans" else
+                         dict(row, vector=PLACEHOLDER) if kind == "speeches" else row
+                         for row in fresh[start:start + INSERT_BATCH]]
+                connection.write("insert", collection, batch)
+            gone = [{"pk": pk, "until": version} for key, pk in held[kind].items() if key not in target[kind]]
+            for start in range(0, len(gone), INSERT_BATCH):
+                connection.write("upsert", collection, gone[start:start + INSERT_BATCH], partial_update=True)
+            inserted += len(fresh)
+            closed += len(gone)
+        manifest = dict(built.manifest, version=version)
+        history = served(connection, names)
+        connection.write("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
+                                                    "manifest": json.dumps(manifest, ensure_ascii=False)}])
+        _point(connection, names, [*history, version])
+        deleted = prune(connection, names, keep=keep)
+        return PublishReport(version=version, previous=current, inserted=inserted, closed=closed, deleted=deleted)
 
 
 def _point(connection: Connection, names: Names, history: list[int]) -> None:
@@ -191,11 +256,12 @@ def _point(connection: Connection, names: Names, history: list[int]) -> None:
 
 def rollback(connection: Connection, names: Names) -> int:
     """Make the version served before the current one current again; returns it."""
-    earlier = served(connection, names)[:-1]
-    if not earlier:
-        raise IndexNotBuilt(f"no earlier version to roll back to in Milvus at {connection.uri}")
-    _point(connection, names, earlier)
-    return earlier[-1]
+    with writing(connection, names):
+        earlier = served(connection, names)[:-1]
+        if not earlier:
+            raise IndexNotBuilt(f"no earlier version to roll back to in Milvus at {connection.uri}")
+        _point(connection, names, earlier)
+        return earlier[-1]
 
 
 def prune(connection: Connection, names: Names, *, keep: int = KEEP_BUILDS) -> int:
