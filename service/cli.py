@@ -99,6 +99,23 @@ def _store_option(value: str) -> str:
     return value
 
 
+# In an index root: the Milvus its builds were last published to, so that a build there without --store is
+# told it stays local (an operator's add without SPEECHQA_STORE printed "added", no server saw it, and the
+# next build on Milvus, which reads what Milvus serves, removed it again).
+PUBLISHED_TO = "PUBLISHED_TO"
+
+
+def _warn_if_unpublished(source, root: Path) -> None:
+    """Say that a change to ``root`` made without Milvus stays local, where ``root`` publishes to Milvus."""
+    from index.source import MilvusSource
+
+    marker = root / PUBLISHED_TO
+    if not isinstance(source, MilvusSource) and marker.is_file():
+        store = marker.read_text(encoding="utf-8").strip()
+        print(f"warning: {root} publishes to Milvus at {store}; without --store {store} (or SPEECHQA_STORE) this "
+              f"command changes only {root}, and Milvus goes on serving what it did", file=sys.stderr)
+
+
 def _publish(source, report, root: Path) -> None:
     """Make a finished build current in Milvus too, writing only what changed (FAISS: already current);
     the passages' BM25 terms come from the build's memo under ``root``, not from jieba again."""
@@ -113,6 +130,7 @@ def _publish(source, report, root: Path) -> None:
     started = time.perf_counter()
     published = source.index.publish(FaissBm25Store.load(report.directory), documents=bm25_documents(root).many)
     took = f"{time.perf_counter() - started:.1f}s"
+    (root / PUBLISHED_TO).write_text(str(source), encoding="utf-8")
     if published.version == published.previous:
         print(f"  Milvus at {source} already serves this build as version {published.version}: nothing written "
               f"({took})")
@@ -192,6 +210,7 @@ def cmd_build(args) -> int:
 
     root = _index_root(args)
     source = _source(args)
+    _warn_if_unpublished(source, root)
     if args.if_missing and source.current() is not None:  # asks Milvus first: unreachable fails here
         unservable = _unservable(source)
         if unservable is None:
@@ -263,6 +282,7 @@ def cmd_add(args) -> int:
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
     source = _source(args)
+    _warn_if_unpublished(source, root)
     manifest = _current_manifest(source, root, then="add the files")
     sources = [Path(s) for s in manifest["sources"]]
     _refuse_gone(sources, then="then add again (nothing was added)")
@@ -287,6 +307,7 @@ def cmd_remove(args) -> int:
 
     root = _index_root(args)
     source = _source(args)
+    _warn_if_unpublished(source, root)
     manifest = _current_manifest(source, root, then="remove the files")
     sources = [Path(s).resolve() for s in manifest["sources"]]
     given = {Path(f).resolve(): f for f in args.files}  # a file already deleted is removed all the same
@@ -456,6 +477,7 @@ def cmd_rollback(args) -> int:
     from index.source import MilvusSource
 
     source = _source(args)
+    _warn_if_unpublished(source, _index_root(args))
     # a build running meanwhile would publish over the rollback, and prune the build rolled away from
     with build_lock(_index_root(args), then="roll back"):
         current = source.rollback()

@@ -190,6 +190,10 @@ def test_the_command_line_builds_rolls_back_and_asks_on_milvus(setup, capsys):
     assert main([*common, "ask", "保密意识", "--json", "-k", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["speech"]["title"] == "保密工作讲话"
     assert uri != store
+    # the same root built without --store is told that Milvus will not see it
+    assert main(["--index", str(setup["root"]), "--store", "faiss", "build", "--corpus", str(setup["corpus"]), "-q"]) == 0
+    assert (f"warning: {setup['root']} publishes to Milvus at {store}; without --store {store} (or SPEECHQA_STORE) "
+            f"this command changes only {setup['root']}" in capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("store", ["milvus", "tcp://host:19530"])
