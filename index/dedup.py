@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from index.query import squash
+from index.simplified import FOLD_VERSION
 
 SHINGLE = 5
 THRESHOLD = 0.5
@@ -39,7 +40,7 @@ _SEED = 20240415
 # Passages whose shingles are hashed together in one numpy pass (bounds the (hashes × shingles) matrix).
 _BATCH_SHINGLES = 20_000
 # What a signature depends on: builds remember them per text under this name (index/build.py).
-SIGNATURE_VERSION = f"{SHINGLE}-{BANDS}x{ROWS_PER_BAND}-{_SEED}-simplified"
+SIGNATURE_VERSION = f"{SHINGLE}-{BANDS}x{ROWS_PER_BAND}-{_SEED}-{FOLD_VERSION}"
 
 
 def shingles(text: str) -> np.ndarray:

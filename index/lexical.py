@@ -21,10 +21,10 @@ import numpy as np
 from index.bilingual import translated_terms
 from index.files import cached_marshal
 from index.model import default_cache_dir
-from index.simplified import simplified
+from index.simplified import FOLD_VERSION, simplified
 
 # Names the tokeniser and what a BM25 document holds (see ``document_terms``).
-LEXICAL_VERSION = "jieba-search-title-english-simplified-4"
+LEXICAL_VERSION = f"jieba-search-title-english-4-{FOLD_VERSION}"
 
 # Function words and the corpus's anonymisation placeholders (xx, 20xx): they occur in
 # nearly every passage, so they only add noise to BM25's term weights.

@@ -243,8 +243,8 @@ class Searcher:
         hold every quote between their passages (``phrases_spread``); when it left fewer hits than
         asked for, those hits followed by the question ranked without its quotes (``phrases_held``).
 
-        A question quotes to name what it asks about as often as to require wording: 通渭县的发言按
-        “前提”“关键”“重点”分三部分，其中“关键”指的是什么？ quotes the speech's structure, which one passage
+        A question quotes to name what it asks about as often as to require wording: “中国糖都”所在的
+        那个边境市，在陆地边境线和壮族人口上有什么特点？ quotes what names the city, which one passage
         holds, and was answered with that passage alone. On all sets 14 question×arm ranks moved,
         all up (hybrid: three from none to 2, 2 and 4). A query of phrases alone stays strict.
 

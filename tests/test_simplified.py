@@ -21,6 +21,13 @@ def test_traditional_characters_take_their_simplified_forms_and_keep_their_place
     assert simplified("Food security 糧食") == "Food security 粮食"
 
 
+def test_hong_kong_and_taiwan_forms_fold_where_simplified_text_never_writes_them():
+    assert simplified("拱衞首都 敍述 衹有") == "拱卫首都 叙述 只有"  # Hong Kong's forms (OpenCC's s2hk writes them)
+    assert simplified("屋簷 麻痺") == "屋檐 麻痹"  # Taiwan's
+    # GB2312 encodes 著 and 么: Taiwan's 著 for 着 is left to the words around it, which a fold cannot see
+    assert simplified("著力 显著 什么") == "著力 显著 什么"
+
+
 def test_simplified_text_keeps_its_characters():
     # 苧 is a traditional character and the simplified form of another; 著 is simplified 显著's own
     assert simplified("显著成效 苧麻") == "显著成效 苧麻"
