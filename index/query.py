@@ -17,7 +17,7 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
 * ``-词`` or ``-"…"`` — leave out passages that contain it (again verbatim, on characters).
   The minus must open a term (start of the query, after a space or right after a phrase's closing
   quote, as in ``"保交楼"-"粮食"``): the hyphens of COVID-19 or e-commerce are part of the word.
-* ``title:词``, ``标题:词`` (either colon, ``：`` too; the value may be quoted) — only speeches
+* ``title:词``, ``标题:词`` or ``標題:词`` (either colon, ``：`` too; the value may be quoted) — only speeches
   whose title contains it; ``-title:词`` — only speeches whose title does not.
 * Everything else is free text, ranked as before within the passages the rest allows.
 
@@ -54,7 +54,7 @@ _DROP_QUOTES = str.maketrans("", "", OPENING_QUOTES + CLOSING_QUOTES)
 # non-joiner and joiner, U+2060 word joiner, U+FEFF): a phrase pasted with one inside must still match.
 INVISIBLE_MARKS = "\u200b\u200c\u200d\u2060\ufeff"
 _DROP_INVISIBLE = str.maketrans("", "", INVISIBLE_MARKS)
-_FIELD = re.compile(r"(?:title|标题)[:：]", re.IGNORECASE)
+_FIELD = re.compile(r"(?:title|标题|標題)[:：]", re.IGNORECASE)
 # Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
 # wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
 _GAP = re.compile(r"…+|⋯+|\.{3,}")

@@ -32,6 +32,7 @@ from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, INVISIBLE_MARKS, OPENING
     ("增长 - 下降", ParsedQuery(text="增长 - 下降")),
     ("title:安全 风险", ParsedQuery(text="风险", titles=("安全",))),
     ("-title:晋中 风险 -标题：「壮乡 首府」", ParsedQuery(text="风险", excluded_titles=("晋中", "壮乡首府"))),
+    ("標題：晉中 防範風險", ParsedQuery(text="防範風險", titles=("晉中",))),  # typed in traditional characters
     ("标题：晋中 风险", ParsedQuery(text="风险", titles=("晋中",))),
     ("TITLE:首都", ParsedQuery(text="", titles=("首都",))),
     ('标题:"国家 安全" 风险', ParsedQuery(text="风险", titles=("国家安全",))),
