@@ -191,11 +191,12 @@ class EmbeddingCache:
     it (``<slug>.part-<n>.npz``), so a build killed halfway resumes from what it had embedded;
     :meth:`save` folds the parts back into the one file.
 
-    A vector stays while one of the last ``KEEP_BUILDS`` saves used it — while a build it belongs to
-    can be rolled back to — so a file removed and added again, or a rollback and a rebuild, embeds
+    A vector stays while one of the last ``KEEP_BUILDS`` builds kept used it — while a build it belongs
+    to can be rolled back to — so a file removed and added again, or a rollback and a rebuild, embeds
     nothing (keeping only the last build's vectors re-embedded 421 texts after a folder's remove and
-    rollback). Each entry records the last save that used it (``generations``; an older file without
-    them counts as the last save's).
+    rollback). Each entry records the generation that last used it (``generations``), one per kept
+    build: a build that takes the place of the one before it (an unchanged rebuild) takes its generation
+    too. A file written before generations were recorded counts as this save's.
     """
 
     def __init__(self, root: Path, model_id: str):
@@ -233,11 +234,11 @@ class EmbeddingCache:
         """Write these (just embedded) entries to a new part file at once."""
         self._write(self.path.with_name(f"{self.path.stem}.part-{len(self._parts()):06d}.npz"), list(keys))
 
-    def save(self, keep: Sequence[str]) -> None:
+    def save(self, keep: Sequence[str], *, replacing: bool = False) -> None:
         """Write the entries in ``keep`` (this build's) and those an earlier kept build used atomically,
-        then drop the part files."""
+        then drop the part files; ``replacing``: this build took the previous one's place among the kept."""
         parts = self._parts()
-        self.generation += 1
+        self.generation += 0 if replacing and self.generation else 1
         self.used_by.update(dict.fromkeys(keep, self.generation))
         oldest = self.generation - lifecycle.KEEP_BUILDS  # a save whose build has left the kept ones
         kept = [k for k in self.vectors if self.used_by.setdefault(k, self.generation) > oldest]
@@ -527,7 +528,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     manifest = store.FaissBm25Store(manifest, passages, infos, dense, lexical, units,
                                     unit_vectors=unit_vectors).save(staged)
     published = lifecycle.publish(root, staged, build_id)
-    cache.save(keys)
+    cache.save(keys, replacing=published.replaced is not None)
     for memo in (count_tokens, sketches, documents):
         memo.save()
     for stale in (root / CACHE).glob("terms-*.marshal"):  # the documents' memo before it joined their terms

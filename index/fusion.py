@@ -123,8 +123,9 @@ def learned_fuse(arms: dict[str, list[Match]], model: LogisticModel, coverage: C
 
 
 def confidences(ranked: Sequence[tuple[int, float]], arms: dict[str, list[Match]],
-                model: LogisticModel, coverage: Coverage, *, rrf_k: int = RRF_K) -> list[float]:
+                model: LogisticModel, coverage: Coverage, *, english: bool = False,
+                rrf_k: int = RRF_K) -> list[float]:
     """The model's probability for each already-ranked row (the single-arm modes keep their order)."""
     rows = [row for row, _ in ranked]
-    matrix = feature_matrix(rows, arms, coverage, model.features, rrf_k=rrf_k)
+    matrix = feature_matrix(rows, arms, coverage, model.features, english=english, rrf_k=rrf_k)
     return [float(p) for p in model.probability(matrix)] if rows else []

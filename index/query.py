@@ -130,12 +130,14 @@ _NAMED_SPEECH = (
 def named_speech_question(query: str) -> NamedSpeechQuestion | None:
     """The naming and asking halves of a question phrased as "the speech that says X: what about Y?",
     or None. A split that would cut a quoted phrase in two, or leave nothing to rank in the asked
-    half (only punctuation, exclusions or filters), is no split."""
+    half (only punctuation, exclusions or filters), is no split. The patterns read the question in
+    simplified characters (那篇 typed 那篇, 發言 as 发言); the halves are the question's own words."""
     query = query.strip()
-    match = next((m for m in (pattern.match(query) for pattern in _NAMED_SPEECH) if m), None)
+    folded = simplified(query)  # one character for one: the match's offsets are the question's
+    match = next((m for m in (pattern.match(folded) for pattern in _NAMED_SPEECH) if m), None)
     if match is None:
         return None
-    naming, asked = match["naming"].strip(), match["asked"].strip()
+    naming, asked = (query[match.start(half):match.end(half)].strip() for half in ("naming", "asked"))
     try:
         parse_query(naming)
         words = parse_query(asked).text

@@ -105,7 +105,7 @@ def _store_option(value: str) -> str:
 PUBLISHED_TO = "PUBLISHED_TO"
 
 
-def _warn_if_unpublished(source, root: Path) -> None:
+def _warn_change_stays_local(source, root: Path) -> None:
     """Say that a change to ``root`` made without Milvus stays local, where ``root`` publishes to Milvus."""
     from index.source import MilvusSource
 
@@ -210,7 +210,7 @@ def cmd_build(args) -> int:
 
     root = _index_root(args)
     source = _source(args)
-    _warn_if_unpublished(source, root)
+    _warn_change_stays_local(source, root)
     if args.if_missing and source.current() is not None:  # asks Milvus first: unreachable fails here
         unservable = _unservable(source)
         if unservable is None:
@@ -282,7 +282,7 @@ def cmd_add(args) -> int:
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
     source = _source(args)
-    _warn_if_unpublished(source, root)
+    _warn_change_stays_local(source, root)
     manifest = _current_manifest(source, root, then="add the files")
     sources = [Path(s) for s in manifest["sources"]]
     _refuse_gone(sources, then="then add again (nothing was added)")
@@ -307,7 +307,7 @@ def cmd_remove(args) -> int:
 
     root = _index_root(args)
     source = _source(args)
-    _warn_if_unpublished(source, root)
+    _warn_change_stays_local(source, root)
     manifest = _current_manifest(source, root, then="remove the files")
     sources = [Path(s).resolve() for s in manifest["sources"]]
     given = {Path(f).resolve(): f for f in args.files}  # a file already deleted is removed all the same
@@ -477,7 +477,7 @@ def cmd_rollback(args) -> int:
     from index.source import MilvusSource
 
     source = _source(args)
-    _warn_if_unpublished(source, _index_root(args))
+    _warn_change_stays_local(source, _index_root(args))
     # a build running meanwhile would publish over the rollback, and prune the build rolled away from
     with build_lock(_index_root(args), then="roll back"):
         current = source.rollback()

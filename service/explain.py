@@ -84,7 +84,7 @@ def _phrases_in_titles(searcher, parsed: ParsedQuery) -> list[str]:
     for phrase in parsed.phrases:
         titles = [info.title for info in searcher.speeches if squash(phrase) in squash(info.title)]
         if titles:
-            field = f"title:{phrase}" if len(phrase.split()) == 1 else f'title:"{phrase}"'
+            field = ParsedQuery(text="", titles=(phrase,)).written()  # quoted where the words need it
             more = f"等 {len(titles)} 篇讲话" if len(titles) > 1 else ""
             notes.append(f"“{phrase}”是《{titles[0]}》{more}标题里的话，标题不算段落正文：按标题查找请用 {field}。")
     return notes

@@ -74,8 +74,12 @@ def test_vectors_last_while_a_kept_build_uses_them(tmp_path, corpus, encoder):
     build([corpus], root, encoder=encoder)
     assert build([corpus, later], root, encoder=encoder).embedded > 0
     build([corpus], root, encoder=encoder)  # the file removed: the build before can still be rolled back to
+    for _ in range(3):  # unchanged rebuilds take the current build's place, and no rollback slot
+        assert build([corpus], root, encoder=encoder).replaced is not None
     assert build([corpus, later], root, encoder=encoder).embedded == 0
-    for _ in range(lifecycle.KEEP_BUILDS):  # until no kept build holds the file's sentences
+    for day in range(lifecycle.KEEP_BUILDS):  # new builds, until no kept build holds the file's sentences
+        (corpus / "day.txt").write_text(f"第{day + 1}天的讲话\n一、做好保密工作\n全体干部要严守保密纪律。\n",
+                                        encoding="utf-8")
         build([corpus], root, encoder=encoder)
     assert build([corpus, later], root, encoder=encoder).embedded > 0
 

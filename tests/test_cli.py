@@ -73,6 +73,10 @@ def test_ask_says_why_it_found_nothing_as_the_page_does(index_root, capsys):
     assert capsys.readouterr().out.startswith(
         "没有找到相关段落：“坚决筑牢中国式现代化xx国门安全屏障”是《坚决筑牢中国式现代化xx国门安全屏障》标题里的话，"
         "标题不算段落正文：按标题查找请用 title:坚决筑牢中国式现代化xx国门安全屏障。\n")
+    # a title that holds quotes of its own is offered quoted, so that it stays one title filter
+    title = "认真践行总体国家安全观坚决筑牢首都“护城河”xx防线"
+    assert main(["--index", str(index_root), "ask", f"「{title}」"]) == 0
+    assert f"按标题查找请用 title:\"{title}\"。\n" in capsys.readouterr().out
 
 
 def test_a_file_name_cannot_forge_a_line_or_colour_the_terminal_in_build_output(tmp_path, capsys):

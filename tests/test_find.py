@@ -98,6 +98,14 @@ def test_a_question_whose_quote_few_passages_hold_gets_them_first_then_its_unquo
     assert [hit.passage.id for hit in find_searcher.answer("“储备轮换”", k=3).hits] == [ids[C_STORE]]
     grouped = find_searcher.answer(question, k=3, group="speech")
     assert grouped.phrases_held is None and [hit.passage.id for hit in grouped.hits] == [ids[C_STORE]]
+    # the reprint holds 养老诈骗 and the original does not: one result for the two copies, not one each
+    reprinted = find_searcher.answer("怎样打击“养老诈骗”等违法犯罪？", k=5)
+    shown = [hit.passage.id for hit in reprinted.hits]
+    assert shown[0] == ids[B_SAFETY] and ids[A_SAFETY] not in shown
+    # nothing ranked beside what holds the quote (BM25 within the reprint's speech): nothing is "first"
+    reprint_speech = next(p.speech_id for p in find_searcher.passages if p.id == ids[B_SAFETY])
+    scoped = find_searcher.answer("打击“诈骗等违法犯罪”", k=5, mode="bm25", speech=reprint_speech)
+    assert len(scoped.hits) == 1 and scoped.phrases_held is None
 
 
 def test_quotes_no_passage_holds_together_lead_with_the_speech_that_holds_them_between_its_passages(

@@ -224,6 +224,7 @@ def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path, hi
     import socket
     import subprocess
     import sys
+    import time
 
     from index.errors import BuildInProgress
     from index.milvus.schema import PLACEHOLDER
@@ -234,7 +235,7 @@ def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path, hi
     assert index.publish(steps["seeds"].built).version == 1
 
     def lock_held_by(pid: int) -> None:
-        holder = {"host": socket.gethostname(), "pid": pid, "token": "other", "since": 0}
+        holder = {"host": socket.gethostname(), "pid": pid, "token": "other", "since": time.time()}
         index.connection.call("upsert", index.names.versions, [{"version": LOCK, "current": 0, "vector": PLACEHOLDER,
                                                                "manifest": json.dumps(holder)}])
 
@@ -249,5 +250,40 @@ def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path, hi
                               text=True, check=True)
     lock_held_by(int(finished.stdout))  # one that was killed halfway: its process is gone
     assert index.publish(steps["added"].built).version == 2
+    holder = {"host": socket.gethostname(), "pid": os.getpid(), "token": "other", "since": 0}  # a reused pid
+    index.connection.call("upsert", index.names.versions, [{"version": LOCK, "current": 0, "vector": PLACEHOLDER,
+                                                           "manifest": json.dumps(holder)}])
+    assert index.rollback() == 1  # its lease ran out long ago
     assert index.connection.call("query", index.names.versions, filter=f"version == {LOCK}",
                                  output_fields=["version"]) == []  # released
+
+
+def test_a_writer_that_lost_the_lock_midway_makes_nothing_current(tmp_path, history, monkeypatch):
+    """Two writers that both found the lock free both take it; only the lock's last writer moves the pointer."""
+    import json
+
+    from index.errors import BuildInProgress
+    from index.milvus import versions as versions_module
+    from index.milvus.schema import PLACEHOLDER
+    from index.milvus.versions import LOCK
+
+    _, steps, _, _ = history
+    index = MilvusIndex(str(tmp_path / "milvus.db"))
+    assert index.publish(steps["seeds"].built).version == 1
+    served = versions_module.served
+
+    def another_writer_takes_the_lock(connection, names):  # called after the rows, before the version's row
+        holder = {"host": "elsewhere", "pid": 1, "token": "other", "since": 9e12}
+        connection.call("upsert", names.versions, [{"version": LOCK, "current": 0, "vector": PLACEHOLDER,
+                                                    "manifest": json.dumps(holder)}])
+        return served(connection, names)
+
+    monkeypatch.setattr(versions_module, "served", another_writer_takes_the_lock)
+    with pytest.raises(BuildInProgress, match="another publish is writing"):
+        index.publish(steps["added"].built)
+    monkeypatch.setattr(versions_module, "served", served)
+    assert (index.versions(), index.current_version()) == ([1], 1)
+    assert index.open().passages == steps["seeds"].built.passages
+    index.connection.call("delete", index.names.versions, ids=[LOCK])  # that writer finished
+    assert index.publish(steps["added"].built).version == 2  # and the lost one's rows were removed first
+    assert index.open().passages == steps["added"].built.passages

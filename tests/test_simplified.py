@@ -78,3 +78,10 @@ def test_a_traditional_phrase_check_finds_and_marks_the_simplified_wording(clien
     body = client.get("/api/search", query_string={"q": "「保交樓、穩民生」"}).get_json()
     assert body["matched"] >= 1 and body["query"] == "「保交樓、穩民生」"
     assert "<mark>保交楼、稳民生</mark>" in body["results"][0]["highlight"]
+
+
+def test_a_traditional_question_naming_its_speech_keeps_its_own_words(searcher):
+    question = "講壯鄉首府安全屏障的那篇，維護政治安全這塊說了什麼"
+    answer = searcher.answer(question, k=3)
+    assert answer.named_speech == searcher.answer("讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么", k=3).named_speech
+    assert answer.asked == "維護政治安全這塊說了什麼"

@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -144,16 +144,19 @@ def _lock_holder(connection: Connection, names: Names) -> dict | None:
 
 
 def _abandoned(holder: dict) -> bool:
-    """Whether the writer that holds the lock is gone: its process, on this machine, or its lease."""
-    if holder.get("host") == socket.gethostname():
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
+    """Whether the writer that holds the lock is gone: its lease ran out, or, on this machine, its process
+    (a pid is reused in time, by a restarted container's first process say: the lease still ends)."""
+    if time.time() - float(holder.get("since", 0)) > LOCK_LEASE_SECONDS:
+        return True
+    if holder.get("host") != socket.gethostname():
         return False
-    return time.time() - float(holder.get("since", 0)) > LOCK_LEASE_SECONDS
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _held_by(connection: Connection, holder: dict) -> BuildInProgress:
@@ -164,9 +167,12 @@ def _held_by(connection: Connection, holder: dict) -> BuildInProgress:
 
 
 @contextmanager
-def writing(connection: Connection, names: Names) -> Iterator[None]:
+def writing(connection: Connection, names: Names) -> Iterator[Callable[[], None]]:
     """Hold the writers' lock while the block writes; BuildInProgress, before anything is written, when
-    another writer holds it."""
+    another writer holds it. The block gets a check to call before it moves the pointer: Milvus has no
+    compare-and-set, so two writers that find the lock free within one write's latency can both take it,
+    and the check leaves only the lock's last writer to make its version current (the other's rows are
+    the unfinished publish the next one removes)."""
     me = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex, "since": time.time()}
     holder = _lock_holder(connection, names)
     if holder is not None and not _abandoned(holder):
@@ -174,11 +180,15 @@ def writing(connection: Connection, names: Names) -> Iterator[None]:
     connection.write("upsert", names.versions, [{"version": LOCK, "current": 0, "vector": PLACEHOLDER,
                                                 "manifest": json.dumps(me)}])
     time.sleep(LOCK_SETTLE_SECONDS)
-    holder = _lock_holder(connection, names)
-    if holder is None or holder.get("token") != me["token"]:
-        raise _held_by(connection, holder or me)
+
+    def still_held() -> None:
+        holder = _lock_holder(connection, names)
+        if holder is None or holder.get("token") != me["token"]:
+            raise _held_by(connection, holder or me)
+
+    still_held()
     try:
-        yield
+        yield still_held
     finally:
         holder = _lock_holder(connection, names)
         if holder is not None and holder.get("token") == me["token"]:
@@ -201,7 +211,7 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
     """
     dim = int(built.manifest["dim"])
     create_missing(connection, names, dim)
-    with writing(connection, names):
+    with writing(connection, names) as still_held:
         current = current_version(connection, names)
         published = versions(connection, names)
         newest = published[-1] if published else 0
@@ -241,6 +251,7 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
             closed += len(gone)
         manifest = dict(built.manifest, version=version)
         history = served(connection, names)
+        still_held()  # before the version's row: without it, the rows above are what the next publish removes
         connection.write("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
                                                     "manifest": json.dumps(manifest, ensure_ascii=False)}])
         _point(connection, names, [*history, version])
@@ -256,10 +267,11 @@ def _point(connection: Connection, names: Names, history: list[int]) -> None:
 
 def rollback(connection: Connection, names: Names) -> int:
     """Make the version served before the current one current again; returns it."""
-    with writing(connection, names):
+    with writing(connection, names) as still_held:
         earlier = served(connection, names)[:-1]
         if not earlier:
             raise IndexNotBuilt(f"no earlier version to roll back to in Milvus at {connection.uri}")
+        still_held()
         _point(connection, names, earlier)
         return earlier[-1]
 
