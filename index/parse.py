@@ -5,7 +5,7 @@ its canonical text: UTF-8 (a BOM is dropped), UTF-16 with or without a
 BOM, GB18030, or Big5 (where GB18030 would read it as rare characters). Bytes that none of the
 three reads whole are read in the one that leaves the fewest bad bytes (GB18030 before Big5, as
 above) when that is at most one byte in 1,000 — a copy cut mid-character, a stray byte, a line
-saved in another encoding — each run of bad bytes a U+FFFD, and ``load_corpus`` names the
+saved in another encoding — with a U+FFFD for each sequence it cannot read (a stray byte each), and ``load_corpus`` names the
 encoding, the count and the first lines holding them in a warning; a file further off is refused, naming the
 closest reading's first bad line. CRLF/CR become LF, each line loses its surrounding whitespace
 (U+3000 indentation included) and blank lines are dropped.
@@ -113,6 +113,12 @@ unless stated:
 * Every value is spaced the same whatever its source: each run of whitespace (U+3000 included)
   one space, none at the ends (a header's or a sidecar's 市长　周志刚 reads 市长 周志刚, as a
   byline's does).
+
+A file printed in traditional characters (a Hong Kong or Taiwan reprint) parses as its simplified
+original: every rule above, written in simplified words, reads a line as index/simplified.py folds it
+(講話人, 最後, 第 3 頁 as 讲话人, 最后, 第 3 页), and a 目录 entry finds its body line the same way.
+Whatever the parser keeps — titles, metadata values, block text, the lines a warning quotes — is the
+file's own, cut at the offsets the fold keeps: 講話人：陳大文 gives the speaker 陳大文.
 """
 from __future__ import annotations
 
@@ -128,6 +134,7 @@ from pathlib import Path
 
 from index.errors import CorpusError
 from index.records import SPEECH_METADATA, Block, Speech
+from index.simplified import simplified
 from index.word import read_docx
 
 _MARKER = re.compile(r"##paid(?:begin|end)##")
@@ -270,9 +277,13 @@ class SidecarError(CorpusError):
 
 @dataclass(frozen=True)
 class _Line:
+    """A line of the text, ``text`` as printed and ``words`` as index/simplified.py reads it: the rules
+    match ``words`` and a value is cut from ``text`` at the match's offsets, which the fold keeps."""
+
     start: int
     end: int
     text: str
+    words: str
 
 
 def decode(data: bytes, source: str) -> str:
@@ -350,7 +361,8 @@ def _nearly_text(data: bytes, source: str) -> tuple[str, str]:
     more than one byte in ``_BAD_BYTES_PER`` is bad (the file is no text in any of them).
 
     GB18030 reading the bytes as rare characters ranks after Big5, as in ``_gb18030_or_big5``. The
-    text is the codec's ``errors="replace"`` reading: a U+FFFD for each run of bytes it cannot read.
+    text is the codec's ``errors="replace"`` reading: a U+FFFD for each byte sequence it cannot read (for
+    UTF-8 each stray byte; a character cut in two is one).
     """
     readings = []
     for rank, codec, name in ((0, "utf-8", "UTF-8"), (1, "gb18030", "GB18030"), (2, "cp950", "Big5")):
@@ -427,11 +439,11 @@ def _read(text: str) -> tuple[str, Counter[str]]:
     with an ad between two paragraphs gives the original's passages, and a sentence a page break cut is
     one block again. ``load_corpus`` names each such line in a warning.
     """
-    furniture = _page_furniture([line for line in _lines(text) if not _is_noise(line.text)])
+    furniture = _page_furniture([line for line in _lines(text) if not _is_noise(line.words)])
 
     def left_out(line: str) -> bool:
-        pieces = [piece.text for piece in _lines(line)]
-        return bool(pieces) and all(_is_ad(piece) or piece in furniture for piece in pieces)
+        pieces = list(_lines(line))
+        return bool(pieces) and all(_is_ad(piece.words) or piece.text in furniture for piece in pieces)
 
     return "\n".join(line for line in text.split("\n") if not left_out(line)), furniture
 
@@ -522,53 +534,61 @@ def _lines(text: str) -> Iterator[_Line]:
             if stripped:
                 lead = len(segment) - len(segment.lstrip())
                 start = offset + a + lead
-                yield _Line(start, start + len(stripped), stripped)
+                yield _Line(start, start + len(stripped), stripped, simplified(stripped))
         offset += len(raw) + 1
+
+
+def _printed(text: str, match: re.Match, group: int) -> str:
+    """What a rule's ``match`` of ``text``'s simplified form holds in ``group``, as ``text`` prints it."""
+    return text[match.start(group):match.end(group)]
 
 
 def _title_key(text: str) -> str:
     """A title as the 目录 and the body both write it: whitespace and punctuation dropped, sentence
-    ends kept, so a body line that ends a sentence where its entry does not is prose quoting it."""
-    return _TITLE_IGNORED.sub("", text)
+    ends kept, so a body line that ends a sentence where its entry does not is prose quoting it; in
+    either script, as the search reads it."""
+    return _TITLE_IGNORED.sub("", simplified(text))
 
 
-def _is_ad(text: str) -> bool:
-    if len(text) > _AD_LIMIT:
+def _is_ad(words: str) -> bool:
+    """Whether a line, as ``_Line.words`` reads it, is an advertisement."""
+    if len(words) > _AD_LIMIT:
         return False
-    lowered = text.lower()
-    if _AD_BANNER.match(text):
+    lowered = words.lower()
+    if _AD_BANNER.match(words):
         return True
     if _AD_TRADE.search(lowered) and _AD_CONTACT.search(lowered):
         return bool(_AD_CUSTOMER.search(lowered) or not _AD_PROSE.search(lowered))
-    return bool(len(text) <= _AD_SOLICIT_LIMIT and _AD_SOLICIT.search(lowered) and _AD_GOODS.search(lowered)
+    return bool(len(words) <= _AD_SOLICIT_LIMIT and _AD_SOLICIT.search(lowered) and _AD_GOODS.search(lowered)
                 and not _AD_PROSE.search(lowered))
 
 
 def _advertisements(text: str) -> list[str]:
     """The lines of a file's text that ``parse_text`` leaves out as advertisements."""
-    return [line.text for line in _lines(text) if _is_ad(line.text)]
+    return [line.text for line in _lines(text) if _is_ad(line.words)]
 
 
-def _is_noise(text: str) -> bool:
-    return bool(_COUNT_LINE.fullmatch(text)) or _is_ad(text)
+def _is_noise(words: str) -> bool:
+    return bool(_COUNT_LINE.fullmatch(words)) or _is_ad(words)
 
 
 def _page_furniture(lines: list[_Line]) -> Counter[str]:
     """The page numbers and running headers among ``lines``, each with how often it occurs."""
     counts = Counter(line.text for line in lines)
+    words = {line.text: line.words for line in lines}
     titles = {_title_key(entry.group(2)) for line in lines
-              if len(line.text) <= 200 and (entry := _TOC_ENTRY.fullmatch(line.text))}
-    return Counter({text: count for text, count in counts.items() if _PAGE_NUMBER.fullmatch(text)
-                    or (count >= _RUNNING_HEADER_REPEATS and _may_run_as_header(text, titles))})
+              if len(line.text) <= 200 and (entry := _TOC_ENTRY.fullmatch(line.words))}
+    return Counter({text: count for text, count in counts.items() if _PAGE_NUMBER.fullmatch(words[text])
+                    or (count >= _RUNNING_HEADER_REPEATS and _may_run_as_header(words[text], titles))})
 
 
-def _may_run_as_header(text: str, titles: set[str]) -> bool:
+def _may_run_as_header(words: str, titles: set[str]) -> bool:
     # a compilation's speeches may share a title, a byline, a date: those lines repeat as structure
     # (a 座谈会 compilation prints one ——在…上的发言 under every title) and are read as metadata
     # punctuation marks a line as the speech's own, 同志们： above every speech of a compilation
-    return (len(text) <= _RUNNING_HEADER_CHARS and not _TITLE_PUNCT.search(text)
-            and _classify(text)[0] == "paragraph" and _title_key(text) not in titles
-            and not any(pattern.fullmatch(text) for pattern in (_HEADER_END, *_METADATA_LINES)))
+    return (len(words) <= _RUNNING_HEADER_CHARS and not _TITLE_PUNCT.search(words)
+            and _classify(words)[0] == "paragraph" and _title_key(words) not in titles
+            and not any(pattern.fullmatch(words) for pattern in (_HEADER_END, *_METADATA_LINES)))
 
 
 def _label(text: str, body_from: int = 0) -> str:
@@ -584,12 +604,13 @@ def _label(text: str, body_from: int = 0) -> str:
 
 
 def _classify(text: str) -> tuple[str, int, str]:
-    """(kind, heading level or 0, label)."""
+    """(kind, heading level or 0, label): the markers read in either script, the label as printed."""
+    words = simplified(text)
     for level, pattern in _HEADINGS:
-        marker = pattern.match(text)
+        marker = pattern.match(words)
         if marker and marker.end() < len(text):
             return "heading", level, _label(text, marker.end())
-    point = _POINT.match(text)
+    point = _POINT.match(words)
     if point and point.end() < len(text):
         return "point", 0, _label(text, point.end())
     return "paragraph", 0, ""
@@ -642,25 +663,26 @@ def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
     return tuple(blocks)
 
 
-def _looks_like_title(text: str) -> bool:
-    return (len(text) <= _TITLE_LIMIT and not _TITLE_PUNCT.search(text) and not _TOC_HEAD.fullmatch(text)
-            and _classify(text)[0] == "paragraph" and not _TOC_ENTRY_PAGED.fullmatch(text))
+def _looks_like_title(words: str) -> bool:
+    """Whether a line, as ``_Line.words`` reads it, may be a title."""
+    return (len(words) <= _TITLE_LIMIT and not _TITLE_PUNCT.search(words) and not _TOC_HEAD.fullmatch(words)
+            and _classify(words)[0] == "paragraph" and not _TOC_ENTRY_PAGED.fullmatch(words))
 
 
 def _toc(lines: list[_Line]) -> tuple[int, int, list[str]]:
     """(index of the first TOC line, index after the TOC, titles); (0, 0, []) when there is none."""
-    head = next((i for i, line in enumerate(lines[:10]) if _TOC_HEAD.fullmatch(line.text)), None)
+    head = next((i for i, line in enumerate(lines[:10]) if _TOC_HEAD.fullmatch(line.words)), None)
     if head is not None:
         first = head + 1
     else:
-        first = next((i for i, line in enumerate(lines[:10]) if _TOC_ENTRY_PAGED.fullmatch(line.text)), None)
-        if first is None or first + 1 >= len(lines) or not _TOC_ENTRY_PAGED.fullmatch(lines[first + 1].text):
+        first = next((i for i, line in enumerate(lines[:10]) if _TOC_ENTRY_PAGED.fullmatch(line.words)), None)
+        if first is None or first + 1 >= len(lines) or not _TOC_ENTRY_PAGED.fullmatch(lines[first + 1].words):
             return 0, 0, []
         head = first
     titles = []
     end = first
-    while end < len(lines) and len(lines[end].text) <= 200 and (entry := _TOC_ENTRY.fullmatch(lines[end].text)):
-        titles.append(entry.group(2).strip())
+    while end < len(lines) and len(lines[end].text) <= 200 and (entry := _TOC_ENTRY.fullmatch(lines[end].words)):
+        titles.append(_printed(lines[end].text, entry, 2).strip())
         end += 1
     if not titles and head < first:
         return _unnumbered_toc(lines, head)
@@ -688,8 +710,8 @@ def _unnumbered_toc(lines: list[_Line], head: int) -> tuple[int, int, list[str]]
 
 def _collection_occasion(collection: str) -> dict[str, str]:
     """``{"occasion": …}`` when a compilation's title names the meeting its speeches were given at."""
-    found = _COLLECTION_OCCASION.search(collection)
-    return {"occasion": found.group(1)} if found else {}
+    found = _COLLECTION_OCCASION.search(simplified(collection))
+    return {"occasion": _printed(collection, found, 1)} if found else {}
 
 
 def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
@@ -699,7 +721,7 @@ def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
             if title:
                 return title
     # a 目录 line whose entries could not be told from the body names no speech
-    opening = next((block.text for block in blocks if not _TOC_HEAD.fullmatch(block.text)), "")
+    opening = next((block.text for block in blocks if not _TOC_HEAD.fullmatch(simplified(block.text))), "")
     # a title is one line, and a block joined from wrapped lines holds several
     sentence = _SENTENCE_END.split(opening.split("\n", 1)[0][:200], maxsplit=1)[0].strip()
     if sentence:
@@ -742,12 +764,12 @@ def _header(lines: list[_Line], source: str, *,
     warning for a date it cannot read (the date is left unset; the speeches are indexed)."""
     fields: dict[str, str] = {}
     warnings: list[str] = []
-    used = 1 if allow_open and lines and _HEADER_END.fullmatch(lines[0].text) else 0
+    used = 1 if allow_open and lines and _HEADER_END.fullmatch(lines[0].words) else 0
     first = used
-    while used < len(lines) and (line := _HEADER_LINE.fullmatch(lines[used].text)):
-        name, value = _HEADER_KEYS[line.group(1).lower()], line.group(2).strip()
+    while used < len(lines) and (line := _HEADER_LINE.fullmatch(lines[used].words)):
+        name, value = _HEADER_KEYS[line.group(1).lower()], _printed(lines[used].text, line, 2).strip()
         if name == "date":
-            written = _DATE_VALUE.fullmatch(value)
+            written = _DATE_VALUE.fullmatch(line.group(2).strip())
             value = _iso_date(written) if written else None
             if value is None:
                 warnings.append(f"{source}: header line {lines[used].text!r} {_why_no_date(written)} — the date "
@@ -757,7 +779,7 @@ def _header(lines: list[_Line], source: str, *,
         used += 1
     if used == first:
         return {}, 0, []
-    if used < len(lines) and _HEADER_END.fullmatch(lines[used].text):
+    if used < len(lines) and _HEADER_END.fullmatch(lines[used].words):
         used += 1
     return fields, used, warnings
 
@@ -774,7 +796,7 @@ def _sidecar_fields(data: dict, where: str, warnings: list[str]) -> dict[str, st
         if not isinstance(value, str) or not value.strip():
             raise SidecarError(f"{where}: {name} must be a non-empty string or null")
         if name == "date":
-            written = _DATE_VALUE.fullmatch(value.strip())
+            written = _DATE_VALUE.fullmatch(simplified(value.strip()))
             if not written or _iso_date(written) is None:
                 warnings.append(f"{where}: date {value!r} {_why_no_date(written)} — the date is left unset, "
                                 "the other fields used; write it as 2023-04-15")
@@ -813,11 +835,11 @@ def _byline(body: list[_Line]) -> tuple[dict[str, str], list[int]]:
     fields: dict[str, str] = {}
     used: list[int] = []
     for index, line in enumerate(body[:_BYLINE_LINES]):
-        if (occasion := _OCCASION_LINE.fullmatch(line.text)) and "occasion" not in fields:
-            fields["occasion"] = occasion.group(1).strip()
-        elif (speaker := _SPEAKER_LINE.fullmatch(line.text)) and "speaker" not in fields:
-            fields["speaker"] = f"{speaker.group(1)} {speaker.group(2)}"
-        elif not _DATED_LINE.fullmatch(line.text):
+        if (occasion := _OCCASION_LINE.fullmatch(line.words)) and "occasion" not in fields:
+            fields["occasion"] = _printed(line.text, occasion, 1).strip()
+        elif (speaker := _SPEAKER_LINE.fullmatch(line.words)) and "speaker" not in fields:
+            fields["speaker"] = f"{_printed(line.text, speaker, 1)} {_printed(line.text, speaker, 2)}"
+        elif not _DATED_LINE.fullmatch(line.words):
             break
         else:
             continue
@@ -830,7 +852,7 @@ def _dated_line(body: list[_Line]) -> tuple[str | None, int] | None:
     that line's index in ``body``; when none of them names a full, real day, None and the index of
     the first that looks like a date (2023年10月, 2023年2月30日), which stays text."""
     positions = dict.fromkeys((*range(min(3, len(body))), len(body) - 1)) if body else {}
-    found = [(index, dated) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].text))]
+    found = [(index, dated) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].words))]
     for index, dated in found:
         if date := _iso_date(dated):
             return date, index
@@ -854,7 +876,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
     the furniture of ``text`` itself (a line left on its page by a glued marker repeats fewer times
     in what ``_read`` keeps).
     """
-    kept = [line for line in _lines(text) if not _is_noise(line.text)]
+    kept = [line for line in _lines(text) if not _is_noise(line.words)]
     furniture = _page_furniture(kept) if furniture is None else furniture
     lines = [line for line in kept if line.text not in furniture]
     warnings = [_furniture_warning(source, furniture)] if furniture else []
@@ -862,14 +884,14 @@ def _parse(text: str, source: str, sidecar: dict | None,
     warnings += problems
     lines = lines[used:]
     toc_head, toc_end, toc_titles = _toc(lines)  # the front matter before the TOC goes with it
-    front = [line.text for line in lines[:toc_head] if _looks_like_title(line.text)] if toc_titles else []
+    front = [line.text for line in lines[:toc_head] if _looks_like_title(line.words)] if toc_titles else []
     parts: list[tuple[str | None, list[_Line]]] = []
     if toc_titles:
         wanted = {_title_key(title) for title in toc_titles}
         matched: set[str] = set()
         current: tuple[str | None, list[_Line]] = (None, [])
         for line in lines[toc_end:]:
-            if (key := _title_key(line.text)) in wanted:
+            if (key := _title_key(line.words)) in wanted:
                 matched.add(key)
                 parts.append(current)
                 current = (line.text, [])
@@ -882,7 +904,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
     else:
         if _opens_with_series_header(lines):  # read as a compilation's front matter is
             front, lines = [lines[0].text], lines[1:]
-        if lines and _looks_like_title(lines[0].text):
+        if lines and _looks_like_title(lines[0].words):
             parts.append((lines[0].text, lines[1:]))  # a title with no body is no speech
         else:
             parts.append((None, lines))
@@ -909,8 +931,8 @@ def _parse(text: str, source: str, sidecar: dict | None,
             continue
         blocks = _blocks(body)
         metadata = {"collection": front[0]} | _collection_occasion(front[0]) if front else {}
-        if title is not None and (given_at := _TITLE_OCCASION.fullmatch(title)):
-            metadata["occasion"] = given_at.group(1)
+        if title is not None and (given_at := _TITLE_OCCASION.fullmatch(simplified(title))):
+            metadata["occasion"] = _printed(title, given_at, 1)
         metadata.update(file_header)
         metadata.update(sidecar["file"])
         if date:
@@ -922,8 +944,9 @@ def _parse(text: str, source: str, sidecar: dict | None,
         if title is None:
             title = _inferred_title(blocks, source)
         if dated is not None and not date:
-            line = body[dated].text
-            warnings.append(f"{source}: dated line {line!r} of 《{title}》 {_why_no_date(_DATED_LINE.fullmatch(line))}"
+            line = body[dated]
+            warnings.append(f"{source}: dated line {line.text!r} of 《{title}》 "
+                            f"{_why_no_date(_DATED_LINE.fullmatch(line.words))}"
                             " — kept as text, not read as the speech's date")
         seen[title] = seen.get(title, 0) + 1
         speech_id = hashlib.sha1(f"{source}\n{title}".encode()).hexdigest()[:12]
@@ -938,9 +961,9 @@ def _parse(text: str, source: str, sidecar: dict | None,
 def _opens_with_series_header(lines: list[_Line]) -> bool:
     """Whether a file without a 目录 opens with the header of the series or issue it was reprinted from,
     then the speech's title and that title's byline, date or header line."""
-    if len(lines) < 3 or not _looks_like_title(lines[0].text) or not _SERIES_HEADER.fullmatch(lines[0].text):
+    if len(lines) < 3 or not _looks_like_title(lines[0].words) or not _SERIES_HEADER.fullmatch(lines[0].words):
         return False
-    title, under_title = lines[1].text, lines[2].text
+    title, under_title = lines[1].words, lines[2].words
     return (_looks_like_title(title) and not any(pattern.fullmatch(title) for pattern in _METADATA_LINES)
             and any(pattern.fullmatch(under_title) for pattern in _METADATA_LINES))
 
@@ -959,7 +982,7 @@ def _split_at_named_titles(part: tuple[str | None, list[_Line]],
     title, body = part
     parts = [(title, [])]
     for line in body:
-        if _title_key(line.text) in wanted and len(line.text) <= _TOC_TITLE_LIMIT:
+        if _title_key(line.words) in wanted and len(line.text) <= _TOC_TITLE_LIMIT:
             parts.append((line.text, []))
         else:
             parts[-1][1].append(line)
@@ -983,10 +1006,10 @@ def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[
 def _opens_headed_speech(lines: list[_Line], index: int) -> bool:
     """Whether ``lines[index]`` is a title followed at once by header lines and a ``---`` line."""
     end = index + 1
-    while end < len(lines) and _HEADER_LINE.fullmatch(lines[end].text):
+    while end < len(lines) and _HEADER_LINE.fullmatch(lines[end].words):
         end += 1
-    return (index + 1 < end < len(lines) and bool(_HEADER_END.fullmatch(lines[end].text))
-            and _looks_like_title(lines[index].text))
+    return (index + 1 < end < len(lines) and bool(_HEADER_END.fullmatch(lines[end].words))
+            and _looks_like_title(lines[index].words))
 
 
 def _furniture_warning(source: str, furniture: Counter[str]) -> str:
@@ -1024,7 +1047,7 @@ def load_corpus(*sources: Path, progress: bool = False) -> tuple[list[Speech], l
 
 def _named_as_copy(name: str) -> bool:
     """Whether a file's name is one a file manager or a browser gives a copy (``_COPY_NAME``, ``_COPY_OF``)."""
-    stem = Path(name).stem.strip()
+    stem = simplified(Path(name).stem.strip())
     return bool(_COPY_NAME.search(stem) or _COPY_OF.match(stem))
 
 

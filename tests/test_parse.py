@@ -6,12 +6,16 @@ import json
 import os
 import re
 from collections import Counter
+from itertools import zip_longest
 from pathlib import Path
 
+import opencc
 import pytest
 
 from index.errors import CorpusError
 from index.parse import decode, load_corpus, parse_text, read_corpus_file
+from index.records import SPEECH_METADATA
+from index.simplified import simplified
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 COMPILATION = "000_1206e7a3e7cffc7d.txt"
@@ -225,7 +229,7 @@ def test_speech_prose_about_services_is_kept_whole(tmp_path):
     assert [b.text for b in speech.blocks] == POLICY.splitlines()[1:]
 
 
-@pytest.mark.parametrize("line", [
+ADVERTISEMENTS = [
     *SEED_ADS,
     "欢迎加入“某某svip会员”，添加客服：abc",
     "【公文素材】每日更新",
@@ -241,13 +245,16 @@ def test_speech_prose_about_services_is_kept_whole(tmp_path):
     "需要word版材料请加微信：bigan2023",
     "扫码关注，获取更多精品范文",
     "范文素材交流QQ群：123456789",
-])
+]
+
+
+@pytest.mark.parametrize("line", ADVERTISEMENTS)
 def test_advertisements_are_left_out(line):
     (speech,) = parse_text(f"守好粮仓\n要压实责任。\n{line}\n要稳定面积。", "ad.txt")
     assert [b.text for b in speech.blocks] == ["要压实责任。", "要稳定面积。"]
 
 
-@pytest.mark.parametrize("line", [
+AD_WORDS_IN_PROSE = [
     *POLICY.splitlines()[2:4],
     "我们通过微信公众号发布国家安全知识。",
     "公布国家安全机关举报受理电话：12339，畅通群众举报渠道。",
@@ -267,7 +274,10 @@ def test_advertisements_are_left_out(line):
     "警惕境外间谍情报机关以兼职为名诱导加微信，索要内部材料。",
     "要依法打击网上代写材料、售卖范文等行为，对通过公众号、加微信等方式招揽生意的坚决查处。",
     "学习材料已通过单位公众号推送，请大家关注公众号及时学习。",
-])
+]
+
+
+@pytest.mark.parametrize("line", AD_WORDS_IN_PROSE)
 def test_speech_lines_that_mention_ad_words_are_kept(line):
     (speech,) = parse_text(f"守好粮仓\n{line}", "prose.txt")
     assert [b.text for b in speech.blocks] == [line]
@@ -700,7 +710,7 @@ def test_of_two_files_with_one_text_the_one_named_as_a_copy_is_skipped(tmp_path)
 # each sorts before 讲话.txt, so that the file order alone would keep it
 @pytest.mark.parametrize("name", ["讲话 - 副本.txt", "讲话 - 副本 (2).txt", "讲话 拷贝 2.txt", "讲话 - Copy.txt",
                                   "讲话 copy 2.txt", "讲话 (another copy).txt", "讲话 (3rd copy).txt", "讲话(1).txt",
-                                  "Copy of 讲话.txt", "Copy (2) of 讲话.txt"])
+                                  "Copy of 讲话.txt", "Copy (2) of 讲话.txt", "講話 拷貝 2.txt"])
 def test_each_way_of_naming_a_copy_is_the_one_skipped(tmp_path, name):
     for file in (name, "讲话.txt"):
         (tmp_path / file).write_text("守好粮仓\n要压实责任。\n", encoding="utf-8")
@@ -1088,3 +1098,108 @@ def test_a_sidecar_occasion_beats_the_titles_and_the_titles_beats_the_compilatio
             + GIVEN_AT + "守好安全底线\n要压实责任。\n")
     assert [(s.title, s.occasion) for s in parse_text(text, "c.txt")] == [
         ("在全县安全生产约谈会上的讲话", "全县安全生产约谈会"), ("守好安全底线", "全县安全生产工作会议")]
+
+
+# A library printed in traditional characters, as OpenCC's s2hk writes the seeds for a reader in Hong Kong:
+# every rule reads a line as index/simplified.py folds it, and every value stays as the file prints it.
+TO_HONG_KONG = opencc.OpenCC("s2hk").convert
+HEADED_TRADITIONAL = """守好糧倉
+日期：2023年5月4日
+地點：香港
+講話人：陳大文
+場合：全港糧食安全工作會議
+彙編：糧食安全講話選編
+---
+一、把牢糧食安全主動權
+要壓實責任。
+端牢飯碗
+講話人：李四
+---
+要穩定面積。"""
+
+
+def test_a_traditional_header_after_a_title_gives_every_field_as_printed_and_is_no_body_text(tmp_path):
+    (tmp_path / "h.txt").write_text(HEADED_TRADITIONAL, encoding="utf-8")
+    (first, second), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert (first.title, first.date, first.place, first.speaker, first.occasion, first.collection) == (
+        "守好糧倉", "2023-05-04", "香港", "陳大文", "全港糧食安全工作會議", "糧食安全講話選編")
+    assert [b.text for b in first.blocks] == ["一、把牢糧食安全主動權", "要壓實責任。"]
+    # a title, its header and the --- further down start the next speech, as in simplified
+    assert (second.title, second.speaker, [b.text for b in second.blocks]) == ("端牢飯碗", "李四", ["要穩定面積。"])
+    assert all(HEADED_TRADITIONAL[b.start:b.end] == b.text for s in (first, second) for b in s.blocks)
+
+
+def test_a_traditional_byline_gives_the_occasion_and_speaker_as_printed_and_is_no_passage(tmp_path):
+    (tmp_path / "s.txt").write_text("堅定不移貫徹總體國家安全觀\n——在全市國家安全工作會議上的講話\n市委書記　張三\n"
+                                    "（2023年4月15日）\n同志們：\n今天召開會議。\n", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.occasion, speech.speaker, speech.date) == ("全市國家安全工作會議", "市委書記 張三", "2023-04-15")
+    assert [b.text for b in speech.blocks] == ["同志們：", "今天召開會議。"]
+    assert warnings == []
+
+
+def test_advertisements_in_traditional_are_left_out_and_named_as_printed_and_prose_is_kept(tmp_path):
+    ads, prose = [TO_HONG_KONG(line) for line in ADVERTISEMENTS], [TO_HONG_KONG(line) for line in AD_WORDS_IN_PROSE]
+    assert TO_HONG_KONG(SEED_ADS[2]).startswith("【噠噠代筆】——原創高質量保障、高度保密，各類代筆（潤筆）")
+    lines = [line for pair in zip_longest(prose, ads) for line in pair if line]  # an ad after each paragraph
+    (tmp_path / "ad.txt").write_text("\n".join(["守好糧倉", *lines]), encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert [b.text for b in speech.blocks] == prose
+    assert warnings == [f"ad.txt: left out as an advertisement: {ad if len(ad) <= 30 else ad[:30] + '…'!r}"
+                        for ad in lines if ad in ads]
+
+
+def test_a_traditional_compilation_title_and_speech_title_name_the_occasion_as_printed(tmp_path):
+    collection = "關於在貫徹落實總體國家安全觀座談會上的發言材料彙編"
+    (tmp_path / "c.txt").write_text(f"{collection}\n目錄\n1.守好糧倉\t1\n2.在全市國家安全工作會議上的講話\t3\n"
+                                    "守好糧倉\n要壓實責任。\n在全市國家安全工作會議上的講話\n要守好邊疆。\n", encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert [(s.title, s.occasion, s.collection, [b.text for b in s.blocks]) for s in speeches] == [
+        ("守好糧倉", "貫徹落實總體國家安全觀座談會", collection, ["要壓實責任。"]),
+        ("在全市國家安全工作會議上的講話", "全市國家安全工作會議", collection, ["要守好邊疆。"])]
+
+
+def test_a_traditional_reprint_reads_its_ad_series_header_byline_and_points_as_in_simplified(tmp_path):
+    printed = [TO_HONG_KONG(line) for line in [*REPRINT, "最后，要压实责任。"]]
+    (tmp_path / "a.txt").write_text("\n".join(printed), encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.title, speech.collection, speech.occasion, speech.speaker, speech.date) == (
+        "堅持人民至上生命至上　堅決守牢安全生產底線", "安全生產類講話精選（第12期）", "全縣安全生產工作會議",
+        "縣委書記 王建國", "2024-05-08")
+    assert [(b.kind, b.text) for b in speech.blocks] == [
+        ("paragraph", "同志們："), ("paragraph", "今天召開全縣安全生產工作會議，主要任務是分析形勢、壓實責任。"),
+        ("point", "最後，要壓實責任。")]
+    assert warnings == [f"a.txt: left out as an advertisement: {printed[0]!r}"]
+
+
+def test_traditional_page_furniture_is_left_out_and_named_as_printed(tmp_path):
+    (tmp_path / "p.txt").write_text(TO_HONG_KONG(PRINTED), encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert [b.text for b in speech.blocks] == ["要壓實糧食安全黨政同責，穩定糧食播種面積，切實\n提高糧食單產水平。",
+                                               "一、把牢糧食安全主動權", "要穩定面積。", "收尾。"]
+    assert warnings == ["p.txt: left out as page furniture: '內部資料 注意保存' ×3, '— 12 —', '- 13 -', '—14—', "
+                        "'第 15 頁', '16'"]
+
+
+@pytest.mark.parametrize("config", ["s2t", "s2hk", "s2tw"])
+def test_the_seeds_printed_in_traditional_parse_as_the_seeds_do(tmp_path, seeds, config):
+    convert = opencc.OpenCC(config).convert
+    for path in SEEDS.glob("*.txt"):
+        (tmp_path / path.name).write_text(convert(path.read_text(encoding="utf-8")), encoding="utf-8")
+    speeches, warnings = load_corpus(tmp_path)
+
+    # structure, titles and fields: the blocks' words may differ where the fold cannot tell (OpenCC writes
+    # 瞭解 for 了解, and s2tw 沿著 for 沿着, which fold to 瞭解 and 沿著: index/simplified.py)
+    def read_as_simplified(speech):
+        return (simplified(speech.title), speech.title_inferred, speech.start, speech.end,
+                [(b.kind, b.start, b.end, len(b.section)) for b in speech.blocks],
+                {name: simplified(value) for name in SPEECH_METADATA if (value := getattr(speech, name))})
+
+    assert [read_as_simplified(s) for s in speeches] == [read_as_simplified(s) for s in seeds]
+    assert [simplified(warning) for warning in warnings] == SEED_WARNINGS
+    # the values are the file's own characters, at the file's own offsets
+    assert speeches[0].collection == convert(COLLECTION) != COLLECTION
+    text = read_corpus_file((tmp_path / COMPILATION).read_bytes(), COMPILATION)
+    assert all(text[b.start:b.end] == b.text for s in speeches if s.source == COMPILATION for b in s.blocks)
