@@ -21,6 +21,9 @@ MODES = ("hybrid", "dense", "bm25")
 DEFAULT_MODE = "hybrid"
 DEFAULT_K = 10
 MAX_K = 50
+# How far a verbatim check pages (``offset``): 两个维护 is held by 130 passages of the seeds alone, and a
+# grown library's 提法 by thousands; each page folds the passages before it, so the bound keeps that cheap.
+MAX_OFFSET = 10_000
 # Reprints listed per result; ``duplicate_count`` has them all. A passage reprinted in hundreds of
 # compilations otherwise made a 10-result response hundreds of KB, most of a request's time on a
 # 10M-character library (bench/results/library_serve-10m.md).
@@ -33,7 +36,7 @@ MAX_FILTER_CHARS = 100
 # An integer k out of range is echoed whole up to this many digits, then only said to be too large
 # (or small): a cut echo read 23 nines as 20, and int() refuses to read over 4300 digits at all.
 SHOWN_K_DIGITS = 20
-FIELDS = ("q", "k", "mode", "speech", "group", "from", "to", "place", "speaker", "sort")
+FIELDS = ("q", "k", "mode", "speech", "group", "from", "to", "place", "speaker", "sort", "offset")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -45,7 +48,8 @@ class SearchRequest:
     ``date_from``/``date_to`` are the API's ``from``/``to`` (inclusive ISO dates; a speech with
     no known date is left out when either is given); ``place`` and ``speaker`` keep speeches
     whose metadata contains them; ``group="speech"`` keeps one result per speech; ``sort="date"``
-    orders results oldest first.
+    orders results oldest first; ``offset`` skips that many results of a verbatim check (quoted
+    wording and filters alone, whose ``matched`` counts them all), so its results are paged.
     """
 
     q: str
@@ -58,13 +62,14 @@ class SearchRequest:
     place: str | None = None
     speaker: str | None = None
     sort: str = DEFAULT_SORT
+    offset: int = 0
 
     @property
     def options(self) -> dict:
         """Everything but ``q``, as keyword arguments of ``Searcher.search`` and ``search_payload``."""
         return {"k": self.k, "mode": self.mode, "speech": self.speech, "group": self.group,
                 "date_from": self.date_from, "date_to": self.date_to, "place": self.place,
-                "speaker": self.speaker, "sort": self.sort}
+                "speaker": self.speaker, "sort": self.sort, "offset": self.offset}
 
 
 # What a date written as asked, YYYY-MM-DD, but naming no day is told (the page words it its own way).
@@ -128,7 +133,7 @@ def readable_query(q: str) -> str:
 
 
 def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None, date_from=None, date_to=None,
-                  place=None, speaker=None, sort=DEFAULT_SORT) -> SearchRequest:
+                  place=None, speaker=None, sort=DEFAULT_SORT, offset=0) -> SearchRequest:
     """The request with ``q`` readable (``readable_query``) and stripped, or BadQuery naming the first
     parameter out of its limits."""
     if q is not None and not isinstance(q, str):
@@ -140,6 +145,7 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     if len(q) > MAX_QUERY_CHARS:
         raise BadQuery(f"q must be at most {MAX_QUERY_CHARS} characters (got {len(q)})", field="q")
     _check_k(k)
+    _check_offset(offset)
     if not isinstance(mode, str) or mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r:.40})", field="mode")
     if speech is not None and not isinstance(speech, str):
@@ -149,7 +155,19 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
         raise BadQuery(f"from ({date_from}) must not be after to ({date_to})", field="from")
     return SearchRequest(q=q, k=k, mode=mode, speech=speech or None, group=_choice(group, "group", GROUPS),
                          date_from=date_from, date_to=date_to, place=_text(place, "place"),
-                         speaker=_text(speaker, "speaker"), sort=_choice(sort, "sort", SORTS) or DEFAULT_SORT)
+                         speaker=_text(speaker, "speaker"), sort=_choice(sort, "sort", SORTS) or DEFAULT_SORT,
+                         offset=offset)
+
+
+def _check_offset(offset) -> None:
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise _offset_error(f"{offset!r:.20}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise _offset_error(_shown_integer(str(offset)))
+
+
+def _offset_error(got: str) -> BadQuery:
+    return BadQuery(f"offset must be an integer between 0 and {MAX_OFFSET} (got {got})", field="offset")
 
 
 def _k_error(got: str) -> BadQuery:
@@ -171,12 +189,17 @@ def _check_k(k) -> None:
 
 
 def _k_from_text(raw: str):
+    return _integer_from_text(raw, _k_error)
+
+
+def _integer_from_text(raw: str, error):
+    """The integer a query-string value writes, or ``error(what was given)``."""
     text = raw.strip()
     if not _INTEGER.fullmatch(text):  # one sign at most, ASCII digits only ("--5" reached int() and a 500)
-        raise _k_error(f"{raw[:20]!r}")
+        raise error(f"{raw[:20]!r}")
     shown = _shown_integer(text)
     if shown != text:  # too many digits to show, and maybe to read: int() of 4301 was a 500
-        raise _k_error(shown)
+        raise error(shown)
     return int(text)
 
 
@@ -210,11 +233,14 @@ def parse_request(source: Mapping, *, strict: bool = False) -> SearchRequest:
         value = source.get(name)
         return None if value is None or (value == "" and not (strict and name == "k")) else value
 
-    k, mode = given("k"), given("mode")
+    k, mode, offset = given("k"), given("mode"), given("offset")
     if isinstance(k, str) and not strict:
         k = _k_from_text(k)
+    if isinstance(offset, str) and not strict:
+        offset = _integer_from_text(offset, _offset_error)
     sort = given("sort")
     return check_request(source.get("q"), DEFAULT_K if k is None else k,
                          DEFAULT_MODE if mode is None else mode, given("speech"), group=given("group"),
                          date_from=given("from"), date_to=given("to"), place=given("place"),
-                         speaker=given("speaker"), sort=DEFAULT_SORT if sort is None else sort)
+                         speaker=given("speaker"), sort=DEFAULT_SORT if sort is None else sort,
+                         offset=0 if offset is None else offset)

@@ -19,7 +19,7 @@ from index.simplified import simplified
 from index.filters import Filters, Library
 from index.query import named_speech_question, parse_query, phrase_parts, quoted_items, squash
 from index.thesaurus import TermTables, official_terms, term_tables
-from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, check_request
+from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, MAX_K, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
 from index.store import IndexStore, Match
 
@@ -98,7 +98,7 @@ class Searcher:
     def search(self, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, speech: str | None = None,
                group: str | None = None, date_from: str | None = None, date_to: str | None = None,
                place: str | None = None, speaker: str | None = None, sort: str = DEFAULT_SORT,
-               within: np.ndarray | None = None) -> list[Hit]:
+               offset: int = 0, within: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query`` (with its "phrases", -exclusions and title: filters).
 
         ``speech``, ``date_from``/``date_to``, ``place`` and ``speaker`` restrict the speeches
@@ -109,10 +109,15 @@ class Searcher:
         among the passages that contain them, and every passage that contains them is a
         candidate (those no arm ranked follow in reading order), so a phrase's hits are exactly
         the passages that hold it. ``within`` (ascending rows) narrows the candidates further.
+        ``offset`` pages a query of phrases and filters alone: the results after its first ``offset``,
+        ranked as ever (a question with words lists its ``k`` best only: BadQuery).
         """
         request = check_request(query, k, mode, speech, group=group, date_from=date_from, date_to=date_to,
-                                place=place, speaker=speaker, sort=sort)
+                                place=place, speaker=speaker, sort=sort, offset=offset)
         parsed = parse_query(request.q)
+        if request.offset and parsed.text:
+            raise BadQuery("offset pages a verbatim check (quoted wording and filters alone, whose `matched` counts "
+                           f"its results); a question with words to rank lists its {MAX_K} best at most", field="offset")
         k, mode = request.k, request.mode
         if request.speech and request.speech not in self.library.speeches:
             raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches", field="speech")
@@ -135,7 +140,7 @@ class Searcher:
         # that does (确保粮食自给率达100% shown as a reprint's 达到100%)
         wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase)),
                    *([squash(parsed.text)] if parsed.text else [])]
-        results = self.library.fold(ranked, rows, None if whole else k, wording)
+        results = self.library.fold(ranked, rows, None if whole else request.offset + k, wording)
         if request.group == "speech":
             # "本篇另有 N 处" counts the speech's other passages that answer as well as a first result must
             # (the mode's threshold), not every passage some arm ranked: of phrases alone, all that hold them
@@ -147,17 +152,18 @@ class Searcher:
             # free text puts its k best in date order: every candidate in date order would put the
             # oldest speech's least related passages first
             results = self.library.by_date(results[:k] if parsed.text else results)
+        results = results[request.offset:]
         spans = {m.row: m.span for m in arms.get("dense", [])}
         shown_rows = [result.row for result in results[:k]]
         shown = arm_scores(arms, shown_rows)
         scores_of = None if vector is None else sentence_scores(self.store, shown_rows, vector)
         hits = []
-        for rank, result in enumerate(results[:k], start=1):
+        for rank, result in enumerate(results[:k], start=request.offset + 1):
             score, confidence = fused.get(result.ranked_row, (0.0, None))
             hits.append(Hit(passage=self.passages[result.row], rank=rank, score=score, scores=shown[result.row],
                             confidence=confidence,
                             best_span=spans.get(result.row),
-                            sentence_scores=None if scores_of is None else scores_of[rank - 1],
+                            sentence_scores=None if scores_of is None else scores_of[rank - request.offset - 1],
                             duplicates=tuple(self.passages[r] for r in result.duplicates),
                             more_in_speech=result.more_in_speech))
         return hits

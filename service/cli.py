@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MODES, SORTS
+from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MAX_OFFSET, MODES, SORTS
 
 DEFAULT_CORPUS = "seeds"
 MAX_PORT = 65535
@@ -366,7 +366,7 @@ def cmd_ask(args) -> int:
     hits = []
     payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
                              group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
-                             speaker=args.speaker, sort=args.sort, keep=hits)
+                             speaker=args.speaker, sort=args.sort, offset=args.offset, keep=hits)
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
@@ -374,13 +374,13 @@ def cmd_ask(args) -> int:
 
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
-    if not payload["results"]:
+    if not payload["results"] and not (args.offset and payload["matched"]):  # not a page past the end
         from index.request import check_request
         from service.explain import EmptyAnswer  # what the page says about an empty answer
 
         asked = check_request(args.question, args.k, args.mode, args.speech, group=args.group,
                               date_from=args.date_from, date_to=args.date_to, place=args.place,
-                              speaker=args.speaker, sort=args.sort)
+                              speaker=args.speaker, sort=args.sort, offset=args.offset)
         print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note for i, note in
                                      enumerate(EmptyAnswer.of(searcher, asked, parse_query(asked.q)).reasons())))
     if payload["phrases_spread"]:
@@ -395,8 +395,10 @@ def cmd_ask(args) -> int:
     if payload["results"] and not payload["answered"] and parse_query(payload["query"]).text:
         print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")  # phrases and filters alone ask nothing
     if payload["matched"]:
-        print(f"共 {payload['matched']} 条符合" + (f"，列出前 {len(payload['results'])} 条"
-                                                 if payload["matched"] > len(payload["results"]) else ""))
+        shown = [result["rank"] for result in payload["results"]]
+        listed = ("" if payload["matched"] == len(shown) else f"，列出前 {len(shown)} 条" if shown[:1] == [1]
+                  else f"，列出第 {shown[0]}–{shown[-1]} 条" if shown else f"，第 {args.offset} 条之后没有了")
+        print(f"共 {payload['matched']} 条符合{listed}")
     for result in payload["results"]:
         path = " › ".join([result["speech"]["title"], *result["section"]])
         # a verbatim check asks nothing (no confidence to show); else the calibrated probability it answers
@@ -624,6 +626,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--place", type=_text_option, help="only speeches whose place contains this")
     p.add_argument("--speaker", type=_text_option, help="only speeches whose speaker contains this")
     p.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT, help="date: oldest speech first")
+    p.add_argument("--offset", type=int, default=0,
+                   help=f"a verbatim check's results after the first OFFSET (0-{MAX_OFFSET}): the next page")
     model_option(p, "query model; must match the index")
     p.add_argument("--json", action="store_true", help="print the JSON the API returns")
     term_table_options(p)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from index.records import SPEECH_METADATA
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, LISTED_DUPLICATES, MAX_FILTER_CHARS, MAX_K,
-                           MAX_QUERY_CHARS, MODES, SORTS)
+                           MAX_OFFSET, MAX_QUERY_CHARS, MODES, SORTS)
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, MAX_PASSAGE_ID_CHARS
 
 OPENAPI_VERSION = "3.0.3"
@@ -168,6 +168,10 @@ _FILTERS = {
     "sort": {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT, "nullable": True,
              "description": "date = oldest speech first (undated last), relevance breaking ties: the k best "
                             "results of free text, every passage that phrases and filters alone allow"},
+    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0, "nullable": True,
+               "description": "pages a verbatim check (quoted wording and filters alone, whose matched counts "
+                              "every result): the k results after the first offset, ranks counted from offset + 1; "
+                              "a query with words to rank refuses any but 0 (400)"},
 }
 SCHEMAS["SearchRequest"]["properties"] |= _FILTERS
 SCHEMAS["SearchRequest"]["properties"]["q"]["description"] += " " + QUERY_SYNTAX

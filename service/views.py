@@ -15,8 +15,8 @@ from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAE
 from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
-from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_QUERY_CHARS,
-                           MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
+from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_OFFSET,
+                           MAX_QUERY_CHARS, MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
 from index.search import named_speech_of, results_of
 from index.related import offers_similar
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
@@ -52,6 +52,8 @@ def search_url(endpoint: str = "views.index", **values) -> str:
     filters), with ``values`` changed (None drops one): the results' links carry it to the passage and
     speech pages, so their way back, and every suggestion, asks the same search again."""
     searched = {name: request.args.get(name, "").strip() for name in FIELDS}
+    if any(name in FIELDS for name in values) and "offset" not in values:
+        searched["offset"] = ""  # another search starts at its first result (a page of one is no page of another)
     return link(endpoint, **searched | values)
 
 
@@ -289,6 +291,9 @@ def _field_message(exc: BadQuery, query: str) -> str:
         return "请输入一个问题（中文或英文均可），例如：如何保障粮食安全？"
     if exc.field == "k":
         return f"结果数必须是 1 到 {MAX_K} 之间的整数。"
+    if exc.field == "offset":  # only links write it: a page of a verbatim check
+        return (f"翻页只用于原文核查（只有引号里的原文和筛选条件），从第 0 到第 {MAX_OFFSET} 条起；"
+                f"带词语的问题只列出最相关的前 {MAX_K} 条。")
     if exc.field == "mode":
         return f"检索方式只能是{'、'.join(f'“{MODE_LABELS[mode]}”' for mode in MODES)}，请在表单中重新选择。"
     return str(exc)
@@ -324,7 +329,10 @@ def _check(searcher) -> SearchRequest:
     """The submitted form as a checked request; BadQuery carries the message in Chinese."""
     try:
         asked = parse_request(request.args)
-        parse_query(asked.q)  # a syntax error is the form's to word, before any search runs
+        # a syntax error, and a page of a question with words, are the form's to word, before any search runs
+        if asked.offset and parse_query(asked.q).text:
+            raise BadQuery("offset of a question with words", field="offset")
+        parse_query(asked.q)
     except BadQuery as exc:
         # the question as it was checked: an error's counts and positions are in that text
         raise BadQuery(_field_message(exc, readable_query(request.args.get("q", "")).strip()),
@@ -377,7 +385,19 @@ def index():
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
                                         emptied=[] if empty is None else empty.filters)
     context["emptied_by"] = [] if empty is None else empty.reasons()
+    context["pages"] = _pages(context["matched"], asked.offset, asked.k, len(results))
+    if not results and asked.offset and context["matched"]:  # a page past the end: no reason to look for
+        context |= {"past_end": asked.offset, "no_answer": None, "emptied_by": []}
     return render_template("index.html", **context)
+
+
+def _pages(matched: int | None, offset: int, k: int, shown: int) -> dict | None:
+    """Where a verbatim check's results are among all it matched, and the links to the pages beside it."""
+    if not matched or not shown or (offset == 0 and shown >= matched):
+        return None
+    return {"first": offset + 1, "last": offset + shown,
+            "previous": search_url(offset=str(max(0, offset - k)) if offset > k else None) if offset else None,
+            "next": search_url(offset=str(offset + k)) if offset + k < min(matched, MAX_OFFSET + 1) else None}
 
 
 # What the no-answer box can only advise, not do: the wording is the reader's.

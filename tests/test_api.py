@@ -337,6 +337,15 @@ def test_get_names_a_parameter_given_twice_of_which_it_read_the_first_value(clie
     assert (body["query"], len(body["results"]), body["ignored_parameters"]) == ("粮食", count, ignored)
 
 
+def test_a_verbatim_check_is_paged_by_offset_on_get_and_post(client):
+    whole = client.get("/api/search", query_string={"q": "“两个维护”", "k": 50}).get_json()
+    page = client.get("/api/search", query_string={"q": "“两个维护”", "k": 5, "offset": 5}).get_json()
+    posted = client.post("/api/search", json={"q": "“两个维护”", "k": 5, "offset": 5}).get_json()
+    assert page["matched"] == whole["matched"] > 10 and "ignored_parameters" not in page
+    assert [r["passage_id"] for r in page["results"]] == [r["passage_id"] for r in whole["results"][5:10]]
+    assert [r["rank"] for r in page["results"]] == [6, 7, 8, 9, 10] and posted["results"] == page["results"]
+
+
 def test_a_parameter_repeated_with_the_same_value_loses_nothing_and_is_not_named(client):
     assert "ignored_parameters" not in client.get("/api/search?q=粮食&k=3&k=3").get_json()
 
@@ -353,6 +362,11 @@ def test_a_parameter_repeated_with_the_same_value_loses_nothing_and_is_not_named
     ("post", {"q": "粮食", "to": "0000-01-01"}, "to must be a day that exists (got '0000-01-01': there is no year 0)"),
     ("post", {"q": "粮食", "place": ["南宁"]}, "place must be text (got ['南宁'])"),
     ("post", {"q": "粮食", "speaker": 5}, "speaker must be text (got 5)"),
+    ("get", {"q": "“两个维护”", "offset": "-1"}, "offset must be an integer between 0 and 10000 (got -1)"),
+    ("post", {"q": "“两个维护”", "offset": "5"}, "offset must be an integer between 0 and 10000 (got '5')"),
+    ("get", {"q": "两个维护", "offset": "5"}, "offset pages a verbatim check (quoted wording and filters alone, whose "
+                                            "`matched` counts its results); a question with words to rank lists its "
+                                            "50 best at most"),
 ])
 def test_a_bad_parameter_says_what_to_fix(client, method, params, message):
     response = (client.get("/api/search", query_string=params) if method == "get"

@@ -68,6 +68,12 @@ def test_ask_says_why_it_found_nothing_as_the_page_does(index_root, capsys):
     assert main(["--index", str(index_root), "ask", "“前提在于”“关键在于”"]) == 0
     assert capsys.readouterr().out.startswith(
         "没有找到相关段落：“前提在于”见于 1 段、“关键在于”见于 1 段，没有一段同时含有它们。\n")
+    # a verbatim check's next page, and a page past its end
+    assert main(["--index", str(index_root), "ask", "“两个维护”", "-k", "5", "--offset", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("共 13 条符合，列出第 6–10 条\n 6. ")
+    assert main(["--index", str(index_root), "ask", "“两个维护”", "--offset", "20"]) == 0
+    assert capsys.readouterr().out.startswith("共 13 条符合，第 20 条之后没有了\n")
     # a speech's title is no passage's text
     assert main(["--index", str(index_root), "ask", "“坚决筑牢中国式现代化xx国门安全屏障”"]) == 0
     assert capsys.readouterr().out.startswith(

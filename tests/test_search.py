@@ -8,7 +8,7 @@ import pytest
 
 from index.errors import BadQuery, ModelMismatch
 from index.query import named_speech_question
-from index.request import LISTED_DUPLICATES, MAX_K, MAX_QUERY_CHARS, check_request
+from index.request import LISTED_DUPLICATES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, check_request
 from index.search import CHINESE_MIX, NAMED_SPEECH_HITS, Searcher, hit_to_dict, mix_vectors, search_payload
 from service.cli import main
 
@@ -26,6 +26,28 @@ def test_validate_rejects_with_a_message(query, k, mode, message):
     with pytest.raises(BadQuery) as caught:
         check_request(query, k, mode)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("offset", [-1, MAX_OFFSET + 1, True, "5", 2.0])
+def test_an_offset_out_of_its_limits_is_refused_naming_it(offset):
+    with pytest.raises(BadQuery) as caught:
+        check_request("“两个维护”", offset=offset)
+    assert caught.value.field == "offset" and str(caught.value).startswith(f"offset must be an integer between 0 and {MAX_OFFSET}")
+
+
+@pytest.mark.parametrize("sort", ["relevance", "date"])
+def test_a_verbatim_checks_pages_are_its_whole_list_in_pieces(searcher, sort):
+    query = "“两个维护”"
+    whole = searcher.search(query, k=MAX_K, sort=sort)
+    assert searcher.matched(query) == len(whole) > 10
+    pages = [hit for offset in range(0, len(whole) + 5, 5) for hit in searcher.search(query, k=5, offset=offset, sort=sort)]
+    assert [(hit.passage.id, hit.rank) for hit in pages] == [(hit.passage.id, hit.rank) for hit in whole]
+    assert searcher.search(query, k=5, offset=len(whole)) == []
+    payload = search_payload(searcher, query, k=5, offset=5)
+    assert [r["rank"] for r in payload["results"]] == [6, 7, 8, 9, 10] and payload["matched"] == len(whole)
+    with pytest.raises(BadQuery) as caught:  # a question with words lists its best k, not pages
+        searcher.search("如何做到两个维护？", offset=5)
+    assert caught.value.field == "offset"
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])

@@ -504,6 +504,21 @@ def test_the_page_marks_what_a_relaxed_question_was_ranked_by(client):
     assert "<mark>湖泊革命</mark>" in results_of(html)[0]
 
 
+def test_a_verbatim_checks_pages_link_to_each_other(client):
+    first = page(client.get("/", query_string={"q": "“两个维护”", "k": 5}))
+    assert "共 13 条符合，显示前 5 条" in first and 'rel="next">下一页（第 6 条起）</a>' in first
+    second = page(client.get("/", query_string={"q": "“两个维护”", "k": 5, "offset": 5}))
+    assert "共 13 条符合，显示第 6–10 条" in second and '<ol class="results" start="6"' in second
+    assert 'rel="prev">上一页</a>' in second and "offset=10" in second
+    last = page(client.get("/", query_string={"q": "“两个维护”", "k": 5, "offset": 10}))
+    assert "显示第 11–13 条" in last and 'rel="next"' not in last
+    past = page(client.get("/", query_string={"q": "“两个维护”", "k": 5, "offset": 20}))
+    assert "共 13 条符合，第 20 条之后没有了" in past and "没有找到相关段落" not in past
+    # a page of a question with words is no page: said in the page's words
+    refused = page(client.get("/", query_string={"q": "两个维护", "offset": 5}), 400)
+    assert "翻页只用于原文核查" in refused
+
+
 def test_the_page_says_how_many_results_hold_a_quote_few_passages_hold(client):
     question = "通渭县的发言按“前提”“关键”“重点”分三部分，其中“关键”指的是什么？"  # one passage holds all three
     html = page(client.get("/", query_string={"q": question, "k": 5}))
