@@ -238,7 +238,8 @@ class EmbeddingCache:
         """Write the entries in ``keep`` (this build's) and those an earlier kept build used atomically,
         then drop the part files; ``replacing``: this build took the previous one's place among the kept."""
         parts = self._parts()
-        self.generation += 0 if replacing and self.generation else 1
+        if not (replacing and self.generation):  # a replacing build is the kept one it replaced
+            self.generation += 1
         self.used_by.update(dict.fromkeys(keep, self.generation))
         oldest = self.generation - lifecycle.KEEP_BUILDS  # a save whose build has left the kept ones
         kept = [k for k in self.vectors if self.used_by.setdefault(k, self.generation) > oldest]

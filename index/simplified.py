@@ -46,8 +46,8 @@ def simplified_table() -> dict[int, int]:
 
     forms = {chr(point): form(chr(point)) for low, high in _IDEOGRAPHS for point in range(low, high)}
     simplified_forms = set(forms.values())
-    return {ord(char): ord(form) for char, form in forms.items()
-            if form != char and len(form) == 1 and char not in simplified_forms}
+    return {ord(char): ord(folded) for char, folded in forms.items()
+            if folded != char and len(folded) == 1 and char not in simplified_forms}
 
 
 def _in_gb2312(char: str) -> bool:

@@ -299,6 +299,15 @@ def _field_message(exc: BadQuery, query: str) -> str:
     return str(exc)
 
 
+def _answer(searcher, asked: SearchRequest):
+    """``Searcher.answer``, its refusals in the form's words (only the search knows that a page, an
+    ``offset``, is of a question with words)."""
+    try:
+        return searcher.answer(asked.q, **asked.options)
+    except BadQuery as exc:
+        raise BadQuery(_field_message(exc, asked.q), field=exc.field) from None
+
+
 def _dates_out_of_order() -> bool:
     """Whether the form's dates are each fine alone, so that what is wrong is that the first is the later."""
     try:  # a request needs a question; any will do to check a date alone
@@ -329,10 +338,7 @@ def _check(searcher) -> SearchRequest:
     """The submitted form as a checked request; BadQuery carries the message in Chinese."""
     try:
         asked = parse_request(request.args)
-        # a syntax error, and a page of a question with words, are the form's to word, before any search runs
-        if asked.offset and parse_query(asked.q).text:
-            raise BadQuery("offset of a question with words", field="offset")
-        parse_query(asked.q)
+        parse_query(asked.q)  # a syntax error is the form's to word, before any search runs
     except BadQuery as exc:
         # the question as it was checked: an error's counts and positions are in that text
         raise BadQuery(_field_message(exc, readable_query(request.args.get("q", "")).strip()),
@@ -358,7 +364,7 @@ def index():
     started = time.perf_counter()
     try:
         asked = _check(searcher)
-        answer = searcher.answer(asked.q, **asked.options)
+        answer = _answer(searcher, asked)
     except BadQuery as exc:
         # the form marks the field at fault (``error_field``) and puts the cursor in it
         return render_template("index.html", **context | {"message": str(exc), "error_field": exc.field}), 400
@@ -396,7 +402,7 @@ def _pages(matched: int | None, offset: int, k: int, shown: int) -> dict | None:
     if not matched or not shown or (offset == 0 and shown >= matched):
         return None
     return {"first": offset + 1, "last": offset + shown,
-            "previous": search_url(offset=str(max(0, offset - k)) if offset > k else None) if offset else None,
+            "previous": search_url(offset=str(offset - k) if offset > k else None) if offset else None,
             "next": search_url(offset=str(offset + k)) if offset + k < min(matched, MAX_OFFSET + 1) else None}
 
 
