@@ -149,7 +149,13 @@ def named_speech_question(query: str) -> NamedSpeechQuestion | None:
 def squash(text: str) -> str:
     """The text without any whitespace or invisible mark, in simplified characters (index/simplified.py):
     the form phrases are matched in."""
-    return "".join(simplified(text).translate(_DROP_INVISIBLE).split())
+    return simplified(_unspaced(text))
+
+
+def _unspaced(text: str) -> str:
+    """The text without any whitespace or invisible mark, in its own characters: a parsed phrase as typed,
+    which the page and ``ask`` quote back (縫 stays 縫), folded only where it is matched."""
+    return "".join(text.translate(_DROP_INVISIBLE).split())
 
 
 def is_ignored_in_phrases(char: str) -> bool:
@@ -211,14 +217,15 @@ def _requoted(term: str) -> str:
 
 
 def _quoted(query: str, opening: int) -> tuple[str, int]:
-    """The squashed content of the phrase whose quote is at ``opening``, and the index after its close."""
+    """The content of the phrase whose quote is at ``opening``, whitespace and invisible marks dropped, and
+    the index after its close."""
     close = _closing_quote(query, opening)
     if close is None:
         raise QuerySyntaxError(
             f"unclosed quote {query[opening]} at character {opening + 1} of q "
             f"(…{query[opening:opening + 12]}) — add the closing quote or remove it",
             kind="unclosed_quote", at=opening + 1, part=query[opening], shown=query[opening:opening + 12])
-    phrase = squash(query[opening + 1:close])
+    phrase = _unspaced(query[opening + 1:close])
     if not phrase_parts(phrase):
         raise QuerySyntaxError(
             f"empty phrase {query[opening:close + 1]} at character {opening + 1} of q — "

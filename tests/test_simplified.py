@@ -85,3 +85,12 @@ def test_a_traditional_question_naming_its_speech_keeps_its_own_words(searcher):
     answer = searcher.answer(question, k=3)
     assert answer.named_speech == searcher.answer("讲壮乡首府安全屏障的那篇，维护政治安全这块说了什么", k=3).named_speech
     assert answer.asked == "維護政治安全這塊說了什麼"
+
+
+def test_a_phrase_in_traditional_characters_is_kept_as_typed_and_matched_folded():
+    from index.query import parse_query
+
+    parsed = parse_query("「保交樓」 title:壯鄉")
+    assert parsed.phrases == ("保交樓",) and parsed.titles == ("壯鄉",)
+    assert parse_query(parsed.written()) == parsed
+    assert PhraseIndex.from_texts([SIMPLIFIED_PASSAGE]).rows_containing(parsed.phrases[0]).tolist() == [0]
