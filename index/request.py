@@ -123,13 +123,23 @@ _UNSEEN = frozenset(INVISIBLE_MARKS + "\u00ad")
 # full-width types an English question (Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ…); a Chinese one keeps its own punctuation.
 _FULL_WIDTH_ASCII = {0xFF01 + offset: 0x21 + offset for offset in range(94)} | {0x3000: 0x20}
 _CHINESE = re.compile(r"[\u3400-\u9fff]")
+# Text copied out of a PDF often has a space between every character (如 何 保 障 粮 食 安 全), and the arms
+# read each character as a word of its own (the answer fell from rank 1 to nowhere): three or more
+# single Chinese characters or full-width marks in a row, each set apart by spaces, are joined back.
+# Two (粮 食) are left alone, as are words of two or more (粮食 安全), which a space may well separate.
+_SINGLE_CHINESE = r"[\u3400-\u9fff\u3001-\u303f\uff01-\uff5e]"
+_SPACED_OUT = re.compile(rf"(?<!\S){_SINGLE_CHINESE}(?:[^\S\n]+{_SINGLE_CHINESE}(?!\S)){{2,}}")
+_SPACES = re.compile(r"\s+")
 
 
 def readable_query(q: str) -> str:
-    """``q`` without the characters no reader sees, and an English question in plain ASCII width."""
+    """``q`` without the characters no reader sees, spaced-out Chinese joined back, and an English
+    question in plain ASCII width."""
     text = "".join(char for char in q
                    if char not in _UNSEEN and (char.isspace() or unicodedata.category(char) != "Cc"))
-    return text if _CHINESE.search(text) else text.translate(_FULL_WIDTH_ASCII)
+    if not _CHINESE.search(text):
+        return text.translate(_FULL_WIDTH_ASCII)
+    return _SPACED_OUT.sub(lambda run: _SPACES.sub("", run.group()), text)
 
 
 def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None, date_from=None, date_to=None,
