@@ -16,6 +16,7 @@ from typing import Sequence
 from markupsafe import Markup, escape
 
 from index.chunk import LABEL_OPENER, sentence_spans
+from index.parse import stops_mid_sentence
 from index.query import QUOTATION_MARKS, is_ignored_in_phrases, squash
 from index.simplified import simplified
 
@@ -186,9 +187,11 @@ def sentence_overlaps(text: str, sentences: Sequence[tuple[int, int]], terms: Se
 
 
 def is_opener(sentence: str) -> bool:
-    """A heading or a point's opening line (一、… / （一）… / 1.… / 第一，… / 一是…), short enough to be only a label."""
+    """A heading or a point's opening line (一、… / （一）… / 1.… / 第一，… / 一是…): short enough to be only
+    a label, or a heading line of any length, which stops with no sentence's end (二、全力以赴保安全，为…
+    提供坚强保障 was shown as the answer to a question about housing)."""
     sentence = sentence.strip()
-    return len(sentence) <= OPENER_MAX_CHARS and bool(LABEL_OPENER.match(sentence))
+    return bool(LABEL_OPENER.match(sentence)) and (len(sentence) <= OPENER_MAX_CHARS or stops_mid_sentence(sentence))
 
 
 @lru_cache(maxsize=4096)

@@ -49,6 +49,16 @@ def test_an_english_question_does_not_underline_a_bare_heading():
         "text": "保障粮食安全是头等大事。", "start": 7, "end": 19}
 
 
+def test_a_long_heading_line_gets_no_dense_evidence_either():
+    # a heading of any length is its own line with no sentence's end; a point that ends with 。 is no heading
+    text = ("二、全力以赴保安全，为加快建设面向东盟开放合作的国际化大都市提供坚强保障\n"
+            "运用保交楼专项借款等方式解决房地产问题。一是坚决维护政治安全，坚持把维护国家政治安全摆在首位，严密防范渗透破坏活动。")
+    assert split_sentences(text) == ((0, 36), (37, 57), (57, 95))
+    assert sentence_evidence(text, [], sentence_scores=(1.0, 0.5, 0.0)) == [0.0, 0.5, 0.0]
+    assert sentence_evidence(text, [], sentence_scores=(0.0, 0.5, 1.0)) == [0.0, 0.5, 1.0]
+    assert best_sentence(text, [], sentence_scores=(1.0, 0.5, 0.0))["start"] == 37
+
+
 def test_the_hint_stands_in_for_cosines_and_ties_go_to_marks_then_position():
     text = "第一句讲安全。第二句讲粮食安全。第三句无关。第四句也讲安全。"
     terms = ["粮食", "安全", "粮食安全"]
