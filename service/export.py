@@ -6,7 +6,8 @@ break, is no paragraph break in a citation or any export), then one Chinese sour
 speech (《title》), the compilation it came from, the section path, and the speaker, occasion, date
 and place when the index knows them; fields it does not know are left out, never guessed. A title
 the index made up for an untitled speech (``title_inferred``) is no title to cite: the line names
-the speech as untitled, by its file, and headings and the CSV mark that title 拟题.
+the speech as untitled, with that title marked 拟题 (what the export's headings show) and its file,
+and headings and the CSV mark that title 拟题 too.
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def quote_of(passage: Passage, speech: SpeechInfo) -> Quote:
 
 def source_line(source: Source) -> str:
     """The Chinese source line: ``（摘自《title》，《collection》，section › path，speaker，occasion，date，place）``."""
-    parts = [f"无标题讲话〔{source.file}〕" if source.title_inferred else f"《{source.title}》"]
+    parts = [f"无标题讲话〔拟题：{source.title}；{source.file}〕" if source.title_inferred else f"《{source.title}》"]
     if source.collection:
         parts.append(f"《{source.collection}》")
     if source.section:

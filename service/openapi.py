@@ -267,8 +267,8 @@ SCHEMAS["Citation"] = _obj({
                                                  "then its "
                                                  "Chinese source line （摘自《title》，《collection》，section › path，"
                                                  "speaker，occasion，date，place）; unknown fields are left out, and "
-                                                 "a speech without a title of its own is cited as 无标题讲话〔file〕 "
-                                                 "(its file name) in place of 《title》"},
+                                                 "a speech without a title of its own is cited as 无标题讲话〔拟题：made-up "
+                                                 "title；file〕 in place of 《title》"},
     "markdown": {"type": "string", "description": "the passage as a Markdown block quote, then the source line"},
 })
 SCHEMAS["SimilarResponse"] = _obj({

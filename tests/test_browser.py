@@ -220,7 +220,7 @@ def test_copy_a_citation(base_url, browser):
         citation = box.input_value()
         # the grain answer is in the seeds' untitled speech: its made-up title is marked, never cited
         assert first.locator(".path .inferred").inner_text() == "〔拟题〕"
-        assert citation.splitlines()[-1].startswith("（摘自无标题讲话〔004_")
+        assert citation.splitlines()[-1].startswith("（摘自无标题讲话〔拟题：保障粮食安全提高粮食产能；004_")
         button = first.get_by_role("button", name="复制引用")
         assert button.is_visible(), "the script reveals the copy button"
         button.click()

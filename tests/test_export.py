@@ -33,9 +33,9 @@ FULL_SOURCE = f"（摘自《粮食安全讲话》，《{COLLECTION}》，一、�
     (Source("讲话", (), COLLECTION, "2024年1月", None), f"（摘自《讲话》，《{COLLECTION}》，2024年1月）"),
     (Source("讲话", ("一、总",), None, "2024年1月", "北京", "张三", "全市国家安全工作会议"),
      "（摘自《讲话》，一、总，张三，全市国家安全工作会议，2024年1月，北京）"),
-    # a title the index made up is no title to cite: the speech is named by its file
+    # a title the index made up is no title to cite: the speech is untitled, the made-up title marked so
     (Source("坚持以人民安全为宗旨", ("一、总",), file="汇编/08_下.txt", title_inferred=True),
-     "（摘自无标题讲话〔汇编/08_下.txt〕，一、总）"),
+     "（摘自无标题讲话〔拟题：坚持以人民安全为宗旨；汇编/08_下.txt〕，一、总）"),
 ])
 def test_source_line_names_only_what_is_known(source, line):
     assert source_line(source) == line
@@ -96,7 +96,7 @@ def test_csv_export_opens_in_excel_and_reads_back_exactly():
     assert data.decode("utf-8-sig").split("\r\n")[0] == "序号,段落编号,正文,讲话,汇编,部分,讲话人,场合,日期,地点,引用,文件"
     untitled, = list(csv.reader(io.StringIO(export_csv([UNTITLED]).decode("utf-8-sig"), newline="")))[1:]
     assert untitled[3] == "保障粮食安全〔拟题〕" and untitled[-1] == "004.txt"
-    assert untitled[-2] == "正文。\n（摘自无标题讲话〔004.txt〕）"
+    assert untitled[-2] == "正文。\n（摘自无标题讲话〔拟题：保障粮食安全；004.txt〕）"
 
 
 def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():

@@ -320,8 +320,8 @@ def test_the_citation_box_and_the_copy_button_that_a_script_reveals(client, sear
     box = re.search(r'<textarea class="citation" readonly rows="5" aria-label="[^"]+">(.*?)</textarea>', html,
                     flags=re.S).group(1)
     assert box.startswith(passage.text.replace('"', "&#34;")[:20])
-    # the grain answer is in the seeds' untitled speech, cited by its file
-    assert box.endswith(f"（摘自无标题讲话〔{passage.source}〕，{' › '.join(passage.section)}）")
+    # the grain answer is in the seeds' untitled speech, cited with its made-up title marked and its file
+    assert box.endswith(f"（摘自无标题讲话〔拟题：{passage.speech_title}；{passage.source}〕，{' › '.join(passage.section)}）")
     assert '<button type="button" class="copy" data-copy hidden>复制引用</button>' in html
     assert '<script src="/static/tools.js" defer></script>' in html
     with client.get("/", query_string={"q": "粮食"}) as response:
@@ -494,7 +494,7 @@ def test_a_made_up_title_is_marked_on_the_pages_and_never_cited_as_a_title(clien
         html = page(client.get(path))
         assert untitled.title in html and '<span class="inferred" title="原文无标题，据正文拟定">〔拟题〕</span>' in html
     citation = client.get(f"/api/passages/{passage.id}/citation").get_json()["citation"]
-    assert f"（摘自无标题讲话〔{untitled.source}〕" in citation and f"《{untitled.title}》" not in citation
+    assert f"（摘自无标题讲话〔拟题：{untitled.title}；{untitled.source}〕" in citation and f"《{untitled.title}》" not in citation
     titled = next(s for s in searcher.speeches if not s.title_inferred)
     assert "〔拟题〕" not in page(client.get(f"/speeches/{titled.id}"))
 
