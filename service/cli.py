@@ -615,7 +615,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("ask", "answer a question from the index", cmd_ask)
     p.add_argument("question", type=_text_option,
-                   help='free text, "exact phrases", -excluded words and title:词 (see README)')
+                   help='free text, "exact phrases", -excluded words and title:词 (see README); a question that '
+                        "starts with - goes last, after --, with the options before it: ask -k 2 -- -粮食")
     # the API's default too: ask --json and GET /api/search answer one question alike
     p.add_argument("-k", type=int, default=DEFAULT_K, help=f"number of passages (1-{MAX_K}, default {DEFAULT_K})")
     p.add_argument("--mode", default=DEFAULT_MODE, help=f"{', '.join(MODES)} (default {DEFAULT_MODE})")
