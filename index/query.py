@@ -57,7 +57,8 @@ _DROP_INVISIBLE = str.maketrans("", "", INVISIBLE_MARKS)
 _FIELD = re.compile(r"(?:title|标题|標題)[:：]", re.IGNORECASE)
 # Written questions quote the pattern of a speech's parallel sentences with an ellipsis where the
 # wording varies (“我们深刻认识到，落实总体国家安全观，必须……”): taken literally, no passage holds it.
-_GAP = re.compile(r"…+|⋯+|\.{3,}")
+# Three or more full stops (。。。) are how some type one without the input method's ellipsis key.
+_GAP = re.compile(r"…+|⋯+|\.{3,}|。{3,}")
 # Questions quote a speech's parts as one list (用“前提在于、关键在于、重点在于”三段来组织): the marks
 # that separate its items.
 _LIST_SEPARATOR = re.compile(r"[、，,；;]")

@@ -121,6 +121,8 @@ def test_a_syntax_error_says_what_is_wrong_for_others_to_word(query, kind, at, p
     ("前提在于…关键在于...重点在于⋯⋯", ("前提在于", "关键在于", "重点在于")),
     ("……必须把", ("必须把",)),
     ("1.5亿..", ("1.5亿..",)),  # two dots are no ellipsis
+    ("坚持。。。是做好。。。的根本原则", ("坚持", "是做好", "的根本原则")),
+    ("安全。。", ("安全。。",)),
     ("……", ()),
 ])
 def test_an_ellipsis_splits_a_phrase_into_pieces(phrase, parts):
