@@ -418,6 +418,8 @@ def test_adding_to_and_removing_from_the_cart_says_so_and_keeps_the_place(base_u
         # the keyboard goes on from the link pressed, now the one that takes it back out
         assert page.evaluate("() => [document.activeElement.textContent, document.activeElement.closest('li').id]") == [
             "移出摘录", result]
+        # said once: the address a reader copies now carries the cart but not the news
+        assert "cart_news" not in page.url and "cart=" in page.url and page.url.endswith("#" + result)
     page.locator("aside.cart summary").click()
     page.locator("aside.cart li").first.get_by_role("link", name="移出").click()
     page.wait_for_load_state()

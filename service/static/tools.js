@@ -48,6 +48,12 @@ document.querySelectorAll("button[data-copy]").forEach(function (button) {
   if (!news || !news.textContent) { return; }
   var said = news.textContent;
   news.textContent = "";
+  // the news is for this load only: a link copied from the address bar should not announce it again
+  if (window.history.replaceState && window.URLSearchParams) {
+    var url = new window.URL(window.location.href);
+    url.searchParams.delete("cart_news");
+    window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+  }
   window.setTimeout(function () { news.textContent = said; }, 300);
   var target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
   if (!target) { return; }
