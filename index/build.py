@@ -27,7 +27,7 @@ from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBui
 from index.files import atomic_writer, read_marshal, write_marshal
 from index.bilingual import translation_digest
 from index.lexical import LEXICAL_VERSION, document_text, text_terms
-from index.parse import corpus_named, load_corpus
+from index.parse import corpus_named, load_corpus, shown_name
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
 from index.simplified import simplified
 
@@ -467,7 +467,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
     kept_sources = sources_with_speeches(sources, speeches)
     barren = [source for source in sources if source not in kept_sources]
-    warnings += [f"{source}: no speech came from it, so it is not kept among the sources the index is rebuilt from"
+    warnings += [f"{shown_name(str(source))}: no speech came from it, so it is not kept among the sources the index is rebuilt from"
                  for source in barren]
     count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
                             lambda texts: [encoder.count_tokens(text) for text in texts])

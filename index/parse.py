@@ -491,10 +491,40 @@ def corpus_named(sources: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[
         check_source(source)
         found, problems = ([(source, source.name)], []) if source.is_file() else corpus_files(source)
         warnings += problems if found else problems + [f"{source}: no .txt or .docx files found"]
+        problems = [_not_utf8_name(name) for _, name in found if not _is_utf8_name(name)]
+        found = [(path, name) for path, name in found if _is_utf8_name(name)]
+        warnings += problems
         named = [(path, _unique_name(path, name, taken)) for path, name in found]
         taken.update(name for _, name in named)
         files += named
     return files, warnings
+
+
+def _is_utf8_name(name: str) -> bool:
+    """Whether a file name decoded as UTF-8: Python keeps other bytes as lone surrogates, which no
+    speech id, index file or JSON answer can hold."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(name: str) -> str:
+    """A file name as warnings print it: bytes that are not UTF-8 as \\x escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _not_utf8_name(name: str) -> str:
+    """The warning for a file whose name is not UTF-8 (a zip made on Chinese Windows names files in GBK)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    shown = shown_name(name)
+    try:
+        as_gbk = f" (read as GBK: {raw.decode('gbk')})"
+    except UnicodeDecodeError:
+        as_gbk = ""
+    return (f"{shown}: skipped, its file name is not UTF-8{as_gbk} — rename it, "
+            "e.g. `convmv -f gbk -t utf-8 --notest FILE`, to index it")
 
 
 def check_source(source: Path) -> None:

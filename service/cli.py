@@ -173,7 +173,11 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
               "using no rollback slot")
     else:  # a build that repeats no byte of the last one, yet holds the same passages
         print("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did")
-    named = tuple(path.name for path in last)
+    from index.parse import corpus_files, shown_name
+
+    # a folder's warnings name its files by their paths from it
+    named = tuple(shown_name(name) for path in last
+                  for name in [path.name, *(name for _, name in (corpus_files(path)[0] if path.is_dir() else []))])
 
     def about_given(warning: str) -> bool:
         return any(name in warning.split(":", 1)[0] for name in named)
@@ -291,7 +295,9 @@ def cmd_add(args) -> int:
     added = [Path(f) for f in args.files]
     report = _rebuild(source, root, manifest, sources, quiet=args.quiet, last=added,
                       others_counted=not args.all_warnings)
-    barren = [str(path) for path in added if path.resolve() in report.barren]
+    from index.parse import shown_name
+
+    barren = [shown_name(str(path)) for path in added if path.resolve() in report.barren]
     if barren:
         print(f"speechqa: no speech came from {printable(', '.join(barren))}, so nothing of {'it' if len(barren) == 1 else 'them'}"
               " was added (the warnings above say why)", file=sys.stderr)

@@ -141,6 +141,31 @@ def test_add_lists_the_warnings_about_its_files_and_counts_the_librarys_own(tmp_
     assert errors[0] == library_warning and "flood.txt: left out as an advertisement" in errors[-1]
 
 
+def test_a_folder_added_names_its_own_bad_files_and_a_name_that_is_not_utf8_skips_only_that_file(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root, day = tmp_path / "corpus", tmp_path / "index", tmp_path / "day"
+    corpus.mkdir()
+    day.mkdir()
+    (corpus / "grain.txt").write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    (day / "flood.txt").write_text("守好堤防\n一、做好防汛工作\n一是加固堤防。\n", encoding="utf-8")
+    (day / "empty.txt").write_bytes(b"")
+    # 名字.txt as a zip made on Chinese Windows names it: GBK bytes, which Python reads as lone surrogates
+    gbk_name = os.fsdecode(b"\xc3\xfb\xd7\xd6.txt")
+    (day / gbk_name).write_text("守好边境\n一、强边固防\n一是巡边护边。\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--index", str(root), "add", str(day), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: \\xc3\\xfb\\xd7\\xd6.txt: skipped, its file name is not UTF-8 (read as GBK: 名字.txt) — rename it, "
+        "e.g. `convmv -f gbk -t utf-8 --notest FILE`, to index it",
+        "warning: empty.txt: skipped, empty file"]
+    assert [s.title for s in store.FaissBm25Store.load(lifecycle.current_build(root)).speeches] == ["守好粮仓", "守好堤防"]
+    # the file stays in the folder, and the next build skips it again instead of failing
+    assert main(["--index", str(root), "build", "-q"]) == 0
+
+
 def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_path, capsys):
     from index.search import load_searcher
     from service.cli import main
