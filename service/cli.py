@@ -365,14 +365,18 @@ def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: 
 def cmd_ask(args) -> int:
     from index.lexical import warm_up as load_jieba
     from index.query import parse_query
+    from index.request import parse_request
     from index.search import load_searcher, search_payload
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's dictionary load (~0.5 s)
     hits = []
-    payload = search_payload(searcher, args.question, k=args.k, mode=args.mode, speech=args.speech,
-                             group=args.group, date_from=args.date_from, date_to=args.date_to, place=args.place,
-                             speaker=args.speaker, sort=args.sort, offset=args.offset, keep=hits)
+    # the question as the API reads it (marks no reader sees dropped, full-width English made plain), so
+    # ask --json and GET /api/search answer one question alike, its echoed query included
+    asked = parse_request({"q": args.question, "k": args.k, "mode": args.mode, "speech": args.speech,
+                           "group": args.group, "from": args.date_from, "to": args.date_to, "place": args.place,
+                           "speaker": args.speaker, "sort": args.sort, "offset": args.offset})
+    payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
@@ -380,13 +384,9 @@ def cmd_ask(args) -> int:
 
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
-    if not payload["results"] and not (args.offset and payload["matched"]):  # not a page past the end
-        from index.request import check_request
+    if not payload["results"] and not (asked.offset and payload["matched"]):  # not a page past the end
         from service.explain import EmptyAnswer  # what the page says about an empty answer
 
-        asked = check_request(args.question, args.k, args.mode, args.speech, group=args.group,
-                              date_from=args.date_from, date_to=args.date_to, place=args.place,
-                              speaker=args.speaker, sort=args.sort, offset=args.offset)
         print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note for i, note in
                                      enumerate(EmptyAnswer.of(searcher, asked, parse_query(asked.q)).reasons())))
     if payload["phrases_spread"]:
@@ -403,7 +403,7 @@ def cmd_ask(args) -> int:
     if payload["matched"]:
         shown = [result["rank"] for result in payload["results"]]
         listed = ("" if payload["matched"] == len(shown) else f"，列出前 {len(shown)} 条" if shown[:1] == [1]
-                  else f"，列出第 {shown[0]}–{shown[-1]} 条" if shown else f"，第 {args.offset} 条之后没有了")
+                  else f"，列出第 {shown[0]}–{shown[-1]} 条" if shown else f"，第 {asked.offset} 条之后没有了")
         print(f"共 {payload['matched']} 条符合{listed}")
     for result in payload["results"]:
         path = " › ".join([result["speech"]["title"], *result["section"]])
@@ -623,18 +623,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("question", type=_text_option,
                    help='free text, "exact phrases", -excluded words and title:词 (see README); a question that '
                         "starts with - goes last, after --, with the options before it: ask -k 2 -- -粮食")
-    # the API's default too: ask --json and GET /api/search answer one question alike
-    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"number of passages (1-{MAX_K}, default {DEFAULT_K})")
+    # Values are read as GET /api/search reads its query string (index.request.parse_request): one default,
+    # one check and one error for both, so ask --json answers a bad -k with the API's error object.
+    p.add_argument("-k", help=f"number of passages (1-{MAX_K}, default {DEFAULT_K})")
     p.add_argument("--mode", default=DEFAULT_MODE, help=f"{', '.join(MODES)} (default {DEFAULT_MODE})")
     p.add_argument("--speech", type=_text_option, help="only search this speech id")
-    p.add_argument("--group", choices=GROUPS, help="speech: one passage per speech, counting the others")
+    p.add_argument("--group", help=f"{', '.join(GROUPS)}: one passage per speech, counting the others")
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="only speeches dated on or after this day")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="only speeches dated on or before this day")
     p.add_argument("--place", type=_text_option, help="only speeches whose place contains this")
     p.add_argument("--speaker", type=_text_option, help="only speeches whose speaker contains this")
-    p.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT, help="date: oldest speech first")
-    p.add_argument("--offset", type=int, default=0,
-                   help=f"a verbatim check's results after the first OFFSET (0-{MAX_OFFSET}): the next page")
+    p.add_argument("--sort", help=f"{', '.join(SORTS)} (default {DEFAULT_SORT}); date: oldest speech first")
+    p.add_argument("--offset", help=f"a verbatim check's results after the first OFFSET (0-{MAX_OFFSET}, default 0): "
+                                    "the next page")
     model_option(p, "query model; must match the index")
     p.add_argument("--json", action="store_true", help="print the JSON the API returns")
     term_table_options(p)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -38,6 +40,34 @@ def test_ask_json_answers_an_error_as_the_apis_error_object(index_root):
     assert json.loads(run.stdout) == {"error": {"code": "bad_query",
                                                 "message": "k must be an integer between 1 and 50 (got 0)"}}
     assert run.stderr.decode().strip() == "speechqa: k must be an integer between 1 and 50 (got 0)"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["-k", "abc"], "k must be an integer between 1 and 50 (got 'abc')"),
+    (["-k", "1.5"], "k must be an integer between 1 and 50 (got '1.5')"),
+    (["--offset", "x"], "offset must be an integer between 0 and 10000 (got 'x')"),
+    (["--group", "x"], "group must be one of speech (got 'x')"),
+    (["--sort", "x"], "sort must be one of relevance, date (got 'x')"),
+])
+def test_ask_json_answers_a_bad_option_as_get_answers_its_parameter(index_root, client, capsys, options, message):
+    from service.cli import main
+
+    assert main(["--index", str(index_root), "ask", "--json", *options, "粮食"]) == 2
+    error = json.loads(capsys.readouterr().out)
+    parameter = {"-k": "k", "--offset": "offset", "--group": "group", "--sort": "sort"}[options[0]]
+    answer = client.get("/api/search", query_string={"q": "粮食", parameter: options[1]})
+    assert error == answer.get_json() == {"error": {"code": "bad_query", "message": message}}
+
+
+def test_ask_json_echoes_the_question_as_the_api_searched_it(index_root, client, capsys):
+    from service.cli import main
+
+    for pasted in ("国家\u200b安全", "Ｈｏｗ　ａｒｅ　ｆａｒｍｓ　ｐｒｏｔｅｃｔｅｄ"):
+        assert main(["--index", str(index_root), "ask", "--json", "-k", "3", pasted]) == 0
+        echoed = json.loads(capsys.readouterr().out)
+        served = client.get("/api/search", query_string={"q": pasted, "k": 3}).get_json()
+        assert echoed["query"] == served["query"] in ("国家安全", "How are farms protected")
+        assert [r["passage_id"] for r in echoed["results"]] == [r["passage_id"] for r in served["results"]]
 
 
 def test_an_index_folder_the_machine_refuses_is_one_line_not_a_traceback(tmp_path, capsys):
