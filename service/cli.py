@@ -186,7 +186,7 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
     others = [w for w in report.warnings if not about_given(w)]
     if others_counted and others:
         print(f"warning: {len(others)} about the library's other files, as before "
-              "(`speechqa add --all-warnings` lists them)", file=sys.stderr)
+              "(`--all-warnings` lists them)", file=sys.stderr)
     for warning in (given if others_counted else others + given):
         print(f"warning: {printable(warning)}", file=sys.stderr)
 
@@ -330,7 +330,7 @@ def cmd_remove(args) -> int:
     if not kept:
         raise CorpusError("that would leave the index no source to build from; nothing was removed "
                           "(`speechqa build --corpus DIR` builds another library)")
-    _rebuild(source, root, manifest, kept, quiet=args.quiet)
+    _rebuild(source, root, manifest, kept, quiet=args.quiet, others_counted=not args.all_warnings)
     return 0
 
 
@@ -482,14 +482,24 @@ def cmd_serve(args) -> int:
 
 def cmd_rollback(args) -> int:
     from index.build import build_lock
-    from index.source import MilvusSource
+    from index.source import FaissSource, MilvusSource
+
+    from index import lifecycle
 
     source = _source(args)
-    _warn_change_stays_local(source, _index_root(args))
+    root = _index_root(args)
+    _warn_change_stays_local(source, root)
     # a build running meanwhile would publish over the rollback, and prune the build rolled away from
-    with build_lock(_index_root(args), then="roll back"):
+    with build_lock(root, then="roll back"):
+        before = lifecycle.served_before(root) if isinstance(source, FaissSource) else []
         current = source.rollback()
+        passed_over = before[before.index(current) + 1:] if current in before else []
+        if passed_over:
+            print(f"warning: passed over {', '.join(passed_over)}: its files no longer match their checksums, "
+                  "so it cannot be served", file=sys.stderr)
         print(f"current build is now {current}; a running server picks it up on reload")
+        print("  the next build or add starts from it: sources that the builds rolled away from added are "
+              "no longer among the index's sources (add them again to keep them)")
         if isinstance(source, MilvusSource):
             _follow_in_root(source.manifest(), _index_root(args))
     return 0
@@ -618,6 +628,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("remove", "drop files `add` gave the index from its sources, and rebuild without them", cmd_remove)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--all-warnings", action="store_true",
+                   help="list the warnings about the library's files (default: count them)")
 
     p = command("ask", "answer a question from the index", cmd_ask)
     p.add_argument("question", type=_text_option,

@@ -133,12 +133,19 @@ def test_add_lists_the_warnings_about_its_files_and_counts_the_librarys_own(tmp_
     assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert errors[0] == ("warning: 1 about the library's other files, as before "
-                         "(`speechqa add --all-warnings` lists them)")
+                         "(`--all-warnings` lists them)")
     assert library_warning not in errors and "flood.txt: left out as an advertisement" in errors[-1]
     flood.write_text(flood.read_text(encoding="utf-8") + "二是疏浚河道。\n", encoding="utf-8")
     assert main(["--index", str(root), "add", str(flood), "-q", "--all-warnings"]) == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert errors[0] == library_warning and "flood.txt: left out as an advertisement" in errors[-1]
+    # remove counts them too: every warning left is about the library's own files
+    assert main(["--index", str(root), "remove", str(flood), "-q"]) == 0
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")] == [
+        "warning: 1 about the library's other files, as before (`--all-warnings` lists them)"]
+    assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
+    assert main(["--index", str(root), "remove", str(flood), "-q", "--all-warnings"]) == 0
+    assert library_warning in capsys.readouterr().err.splitlines()
 
 
 def test_a_folder_added_names_its_own_bad_files_and_a_name_that_is_not_utf8_skips_only_that_file(tmp_path, capsys):
@@ -497,11 +504,16 @@ def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_sh
     root, elsewhere, first = grain_then_flood(tmp_path)
     (elsewhere / "storm.txt").write_text(FLOOD.replace("防汛", "防台风"), encoding="utf-8")
     assert main(["--index", str(root), "add", str(elsewhere / "storm.txt"), "-q"]) == 0
-    with open(lifecycle.build_dir(root, lifecycle.served(root)[-2]) / "passages.jsonl", "a") as damaged:
+    between = lifecycle.served(root)[-2]
+    with open(lifecycle.build_dir(root, between) / "passages.jsonl", "a") as damaged:
         damaged.write("y")
     capsys.readouterr()
     assert main(["--index", str(root), "rollback"]) == 0
-    assert lifecycle.current_id(root) == first  # the damaged build between is passed over
+    assert lifecycle.current_id(root) == first  # the damaged build between is passed over, and said to be
+    said = capsys.readouterr()
+    assert said.err == (f"warning: passed over {between}: its files no longer match their checksums, "
+                        "so it cannot be served\n")
+    assert said.out.startswith(f"current build is now {first}; a running server picks it up on reload\n")
     assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
     # the current build's folder lost: status says what to run, rollback serves the one before
     shutil.rmtree(lifecycle.current_build(root))
