@@ -116,9 +116,11 @@ def _choice(value, field: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
-# What a pasted question carries unseen (zero-width marks, the soft hyphen, control characters): each
-# split the words around it as a space does (如何保障粮\u200b食安全 lost its answer), or was all there was.
-_UNSEEN = frozenset(INVISIBLE_MARKS + "\u00ad")
+# What a pasted question carries unseen (zero-width marks, the soft hyphen, control characters, and the
+# marks that set the direction of Arabic or Hebrew text: U+200E/F, U+202A–E, U+2066–9): each split the
+# words around it as a space does (如何保障粮\u200b食安全 lost its answer), or was all there was.
+_BIDI_MARKS = "\u200e\u200f" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+_UNSEEN = frozenset(INVISIBLE_MARKS + "\u00ad" + _BIDI_MARKS)
 # Full-width Latin letters, digits and signs, and the ideographic space, as a Chinese input method left on
 # full-width types an English question (Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ…); a Chinese one keeps its own punctuation.
 _FULL_WIDTH_ASCII = {0xFF01 + offset: 0x21 + offset for offset in range(94)} | {0x3000: 0x20}

@@ -4,6 +4,7 @@ Pure: it reads the loaded index's library and speeches, and asks it how many pas
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from index.filters import Filters
@@ -11,6 +12,12 @@ from index.query import ParsedQuery, squash
 from index.request import SearchRequest
 
 FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
+# Taiwan's and Hong Kong's spellings that folding one character for one (index/simplified.py) keeps, as
+# simplified text writes those characters too, in other words (著作, 瞭望): a phrase that finds nothing
+# is tried in the simplified spelling, and that is suggested where it finds something.
+OTHER_SPELLINGS = (("瞭解", "了解"), ("反覆", "反复"), ("著", "着"))
+# Marks between the items of a list, which writers swap freely (保交楼，稳民生 for the source's 保交楼、稳民生).
+_LIST_MARKS = re.compile(r"[，,、；;]")
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class EmptyAnswer:
         if self.together:
             return _together_note(self.filters)
         return (_emptied_notes(self.searcher, self.filters)
-                or _phrases_apart(self.searcher, self.asked, self.parsed) + _phrases_in_titles(self.searcher, self.parsed))
+                or _phrases_apart(self.searcher, self.asked, self.parsed) + _phrases_in_titles(self.searcher, self.parsed)
+                + _near_wordings(self.searcher, self.asked, self.parsed))
 
 
 def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
@@ -87,4 +95,27 @@ def _phrases_in_titles(searcher, parsed: ParsedQuery) -> list[str]:
             field = ParsedQuery(text="", titles=(phrase,)).written()  # quoted where the words need it
             more = f"等 {len(titles)} 篇讲话" if len(titles) > 1 else ""
             notes.append(f"“{phrase}”是《{titles[0]}》{more}标题里的话，标题不算段落正文：按标题查找请用 {field}。")
+    return notes
+
+
+def _near_wordings(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
+    """For a verbatim check that found nothing, a phrase written another way that does find something:
+    in simplified spelling (``OTHER_SPELLINGS``), or with any mark between its list items (an ellipsis,
+    which stands for any wording), each suggested as the query to run."""
+    if parsed.text:
+        return []
+    notes = []
+    for phrase in parsed.phrases:
+        respelled = phrase
+        for written, simplified in OTHER_SPELLINGS:
+            respelled = respelled.replace(written, simplified)
+        loosened = _LIST_MARKS.sub("……", respelled)
+        for variant, why in ((respelled, "按简体写法"), (loosened, "不限列举之间的标点")):
+            if variant == phrase:
+                continue
+            query = replace(parsed, phrases=tuple(variant if p == phrase else p for p in parsed.phrases)).written()
+            count = searcher.matched(query, **asked.options)
+            if count:
+                notes.append(f"{why}，{query} 见于 {count} 段。")
+                break
     return notes
