@@ -256,7 +256,12 @@ def _present(searcher, results: list[dict], marks, threshold: float | None = Non
         result["excerpt"] = hl.highlight_excerpt(result["text"], terms, best)
         result["whole"] = hl.excerpt_span(result["text"], best) == (0, len(result["text"]))
         result["html"] = hl.highlight_passage(result["text"], terms, best)
-        result["citation"] = citation_text(quote_of(found, searcher.speech(found.speech_id)))
+        quote = quote_of(found, searcher.speech(found.speech_id))
+        result["citation"] = citation_text(quote)
+        # a writer quotes one sentence more often than a 600-character passage: the bold one, with its source
+        sentence = (best or {}).get("text", "").strip()
+        result["sentence_citation"] = (citation_text(replace(quote, text=sentence))
+                                       if sentence and sentence != result["text"].strip() else None)
         result["confidence_words"] = (None if threshold is None
                                       else confidence_words(result.get("confidence"), threshold))
     return results

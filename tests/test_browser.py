@@ -216,7 +216,7 @@ def test_copy_a_citation(base_url, browser):
         page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=5")
         first = page.locator("li.result").first
         first.locator("details.cite summary").click()
-        box = first.locator("textarea.citation")
+        box = first.locator("textarea.citation").first
         citation = box.input_value()
         # the grain answer is in the seeds' untitled speech: its made-up title is marked, never cited
         assert first.locator(".path .inferred").inner_text() == "〔拟题〕"
@@ -226,9 +226,14 @@ def test_copy_a_citation(base_url, browser):
         button.click()
         # said in a live region beside the button, whose own name stays
         page.wait_for_function("() => document.querySelector('.copy-news').textContent === '已复制'")
-        assert first.locator(".copy-news").get_attribute("role") == "status"
+        assert first.locator(".copy-news").first.get_attribute("role") == "status"
         assert button.inner_text() == "复制引用" and button.evaluate("b => b === document.activeElement")
         assert page.evaluate("() => navigator.clipboard.readText()") == citation
+        # the bold sentence alone, with the same source line
+        first.get_by_role("button", name="复制本句引用").click()
+        page.wait_for_function("() => document.querySelectorAll('.copy-news')[1].textContent === '已复制'")
+        bold = first.locator("strong.best").first.inner_text()
+        assert page.evaluate("() => navigator.clipboard.readText()") == bold + "\n" + citation.splitlines()[-1]
         _shot(page, "laptop-citation")
 
         first.get_by_role("link", name="更多上下文").click()  # the passage page offers the same box
@@ -247,9 +252,11 @@ def test_without_javascript_the_citation_is_a_selectable_box(base_url, no_js_pag
     page.goto(base_url + "/?q=" + quote("如何保障粮食安全？") + "&k=3")
     first = page.locator("li.result").first
     first.locator("details.cite summary").click()
-    assert first.locator("textarea.citation").is_visible()
-    assert first.locator("textarea.citation").input_value().endswith("）")
+    boxes = first.locator("textarea.citation")
+    assert boxes.count() == 2 and all(boxes.nth(i).is_visible() for i in range(2))
+    assert all(boxes.nth(i).input_value().endswith("）") for i in range(2))
     assert not first.get_by_role("button", name="复制引用").is_visible()
+    assert not first.get_by_role("button", name="复制本句引用").is_visible()
 
 
 def test_build_a_cart_of_three_and_download_each_format(base_url, no_js_page, searcher, tmp_path):

@@ -322,6 +322,12 @@ def test_the_citation_box_and_the_copy_button_that_a_script_reveals(client, sear
     assert box.startswith(passage.text.replace('"', "&#34;")[:20])
     # the grain answer is in the seeds' untitled speech, cited with its made-up title marked and its file
     assert box.endswith(f"（摘自无标题讲话〔拟题：{passage.speech_title}；{passage.source}〕，{' › '.join(passage.section)}）")
+    # beside it, the bold sentence alone with the same source line, which a writer quotes more often
+    bold = re.search(r'<strong class="best">(.*?)</strong>', html, flags=re.S).group(1)
+    sentence = re.search(r'<textarea class="citation sentence" readonly rows="3" aria-label="[^"]+">(.*?)</textarea>',
+                         html, flags=re.S).group(1)
+    assert sentence == re.sub(r"<[^>]+>", "", bold) + "\n" + box.splitlines()[-1]
+    assert '<button type="button" class="copy" data-copy hidden>复制本句引用</button>' in html
     assert '<button type="button" class="copy" data-copy hidden>复制引用</button>' in html
     assert '<script src="/static/tools.js" defer></script>' in html
     with client.get("/", query_string={"q": "粮食"}) as response:
