@@ -74,6 +74,7 @@ def _allow_origins(app: Flask) -> None:
     such as ``https://addin.example``) call the JSON API from a browser: a Word add-in or an intranet
     portal served from another origin could not. None by default, and never ``*``: with no login, any
     web page a colleague opens could otherwise read the library through their browser."""
+    from service.api import API_PATHS
     from service.openapi import BUILD_HEADER
 
     given = app.config.get("CORS_ORIGINS")
@@ -82,9 +83,19 @@ def _allow_origins(app: Flask) -> None:
     if bad:
         raise SettingError(f"SPEECHQA_CORS_ORIGINS must list web origins such as https://addin.example, "
                            f"never * (got {bad[0]!r})")
-    if origins:
-        CORS(app, resources={r"/api/*": {"origins": origins}}, methods=["GET", "POST"],
-             allow_headers=["Content-Type", "Authorization"], expose_headers=[BUILD_HEADER])
+    if not origins:
+        return
+    # flask-cors's own Vary (vary_header) comes only with an Access-Control-Allow-Origin it echoes, and only
+    # when several origins are allowed; but the answer to a refused origin, or with one allowed, varies by
+    # Origin too, and a shared cache must not hand it to another origin
+    CORS(app, resources={API_PATHS: {"origins": origins}}, methods=["GET", "POST"],
+         allow_headers=["Content-Type", "Authorization"], expose_headers=[BUILD_HEADER], vary_header=False)
+
+    @app.after_request
+    def vary_by_origin(response):
+        if API_PATHS.match(request.path):
+            response.vary.add("Origin")
+        return response
 
 
 def _require_utf8_query_string() -> None:

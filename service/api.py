@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import threading
 import time
 from dataclasses import asdict
 from typing import Callable, Mapping, Sequence
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
@@ -30,9 +31,13 @@ from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown
                             quote_of)
 from service.errors import error_response
 from service.openapi import BUILD_HEADER, build_spec
-from service.state import WATCHER, build_id_of, holder, served, source, store_of
+from service.state import WATCHER, build_id_of, holder, loaded, served, source, store_of
 
 bp = Blueprint("api", __name__)
+
+# The JSON API's paths, /api and everything under /api/: their answers name their build, and the origins
+# of SPEECHQA_CORS_ORIGINS may read them
+API_PATHS = re.compile(r"/api(?:/|$)")
 
 EXPORT_FILENAME = "speechqa-export"
 # How long POST /api/admin/reload waits for a reload the watcher is already running.
@@ -60,7 +65,7 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
     if not raw.strip():
         raise BadRequest(f"request body must be a JSON object such as {example}")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise BadRequest(f"request body nests arrays or objects too deeply to read — send a JSON object such as "
                          f"{example}") from None
@@ -79,6 +84,17 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
         raise BadRequest("request body contains an unpaired UTF-16 surrogate escape (such as \\ud800) "
                          "— send valid Unicode text") from None
     return body
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # json.loads keeps the last of two equal keys, so {"q": "安全", "q": "国家"} searched 国家 unseen (and
+    # another JSON reader, a proxy's, would have taken 安全)
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise BadRequest(f"request body gives the key {key!r} more than once — send each field once")
+        obj[key] = value
+    return obj
 
 
 def query_terms(searcher, query: str) -> list[str]:
@@ -140,12 +156,14 @@ def quoted_wording(query: str) -> list[str]:
         return []
 
 
-@bp.after_request
+@bp.after_app_request
 def _name_the_build(response):
-    """Every API answer from an index says which build it came from (the one the request read,
-    ``state.served``), so that a client can tell an id of an older build from a wrong one."""
-    if g.get("searcher") is not None:
-        response.headers.setdefault(BUILD_HEADER, build_id_of(g.searcher) or "")
+    """Every answer to an API path while an index is loaded, an error included, says which build it came
+    from (the one the request read, ``state.loaded``), so that a client can tell an id of an older build
+    from a wrong one. App-wide, not this Blueprint's: routing's 404s and 405s, and the 400s of the app's own
+    checks before any route, reach no Blueprint."""
+    if API_PATHS.match(request.path) and (searcher := loaded()) is not None:
+        response.headers.setdefault(BUILD_HEADER, build_id_of(searcher) or "")
     return response
 
 

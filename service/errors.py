@@ -12,8 +12,8 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from index.errors import (BadQuery, IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
-                          ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId)
+from index.errors import (BadQuery, EngineUnavailable, IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch,
+                          ModelUnavailable, ReloadFailed, ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId)
 
 # First match wins; a domain error not listed here is a bug and answers 500.
 STATUS: tuple[tuple[type[SpeechQAError], int], ...] = (
@@ -26,6 +26,9 @@ STATUS: tuple[tuple[type[SpeechQAError], int], ...] = (
     (StoreUnavailable, 503),
     (IndexCorrupt, 503),
     (ModelMismatch, 503),
+    # a server whose first load failed for want of its model or engine answers with that error until a reload
+    (ModelUnavailable, 503),
+    (EngineUnavailable, 503),
 )
 INTERNAL_MESSAGE = "internal server error — the details are in the server log"
 
@@ -55,9 +58,25 @@ def refuse_empty_segments() -> None:
     path = request.path
     if "//" in path and isinstance(request.routing_exception, (RequestRedirect, MethodNotAllowed)):
         meant = re.sub("/{2,}", "/", path)
+        # /passages//similar is a passage's similar page with its id left out, not /passages/similar (the
+        # passage "similar") with a slash too many: an id put in the gap names another route than merging does
+        with_an_id = _endpoint_of(re.sub("/{2,}", "/_/", path))
+        if with_an_id is not None and with_an_id != _endpoint_of(meant):
+            if wants_json():
+                raise NotFound(f"no such endpoint {path}: an id in it is empty — see /api/openapi.json")
+            raise NotFound(f"没有这个页面（{path}）：地址里的编号是空的。")
         if wants_json():
             raise NotFound(f"no such endpoint {path} (did you mean {meant}?) — see /api/openapi.json")
         raise NotFound(f"没有这个页面（{path}），是不是要找 {meant}？")
+
+
+def _endpoint_of(path: str) -> str | None:
+    """The endpoint of the app's route ``path`` names for this request's method, or None."""
+    try:
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(path, method=request.method)
+    except (HTTPException, RequestRedirect):
+        return None
+    return endpoint
 
 
 def error_response(status: int, code: str, message: str, missing_ids: tuple[str, ...] = ()):

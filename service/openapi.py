@@ -11,6 +11,12 @@ OPENAPI_VERSION = "3.0.3"
 # which index a result list came from across a reload; a header keeps the JSON body's shape.
 BUILD_HEADER = "X-SpeechQA-Build"
 API_VERSION = "1.0.0"
+# Every code an error body can carry, by status: the app's (service/errors.py, and the domain errors'
+# own codes), and those of the refusals the server writes itself (service/server.py)
+ERROR_CODES = ("bad_query", "query_syntax", "bad_request", "unauthorized", "forbidden", "not_found",
+               "method_not_allowed", "reload_in_progress", "payload_too_large", "request_header_fields_too_large",
+               "internal_error", "not_implemented", "index_not_built", "index_corrupt", "model_mismatch",
+               "index_unavailable", "store_unavailable", "model_unavailable", "engine_unavailable", "reload_failed")
 
 
 def _ref(name: str) -> dict:
@@ -38,10 +44,7 @@ NOT_BLANK = r"\S"
 SCHEMAS = {
     "Error": _obj({"error": _obj({
         "code": {"type": "string", "example": "bad_query",
-                 "description": "Stable machine-readable code: bad_query, bad_request, not_found, "
-                                "method_not_allowed, payload_too_large, index_not_built, index_corrupt, "
-                                "model_mismatch, index_unavailable, unauthorized, forbidden, query_syntax, "
-                                "reload_in_progress, reload_failed, internal_error."},
+                 "description": f"Stable machine-readable code: {', '.join(ERROR_CODES)}."},
         "message": {"type": "string", "example": f"k must be an integer between 1 and {MAX_K}"},
         "missing_ids": {"type": "array", "items": {"type": "string"},
                         "description": "404 of an export: every id it named that the index lacks (only there)"},
@@ -295,14 +298,22 @@ _EXPORT_CONTENT = {media.split(";")[0]: {"schema": {"type": "string", "format": 
                    for media, _ in EXPORT_FORMATS.values()}
 
 ERROR_TEXT = {
-    400: "Invalid parameters or body (code `bad_query` or `bad_request`), or q breaks the query syntax (code "
-         "`query_syntax`: an unclosed quote, an empty phrase); the message says what is allowed.",
+    400: "Invalid parameters or body (code `bad_query` or `bad_request`: a body that is no JSON object, or gives "
+         "a key twice; a query string whose %-escapes are not UTF-8, on any path; a request the server cannot "
+         "parse), or q breaks the query syntax (code `query_syntax`: an unclosed quote, an empty phrase); the "
+         "message says what is allowed.",
     404: "Unknown id or route (code `not_found`).",
     405: "Method not allowed (code `method_not_allowed`); the Allow header lists the allowed methods.",
-    413: "Request body larger than the limit (code `payload_too_large`).",
+    413: "Request body larger than the limit (code `payload_too_large`). A body far over it is refused by the "
+         "server before the app reads it, and the connection is closed.",
+    431: "Request headers larger than the server's limit together (code `request_header_fields_too_large`), "
+         "refused by the server before the app reads the request; the connection is closed.",
     500: "A bug in the server (code `internal_error`); the details are only in the server log.",
-    503: "No index loaded (code `index_not_built`, `index_corrupt` or `model_mismatch`); "
-         "the message says what to run.",
+    501: "A Transfer-Encoding the server does not know (code `not_implemented`), refused by the server before "
+         "the app reads the request; the connection is closed.",
+    503: "No index loaded (code `index_not_built`, `index_corrupt`, `model_mismatch`, `index_unavailable`, "
+         "`model_unavailable`, `engine_unavailable` or `reload_failed`; the message says what to run), or the "
+         "store holding it, a Milvus server, cannot be reached or did not answer in time (code `store_unavailable`).",
 }
 RELOAD_ERROR_TEXT = {
     401: "No `Authorization: Bearer` token (code `unauthorized`).",
@@ -310,14 +321,47 @@ RELOAD_ERROR_TEXT = {
     404: "Reloading over HTTP is disabled: no SPEECHQA_RELOAD_TOKEN is configured (code `not_found`, for every "
          "method; the message says so).",
     409: "Another reload is still running (code `reload_in_progress`); retry shortly.",
-    503: "The build CURRENT names cannot be loaded (code `index_corrupt`, `index_not_built`, `model_mismatch` "
-         "or `reload_failed`); the previous build keeps serving and the message names it.",
+    503: "The current build cannot be loaded (code `index_corrupt`, `index_not_built`, `model_mismatch`, "
+         "`model_unavailable`, `engine_unavailable`, `store_unavailable` or `reload_failed`); the previous build "
+         "keeps serving and the message names it.",
+}
+# What any request can be answered, whatever its path and method: a query string that is not UTF-8 (400), a
+# method the path lacks (405), a body or headers over the server's limits (413, 431), a transfer coding it
+# does not know (501), a bug (500).
+ANY_REQUEST = (400, 405, 413, 431, 500, 501)
+# Written by the server before the app sees the request, so they name no build.
+SERVER_ONLY = (431, 501)
+BUILD_HEADER_DOC = {
+    "description": "The build id of the index that answered (the same as /healthz's build_id then): on every answer "
+                   "to an /api/ path while an index is loaded, an error included, but for the refusals the server "
+                   "writes before the app reads the request. A search's results all come from this one build, even "
+                   "across a reload.",
+    "schema": {"type": "string"}}
+_BUILD_HEADER_REF = {"$ref": "#/components/headers/Build"}
+RESPONSE_HEADERS = {
+    401: {"WWW-Authenticate": {"description": 'Bearer realm="speechqa admin"', "required": True,
+                               "schema": {"type": "string"}}},
+    405: {"Allow": {"description": "the methods the path allows, such as GET, HEAD, OPTIONS", "required": True,
+                    "schema": {"type": "string"}}},
 }
 
 
 def errors(*statuses: int) -> dict:
-    """Response entries referring to the shared error responses."""
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+    """Response entries referring to the shared error responses: ``statuses`` and those of ANY_REQUEST."""
+    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in sorted(set(statuses) | set(ANY_REQUEST))}
+
+
+def _error(status: int, text: str) -> dict:
+    """An error response: the Error shape, with its status's headers and, unless only the server writes it,
+    the build header."""
+    named = {} if status in SERVER_ONLY else {BUILD_HEADER: _BUILD_HEADER_REF}
+    headers = RESPONSE_HEADERS.get(status, {}) | named
+    return _json(_ref("Error"), text) | ({"headers": headers} if headers else {})
+
+
+def _named(response: dict) -> dict:
+    """``response`` with the build header an /api/ answer carries."""
+    return response | {"headers": {BUILD_HEADER: _BUILD_HEADER_REF}}
 
 
 def _search_params() -> list[dict]:
@@ -345,37 +389,34 @@ def _search_params() -> list[dict]:
 
 def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
     """The OpenAPI document (``max_content_length`` is the app's body limit, in bytes)."""
-    search_ok = _json(_ref("SearchResponse"), "Passages best first, each with highlights and its best sentence.")
-    search_ok["headers"] = {BUILD_HEADER: {
-        "description": "The build id of the index that answered (the same as /healthz's build_id then); "
-                       "every result comes from this one build, even across a reload.",
-        "schema": {"type": "string"}}}
+    search_ok = _named(_json(_ref("SearchResponse"),
+                             "Passages best first, each with highlights and its best sentence."))
     body_note = f" Bodies over {max_content_length} bytes get 413." if max_content_length else ""
     paths = {
         "/api/search": {
             "get": {"operationId": "searchGet", "summary": "Find the passages that answer a question",
                     "parameters": _search_params(),
-                    "responses": {"200": search_ok} | errors(400, 405, 503, 500)},
+                    "responses": {"200": search_ok} | errors(503)},
             "post": {"operationId": "searchPost", "summary": "The same search with a JSON body",
                      "description": "Unknown fields are refused; the body must be a JSON object." + body_note,
                      "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SearchRequest")}}},
-                     "responses": {"200": search_ok} | errors(400, 405, 413, 503, 500)},
+                     "responses": {"200": search_ok} | errors(503)},
         },
         "/api/speeches": {"get": {
             "operationId": "listSpeeches", "summary": "All speeches in the index",
-            "responses": {"200": _json(_ref("SpeechList"), "Speeches in index order.")} | errors(503, 500)}},
+            "responses": {"200": _named(_json(_ref("SpeechList"), "Speeches in index order."))} | errors(503)}},
         "/api/speeches/{speech_id}": {"get": {
             "operationId": "getSpeech", "summary": "One speech: outline and passages in reading order",
             "parameters": [{"name": "speech_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(_ref("SpeechDetail"), "The speech.")} | errors(404, 503, 500)}},
+            "responses": {"200": _named(_json(_ref("SpeechDetail"), "The speech."))} | errors(404, 503)}},
         "/api/passages/{passage_id}": {"get": {
             "operationId": "getPassage", "summary": "One passage and its neighbours' ids",
             "parameters": [{"name": "passage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(_ref("PassageWithNeighbours"), "The passage.")} | errors(404, 503, 500)}},
+            "responses": {"200": _named(_json(_ref("PassageWithNeighbours"), "The passage."))} | errors(404, 503)}},
         "/api/passages/{passage_id}/citation": {"get": {
             "operationId": "getCitation", "summary": "A passage with its source line, as plain text and Markdown",
             "parameters": [{"name": "passage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(_ref("Citation"), "The citation.")} | errors(404, 503, 500)}},
+            "responses": {"200": _named(_json(_ref("Citation"), "The citation."))} | errors(404, 503)}},
         "/api/passages/{passage_id}/similar": {"get": {
             "operationId": "getSimilar", "summary": "The same point in other speeches, in other words",
             "parameters": [
@@ -383,21 +424,22 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
                 {"name": "k", "in": "query", "required": False, "allowEmptyValue": True,
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
                  "description": "How many passages (at most one per speech); empty means the default."}],
-            "responses": {"200": _json(_ref("SimilarResponse"), "Passages of other speeches, best first.")}
-            | errors(400, 404, 503, 500)}},
+            "responses": {"200": _named(_json(_ref("SimilarResponse"), "Passages of other speeches, best first."))}
+            | errors(404, 503)}},
         "/api/export": {"post": {
             "operationId": "exportPassages", "summary": "Chosen passages with their citations as one file",
             "description": f"Markdown, CSV (UTF-8 with a byte-order mark, for Excel) or DOCX (a heading per "
                          f"passage), in the order of ids; at most {MAX_EXPORT_PASSAGES} passages; an unknown id "
                          f"is a 404." + body_note,
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ExportRequest")}}},
-            "responses": {"200": {"description": "The file, sent as an attachment.", "content": _EXPORT_CONTENT}}
-            | errors(400, 404, 405, 413, 503, 500)}},
+            "responses": {"200": _named({"description": "The file, sent as an attachment.",
+                                         "content": _EXPORT_CONTENT})}
+            | errors(404, 503)}},
         "/healthz": {"get": {
             "operationId": "health", "summary": "What is being served",
             "description": "503 (the error shape) while no index is loaded, and while the store (Milvus) "
                            "cannot be asked, when every search would answer 503 too.",
-            "responses": {"200": _json(_ref("Health"), "An index is loaded.")} | errors(503, 500)}},
+            "responses": {"200": _json(_ref("Health"), "An index is loaded.")} | errors(503)}},
         "/api/admin/reload": {"post": {
             "operationId": "reload", "summary": "Load the build CURRENT names now, without a restart",
             "description": "Loads, verifies (checksums, model) and warms up the build beside the served one, then "
@@ -405,12 +447,11 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
                            "when SPEECHQA_RELOAD_TOKEN is set. The server also polls CURRENT every "
                            "SPEECHQA_RELOAD_INTERVAL seconds (default 2, 0 disables) and reloads by itself.",
             "security": [{"reloadToken": []}],
-            "responses": {"200": _json(_ref("ReloadResult"), "The new build is serving.")}
-            | {str(s): _json(_ref("Error"), text) for s, text in RELOAD_ERROR_TEXT.items()} | errors(405, 500)}},
+            "responses": {"200": _named(_json(_ref("ReloadResult"), "The new build is serving."))}
+            | {str(s): _error(s, text) for s, text in RELOAD_ERROR_TEXT.items()} | errors()}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
-            "responses": {"200": {"description": "OpenAPI 3.0 document",
-                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "responses": {"200": _named(_json({"type": "object"}, "OpenAPI 3.0 document"))} | errors()}},
     }
     return {
         "openapi": OPENAPI_VERSION,
@@ -421,7 +462,8 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "responses": {f"E{s}": _json(_ref("Error"), text) for s, text in ERROR_TEXT.items()},
+            "responses": {f"E{s}": _error(s, text) for s, text in ERROR_TEXT.items()},
+            "headers": {"Build": BUILD_HEADER_DOC},
             "securitySchemes": {"reloadToken": {"type": "http", "scheme": "bearer",
                                                 "description": "the value of SPEECHQA_RELOAD_TOKEN"}},
         },

@@ -17,11 +17,13 @@ from index.engines import choose_engine, choose_query_engine, machine_cpu
 from index.thesaurus import plain_wording
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
-from service.api import RELOAD_DISABLED
+from index.errors import BadQuery, QuerySyntaxError
+from service.api import ADMIN_RELOAD, RELOAD_DISABLED
+from service.errors import STATUS
 from service.export import Source, source_line
 from service.state import IndexHolder
 from service.highlight import best_sentence, highlight, highlight_passage, match_spans, split_sentences
-from service.openapi import build_spec
+from service.openapi import BUILD_HEADER, build_spec
 
 SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
                "phrases_held", "named_speech", "matched", "results"]
@@ -205,6 +207,7 @@ def test_a_phrase_typed_with_other_inner_quotes_finds_and_marks_the_speeches_wor
     ("如何保障粮\u200b食安全", "如何保障粮食安全"),  # Word and web pages carry zero-width marks unseen
     ("如何保障粮食安全\x00", "如何保障粮食安全"),
     ("如 何 保 障 粮 食 安 全", "如何保障粮食安全"),  # PDF text: a space between every character
+    ("「国家\u200f安全」", "「国家安全」"),  # a right-to-left mark
     ("Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ　ｆｉｇｈｔ　ｔｅｌｅｃｏｍ　ｆｒａｕｄ？", "How do cities fight telecom fraud?"),
 ])
 def test_a_pasted_question_is_searched_as_its_reader_sees_it(client, pasted, typed):
@@ -227,6 +230,7 @@ def test_a_chinese_question_keeps_its_full_width_punctuation(client):
     # only what no reader sees: a zero-width space, a control character
     ({"q": "\u200b"}, Q_MESSAGE),
     ({"q": "\x01 \u00ad"}, Q_MESSAGE),
+    ({"q": "\u200e\u202e\u2069"}, Q_MESSAGE),
     ({"q": "粮" * (MAX_QUERY_CHARS + 1)}, f"q must be at most {MAX_QUERY_CHARS} characters (got 501)"),
     ({"q": "粮食", "k": "abc"}, K_MESSAGE),
     ({"q": "粮食", "k": "0"}, K_MESSAGE),
@@ -278,6 +282,27 @@ def test_search_post_rejects_bad_bodies(client, body, code, message):
     assert response.status_code == 400
     assert error_of(response)[0] == code
     assert error_of(response)[1].startswith(message)
+
+
+@pytest.mark.parametrize(("path", "body", "key"), [
+    ("/api/search", '{"q": "安全", "q": "国家"}', "q"),
+    ("/api/search", '{"q": "安全", "k": 3, "k": 3}', "k"),  # even with the same value
+    ("/api/search", '{"q": "安全", "mode": {"x": 1, "x": 2}}', "x"),  # at any depth, as the eval loader
+    ("/api/export", '{"ids": ["a"], "format": "csv", "format": "docx"}', "format"),
+])
+def test_a_body_giving_a_key_twice_is_refused_naming_the_key(client, path, body, key):
+    # json.loads kept the last one: {"q": "安全", "q": "国家"} searched 国家
+    for content_type in ("application/json", "text/plain"):
+        response = client.post(path, data=body.encode("utf-8"), content_type=content_type)
+        assert response.status_code == 400
+        assert error_of(response) == (
+            "bad_request", f"request body gives the key {key!r} more than once — send each field once")
+
+
+def test_a_json_body_sent_as_text_plain_is_still_searched(client):
+    response = client.post("/api/search", data='{"q": "粮食安全", "k": 2}'.encode("utf-8"),
+                           content_type="text/plain")
+    assert (response.status_code, len(response.get_json()["results"])) == (200, 2)
 
 
 @pytest.mark.parametrize(("k", "got"), [
@@ -422,6 +447,15 @@ def test_an_api_path_with_a_double_slash_is_json_404_naming_the_path_meant(clien
         "not_found", f"no such endpoint {path.split('?')[0]} (did you mean {meant}?) — see /api/openapi.json")
 
 
+@pytest.mark.parametrize("path", ["/api/passages//citation", "/api/passages//similar", "/api/passages//citation?k=3"])
+def test_an_empty_passage_id_is_a_404_that_names_no_other_route(client, path):
+    # the merged path /api/passages/citation is the passage with the id "citation", which was named as the one meant
+    response = client.get(path)
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert error_of(response) == ("not_found",
+                                  f"no such endpoint {path.split('?')[0]}: an id in it is empty — see /api/openapi.json")
+
+
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("delete", "/api/search", "GET, POST"),
     ("put", "/api/speeches", "GET"),
@@ -461,6 +495,56 @@ def test_reload_with_a_token_still_answers_other_methods_405(searcher):
     client = create_app({"TESTING": True, "RELOAD_TOKEN": "t"}, searcher=searcher).test_client()
     assert error_of(client.get("/api/admin/reload")) == (
         "method_not_allowed", "GET is not allowed on /api/admin/reload; use POST")
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "status"), [
+    ("get", "/api/search?q=a&k=0", {}, 400),
+    ("get", "/api/search?q=%ED%A0%80", {}, 400),  # the app's own check, before any route
+    ("post", "/api/search", {"data": b"{", "content_type": "application/json"}, 400),
+    ("post", "/api/search", {"data": b'{"q": "a", "q": "b"}', "content_type": "application/json"}, 400),
+    ("post", "/api/export", {"json": {"ids": [], "format": "csv"}}, 400),
+    ("post", "/api/search", {"data": json.dumps({"q": "粮" * 20000}), "content_type": "application/json"}, 413),
+    ("put", "/api/search", {}, 405),
+    ("get", "/api/nope", {}, 404),
+    ("get", "/api", {}, 404),
+    ("get", "/api//search", {}, 404),
+    ("get", "/api/openapi.json", {}, 200),
+    ("post", "/api/admin/reload", {}, 404),
+    ("options", "/api/search", {}, 200),
+])
+def test_every_api_answer_names_the_build_it_came_from_an_error_included(client, searcher, method, path,
+                                                                         request_args, status):
+    response = getattr(client, method)(path, **request_args)
+    assert (response.status_code, response.headers[BUILD_HEADER]) == (status, searcher.manifest["build_id"])
+
+
+def test_every_admin_reload_answer_names_the_build_serving(index_root, encoder, searcher):
+    app = create_app({"TESTING": True, "INDEX": str(index_root), "RELOAD_INTERVAL": 0, "RELOAD_TOKEN": "t"},
+                     encoder=encoder)
+    client, build_id = app.test_client(), searcher.manifest["build_id"]
+
+    def answer(response):
+        code = error_of(response)[0] if response.status_code != 200 else ""
+        return response.status_code, code, response.headers[BUILD_HEADER]
+
+    assert answer(client.post("/api/admin/reload")) == (401, "unauthorized", build_id)
+    assert answer(client.post("/api/admin/reload", headers={"Authorization": "Bearer x"})) == (
+        403, "forbidden", build_id)
+    assert answer(client.get("/api/admin/reload")) == (405, "method_not_allowed", build_id)
+    with app.extensions[ADMIN_RELOAD]:
+        assert answer(client.post("/api/admin/reload", headers={"Authorization": "Bearer t"})) == (
+            409, "reload_in_progress", build_id)
+    assert answer(client.post("/api/admin/reload", headers={"Authorization": "Bearer t"})) == (200, "", build_id)
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/passages/nope", "/apis"])
+def test_only_api_paths_name_the_build(client, path):
+    assert BUILD_HEADER not in client.get(path).headers
+
+
+@pytest.mark.parametrize("path", ["/api/search?q=粮食", "/api/nope", "/api/openapi.json"])
+def test_without_an_index_no_answer_names_a_build(empty_client, path):
+    assert BUILD_HEADER not in empty_client.get(path).headers
 
 
 def test_overlapping_admin_reloads_answer_409_while_the_first_one_runs(index_root, encoder, searcher, monkeypatch):
@@ -695,15 +779,73 @@ def test_responses_conform_to_the_openapi_schemas(client, searcher):
         ("post", "/api/search", [1], "/api/search", 400),
         ("get", "/api/passages/nope", None, "/api/passages/{passage_id}", 404),
         ("delete", "/api/search", None, "/api/search", 405),
+        ("get", "/api/speeches?x=%C0%AF", None, "/api/speeches", 400),
+        ("get", "/api/openapi.json", None, "/api/openapi.json", 200),
+        ("post", "/api/openapi.json", None, "/api/openapi.json", 405),
+        ("get", "/healthz?x=%C0%AF", None, "/healthz", 400),
     ]
     for method, url, payload, path, status in cases:
         response = getattr(client, method)(url, json=payload) if payload is not None else getattr(client, method)(url)
         assert response.status_code == status, url
         operation = spec["paths"][path].get(method, spec["paths"][path]["get"])
-        documented = operation["responses"] if status != 405 else {"405": {"$ref": "#/components/responses/E405"}}
-        assert str(status) in documented, (url, status)
-        content = _resolve(spec, documented[str(status)])["content"]["application/json"]["schema"]
-        conforms(spec, content, response.get_json())
+        assert str(status) in operation["responses"], (url, status)
+        documented = _resolve(spec, operation["responses"][str(status)])
+        conforms(spec, documented["content"]["application/json"]["schema"], response.get_json())
+        headers = {name: _resolve(spec, header) for name, header in documented.get("headers", {}).items()}
+        required = {name for name, header in headers.items() if header.get("required")}
+        assert required <= set(response.headers.keys()), url
+        # documented on the shared errors, but sent only on /api/ paths
+        assert (BUILD_HEADER in response.headers) == (BUILD_HEADER in headers and path.startswith("/api/")), url
+
+
+def test_the_admin_reloads_refusals_conform_to_the_openapi_document(searcher):
+    client = create_app({"TESTING": True, "RELOAD_TOKEN": "t"}, searcher=searcher).test_client()
+    spec = client.get("/api/openapi.json").get_json()
+    documented = spec["paths"]["/api/admin/reload"]["post"]["responses"]
+    for status, headers in ((401, {}), (403, {"Authorization": "Bearer x"})):
+        response = client.post("/api/admin/reload", headers=headers)
+        assert response.status_code == status
+        answer = documented[str(status)]
+        conforms(spec, answer["content"]["application/json"]["schema"], response.get_json())
+        required = {name for name, header in answer["headers"].items() if header.get("required")}
+        assert required <= set(response.headers.keys()) and BUILD_HEADER in answer["headers"]
+    assert client.post("/api/admin/reload").headers["WWW-Authenticate"] == 'Bearer realm="speechqa admin"'
+
+
+def _codes(text: str) -> set[str]:
+    return set(re.findall(r"`([a-z_]+)`", text))
+
+
+def test_the_openapi_document_names_every_error_code_at_its_status(client):
+    spec = client.get("/api/openapi.json").get_json()
+    listed = spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["description"]
+    listed = listed.removeprefix("Stable machine-readable code: ").removesuffix(".").split(", ")
+    shared = spec["components"]["responses"]
+    reload = spec["paths"]["/api/admin/reload"]["post"]["responses"]
+    described: dict[int, set[str]] = {}
+    for status, response in [*((int(name[1:]), r) for name, r in shared.items()), *reload.items()]:
+        described.setdefault(int(status), set()).update(_codes(_resolve(spec, response)["description"]))
+    assert sorted(listed) == sorted(set().union(*described.values()))
+    # every domain error the app answers, at the status the app answers it with (service/errors.py)
+    for kind, status in STATUS:
+        assert kind.code in described[status], kind
+    assert _codes(shared["E503"]["description"]) == {kind.code for kind, status in STATUS if status == 503}
+    assert _codes(shared["E400"]["description"]) == {BadQuery.code, QuerySyntaxError.code, "bad_request"}
+    # and those the server writes itself (service/server.py)
+    assert _codes(shared["E431"]["description"]) == {"request_header_fields_too_large"}
+    assert _codes(shared["E501"]["description"]) == {"not_implemented"}
+    assert _codes(shared["E413"]["description"]) == {"payload_too_large"}
+
+
+def test_every_operation_documents_the_refusals_any_request_can_meet(client):
+    spec = client.get("/api/openapi.json").get_json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert {"400", "405", "413", "431", "500", "501"} <= set(operation["responses"]), (path, method)
+    shared = spec["components"]["responses"]
+    assert list(shared["E405"]["headers"]) == ["Allow", BUILD_HEADER]
+    # written by the server before the app sees the request: no build is named
+    assert "headers" not in shared["E431"] and "headers" not in shared["E501"]
 
 
 # What OpenAPI 3.0.3's Schema Object allows: JSON Schema's type keyword takes one name, and 3.1's additions
@@ -778,7 +920,7 @@ def openapi_3_0_problems(spec: dict) -> list[str]:
         for media, entry in node.get("content", {}).items():
             schema(entry["schema"], f"{where}/content/{media}/schema")
         for name, header in node.get("headers", {}).items():
-            schema(header["schema"], f"{where}/headers/{name}/schema")
+            schema(_resolve(spec, header)["schema"], f"{where}/headers/{name}/schema")
 
     def responses(node: dict, where: str) -> None:
         for status, response in node.items():
@@ -846,7 +988,7 @@ def test_the_citation_description_spells_out_the_source_line(client):
     every_field = Source(title="title", collection="collection", section=("section", "path"), speaker="speaker",
                          occasion="occasion", date="date", place="place")
     assert source_line(every_field) in described
-    untitled = source_line(Source(title="made up", file="file", title_inferred=True))
+    untitled = source_line(Source(title="made-up title", file="file", title_inferred=True))
     assert untitled.removeprefix("（摘自").removesuffix("）") in described
 
 
@@ -900,6 +1042,24 @@ def test_the_api_answers_a_browser_on_an_origin_it_was_told_to_trust_and_no_othe
     default = create_app({"TESTING": True}, searcher=searcher).test_client()
     assert "Access-Control-Allow-Origin" not in default.get(
         "/api/search", query_string={"q": "粮食"}, headers={"Origin": "https://addin.example"}).headers
+
+
+@pytest.mark.parametrize("origins", ["https://addin.example", "https://addin.example https://portal.example"])
+def test_every_api_answer_varies_by_origin_once_an_origin_is_trusted(searcher, origins):
+    # flask-cors said Vary: Origin only beside an origin it echoed, and only with several allowed: a shared
+    # cache could hand the answer to one origin (or to none) to another
+    trusting = create_app({"TESTING": True, "CORS_ORIGINS": origins}, searcher=searcher).test_client()
+    for origin in ("https://addin.example", "https://elsewhere.example", None):
+        headers = {"Origin": origin} if origin else {}
+        for path in ("/api/search?q=粮食", "/api/nope", "/api/search?q=a&k=0"):
+            assert trusting.get(path, headers=headers).headers.getlist("Vary") == ["Origin"], (origin, path)
+    preflight = trusting.options("/api/search", headers={"Origin": "https://elsewhere.example",
+                                                         "Access-Control-Request-Method": "POST"})
+    assert preflight.headers.getlist("Vary") == ["Origin"]
+    # the pages get no CORS headers, nor does the API when no origin is trusted: neither varies by Origin
+    assert "Vary" not in trusting.get("/", headers={"Origin": "https://addin.example"}).headers
+    default = create_app({"TESTING": True}, searcher=searcher).test_client()
+    assert "Vary" not in default.get("/api/search?q=粮食", headers={"Origin": "https://addin.example"}).headers
 
 
 @pytest.mark.parametrize("origins", ["*", "addin.example", "https://addin.example/path"])

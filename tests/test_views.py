@@ -253,6 +253,11 @@ def test_a_page_path_with_a_double_slash_is_a_404_naming_the_path_meant_not_a_re
     assert f"没有这个页面（{path}），是不是要找 {meant}？" in page(response, 404)
 
 
+def test_a_page_path_with_an_empty_id_names_no_other_page(client):
+    # merged, /passages//similar is the passage with the id "similar", which was offered as the page meant
+    assert "没有这个页面（/passages//similar）：地址里的编号是空的。" in page(client.get("/passages//similar"), 404)
+
+
 def test_wrong_method_is_a_friendly_405(client):
     html = page(client.post("/"), 405)
     assert "不支持这种请求方式" in html
