@@ -440,13 +440,14 @@ def build_lock(root: Path, *, wait: float = 0.0, then: str = "build again") -> I
 
 
 def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None = None,
-          budget: int = 512, progress: bool = False, wait: float = 0.0) -> BuildReport:
+          budget: int = 512, progress: bool = False, wait: float = 0.0, lock_held: bool = False) -> BuildReport:
     """Build an index of ``sources`` under ``root`` and make it current.
 
-    One build per root at a time (:func:`build_lock`, waiting up to ``wait`` seconds for another);
-    a build killed while embedding resumes from the vectors it had checkpointed.
+    One build per root at a time (:func:`build_lock`, waiting up to ``wait`` seconds for another, unless
+    the caller holds it: ``lock_held``, as `add` does from reading the sources it adds to until it has
+    published); a build killed while embedding resumes from the vectors it had checkpointed.
     """
-    with build_lock(Path(root), wait=wait):
+    with contextlib.nullcontext() if lock_held else build_lock(Path(root), wait=wait):
         try:
             return _build(sources, Path(root), encoder=encoder, model_spec=model_spec, budget=budget,
                           progress=progress)

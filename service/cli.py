@@ -283,19 +283,25 @@ def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
 
 
 def cmd_add(args) -> int:
+    from index.build import build_lock
+    from index.parse import shown_name
+
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
     source = _source(args)
     _warn_change_stays_local(source, root)
-    manifest = _current_manifest(source, root, then="add the files")
-    sources = [Path(s) for s in manifest["sources"]]
-    _refuse_gone(sources, then="then add again (nothing was added)")
-    known = {s.resolve() for s in sources}
-    sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
-    added = [Path(f) for f in args.files]
-    report = _rebuild(source, root, manifest, sources, quiet=args.quiet, last=added,
-                      others_counted=not args.all_warnings)
-    from index.parse import shown_name
+    _current_manifest(source, root, then="add the files")
+    # the sources are read under the lock: an add that waited for another would otherwise build
+    # without what that one added
+    with build_lock(root, wait=args.wait, then="add the files"):
+        manifest = source.manifest()
+        sources = [Path(s) for s in manifest["sources"]]
+        _refuse_gone(sources, then="then add again (nothing was added)")
+        known = {s.resolve() for s in sources}
+        sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
+        added = [Path(f) for f in args.files]
+        report = _rebuild(source, root, manifest, sources, quiet=args.quiet, last=added,
+                          others_counted=not args.all_warnings)
 
     barren = [shown_name(str(path)) for path in added if path.resolve() in report.barren]
     if barren:
@@ -309,12 +315,20 @@ def cmd_remove(args) -> int:
     """`speechqa remove FILE...`: files `add` gave the index leave its sources, and it is rebuilt without them.
 
     A file inside a source folder is the folder's: removing it there is what removes it from the index."""
-    from index.errors import CorpusError
+    from index.build import build_lock
 
     root = _index_root(args)
     source = _source(args)
     _warn_change_stays_local(source, root)
-    manifest = _current_manifest(source, root, then="remove the files")
+    _current_manifest(source, root, then="remove the files")
+    with build_lock(root, wait=args.wait, then="remove the files"):  # as in add: the sources read are built
+        _remove(args, source, root, source.manifest())
+    return 0
+
+
+def _remove(args, source, root: Path, manifest: dict) -> None:
+    from index.errors import CorpusError
+
     sources = [Path(s).resolve() for s in manifest["sources"]]
     given = {Path(f).resolve(): f for f in args.files}  # a file already deleted is removed all the same
     for path, name in given.items():
@@ -331,7 +345,6 @@ def cmd_remove(args) -> int:
         raise CorpusError("that would leave the index no source to build from; nothing was removed "
                           "(`speechqa build --corpus DIR` builds another library)")
     _rebuild(source, root, manifest, kept, quiet=args.quiet, others_counted=not args.all_warnings)
-    return 0
 
 
 def _current_manifest(source, root: Path, *, then: str) -> dict:
@@ -350,13 +363,14 @@ def _current_manifest(source, root: Path, *, then: str) -> dict:
 
 def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: bool,
              last: Sequence[Path] = (), others_counted: bool = False):
-    """Build ``sources`` with the current build's model and settings, print the build, publish it."""
+    """Build ``sources`` with the current build's model and settings, print the build, publish it (the
+    caller holds the build lock)."""
     from index.build import build
     from index.embed import load_encoder
 
     encoder = load_encoder(manifest.get("model_spec"), index_engine=manifest.get("engine"))
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
-                   budget=manifest.get("budget", 512), progress=not quiet)
+                   budget=manifest.get("budget", 512), progress=not quiet, lock_held=True)
     _print_build(report, last=last, others_counted=others_counted)
     _publish(source, report, root)
     return report
@@ -591,6 +605,11 @@ def parser() -> argparse.ArgumentParser:
     def model_option(p: argparse.ArgumentParser, help: str) -> None:
         p.add_argument("--model", default=env_model, help=f"{help} (default: $SPEECHQA_MODEL, else the index's)")
 
+    def wait_option(p: argparse.ArgumentParser) -> None:
+        # two scheduled jobs that meet (a day's add and a nightly rebuild) queue instead of failing
+        p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                       help="wait this long for another build on the same index to finish (default: refuse at once)")
+
     def term_table_options(p: argparse.ArgumentParser) -> None:
         for option, variable, what in (("--glossary", "SPEECHQA_GLOSSARY", "English phrase → Chinese terms"),
                                        ("--wording", "SPEECHQA_WORDING", "everyday Chinese → the speeches' terms")):
@@ -613,8 +632,7 @@ def parser() -> argparse.ArgumentParser:
                    help="passage encoder (default auto: onnx-int8-blocks on CPUs with AVX512-VNNI or AVX-VNNI but "
                         "no AMX, else onnx-int7, 7-bit weights that plain AVX2 sums exactly and AMX runs fastest; "
                         "onnx-fp32 matches torch fp32)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait this long for another build on the same index to finish (default: refuse at once)")
+    wait_option(p)
     p.add_argument("--if-missing", action="store_true",
                    help="do nothing if an index exists (one tokenised by an older version is rebuilt)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -624,12 +642,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--all-warnings", action="store_true",
                    help="list the warnings about the library's other files too (default: count them)")
+    wait_option(p)
 
     p = command("remove", "drop files `add` gave the index from its sources, and rebuild without them", cmd_remove)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--all-warnings", action="store_true",
                    help="list the warnings about the library's files (default: count them)")
+    wait_option(p)
 
     p = command("ask", "answer a question from the index", cmd_ask)
     p.add_argument("question", type=_text_option,

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -494,6 +495,42 @@ def test_rollback_waits_for_no_build_and_refuses_while_one_runs(tmp_path, capsys
         assert main(["--index", str(root), "rollback"]) == 2
     assert capsys.readouterr().err.startswith(f"speechqa: another build is running on {root} (pid {os.getpid()} ")
     assert lifecycle.current_id(root) == added
+
+
+def test_an_add_that_waits_for_another_builds_on_what_that_one_added(tmp_path, capsys, encoder):
+    import threading
+
+    from index.build import build_lock
+    from index.store import read_manifest
+    from service.cli import main
+
+    root, elsewhere, _ = grain_then_flood(tmp_path)
+    (elsewhere / "border.txt").write_text(BORDER, encoding="utf-8")
+    (elsewhere / "secrecy.txt").write_text(SECRECY, encoding="utf-8")
+    holding = threading.Event()
+
+    def another_add():  # what `speechqa add border.txt` does, holding the lock throughout
+        with build_lock(root):
+            holding.set()
+            time.sleep(1.0)  # long enough for the add below to be waiting
+            sources = [*read_manifest(lifecycle.current_build(root))["sources"], str(elsewhere / "border.txt")]
+            build([Path(s) for s in sources], root, encoder=encoder, lock_held=True)
+
+    other = threading.Thread(target=another_add)
+    other.start()
+    holding.wait()
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["--index", str(root), "add", str(elsewhere / "secrecy.txt"), "-q", "--wait", "60"]) == 0
+    waited = time.monotonic() - started
+    other.join()
+    assert waited > 0.5  # it queued behind the other
+    # and read the sources once that one was done: its file stays in the library
+    assert titles(root) == ["保密工作讲话", "守好城市防汛底线", "守好粮仓", "边境安全的思考"]
+    # without --wait it is refused at once, as before
+    with build_lock(root):
+        assert main(["--index", str(root), "remove", str(elsewhere / "secrecy.txt")]) == 2
+    assert "another build is running on" in capsys.readouterr().err
 
 
 def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_shrink_the_library(tmp_path, capsys):

@@ -186,7 +186,7 @@ def test_the_command_line_builds_rolls_back_and_asks_on_milvus(setup, capsys):
     assert main([*common, "ask", "保密意识", "--json", "-k", "2"]) == 0
     assert {r["speech"]["title"] for r in json.loads(capsys.readouterr().out)["results"]} == {"守好粮仓"}
     assert main([*common, "rollback"]) == 0
-    assert capsys.readouterr().out == "current build is now version 1; a running server picks it up on reload\n"
+    assert capsys.readouterr().out.startswith("current build is now version 1; a running server picks it up on reload\n")
     assert main([*common, "ask", "保密意识", "--json", "-k", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["speech"]["title"] == "保密工作讲话"
     assert uri != store
