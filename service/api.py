@@ -300,7 +300,8 @@ def healthz():
         raise StoreUnavailable(f"{watcher.outage} — build {build_id_of(searcher)} is still loaded, and searches "
                                "answer 503 until the store answers again")
     manifest = searcher.manifest
-    body = {"status": "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
+    # a refused reload leaves an older build serving: "stale", so that a monitor reading status alone sees it
+    body = {"status": "stale" if state.reload_error else "ok", "passages": len(searcher.passages), "speeches": len(searcher.speeches),
             "model": manifest.get("model_id"), "built_at": manifest.get("built_at"),
             "build_id": manifest.get("build_id"), "store": store_of(searcher),
             "engines": {"index": manifest.get("engine"), "queries": query_engine_of(searcher.encoder)},

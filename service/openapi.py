@@ -213,7 +213,8 @@ SCHEMAS["PassageWithNeighbours"] = _obj(SCHEMAS["Passage"]["properties"] | {
     "next": _nullable({"type": "string", "description": "next passage of the same speech"}),
 })
 SCHEMAS["Health"] = _obj({
-    "status": {"type": "string", "enum": ["ok"]},
+    "status": {"type": "string", "enum": ["ok", "stale"],
+               "description": "stale while the last reload was refused (reload_error): an older build serves"},
     "passages": {"type": "integer"}, "speeches": {"type": "integer"},
     "model": {"type": "string"},
     "built_at": _nullable({"type": "string", "format": "date-time"}),

@@ -144,6 +144,7 @@ def test_a_corrupt_build_is_refused_once_and_the_old_one_keeps_serving(setup, ma
 
     error = wait_for(lambda: health(client).get("reload_error"), what="the refused reload")
     assert error.startswith("index_corrupt: index file ") and "does not match its checksum" in error
+    assert health(client)["status"] == "stale"  # a monitor reading status alone sees the library is not current
     assert served_build(client) == setup["first"]
     assert search(client).headers["X-SpeechQA-Build"] == setup["first"]
 
@@ -162,7 +163,7 @@ def test_a_corrupt_build_is_refused_once_and_the_old_one_keeps_serving(setup, ma
     # pointing CURRENT back at the served build clears the error without loading anything
     write_text_atomically(root / lifecycle.CURRENT, setup["first"] + "\n")
     wait_for(lambda: "reload_error" not in health(client), what="the cleared reload error")
-    assert served_build(client) == setup["first"]
+    assert served_build(client) == setup["first"] and health(client)["status"] == "ok"
 
 
 def test_rollback_from_the_command_line_is_picked_up(setup, make_app, encoder, capsys):
