@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from index import strictjson
 from index.errors import SpeechQAError
 
 TYPES = ("paraphrase", "keyword", "fact", "topic", "crosslingual")
@@ -72,20 +73,10 @@ def _choice(obj: dict, name: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    # json.loads keeps the last of two equal keys, so a line that sets a field twice would lose one unseen
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate key {key!r}")
-        obj[key] = value
-    return obj
-
-
 def _json_object(line: str) -> dict:
     """One line of a set as a JSON object; ValueError says what is wrong with it."""
     try:
-        obj = json.loads(line, object_pairs_hook=_unique_keys)
+        obj = strictjson.loads(line)  # its DuplicateKey is the ValueError that names the key
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):

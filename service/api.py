@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 
+from index import strictjson
 from index.embed import query_engine_of
 from index.engines import machine_cpu
 from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId
@@ -65,7 +66,10 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
     if not raw.strip():
         raise BadRequest(f"request body must be a JSON object such as {example}")
     try:
-        body = json.loads(raw, object_pairs_hook=_unique_keys)
+        body = strictjson.loads(raw)
+    except strictjson.DuplicateKey as exc:
+        # another JSON reader, a proxy's, may take the first of the two where this one took the last
+        raise BadRequest(f"request body gives the key {exc.key!r} more than once — send each field once") from None
     except RecursionError:
         raise BadRequest(f"request body nests arrays or objects too deeply to read — send a JSON object such as "
                          f"{example}") from None
@@ -84,17 +88,6 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
         raise BadRequest("request body contains an unpaired UTF-16 surrogate escape (such as \\ud800) "
                          "— send valid Unicode text") from None
     return body
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    # json.loads keeps the last of two equal keys, so {"q": "安全", "q": "国家"} searched 国家 unseen (and
-    # another JSON reader, a proxy's, would have taken 安全)
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise BadRequest(f"request body gives the key {key!r} more than once — send each field once")
-        obj[key] = value
-    return obj
 
 
 def query_terms(searcher, query: str) -> list[str]:
