@@ -40,6 +40,9 @@ STOP_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"\w", re.UNICODE)
+# An English possessive, which jieba cuts into the word, the apostrophe and a lone "s" (Shanghai's →
+# Shanghai ' s): the "s" is no word of the question.
+_POSSESSIVE = re.compile(r"(?<=[A-Za-z])['’]s\b")
 jieba.setLogLevel(logging.WARNING)
 
 
@@ -66,7 +69,7 @@ def meaningful_words(text: str) -> list[str]:
     in order, without punctuation or stop words: what a shorter wording of a question keeps."""
     if not jieba.dt.initialized:
         warm_up()
-    words = (word for word in jieba.lcut(text) if _WORD.search(word))
+    words = (word for word in jieba.lcut(_POSSESSIVE.sub("", text)) if _WORD.search(word))
     return list(dict.fromkeys(w for w in words if simplified(unicodedata.normalize("NFKC", w).lower()) not in STOP_WORDS))
 
 

@@ -478,8 +478,10 @@ def fewer_words(parsed: ParsedQuery) -> str | None:
 
 
 def _is_plain_wording(parsed: ParsedQuery) -> bool:
-    """Whether the query is a short wording with meaning, nothing else, which quotes make a 提法 to find."""
+    """Whether the query is a short Chinese wording with meaning, nothing else, which quotes make a 提法 to
+    find (an English word quoted finds nothing in Chinese speeches, and that page offered the quotes away)."""
     return (not (parsed.phrases or parsed.excluded or parsed.titles or parsed.excluded_titles)
+            and has_chinese(parsed.text)
             and len(parsed.text) <= MAX_EXACT_WORDING_CHARS and bool(_PLAIN_WORDING.fullmatch(parsed.text))
             and bool(meaningful_words(parsed.text)))
 

@@ -37,4 +37,5 @@ def test_meaningful_words_are_a_questions_words_as_typed_without_stop_words_or_p
     from index.lexical import meaningful_words
 
     assert meaningful_words("How to bake sourdough bread at home?") == ["bake", "sourdough", "bread", "home"]
+    assert meaningful_words("What was Shanghai's GDP in 2023?") == ["Shanghai", "GDP", "2023"]
     assert meaningful_words("如何保障粮食安全？粮食安全") == ["保障", "粮食安全"]

@@ -363,10 +363,10 @@ def test_the_cart_lives_in_the_url_and_downloads_in_order(client, searcher):
 
 
 def test_no_answer_suggests_the_exact_wording_the_default_mode_and_rewording(client):
-    html = page(client.get("/", query_string={"q": "zzqqxxyy", "mode": "bm25"}))
+    html = page(client.get("/", query_string={"q": "红烧肉", "mode": "bm25"}))
     assert suggestions(html) == [
-        ("按原文提法精确查找", {"q": '"zzqqxxyy"', "mode": "bm25"}),
-        ("改用“混合（语义＋关键词）”方式", {"q": "zzqqxxyy", "mode": "hybrid"}),
+        ("按原文提法精确查找", {"q": '"红烧肉"', "mode": "bm25"}),
+        ("改用“混合（语义＋关键词）”方式", {"q": "红烧肉", "mode": "hybrid"}),
         (REWORD, None),
     ]
 
@@ -412,7 +412,8 @@ def test_fewer_words_keeps_the_meaningful_ones_and_never_the_same_query(client, 
     assert all(params["q"] != question for _, params in offered if params)
 
 
-@pytest.mark.parametrize("question", ["怎么烤面包？", "😀🎉", "How to", "title:邢台 安全"])
+# "fraud" quoted finds nothing in Chinese speeches, and that page offered the quotes away again
+@pytest.mark.parametrize("question", ["怎么烤面包？", "😀🎉", "How to", "title:邢台 安全", "zzqqxxyy"])
 def test_the_exact_wording_is_offered_only_where_quotes_can_find_it(client, question):
     offered = suggestions(page(client.get("/", query_string={"q": question})))
     assert offered and "按原文提法精确查找" not in [words for words, _ in offered]
