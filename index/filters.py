@@ -209,5 +209,11 @@ class Library:
         return [replace(results[i], more_in_speech=counts[speech]) for speech, i in first.items()]
 
     def by_date(self, results: Sequence[Folded]) -> list[Folded]:
-        """Results oldest speech first, undated last; the given (relevance) order breaks ties."""
-        return sorted(results, key=lambda r: (self.dates[r.row] is None, self.dates[r.row] or ""))
+        """Results oldest speech first, undated last, each speech's passages together in reading order (a
+        timeline of a 提法 read a speech's second passage before its first); speeches of one date, and the
+        undated ones, in the order of their best result."""
+        first_listed: dict[str, int] = {}
+        for place, result in enumerate(results):
+            first_listed.setdefault(self.passages[result.row].speech_id, place)
+        return sorted(results, key=lambda r: (self.dates[r.row] is None, self.dates[r.row] or "",
+                                              first_listed[self.passages[r.row].speech_id], r.row))

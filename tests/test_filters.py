@@ -75,7 +75,9 @@ def test_one_per_speech_and_date_order():
     folded = [Folded(3), Folded(1), Folded(4), Folded(0, (2,))]
     assert LIBRARY.one_per_speech(folded) == [Folded(3, (), 1), Folded(1, (), 1)]
     assert LIBRARY.one_per_speech([Folded(0, (2,), placed_by=2)]) == [Folded(0, (2,), 0, placed_by=2)]
-    assert LIBRARY.by_date(folded) == [Folded(1), Folded(0, (2,)), Folded(3), Folded(4)]
+    # oldest speech first, each speech's passages in reading order, undated last
+    assert LIBRARY.by_date(folded) == [Folded(0, (2,)), Folded(1), Folded(3), Folded(4)]
+    assert LIBRARY.by_date([Folded(4), Folded(1), Folded(3)]) == [Folded(1), Folded(3), Folded(4)]
 
 
 def test_unmatched_filters_name_the_filters_no_speech_passes_even_alone():
