@@ -39,6 +39,8 @@ SHOWN_K_DIGITS = 20
 FIELDS = ("q", "k", "mode", "speech", "group", "from", "to", "place", "speaker", "sort", "offset")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A year or a month asked for whole (from=2021, to=2021-07): the range starts on its first day or ends on its last.
+_YEAR_OR_MONTH = re.compile(r"([0-9]{4})(?:-([0-9]{2}))?")
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,19 @@ NO_SUCH_DAY = "must be a day that exists"
 
 
 def _date(value, field: str) -> str | None:
+    """``from``'s or ``to``'s day, ISO; a year or a month alone stands for its first day in ``from``, its
+    last in ``to``."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
-        raise BadQuery(f"{field} must be a date written YYYY-MM-DD, such as 2023-04-15 (got {value!r:.20})",
-                       field=field)
-    text = value.strip()
-    year, month, day = (int(part) for part in text.split("-"))
+    text = value.strip() if isinstance(value, str) else ""
+    if partial := _YEAR_OR_MONTH.fullmatch(text):
+        year, month = int(partial.group(1)), int(partial.group(2) or (1 if field == "from" else 12))
+        day = 1 if field == "from" or not 1 <= month <= 12 else calendar.monthrange(year, month)[1]
+    elif _ISO_DATE.fullmatch(text):
+        year, month, day = (int(part) for part in text.split("-"))
+    else:
+        raise BadQuery(f"{field} must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 "
+                       f"(got {value!r:.20})", field=field)
     try:
         return datetime.date(year, month, day).isoformat()
     except ValueError:

@@ -11,6 +11,8 @@ OPENAPI_VERSION = "3.0.3"
 # which index a result list came from across a reload; a header keeps the JSON body's shape.
 BUILD_HEADER = "X-SpeechQA-Build"
 API_VERSION = "1.0.0"
+# from/to: a day, or a month or a year asked for whole
+DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
 # Every code an error body can carry, by status: the app's (service/errors.py, and the domain errors'
 # own codes), and those of the refusals the server writes itself (service/server.py)
 ERROR_CODES = ("bad_query", "query_syntax", "bad_request", "unauthorized", "forbidden", "not_found",
@@ -160,10 +162,12 @@ _FILTERS = {
     "group": {"type": "string", "enum": list(GROUPS), "nullable": True,
               "description": "speech = at most one result per speech, with more_in_speech counting its other "
                             "passages that answer"},
-    "from": {"type": "string", "format": "date", "nullable": True,
-             "description": "only speeches dated on or after this day (YYYY-MM-DD); undated speeches are left out"},
-    "to": {"type": "string", "format": "date", "nullable": True,
-           "description": "only speeches dated on or before this day (YYYY-MM-DD); undated speeches are left out"},
+    "from": {"type": "string", "pattern": DATE_PATTERN, "nullable": True,
+             "description": "only speeches dated on or after this day (YYYY-MM-DD; YYYY-MM or YYYY: its first "
+                            "day); undated speeches are left out"},
+    "to": {"type": "string", "pattern": DATE_PATTERN, "nullable": True,
+           "description": "only speeches dated on or before this day (YYYY-MM-DD; YYYY-MM or YYYY: its last "
+                          "day); undated speeches are left out"},
     "place": {"type": "string", "maxLength": MAX_FILTER_CHARS, "nullable": True,
               "description": "only speeches whose place contains this text"},
     "speaker": {"type": "string", "maxLength": MAX_FILTER_CHARS, "nullable": True,

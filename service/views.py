@@ -285,7 +285,7 @@ def _field_message(exc: BadQuery, query: str) -> str:
             return f"{which}日期没有这一天，请检查月份和日子。"
         if _dates_out_of_order():
             return "起始日期晚于截止日期，请对调两个日期。"
-        return f"{which}日期要写成 2023-04-15 这样的格式。"
+        return f"{which}日期要写成 2023-04-15 这样的格式（或 2023-04、2023，指整月、整年）。"
     if exc.field in ("place", "speaker"):
         return f"{'地点' if exc.field == 'place' else '讲话人'}最多 {MAX_FILTER_CHARS} 个字。"
     if exc.field in ("group", "sort"):

@@ -177,6 +177,9 @@ def test_metadata_filters(find_searcher):
         "b_reprint.txt", "c_grain.txt"}
     assert found(find_searcher, '"保交楼"', date_to="2021-12-31") == [(A_FLATS, [], None)]
     assert found(find_searcher, '"保交楼"', date_from="2022-01-01", date_to="2022-12-31") == [(C_LAND, [], None)]
+    # a year or a month asked for whole: from its first day, to its last
+    assert found(find_searcher, '"保交楼"', date_from="2022", date_to="2022") == [(C_LAND, [], None)]
+    assert found(find_searcher, '"保交楼"', date_to="2021-12") == found(find_searcher, '"保交楼"', date_to="2021")
     assert found(find_searcher, "安全", speaker="没有这个人") == []
 
 
@@ -236,7 +239,9 @@ def test_group_by_speech_counts_the_other_hits_that_answer(find_searcher):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"date_from": "2023-4-15"}, "from must be a date written YYYY-MM-DD, such as 2023-04-15 (got '2023-4-15')"),
+    ({"date_from": "2023-4-15"},
+     "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got '2023-4-15')"),
+    ({"date_to": "2023-13"}, "to must be a day that exists (got '2023-13': there is no month 13)"),
     ({"date_to": "2023-02-30"}, "to must be a day that exists (got '2023-02-30': 2023-02 has 28 days)"),
     ({"date_from": "2023-01-02", "date_to": "2023-01-01"}, "from (2023-01-02) must not be after to (2023-01-01)"),
     ({"group": "file"}, "group must be one of speech (got 'file')"),
@@ -280,7 +285,7 @@ def test_api_duplicates_and_grouping(client, find_searcher, ids):
     ({"q": '"保交楼'}, 400, "query_syntax",
      'unclosed quote " at character 1 of q (…"保交楼) — add the closing quote or remove it'),
     ({"q": "安全", "from": "yesterday"}, 400, "bad_query",
-     "from must be a date written YYYY-MM-DD, such as 2023-04-15 (got 'yesterday')"),
+     "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got 'yesterday')"),
     ({"q": "安全", "speech": "nope"}, 400, "bad_query", "unknown speech id 'nope' — see /api/speeches"),
 ])
 def test_api_errors(client, query, status, code, message):
