@@ -232,7 +232,8 @@ def export(quotes: Sequence[Quote], format_name: str) -> bytes:
 
 
 def check_export_body(body: dict) -> tuple[list[str], str]:
-    """(passage ids in the order chosen, format name) from an export request body, or BadQuery saying what is wrong."""
+    """(passage ids in the order chosen, each once as the page's cart keeps it, format name) from an export
+    request body, or BadQuery saying what is wrong."""
     unknown = sorted(set(body) - set(EXPORT_FIELDS))
     if unknown:
         raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(EXPORT_FIELDS)}", field=unknown[0])
@@ -247,4 +248,4 @@ def check_export_body(body: dict) -> tuple[list[str], str]:
     if not all(isinstance(i, str) and 0 < len(i) <= MAX_PASSAGE_ID_CHARS for i in ids):
         raise BadQuery(f"each id must be a passage id (a string of 1 to {MAX_PASSAGE_ID_CHARS} characters)",
                        field="ids")
-    return ids, format_name
+    return list(dict.fromkeys(ids)), format_name

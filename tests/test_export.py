@@ -260,5 +260,8 @@ def test_the_service_cites_and_exports_a_wrapped_passage_as_its_paragraphs(print
     rows = list(csv.reader(io.StringIO(client.post("/api/export", json={"ids": ids, "format": "csv"}).get_data(
         as_text=True).lstrip("\ufeff"), newline="")))
     assert rows[2][2] == "\n".join(read) and rows[2][10] == citation["citation"]
+    # an id named twice is exported once, where it was first named, as the page's cart keeps it
+    twice = client.post("/api/export", json={"ids": [ids[1], ids[0], ids[1]], "format": "csv"}).get_data(as_text=True)
+    assert [row[1] for row in csv.reader(io.StringIO(twice.lstrip("\ufeff"), newline=""))][1:] == [ids[1], ids[0]]
     document = Document(io.BytesIO(client.post("/api/export", json={"ids": ids[1:], "format": "docx"}).get_data()))
     assert [p.text for p in document.paragraphs if p.style.name == "Normal"] == [*read, source]
