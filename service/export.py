@@ -193,8 +193,12 @@ def export_docx(quotes: Sequence[Quote]) -> bytes:
     """A Word document: a title, then per passage a level-1 heading, its paragraphs and its source line."""
     from docx import Document
     from docx.oxml.ns import qn
+    from docx.shared import Mm
 
     document = Document()
+    # the default template is US Letter; Chinese offices print on A4
+    for section in document.sections:
+        section.page_width, section.page_height = Mm(210), Mm(297)
     # Word picks a Chinese face from the East Asian font slot; the default template leaves it empty.
     for style_name in ("Normal", "Title", "Heading 1"):
         fonts = document.styles[style_name].element.get_or_add_rPr().get_or_add_rFonts()
@@ -206,6 +210,8 @@ def export_docx(quotes: Sequence[Quote]) -> bytes:
     language.set(qn("w:eastAsia"), DOCUMENT_LANGUAGE)
     document.core_properties.language = DOCUMENT_LANGUAGE
     document.core_properties.title = EXPORT_TITLE
+    # the template's own author, python-docx, would otherwise be named as the document's
+    document.core_properties.author = document.core_properties.last_modified_by = "speechqa"
     document.add_heading(EXPORT_TITLE, level=0)
     for number, quote in enumerate(quotes, start=1):
         document.add_heading(docx_text(heading_of(number, quote)), level=1)

@@ -114,6 +114,9 @@ def test_docx_export_reads_back_as_headings_paragraphs_and_source_lines():
     source_runs = [p.runs for p in document.paragraphs if p.text.startswith("（摘自")]
     assert [[run.italic for run in runs] for runs in source_runs] == [[True], [True]]
     assert document.core_properties.title == "讲话素材摘录"
+    assert (document.core_properties.author, document.core_properties.last_modified_by) == ("speechqa", "speechqa")
+    # A4, as Chinese offices print: 210 × 297 mm, stored in twentieths of a point (11906 × 16838)
+    assert [(s.page_width.twips, s.page_height.twips) for s in document.sections] == [(11906, 16838)]
 
 
 def test_docx_export_declares_its_text_chinese_so_word_proofs_it_as_chinese():
