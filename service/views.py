@@ -195,6 +195,13 @@ class Cart:
         """The ``cart`` parameter with ``passage_id`` added last."""
         return CART_SEPARATOR.join([*self.ids, passage_id])
 
+    def adding_all(self, passage_ids) -> str | None:
+        """The ``cart`` parameter with those of ``passage_ids`` it lacks added last, as many as it has room
+        for (a verbatim check's page of 27 took 27 clicks); None when it can take none of them."""
+        room = MAX_EXPORT_PASSAGES - len(self.ids)
+        new = [i for i in dict.fromkeys(passage_ids) if i not in self.ids][:max(0, room)]
+        return CART_SEPARATOR.join([*self.ids, *new]) if new else None
+
     def removing(self, passage_id: str) -> str:
         """The ``cart`` parameter without ``passage_id``."""
         return CART_SEPARATOR.join(i for i in self.ids if i != passage_id)

@@ -675,6 +675,23 @@ def test_a_full_cart_says_so_and_a_longer_one_what_it_left_out(client, searcher)
         assert response.status_code == 200 and response.headers["X-SpeechQA-Dropped"] == "1"
 
 
+def test_a_page_of_results_goes_into_the_cart_in_one_step_as_far_as_it_has_room(client, searcher):
+    def add_all(cart):
+        html = page(client.get("/", query_string={"q": '"两个维护"', "k": 20, "cart": cart}))
+        found = re.search(r'<a class="cart-add-all" href="([^"]+)#cart">本页全部加入摘录</a>', html)
+        return found and params_of(unescape(found.group(1)))
+
+    listed = [hit.passage.id for hit in searcher.search('"两个维护"', k=20)]
+    assert len(listed) == 13
+    params = add_all("")
+    assert params["cart"] == ",".join(listed) and params["cart_news"] == "added" and params["q"] == '"两个维护"'
+    # what the cart holds stays where it is, and only as many as it has room for join it
+    others = [p.id for p in searcher.passages if p.id not in listed]
+    assert add_all(listed[2])["cart"] == ",".join([listed[2], *listed[:2], *listed[3:]])
+    assert add_all(",".join(others[:48]))["cart"] == ",".join([*others[:48], *listed[:2]])
+    assert add_all(",".join(listed)) is None and add_all(",".join(others[:50])) is None
+
+
 def test_more_in_this_speech_lists_every_one_of_them(client):
     asked = {"q": "安全", "k": "3", "mode": "bm25", "group": "speech"}
     results = results_of(page(client.get("/", query_string=asked)))
