@@ -31,8 +31,15 @@ alone. A directory's files of any other kind are named in a warning.
 * Without a TOC the file is one speech, unless its sidecar names speeches (a body line equal to
   a title the sidecar names starts that speech) or a title with its own header and ``---`` (below)
   starts another, in any file. Its first line is the title when it is
-  short (at most 40 characters), has no sentence or clause punctuation and opens
-  with no heading or point marker; a file of that line alone holds no speech.
+  short (at most 40 characters), has no sentence or clause punctuation (but a colon before a
+  subtitle that says where the speech was given, 聚焦主责主业：在全市大会上的讲话, read as a dash before
+  one) and opens with no heading or point marker. When a header block follows it at once, the
+  first line may also be up to 80 characters long, with any punctuation or English words (坚定信念，
+  勇毅前行, 年度工作总结。, Remarks at the City Security Forum 城市安全论坛讲话), if it opens with no
+  heading or point marker, does not close with a clause mark (同志们：) and is no header, date or
+  byline line itself; so may a line that ends no sentence, when a date line or a byline and then more
+  text follow it (a speech of one sentence may close on its date). A file of that line alone holds
+  no speech.
   A reprint may keep the header of the periodical or compilation it was cut from above that
   line: a first line that closes with a series word (精选, 选编, 汇编, 文选, 选辑, 摘编, 文摘, 专辑,
   合集, 汇集, 荟萃) or an issue number (第12期, 2024年第3期, （总第120期）), followed by a title line
@@ -81,18 +88,26 @@ alone. A directory's files of any other kind are named in a warning.
 Speech metadata (``Speech.date``/``place``/``speaker``/``occasion``/``collection``), None
 unless stated:
 
-* A header block: ``键：值`` lines (either colon) with the keys 日期 (date), 地点 (place),
+* A header block: ``键：值`` lines (either colon) with the keys 日期 (or 时间, date), 地点 (place),
   讲话人 (or 发言人, speaker), 场合 (occasion) and 汇编 (collection), closed by a ``---`` line or
-  simply by the first line that is not one (blank lines are gone after decoding). At the top of
+  simply by the first line that is not one (blank lines are gone after decoding). The lines a
+  byline prints under a title (a date line, ——在…上的讲话, 市委书记　张三, below) may stand among
+  them, read as they are below; with neither a header line nor a ``---`` they are a byline and a
+  date line. Closed by ``---`` and holding a header line, a block may also hold ``键：值`` lines of
+  other keys (主持人：王五; at the top of the file not as its first line, which may be a title such as
+  坚定信念：勇毅前行): each is left out and named in a warning, and so is a line that gives a field
+  the block gave otherwise before it (the first is kept). At the top of
   the file (it may open with ``---`` too) it applies to every speech of the file; right after a
   speech's title line it applies to that speech. Further down the file a title-like line, header
   lines and the ``---`` together start a new speech with that header (speeches saved one after
   another in one file); header lines without the ``---`` (日期：… quoted in a paragraph) or without
   the title line above stay body text. Header lines are no body text; a value is at most 80
   characters (a longer line is a paragraph). A date is
-  2023-04-15, 2023/4/15, 2023.4.15, 2023年4月15日 or 二〇二三年四月十五日; anything else (a date to
-  the month only, 2023年10月 or 2023-10, included: ``Speech.date`` is a full day, which filters
-  and date order compare) leaves the date unset, with a warning naming the line.
+  2023-04-15, 2023/4/15, 2023.4.15, 2023年4月15日 or 二〇二三年四月十五日, each also with its
+  weekday after it (（星期六）, 周六, 礼拜六); anything else (a date to the month only, 2023年10月 or
+  2023-10, included: ``Speech.date`` is a full day, which filters and date order compare; and a
+  weekday the day is not, as nothing tells which of the two is wrong) leaves the date unset, with a
+  warning naming the line.
 * A sidecar file ``<stem>.meta.json`` beside ``<stem>.txt`` (read by ``load_corpus``): a JSON
   object with the same fields in English (``date``, ``place``, ``speaker``, ``occasion``,
   ``collection``) for the whole file, and ``speeches``: {title: {fields}} for single speeches.
@@ -101,8 +116,9 @@ unless stated:
 * The text: a line that is only a full date, bare or in brackets — （2023年4月15日） — among a
   speech's first three body lines or as its last, gives the speech's date; like a header line it
   is then no body text (the first such line only: a second date stays text).
-  Placeholders such as 20xx年x月x日 are no date. A line to the month only (（二〇二三年十月）) or
-  of no real day stays text and is named in a warning.
+  Placeholders such as 20xx年x月x日 are no date. A line to the month only (（二〇二三年十月）), of
+  no real day or with a weekday the day is not stays text and is named in a warning, also where
+  another of those lines gives the date.
 * The more specific source wins: sidecar speech entry, speech header, the speech's byline and
   dated line, sidecar file fields, then the file header (in a compilation a file-wide date is the
   compilation's, a dated line the speech's). ``collection`` falls back to the compilation's own
@@ -167,6 +183,12 @@ LONG_LINE_CHARS = 20_000
 _TITLE_PUNCT = re.compile(r"[。！？!?；;，,：:、]")
 _LABEL_LIMIT = 60
 _TITLE_LIMIT = 40
+# A header, a date line or a byline right under a line says it is the title, whatever its punctuation
+# (聚焦主责主业：在全市大会上的讲话, 坚定信念，勇毅前行, 年度工作总结。) and however long its English words
+# make it (Remarks at the City Security Forum 城市安全论坛讲话): as long as a header value may be.
+_HEADED_TITLE_LIMIT = 80
+# A line that closes with a clause mark runs on into the next (同志们：), as no title does.
+_RUNS_ON = ("，", ",", "：", ":", "、")
 _TITLE_IGNORED = re.compile(r"[^\w。！？!?；;]|_")
 
 # An advertisement sells the compiler's trade and says how to reach the seller. A speech names
@@ -234,19 +256,25 @@ _WORD_LOCK_PREFIX = "~$"
 _COPY_NAME = re.compile(r"(?:副本|拷贝|(?<![a-z])copy|[(（](?:another |\d{1,3}(?:st|nd|rd|th) )?copy[)）])"
                         r"(?:\s*[(（]?\d{1,3}[)）]?)?$|[(（]\d{1,3}[)）]$", re.IGNORECASE)
 _COPY_OF = re.compile(r"copy(?: \(\d{1,3}\))? of ", re.IGNORECASE)
-_HEADER_KEYS = {"日期": "date", "date": "date", "地点": "place", "place": "place",
+_HEADER_KEYS = {"日期": "date", "时间": "date", "date": "date", "地点": "place", "place": "place",
                 "讲话人": "speaker", "发言人": "speaker", "speaker": "speaker", "场合": "occasion",
                 "occasion": "occasion", "汇编": "collection", "collection": "collection"}
 # A value longer than a name or an occasion is a paragraph that happens to open with 地点：.
 _HEADER_LINE = re.compile(rf"({'|'.join(_HEADER_KEYS)})\s*[:：]\s*(.{{1,80}})", re.IGNORECASE)
 _HEADER_END = re.compile(r"-{3,}")
+# A 键：值 line of a key the index has no field for (主持人：王五, Venue: …): in a block closed by ---,
+# a header line it cannot use, which is named in a warning rather than read as the body's first line.
+_HEADER_LIKE = re.compile(r"[^\s:：，,。；;！？!?、]{1,8}\s*[:：]\s*.{1,80}")
 # 2023年4月15日, 二〇二三年四月十五日, 2023-04-15, 2023/4/15, 2023.4.15; to the month (2023年10月,
 # 二〇二三年十月, 2023-10) it is read too, so that the build can say the day is missing.
 _CN_DIGITS = {**{digit: value for value, digit in enumerate("〇一二三四五六七八九")}, "零": 0, "○": 0}
 _CN_UNIT = r"[一二三]?十[一二三四五六七八九]?|[一二三四五六七八九]"
 _DATE = (rf"(?P<year>\d{{4}}|[{''.join(_CN_DIGITS)}]{{4}})\s*"
          rf"(?:年\s*(?P<month>\d{{1,2}}|{_CN_UNIT})\s*月(?:\s*(?P<day>\d{{1,2}}|{_CN_UNIT})\s*[日号])?"
-         r"|[-/.]\s*(?P<month_>\d{1,2})(?:\s*[-/.]\s*(?P<day_>\d{1,2}))?)")
+         r"|[-/.]\s*(?P<month_>\d{1,2})(?:\s*[-/.]\s*(?P<day_>\d{1,2}))?)"
+         # the weekday a day is printed with: 2023年4月15日（星期六）, 2023-04-15 周六, 礼拜六
+         r"(?:\s*[（(]?\s*(?:星期|周|礼拜)(?P<weekday>[一二三四五六日天])\s*[）)]?)?")
+_WEEKDAYS = "一二三四五六日"  # Monday first, as datetime.date.weekday counts
 _DATE_VALUE = re.compile(_DATE)
 # A speech's byline under its title, as compilations print it: ——在全市国家安全工作会议上的讲话 (the
 # occasion) and 市委书记　张三 (a post, then the speaker's name). A title may say the same, 在全县安全生产
@@ -254,6 +282,9 @@ _DATE_VALUE = re.compile(_DATE)
 _GIVEN_AT = r"在(.{2,60}?)[上中]的(?:总结|主旨|动员)?(?:讲话|发言|致辞|报告|主持词)(?:提纲)?"
 _OCCASION_LINE = re.compile(rf"[—－-]{{1,2}}\s*{_GIVEN_AT}")
 _TITLE_OCCASION = re.compile(_GIVEN_AT)
+# A title's subtitle follows a dash (聚焦主责主业——在全市大会上的讲话) or a colon (聚焦主责主业：在全市大会上的
+# 讲话): a colon before where the speech was given opens no clause.
+_SUBTITLE_COLON = re.compile(rf"[：:]\s*(?={_GIVEN_AT}$)")
 _SPEAKER_LINE = re.compile(r"(\S{0,16}(?:书记|市长|省长|县长|区长|镇长|乡长|主任|部长|厅长|局长|处长|主席|院长|校长|"
                            r"总经理|董事长|同志))[\s\u3000]+(\S{2,4})")
 _BYLINE_LINES = 3
@@ -656,9 +687,11 @@ def _strip_marker(label: str) -> str:
 
 def stops_mid_sentence(line: str) -> bool:
     """Whether a line stops where its sentence does not: a line of text converted from print,
-    wrapped at the page's edge or cut by a page break (a short line is a label or a title)."""
+    wrapped at the page's edge or cut by a page break (a short line is a label or a title, a line
+    that is only a date, （2023年4月15日 礼拜天）, is done)."""
     line = line.rstrip()
-    return len(line) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(line)
+    return (len(line) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(line)
+            and not _DATED_LINE.fullmatch(simplified(line)))
 
 
 def wraps(line: str, next_line: str) -> bool:
@@ -694,9 +727,34 @@ def _blocks(lines: list[_Line]) -> tuple[Block, ...]:
 
 
 def _looks_like_title(words: str) -> bool:
-    """Whether a line, as ``_Line.words`` reads it, may be a title."""
-    return (len(words) <= _TITLE_LIMIT and not _TITLE_PUNCT.search(words) and not _TOC_HEAD.fullmatch(words)
+    """Whether a line, as ``_Line.words`` reads it, may be a title: short, without sentence or clause
+    punctuation but a colon before a subtitle that says where it was given (``_SUBTITLE_COLON``)."""
+    return _shaped_as_title(words, _TITLE_LIMIT) and not _TITLE_PUNCT.search(_SUBTITLE_COLON.sub("", words, 1))
+
+
+def _shaped_as_title(words: str, limit: int) -> bool:
+    """Whether a line of at most ``limit`` characters may be a title whatever its punctuation: it opens no
+    heading or point, is no 目录 line and does not run on (a clause mark at its end)."""
+    return (len(words) <= limit and not words.endswith(_RUNS_ON) and not _TOC_HEAD.fullmatch(words)
             and _classify(words)[0] == "paragraph" and not _TOC_ENTRY_PAGED.fullmatch(words))
+
+
+def _is_title(lines: list[_Line], index: int) -> bool:
+    """Whether ``lines[index]``, the first line of a speech without a 目录, is its title: a line that
+    ``_looks_like_title``, or a line ``_shaped_as_title`` within ``_HEADED_TITLE_LIMIT`` that a header
+    block follows at once, or a date line or a byline and then more text, if it ends no sentence; never
+    such a line itself."""
+    words = lines[index].words
+    if _is_metadata(words):
+        return False
+    if _looks_like_title(words):
+        return True
+    under = index + 1
+    if under == len(lines) or not _shaped_as_title(words, _HEADED_TITLE_LIMIT):
+        return False
+    # a date line says less than a header: a speech of one sentence may close on its date
+    return _header_end(lines, under) > under or (
+        _is_metadata(lines[under].words) and under + 1 < len(lines) and not _SENTENCE_END.search(words))
 
 
 def _toc(lines: list[_Line]) -> tuple[int, int, list[str]]:
@@ -769,49 +827,111 @@ def _number(numeral: str) -> int:
     return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
 
 
-def _iso_date(match: re.Match) -> str | None:
-    """The ISO date of a _DATE match, None when it names no real day (2023年2月30日) or no day at all
-    (2023年10月): ``Speech.date`` is a full date, which filters and the API compare as one."""
+def _day(match: re.Match) -> datetime.date | None:
+    """The day a _DATE match names, None when it names no real day (2023年2月30日) or no day at all."""
     month, day = match["month"] or match["month_"], match["day"] or match["day_"]
     if day is None:
         return None
     try:
-        return datetime.date(_number(match["year"]), _number(month), _number(day)).isoformat()
+        return datetime.date(_number(match["year"]), _number(month), _number(day))
     except ValueError:
         return None
+
+
+def _iso_date(match: re.Match) -> str | None:
+    """The ISO date of a _DATE match, None when it names no real day (2023年2月30日), no day at all
+    (2023年10月) or a weekday the day is not: ``Speech.date`` is a full date, which filters and the API
+    compare as one, and of a day and a weekday that disagree nothing tells which is the typo."""
+    day = _day(match)
+    if day is None or (match["weekday"] and _weekday(day) != match["weekday"].replace("天", "日")):
+        return None
+    return day.isoformat()
+
+
+def _weekday(day: datetime.date) -> str:
+    return _WEEKDAYS[day.weekday()]
 
 
 def _why_no_date(match: re.Match | None) -> str:
     """Why a date-like value gave no date, for a warning."""
     if match is None:
         return "is not a date"
-    return "is no real day" if match["day"] or match["day_"] else "names no day, only the month"
+    if not (match["day"] or match["day_"]):
+        return "names no day, only the month"
+    day = _day(match)
+    return f"names 星期{match['weekday']}, but {day} is a 星期{_weekday(day)}" if day else "is no real day"
 
 
 def _header(lines: list[_Line], source: str, *,
             allow_open: bool = False) -> tuple[dict[str, str], int, list[str]]:
-    """The metadata of a header block at the start of ``lines``, how many lines it takes, and a
-    warning for a date it cannot read (the date is left unset; the speeches are indexed)."""
+    """The metadata of a header block at the start of ``lines`` (``_header_end``), how many lines it
+    takes, and a warning naming each of its lines it cannot use: a date it cannot read (left unset), a
+    key it has no field for, a field an earlier line of the block gave otherwise (the first is kept).
+    The speeches are indexed all the same."""
+    first = 1 if allow_open and lines and _HEADER_END.fullmatch(lines[0].words) else 0
+    end = _header_end(lines, first, titled=first == 1 or not allow_open)
+    if end == first:
+        return {}, 0, []
     fields: dict[str, str] = {}
     warnings: list[str] = []
-    used = 1 if allow_open and lines and _HEADER_END.fullmatch(lines[0].words) else 0
-    first = used
-    while used < len(lines) and (line := _HEADER_LINE.fullmatch(lines[used].words)):
-        name, value = _HEADER_KEYS[line.group(1).lower()], _printed(lines[used].text, line, 2).strip()
-        if name == "date":
-            written = _DATE_VALUE.fullmatch(line.group(2).strip())
-            value = _iso_date(written) if written else None
-            if value is None:
-                warnings.append(f"{source}: header line {lines[used].text!r} {_why_no_date(written)} — the date "
-                                "is left unset; write it as 日期：2023-04-15 or 日期：2023年4月15日")
-        if value is not None:
-            fields[name] = value
-        used += 1
-    if used == first:
-        return {}, 0, []
-    if used < len(lines) and _HEADER_END.fullmatch(lines[used].words):
-        used += 1
-    return fields, used, warnings
+    for line in lines[first:end]:
+        field = _header_field(line)
+        if isinstance(field, str):
+            warnings.append(f"{source}: header line {line.text!r} {field}")
+            continue
+        name, value = field
+        if fields.setdefault(name, value) != value:
+            warnings.append(f"{source}: header line {line.text!r} gives the {name} again — left out, "
+                            f"the block's first {name} ({fields[name]!r}) kept")
+    return fields, end + 1 if end < len(lines) and _HEADER_END.fullmatch(lines[end].words) else end, warnings
+
+
+def _header_end(lines: list[_Line], start: int, *, titled: bool = True) -> int:
+    """Where the header block opening at ``lines[start]`` ends, at its ``---`` or its first other line;
+    ``start`` when no block opens there.
+
+    A block is header lines (键：值) and the lines a byline prints under a title (a date line, an
+    occasion, a speaker), in any order, that holds a header line or is closed by ``---``: a date line or
+    a byline alone is ``_dated_line``'s and ``_byline``'s to read. Closed by ``---`` and holding a header
+    line, it may hold 键：值 lines of keys the index has no field for (主持人：王五), which ``_header`` names
+    in a warning; without both such a line ends the block, as body text. ``titled``: a title or a ``---``
+    stands above ``start``. Where none does, at the top of a file, the block opens with a line it reads:
+    the first line may be the title, with a subtitle (坚定信念：勇毅前行).
+    """
+    end = start
+    while end < len(lines) and (_is_metadata(lines[end].words) or _HEADER_LIKE.fullmatch(lines[end].words)):
+        end += 1
+    block = lines[start:end]
+    if (block and end < len(lines) and _HEADER_END.fullmatch(lines[end].words)
+            and (titled or _is_metadata(block[0].words))
+            and (any(_HEADER_LINE.fullmatch(line.words) for line in block)
+                 or all(_is_metadata(line.words) for line in block))):
+        return end
+    end = start
+    while end < len(lines) and _is_metadata(lines[end].words):
+        end += 1
+    return end if any(_HEADER_LINE.fullmatch(line.words) for line in lines[start:end]) else start
+
+
+def _header_field(line: _Line) -> tuple[str, str] | str:
+    """The field and value a header block's line gives, or why it gives none (for a warning)."""
+    if header := _HEADER_LINE.fullmatch(line.words):
+        name = _HEADER_KEYS[header.group(1).lower()]
+        if name != "date":
+            return name, _printed(line.text, header, 2).strip()
+        written = _DATE_VALUE.fullmatch(header.group(2).strip())
+    elif not (written := _DATED_LINE.fullmatch(line.words)):
+        keys = ", ".join(key for key in _HEADER_KEYS if not key.isascii())
+        return _byline_field(line) or f"names no field the index keeps ({keys}) — left out"
+    date = _iso_date(written) if written else None
+    return ("date", date) if date else (f"{_why_no_date(written)} — the date is left unset; "
+                                        "write it as 日期：2023-04-15 or 日期：2023年4月15日")
+
+
+def _is_metadata(words: str) -> bool:
+    """Whether a line, as ``_Line.words`` reads it, says who gave a speech, when or where
+    (``_METADATA_LINES``)."""
+    return any(pattern.fullmatch(words) for pattern in _METADATA_LINES)
 
 
 def _sidecar_fields(data: dict, where: str, warnings: list[str]) -> dict[str, str]:
@@ -865,28 +985,31 @@ def _byline(body: list[_Line]) -> tuple[dict[str, str], list[int]]:
     fields: dict[str, str] = {}
     used: list[int] = []
     for index, line in enumerate(body[:_BYLINE_LINES]):
-        if (occasion := _OCCASION_LINE.fullmatch(line.words)) and "occasion" not in fields:
-            fields["occasion"] = _printed(line.text, occasion, 1).strip()
-        elif (speaker := _SPEAKER_LINE.fullmatch(line.words)) and "speaker" not in fields:
-            fields["speaker"] = f"{_printed(line.text, speaker, 1)} {_printed(line.text, speaker, 2)}"
+        if (field := _byline_field(line)) and field[0] not in fields:
+            fields[field[0]] = field[1]
+            used.append(index)
         elif not _DATED_LINE.fullmatch(line.words):
             break
-        else:
-            continue
-        used.append(index)
     return fields, used
 
 
-def _dated_line(body: list[_Line]) -> tuple[str | None, int] | None:
-    """The date of a line that is only a date, among the first three body lines or the last, and
-    that line's index in ``body``; when none of them names a full, real day, None and the index of
-    the first that looks like a date (2023年10月, 2023年2月30日), which stays text."""
+def _byline_field(line: _Line) -> tuple[str, str] | None:
+    """The occasion (``_OCCASION_LINE``) or the speaker (``_SPEAKER_LINE``) a byline's line names, as printed."""
+    if occasion := _OCCASION_LINE.fullmatch(line.words):
+        return "occasion", _printed(line.text, occasion, 1).strip()
+    if speaker := _SPEAKER_LINE.fullmatch(line.words):
+        return "speaker", f"{_printed(line.text, speaker, 1)} {_printed(line.text, speaker, 2)}"
+    return None
+
+
+def _dated_line(body: list[_Line]) -> tuple[str | None, int | None, list[_Line]]:
+    """The date of the first line that is only a full, real day among the first three body lines or
+    the last, and that line's index in ``body`` (None, None without one); and those of these lines that
+    look like a date but name no day (2023年10月, 2023年2月30日), which stay text, also beside a full date."""
     positions = dict.fromkeys((*range(min(3, len(body))), len(body) - 1)) if body else {}
-    found = [(index, dated) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].words))]
-    for index, dated in found:
-        if date := _iso_date(dated):
-            return date, index
-    return (None, found[0][0]) if found else None
+    read = [(index, _iso_date(dated)) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].words))]
+    date, at = next(((date, index) for index, date in read if date), (None, None))
+    return date, at, [body[index] for index, date in read if date is None]
 
 
 def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[Speech]:
@@ -934,7 +1057,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
     else:
         if _opens_with_series_header(lines):  # read as a compilation's front matter is
             front, lines = [lines[0].text], lines[1:]
-        if lines and _looks_like_title(lines[0].words):
+        if lines and _is_title(lines, 0):
             parts.append((lines[0].text, lines[1:]))  # a title with no body is no speech
         else:
             parts.append((None, lines))
@@ -954,7 +1077,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
         body = body[used:]
         byline, printed = _byline(body) if title is not None else ({}, [])
         body = [line for index, line in enumerate(body) if index not in printed]  # metadata, no passage
-        date, dated = _dated_line(body) or (None, None)
+        date, dated, undated = _dated_line(body)
         if date:  # the speech's date line is metadata like a header line, no passage of its own
             body = body[:dated] + body[dated + 1:]
         if not body:
@@ -973,11 +1096,9 @@ def _parse(text: str, source: str, sidecar: dict | None,
         inferred = title is None
         if title is None:
             title = _inferred_title(blocks, source)
-        if dated is not None and not date:
-            line = body[dated]
-            warnings.append(f"{source}: dated line {line.text!r} of 《{title}》 "
-                            f"{_why_no_date(_DATED_LINE.fullmatch(line.words))}"
-                            " — kept as text, not read as the speech's date")
+        warnings += [f"{source}: dated line {line.text!r} of 《{title}》 "
+                     f"{_why_no_date(_DATED_LINE.fullmatch(line.words))} — kept as text, not read as the speech's date"
+                     for line in undated]
         seen[title] = seen.get(title, 0) + 1
         speech_id = hashlib.sha1(f"{source}\n{title}".encode()).hexdigest()[:12]
         if seen[title] > 1:
@@ -993,9 +1114,7 @@ def _opens_with_series_header(lines: list[_Line]) -> bool:
     then the speech's title and that title's byline, date or header line."""
     if len(lines) < 3 or not _looks_like_title(lines[0].words) or not _SERIES_HEADER.fullmatch(lines[0].words):
         return False
-    title, under_title = lines[1].words, lines[2].words
-    return (_looks_like_title(title) and not any(pattern.fullmatch(title) for pattern in _METADATA_LINES)
-            and any(pattern.fullmatch(under_title) for pattern in _METADATA_LINES))
+    return _is_title(lines, 1) and _is_metadata(lines[2].words)
 
 
 def _one_spaced(value: str) -> str:
@@ -1034,12 +1153,13 @@ def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[
 
 
 def _opens_headed_speech(lines: list[_Line], index: int) -> bool:
-    """Whether ``lines[index]`` is a title followed at once by header lines and a ``---`` line."""
-    end = index + 1
-    while end < len(lines) and _HEADER_LINE.fullmatch(lines[end].words):
-        end += 1
+    """Whether ``lines[index]`` is a title followed at once by a header block (``_header_end``) that
+    holds a header line and is closed by a ``---`` line."""
+    if not _looks_like_title(lines[index].words) or _is_metadata(lines[index].words):
+        return False
+    end = _header_end(lines, index + 1)
     return (index + 1 < end < len(lines) and bool(_HEADER_END.fullmatch(lines[end].words))
-            and _looks_like_title(lines[index].words))
+            and any(_HEADER_LINE.fullmatch(line.words) for line in lines[index + 1:end]))
 
 
 def _furniture_warning(source: str, furniture: Counter[str]) -> str:

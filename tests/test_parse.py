@@ -844,6 +844,7 @@ def test_speech_headers_override_the_file_header_and_dated_lines_give_a_date():
     ("（2023年2月30日）\n要压实责任。", None, ["（2023年2月30日）", "要压实责任。"]),
     ("2023年4月15日，我们召开了会议。\n要压实责任。", None, ["2023年4月15日，我们召开了会议。", "要压实责任。"]),
     ("要压实责任。\n（二〇二三年十月十五日）", "2023-10-15", ["要压实责任。"]),
+    ("（2023年4月15日 星期六）\n要压实责任。", "2023-04-15", ["要压实责任。"]),
     ("要压实责任。\n二〇二三年十月", None, ["要压实责任。", "二〇二三年十月"]),
     ("2022年十月\n要压实责任。", None, ["2022年十月", "要压实责任。"]),
     # a line to the month only gives no date, and does not hide a full one
@@ -885,6 +886,7 @@ WRITE_IT = "write it as 日期：2023-04-15 or 日期：2023年4月15日"
     ("日期：2023-10", "names no day, only the month"),
     ("日期：2023/10", "names no day, only the month"),
     ("日期：2023年2月30日", "is no real day"),
+    ("日期：2023年4月15日（星期日）", "names 星期日, but 2023-04-15 is a 星期六"),
 ])
 def test_a_header_date_it_cannot_read_leaves_the_date_unset_and_is_named_in_a_warning(tmp_path, line, why):
     # Speech.date is a full day, which `from`/`to` and sort=date compare: a month is not guessed into one
@@ -909,6 +911,141 @@ def test_a_dated_line_it_cannot_read_stays_text_and_is_named_in_a_warning(tmp_pa
     assert (speech.date, [b.text for b in speech.blocks]) == (None, ["要压实责任。", "（二〇二三年十月）"])
     assert warnings == ["d.txt: dated line '（二〇二三年十月）' of 《守好粮仓》 names no day, only the month — "
                         "kept as text, not read as the speech's date"]
+
+
+# A speech saved with its title, then its header: the title may carry any punctuation, a subtitle or English
+# words, and the lines under it say what it is.
+OPENING = "各位同志，今天我们召开全市大会。\n一、压实责任\n要落实防汛责任制。\n"
+OPENING_BLOCKS = ["各位同志，今天我们召开全市大会。", "一、压实责任", "要落实防汛责任制。"]
+
+
+@pytest.mark.parametrize("title", ["聚焦主责主业：在全市大会上的讲话", "聚焦主责主业——在全市大会上的讲话", "坚定信念，勇毅前行",
+                                   "年度工作总结。", "Remarks at the City Security Forum 城市安全论坛讲话"])
+@pytest.mark.parametrize("close", ["---\n", ""])
+def test_a_title_with_punctuation_or_english_words_and_its_header_under_it_is_the_title(tmp_path, title, close):
+    (tmp_path / "a.txt").write_text(f"{title}\n日期：2020-12-01\n地点：南宁\n讲话人：张三\n{close}{OPENING}",
+                                    encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert (speech.title, speech.title_inferred, speech.date, speech.place, speech.speaker) == (
+        title, False, "2020-12-01", "南宁", "张三")
+    assert [b.text for b in speech.blocks] == OPENING_BLOCKS
+
+
+@pytest.mark.parametrize("text", [
+    "日期：2020-12-01\n地点：南宁\n---\n聚焦主责主业：在全市大会上的讲话\n" + OPENING,  # the header moved to the top
+    "聚焦主责主业：在全市大会上的讲话\n（2020年12月1日）\n" + OPENING,  # a date line under it
+])
+def test_a_title_with_a_colon_before_where_it_was_given_is_the_title_under_a_file_header_or_over_a_date(text):
+    (speech,) = parse_text(text, "a.txt")
+    assert (speech.title, speech.title_inferred, speech.date) == ("聚焦主责主业：在全市大会上的讲话", False, "2020-12-01")
+    assert [b.text for b in speech.blocks] == OPENING_BLOCKS
+
+
+def test_a_first_line_that_runs_on_is_no_title_whatever_follows_it():
+    (speech,) = parse_text("同志们：\n日期：2020-12-01\n" + OPENING, "a.txt")
+    assert (speech.title, speech.title_inferred, speech.date) == ("压实责任", True, None)
+    assert [b.text for b in speech.blocks] == ["同志们：", "日期：2020-12-01", *OPENING_BLOCKS]
+
+
+@pytest.mark.parametrize("text, blocks", [
+    # a speech of one sentence that closes on its date
+    ("同志们，新年好！祝大家新年快乐。\n2023年12月31日\n", ["同志们，新年好！祝大家新年快乐。"]),
+    ("今天我们召开全市大会，部署今年的工作。\n（2023年12月31日）\n要压实责任。\n",
+     ["今天我们召开全市大会，部署今年的工作。", "要压实责任。"]),
+])
+def test_a_first_line_that_ends_a_sentence_over_a_date_line_is_no_title(text, blocks):
+    (speech,) = parse_text(text, "a.txt")
+    assert (speech.title_inferred, speech.date, [b.text for b in speech.blocks]) == (True, "2023-12-31", blocks)
+
+
+@pytest.mark.parametrize("close", ["---\n", ""])
+def test_a_date_line_between_the_title_and_its_header_belongs_to_the_header(tmp_path, close):
+    (tmp_path / "a.txt").write_text(f"在2023年全市风险防控大会上的讲话\n（二〇二三年五月十日）\n地点：南宁\n{close}{OPENING}",
+                                    encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert (speech.title, speech.date, speech.place, speech.occasion) == (
+        "在2023年全市风险防控大会上的讲话", "2023-05-10", "南宁", "2023年全市风险防控大会")
+    assert [b.text for b in speech.blocks] == OPENING_BLOCKS
+
+
+def test_a_title_its_date_line_a_header_and_dashes_start_a_speech_mid_file():
+    text = "甲讲话\n讲话人：李四\n---\n正文一。\n乙讲话\n（2023年5月10日）\n——在全市大会上的讲话\n地点：南宁\n---\n" + OPENING
+    first, second = parse_text(text, "a.txt")
+    assert (first.title, first.speaker, [b.text for b in first.blocks]) == ("甲讲话", "李四", ["正文一。"])
+    assert (second.title, second.date, second.occasion, second.place, second.speaker) == (
+        "乙讲话", "2023-05-10", "全市大会", "南宁", None)
+    assert [b.text for b in second.blocks] == OPENING_BLOCKS
+
+
+@pytest.mark.parametrize("header, field, value", [
+    ("时间：2023-04-15", "date", "2023-04-15"),
+    ("時間：2023年4月15日", "date", "2023-04-15"),
+    ("发言人：张三", "speaker", "张三"),
+    ("日期：2023年4月15日（星期六）", "date", "2023-04-15"),
+    ("日期：2023-04-15 周六", "date", "2023-04-15"),
+    ("日期：二〇二三年四月十五日 礼拜六", "date", "2023-04-15"),
+    ("日期：2023年4月16日（星期日）", "date", "2023-04-16"),
+    ("日期：2023年4月16日 星期天", "date", "2023-04-16"),
+])
+def test_header_key_synonyms_and_dates_with_their_weekday(tmp_path, header, field, value):
+    (tmp_path / "a.txt").write_text(f"守好粮仓\n{header}\n地点：南宁\n---\n{OPENING}", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert (getattr(speech, field), speech.place, [b.text for b in speech.blocks]) == (value, "南宁", OPENING_BLOCKS)
+
+
+def test_a_header_line_of_a_key_without_a_field_is_left_out_and_named_and_without_dashes_stays_text(tmp_path):
+    (tmp_path / "a.txt").write_text(f"守好粮仓\n日期：2023-04-15\n主持人：王五\n---\n{OPENING}", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, [b.text for b in speech.blocks]) == ("2023-04-15", OPENING_BLOCKS)
+    assert warnings == ["a.txt: header line '主持人：王五' names no field the index keeps "
+                        "(日期, 时间, 地点, 讲话人, 发言人, 场合, 汇编) — left out"]
+    (speech,) = parse_text(f"守好粮仓\n日期：2023-04-15\n主持人：王五\n{OPENING}", "a.txt")
+    assert (speech.date, [b.text for b in speech.blocks]) == ("2023-04-15", ["主持人：王五", *OPENING_BLOCKS])
+
+
+def test_a_title_with_a_colon_is_never_read_as_a_header_line_of_the_file(tmp_path):
+    (tmp_path / "a.txt").write_text(f"坚定信念：勇毅前行\n日期：2023-04-15\n主持人：王五\n---\n{OPENING}", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.title, speech.date, [b.text for b in speech.blocks]) == ("坚定信念：勇毅前行", "2023-04-15", OPENING_BLOCKS)
+    assert warnings == ["a.txt: header line '主持人：王五' names no field the index keeps "
+                        "(日期, 时间, 地点, 讲话人, 发言人, 场合, 汇编) — left out"]
+
+
+def test_a_header_line_that_gives_a_field_again_otherwise_is_left_out_and_named(tmp_path):
+    (tmp_path / "a.txt").write_text(f"守好粮仓\n日期：2023-04-15\n（2023年5月1日）\n讲话人：张三\n市委书记 李四\n"
+                                    f"日期：2023年4月15日\n{OPENING}", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, speech.speaker, [b.text for b in speech.blocks]) == ("2023-04-15", "张三", OPENING_BLOCKS)
+    assert warnings == [
+        "a.txt: header line '（2023年5月1日）' gives the date again — left out, the block's first date ('2023-04-15') kept",
+        "a.txt: header line '市委书记 李四' gives the speaker again — left out, the block's first speaker ('张三') kept"]
+
+
+def test_a_month_only_date_line_is_named_in_a_warning_also_beside_the_full_date(tmp_path):
+    (tmp_path / "d.txt").write_text("守好粮仓\n（2023年10月）\n要压实责任。\n2023年10月15日\n", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, [b.text for b in speech.blocks]) == ("2023-10-15", ["（2023年10月）", "要压实责任。"])
+    assert warnings == ["d.txt: dated line '（2023年10月）' of 《守好粮仓》 names no day, only the month — "
+                        "kept as text, not read as the speech's date"]
+
+
+def test_a_date_line_in_a_header_block_it_cannot_read_is_named_as_a_header_line(tmp_path):
+    (tmp_path / "d.txt").write_text(f"守好粮仓\n（2023年10月）\n地点：南宁\n{OPENING}", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, speech.place, [b.text for b in speech.blocks]) == (None, "南宁", OPENING_BLOCKS)
+    assert warnings == [f"d.txt: header line '（2023年10月）' names no day, only the month — the date is left unset; "
+                        f"{WRITE_IT}"]
+
+
+def test_a_dated_line_with_a_weekday_the_day_is_not_stays_text_and_is_named(tmp_path):
+    (tmp_path / "d.txt").write_text("守好粮仓\n（2023年4月15日 礼拜天）\n要压实责任。\n", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, [b.text for b in speech.blocks]) == (None, ["（2023年4月15日 礼拜天）", "要压实责任。"])
+    assert warnings == ["d.txt: dated line '（2023年4月15日 礼拜天）' of 《守好粮仓》 names 星期天, but 2023-04-15 is a "
+                        "星期六 — kept as text, not read as the speech's date"]
 
 
 def test_a_long_line_opening_with_a_key_is_a_paragraph():
