@@ -564,7 +564,9 @@ def cmd_speeches(args) -> int:
         print(json.dumps({"speeches": [speech_summary(s) for s in speeches]}, ensure_ascii=False, indent=2))
         return 0
     for speech in speeches:
-        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  {speech.title}  ({speech.source})")
+        known = " · ".join(field for field in (speech.place, speech.speaker) if field)
+        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  {speech.title}"
+              f"{f'  [{known}]' if known else ''}  ({speech.source})")
     print(f"({len(speeches)} speeches)")
     return 0
 

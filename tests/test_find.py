@@ -320,6 +320,14 @@ def test_the_page_and_ask_say_when_the_quotes_are_spread_over_one_speech(client,
     assert capsys.readouterr().out.startswith("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落\n")
 
 
+def test_speeches_shows_the_place_and_speaker_it_knows(find_searcher, find_index, capsys):
+    assert main(["--index", str(find_index), "speeches"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first = find_searcher.speeches[0]
+    assert lines[0] == (f"{first.id}  2021-09-01     {first.passages} 段  {first.title}  [南宁 · 张三]  "
+                        f"({first.source})")
+
+
 def test_ask_prints_reprints_and_takes_the_filters(find_index, capsys, ids):
     assert main(["--index", str(find_index), "ask", '"保交楼"', "--speaker", "张三", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
