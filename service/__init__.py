@@ -19,7 +19,9 @@ from index.errors import SettingError
 from index.lifecycle import DEFAULT_ROOT
 
 # scheme://host[:port] and nothing more, as a browser's Origin header names a page's origin
-_ORIGIN = re.compile(r"https?://[^/\s*]+")
+# scheme://host[:port], the host a name or a bracketed IPv6 address: anything else (a path, a query, a
+# wildcard) names no origin
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 TEMPLATES = ("index.html", "passage.html", "speech.html", "speeches.html", "error.html", "similar.html")
 
 
@@ -88,7 +90,11 @@ def _allow_origins(app: Flask) -> None:
     # flask-cors's own Vary (vary_header) comes only with an Access-Control-Allow-Origin it echoes, and only
     # when several origins are allowed; but the answer to a refused origin, or with one allowed, varies by
     # Origin too, and a shared cache must not hand it to another origin
-    CORS(app, resources={API_PATHS: {"origins": origins}}, methods=["GET", "POST"],
+    # Each origin as a pattern of itself, whole: flask-cors reads a string with a regex character in it
+    # ([::1]'s brackets) as a regex it matches at the start only. always_send off: an answer to a request
+    # without an Origin named the trusted origins to whoever asked.
+    exact = [re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in origins]
+    CORS(app, resources={API_PATHS: {"origins": exact}}, methods=["GET", "POST"], always_send=False,
          allow_headers=["Content-Type", "Authorization"], expose_headers=[BUILD_HEADER], vary_header=False)
 
     @app.after_request

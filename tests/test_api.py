@@ -1037,6 +1037,14 @@ def test_the_api_answers_a_browser_on_an_origin_it_was_told_to_trust_and_no_othe
     assert "X-SpeechQA-Build" in answer.headers["Access-Control-Expose-Headers"]
     other = trusting.get("/api/search", query_string={"q": "粮食"}, headers={"Origin": "https://elsewhere.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+    # an origin is matched whole, and a request with none is not told which are trusted
+    for near in ("https://addin.example.evil.example", "https://addin.exampl", "https://addin.example:8443"):
+        assert "Access-Control-Allow-Origin" not in trusting.get("/api/search?q=粮食", headers={"Origin": near}).headers
+    assert "Access-Control-Allow-Origin" not in trusting.get("/api/search?q=粮食").headers
+    ipv6 = create_app({"TESTING": True, "CORS_ORIGINS": "http://[::1]:8080"}, searcher=searcher).test_client()
+    assert ipv6.get("/api/search?q=粮食", headers={"Origin": "http://[::1]:8080"}).headers[
+        "Access-Control-Allow-Origin"] == "http://[::1]:8080"
+    assert "Access-Control-Allow-Origin" not in ipv6.get("/api/search?q=粮食", headers={"Origin": "http://1:8080"}).headers
     # the pages are no API for other sites, and by default no origin is trusted
     assert "Access-Control-Allow-Origin" not in trusting.get("/", headers={"Origin": "https://addin.example"}).headers
     default = create_app({"TESTING": True}, searcher=searcher).test_client()
@@ -1062,7 +1070,8 @@ def test_every_api_answer_varies_by_origin_once_an_origin_is_trusted(searcher, o
     assert "Vary" not in default.get("/api/search?q=粮食", headers={"Origin": "https://addin.example"}).headers
 
 
-@pytest.mark.parametrize("origins", ["*", "addin.example", "https://addin.example/path"])
+@pytest.mark.parametrize("origins", ["*", "addin.example", "https://addin.example/path", "https://addin.example?",
+                                     "https://addin.example.*", "https://(addin|evil).example"])
 def test_an_origin_setting_that_names_no_origin_is_refused_at_start(searcher, origins):
     from index.errors import SettingError
     from service import create_app
