@@ -484,12 +484,12 @@ def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     ``directory``, as a speech's ``source``), and a warning for each other file there.
 
     Libraries are kept in folders by year or topic, so every folder is read, in path order; hidden
-    ones (.git) are not, and a link to a folder is named in a warning, not followed (it could lead
-    back up the tree). Sidecars, hidden files and Word's lock files are neither corpus nor warned
-    about. Entries are chosen by name, so a dangling link named like a corpus file is listed, and
-    reported unreadable.
+    ones (.git) are not, and a link is named in a warning, not followed: one to a folder could lead
+    back up the tree, and one to a file would let whoever may write to an intake folder publish any
+    file the service may read (/etc/…, /dev/zero). So is what is no regular file (a named pipe, whose
+    read never ends). Sidecars, hidden files and Word's lock files are neither corpus nor warned about.
     """
-    chosen, others, links = [], [], []
+    chosen, others, links, file_links, unreadable = [], [], [], [], []
     for folder, folders, names in os.walk(directory):
         folders[:] = [f for f in folders if not f.startswith(".")]
         for name in folders + names:
@@ -497,11 +497,23 @@ def corpus_files(directory: Path) -> tuple[list[tuple[Path, str]], list[str]]:
             entry = (path, path.relative_to(directory).as_posix())
             if name in folders:  # os.walk lists a link to a folder here, and never enters it
                 links += [entry] if path.is_symlink() else []
-            elif not name.startswith((".", _WORD_LOCK_PREFIX)) and not name.endswith(SIDECAR_SUFFIX):
-                (chosen if path.suffix.lower() in CORPUS_SUFFIXES else others).append(entry)
+            elif name.startswith((".", _WORD_LOCK_PREFIX)) or name.endswith(SIDECAR_SUFFIX):
+                continue
+            elif path.suffix.lower() not in CORPUS_SUFFIXES:
+                others.append(entry)
+            elif path.is_symlink():
+                file_links.append(entry)
+            elif not path.is_file():
+                unreadable.append(entry)
+            else:
+                chosen.append(entry)
     return _in_path_order(chosen), (
         [f"{relative}: skipped, a link to a folder (not followed) — give the folder itself as --corpus"
          for _, relative in _in_path_order(links)]
+        + [f"{relative}: skipped, a link (not followed) — give the file it points to itself to index it"
+           for _, relative in _in_path_order(file_links)]
+        + [f"{relative}: skipped, not a regular file (a named pipe or a device)"
+           for _, relative in _in_path_order(unreadable)]
         + [f"{relative}: skipped, not a .txt or .docx file — save it as UTF-8 text or .docx to index it"
            for _, relative in _in_path_order(others)])
 

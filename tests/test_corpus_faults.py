@@ -43,7 +43,7 @@ BAD = {
 
 
 def write_faulty_corpus(directory, *, good: bool = True):
-    """The bad files of BAD, a dangling link named *.txt, and (``good``) one good file."""
+    """The bad files of BAD, a link named *.txt, a named pipe, and (``good``) one good file."""
     directory.mkdir()
     for name, (data, _) in BAD.items():
         (directory / name).write_bytes(data)
@@ -52,9 +52,11 @@ def write_faulty_corpus(directory, *, good: bool = True):
     else:
         (directory / "i_copy.txt").unlink()  # its warning names the good file
     os.symlink(directory / "missing-target", directory / "k_dangling.txt")
-    expected = sorted([w for name, (_, w) in BAD.items() if good or name != "i_copy.txt"]
-                      + ["k_dangling.txt: skipped, unreadable (No such file or directory)"])
-    return expected
+    os.mkfifo(directory / "l_pipe.txt")  # read, it would never end
+    # the folder's links and other entries are named first, then each file read, in path order
+    return (["k_dangling.txt: skipped, a link (not followed) — give the file it points to itself to index it",
+             "l_pipe.txt: skipped, not a regular file (a named pipe or a device)"]
+            + sorted(w for name, (_, w) in BAD.items() if good or name != "i_copy.txt"))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def test_the_command_line_says_so_in_one_line_and_exits_2(faulty, tmp_path, caps
     write_faulty_corpus(tmp_path / "bad", good=False)
     assert main(["--index", str(root), "build", "--corpus", str(tmp_path / "bad"), "-q"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"speechqa: no speeches found in {tmp_path / 'bad'} (a_empty.txt: skipped, empty file; ")
+    assert err.startswith(f"speechqa: no speeches found in {tmp_path / 'bad'} (k_dangling.txt: skipped, a link ")
     assert err.count("\n") == 1
     assert lifecycle.current_id(root) == report.build_id
 
