@@ -436,6 +436,16 @@ def test_adding_to_and_removing_from_the_cart_says_so_and_keeps_the_place(base_u
     assert page.locator(f"li#{chosen[0]}").get_by_role("link", name="加入摘录").count() == 1
 
 
+def test_a_malformed_fragment_does_not_silence_the_cart_news(base_url, js_page, searcher):
+    page = js_page
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    passage_id = searcher.passages[0].id
+    page.goto(f"{base_url}/?q={quote('粮食')}&cart={passage_id}&cart_news=added#%E0%A4%A")
+    page.wait_for_function("() => document.getElementById('cart-news').textContent === '已加入摘录（共 1 段）'")
+    assert errors == [] and "cart_news" not in page.url
+
+
 @pytest.mark.parametrize(("asked", "field", "description"), [
     ("q=" + quote('"保交楼'), "q", "检索式有误：第 1 个字的引号"),
     ("q=x&k=abc", "k", "结果数必须是 1 到 50 之间的整数。"),

@@ -55,7 +55,12 @@ document.querySelectorAll("button[data-copy]").forEach(function (button) {
     window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
   }
   window.setTimeout(function () { news.textContent = said; }, 300);
-  var target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+  var target = null;
+  try {
+    target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+  } catch (malformed) {  // a hand-edited #%E0%A4%A: no place to go back to, the news is said all the same
+    return;
+  }
   if (!target) { return; }
   // after the load: going to the #fragment, the browser takes the focus off anything but the target
   window.addEventListener("load", function () {
