@@ -64,7 +64,8 @@ class QuerySyntaxError(BadQuery):
     """The query text does not follow the search syntax (an unclosed quote, an empty phrase).
 
     Besides its English message it says what is wrong for others to word it (the page, in Chinese):
-    ``kind`` is "unclosed_quote", "empty_phrase" or "no_value"; ``at`` the 1-based character where the
+    ``kind`` is "unclosed_quote", "empty_phrase", "no_value" or "too_many_parts" (``part`` then their
+    count); ``at`` the 1-based character where the
     fault starts; ``part`` the text at fault (the quote mark, the empty phrase, the filter name: a
     ``-`` right before it, at ``at - 1``, makes it an exclusion); ``shown`` a few characters of the
     query from there. Positions count in the query as checked (``index.request.readable_query``, stripped).

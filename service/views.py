@@ -13,7 +13,7 @@ import service.highlight as hl
 from index.bilingual import has_chinese
 from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, StoreUnavailable, UnknownId
 from index.lexical import meaningful_words
-from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
+from index.query import CLOSING_QUOTE, MAX_QUERY_PARTS, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_OFFSET,
                            MAX_QUERY_CHARS, MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
@@ -343,6 +343,8 @@ def syntax_error_message(exc: QuerySyntaxError, query: str) -> str:
             return (f"检索式有误：第 {at - 1} 个字的 -{part} 后面没有词。"
                     f"请写上标题里不能有的词（例如 -{part}安全），或者删去它。")
         return f"检索式有误：第 {at} 个字的 {part} 后面没有词。请写上标题里要有的词（例如 {part}安全），或者删去它。"
+    if exc.kind == "too_many_parts":
+        return f"检索式有误：引号里的原文片段、排除词和标题条件共 {part} 个，最多 {MAX_QUERY_PARTS} 个。请删去一些。"
     return "检索式有误：请检查引号是否成对、title: 后面是否有词。"
 
 

@@ -107,6 +107,9 @@ def test_syntax_errors_say_what_and_where(query, message):
     ("如何做好「保交楼工作", "unclosed_quote", 5, "「", "「保交楼工作"),
     ("安全 “……”", "empty_phrase", 4, "“……”", "“……”"),
     ("粮食 -标题：", "no_value", 5, "标题：", "标题："),
+    # every piece is matched on its own: a handful is a 提法 check, hundreds cost every other reader
+    ('"' + "，…" * 30 + '，"', "too_many_parts", 1, "31", ""),
+    (" ".join(f"-词{i}" for i in range(31)), "too_many_parts", 1, "31", ""),
 ])
 def test_a_syntax_error_says_what_is_wrong_for_others_to_word(query, kind, at, part, shown):
     with pytest.raises(QuerySyntaxError) as caught:

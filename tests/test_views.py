@@ -462,6 +462,7 @@ def test_a_verbatim_check_of_phrases_no_passage_holds_together_says_where_each_i
     ("“……” 粮食", "检索式有误：第 1 个字起的 “……” 里没有要查找的字。请在引号里写上要原文查找的词，或者删去这对引号。"),
     ("title:", "检索式有误：第 1 个字的 title: 后面没有词。请写上标题里要有的词（例如 title:安全），或者删去它。"),
     ("粮食 -标题：", "检索式有误：第 4 个字的 -标题： 后面没有词。请写上标题里不能有的词（例如 -标题：安全），或者删去它。"),
+    ('"' + "，…" * 30 + '，"', "检索式有误：引号里的原文片段、排除词和标题条件共 31 个，最多 30 个。请删去一些。"),
 ])
 def test_a_syntax_error_says_in_chinese_what_is_wrong_and_where(client, query, message):
     html = page(client.get("/", query_string={"q": query}), 400)
