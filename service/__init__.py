@@ -6,6 +6,7 @@ the two Blueprints (:mod:`service.views`, :mod:`service.api`) and the error hand
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Mapping
@@ -18,10 +19,12 @@ from werkzeug.exceptions import BadRequest
 from index.errors import SettingError
 from index.lifecycle import DEFAULT_ROOT
 
-# scheme://host[:port] and nothing more, as a browser's Origin header names a page's origin
-# scheme://host[:port], the host a name or a bracketed IPv6 address: anything else (a path, a query, a
-# wildcard) names no origin
+# scheme://host[:port] and nothing more, as a browser's Origin header names a page's origin: the host a
+# name or a bracketed IPv6 address; anything else (a path, a query, a wildcard) names no origin
 _ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# A reload token shorter than this can be guessed: the endpoint answers thousands of tries a second.
+SHORT_TOKEN = 16
+log = logging.getLogger("service")
 TEMPLATES = ("index.html", "passage.html", "speech.html", "speeches.html", "error.html", "similar.html")
 
 
@@ -60,6 +63,7 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     app.json.sort_keys = False
 
     _allow_origins(app)
+    _check_reload_token(app.config.get("RELOAD_TOKEN"))
     state.init_app(app, searcher=searcher, encoder=encoder)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
@@ -69,6 +73,19 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     for name in TEMPLATES:
         app.jinja_env.get_template(name)  # compile now, not on the first request
     return app
+
+
+def _check_reload_token(token) -> None:
+    """SettingError for a reload token no request can send (HTTP headers are read as Latin-1, so a
+    token of other characters never matched), a warning for one short enough to guess."""
+    if not token:
+        return
+    if not str(token).isascii():
+        raise SettingError("SPEECHQA_RELOAD_TOKEN must be ASCII (HTTP headers cannot carry other characters) — "
+                           "e.g. python -c 'import secrets; print(secrets.token_urlsafe())'")
+    if len(str(token)) < SHORT_TOKEN:
+        log.warning("SPEECHQA_RELOAD_TOKEN is %d characters: one that short can be guessed — use %d or more, "
+                    "e.g. python -c 'import secrets; print(secrets.token_urlsafe())'", len(str(token)), SHORT_TOKEN)
 
 
 def _allow_origins(app: Flask) -> None:

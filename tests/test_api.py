@@ -1078,3 +1078,19 @@ def test_an_origin_setting_that_names_no_origin_is_refused_at_start(searcher, or
 
     with pytest.raises(SettingError, match="SPEECHQA_CORS_ORIGINS must list web origins"):
         create_app({"CORS_ORIGINS": origins}, searcher=searcher)
+
+
+def test_a_reload_token_no_request_can_send_is_refused_at_start_and_a_short_one_warned_about(searcher, caplog):
+    from index.errors import SettingError
+    from service import create_app
+
+    with pytest.raises(SettingError, match="SPEECHQA_RELOAD_TOKEN must be ASCII"):
+        create_app({"RELOAD_TOKEN": "pässwort"}, searcher=searcher)
+    caplog.set_level(logging.WARNING, logger="service")
+    create_app({"TESTING": True, "RELOAD_TOKEN": "1"}, searcher=searcher)
+    assert [r.getMessage() for r in caplog.records] == [
+        "SPEECHQA_RELOAD_TOKEN is 1 characters: one that short can be guessed — use 16 or more, "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe())'"]
+    caplog.clear()
+    create_app({"TESTING": True, "RELOAD_TOKEN": "x" * 16}, searcher=searcher)
+    assert caplog.records == []
