@@ -12,7 +12,10 @@ with it: the 一、 / （一） / 1. a reader sees before 提高防汛应急能�
 ``ListNumbers`` renders it as Word would (each list's counters by level, a level's restart when a
 higher one moves on, the level's number format and text pattern), so that index/parse.py finds
 the headings and sections it finds in a text file. Bullets and formats it does not know give no
-label: the paragraph's own text is never touched.
+label: the paragraph's own text is never touched. The numbering part is the file's word, not Word's:
+a number that is no number reads as Word's default (start 1, level 0), a count is held to what Word
+can count (``MAX_LIST_NUMBER``) and a label to ``MAX_LABEL_CHARS``, so no list makes a file unreadable
+or spells itself out over megabytes.
 """
 from __future__ import annotations
 
@@ -30,6 +33,19 @@ TABLE_CELL_SEPARATOR = " | "
 MAX_DOCX_UNPACKED = 128 * 1024 * 1024
 _WORDPROCESSING = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _PLACEHOLDER = re.compile(r"%([1-9])")
+# Word starts a level at 0 to 0x7FFF ([MS-DOC] LVLF.iStartAt), yet w:start may be any xsd:integer: a
+# .docx starting a Roman list at 200000000000 spelt each of its three labels in 200 million m's (4.9 GB
+# for a 36 KB file). Every number shown is held to Word's ceiling, so it is at most five digits, 40
+# Roman letters or 1,261 repeated letters.
+MAX_LIST_NUMBER = 0x7FFF
+# A label (or a level's text) longer than this is left off. Word keeps a level's text to 31 characters
+# ([MS-OI29500] 2.1.283) and a marker the parser reads (一、 （十二） 1.2.3.) is a few; the cap stops a
+# crafted level (a long w:lvlText, letters a thousand deep) repeating itself before every paragraph
+# that one style numbers.
+MAX_LABEL_CHARS = 64
+_LEVELS = 9  # Word's levels are 0-8 and it will not open a file with another ([MS-OI29500] 2.1.280)
+# ST_DecimalNumber is an xsd:integer: digits with a sign and whitespace around, not Python's 1_000 or ٣
+_INTEGER = re.compile(r"\s*([+-]?)0*([0-9]+)\s*")
 _DIGITS = "零一二三四五六七八九"
 # OOXML's numFmt values that mean counting in Chinese numerals (一, 二 … 十一 …)
 _CHINESE_FORMATS = {"chineseCounting", "chineseCountingThousand", "chineseLegalSimplified", "ideographDigital",
@@ -39,6 +55,27 @@ _CHINESE_FORMATS = {"chineseCounting", "chineseCountingThousand", "chineseLegalS
 def _w(name: str) -> str:
     """The element or attribute ``w:name`` as lxml spells it (python-docx's ``qn`` without importing docx)."""
     return _WORDPROCESSING + name
+
+
+def _integer(text: str | None, default: int, low: int, high: int) -> int:
+    """An ST_DecimalNumber attribute held to ``low``..``high``; ``default`` where it is missing or no number."""
+    match = None if text is None else _INTEGER.fullmatch(text)
+    if match is None:
+        return default
+    sign, digits = match.groups()
+    if len(digits) > len(str(high)):  # past the bound, and int() refuses 4,300 digits and more
+        return low if sign == "-" else high
+    return min(max(int(sign + digits), low), high)
+
+
+def _start(text: str | None) -> int:
+    """A w:start or w:startOverride value: 1 where it is missing or no number, else held to 0..MAX_LIST_NUMBER."""
+    return _integer(text, 1, 0, MAX_LIST_NUMBER)
+
+
+def _level_number(text: str | None) -> int:
+    """A w:ilvl value: level 0 where it is missing or no number, else held to Word's levels 0-8."""
+    return _integer(text, 0, 0, _LEVELS - 1)
 
 
 def chinese_number(n: int) -> str:
@@ -68,7 +105,12 @@ def _letters(n: int) -> str:
     return chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)
 
 
-FORMATS = {
+def _held(spell):
+    """``spell`` for a number held to 0..MAX_LIST_NUMBER, so that no count spells a longer label."""
+    return lambda n: spell(min(max(n, 0), MAX_LIST_NUMBER))
+
+
+FORMATS = {name: _held(spell) for name, spell in {
     "decimal": str,
     "decimalZero": lambda n: f"{n:02d}",
     "decimalFullWidth": lambda n: str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
@@ -77,7 +119,7 @@ FORMATS = {
     "lowerRoman": _roman,
     "upperRoman": lambda n: _roman(n).upper(),
     **{name: chinese_number for name in _CHINESE_FORMATS},
-}
+}.items()}
 
 
 class ListNumbers:
@@ -96,12 +138,12 @@ class ListNumbers:
             definition = abstract.get(None if reference is None else reference.get(_w("val")))
             if definition is None:
                 continue
-            levels = {int(lvl.get(_w("ilvl"), "0")): self._level(lvl) for lvl in definition.findall(_w("lvl"))}
+            levels = {_level_number(lvl.get(_w("ilvl"))): self._level(lvl) for lvl in definition.findall(_w("lvl"))}
             for override in num.findall(_w("lvlOverride")):
                 start = override.find(_w("startOverride"))
-                level = int(override.get(_w("ilvl"), "0"))
+                level = _level_number(override.get(_w("ilvl")))
                 if start is not None and level in levels:
-                    levels[level] = levels[level][:2] + (int(start.get(_w("val"), "1")),)
+                    levels[level] = levels[level][:2] + (_start(start.get(_w("val"))),)
             self._levels[num.get(_w("numId"))] = levels
 
     @staticmethod
@@ -110,7 +152,8 @@ class ListNumbers:
             node = lvl.find(_w(tag))
             return default if node is None else node.get(_w("val"), default)
 
-        return value("numFmt", "decimal"), value("lvlText", ""), int(value("start", "1"))
+        text = value("lvlText", "")
+        return value("numFmt", "decimal"), text if len(text) <= MAX_LABEL_CHARS else "", _start(value("start", "1"))
 
     def label(self, paragraph, styles) -> str:
         """The label of ``paragraph`` (a ``w:p``; "" for none), counting it. ``styles`` finds a style by id."""
@@ -121,7 +164,7 @@ class ListNumbers:
         levels = self._levels.get(num_id)
         if not levels or level not in levels:
             return ""
-        counts = self._counts.setdefault(num_id, [0] * 9)
+        counts = self._counts.setdefault(num_id, [0] * _LEVELS)
         counts[level] += 1
         for deeper in range(level + 1, len(counts)):
             counts[deeper] = 0
@@ -135,7 +178,7 @@ class ListNumbers:
         pattern = levels[level][1]
         for (begin, end), text in reversed(parts):
             pattern = pattern[:begin] + text + pattern[end:]
-        return pattern if parts else ""
+        return pattern if parts and len(pattern) <= MAX_LABEL_CHARS else ""
 
     def _numbering(self, paragraph, styles) -> tuple[str, int] | None:
         """(numId, level) from the paragraph's own properties, else from its style's (or the styles it is based on)."""
@@ -154,7 +197,7 @@ class ListNumbers:
             value = num_id.get(_w("val"))
             if value == "0":  # numbering switched off for this paragraph, whatever its style says
                 return None
-            return value, int(level.get(_w("val"), "0")) if level is not None else 0
+            return value, _level_number(None if level is None else level.get(_w("val")))
         return None
 
 

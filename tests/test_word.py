@@ -17,16 +17,17 @@ W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 LEVELS = (("chineseCounting", "%1、"), ("chineseCounting", "（%2）"), ("decimal", "%3."))
 
 
-def numbered_document(path, paragraphs, *, levels=LEVELS, restart_at=None, bullet=False):
+def numbered_document(path, paragraphs, *, levels=LEVELS, restart_at=None, bullet=False, start="1"):
     """Write ``paragraphs`` — (level or None, text, list) — with one three-level list definition and
-    two lists on it (list 2 starting again at ``restart_at``); ``bullet`` makes level 0 a bullet."""
+    two lists on it (list 2 starting again at ``restart_at``); ``bullet`` makes level 0 a bullet, and
+    every level starts at ``start``, spelt as the file spells it."""
     from docx import Document
     from docx.oxml import parse_xml
 
     document = Document()
     numbering = document.part.numbering_part.element
     lvls = "".join(
-        f'<w:lvl w:ilvl="{i}"><w:start w:val="1"/><w:numFmt w:val="{"bullet" if bullet and i == 0 else fmt}"/>'
+        f'<w:lvl w:ilvl="{i}"><w:start w:val="{start}"/><w:numFmt w:val="{"bullet" if bullet and i == 0 else fmt}"/>'
         f'<w:lvlText w:val="{"•" if bullet and i == 0 else text}"/></w:lvl>' for i, (fmt, text) in enumerate(levels))
     numbering.append(parse_xml(f'<w:abstractNum xmlns:w="{W}" w:abstractNumId="90">{lvls}</w:abstractNum>'))
     override = ("" if restart_at is None else
@@ -56,6 +57,61 @@ def test_chinese_numbers_count_as_headings_do(n, text):
                                            ("chineseCountingThousand", 12, "十二")])
 def test_each_number_format_counts_as_word_shows_it(form, n, text):
     assert FORMATS[form](n) == text
+
+
+@pytest.mark.parametrize("form, n, text", [("decimal", 200_000_000_000, "32767"), ("decimalZero", -4, "00"),
+                                           ("decimalFullWidth", 10**12, "３２７６７"),
+                                           ("lowerRoman", 200_000_000_000, "m" * 32 + "dcclxvii"),
+                                           ("upperLetter", 200_000_000_000, "G" * 1261),
+                                           ("chineseCounting", 2_000_000_000, "32767")])
+def test_a_number_past_words_ceiling_is_spelt_as_the_ceiling(form, n, text):
+    assert FORMATS[form](n) == text
+
+
+THREE = [(0, "甲", "91"), (0, "乙", "91"), (0, "丙", "91")]
+
+
+@pytest.mark.parametrize("form, pattern, start, text", [
+    # as in the 36 KB file that took a build to 4.9 GB: three labels of 200 million m's
+    ("lowerRoman", "%1.", "200000000000", "\n".join(["m" * 32 + "dcclxvii." + t for t in "甲乙丙"])),
+    ("decimal", "%1.", "9" * 5000, "32767.甲\n32767.乙\n32767.丙"),  # past int()'s 4,300 digits
+    ("decimal", "%1.", "32766", "32766.甲\n32767.乙\n32767.丙"),  # a count held where Word's start stops
+    ("decimal", "%1.", "-3", "0.甲\n1.乙\n2.丙"),
+    ("decimal", "%1.", " +007 ", "7.甲\n8.乙\n9.丙"),  # an xsd:integer may carry a sign and spaces
+    ("lowerLetter", "%1.", "32767", "甲\n乙\n丙"),  # 1,261 letters: past MAX_LABEL_CHARS, so no label
+    ("decimal", "第%1条" + "附" * 70, "1", "甲\n乙\n丙"),  # a level's text past it gives none either
+])
+def test_a_list_number_past_what_word_counts_stays_a_short_label(tmp_path, form, pattern, start, text):
+    path = numbered_document(tmp_path / "a.docx", THREE, levels=((form, pattern),), start=start)
+    assert read_corpus_file(path.read_bytes(), "a.docx") == text
+
+
+def test_a_numbering_value_that_is_no_number_reads_as_words_default_and_every_file_is_read(tmp_path):
+    numbered_document(tmp_path / "a.docx", [(0, "提高防汛应急能力", "91"), ("二", "压实防汛责任", "91"),
+                                            (0, "落实包保责任", "92")], start="abc", restart_at="1e3")
+    numbered_document(tmp_path / "b.docx", [(0, "守好粮仓", "91")])
+    speeches, warnings = load_corpus(tmp_path)
+    assert [speech.source for speech in speeches] == ["a.docx", "b.docx"] and warnings == []
+    assert read_corpus_file((tmp_path / "a.docx").read_bytes(), "a.docx") == "一、提高防汛应急能力\n二、压实防汛责任\n一、落实包保责任"
+
+
+def test_a_level_word_would_not_open_is_read_as_its_nearest_level(tmp_path):
+    from docx import Document
+    from docx.oxml import parse_xml
+
+    document = Document()
+    numbering = document.part.numbering_part.element
+    numbering.append(parse_xml(  # Word's levels are 0-8: 12 reads as 8, -1 as 0 and 一 (no number) as 0
+        f'<w:abstractNum xmlns:w="{W}" w:abstractNumId="90">'
+        f'<w:lvl w:ilvl="一"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/><w:lvlText w:val="%1、"/></w:lvl>'
+        f'<w:lvl w:ilvl="12"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1.%9"/></w:lvl>'
+        f'</w:abstractNum>'))
+    numbering.append(parse_xml(f'<w:num xmlns:w="{W}" w:numId="91"><w:abstractNumId w:val="90"/></w:num>'))
+    for level, text in (("0", "提高防汛应急能力"), ("12", "完善排水管网"), ("-1", "压实防汛责任")):
+        document.add_paragraph(text)._p.get_or_add_pPr().append(parse_xml(
+            f'<w:numPr xmlns:w="{W}"><w:ilvl w:val="{level}"/><w:numId w:val="91"/></w:numPr>'))
+    document.save(tmp_path / "f.docx")
+    assert read_corpus_file((tmp_path / "f.docx").read_bytes(), "f.docx") == "一、提高防汛应急能力\n一.1完善排水管网\n二、压实防汛责任"
 
 
 def test_word_list_numbers_come_back_as_the_markers_a_reader_sees(tmp_path):
