@@ -23,6 +23,7 @@ from service.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 180
+TOKEN = "a-reload-token-of-24-chars"  # one the server does not warn about as too short to keep guessers out
 
 
 def free_port() -> int:
@@ -287,7 +288,7 @@ def test_a_server_logs_each_line_once_with_one_prefix(tmp_path):
     with open(log, "wb") as out:
         process = speechqa("--index", str(tmp_path / "nothing"), "serve", "--port", str(port), stdout=out,
                            stderr=subprocess.STDOUT,
-                           env=os.environ | {"SPEECHQA_RELOAD_TOKEN": "t", "SPEECHQA_RELOAD_INTERVAL": "0"})
+                           env=os.environ | {"SPEECHQA_RELOAD_TOKEN": TOKEN, "SPEECHQA_RELOAD_INTERVAL": "0"})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(process, base, log, health=503)
@@ -295,7 +296,7 @@ def test_a_server_logs_each_line_once_with_one_prefix(tmp_path):
         # printed those twice
         assert fetch(base + "/api/admin/reload", method="POST")[0] == 401
         assert fetch(base + "/api/admin/reload", method="POST", headers={"Authorization": "Bearer x"})[0] == 403
-        assert fetch(base + "/api/admin/reload", method="POST", headers={"Authorization": "Bearer t"})[0] == 503
+        assert fetch(base + "/api/admin/reload", method="POST", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 503
         deadline = time.monotonic() + 30  # an access line is written once its answer is: the client may be faster
         while log.read_text().count("\n") < 7 and time.monotonic() < deadline:
             time.sleep(0.1)
