@@ -173,7 +173,8 @@ _FILTERS = {
     "speaker": {"type": "string", "maxLength": MAX_FILTER_CHARS, "nullable": True,
                 "description": "only speeches whose speaker contains this text"},
     "sort": {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT, "nullable": True,
-             "description": "date = oldest speech first (undated last), relevance breaking ties: the k best "
+             "description": "date = oldest speech first (undated last), each speech's passages together in "
+                            "reading order, speeches of one date in the order of their best result: the k best "
                             "results of free text, every passage that phrases and filters alone allow"},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0, "nullable": True,
                "description": "pages a verbatim check (quoted wording and filters alone, whose matched counts "
