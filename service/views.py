@@ -394,6 +394,11 @@ def index():
     context["query"] = query
     # a question without a hanzi is searched as English (index/bilingual.py): a screen reader reads it so too
     context["query_lang"] = None if has_chinese(query) or not re.search("[A-Za-z]", query) else "en"
+    if context["query_lang"]:
+        # what an English question was looked up as, which the marks in the results are: a reader of
+        # little Chinese sees why a passage came (and a dictionary sense that led astray, capital → 资金)
+        words = [term for term in searcher.marked_terms(query) if has_chinese(term)]
+        context["searched_as"] = (words[:SEARCHED_AS_SHOWN], len(words) > SEARCHED_AS_SHOWN)
     context["took_ms"] = (time.perf_counter() - started) * 1000
     context["answered"] = searcher.answered(hits, asked.mode)
     context["phrases_relaxed"] = answer.phrases_relaxed
@@ -424,6 +429,8 @@ def _pages(matched: int | None, offset: int, k: int, shown: int) -> dict | None:
 REWORD = "换个说法再问：用讲话材料里常见的提法，少用口语"
 # Quoting a whole question finds nothing: only a short wording is offered as a 提法 to find verbatim.
 MAX_EXACT_WORDING_CHARS = 20
+# How many of an English question's Chinese words the page lists above its results.
+SEARCHED_AS_SHOWN = 12
 # A 提法 is words, spaces and the enumeration comma of its list items; anything else (？, emoji) says
 # the text is a question or no wording at all.
 _PLAIN_WORDING = re.compile(r"[\w、 ]+")

@@ -835,6 +835,15 @@ def test_an_english_question_is_marked_english_where_the_page_shows_it(client):
     assert '<span class="query">如何保障粮食安全？</span>' in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
 
 
+def test_an_english_question_shows_the_chinese_words_it_was_looked_up_as(client, searcher):
+    html = page(client.get("/", query_string={"q": "food security", "k": 2}))
+    words = re.search(r'<p class="searched-as">英文问题按这些中文词查找 <span lang="en">\(searched as\)</span>：(.*?)</p>',
+                      html).group(1)
+    marked = [term for term in searcher.marked_terms("food security") if re.search(r"[\u4e00-\u9fff]", term)]
+    assert words == "、".join(marked[:12]) + ("等" if len(marked) > 12 else "") and "粮食安全" in words
+    assert "searched-as" not in page(client.get("/", query_string={"q": "粮食安全"}))
+
+
 def test_the_question_box_has_a_label_that_stays_and_points_at_the_syntax_help(client):
     html = page(client.get("/"))
     assert '<label class="question" for="q">问题（中文或英文）</label>' in html
