@@ -65,6 +65,8 @@ class Source:
     occasion: str | None = None
     file: str = ""
     title_inferred: bool = False
+    # the date as YYYY-MM-DD, for the CSV: Excel sorts 2019年11月5日 before 2019年3月12日, as text
+    day: str | None = None
 
     @property
     def shown_title(self) -> str:
@@ -95,7 +97,7 @@ def quote_of(passage: Passage, speech: SpeechInfo) -> Quote:
         title=speech.title, section=tuple(passage.section), collection=speech.collection or None,
         date=chinese_date(speech.date) if speech.date else None, place=speech.place or None,
         speaker=speech.speaker or None, occasion=speech.occasion or None, file=speech.source,
-        title_inferred=speech.title_inferred))
+        title_inferred=speech.title_inferred, day=speech.date or None))
 
 
 def source_line(source: Source) -> str:
@@ -177,7 +179,8 @@ def export_csv(quotes: Sequence[Quote]) -> bytes:
         source = quote.source
         writer.writerow([str(number)] + [_cell(value) for value in (
             quote.passage_id, "\n".join(paragraphs(quote.text)), source.shown_title, source.collection or "",
-            SECTION_SEPARATOR.join(source.section), source.speaker or "", source.occasion or "", source.date or "",
+            SECTION_SEPARATOR.join(source.section), source.speaker or "", source.occasion or "",
+            source.day or source.date or "",
             source.place or "", citation_text(quote), source.file)])
     return out.getvalue().encode("utf-8-sig")
 

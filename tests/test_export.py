@@ -62,7 +62,7 @@ def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
     dated = replace(speech, date="2023-04-15", place="南宁", collection=COLLECTION, speaker="张三", occasion="座谈会")
     assert quote_of(passage, dated) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), COLLECTION,
                                                                    "2023年4月15日", "南宁", "张三", "座谈会",
-                                                                   file="seeds/a.txt"))
+                                                                   file="seeds/a.txt", day="2023-04-15"))
     untitled = replace(speech, title_inferred=True)
     assert quote_of(passage, untitled).source == Source("讲话", ("一、总",), file="seeds/a.txt", title_inferred=True)
 
@@ -263,6 +263,7 @@ def test_the_service_cites_and_exports_a_wrapped_passage_as_its_paragraphs(print
     rows = list(csv.reader(io.StringIO(client.post("/api/export", json={"ids": ids, "format": "csv"}).get_data(
         as_text=True).lstrip("\ufeff"), newline="")))
     assert rows[2][2] == "\n".join(read) and rows[2][10] == citation["citation"]
+    assert rows[0][8] == "日期" and rows[2][8] == "2024-05-20"  # a date Excel sorts as one, not as text
     # an id named twice is exported once, where it was first named, as the page's cart keeps it
     twice = client.post("/api/export", json={"ids": [ids[1], ids[0], ids[1]], "format": "csv"}).get_data(as_text=True)
     assert [row[1] for row in csv.reader(io.StringIO(twice.lstrip("\ufeff"), newline=""))][1:] == [ids[1], ids[0]]
