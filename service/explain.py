@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from index.filters import Filters
 from index.query import ParsedQuery, squash
@@ -16,8 +17,10 @@ FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
 # simplified text writes those characters too, in other words (著作, 瞭望): a phrase that finds nothing
 # is tried in the simplified spelling, and that is suggested where it finds something.
 OTHER_SPELLINGS = (("瞭解", "了解"), ("反覆", "反复"), ("著", "着"))
-# Marks between the items of a list, which writers swap freely (保交楼，稳民生 for the source's 保交楼、稳民生).
+# Marks between the items of a list, which writers swap freely (保交楼，稳民生 for the source's 保交楼、稳民生):
+# each is tried in the others' place, never an ellipsis, which would stand for any wording between.
 _LIST_MARKS = re.compile(r"[，,、；;]")
+LIST_MARKS_TRIED = "、，；"
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,32 @@ class EmptyAnswer:
         """What to tell the reader, empty when no reason is known beyond the wording."""
         if self.together:
             return _together_note(self.filters)
+        near = self.near_wording
         return (_emptied_notes(self.searcher, self.filters)
                 or _phrases_apart(self.searcher, self.asked, self.parsed) + _phrases_in_titles(self.searcher, self.parsed)
-                + _near_wordings(self.searcher, self.asked, self.parsed))
+                + ([f"{near[2]}，{near[0]} 见于 {near[1]} 段。"] if near else []))
+
+    @cached_property
+    def near_wording(self) -> tuple[str, int, str] | None:
+        """For a verbatim check that found nothing, (query, how many passages it finds, why) of its phrases
+        written another way that finds something: in simplified spelling (``OTHER_SPELLINGS``), or with
+        another mark between its list items; None when no such writing does (or the query asks words)."""
+        if self.parsed.text or self.filters:
+            return None
+        for phrase in self.parsed.phrases:
+            respelled = phrase
+            for written, simplified in OTHER_SPELLINGS:
+                respelled = respelled.replace(written, simplified)
+            variants = [(respelled, "按简体写法")] + [(_LIST_MARKS.sub(mark, respelled), "换用原文的标点")
+                                                    for mark in LIST_MARKS_TRIED]
+            for variant, why in variants:
+                if variant == phrase:
+                    continue
+                query = replace(self.parsed, phrases=tuple(variant if p == phrase else p
+                                                           for p in self.parsed.phrases)).written()
+                if count := self.searcher.matched(query, **self.asked.options):
+                    return query, count, why
+        return None
 
 
 def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
@@ -97,25 +123,3 @@ def _phrases_in_titles(searcher, parsed: ParsedQuery) -> list[str]:
             notes.append(f"“{phrase}”是《{titles[0]}》{more}标题里的话，标题不算段落正文：按标题查找请用 {field}。")
     return notes
 
-
-def _near_wordings(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
-    """For a verbatim check that found nothing, a phrase written another way that does find something:
-    in simplified spelling (``OTHER_SPELLINGS``), or with any mark between its list items (an ellipsis,
-    which stands for any wording), each suggested as the query to run."""
-    if parsed.text:
-        return []
-    notes = []
-    for phrase in parsed.phrases:
-        respelled = phrase
-        for written, simplified in OTHER_SPELLINGS:
-            respelled = respelled.replace(written, simplified)
-        loosened = _LIST_MARKS.sub("……", respelled)
-        for variant, why in ((respelled, "按简体写法"), (loosened, "不限列举之间的标点")):
-            if variant == phrase:
-                continue
-            query = replace(parsed, phrases=tuple(variant if p == phrase else p for p in parsed.phrases)).written()
-            count = searcher.matched(query, **asked.options)
-            if count:
-                notes.append(f"{why}，{query} 见于 {count} 段。")
-                break
-    return notes

@@ -408,7 +408,8 @@ def index():
     parsed = parse_query(asked.q)
     empty = None if results else EmptyAnswer.of(searcher, asked, parsed)
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
-                                        emptied=[] if empty is None else empty.filters)
+                                        emptied=[] if empty is None else empty.filters,
+                                        near=None if empty is None else empty.near_wording)
     context["emptied_by"] = [] if empty is None else empty.reasons()
     context["pages"] = _pages(context["matched"], asked.offset, asked.k, len(results))
     if not results and asked.offset and context["matched"]:  # a page past the end: no reason to look for
@@ -437,14 +438,16 @@ _PLAIN_WORDING = re.compile(r"[\w、 ]+")
 
 
 def _suggestions(asked: SearchRequest, parsed: ParsedQuery, *, found: bool, answered: bool,
-                 emptied: list[tuple[str, str | None]]) -> list[tuple[str, str | None]] | None:
+                 emptied: list[tuple[str, str | None]],
+                 near: tuple[str, int, str] | None = None) -> list[tuple[str, str | None]] | None:
     """(what to try, a results URL that tries it, or None for advice no link can follow) when no result
     answers; None when nothing needs saying. Every URL keeps the search's other parameters and the cart.
 
     A filter no speech passes (``emptied``, ``Library.unmatched_filters``) leaves every wording and
     mode as empty: the one way on is without it. A query of phrases and filters alone asks no
     question: what it finds is exactly what holds its wording, however it ranks, and another mode
-    finds nothing else; when it finds nothing, the phrases' words searched freely may. Another mode
+    finds nothing else; when it finds nothing, the phrases as the library writes them (``near``:
+    ``EmptyAnswer.near_wording``) or their words searched freely may. Another mode
     is offered only where the one asked found nothing: a single arm's confidence is calibrated less
     well than the hybrid's (its first result for an off-topic question read 很可能回答了问题), so a
     question it did not answer needs other words instead.
@@ -456,7 +459,10 @@ def _suggestions(asked: SearchRequest, parsed: ParsedQuery, *, found: bool, answ
             return None
         if not parsed.phrases:
             return []
-        return [("去掉引号，按意思查找", search_url(q=replace(parsed, text=parsed.unquoted, phrases=()).written()))]
+        # the phrases written as the library writes them (EmptyAnswer.near_wording), then their words freely
+        respelled = [(f"改查 {near[0]}（{near[1]} 段）", search_url(q=near[0]))] if near else []
+        return respelled + [("去掉引号，按意思查找",
+                             search_url(q=replace(parsed, text=parsed.unquoted, phrases=()).written()))]
     if found and answered:
         return None
     suggestions: list[tuple[str, str | None]] = []

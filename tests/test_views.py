@@ -448,11 +448,19 @@ def test_a_filter_that_emptied_the_list_is_offered_away_instead_of_dead_ends(cli
     ("“前提在于” “烂尾楼”", "“前提在于”见于 1 段、“烂尾楼”没有一段含有。"),
     # Taiwan's 著 for 着 folds to nothing (simplified text has 著 too), and list marks are swapped freely
     ("「著力」", "按简体写法，&#34;着力&#34; 见于 19 段。"),
-    ('"保交楼,稳民生"', "不限列举之间的标点，&#34;保交楼……稳民生&#34; 见于 1 段。"),
+    ('"保交楼,稳民生"', "换用原文的标点，&#34;保交楼、稳民生&#34; 见于 1 段。"),
 ])
 def test_a_verbatim_check_of_phrases_no_passage_holds_together_says_where_each_is(client, query, note):
     html = page(client.get("/", query_string={"q": query}))
     assert f"没有找到相关段落。{note}" in html
+
+
+@pytest.mark.parametrize(("query", "respelled"), [("「著力」", '"着力"'), ('"保交楼,稳民生"', '"保交楼、稳民生"'),
+                                                  ('"安全,稳定"', None)])
+def test_an_empty_verbatim_check_links_to_its_phrase_as_the_library_writes_it(client, query, respelled):
+    offered = suggestions(page(client.get("/", query_string={"q": query, "k": 3})))
+    # never an ellipsis in the marks' place: "安全……稳定" held 41 passages, none of them 安全、稳定
+    assert [params["q"] for words, params in offered if words.startswith("改查")] == ([respelled] if respelled else [])
 
 
 @pytest.mark.parametrize(("query", "message"), [
