@@ -866,3 +866,10 @@ def test_each_passage_of_a_speech_links_its_context_by_a_name_that_tells_it_apar
     names = re.findall(r'<a class="anchor" href="/passages/[^"]+" title="查看上下文">'
                        r'<span aria-hidden="true">¶</span><span class="visually-hidden">(.*?)</span></a>', html)
     assert names == [f"第 {n} 段的上下文" for n in range(1, speech.passages + 1)]
+
+
+def test_a_year_or_month_filter_stays_in_the_form_for_the_next_search(client):
+    html = page(client.get("/", query_string={"q": "安全", "from": "2021", "to": "2023-05-31"}))
+    assert '<input type="text" name="from" value="2021">' in html
+    assert '<input type="date" name="to" value="2023-05-31">' in html
+    assert '<input type="date" name="from" value="">' in page(client.get("/", query_string={"q": "安全"}))
