@@ -133,13 +133,15 @@ _UNSEEN = frozenset(INVISIBLE_MARKS + "\u00ad" + _BIDI_MARKS)
 # full-width types an English question (Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ…); a Chinese one keeps its own punctuation.
 _FULL_WIDTH_ASCII = {0xFF01 + offset: 0x21 + offset for offset in range(94)} | {0x3000: 0x20}
 _CHINESE = re.compile(r"[\u3400-\u9fff]")
-# Text copied out of a PDF often has a space between every character (如 何 保 障 粮 食 安 全), and the arms
-# read each character as a word of its own (the answer fell from rank 1 to nowhere): three or more
-# single Chinese characters or full-width marks in a row, each set apart by spaces, are joined back.
-# Two (粮 食) are left alone, as are words of two or more (粮食 安全), which a space may well separate.
-_SINGLE_CHINESE = r"[\u3400-\u9fff\u3001-\u303f\uff01-\uff5e]"
-_SPACED_OUT = re.compile(rf"(?<!\S){_SINGLE_CHINESE}(?:[^\S\n]+{_SINGLE_CHINESE}(?!\S)){{2,}}")
-_SPACES = re.compile(r"\s+")
+# Text copied out of a PDF often has a space between every character (如 何 保 障 粮 食 安 全，如 何 …), and
+# the arms read each character as a word of its own (the answer fell from rank 1 to nowhere). A question
+# whose Chinese is mostly spaced apart so — three gaps or more, and more gaps between two characters
+# (hanzi, full-width marks, digits) than characters side by side — is read with those gaps closed.
+# Words a space may well separate (粮食 安全 耕地) have more characters side by side than gaps.
+_CHINESE_LIKE = r"[\u3400-\u9fff\u3001-\u303f\uff01-\uff5e0-9]"
+_GAP_IN_CHINESE = re.compile(rf"(?<={_CHINESE_LIKE})[^\S\n]+(?={_CHINESE_LIKE})")
+_SIDE_BY_SIDE = re.compile(rf"{_CHINESE_LIKE}(?={_CHINESE_LIKE})")
+MIN_SPACED_GAPS = 3
 
 
 def readable_query(q: str) -> str:
@@ -149,7 +151,10 @@ def readable_query(q: str) -> str:
                    if char not in _UNSEEN and (char.isspace() or unicodedata.category(char) != "Cc"))
     if not _CHINESE.search(text):
         return text.translate(_FULL_WIDTH_ASCII)
-    return _SPACED_OUT.sub(lambda run: _SPACES.sub("", run.group()), text)
+    gaps = len(_GAP_IN_CHINESE.findall(text))
+    if gaps >= MIN_SPACED_GAPS and gaps > len(_SIDE_BY_SIDE.findall(text)):
+        return _GAP_IN_CHINESE.sub("", text)
+    return text
 
 
 def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None, date_from=None, date_to=None,

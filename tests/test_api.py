@@ -207,6 +207,7 @@ def test_a_phrase_typed_with_other_inner_quotes_finds_and_marks_the_speeches_wor
     ("如何保障粮\u200b食安全", "如何保障粮食安全"),  # Word and web pages carry zero-width marks unseen
     ("如何保障粮食安全\x00", "如何保障粮食安全"),
     ("如 何 保 障 粮 食 安 全", "如何保障粮食安全"),  # PDF text: a space between every character
+    ("粮 食 安 全，如 何 保 障", "粮食安全，如何保障"),  # punctuation touching the characters too
     ("「国家\u200f安全」", "「国家安全」"),  # a right-to-left mark
     ("Ｈｏｗ　ｄｏ　ｃｉｔｉｅｓ　ｆｉｇｈｔ　ｔｅｌｅｃｏｍ　ｆｒａｕｄ？", "How do cities fight telecom fraud?"),
 ])
