@@ -381,6 +381,7 @@ def cmd_ask(args) -> int:
     from index.query import parse_query
     from index.request import parse_request
     from index.search import load_searcher, search_payload
+    from service.export import INFERRED_MARK
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's dictionary load (~0.5 s)
@@ -420,7 +421,9 @@ def cmd_ask(args) -> int:
                   else f"，列出第 {shown[0]}–{shown[-1]} 条" if shown else f"，第 {asked.offset} 条之后没有了")
         print(f"共 {payload['matched']} 条符合{listed}")
     for result in payload["results"]:
-        path = " › ".join([result["speech"]["title"], *result["section"]])
+        # a title the index made up is marked, as the page, citations and exports mark it
+        title = result["speech"]["title"] + (INFERRED_MARK if result["speech"]["title_inferred"] else "")
+        path = " › ".join([title, *result["section"]])
         # a verbatim check asks nothing (no confidence to show); else the calibrated probability it answers
         weight = ("" if payload["matched"] is not None or result["confidence"] is None
                   else f"[置信度 {result['confidence']:.2f}] ")
@@ -558,6 +561,7 @@ def cmd_status(args) -> int:
 def cmd_speeches(args) -> int:
     """The current index's speeches: the ids `ask --speech` and the API's ``speech`` take."""
     from service.api import speech_summary
+    from service.export import INFERRED_MARK
 
     speeches = _source(args).open().speeches
     if args.json:
@@ -565,7 +569,8 @@ def cmd_speeches(args) -> int:
         return 0
     for speech in speeches:
         known = " · ".join(field for field in (speech.place, speech.speaker) if field)
-        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  {speech.title}"
+        title = speech.title + (INFERRED_MARK if speech.title_inferred else "")
+        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  {title}"
               f"{f'  [{known}]' if known else ''}  ({speech.source})")
     print(f"({len(speeches)} speeches)")
     return 0

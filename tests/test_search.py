@@ -268,6 +268,10 @@ def test_speeches_lists_the_ids_ask_takes_and_the_api_json(index_root, searcher,
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[:-1]] == [s.id for s in searcher.speeches]
     assert lines[-1] == f"({len(searcher.speeches)} speeches)"
+    # the seeds' untitled speech: its made-up title marked, as the page and exports mark it
+    assert [line for line in lines if "〔拟题〕" in line] == [
+        next(line for line in lines if line.startswith(s.id)) for s in searcher.speeches if s.title_inferred]
+    assert sum(s.title_inferred for s in searcher.speeches) == 1
     assert main(["--index", str(index_root), "speeches", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == client.get("/api/speeches").get_json()
 
