@@ -206,10 +206,11 @@ def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | Non
 
     Dense evidence is the sentence's cosine to the query (``sentence_scores``, one per sentence of
     ``split_sentences``), rescaled to 0..1 within the passage; without scores, 1 for the sentence
-    ``hint`` overlaps most (the dense arm's best sentence), else nothing. A heading or point opener
-    gets no dense evidence: short generic labels sit close to every question. Lexical evidence is
-    the share of the passage's matched query terms that the sentence holds, weighted by
-    ``LEXICAL_WEIGHT``.
+    ``hint`` overlaps most (the dense arm's best sentence), else nothing. Lexical evidence is the
+    share of the passage's matched query terms that the sentence holds, weighted by ``LEXICAL_WEIGHT``.
+    A heading or point opener gets neither: short generic labels sit close to every question, and a
+    heading's words are its passage's topic, not an answer to quote (best-sentence labels unchanged:
+    0.884 / 0.817).
     """
     spans = split_sentences(text)
     return _evidence(text, spans, sentence_overlaps(text, spans, terms), hint, sentence_scores)
@@ -226,10 +227,11 @@ def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tu
         shared = [max(0, min(end, h_end) - max(start, h_start)) for start, end in spans]
         if shared and max(shared) > 0:
             dense[shared.index(max(shared))] = 1.0
-    dense = [0.0 if opener else value for value, opener in zip(dense, _openers(text))]
     present = max((distinct for distinct, _ in overlaps), default=0)
-    return [value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
-            for value, (distinct, _) in zip(dense, overlaps)]
+    # a heading or point opener gets no evidence at all: its words are the passage's topic, and as the
+    # bold sentence (or the one sentence cited) it answered 下一步工作怎么安排 with 二、下一步安排
+    return [0.0 if opener else value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
+            for value, (distinct, _), opener in zip(dense, overlaps, _openers(text))]
 
 
 def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,

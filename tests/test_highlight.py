@@ -19,9 +19,10 @@ def test_sentences_of_the_example():
 
 def test_evidence_adds_half_the_lexical_share_to_the_rescaled_cosine():
     # distinct terms per sentence: 2 (粮食, 安全), 3, 1, 1, 0 of the 3 the passage holds
-    assert sentence_evidence(TEXT, TERMS) == [1 / 3, 0.5, 1 / 6, 1 / 6, 0.0]
-    assert sentence_evidence(TEXT, TERMS, sentence_scores=COSINES) == [1 / 3, 1.5, 0.25 + 1 / 6, 0.75 + 1 / 6, 0.0]
-    # the heading 一、粮食安全 keeps its lexical share but gets no dense evidence, however close it is
+    # the heading 一、粮食安全 gets none: its words are the passage's topic, not an answer to quote
+    assert sentence_evidence(TEXT, TERMS) == [0.0, 0.5, 1 / 6, 1 / 6, 0.0]
+    assert sentence_evidence(TEXT, TERMS, sentence_scores=COSINES) == [0.0, 1.5, 0.25 + 1 / 6, 0.75 + 1 / 6, 0.0]
+    # nor dense evidence, however close it is
     assert sentence_evidence(TEXT, [], sentence_scores=(1.0, 0.5, 0.25, 0.75, 0.0)) == [0.0, 0.5, 0.25, 0.75, 0.0]
 
 
