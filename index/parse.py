@@ -906,7 +906,8 @@ def _header_end(lines: list[_Line], start: int, *, titled: bool = True) -> int:
     occasion, a speaker), in any order, that holds a header line or is closed by ``---``: a date line or
     a byline alone is ``_dated_line``'s and ``_byline``'s to read. Closed by ``---`` and holding a header
     line, it may hold 键：值 lines of keys the index has no field for (主持人：王五), which ``_header`` names
-    in a warning; without both such a line ends the block, as body text. ``titled``: a title or a ``---``
+    in a warning; without ``---`` so is one between two lines the block reads, and one after the last
+    is body text. ``titled``: a title or a ``---``
     stands above ``start``. Where none does, at the top of a file, the block opens with a line it reads:
     the first line may be the title, with a subtitle (坚定信念：勇毅前行).
     """
@@ -919,9 +920,13 @@ def _header_end(lines: list[_Line], start: int, *, titled: bool = True) -> int:
             and (any(_HEADER_LINE.fullmatch(line.words) for line in block)
                  or all(_is_metadata(line.words) for line in block))):
         return end
-    end = start
-    while end < len(lines) and _is_metadata(lines[end].words):
-        end += 1
+    # without ---, the block runs to its last line the index reads: a 主持人：王五 between two such lines is
+    # the block's (named in a warning; it had ended the block, and 讲话人：吴十 after it became body text),
+    # one after the last is the body's; and it opens with such a line (坚定信念：勇毅前行 above one is the title)
+    while end > start and not _is_metadata(lines[end - 1].words):
+        end -= 1
+    if end == start or not _is_metadata(lines[start].words):
+        return start
     return end if any(_HEADER_LINE.fullmatch(line.words) for line in lines[start:end]) else start
 
 

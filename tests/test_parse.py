@@ -1004,6 +1004,12 @@ def test_a_header_line_of_a_key_without_a_field_is_left_out_and_named_and_withou
                         "(日期, 时间, 地点, 讲话人, 发言人, 场合, 汇编) — left out"]
     (speech,) = parse_text(f"守好粮仓\n日期：2023-04-15\n主持人：王五\n{OPENING}", "a.txt")
     assert (speech.date, [b.text for b in speech.blocks]) == ("2023-04-15", ["主持人：王五", *OPENING_BLOCKS])
+    # between two lines the block reads it is the block's, without dashes too: the speaker after it was lost
+    (tmp_path / "a.txt").write_text(f"守好粮仓\n日期：2023-04-15\n主持人：王五\n讲话人：吴十\n{OPENING}", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, speech.speaker, [b.text for b in speech.blocks]) == ("2023-04-15", "吴十", OPENING_BLOCKS)
+    assert warnings == ["a.txt: header line '主持人：王五' names no field the index keeps "
+                        "(日期, 时间, 地点, 讲话人, 发言人, 场合, 汇编) — left out"]
 
 
 def test_a_title_with_a_colon_is_never_read_as_a_header_line_of_the_file(tmp_path):
