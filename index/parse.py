@@ -281,7 +281,9 @@ _DATE_VALUE = re.compile(_DATE)
 # 约谈会上的讲话, without the dash.
 _GIVEN_AT = r"在(.{2,60}?)[上中]的(?:总结|主旨|动员)?(?:讲话|发言|致辞|报告|主持词)(?:提纲)?"
 _OCCASION_LINE = re.compile(rf"[—－-]{{1,2}}\s*{_GIVEN_AT}")
-_TITLE_OCCASION = re.compile(_GIVEN_AT)
+# where a title says the speech was given: the whole title, or its subtitle after a dash or a colon
+# (聚焦主责主业：在全市大会上的讲话, …——在全市大会上的讲话)
+_TITLE_OCCASION = re.compile(rf"(?:^|[—－-]{{1,2}}\s*|[：:]\s*){_GIVEN_AT}$")
 # A title's subtitle follows a dash (聚焦主责主业——在全市大会上的讲话) or a colon (聚焦主责主业：在全市大会上的
 # 讲话): a colon before where the speech was given opens no clause.
 _SUBTITLE_COLON = re.compile(rf"[：:]\s*(?={_GIVEN_AT}$)")
@@ -1101,7 +1103,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
             continue
         blocks = _blocks(body)
         metadata = {"collection": front[0]} | _collection_occasion(front[0]) if front else {}
-        if title is not None and (given_at := _TITLE_OCCASION.fullmatch(simplified(title))):
+        if title is not None and (given_at := _TITLE_OCCASION.search(simplified(title))):
             metadata["occasion"] = _printed(title, given_at, 1)
         metadata.update(file_header)
         metadata.update(sidecar["file"])

@@ -1227,6 +1227,10 @@ def test_a_title_that_says_where_it_was_given_gives_the_occasion_unless_a_byline
     assert speech.occasion == "全县安全生产约谈会"
     (speech,) = parse_text(GIVEN_AT.replace("在全县安全生产约谈会上的讲话", "关于安全生产约谈工作的讲话"), "t.txt")
     assert speech.occasion is None
+    # or as its subtitle, after a colon or a dash
+    for title in ("压实责任：在全县安全生产约谈会上的讲话", "压实责任——在全县安全生产约谈会上的讲话"):
+        (speech,) = parse_text(GIVEN_AT.replace("在全县安全生产约谈会上的讲话", title), "t.txt")
+        assert (speech.title, speech.occasion) == (title, "全县安全生产约谈会")
     for under_title, occasion in (("——在全县安全生产约谈会（第二批）上的讲话", "全县安全生产约谈会（第二批）"),
                                   ("场合：全县安全生产工作专题约谈会", "全县安全生产工作专题约谈会")):
         (speech,) = parse_text(GIVEN_AT.replace("\n", f"\n{under_title}\n", 1), "t.txt")
