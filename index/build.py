@@ -426,7 +426,8 @@ def build_lock(root: Path, *, wait: float = 0.0, then: str = "build again") -> I
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
-                    raise BuildInProgress(f"another build is running on {root} ({holder}) — "
+                    waited = f"; waited {wait:g} s for it" if wait > 0 else ""
+                    raise BuildInProgress(f"another build is running on {root} ({holder}{waited}) — "
                                           f"let it finish, then {then}") from None
                 time.sleep(LOCK_POLL_S)
         handle.truncate(0)

@@ -91,7 +91,8 @@ def test_a_second_build_on_one_root_is_refused_with_a_clear_message(tmp_path, co
                    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\) — let it finish, then build again")
         with pytest.raises(BuildInProgress, match=message):
             build([corpus], root, encoder=encoder)
-        with pytest.raises(BuildInProgress):
+        # one that waited says so, and how long
+        with pytest.raises(BuildInProgress, match=r"\+00:00; waited 0.3 s for it\) — let it finish, then build again"):
             build([corpus], root, encoder=encoder, wait=0.3)
     assert not (root / "CURRENT").exists() and not (root / "builds").exists()
 
