@@ -91,8 +91,8 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
 
 
 def query_terms(searcher, query: str) -> list[str]:
-    """What a result highlights: the free text's search terms and the phrases, each piece of a phrase
-    with an ellipsis on its own (never the exclusions).
+    """What a result highlights: the free text's search terms and the phrases, a phrase with an ellipsis
+    as its pieces in order (``quoted_wording``; never the exclusions).
 
     The terms are the lexical arm's own, so an English question marks the Chinese words its
     dictionary terms found, and those its stemmed words met through the passages' translations
@@ -142,9 +142,10 @@ def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None =
 
 
 def quoted_wording(query: str) -> list[str]:
-    """The pieces of the query's quoted phrases, which the best sentence shows where it can."""
+    """The query's quoted phrases, which results mark and the best sentence shows where it can: a phrase
+    with an ellipsis as its pieces joined by ``hl.PATTERN_GAP``, marked where they follow one another."""
     try:
-        return [part for phrase in parse_query(query).phrases for part in phrase_parts(phrase)]
+        return [hl.PATTERN_GAP.join(parts) for phrase in parse_query(query).phrases if (parts := phrase_parts(phrase))]
     except QuerySyntaxError:
         return []
 

@@ -101,12 +101,19 @@ def _cleaned(terms: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted((t for t in folded if t), key=lambda t: (-len(t), t)))
 
 
+# A quoted pattern's pieces joined by this (api.quoted_wording): they are marked where they occur in
+# order, as the pattern matched, not wherever each occurs (坚持……是做好 marked every 坚持 of a passage).
+# A private-use character: no text holds it, and folding (NFKC made … three dots) keeps it.
+PATTERN_GAP = "\ue000"
+
+
 def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     """Non-overlapping (start, end) spans of ``terms`` in ``text``, sorted, adjacent spans merged.
 
     Longer terms claim their characters first; ASCII words match whole words only
     (``ai`` does not light up inside ``said``). Whitespace is ignored in both, as phrases are
-    matched (``保交楼`` marks 保交\n楼); a span never starts or ends with it.
+    matched (``保交楼`` marks 保交\n楼); a span never starts or ends with it. A term with
+    ``PATTERN_GAP`` in it marks its pieces where all of them follow one another.
     """
     return list(_match_spans(text, tuple(terms)))
 
@@ -118,18 +125,15 @@ def _match_spans(text: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ..
     spans: list[tuple[int, int]] = []
     for term in _clean_terms(terms):
         ascii_word = bool(_ASCII_WORD.fullmatch(term))
-        at = folded.find(term)
-        while at != -1:
-            end = at + len(term)
-            start_char, end_char = origin[at], origin[end - 1] + 1
+        for occurrence in _occurrences(folded, term):
+            places = [(origin[at], origin[end - 1] + 1) for at, end in occurrence]
             # a word's neighbours in the text itself: whitespace, left out of ``folded``, bounds it too
-            bounded = not ascii_word or (_not_a_word_character(text, start_char - 1)
-                                         and _not_a_word_character(text, end_char))
-            if bounded and not any(taken[start_char:end_char]):
-                for i in range(start_char, end_char):
-                    taken[i] = True
-                spans.append((start_char, end_char))
-            at = folded.find(term, at + 1)
+            bounded = not ascii_word or all(_not_a_word_character(text, start - 1) and _not_a_word_character(text, end)
+                                            for start, end in places)
+            if bounded and not any(any(taken[start:end]) for start, end in places):
+                for start, end in places:
+                    taken[start:end] = [True] * (end - start)
+                spans.extend(places)
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:
@@ -138,6 +142,25 @@ def _match_spans(text: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ..
         else:
             merged.append((start, end))
     return tuple(merged)
+
+
+def _occurrences(folded: str, term: str):
+    """Each place ``term`` occurs in ``folded``, as (start, end) per piece: one piece for a term, a
+    pattern's pieces in order, the first the one nearest the next (the 坚持 right before 是做好)."""
+    pieces = [piece for piece in term.split(PATTERN_GAP) if piece]
+    at = 0
+    while pieces and (first := folded.find(pieces[0], at)) != -1:
+        rest, end = [], first + len(pieces[0])
+        for piece in pieces[1:]:
+            found = folded.find(piece, end)
+            if found == -1:
+                return
+            rest.append((found, found + len(piece)))
+            end = found + len(piece)
+        if rest:
+            first = folded.rfind(pieces[0], first, rest[0][0])
+        yield ((first, first + len(pieces[0])), *rest)
+        at = end if rest else first + 1
 
 
 def _not_a_word_character(text: str, at: int) -> bool:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.highlight import (best_sentence, excerpt_span, highlight_excerpt, sentence_evidence,
-                               split_sentences)
+from service.highlight import (PATTERN_GAP, best_sentence, excerpt_span, highlight_excerpt, match_spans,
+                               sentence_evidence, split_sentences)
 
 # The shape of the complaint: a 科技安全 sentence shares the query's terms, the 粮食 one answers.
 TEXT = "一、粮食安全。保障粮食安全是头等大事。科技安全方面要加强创新。粮食与能源方面，坚决遏制耕地非农化。要抓好新能源。"
@@ -107,3 +107,18 @@ def test_with_no_evidence_for_any_sentence_the_best_is_no_heading():
     # then has none, and the heading, being first, was bolded as "the closest wording"
     text = "二、维护社会稳定加强民族团结。要坚持和发展新时代“枫桥经验”，把矛盾纠纷化解在基层。"
     assert best_sentence(text, [], hint=[0, 15])["text"] == "要坚持和发展新时代“枫桥经验”，把矛盾纠纷化解在基层。"
+
+
+def test_a_quoted_pattern_marks_its_pieces_where_they_follow_one_another_not_every_occurrence():
+    text = "坚持人民至上。坚持党的领导是做好边疆工作的根本原则，坚持依法治理。"
+    pattern = PATTERN_GAP.join(["坚持", "是做好", "的根本原则"])
+    # the 坚持 right before 是做好, not the passage's first or last (each piece alone marked all three)
+    assert [text[a:b] for a, b in match_spans(text, [pattern])] == ["坚持", "是做好", "的根本原则"]
+    assert match_spans(text, [pattern])[0] == (7, 9)
+    assert match_spans(text, ["坚持"]) == [(0, 2), (7, 9), (26, 28)]
+    # out of order, nothing; and every chain where the pattern matches twice
+    assert match_spans(text, [PATTERN_GAP.join(["是做好", "坚持人民"])]) == []
+    twice = "坚持甲是做好乙的根本原则。坚持丙是做好丁的根本原则。"
+    assert [twice[a:b] for a, b in match_spans(twice, [pattern])] == ["坚持", "是做好", "的根本原则"] * 2
+    # the best sentence is one that holds the pattern
+    assert best_sentence(text, ["坚持"], verbatim=[pattern])["text"] == "坚持党的领导是做好边疆工作的根本原则，坚持依法治理。"
