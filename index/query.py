@@ -65,7 +65,7 @@ MAX_QUERY_PARTS = 30
 _GAP = re.compile(r"…+|⋯+|\.{3,}|。{3,}")
 # Questions quote a speech's parts as one list (用“前提在于、关键在于、重点在于”三段来组织): the marks
 # that separate its items.
-_LIST_SEPARATOR = re.compile(r"[、，,；;]")
+LIST_SEPARATOR = re.compile(r"[、，,；;]")
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def quoted_items(phrases: tuple[str, ...] | list[str]) -> list[str]:
     """
     items: dict[str, None] = {}
     for phrase in phrases:
-        parts = [part for part in _LIST_SEPARATOR.split(phrase) if len(part) > 1]
+        parts = [part for part in LIST_SEPARATOR.split(phrase) if len(part) > 1]
         items.update(dict.fromkeys(parts if len(parts) > 1 else [phrase]))
     return list(items)
 

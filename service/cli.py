@@ -290,9 +290,8 @@ def cmd_add(args) -> int:
     root = _index_root(args)
     source = _source(args)
     _warn_change_stays_local(source, root)
-    _current_manifest(source, root, then="add the files")
-    # the sources are read under the lock: an add that waited for another would otherwise build
-    # without what that one added
+    # the sources are read under the lock: an add that waited for another would otherwise build without
+    # what that one added (and a first build still running is named by the lock, not taken for no index)
     with build_lock(root, wait=args.wait, then="add the files"):
         manifest = source.manifest()
         sources = [Path(s) for s in manifest["sources"]]
@@ -320,7 +319,6 @@ def cmd_remove(args) -> int:
     root = _index_root(args)
     source = _source(args)
     _warn_change_stays_local(source, root)
-    _current_manifest(source, root, then="remove the files")
     with build_lock(root, wait=args.wait, then="remove the files"):  # as in add: the sources read are built
         _remove(args, source, root, source.manifest())
     return 0
@@ -347,20 +345,6 @@ def _remove(args, source, root: Path, manifest: dict) -> None:
     _rebuild(source, root, manifest, kept, quiet=args.quiet, others_counted=not args.all_warnings)
 
 
-def _current_manifest(source, root: Path, *, then: str) -> dict:
-    """The manifest of the build ``source`` serves; with none yet, a first build still running is
-    named rather than "no index"."""
-    from index.build import build_lock
-    from index.errors import IndexNotBuilt
-
-    try:
-        return source.manifest()
-    except IndexNotBuilt:
-        with build_lock(root, then=then):
-            pass
-        raise
-
-
 def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: bool,
              last: Sequence[Path] = (), others_counted: bool = False):
     """Build ``sources`` with the current build's model and settings, print the build, publish it (the
@@ -381,7 +365,7 @@ def cmd_ask(args) -> int:
     from index.query import parse_query
     from index.request import parse_request
     from index.search import load_searcher, search_payload
-    from service.export import INFERRED_MARK
+    from service.export import shown_title
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
     load_jieba()  # start-up, not search: took_ms would otherwise carry jieba's dictionary load (~0.5 s)
@@ -422,8 +406,8 @@ def cmd_ask(args) -> int:
         print(f"共 {payload['matched']} 条符合{listed}")
     for result in payload["results"]:
         # a title the index made up is marked, as the page, citations and exports mark it
-        title = result["speech"]["title"] + (INFERRED_MARK if result["speech"]["title_inferred"] else "")
-        path = " › ".join([title, *result["section"]])
+        path = " › ".join([shown_title(result["speech"]["title"], result["speech"]["title_inferred"]),
+                           *result["section"]])
         # a verbatim check asks nothing (no confidence to show); else the calibrated probability it answers
         weight = ("" if payload["matched"] is not None or result["confidence"] is None
                   else f"[置信度 {result['confidence']:.2f}] ")
@@ -498,10 +482,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_rollback(args) -> int:
+    from index import lifecycle
     from index.build import build_lock
     from index.source import FaissSource, MilvusSource
-
-    from index import lifecycle
 
     source = _source(args)
     root = _index_root(args)
@@ -518,7 +501,7 @@ def cmd_rollback(args) -> int:
         print("  the next build or add starts from it: sources that the builds rolled away from added are "
               "no longer among the index's sources (add them again to keep them)")
         if isinstance(source, MilvusSource):
-            _follow_in_root(source.manifest(), _index_root(args))
+            _follow_in_root(source.manifest(), root)
     return 0
 
 
@@ -561,7 +544,7 @@ def cmd_status(args) -> int:
 def cmd_speeches(args) -> int:
     """The current index's speeches: the ids `ask --speech` and the API's ``speech`` take."""
     from service.api import speech_summary
-    from service.export import INFERRED_MARK
+    from service.export import shown_title
 
     speeches = _source(args).open().speeches
     if args.json:
@@ -569,8 +552,8 @@ def cmd_speeches(args) -> int:
         return 0
     for speech in speeches:
         known = " · ".join(field for field in (speech.place, speech.speaker) if field)
-        title = speech.title + (INFERRED_MARK if speech.title_inferred else "")
-        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  {title}"
+        print(f"{speech.id}  {speech.date or '—':<10}  {speech.passages:>4} 段  "
+              f"{shown_title(speech.title, speech.title_inferred)}"
               f"{f'  [{known}]' if known else ''}  ({speech.source})")
     print(f"({len(speeches)} speeches)")
     return 0

@@ -4,12 +4,11 @@ Pure: it reads the loaded index's library and speeches, and asks it how many pas
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 from index.filters import Filters
-from index.query import ParsedQuery, squash
+from index.query import LIST_SEPARATOR, ParsedQuery, squash
 from index.request import SearchRequest
 
 FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
@@ -17,9 +16,9 @@ FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
 # simplified text writes those characters too, in other words (著作, 瞭望): a phrase that finds nothing
 # is tried in the simplified spelling, and that is suggested where it finds something.
 OTHER_SPELLINGS = (("瞭解", "了解"), ("反覆", "反复"), ("著", "着"))
-# Marks between the items of a list, which writers swap freely (保交楼，稳民生 for the source's 保交楼、稳民生):
-# each is tried in the others' place, never an ellipsis, which would stand for any wording between.
-_LIST_MARKS = re.compile(r"[，,、；;]")
+# The marks between a list's items (index.query.LIST_SEPARATOR) are swapped freely (保交楼，稳民生 for the
+# source's 保交楼、稳民生): each of these is tried in their place, never an ellipsis, which would stand for
+# any wording between.
 LIST_MARKS_TRIED = "、，；"
 
 
@@ -61,7 +60,7 @@ class EmptyAnswer:
             respelled = phrase
             for written, simplified in OTHER_SPELLINGS:
                 respelled = respelled.replace(written, simplified)
-            variants = [(respelled, "按简体写法")] + [(_LIST_MARKS.sub(mark, respelled), "换用原文的标点")
+            variants = [(respelled, "按简体写法")] + [(LIST_SEPARATOR.sub(mark, respelled), "换用原文的标点")
                                                     for mark in LIST_MARKS_TRIED]
             for variant, why in variants:
                 if variant == phrase:
@@ -122,4 +121,3 @@ def _phrases_in_titles(searcher, parsed: ParsedQuery) -> list[str]:
             more = f"等 {len(titles)} 篇讲话" if len(titles) > 1 else ""
             notes.append(f"“{phrase}”是《{titles[0]}》{more}标题里的话，标题不算段落正文：按标题查找请用 {field}。")
     return notes
-

@@ -38,6 +38,11 @@ EXPORT_FIELDS = ("ids", "format")
 MAX_PASSAGE_ID_CHARS = 100
 CSV_COLUMNS = ("序号", "段落编号", "正文", "讲话", "汇编", "部分", "讲话人", "场合", "日期", "地点", "引用", "文件")
 INFERRED_MARK = "〔拟题〕"
+
+
+def shown_title(title: str, inferred: bool) -> str:
+    """A speech's title as headings, listings and tables show it: a made-up one (``title_inferred``) marked."""
+    return title + INFERRED_MARK if inferred else title
 # Characters that Markdown would read as syntax anywhere in a line (& opens an entity: &amp; shows as &).
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&])")
 # Line openings that Markdown would read as a heading, a list item or a rule (* and > are escaped inline).
@@ -54,7 +59,8 @@ _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 
 @dataclass(frozen=True)
 class Source:
-    """Where a passage comes from, as far as the index knows it."""
+    """Where a passage comes from, as far as the index knows it; ``date`` as the index keeps it
+    (2023-04-15: the CSV's column, which Excel sorts as a date), the source line writing it in Chinese."""
 
     title: str
     section: tuple[str, ...] = ()
@@ -65,13 +71,11 @@ class Source:
     occasion: str | None = None
     file: str = ""
     title_inferred: bool = False
-    # the date as YYYY-MM-DD, for the CSV: Excel sorts 2019年11月5日 before 2019年3月12日, as text
-    day: str | None = None
 
     @property
     def shown_title(self) -> str:
         """The title as headings and tables show it: a made-up one marked as such."""
-        return self.title + INFERRED_MARK if self.title_inferred else self.title
+        return shown_title(self.title, self.title_inferred)
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,9 @@ def quote_of(passage: Passage, speech: SpeechInfo) -> Quote:
     """The quote for ``passage`` of ``speech``; metadata the index does not know stays out of it."""
     return Quote(passage.id, passage.text, Source(
         title=speech.title, section=tuple(passage.section), collection=speech.collection or None,
-        date=chinese_date(speech.date) if speech.date else None, place=speech.place or None,
+        date=speech.date or None, place=speech.place or None,
         speaker=speech.speaker or None, occasion=speech.occasion or None, file=speech.source,
-        title_inferred=speech.title_inferred, day=speech.date or None))
+        title_inferred=speech.title_inferred))
 
 
 def source_line(source: Source) -> str:
@@ -107,7 +111,8 @@ def source_line(source: Source) -> str:
         parts.append(f"《{source.collection}》")
     if source.section:
         parts.append(SECTION_SEPARATOR.join(source.section))
-    parts += [field for field in (source.speaker, source.occasion, source.date, source.place) if field]
+    date = chinese_date(source.date) if source.date else None
+    parts += [field for field in (source.speaker, source.occasion, date, source.place) if field]
     return "（摘自" + "，".join(parts) + "）"
 
 
@@ -180,7 +185,7 @@ def export_csv(quotes: Sequence[Quote]) -> bytes:
         writer.writerow([str(number)] + [_cell(value) for value in (
             quote.passage_id, "\n".join(paragraphs(quote.text)), source.shown_title, source.collection or "",
             SECTION_SEPARATOR.join(source.section), source.speaker or "", source.occasion or "",
-            source.day or source.date or "",
+            source.date or "",
             source.place or "", citation_text(quote), source.file)])
     return out.getvalue().encode("utf-8-sig")
 

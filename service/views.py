@@ -21,8 +21,8 @@ from index.search import named_speech_of, results_of
 from index.related import offers_similar
 from service.api import annotate, export_response, marking, query_terms, quoted_wording
 from service.explain import FILTER_LABELS, EmptyAnswer
-from service.export import (EXPORT_FORMATS, INFERRED_MARK, MAX_EXPORT_PASSAGES, check_export_body, chinese_date,
-                            citation_text, quote_of)
+from service.export import (EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, chinese_date, citation_text,
+                            quote_of, shown_title)
 from service.state import LOAD_ERRORS, holder, loaded, served
 
 bp = Blueprint("views", __name__)
@@ -149,7 +149,7 @@ def _form_defaults() -> dict:
 
     def label(speech: SpeechInfo) -> str:
         # a reprinted speech keeps its title in another compilation: the file tells the two apart
-        shown = speech.title + (INFERRED_MARK if speech.title_inferred else "")
+        shown = shown_title(speech.title, speech.title_inferred)
         return shown if titles[speech.title] == 1 else f"{shown}（{speech.source}）"
     return {"speech_options": [(s, label(s)) for s in speeches], "modes": MODES, "mode_labels": MODE_LABELS,
             "max_k": MAX_K, "max_cart": MAX_EXPORT_PASSAGES,

@@ -61,8 +61,9 @@ def test_quote_of_a_passage_reads_the_speech_metadata_it_has():
     assert quote_of(passage, speech) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), file="seeds/a.txt"))
     dated = replace(speech, date="2023-04-15", place="南宁", collection=COLLECTION, speaker="张三", occasion="座谈会")
     assert quote_of(passage, dated) == Quote("p1", "正文五个字", Source("讲话", ("一、总",), COLLECTION,
-                                                                   "2023年4月15日", "南宁", "张三", "座谈会",
-                                                                   file="seeds/a.txt", day="2023-04-15"))
+                                                                   "2023-04-15", "南宁", "张三", "座谈会",
+                                                                   file="seeds/a.txt"))
+    assert source_line(quote_of(passage, dated).source) == f"（摘自《讲话》，《{COLLECTION}》，一、总，张三，座谈会，2023年4月15日，南宁）"
     untitled = replace(speech, title_inferred=True)
     assert quote_of(passage, untitled).source == Source("讲话", ("一、总",), file="seeds/a.txt", title_inferred=True)
 
