@@ -112,6 +112,9 @@ class NamedSpeechQuestion:
 
     naming: str
     asked: str
+    # the naming words stood inside the asked sentence ("What does the Tongwei speech say …"): the whole
+    # question is mostly the asked part, so its best passage is no sign of which speech they name
+    inline: bool = False
 
 
 # The phrasings written questions use to point at one speech before asking about it: "…的那篇(发言)，…",
@@ -132,6 +135,26 @@ _NAMED_SPEECH = (
 )
 
 
+# English questions name their speech inside the sentence as often as before it: "What does the Tongwei
+# county speech identify as …", "Which projects does the port-city ('moat') speech mention …", "What does
+# the speech from the capital of the Zhuang region say about …". The naming words are those around
+# "speech" up to the verb that asks; the asked half is the question without them ("What does the speech
+# identify as …"). A speech with no word of its own ("the speech", "this speech") names nothing.
+_SPEECH_WORD = r"(?:speech|address|remarks)"
+_ASKING_VERB = (r"(?:say|says|said|describe|describes|identify|identifies|list|lists|mention|mentions|cite|cites|"
+                r"propose|proposes|call|calls|name|names|want|wants|single|stress|stresses|emphasi[sz]e|"
+                r"highlight|highlights|set|sets|give|gives|use|uses|quote|quotes|define|defines|report|reports|"
+                r"promise|promises|require|requires|see|sees|regard|treat|put|urge|urges|point|note|tie|link|"
+                r"frame|open|opens|close|closes|end|ends|sum|present|plan|plans|aim|aims|ask|asks|assign|"
+                r"assigns|offer|offers|recommend|pledge|commit|attribute|credit|rank|count|view|warn|warns)\b")
+_EMBEDDED_NAMING = (
+    re.compile(r"\b(?:does|did|do|would)\s+the\s+(?P<naming>(?!(?:same|whole|entire|other|above)\b)"
+               r"[^,?;]{2,80}?)\s+" + _SPEECH_WORD + r"(?:\s*\([^()]{1,40}\))?\s+" + _ASKING_VERB, re.IGNORECASE),
+    re.compile(r"\b(?:does|did|do|would)\s+the\s+" + _SPEECH_WORD + r"\s+(?P<naming>(?:from|by|of|given|"
+               r"delivered|made|at|for)\s+[^,?;]{3,80}?)\s+" + _ASKING_VERB, re.IGNORECASE),
+)
+
+
 def named_speech_question(query: str) -> NamedSpeechQuestion | None:
     """The naming and asking halves of a question phrased as "the speech that says X: what about Y?",
     or None. A split that would cut a quoted phrase in two, or leave nothing to rank in the asked
@@ -141,14 +164,23 @@ def named_speech_question(query: str) -> NamedSpeechQuestion | None:
     folded = simplified(query)  # one character for one: the match's offsets are the question's
     match = next((m for m in (pattern.match(folded) for pattern in _NAMED_SPEECH) if m), None)
     if match is None:
-        return None
+        embedded = next((m for m in (pattern.search(folded) for pattern in _EMBEDDED_NAMING) if m), None)
+        if embedded is None:
+            return None
+        naming = query[embedded.start("naming"):embedded.end("naming")].strip()
+        asked = " ".join((query[:embedded.start("naming")] + query[embedded.end("naming"):]).split())
+        return _checked(naming, asked, inline=True)
     naming, asked = (query[match.start(half):match.end(half)].strip() for half in ("naming", "asked"))
+    return _checked(naming, asked)
+
+
+def _checked(naming: str, asked: str, *, inline: bool = False) -> NamedSpeechQuestion | None:
     try:
         parse_query(naming)
         words = parse_query(asked).text
     except QuerySyntaxError:
         return None
-    return NamedSpeechQuestion(naming=naming, asked=asked) if re.search(r"\w", words) else None
+    return NamedSpeechQuestion(naming=naming, asked=asked, inline=inline) if re.search(r"\w", words) else None
 
 
 def squash(text: str) -> str:

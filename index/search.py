@@ -191,7 +191,11 @@ class Searcher:
         if question is None or not hits or not _ranked_as_asked(options):
             return first
         naming_hit = hits[0]
-        speech_id = self.speech_named_by_words(question.naming) or naming_hit.passage.speech_id
+        speech_id = self.speech_named_by_words(question.naming)
+        if speech_id is None:
+            if question.inline:
+                return first
+            speech_id = naming_hit.passage.speech_id
         k = options.get("k", DEFAULT_K)
         asked_hits = self._search_or_relax(question.asked, **options | {"speech": speech_id,
                                                                          "k": min(k, NAMED_SPEECH_HITS)}).hits

@@ -187,8 +187,24 @@ def test_a_question_that_names_its_speech_splits_into_naming_and_asked(question,
     assert named_speech_question(question) == NamedSpeechQuestion(naming=naming, asked=asked)
 
 
+@pytest.mark.parametrize("question, naming, asked", [
+    ("What does the Tongwei county speech identify as the source of strength?", "Tongwei county",
+     "What does the speech identify as the source of strength?"),
+    ("Which energy projects does the port-city ('moat') speech mention?", "port-city ('moat')",
+     "Which energy projects does the speech mention?"),
+    ("What does the speech from the capital of the Zhuang region say about firms abroad?",
+     "from the capital of the Zhuang region", "What does the speech say about firms abroad?"),
+    ("Why does the Xingtai speech say the city bears a heavy responsibility?", "Xingtai",
+     "Why does the speech say the city bears a heavy responsibility?"),
+])
+def test_an_english_question_may_name_its_speech_inside_the_sentence(question, naming, asked):
+    assert named_speech_question(question) == NamedSpeechQuestion(naming=naming, asked=asked, inline=True)
+
+
 @pytest.mark.parametrize("question", [
     "哪篇发言说要在守好祖国“南大门”上走在前作表率？",  # asks for the speech itself
+    "What does the same speech say about food security?",
+    "Which speech says the premise lies in deep study?",
     "如何保障粮食安全？",
     "那篇，说了什么",  # too little on either side to be two halves
     "讲“南大门那篇，守好”怎么说",  # the split would cut the quoted phrase in two

@@ -185,6 +185,21 @@ def test_a_speech_named_by_a_place_only_it_says_is_that_speech(searcher, questio
     assert all(hit.passage.speech_id == answer.named_speech for hit in answer.hits[:NAMED_SPEECH_HITS])
 
 
+def test_a_speech_named_inside_an_english_question_leads_only_when_its_words_name_one(searcher):
+    # "the Tongwei county speech": 通渭 is said by one speech, whose passages then lead
+    named = searcher.answer("What does the Tongwei county speech say about ethnic unity?", k=5)
+    assert "通渭" in searcher.speech(named.named_speech).title + "".join(
+        p.text for p in searcher.speech_passages(named.named_speech))
+    assert all(hit.passage.speech_id == named.named_speech for hit in named.hits[:NAMED_SPEECH_HITS])
+    # "the county-level speech" fits several: the whole question's best passage is no sign of which
+    # speech is meant (the question is mostly what it asks), so it is answered as one question
+    question = "What kinds of social-stability incidents does the county-level speech say it must guard against?"
+    assert named_speech_question(question).inline
+    assert searcher.speech_named_by_words(named_speech_question(question).naming) is None
+    unnamed = searcher.answer(question, k=5)
+    assert (unnamed.hits, unnamed.named_speech) == (searcher.search(question, k=5), None)
+
+
 def test_a_speech_named_by_its_titles_words_is_that_speech(searcher):
     # another speech says 筑牢首都“护城河” in its text; one title holds every naming word
     titled = [info.id for info in searcher.speeches if "护城河" in info.title and "防线" in info.title]
