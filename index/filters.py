@@ -107,6 +107,18 @@ class Library:
             restricted = np.setdiff1d(base, self.phrases.rows_containing(term), assume_unique=True)
         return restricted
 
+    def held_wording(self, wording: str) -> str | None:
+        """``wording`` if a passage holds it, else its longest stretch of two characters or more that one
+        holds (the first of equal length), else None: a question's words for a part hold extra words
+        (绷紧安全意识之弦 where the speech says 绷紧国家安全意识之弦 → 安全意识之弦)."""
+        squashed = squash(wording)
+        for length in range(len(squashed), 1, -1):
+            for start in range(len(squashed) - length + 1):
+                stretch = squashed[start:start + length]
+                if len(self.phrases.rows_containing(stretch)):
+                    return stretch
+        return None
+
     def spread_rows(self, phrases: Sequence[str]) -> np.ndarray:
         """Rows, ascending, that hold at least one of ``phrases``, of the speeches that hold every one
         of them somewhere, each in a passage of its own or not."""

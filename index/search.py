@@ -17,7 +17,7 @@ from index.lexical import LEXICAL_VERSION, TermStats, document_terms, meaningful
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.simplified import simplified
 from index.filters import Filters, Library
-from index.query import named_speech_question, parse_query, phrase_parts, quoted_items, squash
+from index.query import listed_parts, named_speech_question, parse_query, phrase_parts, quoted_items, squash
 from index.thesaurus import TermTables, official_terms, term_tables
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, MAX_K, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
@@ -188,8 +188,10 @@ class Searcher:
         first = self._search_or_relax(query, **options)
         hits = first.hits
         question = named_speech_question(query)
-        if question is None or not hits or not _ranked_as_asked(options):
+        if not hits or not _ranked_as_asked(options):
             return first
+        if question is None:
+            return self._led_by_listed_parts(query, first, **options)
         naming_hit = hits[0]
         speech_id = self.speech_named_by_words(question.naming)
         if speech_id is None:
@@ -204,6 +206,21 @@ class Searcher:
         leading = [replace(hit, confidence=_at_most(hit.confidence, naming_hit.confidence)) for hit in asked_hits]
         return replace(first, hits=self._led_by(leading, hits, k), named_speech=speech_id, asked=question.asked,
                        phrases_held=None)
+
+    def _led_by_listed_parts(self, query: str, first: Answer, **options) -> Answer:
+        """``first``, led by the passages that hold the parts the question lists its speech by, in the
+        speeches that hold them all (``query.listed_parts``: 哪篇发言分成根本原则、中心任务、最终目的、重要法宝
+        四块来讲？), ranked by the question; unchanged for a question that lists none, or whose listed
+        parts no one speech holds. Quoted, such parts are read by ``_search_or_relax``."""
+        parts = [held for held in map(self.library.held_wording, listed_parts(query)) if held]
+        if len(parts) < 3 or parse_query(query).phrases:
+            return first
+        spread = self.library.spread_rows(parts)
+        if not len(spread):
+            return first
+        k = options.get("k", DEFAULT_K)
+        leading = self.search(query, **options | {"within": spread, "k": min(k, NAMED_SPEECH_HITS)})
+        return replace(first, hits=self._led_by(leading, first.hits, k)) if leading else first
 
     def speech_named_by_words(self, naming: str) -> str | None:
         """The one speech whose title holds every word of ``naming`` (two at least), else the speech whose

@@ -48,6 +48,16 @@ def test_rows_each_filter_allows():
     assert rows('"不在这里"') == []
 
 
+def test_held_wording_is_the_longest_stretch_a_passage_holds():
+    assert LIBRARY.held_wording("粮食安全") == "粮食安全"
+    assert LIBRARY.held_wording("保障粮食安全") == "粮食安全"
+    assert LIBRARY.held_wording("平安 建设工作") == "平安建设"  # matched as phrases are: spaces ignored
+    assert LIBRARY.held_wording("稳住民生") == "民生"
+    assert LIBRARY.held_wording("粮食平安") == "粮食"  # of equal stretches, the first
+    assert LIBRARY.held_wording("风马牛") is None
+    assert LIBRARY.held_wording("粮") is None  # one character is no wording
+
+
 def test_spread_rows_are_the_quotes_passages_in_the_speeches_that_hold_every_quote():
     assert LIBRARY.spread_rows(["保交楼", "粮食"]).tolist() == [0, 1, 3]  # A across two passages, C in one
     assert LIBRARY.spread_rows(["保交楼", "平安"]).tolist() == [3, 4]

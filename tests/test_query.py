@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from index.errors import BadQuery, QuerySyntaxError
 from index.query import (CLOSING_QUOTE, CLOSING_QUOTES, INVISIBLE_MARKS, OPENING_QUOTES, NamedSpeechQuestion,
-                         ParsedQuery, named_speech_question, parse_query, phrase_parts, quoted_items)
+                         ParsedQuery, listed_parts, named_speech_question, parse_query, phrase_parts,
+                         quoted_items)
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -215,6 +216,21 @@ def test_an_english_question_may_name_its_speech_inside_the_sentence(question, n
 ])
 def test_a_question_that_names_no_speech_is_not_split(question):
     assert named_speech_question(question) is None
+
+
+@pytest.mark.parametrize("question, parts", [
+    ("哪篇发言分成根本原则、中心任务、最终目的、重要法宝四块来讲？", ["根本原则", "中心任务", "最终目的", "重要法宝"]),
+    # 和/与 join two parts' words into one item
+    ("哪篇讲话从基层角度，分粮食安全、社会稳定与民族团结、保密意识三部分谈国家安全？",
+     ["粮食安全", "社会稳定", "民族团结", "保密意识"]),
+    ("哪篇发言在讲确保国家安全工作正确方向时，分历史方位、根本保证、现实要求三点来展开？", ["历史方位", "根本保证", "现实要求"]),
+    ("哪篇發言分成根本原則、中心任務、最終目的三塊來講？", ["根本原则", "中心任务", "最终目的"]),  # read in simplified
+    ("区县一把手每个月按信访、安全生产等指标排名点评", []),  # a list, but of no parts
+    ("哪篇发言分成根本原则、中心任务两块来讲？", []),  # two parts tell too little
+    ("如何保障粮食安全？", []),
+])
+def test_a_question_may_tell_its_speech_by_the_parts_it_lists(question, parts):
+    assert listed_parts(question) == parts
 
 
 def test_ranking_text_is_the_free_text_else_the_phrases():

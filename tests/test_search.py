@@ -200,6 +200,20 @@ def test_a_speech_named_inside_an_english_question_leads_only_when_its_words_nam
     assert (unnamed.hits, unnamed.named_speech) == (searcher.search(question, k=5), None)
 
 
+def test_a_question_that_tells_its_speech_by_its_listed_parts_is_led_by_them(searcher):
+    # others_b tb112: no one passage holds the four parts, and asked as one question none of the top 5 did
+    question = "哪篇发言分成根本原则、中心任务、最终目的、重要法宝四块来讲？"
+    parts = ("根本原则", "中心任务", "最终目的", "重要法宝")
+    holding = {p.speech_id for p in searcher.passages if "根本原则" in p.text}
+    speech = next(s for s in holding if all(any(part in p.text for p in searcher.speech_passages(s)) for part in parts))
+    leading = searcher.answer(question, k=5).hits[:NAMED_SPEECH_HITS]
+    assert all(hit.passage.speech_id == speech and any(part in hit.passage.text for part in parts) for hit in leading)
+    assert not any(hit.passage.speech_id == speech for hit in searcher.search(question, k=NAMED_SPEECH_HITS))
+    # parts no one speech holds together lead nothing
+    unheld = "哪篇发言分成根本原则、风马牛、不相及三块来讲？"
+    assert searcher.answer(unheld, k=5).hits == searcher.search(unheld, k=5)
+
+
 def test_a_speech_named_by_its_titles_words_is_that_speech(searcher):
     # another speech says 筑牢首都“护城河” in its text; one title holds every naming word
     titled = [info.id for info in searcher.speeches if "护城河" in info.title and "防线" in info.title]
