@@ -15,6 +15,7 @@ oldest first (undated last), relevance breaking ties.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -22,7 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from index.phrase import PhraseIndex
-from index.query import ParsedQuery, squash
+from index.query import INVISIBLE_MARKS, ParsedQuery, squash
 from index.records import Passage, SpeechInfo
 
 
@@ -64,6 +65,22 @@ def _contains(value: str | None, wanted: str) -> bool:
     return value is not None and squash(wanted).casefold() in squash(value).casefold()
 
 
+# A speaker line reads 职务 姓名 (市委书记 许长青, 副市长 Tom Li（李汤姆）): the name is its last part, or
+# what that part's brackets hold; a Chinese name is two to four characters.
+_SPEAKER_PARTS = re.compile(r"[\s·・,，、;；/]+")
+_BRACKETED = re.compile(r"[（(]([^（）()]*)[）)]")
+_CHINESE_NAME = re.compile(r"[\u3400-\u9fff\U00020000-\U0003134f]{2,4}")
+
+
+def speaker_names(speaker: str | None) -> list[str]:
+    """The Chinese names a speaker line gives: its last part and what brackets in it hold, where that is
+    two to four Chinese characters (市委书记 许长青 → 许长青; 副市长 Tom Li（李汤姆） → 李汤姆)."""
+    visible = "".join(char for char in speaker or "" if char not in INVISIBLE_MARKS)
+    parts = _SPEAKER_PARTS.split(visible.strip())
+    candidates = [_BRACKETED.sub("", parts[-1]), *_BRACKETED.findall(visible)]
+    return list(dict.fromkeys(name for name in candidates if _CHINESE_NAME.fullmatch(name)))
+
+
 class Library:
     """An index's passages and speeches, arranged for filtering and folding."""
 
@@ -85,6 +102,20 @@ class Library:
         for row, canonical in enumerate(self.canonical.tolist()):
             if canonical != row:
                 self.members.setdefault(canonical, [canonical]).append(row)
+
+    def speeches_by_speaker_named(self, text: str) -> list[str]:
+        """The speeches whose speaker ``text`` names (``speaker_names``), in library order."""
+        squashed = squash(text)
+        return [speech for name, speeches in self._speeches_by_speaker_name.items() if name in squashed
+                for speech in speeches]
+
+    @cached_property
+    def _speeches_by_speaker_name(self) -> dict[str, list[str]]:
+        by_name: dict[str, list[str]] = {}
+        for info in self.speeches.values():
+            for name in speaker_names(info.speaker):
+                by_name.setdefault(name, []).append(info.id)
+        return by_name
 
     @cached_property
     def phrases(self) -> PhraseIndex:

@@ -191,7 +191,7 @@ class Searcher:
         if not hits or not _ranked_as_asked(options):
             return first
         if question is None:
-            return self._led_by_listed_parts(query, first, **options)
+            return self._led_by_speaker(query, self._led_by_listed_parts(query, first, **options), **options)
         naming_hit = hits[0]
         speech_id = self.speech_named_by_words(question.naming)
         if speech_id is None:
@@ -210,16 +210,31 @@ class Searcher:
     def _led_by_listed_parts(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by the passages that hold the parts the question lists its speech by, in the
         speeches that hold them all (``query.listed_parts``: 哪篇发言分成根本原则、中心任务、最终目的、重要法宝
-        四块来讲？), ranked by the question; unchanged for a question that lists none, or whose listed
-        parts no one speech holds. Quoted, such parts are read by ``_search_or_relax``."""
+        四块来讲？); unchanged for a question that lists none, or whose listed parts no one speech holds.
+        Quoted, such parts are read by ``_search_or_relax``."""
         parts = [held for held in map(self.library.held_wording, listed_parts(query)) if held]
         if len(parts) < 3 or parse_query(query).phrases:
             return first
-        spread = self.library.spread_rows(parts)
-        if not len(spread):
+        return self._led_from(self.library.spread_rows(parts), query, first, **options)
+
+    def _led_by_speaker(self, query: str, first: Answer, **options) -> Answer:
+        """``first``, led by passages of the speeches whose speaker the question names (许长青在耕地保护上
+        讲了什么？: a speaker line 市委书记 许长青), where no speaker or speech filter is given: a
+        speaker is a speech's metadata, which no passage's words need hold."""
+        if options.get("speaker") or options.get("speech"):
+            return first
+        speeches = self.library.speeches_by_speaker_named(query)
+        if not speeches:
+            return first
+        return self._led_from(np.concatenate([self.library.speech_rows[speech] for speech in speeches]), query,
+                              first, **options)
+
+    def _led_from(self, rows: np.ndarray, query: str, first: Answer, **options) -> Answer:
+        """``first``, led by up to ``NAMED_SPEECH_HITS`` of ``rows`` (any order) ranked by ``query``."""
+        if not len(rows):
             return first
         k = options.get("k", DEFAULT_K)
-        leading = self.search(query, **options | {"within": spread, "k": min(k, NAMED_SPEECH_HITS)})
+        leading = self.search(query, **options | {"within": np.unique(rows), "k": min(k, NAMED_SPEECH_HITS)})
         return replace(first, hits=self._led_by(leading, first.hits, k)) if leading else first
 
     def speech_named_by_words(self, naming: str) -> str | None:

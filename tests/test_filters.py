@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from index.filters import Filters, Folded, Library
+from index.filters import Filters, Folded, Library, speaker_names
 from index.query import parse_query
 from index.records import Passage, SpeechInfo
 
@@ -108,3 +109,24 @@ def test_filters_are_named_as_emptying_together_only_when_they_alone_pass_no_spe
     scoped = Filters(speech="B", place="南宁", speaker="张三")
     assert LIBRARY.unmatched_together(parse_query("安全"), scoped) == []
     assert LIBRARY.unmatched_together(parse_query("安全 -title:讲话A"), Filters(place="南宁", speaker="张三")) == []
+
+
+@pytest.mark.parametrize("speaker, names", [
+    ("市委书记 许长青", ["许长青"]),
+    ("沅江市 · 市委副书记 李秋实", ["李秋实"]),
+    ("副市长 Tom Li（李汤姆）", ["李汤姆"]),
+    ("县长\u200b 冯志强", ["冯志强"]),  # an invisible mark is no part of the name
+    ("王五", ["王五"]),
+    ("市长周雨桐", []),  # one part of five characters: the title cannot be told from the name
+    ("Tom Li", []),
+    ("", []),
+    (None, []),
+])
+def test_speaker_names_are_the_last_part_of_a_speaker_line_or_what_its_brackets_hold(speaker, names):
+    assert speaker_names(speaker) == names
+
+
+def test_speeches_by_speaker_named_are_those_whose_speaker_the_text_names():
+    assert LIBRARY.speeches_by_speaker_named("李四讲的保交楼") == ["B"]
+    assert LIBRARY.speeches_by_speaker_named("张三和李四") == ["A", "B"]
+    assert LIBRARY.speeches_by_speaker_named("保交楼") == []

@@ -352,3 +352,16 @@ def test_a_verbatim_check_counts_every_result_it_allows_not_just_the_first_k(fin
     assert search_payload(find_searcher, '"不在这里"', k=5)["matched"] == 0
     assert search_payload(find_searcher, '"保交楼"', k=5, place="柳州")["matched"] == 1
     assert search_payload(find_searcher, '保交楼 工作', k=5)["matched"] is None
+
+
+def test_a_question_that_names_a_speaker_is_led_by_that_speakers_speeches(find_searcher, ids):
+    # 王五 is c_grain's speaker (its sidecar), a name none of its passages holds
+    question = "王五关于保交楼说过什么"
+    assert find_searcher.search(question, k=1)[0].passage.id == ids[A_FLATS]
+    answer = find_searcher.answer(question, k=5)
+    assert answer.hits[0].passage.id == ids[C_LAND]
+    assert ids[A_FLATS] in [hit.passage.id for hit in answer.hits], "the whole question's own hits follow"
+    # a speaker or speech the request filters by decides alone
+    assert find_searcher.answer(question, k=5, speaker="张三").hits == find_searcher.search(question, k=5,
+                                                                                          speaker="张三")
+    assert find_searcher.answer("赵六关于保交楼说过什么", k=5).hits == find_searcher.search("赵六关于保交楼说过什么", k=5)
