@@ -696,12 +696,26 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+class _StderrNow(logging.StreamHandler):
+    """A handler writing to ``sys.stderr`` as it is when a record comes, not as it was when the handler
+    was made: a stream swapped in and closed since (a test's captured output) left "Logging error"
+    tracebacks for every record after it."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
 def _report_library_logs() -> None:
     """Show the REPORTED_LOGS on stderr, each record once with one ``speechqa:`` prefix, once per process."""
     for name, level in REPORTED_LOGS.items():
         logger = logging.getLogger(name)
         if not logger.handlers:
-            handler = logging.StreamHandler()
+            handler = _StderrNow()
             handler.setFormatter(logging.Formatter("speechqa: %(message)s"))
             logger.addHandler(handler)
             logger.setLevel(level)

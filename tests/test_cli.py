@@ -127,3 +127,21 @@ def test_a_file_name_cannot_forge_a_line_or_colour_the_terminal_in_build_output(
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert sorted(warnings) == ["warning: a\\nbuilt 99999 in 0.1s: all good.txt: skipped, empty file",
                                 "warning: b\\x1b[31mRED.txt: skipped, empty file"]
+
+
+def test_library_logs_go_to_the_stderr_of_the_moment_they_are_written(tmp_path, monkeypatch):
+    # main() installs its log handlers once a process: bound to the stderr of the first call (a test's captured
+    # stream, closed since), every later record printed a "--- Logging error ---" traceback instead
+    import io
+    import logging
+
+    from service.cli import main
+
+    first = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stderr", first)
+    main(["--index", str(tmp_path / "none"), "status"])
+    first.close()
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    logging.getLogger("index").warning("a record after the first stream closed")
+    assert now.getvalue() == "speechqa: a record after the first stream closed\n"
