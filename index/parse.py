@@ -19,9 +19,9 @@ alone. A directory's files of any other kind are named in a warning.
 
 ``parse_text`` reads one file's text:
 
-* A compilation opens with front matter (collection title, a count line such as
-  （11篇）) and a 目录 whose entries are ``1.标题<tab>3``. The front matter and the
-  TOC are not content (a 目录 head whose entries carry no numbers, ``标题<tab>3`` or the titles
+* A compilation opens with front matter (collection title, a count line such as （11篇）, （共5篇）
+  or 共五篇, which may also stand under the 目录 head) and a 目录 whose entries are ``1.标题<tab>3``.
+  The front matter and the TOC are not content (a 目录 head whose entries carry no numbers, ``标题<tab>3`` or the titles
   alone, ends at the first line that repeats an entry). A speech starts at a line equal to a TOC title (numbers,
   page numbers, whitespace and punctuation ignored, but not a sentence end: a line
   that ends a sentence where the title does not quotes it), with or without a
@@ -70,16 +70,20 @@ alone. A directory's files of any other kind are named in a warning.
   names a government contact (12339, .gov.cn), unless it names the trade and a seller's contact and
   courts a customer (添加客服, 加微信, 扫码, 优惠, 认准…); ``load_corpus`` names every line it
   leaves out as an ad in a warning.
-* Page furniture never reaches a block either: page numbers (— 12 —, - 12 -, 第 12 页, a bare
-  number of up to three digits) and running headers, a line of at most 20 characters, no
-  heading, header line, byline, date or 目录 title, without punctuation, that occurs three times or
-  more in the file (内部资料 注意保存). One warning per file names them. The text
+* Page furniture never reaches a block either: page numbers (— 12 —, - 12 -, ·12·, 第 12 页, 12/30,
+  Page 12 of 30, a bare number of up to three digits) and running headers, a line of at most 20
+  characters, no heading, header line, byline, date or 目录 title, without punctuation, that occurs three times or
+  more in the file (内部资料 注意保存). One warning per file names them, as they read. The text
   ``read_corpus_file`` gives holds no line of furniture or ads, so a sentence a page break cut is
   one block again; given a text that still holds one, ``parse_text`` leaves it out of the blocks,
   which then stay apart: a block's text is its source span.
-* A paragraph line of at least 15 characters that stops mid-sentence (no 。！？；…： at its end),
-  followed at once by a plain paragraph line, is wrapped (``wraps``): the two are one block, line
-  break and all (text converted from print, hard-wrapped or cut by a page break with blank lines).
+* A paragraph line of at least 15 characters that stops mid-sentence (no 。！？；…： at its end, nor an
+  English sentence's full stop, a point after a digit being a decimal's) and is no table's row (cells
+  apart by tabs, or by index/word.py's `` | ``) and not only a date or one remark in brackets,
+  followed at once by a plain paragraph line that is no table's row, is wrapped (``wraps``): the two
+  are one block, line break and all (text converted from print, hard-wrapped or cut by a page break
+  with blank lines). A list's item without end punctuation runs on into the next too: nothing tells
+  it from a line of print.
   Citations and exports read such a line break by the same rule, as no paragraph break.
 * Placeholders (xx, xxx, 20xx, x·xx) are text like any other and stay.
 * A speech's id is the first 12 hex digits of sha1(f"{source}\\n{title}"), with
@@ -89,7 +93,9 @@ Speech metadata (``Speech.date``/``place``/``speaker``/``occasion``/``collection
 unless stated:
 
 * A header block: ``键：值`` lines (either colon) with the keys 日期 (or 时间, date), 地点 (place),
-  讲话人 (or 发言人, speaker), 场合 (occasion) and 汇编 (collection), closed by a ``---`` line or
+  讲话人 (or 发言人, speaker), 场合 (occasion) and 汇编 (collection) — a key may be spaced out to
+  align the colons (地　点：) or bracketed, its colon then optional (【讲话人】张三, [时间] 2024年5月8日) —
+  closed by a ``---`` line or
   simply by the first line that is not one (blank lines are gone after decoding). The lines a
   byline prints under a title (a date line, ——在…上的讲话, 市委书记　张三, below) may stand among
   them, read as they are below; with neither a header line nor a ``---`` they are a byline and a
@@ -113,7 +119,8 @@ unless stated:
   ``collection``) for the whole file, and ``speeches``: {title: {fields}} for single speeches.
   A sidecar that cannot be used (not JSON, a bad field, a title the file lacks) is ignored
   with a warning naming it and why; the file's text is indexed without it.
-* The text: a line that is only a full date, bare or in brackets — （2023年4月15日） — among a
+* The text: a line that is only a full date, bare, in brackets — （2023年4月15日） — or after a
+  byline's dash (——2023年4月15日), among a
   speech's first three body lines or as its last, gives the speech's date; like a header line it
   is then no body text (the first such line only: a second date stays text).
   Placeholders such as 20xx年x月x日 are no date. A line to the month only (（二〇二三年十月）), of
@@ -128,7 +135,8 @@ unless stated:
   (关于在…座谈会上的发言材料汇编 → …座谈会).
 * Every value is spaced the same whatever its source: each run of whitespace (U+3000 included)
   one space, none at the ends (a header's or a sidecar's 市长　周志刚 reads 市长 周志刚, as a
-  byline's does).
+  byline's does), and no zero-width mark (U+200B–U+200D, U+2060, U+FEFF, which text copied from the
+  web or Word carries unseen) is kept in a value or a title; the body text keeps them.
 
 A file printed in traditional characters (a Hong Kong or Taiwan reprint) parses as its simplified
 original: every rule above, written in simplified words, reads a line as index/simplified.py folds it
@@ -149,12 +157,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index.errors import CorpusError
+from index.query import INVISIBLE_MARKS
 from index.records import SPEECH_METADATA, Block, Speech
 from index.simplified import simplified
-from index.word import read_docx
+from index.word import TABLE_CELL_SEPARATOR, read_docx
 
 _MARKER = re.compile(r"##paid(?:begin|end)##")
-_COUNT_LINE = re.compile(r"[（(]\s*\d{1,4}\s*篇\s*[）)]")
+# A compilation's count line under its title or its 目录 head: （11篇）, （共5篇）, 共五篇.
+_COUNT = r"共?\s*(?:\d{1,4}|[一二两三四五六七八九十百零〇]{1,6})\s*篇"
+_COUNT_LINE = re.compile(rf"[（(]\s*{_COUNT}\s*[）)]|{_COUNT}")
 _TOC_HEAD = re.compile(r"目\s*录[:：]?")
 # 1.标题<tab>3 (also 1、 and dotted or spaced page leaders); the page number is optional.
 _TOC_ENTRY = re.compile(r"(\d{1,3})\s*[.．、]\s*(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*(\d{1,4}))?")
@@ -163,7 +174,10 @@ _TOC_ENTRY_BARE = re.compile(r"(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4
 _TOC_TITLE_LIMIT = 60
 # A paragraph line this long that ends without a sentence end goes on in the next line (_blocks).
 _WRAPPED_LINE_MIN = 15
-_ENDS_SENTENCE = re.compile(r"[。！？!?；;…：:]+[”’」』\"')）》]*$")
+# An English sentence's full stop ends a line too (up 27% year on year.), but not a decimal's point (12.5亿).
+_ENDS_SENTENCE = re.compile(r"(?:[。！？!?；;…：:]|(?<!\d)\.)+[”’」』\"')）》]*$")
+# A line that is one remark in brackets, （数据截至二〇二四年九月底）: a note of its own, done.
+_REMARK_LINE = re.compile(r"[（(][^（()）]*[）)]")
 _TOC_ENTRY_PAGED = re.compile(r"\d{1,3}\s*[.．、]\s*.+?\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4}")
 
 _CN_NUM = "一二三四五六七八九十"
@@ -219,12 +233,13 @@ _AD_SOLICIT = re.compile(r"关注(?:微信)?公众号|添加客服|联系客服|
 _AD_GOODS = re.compile(r"素材|材料|范文|代写|代笔|会员|文稿")
 _AD_SOLICIT_LIMIT = 100
 _AD_QUOTE = 30  # characters of a left-out ad quoted in its warning
-# Page furniture of a file converted from print: page numbers (— 12 —, - 12 -, 第 12 页, a bare 12)
-# and a running header or footer, a short line repeated on every page (内部资料 注意保存). A line
-# repeated at most twice may be a speech's slogan, so a running header needs three; one with any
-# punctuation is the speech's own, and headings, header lines and dates are structure, never furniture.
-_PAGE_NUMBER = re.compile(r"[-—–―－]+\s*\d{1,3}\s*[-—–―－]+|第\s*\d{1,3}\s*页(?:\s*[，,/]?\s*共\s*\d{1,3}\s*页)?"
-                          r"|\d{1,3}")
+# Page furniture of a file converted from print: page numbers (— 12 —, - 12 -, ·12·, 第 12 页, 12/30,
+# Page 12 of 30, a bare 12) and a running header or footer, a short line repeated on every page (内部资料
+# 注意保存). A line repeated at most twice may be a speech's slogan, so a running header needs three; one
+# with any punctuation is the speech's own, and headings, header lines and dates are structure, never furniture.
+_PAGE_NUMBER = re.compile(r"[-—–―－]+\s*\d{1,3}\s*[-—–―－]+|[·•・]\s*\d{1,3}\s*[·•・]"
+                          r"|第\s*\d{1,3}\s*页(?:\s*[，,/]?\s*共\s*\d{1,3}\s*页)?|\d{1,3}(?:\s*/\s*\d{1,3})?"
+                          r"|(?i:page)\s*\d{1,3}(?:\s*(?i:of)\s*\d{1,3})?")
 _RUNNING_HEADER_CHARS = 20
 _RUNNING_HEADER_REPEATS = 3
 _FURNITURE_NAMED = 10  # distinct furniture lines quoted in a file's warning
@@ -245,6 +260,7 @@ _BAD_LINES_NAMED = 5
 # surrogateescape reads each byte the codec cannot as one of these, which no text holds
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_DROP_INVISIBLE = str.maketrans("", "", INVISIBLE_MARKS)
 
 SIDECAR_SUFFIX = ".meta.json"
 WORD_SUFFIX = ".docx"
@@ -259,8 +275,17 @@ _COPY_OF = re.compile(r"copy(?: \(\d{1,3}\))? of ", re.IGNORECASE)
 _HEADER_KEYS = {"日期": "date", "时间": "date", "date": "date", "地点": "place", "place": "place",
                 "讲话人": "speaker", "发言人": "speaker", "speaker": "speaker", "场合": "occasion",
                 "occasion": "occasion", "汇编": "collection", "collection": "collection"}
-# A value longer than a name or an occasion is a paragraph that happens to open with 地点：.
-_HEADER_LINE = re.compile(rf"({'|'.join(_HEADER_KEYS)})\s*[:：]\s*(.{{1,80}})", re.IGNORECASE)
+
+
+def _spaced_out(key: str) -> str:
+    """A header key's pattern: a Chinese key may be spaced out to align the colons (地　点：, 讲 话 人：)."""
+    return key if key.isascii() else r"\s*".join(key)
+
+
+# 讲话人：张三, or the key in brackets, its colon optional: 【讲话人】张三, [时间] 2024年5月8日. A value longer
+# than a name or an occasion is a paragraph that happens to open with 地点：.
+_HEADER_LINE = re.compile(rf"(?P<bracket>[【\[〔［])?\s*(?P<key>{'|'.join(map(_spaced_out, _HEADER_KEYS))})\s*"
+                          rf"(?(bracket)[】\]〕］]\s*[:：]?|[:：])\s*(?P<value>.{{1,80}})", re.IGNORECASE)
 _HEADER_END = re.compile(r"-{3,}")
 # A 键：值 line of a key the index has no field for (主持人：王五, Venue: …): in a block closed by ---,
 # a header line it cannot use, which is named in a warning rather than read as the body's first line.
@@ -280,10 +305,11 @@ _DATE_VALUE = re.compile(_DATE)
 # occasion) and 市委书记　张三 (a post, then the speaker's name). A title may say the same, 在全县安全生产
 # 约谈会上的讲话, without the dash.
 _GIVEN_AT = r"在(.{2,60}?)[上中]的(?:总结|主旨|动员)?(?:讲话|发言|致辞|报告|主持词)(?:提纲)?"
-_OCCASION_LINE = re.compile(rf"[—－-]{{1,2}}\s*{_GIVEN_AT}")
+_BYLINE_DASH = r"[—－-]{1,2}"
+_OCCASION_LINE = re.compile(rf"{_BYLINE_DASH}\s*{_GIVEN_AT}")
 # where a title says the speech was given: the whole title, or its subtitle after a dash or a colon
 # (聚焦主责主业：在全市大会上的讲话, …——在全市大会上的讲话)
-_TITLE_OCCASION = re.compile(rf"(?:^|[—－-]{{1,2}}\s*|[：:]\s*){_GIVEN_AT}$")
+_TITLE_OCCASION = re.compile(rf"(?:^|{_BYLINE_DASH}\s*|[：:]\s*){_GIVEN_AT}$")
 # A title's subtitle follows a dash (聚焦主责主业——在全市大会上的讲话) or a colon (聚焦主责主业：在全市大会上的
 # 讲话): a colon before where the speech was given opens no clause.
 _SUBTITLE_COLON = re.compile(rf"[：:]\s*(?={_GIVEN_AT}$)")
@@ -293,7 +319,8 @@ _BYLINE_LINES = 3
 # A compilation's title names the meeting its speeches were given at (关于在贯彻落实总体国家安全观座谈会上的
 # 发言材料汇编): every speech's occasion, unless its own byline or header says another.
 _COLLECTION_OCCASION = re.compile(r"在(.{2,60}?)[上中]的(?:总结|主旨|交流|典型)?(?:讲话|发言|致辞|报告)")
-_DATED_LINE = re.compile(rf"[（(〔\[]?\s*{_DATE}\s*[）)〕\]]?")
+# （2023年4月15日）, or after a byline's dash: ——2023年4月15日
+_DATED_LINE = re.compile(rf"(?:{_BYLINE_DASH}|[（(〔\[])?\s*{_DATE}\s*[）)〕\]]?")
 # The lines under a title that say who gave it, when and where: metadata, never body text or furniture.
 _METADATA_LINES = (_HEADER_LINE, _DATED_LINE, _OCCASION_LINE, _SPEAKER_LINE)
 # A reprint may keep the header of the periodical or compilation it was cut from above its title:
@@ -613,7 +640,7 @@ def _lines(text: str) -> Iterator[_Line]:
         offset += len(raw) + 1
 
 
-def _printed(text: str, match: re.Match, group: int) -> str:
+def _printed(text: str, match: re.Match, group: int | str) -> str:
     """What a rule's ``match`` of ``text``'s simplified form holds in ``group``, as ``text`` prints it."""
     return text[match.start(group):match.end(group)]
 
@@ -701,20 +728,26 @@ def _strip_marker(label: str) -> str:
 
 def stops_mid_sentence(line: str) -> bool:
     """Whether a line stops where its sentence does not: a line of text converted from print,
-    wrapped at the page's edge or cut by a page break (a short line is a label or a title, a line
-    that is only a date, （2023年4月15日 礼拜天）, is done)."""
+    wrapped at the page's edge or cut by a page break (a short line is a label or a title; a line
+    that is only a date, （2023年4月15日 礼拜天）, only a remark in brackets or a table's row is done)."""
     line = line.rstrip()
-    return (len(line) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(line)
-            and not _DATED_LINE.fullmatch(simplified(line)))
+    return (len(line) >= _WRAPPED_LINE_MIN and not _ENDS_SENTENCE.search(line) and not _is_table_row(line)
+            and not _DATED_LINE.fullmatch(simplified(line)) and not _REMARK_LINE.fullmatch(line))
+
+
+def _is_table_row(line: str) -> bool:
+    """Whether a line is a table's row: its cells apart by tabs, or as index/word.py writes a Word table's."""
+    return "\t" in line or TABLE_CELL_SEPARATOR in line
 
 
 def wraps(line: str, next_line: str) -> bool:
     """Whether the line break between two lines of the text is a wrap, not a paragraph break: ``line``
-    is no heading and ``stops_mid_sentence``, and ``next_line`` goes on as a plain paragraph line.
+    is no heading and ``stops_mid_sentence``, and ``next_line`` goes on as a plain paragraph line, no
+    table's row.
 
     The parser joins such lines into one block, and citations and exports read them as one paragraph.
     """
-    return (stops_mid_sentence(line) and _classify(next_line)[0] == "paragraph"
+    return (stops_mid_sentence(line) and _classify(next_line)[0] == "paragraph" and not _is_table_row(next_line)
             and _classify(line)[0] != "heading")
 
 
@@ -935,10 +968,10 @@ def _header_end(lines: list[_Line], start: int, *, titled: bool = True) -> int:
 def _header_field(line: _Line) -> tuple[str, str] | str:
     """The field and value a header block's line gives, or why it gives none (for a warning)."""
     if header := _HEADER_LINE.fullmatch(line.words):
-        name = _HEADER_KEYS[header.group(1).lower()]
+        name = _HEADER_KEYS["".join(header["key"].split()).lower()]
         if name != "date":
-            return name, _printed(line.text, header, 2).strip()
-        written = _DATE_VALUE.fullmatch(header.group(2).strip())
+            return name, _printed(line.text, header, "value").strip()
+        written = _DATE_VALUE.fullmatch(header["value"].strip())
     elif not (written := _DATED_LINE.fullmatch(line.words)):
         keys = ", ".join(key for key in _HEADER_KEYS if not key.isascii())
         return _byline_field(line) or f"names no field the index keeps ({keys}) — left out"
@@ -1102,8 +1135,11 @@ def _parse(text: str, source: str, sidecar: dict | None,
         if not body:
             continue
         blocks = _blocks(body)
+        named = sidecar["speeches"].get(title, {})  # a sidecar names the title as the file prints it
+        inferred = title is None
+        title = _visible(_inferred_title(blocks, source) if inferred else title)
         metadata = {"collection": front[0]} | _collection_occasion(front[0]) if front else {}
-        if title is not None and (given_at := _TITLE_OCCASION.search(simplified(title))):
+        if not inferred and (given_at := _TITLE_OCCASION.search(simplified(title))):
             metadata["occasion"] = _printed(title, given_at, 1)
         metadata.update(file_header)
         metadata.update(sidecar["file"])
@@ -1111,10 +1147,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
             metadata["date"] = date
         metadata.update(byline)
         metadata.update(speech_header)
-        metadata.update(sidecar["speeches"].get(title, {}))
-        inferred = title is None
-        if title is None:
-            title = _inferred_title(blocks, source)
+        metadata.update(named)
         warnings += [f"{source}: dated line {line.text!r} of 《{title}》 "
                      f"{_why_no_date(_DATED_LINE.fullmatch(line.words))} — kept as text, not read as the speech's date"
                      for line in undated]
@@ -1138,8 +1171,14 @@ def _opens_with_series_header(lines: list[_Line]) -> bool:
 
 def _one_spaced(value: str) -> str:
     """A metadata value spaced the same whatever its source: each run of whitespace (U+3000 included)
-    one space, none at the ends, as a byline's 市委书记　张三 is read (市委书记 张三)."""
-    return " ".join(value.split())
+    one space, none at the ends, as a byline's 市委书记　张三 is read (市委书记 张三), and no zero-width mark."""
+    return " ".join(_visible(value).split())
+
+
+def _visible(text: str) -> str:
+    """``text`` without the zero-width marks that text copied from the web or Word carries unseen
+    (``INVISIBLE_MARKS``): a title or a value shows, filters and is compared as it reads."""
+    return text.translate(_DROP_INVISIBLE)
 
 
 def _split_at_named_titles(part: tuple[str | None, list[_Line]],
@@ -1270,4 +1309,5 @@ def _parse_file(text: str, name: str, sidecar_path: Path,
 
 
 def _quote(line: str) -> str:
-    return repr(line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + "…")
+    """A left-out line as its warning quotes it: as it reads (repr would print a U+3000 as \\u3000), cut short."""
+    return f"'{line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + '…'}'"
