@@ -348,8 +348,6 @@ def test_a_furniture_warning_quotes_the_line_as_it_reads(tmp_path):
     ["要压实粮食安全党政同责，坚决扛稳粮食安全重任", "要稳定面积。"] * 3,  # longer than a running header
     ["同志们：", "要稳定面积。"] * 3,  # the speech's own words, punctuated
 ])
-
-
 def test_repeated_content_is_not_page_furniture(lines):
     (speech,) = parse_text("守好粮仓\n" + "\n".join(lines), "r.txt")
     assert "\n".join(b.text for b in speech.blocks) == "\n".join(lines)  # every line kept (some joined)
@@ -439,8 +437,6 @@ def test_a_series_or_issue_header_in_any_of_its_forms_is_the_collection(header):
     # no byline, date or header line under the second line: nothing says the first is a header
     (["安全生产类讲话精选（第12期）", "坚持人民至上生命至上", "同志们："], "安全生产类讲话精选（第12期）"),
 ])
-
-
 def test_a_title_that_holds_a_series_word_stays_the_title(lines, title):
     (speech,) = parse_text("\n".join([*lines, REPRINT[-1]]), "a.txt")
     assert (speech.title, speech.title_inferred, speech.collection) == (title, False, None)
@@ -560,8 +556,6 @@ REPLACED = "— compare those lines with the original and re-save it as UTF-8"
     ("stray byte", f"x.txt: read as UTF-8 with 1 bad byte replaced by U+FFFD (line 36) {REPLACED}"),
     ("GBK line", f"x.txt: read as UTF-8 with 35 bad bytes replaced by U+FFFD (line 18) {REPLACED}"),
 ])
-
-
 def test_a_file_with_a_few_bad_bytes_is_read_with_them_replaced_and_named(tmp_path, damage, warning):
     data, text = damaged_seed(damage)
     for folder, content in (("damaged", data), ("expected", text.encode("utf-8"))):
@@ -594,8 +588,6 @@ def test_bad_bytes_on_many_lines_are_named_by_their_first_five_lines(tmp_path):
     ("标题\r\n正文。\r\n".encode() + b"\xff\xff\r\n", "UTF-8, 2 bad bytes, the first on line 3"),
     (BIG5_TEXT.encode("cp950") + b"\n\xff\xff", "Big5, 2 bad bytes, the first on line 4"),
 ], ids=["utf-8", "big5"])
-
-
 def test_a_file_far_from_every_encoding_is_refused_naming_its_first_bad_line(data, closest):
     with pytest.raises(CorpusError) as error:
         decode(data, "far.txt")
@@ -747,8 +739,6 @@ def test_of_two_files_with_one_text_the_one_named_as_a_copy_is_skipped(tmp_path)
 @pytest.mark.parametrize("name", ["讲话 - 副本.txt", "讲话 - 副本 (2).txt", "讲话 拷贝 2.txt", "讲话 - Copy.txt",
                                   "讲话 copy 2.txt", "讲话 (another copy).txt", "讲话 (3rd copy).txt", "讲话(1).txt",
                                   "Copy of 讲话.txt", "Copy (2) of 讲话.txt", "講話 拷貝 2.txt"])
-
-
 def test_each_way_of_naming_a_copy_is_the_one_skipped(tmp_path, name):
     for file in (name, "讲话.txt"):
         (tmp_path / file).write_text("守好粮仓\n要压实责任。\n", encoding="utf-8")
@@ -853,8 +843,6 @@ def test_header_keys_and_dates_in_other_spellings():
     ["地　点：南宁", "讲话人：市长　张三", "时　间：2023年4月15日", "场　合：全市粮食安全工作会议"],
     ["地 点:南宁", "讲 话 人：市长　张三", "时 间：2023-04-15", "场合：全市粮食安全工作会议"],
 ])
-
-
 def test_header_keys_spaced_out_to_align_their_colons_are_read_and_so_are_the_lines_beside_them(lines):
     (speech,) = parse_text("\n".join(["守好粮仓", *lines, "要压实责任。"]), "s.txt")
     assert (speech.title, speech.place, speech.speaker, speech.date, speech.occasion) == (
@@ -866,8 +854,6 @@ def test_header_keys_spaced_out_to_align_their_colons_are_read_and_so_are_the_li
     ["【讲话人】市长　张三", "【地点】南宁", "【时间】2023年4月15日"],
     ["[讲话人] 市长 张三", "［地点］：南宁", "〔日期〕2023-04-15"],
 ])
-
-
 def test_header_keys_in_brackets_are_read(lines):
     (speech,) = parse_text("\n".join(["在全市粮食安全工作会议上的讲话", *lines, "同志们：", "要压实责任。"]), "s.txt")
     assert (speech.speaker, speech.place, speech.date, speech.occasion) == (
@@ -916,8 +902,6 @@ def test_speech_headers_override_the_file_header_and_dated_lines_give_a_date():
     # neither among the first three lines nor the last
     ("一。\n二。\n三。\n（2023年4月15日）\n要压实责任。", None, ["一。", "二。", "三。", "（2023年4月15日）", "要压实责任。"]),
 ])
-
-
 def test_dated_lines(body, date, blocks):
     (speech,) = parse_text("守好粮仓\n" + body, "d.txt")
     assert speech.date == date
@@ -943,8 +927,6 @@ def test_a_speech_of_only_its_date_line_holds_no_body(tmp_path):
     ("2023年十月五日", "2023-10-05"),
     ("2023年10月5号", "2023-10-05"),
 ])
-
-
 def test_header_dates_in_chinese_numerals(written, date):
     (speech,) = parse_text(f"日期：{written}\n守好粮仓\n要压实责任。", "a.txt")
     assert speech.date == date
@@ -962,8 +944,6 @@ WRITE_IT = "write it as 日期：2023-04-15 or 日期：2023年4月15日"
     ("日期：2023年2月30日", "is no real day"),
     ("日期：2023年4月15日（星期日）", "names 星期日, but 2023-04-15 is a 星期六"),
 ])
-
-
 def test_a_header_date_it_cannot_read_leaves_the_date_unset_and_is_named_in_a_warning(tmp_path, line, why):
     # Speech.date is a full day, which `from`/`to` and sort=date compare: a month is not guessed into one
     (tmp_path / "e.txt").write_text(f"守好粮仓\n{line}\n讲话人：赵六\n---\n要压实责任。\n", encoding="utf-8")
@@ -1014,8 +994,6 @@ def test_a_title_with_punctuation_or_english_words_and_its_header_under_it_is_th
     "日期：2020-12-01\n地点：南宁\n---\n聚焦主责主业：在全市大会上的讲话\n" + OPENING,  # the header moved to the top
     "聚焦主责主业：在全市大会上的讲话\n（2020年12月1日）\n" + OPENING,  # a date line under it
 ])
-
-
 def test_a_title_with_a_colon_before_where_it_was_given_is_the_title_under_a_file_header_or_over_a_date(text):
     (speech,) = parse_text(text, "a.txt")
     assert (speech.title, speech.title_inferred, speech.date) == ("聚焦主责主业：在全市大会上的讲话", False, "2020-12-01")
@@ -1034,8 +1012,6 @@ def test_a_first_line_that_runs_on_is_no_title_whatever_follows_it():
     ("今天我们召开全市大会，部署今年的工作。\n（2023年12月31日）\n要压实责任。\n",
      ["今天我们召开全市大会，部署今年的工作。", "要压实责任。"]),
 ])
-
-
 def test_a_first_line_that_ends_a_sentence_over_a_date_line_is_no_title(text, blocks):
     (speech,) = parse_text(text, "a.txt")
     assert (speech.title_inferred, speech.date, [b.text for b in speech.blocks]) == (True, "2023-12-31", blocks)
@@ -1071,8 +1047,6 @@ def test_a_title_its_date_line_a_header_and_dashes_start_a_speech_mid_file():
     ("日期：2023年4月16日（星期日）", "date", "2023-04-16"),
     ("日期：2023年4月16日 星期天", "date", "2023-04-16"),
 ])
-
-
 def test_header_key_synonyms_and_dates_with_their_weekday(tmp_path, header, field, value):
     (tmp_path / "a.txt").write_text(f"守好粮仓\n{header}\n地点：南宁\n---\n{OPENING}", encoding="utf-8")
     (speech,), warnings = load_corpus(tmp_path)
@@ -1197,12 +1171,25 @@ def test_a_title_with_its_own_header_and_dashes_starts_a_speech_mid_file(tmp_pat
     assert speeches[0].id != speeches[1].id
 
 
+def test_a_title_with_a_byline_of_where_and_who_starts_a_speech_in_a_collection_without_a_toc():
+    # a collection printed without 目录 or ---: the second speech was the first's body, cited under its speaker
+    text = ("老干部工作会议讲话选编\n做好新时代离退休干部工作\n——在全市老干部工作会议上的讲话\n市委组织部部长　黄一鸣\n"
+            "（2024年5月20日）\n全市现有离退休干部一万零二百人。\n凝心聚力做好关心下一代工作\n"
+            "——在全市关工委工作会议上的讲话\n市关工委主任　石建国\n（2024年5月21日）\n全市建成关工委组织一千三百四十个。\n")
+    assert [(s.title, s.speaker, s.date, s.occasion, [b.text for b in s.blocks]) for s in parse_text(text, "c.txt")] == [
+        ("做好新时代离退休干部工作", "市委组织部部长 黄一鸣", "2024-05-20", "全市老干部工作会议", ["全市现有离退休干部一万零二百人。"]),
+        ("凝心聚力做好关心下一代工作", "市关工委主任 石建国", "2024-05-21", "全市关工委工作会议",
+         ["全市建成关工委组织一千三百四十个。"])]
+    # where the speech was given, with no one or no day after it, may be a quoted subtitle: no new speech
+    (speech,) = parse_text("守好粮仓\n要压实责任。\n凝心聚力做好关心下一代工作\n——在全市关工委工作会议上的讲话\n要落实。\n",
+                           "s.txt")
+    assert speech.title == "守好粮仓"
+
+
 @pytest.mark.parametrize("inside", [
     "会议通知\n日期：2024年5月20日\n地点：市委小礼堂",  # header lines under a title-like line, no ---
     "会议通知如下。\n日期：2024年5月20日\n---",  # header lines and ---, under a sentence, not a title
 ])
-
-
 def test_header_lines_inside_a_body_without_a_title_and_dashes_stay_text(inside):
     text = f"关于做好防汛备汛工作的讲话\n讲话人：王五\n---\n一、压实责任\n{inside}\n要落实防汛责任制。"
     (speech,) = parse_text(text, "one.txt")
@@ -1222,8 +1209,6 @@ IGNORED = " — c.meta.json ignored, c.txt indexed without its metadata"
     ('{"speeches": {"没有这篇": {"speaker": "x"}}}', "c.txt: its metadata names no speech titled '没有这篇'" + IGNORED),
     ("[1]", "c.meta.json: metadata must be a JSON object" + IGNORED),
 ])
-
-
 def test_a_bad_sidecar_is_ignored_with_a_warning_and_the_text_indexed(tmp_path, sidecar, warning):
     (tmp_path / "c.txt").write_text(COMPILATION_TEXT, encoding="utf-8")
     (tmp_path / "c.meta.json").write_text(sidecar, encoding="utf-8")
@@ -1236,8 +1221,6 @@ def test_a_bad_sidecar_is_ignored_with_a_warning_and_the_text_indexed(tmp_path, 
 
 @pytest.mark.parametrize("date, why", [("2023-10", "names no day, only the month"), ("2023-13-01", "is no real day"),
                                        ("去年", "is not a date")])
-
-
 def test_a_sidecar_date_it_cannot_hold_is_left_out_and_its_other_fields_used(tmp_path, date, why):
     (tmp_path / "c.txt").write_text(COMPILATION_TEXT, encoding="utf-8")
     (tmp_path / "c.meta.json").write_text(json.dumps({"place": "南宁", "speeches": {"端牢饭碗": {"date": date}}}),
@@ -1301,16 +1284,12 @@ def test_table_rows_an_english_sentences_end_and_a_remark_in_brackets_end_their_
     ("我们与德国企业签署了合作备忘录，总投资额达到12.", "5亿美元。", True),  # a decimal point is no full stop
     ("要压实粮食安全党政同责，稳定粮食播种面积，切实", "提高粮食单产水平。", True),
 ])
-
-
 def test_a_table_row_an_english_full_stop_or_a_remark_is_no_wrap_and_print_still_wraps(line, next_line, wrapped):
     assert wraps(line, next_line) is wrapped
 
 
 @pytest.mark.parametrize("toc", ["甲讲话\t1\n乙讲话，努力前行\t5\n", "甲讲话……1\n乙讲话，努力前行……5\n",
                                  "甲讲话\n乙讲话，努力前行\n"])
-
-
 def test_a_toc_without_numbers_ends_where_its_first_title_comes_again(toc):
     text = "发言材料汇编\n目录\n" + toc + "甲讲话\n正文一。\n乙讲话，努力前行\n正文二。\n"
     assert [(s.title, [b.text for b in s.blocks]) for s in parse_text(text, "c.txt")] == [
