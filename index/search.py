@@ -1,6 +1,7 @@
 """Dense, lexical and fused (reciprocal-rank) search over a loaded index."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from functools import cached_property, lru_cache, partial
@@ -45,6 +46,9 @@ NAMED_SPEECH_HITS = 3
 # from ratio 2 to 5, so the values are not fitted to them.
 NAMING_SCORE = 3.0
 NAMING_DOMINANCE = 3.0
+# A capitalised word of an English naming clause (never a sentence's first): a place or a person (Tongwei,
+# Xingtai, Zhuang).
+_PROPER_NAME = re.compile(r"\b[A-Z][a-z]+\b")
 
 
 def bm25_query_terms(text: str, *, vocabulary: Mapping[str, int], tables: TermTables | None = None) -> tuple[str, ...]:
@@ -183,12 +187,15 @@ class Searcher:
         that speech, and up to ``NAMED_SPEECH_HITS`` of those hits lead the list. Ranked as one
         question, the naming passage wins and the asked-for part of the speech ranks nowhere:
         on eval/topic_twohop.jsonl Recall@5 0.700 → 0.922, MRR@10 0.546 → 0.867 (README).
-        A leading hit is no more confident than the hit that named its speech.
+        A leading hit is no more confident than the hit that named its speech. A request that filters by
+        speech has chosen its speech: the question's naming words change nothing.
         """
         first = self._search_or_relax(query, **options)
         hits = first.hits
         question = named_speech_question(query)
         if not hits or not _ranked_as_asked(options):
+            return first
+        if options.get("speech"):  # the speech the question names would override it
             return first
         if question is None:
             return self._led_by_speaker(query, self._led_by_listed_parts(query, first, **options), **options)
@@ -219,22 +226,29 @@ class Searcher:
 
     def _led_by_speaker(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by passages of the speeches whose speaker the question names (许长青在耕地保护上
-        讲了什么？: a speaker line 市委书记 许长青), where no speaker or speech filter is given: a
-        speaker is a speech's metadata, which no passage's words need hold."""
-        if options.get("speaker") or options.get("speech"):
+        讲了什么？: a speaker line 市委书记 许长青) that answer it as surely as a first result must (the
+        mode's threshold), where no speaker filter is given: a speaker is a speech's metadata, which no
+        passage's words need hold. A name that is also a word (副市长 高峰; 早晚高峰交通拥堵怎么治理) leads
+        only with what answers the question, and so does the speaker's speech on another subject."""
+        if options.get("speaker"):
             return first
         speeches = self.library.speeches_by_speaker_named(query)
         if not speeches:
             return first
+        threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold
         return self._led_from(np.concatenate([self.library.speech_rows[speech] for speech in speeches]), query,
-                              first, **options)
+                              first, at_least=threshold, **options)
 
-    def _led_from(self, rows: np.ndarray, query: str, first: Answer, **options) -> Answer:
-        """``first``, led by up to ``NAMED_SPEECH_HITS`` of ``rows`` (any order) ranked by ``query``."""
+    def _led_from(self, rows: np.ndarray, query: str, first: Answer, *, at_least: float | None = None,
+                  **options) -> Answer:
+        """``first``, led by up to ``NAMED_SPEECH_HITS`` of ``rows`` (any order) ranked by ``query``, those
+        whose confidence reaches ``at_least`` where it is given."""
         if not len(rows):
             return first
         k = options.get("k", DEFAULT_K)
-        leading = self.search(query, **options | {"within": np.unique(rows), "k": min(k, NAMED_SPEECH_HITS)})
+        leading = [hit for hit in self.search(query, **options | {"within": np.unique(rows),
+                                                                   "k": min(k, NAMED_SPEECH_HITS)})
+                   if at_least is None or (hit.confidence is not None and hit.confidence >= at_least)]
         return replace(first, hits=self._led_by(leading, first.hits, k)) if leading else first
 
     def speech_named_by_words(self, naming: str) -> str | None:
@@ -247,13 +261,20 @@ class Searcher:
         and the naming words often by where it was given: "the Xingtai speech" is the one speech that says
         邢台, yet the question's best passage may come from another speech about the same thing. Each
         speech is one BM25 document of its passages (reprinted passages counted once, under their first
-        copy); a clear winner names the speech, anything less leaves it to the best passage.
+        copy); a clear winner names the speech, anything less leaves it to the best passage. English naming
+        words are weighed by their proper names first ("the Tongwei county speech": 通渭 alone), as a
+        library of county speeches holds 县域 in many: with "county" the winner was no longer clear.
         """
         words = [squash(word) for word in meaningful_words(naming)]
         titled = [speech_id for speech_id, title in self._squashed_titles
                   if all(word in title for word in words)] if len(words) >= 2 else []
         if len(titled) == 1:
             return titled[0]
+        names = " ".join(_PROPER_NAME.findall(naming)) if not has_chinese(naming) else ""
+        return (names and self._clear_winner(names)) or self._clear_winner(naming)
+
+    def _clear_winner(self, naming: str) -> str | None:
+        """The speech whose words ``naming`` holds far more than any other speech's (``speech_named_by_words``)."""
         scores = self.term_stats.group_bm25(self.lexical_terms(naming), self._speech_of_row,
                                             len(self._speech_ids))
         if len(scores) < 2:

@@ -365,3 +365,11 @@ def test_a_question_that_names_a_speaker_is_led_by_that_speakers_speeches(find_s
     assert find_searcher.answer(question, k=5, speaker="张三").hits == find_searcher.search(question, k=5,
                                                                                           speaker="张三")
     assert find_searcher.answer("赵六关于保交楼说过什么", k=5).hits == find_searcher.search("赵六关于保交楼说过什么", k=5)
+
+
+def test_a_named_speakers_passages_lead_only_where_they_answer(find_searcher):
+    # 王五 spoke on grain, not on policing: his passages would lead with confidences far below the threshold
+    question = "王五对打击电信网络诈骗有什么要求"
+    threshold = find_searcher.models["hybrid"].threshold
+    assert all(hit.confidence < threshold for hit in find_searcher.search(question, k=5, speaker="王五"))
+    assert find_searcher.answer(question, k=5).hits == find_searcher.search(question, k=5)

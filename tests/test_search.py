@@ -214,6 +214,18 @@ def test_a_question_that_tells_its_speech_by_its_listed_parts_is_led_by_them(sea
     assert searcher.answer(unheld, k=5).hits == searcher.search(unheld, k=5)
 
 
+def test_a_speech_the_request_filters_by_is_not_overridden_by_the_one_the_question_names(searcher):
+    # the named speech's passages led a request filtered to another speech
+    other = next(info.id for info in searcher.speeches if "通渭" not in "".join(
+        p.text for p in searcher.speech_passages(info.id)))
+    for question in ("In the Tongwei county speech, how does it handle ethnic unity?",
+                     "What does the Tongwei county speech say about ethnic unity?"):
+        answer = searcher.answer(question, k=5, speech=other)
+        assert answer.named_speech is None
+        assert answer.hits == searcher.search(question, k=5, speech=other)
+        assert {hit.passage.speech_id for hit in answer.hits} == {other}
+
+
 def test_a_speech_named_by_its_titles_words_is_that_speech(searcher):
     # another speech says 筑牢首都“护城河” in its text; one title holds every naming word
     titled = [info.id for info in searcher.speeches if "护城河" in info.title and "防线" in info.title]
