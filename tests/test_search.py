@@ -8,6 +8,7 @@ import pytest
 
 from index.errors import BadQuery, ModelMismatch
 from index.query import named_speech_question
+from tests.conftest import one_file_searcher
 from index.request import LISTED_DUPLICATES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, check_request
 from index.search import CHINESE_MIX, NAMED_SPEECH_HITS, Searcher, hit_to_dict, mix_vectors, search_payload
 from service.cli import main
@@ -322,3 +323,25 @@ def test_more_in_a_speech_counts_the_passages_that_answer_not_every_one_ranked(s
     rows = searcher.library.speech_rows[food.passage.speech_id]
     # every passage of the grain speech is a candidate of some arm; only those that answer count
     assert 1 <= food.more_in_speech < len(rows) - 1
+
+
+# County speeches: 县域 all through two of them, 通渭 twice in a third; twenty more on other subjects
+OTHER_SUBJECTS = ("春耕备耕", "防汛抗旱", "森林防火", "安全生产", "招商引资", "教育振兴", "医疗卫生", "文化旅游", "生态环保",
+                  "交通运输", "住房保障", "就业创业", "养老服务", "食品药品", "科技创新", "金融服务", "统计调查", "审计监督",
+                  "信访维稳", "档案管理")
+COUNTY_SPEECHES = "".join(
+    f"{title}\n讲话人：{speaker}\n---\n" + "\n".join(lines) + "\n" for title, speaker, lines in (
+        ("做好县域经济工作", "张三", ["县域经济是县域发展的基础，县域产业要壮大。", "推动县域商业体系建设，县域消费要扩大。"]),
+        ("推进县域治理现代化", "李四", ["县域治理是国家治理的基石，县域社会要稳定。", "提升县域应急能力，县域风险要化解。"]),
+        ("守护一方平安", "王五", ["通渭县域地处陇中，民族团结是各族群众的生命线。", "通渭要把矛盾化解在基层。"]),
+        *((f"在{subject}工作会议上的讲话", "赵六", [f"{subject}是今年的重中之重，{subject}{'甲乙丙丁'[n % 4]}方案已经印发。"])
+          for n, subject in enumerate(OTHER_SUBJECTS))))
+
+
+def test_an_english_naming_clause_is_weighed_by_its_proper_names_first(tmp_path_factory, encoder):
+    searcher = one_file_searcher(tmp_path_factory, encoder, "county.txt", COUNTY_SPEECHES)
+    tongwei = next(info.id for info in searcher.speeches if info.title == "守护一方平安")
+    assert searcher.speech_named_by_words("Tongwei county") == tongwei
+    assert searcher.speech_named_by_words("Tongwei") == tongwei
+    # "county" alone names none of three county speeches
+    assert searcher.speech_named_by_words("county") is None
