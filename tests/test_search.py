@@ -8,10 +8,10 @@ import pytest
 
 from index.errors import BadQuery, ModelMismatch
 from index.query import named_speech_question
-from tests.conftest import one_file_searcher
 from index.request import LISTED_DUPLICATES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, check_request
 from index.search import CHINESE_MIX, NAMED_SPEECH_HITS, Searcher, hit_to_dict, mix_vectors, search_payload
 from service.cli import main
+from tests.conftest import one_file_searcher
 
 
 @pytest.mark.parametrize(("query", "k", "mode", "message"), [
