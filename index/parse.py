@@ -106,8 +106,8 @@ unless stated:
   the file (it may open with ``---`` too) it applies to every speech of the file; right after a
   speech's title line it applies to that speech. Further down the file a title-like line, header
   lines and the ``---`` together start a new speech with that header (speeches saved one after
-  another in one file), and so do a title-like line, ——在…上的讲话 right under it and a speaker or
-  date line after that (a collection printed without 目录 or ``---``); header lines without the
+  another in one file), and so do a title-like line, ——在…上的讲话 right under it and a speaker
+  line after that (a collection printed without 目录 or ``---``); header lines without the
   ``---`` (日期：… quoted in a paragraph) or without the title line above stay body text. Header lines are no body text; a value is at most 80
   characters (a longer line is a paragraph). A date is
   2023-04-15, 2023/4/15, 2023.4.15, 2023年4月15日 or 二〇二三年四月十五日, each also with its
@@ -1199,8 +1199,8 @@ def _split_at_named_titles(part: tuple[str | None, list[_Line]],
 
 def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[str | None, list[_Line]]]:
     """A part cut where a title line is followed at once by a speech header closed by ``---``, or by a
-    byline that says where the speech was given and who gave it or when (——在…上的讲话, then 市委书记　张三
-    or （2024年5月20日））: files joined into one, or a collection printed without a 目录, keep each
+    byline that says where the speech was given and who gave it (——在…上的讲话, then 市委书记　张三, a date
+    line maybe between): files joined into one, or a collection printed without a 目录, keep each
     speech's title and header or byline, which a paragraph never looks like. Header lines without their
     ``---`` or their title line (日期：… quoted under a heading) stay body text."""
     title, body = part
@@ -1216,13 +1216,14 @@ def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[
 def _opens_headed_speech(lines: list[_Line], index: int) -> bool:
     """Whether ``lines[index]`` is a title followed at once by a header block (``_header_end``) that
     holds a header line and is closed by a ``---`` line, or by an occasion line (``_OCCASION_LINE``)
-    and a speaker or date line after it among the byline's lines."""
+    and a speaker line after it among the byline's lines: a speech may quote another's title, where it
+    was given and when (a re-tester's file did), but not who gave it in a line of its own."""
     words = lines[index].words
     if not _looks_like_title(words) or _is_metadata(words) or _HEADER_END.fullmatch(words):
         return False
     byline = lines[index + 1:index + 1 + _BYLINE_LINES]
     if byline and _OCCASION_LINE.fullmatch(byline[0].words) and any(
-            _SPEAKER_LINE.fullmatch(line.words) or _DATED_LINE.fullmatch(line.words) for line in byline[1:]):
+            _SPEAKER_LINE.fullmatch(line.words) for line in byline[1:]):
         return True
     end = _header_end(lines, index + 1)
     return (index + 1 < end < len(lines) and bool(_HEADER_END.fullmatch(lines[end].words))

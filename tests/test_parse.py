@@ -1180,9 +1180,9 @@ def test_a_title_with_a_byline_of_where_and_who_starts_a_speech_in_a_collection_
         ("做好新时代离退休干部工作", "市委组织部部长 黄一鸣", "2024-05-20", "全市老干部工作会议", ["全市现有离退休干部一万零二百人。"]),
         ("凝心聚力做好关心下一代工作", "市关工委主任 石建国", "2024-05-21", "全市关工委工作会议",
          ["全市建成关工委组织一千三百四十个。"])]
-    # where the speech was given, with no one or no day after it, may be a quoted subtitle: no new speech
-    (speech,) = parse_text("守好粮仓\n要压实责任。\n凝心聚力做好关心下一代工作\n——在全市关工委工作会议上的讲话\n要落实。\n",
-                           "s.txt")
+    # a speech quoting another's title, where and when it was given, but not who gave it: no new speech
+    (speech,) = parse_text("守好粮仓\n要压实责任。\n凝心聚力做好关心下一代工作\n——在全市关工委工作会议上的讲话\n"
+                           "（2024年5月21日）\n要落实。\n", "s.txt")
     assert speech.title == "守好粮仓"
 
 
