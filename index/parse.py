@@ -173,6 +173,9 @@ _TOC_ENTRY = re.compile(r"(\d{1,3})\s*[.．、]\s*(.+?)(?:\s*(?:\t|\s{2,}|[.．�
 # An entry of a 目录 without numbers: the title, then a page number after a tab, spaces or leaders.
 _TOC_ENTRY_BARE = re.compile(r"(.+?)(?:\s*(?:\t|\s{2,}|[.．…·]{2,})\s*\d{1,4})?")
 _TOC_TITLE_LIMIT = 60
+# Lines of notes a 目录 head may have above its entries (共计3篇, （按发言顺序排列）), each this short at most.
+_TOC_NOTE_LINES = 2
+_TOC_NOTE_CHARS = 30
 # A paragraph line this long that ends without a sentence end goes on in the next line (_blocks).
 _WRAPPED_LINE_MIN = 15
 # An English sentence's full stop ends a line too (up 27% year on year.), but not a decimal's point (12.5亿).
@@ -809,7 +812,7 @@ def _toc(lines: list[_Line]) -> tuple[int, int, list[str]]:
     """(index of the first TOC line, index after the TOC, titles); (0, 0, []) when there is none."""
     head = next((i for i, line in enumerate(lines[:10]) if _TOC_HEAD.fullmatch(line.words)), None)
     if head is not None:
-        first = head + 1
+        first = _first_toc_entry(lines, head)
     else:
         first = next((i for i, line in enumerate(lines[:10]) if _TOC_ENTRY_PAGED.fullmatch(line.words)), None)
         if first is None or first + 1 >= len(lines) or not _TOC_ENTRY_PAGED.fullmatch(lines[first + 1].words):
@@ -823,6 +826,18 @@ def _toc(lines: list[_Line]) -> tuple[int, int, list[str]]:
     if not titles and head < first:
         return _unnumbered_toc(lines, head)
     return (head, end, titles) if titles else (0, 0, [])
+
+
+def _first_toc_entry(lines: list[_Line], head: int) -> int:
+    """Where the numbered entries under the 目录 head at ``head`` begin: past up to ``_TOC_NOTE_LINES`` short
+    lines of notes (共计3篇, （按发言顺序排列）, 标题……页码, 二〇二四年三月), else right under the head. A note
+    line ended the 目录 before it began, and the compilation was read as one speech, its titles headings."""
+    for first in range(head + 1, min(head + 2 + _TOC_NOTE_LINES, len(lines))):
+        if _TOC_ENTRY.fullmatch(lines[first].words):
+            return first
+        if len(lines[first].words) > _TOC_NOTE_CHARS:
+            break
+    return head + 1
 
 
 def _unnumbered_toc(lines: list[_Line], head: int) -> tuple[int, int, list[str]]:

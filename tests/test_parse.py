@@ -485,6 +485,14 @@ def test_a_count_line_under_the_toc_head_is_read_as_a_count_not_trusted_and_the_
         ("甲讲话", "发言材料汇编", ["正文一。"]), ("乙讲话", "发言材料汇编", ["正文二。"])]
 
 
+@pytest.mark.parametrize("notes", ["共计3篇", "（共收录3篇）", "本辑共3篇", "（按发言顺序排列）", "标题……页码",
+                                   "（内部资料）\n二〇二四年三月"])
+def test_lines_of_notes_between_the_toc_head_and_its_entries_leave_the_toc_read(notes):
+    text = f"发言材料汇编\n目录\n{notes}\n1.甲讲话\t1\n2.乙讲话\t5\n甲讲话\n正文一。\n乙讲话\n正文二。\n"
+    assert [(s.title, [b.text for b in s.blocks]) for s in parse_text(text, "c.txt")] == [
+        ("甲讲话", ["正文一。"]), ("乙讲话", ["正文二。"])]
+
+
 def test_untitled_without_headings_uses_its_first_sentence():
     (speech,) = parse_text("同志们，国家安全是头等大事。我们要抓好落实。\n第二段。", "u.txt")
     assert (speech.title, speech.title_inferred) == ("同志们，国家安全是头等大事", True)
