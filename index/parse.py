@@ -108,8 +108,8 @@ unless stated:
   lines and the ``---`` together start a new speech with that header (speeches saved one after
   another in one file), and so do a title-like line, ——在…上的讲话 right under it and a speaker
   line after that (a collection printed without 目录 or ``---``); header lines without the
-  ``---`` (日期：… quoted in a paragraph) or without the title line above stay body text. Header lines are no body text; a value is at most 80
-  characters (a longer line is a paragraph). A date is
+  ``---`` (日期：… quoted in a paragraph) or without the title line above stay body text. Header
+  lines are no body text; a value is at most 80 characters (a longer line is a paragraph). A date is
   2023-04-15, 2023/4/15, 2023.4.15, 2023年4月15日 or 二〇二三年四月十五日, each also with its
   weekday after it (（星期六）, 周六, 礼拜六); anything else (a date to the month only, 2023年10月 or
   2023-10, included: ``Speech.date`` is a full day, which filters and date order compare; and a

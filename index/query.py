@@ -185,10 +185,11 @@ def _checked(naming: str, asked: str, *, inline: bool = False) -> NamedSpeechQue
 
 # "哪篇发言分成根本原则、中心任务、最终目的、重要法宝四块来讲？": a question that tells its speech by the
 # parts it is divided into, listed without quotes (quoted, ``quoted_items`` reads them). The list runs from
-# the dividing verb to the count of parts; its items are matched as the speech words them, so a listed item
-# may carry words of the question (分成…讲 leaves none; 社会稳定与民族团结 is two parts' words).
-_LISTED_PARTS = re.compile(r"(?:分成|分为|分|按照|按|依次)(?P<list>[^，,。？?！!：:；;“”\"]{2,15}"
-                           r"(?:、[^，,。？?！!：:；;“”\"]{2,15}){2,7}?)"
+# the dividing verb to the count of parts, its items apart by 、, a comma or a slash; they are matched as
+# the speech words them, so an item may carry words of the question (社会稳定与民族团结 is two parts' words).
+_PART = r"[^，,、/／。？?！!：:；;“”\"]{2,15}"
+_PART_SEPARATOR = re.compile(r"[、，,/／]")
+_LISTED_PARTS = re.compile(rf"(?:分成|分为|分|按照|按|依次)(?P<list>{_PART}(?:{_PART_SEPARATOR.pattern}{_PART}){{2,7}}?)"
                            r"(?:[两二三四五六七八九十几\d]+)(?:个)?(?:块|部分|段|方面|板块|层次|点)")
 _JOINED_PARTS = re.compile(r"[和与及]")
 
@@ -199,7 +200,8 @@ def listed_parts(query: str) -> list[str]:
     match = _LISTED_PARTS.search(simplified(query))
     if match is None:
         return []
-    return [piece for item in match.group("list").split("、") for piece in _JOINED_PARTS.split(item) if piece]
+    items = _PART_SEPARATOR.split(match.group("list"))
+    return [piece for item in items for piece in _JOINED_PARTS.split(item) if piece]
 
 
 def squash(text: str) -> str:

@@ -1184,7 +1184,8 @@ def test_a_title_with_a_byline_of_where_and_who_starts_a_speech_in_a_collection_
     text = ("老干部工作会议讲话选编\n做好新时代离退休干部工作\n——在全市老干部工作会议上的讲话\n市委组织部部长　黄一鸣\n"
             "（2024年5月20日）\n全市现有离退休干部一万零二百人。\n凝心聚力做好关心下一代工作\n"
             "——在全市关工委工作会议上的讲话\n市关工委主任　石建国\n（2024年5月21日）\n全市建成关工委组织一千三百四十个。\n")
-    assert [(s.title, s.speaker, s.date, s.occasion, [b.text for b in s.blocks]) for s in parse_text(text, "c.txt")] == [
+    speeches = parse_text(text, "c.txt")
+    assert [(s.title, s.speaker, s.date, s.occasion, [b.text for b in s.blocks]) for s in speeches] == [
         ("做好新时代离退休干部工作", "市委组织部部长 黄一鸣", "2024-05-20", "全市老干部工作会议", ["全市现有离退休干部一万零二百人。"]),
         ("凝心聚力做好关心下一代工作", "市关工委主任 石建国", "2024-05-21", "全市关工委工作会议",
          ["全市建成关工委组织一千三百四十个。"])]
