@@ -940,12 +940,12 @@ def _header(lines: list[_Line], source: str, *,
     for line in lines[first:end]:
         field = _header_field(line)
         if isinstance(field, str):
-            warnings.append(f"{source}: header line {line.text!r} {field}")
+            warnings.append(f"{source}: header line {_as_read(line.text)} {field}")
             continue
         name, value = field
         if fields.setdefault(name, value) != value:
-            warnings.append(f"{source}: header line {line.text!r} gives the {name} again — left out, "
-                            f"the block's first {name} ({fields[name]!r}) kept")
+            warnings.append(f"{source}: header line {_as_read(line.text)} gives the {name} again — left out, "
+                            f"the block's first {name} ({_as_read(fields[name])}) kept")
     return fields, end + 1 if end < len(lines) and _HEADER_END.fullmatch(lines[end].words) else end, warnings
 
 
@@ -1016,7 +1016,7 @@ def _sidecar_fields(data: dict, where: str, warnings: list[str]) -> dict[str, st
         if name == "date":
             written = _DATE_VALUE.fullmatch(simplified(value.strip()))
             if not written or _iso_date(written) is None:
-                warnings.append(f"{where}: date {value!r} {_why_no_date(written)} — the date is left unset, "
+                warnings.append(f"{where}: date {_as_read(value)} {_why_no_date(written)} — the date is left unset, "
                                 "the other fields used; write it as 2023-04-15")
                 continue
             value = _iso_date(written)
@@ -1119,7 +1119,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
             else:
                 current[1].append(line)
         parts.append(current)
-        warnings += [f"{source}: 目录 entry {title!r} matches no line of the body — its text stays in the "
+        warnings += [f"{source}: 目录 entry {_as_read(title)} matches no line of the body — its text stays in the "
                      "speech before it, or in an untitled first speech" for title in toc_titles
                      if _title_key(title) not in matched]
     else:
@@ -1136,7 +1136,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
     parts = [piece for part in parts for piece in _split_at_headed_titles(part)]
     unknown = sorted(set(sidecar["speeches"]) - {title for title, _ in parts if title})
     if unknown:
-        raise SidecarError(f"{source}: its metadata names no speech titled {unknown[0]!r}")
+        raise SidecarError(f"{source}: its metadata names no speech titled {_as_read(unknown[0])}")
     speeches = []
     seen: dict[str, int] = {}
     for title, body in parts:
@@ -1164,7 +1164,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
         metadata.update(byline)
         metadata.update(speech_header)
         metadata.update(named)
-        warnings += [f"{source}: dated line {line.text!r} of 《{title}》 "
+        warnings += [f"{source}: dated line {_as_read(line.text)} of 《{title}》 "
                      f"{_why_no_date(_DATED_LINE.fullmatch(line.words))} — kept as text, not read as the speech's date"
                      for line in undated]
         seen[title] = seen.get(title, 0) + 1
@@ -1334,5 +1334,10 @@ def _parse_file(text: str, name: str, sidecar_path: Path,
 
 
 def _quote(line: str) -> str:
-    """A left-out line as its warning quotes it: as it reads (repr would print a U+3000 as \\u3000), cut short."""
-    return f"'{line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + '…'}'"
+    """A left-out line as its warning quotes it, cut short (``_as_read``)."""
+    return _as_read(line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + "…")
+
+
+def _as_read(text: str) -> str:
+    """``text`` in quotes as it reads, for a warning: repr printed a U+3000 as \\u3000."""
+    return f"'{text}'"

@@ -331,6 +331,14 @@ def test_page_numbers_in_other_styles_are_left_out_and_the_sentence_they_cut_is_
     assert warnings == [f"p.txt: left out as page furniture: '{number}'"]
 
 
+def test_a_header_warning_quotes_the_line_as_it_reads(tmp_path):
+    # repr wrote the spaced-out key's U+3000 as \u3000
+    (tmp_path / "s.txt").write_text("守好粮仓\n日\u3000期：2023年10月\n---\n要压实责任。", encoding="utf-8")
+    assert load_corpus(tmp_path)[1] == [
+        "s.txt: header line '日\u3000期：2023年10月' names no day, only the month — the date is left unset; "
+        "write it as 日期：2023-04-15 or 日期：2023年4月15日"]
+
+
 def test_a_furniture_warning_quotes_the_line_as_it_reads(tmp_path):
     running = "XX市人民政府办公室\u30002024年第5期"
     (tmp_path / "p.txt").write_text("守好粮仓\n" + "".join(f"{running}\n要稳定面积{n}。\n" for n in range(3)),
