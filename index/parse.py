@@ -317,7 +317,8 @@ _TITLE_OCCASION = re.compile(rf"(?:^|{_BYLINE_DASH}\s*|[：:]\s*){_GIVEN_AT}$")
 # A title's subtitle follows a dash (聚焦主责主业——在全市大会上的讲话) or a colon (聚焦主责主业：在全市大会上的
 # 讲话): a colon before where the speech was given opens no clause.
 _SUBTITLE_COLON = re.compile(rf"[：:]\s*(?={_GIVEN_AT}$)")
-_SPEAKER_LINE = re.compile(r"(\S{0,16}(?:书记|市长|省长|县长|区长|镇长|乡长|主任|部长|厅长|局长|处长|主席|院长|校长|"
+# The post holds no colon: 主持人：副市长　王五 names the chair under a key the index keeps no field for.
+_SPEAKER_LINE = re.compile(r"([^\s:：]{0,16}(?:书记|市长|省长|县长|区长|镇长|乡长|主任|部长|厅长|局长|处长|主席|院长|校长|"
                            r"总经理|董事长|同志))[\s\u3000]+(\S{2,4})")
 _BYLINE_LINES = 3
 # A compilation's title names the meeting its speeches were given at (关于在贯彻落实总体国家安全观座谈会上的

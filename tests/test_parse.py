@@ -331,6 +331,15 @@ def test_page_numbers_in_other_styles_are_left_out_and_the_sentence_they_cut_is_
     assert warnings == [f"p.txt: left out as page furniture: '{number}'"]
 
 
+def test_a_chair_under_a_key_without_a_field_is_no_speaker(tmp_path):
+    # 主持人：副市长　王五 read as a byline: the chair became the speaker
+    (tmp_path / "s.txt").write_text("守好粮仓\n日期：2023-10-01\n主持人：副市长\u3000王五\n---\n要压实责任。", encoding="utf-8")
+    (speech,), warnings = load_corpus(tmp_path)
+    assert (speech.date, speech.speaker, [b.text for b in speech.blocks]) == ("2023-10-01", None, ["要压实责任。"])
+    assert warnings == ["s.txt: header line '主持人：副市长\u3000王五' names no field the index keeps (日期, 时间, 地点, 讲话人, "
+                        "发言人, 场合, 汇编) — left out"]
+
+
 def test_a_header_warning_quotes_the_line_as_it_reads(tmp_path):
     # repr wrote the spaced-out key's U+3000 as \u3000
     (tmp_path / "s.txt").write_text("守好粮仓\n日\u3000期：2023年10月\n---\n要压实责任。", encoding="utf-8")
