@@ -103,11 +103,10 @@ class Library:
             if canonical != row:
                 self.members.setdefault(canonical, [canonical]).append(row)
 
-    def speeches_by_speaker_named(self, text: str) -> list[str]:
-        """The speeches whose speaker ``text`` names (``speaker_names``), in library order."""
+    def speakers_named(self, text: str) -> dict[str, list[str]]:
+        """The speakers' names ``text`` holds (``speaker_names``), each with its speeches, in library order."""
         squashed = squash(text)
-        return [speech for name, speeches in self._speeches_by_speaker_name.items() if name in squashed
-                for speech in speeches]
+        return {name: speeches for name, speeches in self._speeches_by_speaker_name.items() if name in squashed}
 
     @cached_property
     def _speeches_by_speaker_name(self) -> dict[str, list[str]]:

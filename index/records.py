@@ -145,6 +145,9 @@ class Answer:
     None when no hit was added so.
     ``named_speech``: the id of the speech the question named ("那篇…的发言，…"), whose passages
     for ``asked`` (the rest of the question) lead the hits; None when it named none.
+    ``speakers_named``: the speakers' names the question holds whose passages lead the hits;
+    ``parts_listed``: the parts a question listed its speech by (as the speech words them) whose
+    passages lead the hits; empty when none did.
     """
 
     hits: list[Hit]
@@ -153,3 +156,5 @@ class Answer:
     phrases_held: int | None = None
     named_speech: str | None = None
     asked: str | None = None
+    speakers_named: tuple[str, ...] = ()
+    parts_listed: tuple[str, ...] = ()

@@ -222,7 +222,8 @@ class Searcher:
         parts = [held for held in map(self.library.held_wording, listed_parts(query)) if held]
         if len(parts) < 3 or parse_query(query).phrases:
             return first
-        return self._led_from(self.library.spread_rows(parts), query, first, **options)
+        led = self._led_from(self.library.spread_rows(parts), query, first, **options)
+        return led if led is first else replace(led, parts_listed=tuple(parts))
 
     def _led_by_speaker(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by passages of the speeches whose speaker the question names (许长青在耕地保护上
@@ -232,12 +233,13 @@ class Searcher:
         only with what answers the question, and so does the speaker's speech on another subject."""
         if options.get("speaker"):
             return first
-        speeches = self.library.speeches_by_speaker_named(query)
-        if not speeches:
+        named = self.library.speakers_named(query)
+        if not named:
             return first
-        threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold
-        return self._led_from(np.concatenate([self.library.speech_rows[speech] for speech in speeches]), query,
-                              first, at_least=threshold, **options)
+        rows = np.concatenate([self.library.speech_rows[speech] for speeches in named.values() for speech in speeches])
+        led = self._led_from(rows, query, first, at_least=self.models[options.get("mode") or DEFAULT_MODE].threshold,
+                             **options)
+        return led if led is first else replace(led, speakers_named=tuple(named))
 
     def _led_from(self, rows: np.ndarray, query: str, first: Answer, *, at_least: float | None = None,
                   **options) -> Answer:
@@ -567,7 +569,8 @@ def results_of(searcher: Searcher, hits: list[Hit]) -> list[dict]:
 def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
                    speech: str | None = None, keep: list[Hit] | None = None, **filters) -> dict:
     """Answer a question and wrap it as ``{"query", "mode", "speech", "took_ms", "answered",
-    "phrases_relaxed", "phrases_spread", "phrases_held", "named_speech", "matched", "results"}``.
+    "phrases_relaxed", "phrases_spread", "phrases_held", "named_speech", "speakers_named", "parts_listed",
+    "matched", "results"}``.
 
     ``answered`` is false when the top hit's confidence is under the mode's threshold (or there
     is no hit): the question is probably not one the speeches answer. ``phrases_relaxed`` is true
@@ -577,7 +580,9 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     with other words whose quoted wording fewer passages than ``k`` hold, how many leading results hold
     it (the rest rank the question without its quotes), else null;
     ``named_speech`` is ``{"id", "title", "asked"}`` when the question named a speech and the
-    results open with that speech's passages for the part it ``asked`` (``Searcher.answer``), else null.
+    results open with that speech's passages for the part it ``asked`` (``Searcher.answer``), else null;
+    ``speakers_named`` and ``parts_listed`` list the speakers the question names and the parts it lists
+    its speech by when the results open with their passages, else are empty.
     ``matched`` is ``Searcher.matched``'s count for a query of quoted wording and filters alone, else null.
 
     ``filters`` are ``Searcher.search``'s (group, date_from, date_to, place, speaker, sort).
@@ -592,8 +597,9 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
             "answered": searcher.answered(answer.hits, mode), "phrases_relaxed": answer.phrases_relaxed,
             "phrases_spread": answer.phrases_spread, "phrases_held": answer.phrases_held,
-            "named_speech": named_speech_of(searcher, answer),
-            "matched": matched, "results": results_of(searcher, answer.hits)}
+            "named_speech": named_speech_of(searcher, answer), "speakers_named": list(answer.speakers_named),
+            "parts_listed": list(answer.parts_listed), "matched": matched,
+            "results": results_of(searcher, answer.hits)}
 
 
 def named_speech_of(searcher: Searcher, answer: Answer) -> dict | None:

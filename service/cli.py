@@ -397,6 +397,10 @@ def cmd_ask(args) -> int:
     if payload["named_speech"]:
         named = payload["named_speech"]
         print(f"问题指向《{named['title']}》：先列这篇讲话里关于“{named['asked']}”的段落")
+    if payload["speakers_named"]:
+        print(f"问题提到讲话人{'、'.join(payload['speakers_named'])}：先列其讲话中回答这个问题的段落")
+    if payload["parts_listed"]:
+        print(f"问题按“{'、'.join(payload['parts_listed'])}”几部分找讲话：先列同时讲到它们的讲话里的段落")
     if payload["results"] and not payload["answered"] and parse_query(payload["query"]).text:
         print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")  # phrases and filters alone ask nothing
     if payload["matched"]:

@@ -127,6 +127,13 @@ SCHEMAS = {
         }), description="set when the question names a speech by one thing it says and asks about another "
                        "part of it (那篇…的发言，…; In the speech …, …): the results open with that speech's "
                        "passages for the part asked, then the whole question's own results; else null")),
+        "speakers_named": {"type": "array", "items": {"type": "string"},
+                           "description": "the speakers' names the question holds (许长青在…讲了什么) when the results "
+                                          "open with passages of their speeches that answer it; else empty"},
+        "parts_listed": {"type": "array", "items": {"type": "string"},
+                         "description": "the parts a question lists its speech by, as the speech words them "
+                                        "(哪篇发言分成根本原则、中心任务…四块来讲), when the results open with the "
+                                        "passages holding them in the speech that holds them all; else empty"},
         "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
         "ignored_parameters": {"type": "array", "items": {"type": "string"},
                                "description": "GET only, and only when there are any: the query-string "

@@ -405,6 +405,8 @@ def index():
     context["phrases_spread"] = answer.phrases_spread
     context["phrases_held"] = answer.phrases_held
     context["named_speech"] = named_speech
+    context["speakers_named"] = answer.speakers_named
+    context["parts_listed"] = answer.parts_listed
     parsed = parse_query(asked.q)
     empty = None if results else EmptyAnswer.of(searcher, asked, parsed)
     context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],

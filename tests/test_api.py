@@ -26,7 +26,7 @@ from service.highlight import best_sentence, highlight, highlight_passage, match
 from service.openapi import BUILD_HEADER, build_spec
 
 SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
-               "phrases_held", "named_speech", "matched", "results"]
+               "phrases_held", "named_speech", "speakers_named", "parts_listed", "matched", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
                "duplicates", "duplicate_count", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]

@@ -126,7 +126,7 @@ def test_speaker_names_are_the_last_part_of_a_speaker_line_or_what_its_brackets_
     assert speaker_names(speaker) == names
 
 
-def test_speeches_by_speaker_named_are_those_whose_speaker_the_text_names():
-    assert LIBRARY.speeches_by_speaker_named("李四讲的保交楼") == ["B"]
-    assert LIBRARY.speeches_by_speaker_named("张三和李四") == ["A", "B"]
-    assert LIBRARY.speeches_by_speaker_named("保交楼") == []
+def test_speakers_named_are_the_speakers_names_a_text_holds_with_their_speeches():
+    assert LIBRARY.speakers_named("李四讲的保交楼") == {"李四": ["B"]}
+    assert LIBRARY.speakers_named("张三和李四") == {"张三": ["A"], "李四": ["B"]}
+    assert LIBRARY.speakers_named("保交楼") == {}

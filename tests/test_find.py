@@ -359,7 +359,7 @@ def test_a_question_that_names_a_speaker_is_led_by_that_speakers_speeches(find_s
     question = "王五关于保交楼说过什么"
     assert find_searcher.search(question, k=1)[0].passage.id == ids[A_FLATS]
     answer = find_searcher.answer(question, k=5)
-    assert answer.hits[0].passage.id == ids[C_LAND]
+    assert (answer.hits[0].passage.id, answer.speakers_named) == (ids[C_LAND], ("王五",))
     assert ids[A_FLATS] in [hit.passage.id for hit in answer.hits], "the whole question's own hits follow"
     # a speaker or speech the request filters by decides alone
     assert find_searcher.answer(question, k=5, speaker="张三").hits == find_searcher.search(question, k=5,
@@ -373,3 +373,10 @@ def test_a_named_speakers_passages_lead_only_where_they_answer(find_searcher):
     threshold = find_searcher.models["hybrid"].threshold
     assert all(hit.confidence < threshold for hit in find_searcher.search(question, k=5, speaker="王五"))
     assert find_searcher.answer(question, k=5).hits == find_searcher.search(question, k=5)
+
+
+def test_ask_says_which_speaker_led_the_results(find_index, capsys):
+    from service.cli import main
+
+    assert main(["--index", str(find_index), "ask", "王五关于保交楼说过什么", "-k", "3"]) == 0
+    assert "问题提到讲话人王五：先列其讲话中回答这个问题的段落\n" in capsys.readouterr().out

@@ -125,9 +125,9 @@ def test_neighbours_stay_inside_the_speech(searcher):
 def test_payload_shape_is_the_api_contract(searcher):
     payload = search_payload(searcher, " 粮食安全 ", k=2, mode="hybrid")
     assert set(payload) == {"query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
-                            "phrases_held", "named_speech", "matched", "results"}
+                            "phrases_held", "named_speech", "speakers_named", "parts_listed", "matched", "results"}
     assert payload["phrases_relaxed"] is False
-    assert payload["named_speech"] is None
+    assert (payload["named_speech"], payload["speakers_named"], payload["parts_listed"]) == (None, [], [])
     assert payload["matched"] is None  # words to rank: nothing counts as matched
     assert payload["query"] == "粮食安全"
     result = payload["results"][0]
@@ -207,7 +207,9 @@ def test_a_question_that_tells_its_speech_by_its_listed_parts_is_led_by_them(sea
     parts = ("根本原则", "中心任务", "最终目的", "重要法宝")
     holding = {p.speech_id for p in searcher.passages if "根本原则" in p.text}
     speech = next(s for s in holding if all(any(part in p.text for p in searcher.speech_passages(s)) for part in parts))
-    leading = searcher.answer(question, k=5).hits[:NAMED_SPEECH_HITS]
+    answer = searcher.answer(question, k=5)
+    assert answer.parts_listed == parts
+    leading = answer.hits[:NAMED_SPEECH_HITS]
     assert all(hit.passage.speech_id == speech and any(part in hit.passage.text for part in parts) for hit in leading)
     assert not any(hit.passage.speech_id == speech for hit in searcher.search(question, k=NAMED_SPEECH_HITS))
     # parts no one speech holds together lead nothing

@@ -102,6 +102,19 @@ def test_a_question_that_names_a_speech_says_which_and_what_it_looked_for_there(
     assert "问题指向" not in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
 
 
+def test_a_question_that_lists_its_speechs_parts_says_so(client):
+    html = page(client.get("/", query_string={"q": "哪篇发言分成根本原则、中心任务、最终目的、重要法宝四块来讲？"}))
+    assert "问题按“根本原则、中心任务、最终目的、重要法宝”几部分找讲话：前几条是同时讲到它们的讲话里的段落。" in html
+    assert "几部分找讲话" not in page(client.get("/", query_string={"q": "如何保障粮食安全？"}))
+
+
+def test_a_question_that_names_a_speaker_says_so(find_searcher):
+    client = create_app({"TESTING": True}, searcher=find_searcher).test_client()
+    html = page(client.get("/", query_string={"q": "王五关于保交楼说过什么"}))
+    assert "问题提到讲话人王五：前几条是其讲话中回答这个问题的段落。" in html
+    assert "问题提到讲话人" not in page(client.get("/", query_string={"q": "赵六关于保交楼说过什么"}))
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 def test_results_page_respects_mode_k_and_speech(client, searcher, mode):
     speech = searcher.speeches[0]
