@@ -46,8 +46,8 @@ NAMED_SPEECH_HITS = 3
 # from ratio 2 to 5, so the values are not fitted to them.
 NAMING_SCORE = 3.0
 NAMING_DOMINANCE = 3.0
-# A capitalised word of an English naming clause (never a sentence's first): a place or a person (Tongwei,
-# Xingtai, Zhuang).
+# A capitalised word of an English naming clause, which never opens the sentence: a place or a person
+# (Tongwei, Xingtai, Zhuang).
 _PROPER_NAME = re.compile(r"\b[A-Z][a-z]+\b")
 
 
@@ -174,7 +174,8 @@ class Searcher:
 
     def answer(self, query: str, **options) -> Answer:
         """What the API and the page answer: ``search``, relaxed when quoted wording matched nothing,
-        and led by the named speech's passages when the question names one.
+        and led by the named speech's passages when the question names one, else by the passages holding
+        the parts it lists its speech by (``_led_by_listed_parts``) or a named speaker's (``_led_by_speaker``).
 
         Questions quote on their own (什么是“五联”机制？, the "five-link" mechanism) in wording the
         speeches need not share, and an empty answer helps nobody: when the quotes leave a question
@@ -236,9 +237,10 @@ class Searcher:
         named = self.library.speakers_named(query)
         if not named:
             return first
-        rows = np.concatenate([self.library.speech_rows[speech] for speeches in named.values() for speech in speeches])
-        led = self._led_from(rows, query, first, at_least=self.models[options.get("mode") or DEFAULT_MODE].threshold,
-                             **options)
+        rows = np.concatenate([self.library.speech_rows[speech] for speeches in named.values()
+                               for speech in speeches])
+        threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold
+        led = self._led_from(rows, query, first, at_least=threshold, **options)
         return led if led is first else replace(led, speakers_named=tuple(named))
 
     def _led_from(self, rows: np.ndarray, query: str, first: Answer, *, at_least: float | None = None,
