@@ -195,8 +195,8 @@ _JOINED_PARTS = re.compile(r"[和与及]")
 
 
 def listed_parts(query: str) -> list[str]:
-    """The parts a question lists its speech by (at least three), as written, each split where 和/与/及 join
-    two; [] for any other question."""
+    """The parts a question lists its speech by (at least three), in simplified characters, each split where
+    和/与/及 join two; [] for any other question."""
     match = _LISTED_PARTS.search(simplified(query))
     if match is None:
         return []
