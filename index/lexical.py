@@ -25,6 +25,8 @@ from index.simplified import FOLD_VERSION, simplified
 
 # Names the tokeniser and what a BM25 document holds (see ``document_terms``).
 LEXICAL_VERSION = f"jieba-search-title-english-4-{FOLD_VERSION}"
+# jieba's dictionary counts 高峰 1,556 times, 金山 291, 李白 374, but 李四 106 and 张三 0 (jieba 0.42.1).
+COMMON_WORD_COUNT = 200
 
 # Function words and the corpus's anonymisation placeholders (xx, 20xx): they occur in
 # nearly every passage, so they only add noise to BM25's term weights.
@@ -71,6 +73,15 @@ def meaningful_words(text: str) -> list[str]:
         warm_up()
     words = (word for word in jieba.lcut(_POSSESSIVE.sub("", text)) if _WORD.search(word))
     return list(dict.fromkeys(w for w in words if simplified(unicodedata.normalize("NFKC", w).lower()) not in STOP_WORDS))
+
+
+def is_common_word(word: str) -> bool:
+    """Whether jieba's dictionary counts ``word`` as a common word (``COMMON_WORD_COUNT`` times or more in the
+    corpus it was made from): 高峰, 金山 are words before they are a speaker's name; 许长青 is not in it,
+    张三 and 李四 are, rarely."""
+    if not jieba.dt.initialized:
+        warm_up()
+    return (jieba.get_FREQ(word) or 0) >= COMMON_WORD_COUNT
 
 
 def document_text(speech_title: str, text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from functools import cached_property, lru_cache, partial
+from functools import cached_property, lru_cache, partial, reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
@@ -14,7 +14,7 @@ from index.errors import BadQuery, ModelMismatch, QuerySyntaxError, UnknownId
 from index.bilingual import TRANSLATION_PREFIX, chinese_terms, english_terms, has_chinese, words_translated_as
 from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
-from index.lexical import LEXICAL_VERSION, TermStats, document_terms, meaningful_words, tokenize
+from index.lexical import LEXICAL_VERSION, TermStats, document_terms, is_common_word, meaningful_words, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.simplified import simplified
 from index.filters import Filters, Library
@@ -46,6 +46,8 @@ NAMED_SPEECH_HITS = 3
 # from ratio 2 to 5, so the values are not fitted to them.
 NAMING_SCORE = 3.0
 NAMING_DOMINANCE = 3.0
+# Words that ask what a speaker said, not about what (许长青讲了什么, 许长青在会上的发言).
+_SPEAKING_WORDS = frozenset("讲话 发言 讲 说 话 过 谈 讲过 说过 谈过 提到 讲到 谈到 致辞 会上 哪些 什么".split())
 # A capitalised word of an English naming clause, which never opens the sentence: a place or a person
 # (Tongwei, Xingtai, Zhuang).
 _PROPER_NAME = re.compile(r"\b[A-Z][a-z]+\b")
@@ -203,17 +205,26 @@ class Searcher:
         naming_hit = hits[0]
         speech_id = self.speech_named_by_words(question.naming)
         if speech_id is None:
-            if question.inline:
+            # the best passage's speech names nothing where the question is mostly what it asks, or where
+            # a filter chose the passages it could come from (speaker=许长青 named a speech of his)
+            if question.inline or any(options.get(name) for name in ("place", "speaker", "date_from", "date_to")):
                 return first
             speech_id = naming_hit.passage.speech_id
         k = options.get("k", DEFAULT_K)
-        asked_hits = self._search_or_relax(question.asked, **options | {"speech": speech_id,
-                                                                         "k": min(k, NAMED_SPEECH_HITS)}).hits
+        asked = self._search_or_relax(question.asked, **options | {"speech": speech_id,
+                                                                     "k": min(k, NAMED_SPEECH_HITS)})
+        asked_hits = asked.hits
+        if parse_query(question.asked).phrases and not first.phrases_relaxed:
+            # wording quoted in the part asked binds the leading passages as it binds the others
+            asked_hits = ([] if asked.phrases_relaxed else
+                          asked_hits if asked.phrases_held is None else asked_hits[:asked.phrases_held])
         if not asked_hits:
             return first
         leading = [replace(hit, confidence=_at_most(hit.confidence, naming_hit.confidence)) for hit in asked_hits]
-        return replace(first, hits=self._led_by(leading, hits, k), named_speech=speech_id, asked=question.asked,
-                       phrases_held=None)
+        led = self._led_by(leading, hits, k)
+        return replace(first, hits=led, named_speech=speech_id, asked=question.asked,
+                       phrases_held=_holding_prefix(led, leading + hits[:first.phrases_held])
+                       if first.phrases_held is not None and parse_query(question.asked).phrases else None)
 
     def _led_by_listed_parts(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by the passages that hold the parts the question lists its speech by, in the
@@ -223,24 +234,41 @@ class Searcher:
         parts = [held for held in map(self.library.held_wording, listed_parts(query)) if held]
         if len(parts) < 3 or parse_query(query).phrases:
             return first
-        led = self._led_from(self.library.spread_rows(parts), query, first, **options)
-        return led if led is first else replace(led, parts_listed=tuple(parts))
+        spread = self.library.spread_rows(parts)
+        ranked = self.search(query, **options | {"within": spread, "k": min(len(spread), MAX_K)}) if len(spread) else []
+        if not ranked:
+            return first
+        # the best speech's passage for each part, in the order listed: the three best passages overall
+        # missed a part as often as not (two from one section)
+        speech = ranked[0].passage.speech_id
+        leading: list[Hit] = []
+        for part in parts:
+            hit = next((hit for hit in ranked if hit.passage.speech_id == speech and hit not in leading
+                        and part in squash(hit.passage.text)), None)
+            if hit is not None:
+                leading.append(hit)
+        k = options.get("k", DEFAULT_K)
+        return replace(first, hits=self._led_by(leading[:k], first.hits, k), parts_listed=tuple(parts))
 
     def _led_by_speaker(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by passages of the speeches whose speaker the question names (许长青在耕地保护上
-        讲了什么？: a speaker line 市委书记 许长青) that answer it as surely as a first result must (the
-        mode's threshold), where no speaker filter is given: a speaker is a speech's metadata, which no
-        passage's words need hold. A name that is also a word (副市长 高峰; 早晚高峰交通拥堵怎么治理) leads
-        only with what answers the question, and so does the speaker's speech on another subject."""
+        讲了什么？: a speaker line 市委书记 许长青), ranked by the rest of the question, that answer it as surely
+        as a first result must (the mode's threshold; any, where the rest asks nothing but what the speaker
+        said), where no speaker filter is given: a speaker is a speech's metadata, which no passage's words
+        need hold. A name jieba counts as a common word (副市长 高峰; 早晚高峰交通拥堵怎么治理) names no one."""
         if options.get("speaker"):
             return first
-        named = self.library.speakers_named(query)
+        named = {name: speeches for name, speeches in self.library.speakers_named(query).items()
+                 if not is_common_word(name)}
         if not named:
             return first
         rows = np.concatenate([self.library.speech_rows[speech] for speeches in named.values()
                                for speech in speeches])
-        threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold
-        led = self._led_from(rows, query, first, at_least=threshold, **options)
+        # the rest of the question ranks their passages: a name their text holds would lift any of them
+        rest = reduce(lambda text, name: text.replace(name, " "), named, query)
+        asks = set(meaningful_words(rest)) - _SPEAKING_WORDS  # 许长青讲了什么 asks for the speeches themselves
+        threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold if asks else None
+        led = self._led_from(rows, rest, first, at_least=threshold, **options)
         return led if led is first else replace(led, speakers_named=tuple(named))
 
     def _led_from(self, rows: np.ndarray, query: str, first: Answer, *, at_least: float | None = None,
@@ -524,6 +552,12 @@ def _ranked_as_asked(options: dict) -> bool:
 
 def _at_most(confidence: float | None, ceiling: float | None) -> float | None:
     return confidence if confidence is None or ceiling is None else min(confidence, ceiling)
+
+
+def _holding_prefix(hits: list[Hit], holding: list[Hit]) -> int:
+    """How many of ``hits`` come first that are among ``holding`` (by passage)."""
+    ids = {hit.passage.id for hit in holding}
+    return next((rank for rank, hit in enumerate(hits) if hit.passage.id not in ids), len(hits))
 
 
 def mix_vectors(vector: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:

@@ -367,6 +367,14 @@ def test_a_question_that_names_a_speaker_is_led_by_that_speakers_speeches(find_s
     assert find_searcher.answer("赵六关于保交楼说过什么", k=5).hits == find_searcher.search("赵六关于保交楼说过什么", k=5)
 
 
+def test_a_filter_leaves_no_best_passage_to_name_a_speech_by(find_searcher):
+    # speaker=王五 made one of his speeches the "named" one of a question naming another
+    question = "那篇讲平安建设的发言，保交楼怎么说"
+    answer = find_searcher.answer(question, k=5, speaker="王五")
+    assert answer.named_speech is None
+    assert answer.hits == find_searcher.search(question, k=5, speaker="王五")
+
+
 def test_a_named_speakers_passages_lead_only_where_they_answer(find_searcher):
     # 王五 spoke on grain, not on policing: his passages would lead with confidences far below the threshold
     question = "王五对打击电信网络诈骗有什么要求"

@@ -39,3 +39,10 @@ def test_meaningful_words_are_a_questions_words_as_typed_without_stop_words_or_p
     assert meaningful_words("How to bake sourdough bread at home?") == ["bake", "sourdough", "bread", "home"]
     assert meaningful_words("What was Shanghai's GDP in 2023?") == ["Shanghai", "GDP", "2023"]
     assert meaningful_words("如何保障粮食安全？粮食安全") == ["保障", "粮食安全"]
+
+
+def test_a_common_word_is_one_jiebas_dictionary_counts_often():
+    from index.lexical import is_common_word
+
+    # 高峰 (rush hour) and 金山 are words before they are a speaker's name; 许长青 and 王五 are names only
+    assert [is_common_word(word) for word in ("高峰", "金山", "许长青", "王五", "李四")] == [True, True, False, False, False]
