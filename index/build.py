@@ -441,8 +441,13 @@ def build_lock(root: Path, *, wait: float = 0.0, then: str = "build again") -> I
 
 
 def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None = None,
-          budget: int = 512, progress: bool = False, wait: float = 0.0, lock_held: bool = False) -> BuildReport:
+          budget: int = 512, progress: bool = False, wait: float = 0.0, lock_held: bool = False,
+          held: Sequence[Path] = ()) -> BuildReport:
     """Build an index of ``sources`` under ``root`` and make it current.
+
+    Of ``sources``, those no speech comes from are left out of the new index's sources, except those in
+    ``held`` (the sources the index had): a file added first whose text a later-added original now gives
+    (a 副本 skipped as its copy) was dropped silently, and lost once that original was removed.
 
     One build per root at a time (:func:`build_lock`, waiting up to ``wait`` seconds for another, unless
     the caller holds it: ``lock_held``, as `add` does from reading the sources it adds to until it has
@@ -451,7 +456,7 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
     with contextlib.nullcontext() if lock_held else build_lock(Path(root), wait=wait):
         try:
             return _build(sources, Path(root), encoder=encoder, model_spec=model_spec, budget=budget,
-                          progress=progress)
+                          progress=progress, held=held)
         except BaseException:
             # a build that failed (a full disk) or was interrupted leaves no half-written build taking
             # space; the vectors it embedded stay in the cache, which the next build resumes from
@@ -460,15 +465,16 @@ def build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: 
 
 
 def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec: str | None, budget: int,
-           progress: bool) -> BuildReport:
+           progress: bool, held: Sequence[Path]) -> BuildReport:
     started = time.perf_counter()
     sources = distinct_sources([Path(s).resolve() for s in sources])
     speeches, warnings = load_corpus(*sources, progress=progress)
     if not speeches:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
                           + (f" ({'; '.join(warnings)})" if warnings else ""))
-    kept_sources = sources_with_speeches(sources, speeches)
-    barren = [source for source in sources if source not in kept_sources]
+    giving = set(sources_with_speeches(sources, speeches)) | {Path(s).resolve() for s in held}
+    kept_sources = [source for source in sources if source in giving]
+    barren = [source for source in sources if source not in giving]
     warnings += [f"{shown_name(str(source))}: no speech came from it, so it is not kept among the sources the index is rebuilt from"
                  for source in barren]
     count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",

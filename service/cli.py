@@ -354,7 +354,8 @@ def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: 
 
     encoder = load_encoder(manifest.get("model_spec"), index_engine=manifest.get("engine"))
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
-                   budget=manifest.get("budget", 512), progress=not quiet, lock_held=True)
+                   budget=manifest.get("budget", 512), progress=not quiet, lock_held=True,
+                   held=[Path(s) for s in manifest["sources"]])
     _print_build(report, last=last, others_counted=others_counted)
     _publish(source, report, root)
     return report

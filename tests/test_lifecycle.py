@@ -119,6 +119,30 @@ def test_an_updated_copy_of_a_library_file_added_from_elsewhere_keeps_both_apart
     assert sorted(s.source for s in load_searcher(root).speeches) == ["downloads/grain.txt", "grain.txt"]
 
 
+def test_a_file_the_index_held_stays_a_source_when_a_later_original_gives_its_text(tmp_path, capsys):
+    # a 副本 added first, then its original: the copy was dropped from the sources silently, and its text
+    # was lost once the original was removed
+    from index.search import load_searcher
+    from service.cli import main
+
+    corpus, intake, root = tmp_path / "corpus", tmp_path / "intake", tmp_path / "index"
+    corpus.mkdir(), intake.mkdir()
+    (corpus / "base.txt").write_text("守好粮仓\n要压实粮食安全党政同责。\n", encoding="utf-8")
+    text = "做好生态环境工作\n今年以来，全市累计排查黑臭水体问题866个。\n"
+    copy, original = intake / "生态环境 - 副本.txt", intake / "生态环境.txt"
+    copy.write_text(text, encoding="utf-8")
+    original.write_text(text, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(copy), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(original), "-q"]) == 0
+    sources = [Path(s) for s in load_searcher(root).manifest["sources"]]
+    assert copy.resolve() in sources and original.resolve() in sources
+    assert main(["--index", str(root), "remove", str(original), "-q"]) == 0
+    (speech,) = [s for s in load_searcher(root).speeches if s.title == "做好生态环境工作"]
+    assert speech.source == "生态环境 - 副本.txt"
+    capsys.readouterr()
+
+
 def test_add_lists_the_warnings_about_its_files_and_counts_the_librarys_own(tmp_path, capsys):
     from service.cli import main
 
