@@ -112,7 +112,9 @@ def _allow_origins(app: Flask) -> None:
     # without an Origin named the trusted origins to whoever asked.
     exact = [re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in origins]
     CORS(app, resources={API_PATHS: {"origins": exact}}, methods=["GET", "POST"], always_send=False,
-         allow_headers=["Content-Type", "Authorization"], expose_headers=[BUILD_HEADER], vary_header=False)
+         allow_headers=["Content-Type", "Authorization"], vary_header=False,
+         # an add-in saving an export names the file as the server does
+         expose_headers=[BUILD_HEADER, "Content-Disposition"])
 
     @app.after_request
     def vary_by_origin(response):
