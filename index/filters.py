@@ -23,7 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from index.phrase import PhraseIndex
-from index.query import INVISIBLE_MARKS, ParsedQuery, squash
+from index.query import ParsedQuery, squash, visible
 from index.records import Passage, SpeechInfo
 
 
@@ -75,9 +75,9 @@ _CHINESE_NAME = re.compile(r"[\u3400-\u9fff\U00020000-\U0003134f]{2,4}")
 def speaker_names(speaker: str | None) -> list[str]:
     """The Chinese names a speaker line gives: its last part and what brackets in it hold, where that is
     two to four Chinese characters (市委书记 许长青 → 许长青; 副市长 Tom Li（李汤姆） → 李汤姆)."""
-    visible = "".join(char for char in speaker or "" if char not in INVISIBLE_MARKS)
-    parts = _SPEAKER_PARTS.split(visible.strip())
-    candidates = [_BRACKETED.sub("", parts[-1]), *_BRACKETED.findall(visible)]
+    shown = visible(speaker or "")
+    parts = _SPEAKER_PARTS.split(shown.strip())
+    candidates = [_BRACKETED.sub("", parts[-1]), *_BRACKETED.findall(shown)]
     return list(dict.fromkeys(name for name in candidates if _CHINESE_NAME.fullmatch(name)))
 
 

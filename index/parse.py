@@ -158,7 +158,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index.errors import CorpusError
-from index.query import INVISIBLE_MARKS
+from index.query import visible
 from index.records import SPEECH_METADATA, Block, Speech
 from index.simplified import simplified
 from index.word import TABLE_CELL_SEPARATOR, read_docx
@@ -264,7 +264,6 @@ _BAD_LINES_NAMED = 5
 # surrogateescape reads each byte the codec cannot as one of these, which no text holds
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_DROP_INVISIBLE = str.maketrans("", "", INVISIBLE_MARKS)
 
 SIDECAR_SUFFIX = ".meta.json"
 WORD_SUFFIX = ".docx"
@@ -1154,7 +1153,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
         blocks = _blocks(body)
         named = sidecar["speeches"].get(title, {})  # a sidecar names the title as the file prints it
         inferred = title is None
-        title = _visible(_inferred_title(blocks, source) if inferred else title)
+        title = visible(_inferred_title(blocks, source) if inferred else title)
         metadata = {"collection": front[0]} | _collection_occasion(front[0]) if front else {}
         if not inferred and (given_at := _TITLE_OCCASION.search(simplified(title))):
             metadata["occasion"] = _printed(title, given_at, 1)
@@ -1189,13 +1188,7 @@ def _opens_with_series_header(lines: list[_Line]) -> bool:
 def _one_spaced(value: str) -> str:
     """A metadata value spaced the same whatever its source: each run of whitespace (U+3000 included)
     one space, none at the ends, as a byline's 市委书记　张三 is read (市委书记 张三), and no zero-width mark."""
-    return " ".join(_visible(value).split())
-
-
-def _visible(text: str) -> str:
-    """``text`` without the zero-width marks that text copied from the web or Word carries unseen
-    (``INVISIBLE_MARKS``): a title or a value shows, filters and is compared as it reads."""
-    return text.translate(_DROP_INVISIBLE)
+    return " ".join(visible(value).split())
 
 
 def _split_at_named_titles(part: tuple[str | None, list[_Line]],
@@ -1231,15 +1224,13 @@ def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[
 
 def _opens_headed_speech(lines: list[_Line], index: int) -> bool:
     """Whether ``lines[index]`` is a title followed at once by a header block (``_header_end``) that
-    holds a header line and is closed by a ``---`` line, or by an occasion line (``_OCCASION_LINE``)
-    and a speaker line after it among the byline's lines: a speech may quote another's title, where it
-    was given and when (a re-tester's file did), but not who gave it in a line of its own."""
+    holds a header line and is closed by a ``---`` line, or by a byline (``_byline``) that says where the
+    speech was given and who gave it: a speech may quote another's title, where it was given and when (a
+    re-tester's file did), but not who gave it in a line of its own."""
     words = lines[index].words
     if not _looks_like_title(words) or _is_metadata(words) or _HEADER_END.fullmatch(words):
         return False
-    byline = lines[index + 1:index + 1 + _BYLINE_LINES]
-    if byline and _OCCASION_LINE.fullmatch(byline[0].words) and any(
-            _SPEAKER_LINE.fullmatch(line.words) for line in byline[1:]):
+    if {"occasion", "speaker"} <= _byline(lines[index + 1:index + 1 + _BYLINE_LINES])[0].keys():
         return True
     end = _header_end(lines, index + 1)
     return (index + 1 < end < len(lines) and bool(_HEADER_END.fullmatch(lines[end].words))

@@ -213,7 +213,13 @@ def squash(text: str) -> str:
 def _unspaced(text: str) -> str:
     """The text without any whitespace or invisible mark, in its own characters: a parsed phrase as typed,
     which the page and ``ask`` quote back (縫 stays 縫), folded only where it is matched."""
-    return "".join(text.translate(_DROP_INVISIBLE).split())
+    return "".join(visible(text).split())
+
+
+def visible(text: str) -> str:
+    """``text`` without the zero-width marks (``INVISIBLE_MARKS``) that text copied from the web or Word
+    carries unseen: as it reads."""
+    return text.translate(_DROP_INVISIBLE)
 
 
 def is_ignored_in_phrases(char: str) -> bool:

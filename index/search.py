@@ -195,11 +195,11 @@ class Searcher:
         """
         first = self._search_or_relax(query, **options)
         hits = first.hits
-        question = named_speech_question(query)
         if not hits or not _ranked_as_asked(options):
             return first
         if options.get("speech"):  # the speech the question names would override it
             return first
+        question = named_speech_question(query)
         if question is None:
             return self._led_by_speaker(query, self._led_by_listed_parts(query, first, **options), **options)
         naming_hit = hits[0]
@@ -214,7 +214,8 @@ class Searcher:
         asked = self._search_or_relax(question.asked, **options | {"speech": speech_id,
                                                                      "k": min(k, NAMED_SPEECH_HITS)})
         asked_hits = asked.hits
-        if parse_query(question.asked).phrases and not first.phrases_relaxed:
+        asks_quoted = bool(parse_query(question.asked).phrases)
+        if asks_quoted and not first.phrases_relaxed:
             # wording quoted in the part asked binds the leading passages as it binds the others
             asked_hits = ([] if asked.phrases_relaxed else
                           asked_hits if asked.phrases_held is None else asked_hits[:asked.phrases_held])
@@ -224,7 +225,7 @@ class Searcher:
         led = self._led_by(leading, hits, k)
         return replace(first, hits=led, named_speech=speech_id, asked=question.asked,
                        phrases_held=_holding_prefix(led, leading + hits[:first.phrases_held])
-                       if first.phrases_held is not None and parse_query(question.asked).phrases else None)
+                       if first.phrases_held is not None and asks_quoted else None)
 
     def _led_by_listed_parts(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by the passages that hold the parts the question lists its speech by, in the
