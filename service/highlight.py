@@ -242,8 +242,12 @@ def sentence_evidence(text: str, terms: Sequence[str], hint: Sequence[int] | Non
 def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tuple[int, int]],
               hint: Sequence[int] | None, sentence_scores: Sequence[float] | None) -> list[float]:
     dense = [0.0] * len(spans)
+    openers = _openers(text)
     if sentence_scores is not None and len(sentence_scores) == len(spans) and spans:
-        low, high = min(sentence_scores), max(sentence_scores)
+        # rescaled among the sentences that can win: a heading's cosine as the top would press the
+        # passage's one real sentence towards nothing
+        saying = [score for score, opener in zip(sentence_scores, openers) if not opener] or sentence_scores
+        low, high = min(saying), max(saying)
         dense = [(score - low) / (high - low) if high > low else 0.0 for score in sentence_scores]
     elif hint is not None:
         h_start, h_end = hint
@@ -254,16 +258,17 @@ def _evidence(text: str, spans: Sequence[tuple[int, int]], overlaps: Sequence[tu
     # a heading or point opener gets no evidence at all: its words are the passage's topic, and as the
     # bold sentence (or the one sentence cited) it answered 下一步工作怎么安排 with 二、下一步安排
     return [0.0 if opener else value + LEXICAL_WEIGHT * (distinct / present if present else 0.0)
-            for value, (distinct, _), opener in zip(dense, overlaps, _openers(text))]
+            for value, (distinct, _), opener in zip(dense, overlaps, openers)]
 
 
 def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = None,
                   sentence_scores: Sequence[float] | None = None, verbatim: Sequence[str] = ()) -> dict:
     """The sentence of ``text`` that best answers the query, as ``{"text", "start", "end"}``.
 
-    Most evidence (``sentence_evidence``) wins; a tie goes to the sentence with more characters
-    marked, then to one that is no heading or point opener (a similar passage's nearest sentence may
-    be its heading, which gets no evidence, leaving every sentence at none), then to the earliest.
+    Most evidence (``sentence_evidence``) wins; a tie goes to a sentence that is no heading or point
+    opener (a heading gets no evidence, and where the passage's one other sentence was its dense
+    minimum, 一、压实安全生产责任 won on the characters the query marked in it), then to the one with
+    more characters marked, then to the earliest.
     eval/best_sentence.py measures the choice. When some sentence
     holds wording the query quoted (``verbatim``: its phrases' pieces), the choice is among those:
     a verbatim check shows where the wording is, however close another sentence's meaning.
@@ -279,7 +284,7 @@ def best_sentence(text: str, terms: Sequence[str], hint: Sequence[int] | None = 
     if any(holding):
         evidence = [value if held else float("-inf") for value, held in zip(evidence, holding)]
     saying = [not opener for opener in _openers(text)]
-    *_, earliest = max(zip(evidence, covered, saying, range(0, -len(spans), -1)))
+    *_, earliest = max(zip(evidence, saying, covered, range(0, -len(spans), -1)))
     start, end = spans[-earliest]
     return {"text": text[start:end], "start": start, "end": end}
 

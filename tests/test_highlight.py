@@ -22,8 +22,8 @@ def test_evidence_adds_half_the_lexical_share_to_the_rescaled_cosine():
     # the heading 一、粮食安全 gets none: its words are the passage's topic, not an answer to quote
     assert sentence_evidence(TEXT, TERMS) == [0.0, 0.5, 1 / 6, 1 / 6, 0.0]
     assert sentence_evidence(TEXT, TERMS, sentence_scores=COSINES) == [0.0, 1.5, 0.25 + 1 / 6, 0.75 + 1 / 6, 0.0]
-    # nor dense evidence, however close it is
-    assert sentence_evidence(TEXT, [], sentence_scores=(1.0, 0.5, 0.25, 0.75, 0.0)) == [0.0, 0.5, 0.25, 0.75, 0.0]
+    # nor dense evidence, however close it is; the others' cosines are rescaled among themselves
+    assert sentence_evidence(TEXT, [], sentence_scores=(1.0, 0.5, 0.25, 1.0, 0.0)) == [0.0, 0.5, 0.25, 1.0, 0.0]
 
 
 def test_dense_evidence_outweighs_a_shared_term():
@@ -55,8 +55,9 @@ def test_a_long_heading_line_gets_no_dense_evidence_either():
     text = ("二、全力以赴保安全，为加快建设面向东盟开放合作的国际化大都市提供坚强保障\n"
             "运用保交楼专项借款等方式解决房地产问题。一是坚决维护政治安全，坚持把维护国家政治安全摆在首位，严密防范渗透破坏活动。")
     assert split_sentences(text) == ((0, 36), (37, 57), (57, 95))
-    assert sentence_evidence(text, [], sentence_scores=(1.0, 0.5, 0.0)) == [0.0, 0.5, 0.0]
-    assert sentence_evidence(text, [], sentence_scores=(0.0, 0.5, 1.0)) == [0.0, 0.5, 1.0]
+    # rescaled among the two sentences that can win, the heading's top cosine left out
+    assert sentence_evidence(text, [], sentence_scores=(1.0, 0.5, 0.0)) == [0.0, 1.0, 0.0]
+    assert sentence_evidence(text, [], sentence_scores=(0.0, 0.5, 1.0)) == [0.0, 0.0, 1.0]
     assert best_sentence(text, [], sentence_scores=(1.0, 0.5, 0.0))["start"] == 37
 
 
@@ -107,6 +108,15 @@ def test_with_no_evidence_for_any_sentence_the_best_is_no_heading():
     # then has none, and the heading, being first, was bolded as "the closest wording"
     text = "二、维护社会稳定加强民族团结。要坚持和发展新时代“枫桥经验”，把矛盾纠纷化解在基层。"
     assert best_sentence(text, [], hint=[0, 15])["text"] == "要坚持和发展新时代“枫桥经验”，把矛盾纠纷化解在基层。"
+
+
+def test_a_heading_the_query_marks_does_not_beat_the_passages_one_sentence():
+    # the sentence's cosine is below the heading's, and only the heading holds the query's words:
+    # both have no evidence, and the heading had won the tie on its marked characters
+    text = "一、压实安全生产责任\n要认真落实“党政同责、一岗双责、齐抓共管、失职追责”，坚决遏制重特大事故发生。"
+    terms = ["安全生产", "责任", "压实"]
+    assert sentence_evidence(text, terms, sentence_scores=(0.9, 0.8)) == [0.0, 0.0]
+    assert best_sentence(text, terms, sentence_scores=(0.9, 0.8))["start"] == 11
 
 
 def test_a_quoted_pattern_marks_its_pieces_where_they_follow_one_another_not_every_occurrence():
