@@ -91,10 +91,12 @@ class ParsedQuery:
 
     def written(self) -> str:
         """Query text that parses back to this query: its free text, then its phrases, exclusions and
-        title filters (quoted where a bare word would not parse back whole)."""
+        title filters (quoted where a bare word would not parse back whole). Free text made here rather
+        than parsed (a phrase's words put back, a name taken out) is written as plain words too
+        (``plain_words``)."""
         def term(value: str) -> str:
             return value if value.isalnum() else _requoted(value)
-        return " ".join([part for part in (self.text, *map(_requoted, self.phrases)) if part]
+        return " ".join([part for part in (plain_words(self.text), *map(_requoted, self.phrases)) if part]
                         + [f"-{term(value)}" for value in self.excluded]
                         + [f"title:{term(value)}" for value in self.titles]
                         + [f"-title:{term(value)}" for value in self.excluded_titles])
@@ -268,6 +270,15 @@ def _closing_quote(query: str, opening: int) -> int | None:
         elif char in opened_inside:
             opened_inside[char] += 1
     return mixed
+
+
+def plain_words(text: str) -> str:
+    """``text`` with each of its words written so that it parses as a word: a leading ``-`` would exclude
+    it and a leading ``title:`` filter by it (“-粮食” 安全, searched without its quotes, had excluded
+    粮食), so the dashes are dropped and the field's colon spaced off; a lone ``-`` is a word already."""
+    words = (word if word == "-" else word.lstrip("-") for word in text.split())
+    return " ".join(_FIELD.sub(lambda field: field.group()[:-1] + " ", word, count=1) if _FIELD.match(word)
+                    else word for word in words if word)
 
 
 def _requoted(term: str) -> str:

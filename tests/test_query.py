@@ -160,6 +160,9 @@ def test_a_quoted_list_counts_as_its_items(phrases, items):
     ('“保交楼” 楼盘 -「坚持"房住不炒"」 title:「学习“两个确立”」', "保交楼 楼盘",
      '保交楼 楼盘 -“坚持"房住不炒"” title:"学习“两个确立”"'),
     ("如何保障粮食安全", "如何保障粮食安全", None),
+    # wording that reads as syntax once its quotes are gone stays words: it had excluded 粮食, filtered by 安全
+    ("“-粮食” 安全", "-粮食 安全", "粮食 安全"),
+    ('"title:安全" 粮食', "title:安全 粮食", "title 安全 粮食"),
 ])
 def test_a_question_without_its_quotes_keeps_the_words_in_place_and_the_filters(query, unquoted, relaxed):
     parsed = parse_query(query)
@@ -271,6 +274,12 @@ def test_a_relaxed_query_keeps_each_filter_and_quotes_nothing(marker, term):
         return
     again = parse_query(parsed.without_phrases())
     assert (again.phrases, again.excluded, again.titles) == ((), parsed.excluded, parsed.titles)
+
+
+@given(st.text(alphabet=st.sampled_from(list("-:：标题title 粮食\t")), max_size=40))
+def test_free_text_made_outside_the_parser_is_written_as_words_alone(text):
+    again = parse_query(ParsedQuery(text=text).written())
+    assert (again.phrases, again.excluded, again.titles, again.excluded_titles) == ((), (), (), ())
 
 
 @given(st.text(max_size=60))
