@@ -259,17 +259,20 @@ class Searcher:
         need hold. A name jieba counts as a common word (副市长 高峰; 早晚高峰交通拥堵怎么治理) names no one."""
         if options.get("speaker"):
             return first
-        named = {name: speeches for name, speeches in self.library.speakers_named(query).items()
+        parsed = parse_query(query)  # a name quoted is wording to find, a name excluded names no one
+        named = {name: speeches for name, speeches in self.library.speakers_named(parsed.text).items()
                  if not is_common_word(name)}
         if not named:
             return first
         rows = np.concatenate([self.library.speech_rows[speech] for speeches in named.values()
                                for speech in speeches])
         # the rest of the question ranks their passages: a name their text holds would lift any of them
-        rest = reduce(lambda text, name: text.replace(name, " "), named, query)
+        rest = reduce(lambda text, name: text.replace(name, " "), named, parsed.text)
         asks = set(meaningful_words(rest)) - _SPEAKING_WORDS  # 许长青讲了什么 asks for the speeches themselves
         threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold if asks else None
-        led = self._led_from(rows, rest, first, at_least=threshold, **options)
+        # a question of names alone is ranked by them, there being nothing else to rank by
+        ranked_by = replace(parsed, text=rest).written() if rest.strip() or parsed.phrases else query
+        led = self._led_from(rows, ranked_by, first, at_least=threshold, **options)
         return led if led is first else replace(led, speakers_named=tuple(named))
 
     def _led_from(self, rows: np.ndarray, query: str, first: Answer, *, at_least: float | None = None,

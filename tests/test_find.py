@@ -367,6 +367,18 @@ def test_a_question_that_names_a_speaker_is_led_by_that_speakers_speeches(find_s
     assert find_searcher.answer("赵六关于保交楼说过什么", k=5).hits == find_searcher.search("赵六关于保交楼说过什么", k=5)
 
 
+def test_a_question_of_names_alone_is_led_by_their_speeches_and_a_quoted_or_excluded_name_names_no_one(
+        find_searcher, ids):
+    # the names taken out left nothing to rank by: 王五 alone, or with 张三, answered 400 "q must be a
+    # non-empty question"; “王五” 保交楼 left “ ” 保交楼, an empty phrase
+    alone = find_searcher.answer("王五", k=3)
+    grain = find_searcher.passage(ids[C_LAND]).speech_id
+    assert (alone.hits[0].passage.speech_id, alone.speakers_named) == (grain, ("王五",))
+    assert set(find_searcher.answer("王五 张三", k=3).speakers_named) == {"王五", "张三"}
+    assert find_searcher.answer("“王五” 保交楼", k=3).speakers_named == ()
+    assert find_searcher.answer("保交楼 -王五", k=3).speakers_named == ()
+
+
 def test_a_filter_leaves_no_best_passage_to_name_a_speech_by(find_searcher):
     # speaker=王五 made one of his speeches the "named" one of a question naming another
     question = "那篇讲平安建设的发言，保交楼怎么说"
