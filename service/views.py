@@ -298,7 +298,7 @@ def _field_message(exc: BadQuery, query: str) -> str:
     if exc.field in ("group", "sort"):
         return "分组或排序的选项不对，请在表单中重新选择。"
     if exc.field == "q":
-        if query:
+        if len(query) > MAX_QUERY_CHARS:
             return f"问题太长了：最多 {MAX_QUERY_CHARS} 个字符（现在是 {len(query)} 个）。"
         return "请输入一个问题（中文或英文均可），例如：如何保障粮食安全？"
     if exc.field == "k":
