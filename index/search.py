@@ -249,7 +249,11 @@ class Searcher:
             if hit is not None:
                 leading.append(hit)
         k = options.get("k", DEFAULT_K)
-        return replace(first, hits=self._led_by(leading[:k], first.hits, k), parts_listed=tuple(parts))
+        # each leading passage answers "which speech" as well as the best of them: they are one speech's
+        # (the first part's passage, ranked low on its own, had read 相关性较弱 and answered false)
+        surest = max((hit.confidence for hit in leading if hit.confidence is not None), default=None)
+        leading = [replace(hit, confidence=surest) if surest is not None else hit for hit in leading[:k]]
+        return replace(first, hits=self._led_by(leading, first.hits, k), parts_listed=tuple(parts))
 
     def _led_by_speaker(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by passages of the speeches whose speaker the question names (许长青在耕地保护上
@@ -623,7 +627,9 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     results open with that speech's passages for the part it ``asked`` (``Searcher.answer``), else null;
     ``speakers_named`` and ``parts_listed`` list the speakers the question names and the parts it lists
     its speech by when the results open with their passages, else are empty.
-    ``matched`` is ``Searcher.matched``'s count for a query of quoted wording and filters alone, else null.
+    ``matched`` is ``Searcher.matched``'s count for a query of quoted wording and filters alone, else null;
+    for such a query (a verbatim check, which no confidence judges) ``answered`` is whether any passage
+    holds the wording: "xx" (44 passages) had answered false and “两个确立” (12) true.
 
     ``filters`` are ``Searcher.search``'s (group, date_from, date_to, place, speaker, sort).
     ``keep``, a list, receives the hits themselves (the API weighs their sentence scores).
@@ -635,7 +641,8 @@ def search_payload(searcher: Searcher, query: str, *, k: int = DEFAULT_K, mode: 
     matched = searcher.matched(query, speech=speech, **filters)
     took_ms = (time.perf_counter() - started) * 1000
     return {"query": query.strip(), "mode": mode, "speech": speech or None, "took_ms": round(took_ms, 2),
-            "answered": searcher.answered(answer.hits, mode), "phrases_relaxed": answer.phrases_relaxed,
+            "answered": searcher.answered(answer.hits, mode) if matched is None else matched > 0,
+            "phrases_relaxed": answer.phrases_relaxed,
             "phrases_spread": answer.phrases_spread, "phrases_held": answer.phrases_held,
             "named_speech": named_speech_of(searcher, answer), "speakers_named": list(answer.speakers_named),
             "parts_listed": list(answer.parts_listed), "matched": matched,

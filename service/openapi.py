@@ -104,7 +104,8 @@ SCHEMAS = {
         "took_ms": {"type": "number"},
         "answered": {"type": "boolean", "description": "false when the top result's confidence is under the "
                                                       "threshold chosen on the tuning set (or nothing was found): "
-                                                      "the speeches probably do not answer this"},
+                                                      "the speeches probably do not answer this; for a verbatim "
+                                                      "check (matched a count) whether any passage holds the wording"},
         "phrases_relaxed": {"type": "boolean", "description": "true when no passage held the question's quoted "
                                                              "wording and the results rank the question without "
                                                              "its quotes; a query of phrases alone never relaxes"},

@@ -131,6 +131,10 @@ def test_payload_shape_is_the_api_contract(searcher):
     assert (payload["named_speech"], payload["speakers_named"], payload["parts_listed"]) == (None, [], [])
     assert payload["matched"] is None  # words to rank: nothing counts as matched
     assert payload["query"] == "粮食安全"
+    # a verbatim check is answered where the wording is held, whatever its passages' confidences
+    for wording, held in (('"xx"', True), ('"两个确立"', True), ('"不在这里的话"', False)):
+        checked = search_payload(searcher, wording, k=2)
+        assert (checked["answered"], checked["matched"] > 0) == (held, held)
     result = payload["results"][0]
     assert set(result) == {"rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "start", "end",
                            "best_span", "duplicates", "duplicate_count"}
@@ -214,6 +218,9 @@ def test_a_question_that_tells_its_speech_by_its_listed_parts_is_led_by_them(sea
     leading = list(itertools.takewhile(lambda hit: hit.passage.speech_id == speech, answer.hits))
     assert all(any(part in hit.passage.text for hit in leading) for part in parts)
     assert not any(hit.passage.speech_id == speech for hit in searcher.search(question, k=NAMED_SPEECH_HITS))
+    # each answers "which speech" as surely as the best of them: the first part's own confidence read 相关性较弱
+    assert len({hit.confidence for hit in leading}) == 1
+    assert searcher.answered(answer.hits, "hybrid")
     # parts no one speech holds together lead nothing
     unheld = "哪篇发言分成根本原则、风马牛、不相及三块来讲？"
     assert searcher.answer(unheld, k=5).hits == searcher.search(unheld, k=5)
