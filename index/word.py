@@ -31,6 +31,7 @@ TABLE_CELL_SEPARATOR = " | "
 # some twenty million characters, far past any compilation; a file of half a megabyte that unpacks to
 # 289 MB (one character a hundred million times) held a build for minutes and 1.2 GB of memory.
 MAX_DOCX_UNPACKED = 128 * 1024 * 1024
+_SAVE_AGAIN = "open and save it again in Word, or save it as UTF-8 text"
 _WORDPROCESSING = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _PLACEHOLDER = re.compile(r"%([1-9])")
 # Word starts a level at 0 to 0x7FFF ([MS-DOC] LVLF.iStartAt), yet w:start may be any xsd:integer: a
@@ -254,15 +255,21 @@ def read_docx(data: bytes, source: str) -> str:
                               "a Word document of speeches stays far below — split it, or save it as UTF-8 text")
         document = Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):  # SyntaxError: lxml's XMLSyntaxError
-        raise CorpusError(f"{source}: not a readable Word .docx file — open and save it again in Word, "
-                          "or save it as UTF-8 text") from None
+        raise CorpusError(f"{source}: not a readable Word .docx file — {_SAVE_AGAIN}") from None
+    # python-docx takes any well-formed XML for a part: a w:document without its w:body, or a part with
+    # another root altogether, opens, and fails only where it is read, past the errors above
+    body = document.element.find(_w("body"))
+    if body is None:
+        raise CorpusError(f"{source}: not a readable Word .docx file (no document body) — {_SAVE_AGAIN}")
+    if document.styles.element.tag != _w("styles"):
+        raise CorpusError(f"{source}: not a readable Word .docx file (no style definitions) — {_SAVE_AGAIN}")
     numbers = ListNumbers(document)
 
     def styles(style_id):
         return document.part.get_style(style_id, WD_STYLE_TYPE.PARAGRAPH)
 
     lines: list[str] = []
-    for block in body_blocks(document.element.body):
+    for block in body_blocks(body):
         if block.tag == _w("tbl"):
             lines += _row_lines(block)
             continue

@@ -211,3 +211,25 @@ def test_a_docx_that_unpacks_past_the_limit_is_skipped_and_named(tmp_path):
         " MB, past the 128 MB a Word document of speeches stays far below — split it, or save it as UTF-8 text "
         "(skipped)")
 
+
+@pytest.mark.parametrize("part, xml, reason", [
+    ("word/document.xml", f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w="{W}"/>',
+     "no document body"),
+    ("word/document.xml", "<html><body><p>守好城市防汛底线</p></body></html>", "no document body"),
+    ("word/styles.xml", "<html><body/></html>", "no style definitions"),
+], ids=["w:document without w:body", "no w:document", "no w:styles"])
+def test_a_docx_with_a_part_that_is_no_word_xml_is_skipped_and_named(tmp_path, part, xml, reason):
+    # well-formed XML, so python-docx opens the file; the build must still go on without it
+    from docx import Document
+
+    document = Document()
+    document.add_paragraph("守好城市防汛底线")
+    document.add_paragraph("一是完善排水管网。")
+    document.save(tmp_path / "b_good.docx")
+    with zipfile.ZipFile(tmp_path / "b_good.docx") as good, zipfile.ZipFile(tmp_path / "a_broken.docx", "w") as bad:
+        for member in good.infolist():
+            bad.writestr(member, xml if member.filename == part else good.read(member))
+    speeches, warnings = load_corpus(tmp_path)
+    assert [(speech.source, speech.title) for speech in speeches] == [("b_good.docx", "守好城市防汛底线")]
+    assert warnings == [f"a_broken.docx: not a readable Word .docx file ({reason}) — open and save it again in Word, "
+                        "or save it as UTF-8 text (skipped)"]
