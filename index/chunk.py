@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from index.parse import stops_mid_sentence
+from index.parse import is_blank, stops_mid_sentence
 from index.records import Block, Passage, Speech
 
 CHUNKER_VERSION = "sections-2"
@@ -44,13 +44,14 @@ _MAX_CHARS_PER_TOKEN = 64
 
 
 def _ends(text: str, pattern: re.Pattern, start: int, end: int) -> list[tuple[int, int]]:
-    """Cut text[start:end] after each match of pattern; the pieces, trimmed of whitespace, in order."""
+    """Cut text[start:end] after each match of pattern; the pieces that are not blank (``is_blank``),
+    trimmed of whitespace, in order."""
     cuts = [start] + [m.end() for m in pattern.finditer(text, start, end) if m.end() < end] + [end]
     spans = []
     for a, b in zip(cuts, cuts[1:]):
         piece = text[a:b]
         stripped = piece.strip()
-        if stripped:
+        if not is_blank(stripped):
             a += len(piece) - len(piece.lstrip())
             spans.append((a, a + len(stripped)))
     return spans

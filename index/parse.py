@@ -8,7 +8,8 @@ above) when that is at most one byte in 1,000 — a copy cut mid-character, a st
 saved in another encoding — with a U+FFFD for each sequence it cannot read (a stray byte each), and ``load_corpus`` names the
 encoding, the count and the first lines holding them in a warning; a file further off is refused, naming the
 closest reading's first bad line. CRLF/CR become LF, each line loses its surrounding whitespace
-(U+3000 indentation included) and blank lines are dropped.
+(U+3000 indentation included) and blank lines are dropped, a line that holds only zero-width marks
+(U+200B–U+200D, U+2060, U+FEFF; below) among them.
 A Word document's body (index/word.py: each paragraph, and each table row, a line, in
 reading order, list numbers as Word shows them) is brought to the same form. ``read_corpus_file``
 gives the text every offset refers to: the canonical text less each line that holds only an
@@ -475,9 +476,15 @@ def _gb2312_share(text: str) -> float:
     return common / len(wide) if wide else 1.0
 
 
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace and the zero-width marks (``visible``) that a line
+    pasted from the web or Word may hold alone."""
+    return not visible(text).strip()
+
+
 def _canonical(text: str) -> str:
     lines = (line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    return "\n".join(line for line in lines if line)
+    return "\n".join(line for line in lines if not is_blank(line))
 
 
 def read_corpus_file(data: bytes, source: str) -> str:
@@ -627,7 +634,8 @@ def _in_path_order(found: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
 
 
 def _lines(text: str) -> Iterator[_Line]:
-    """Non-empty trimmed line segments with their offsets; paid-content markers cut lines apart."""
+    """Trimmed line segments that are not blank (``is_blank``), with their offsets; paid-content markers
+    cut lines apart."""
     offset = 0
     for raw in text.split("\n"):
         cuts = [0]
@@ -637,7 +645,7 @@ def _lines(text: str) -> Iterator[_Line]:
         for a, b in zip(cuts[::2], cuts[1::2]):
             segment = raw[a:b]
             stripped = segment.strip()
-            if stripped:
+            if not is_blank(stripped):
                 lead = len(segment) - len(segment.lstrip())
                 start = offset + a + lead
                 yield _Line(start, start + len(stripped), stripped, simplified(stripped))

@@ -231,3 +231,15 @@ def test_a_sentence_wrapped_across_lines_is_one_sentence_and_a_label_ends_its_li
     assert [text[a:b] for a, b in sentence_spans(text)] == [
         "一、深刻领会总体国家安全观丰富内涵始终沿着指引的方向笃定前行",
         "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。", "下一句。", "短行", "末行。"]
+
+
+def test_zero_width_marks_alone_are_no_sentence_and_no_passage(count):
+    from index.chunk import sentence_spans
+
+    # a line of them, or the marks after a paragraph's last sentence, show nothing: no vector, nothing to underline
+    text = "一、总体要求\n\u200b\n保障粮食安全是头等大事。\n要落实党政同责。\u200b\ufeff"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["一、总体要求", "保障粮食安全是头等大事。", "要落实党政同责。"]
+    said = [f"第{n}项工作要抓紧落实，确保在{n}月底前取得实效。" for n in range(1, 31)]
+    (speech,) = parse_text("讲话\n" + "".join(said) + "\u200b\ufeff", "long.txt")
+    passages = chunk(speech, count_tokens=count, budget=40)  # two sentences a passage; the marks alone made a sixteenth
+    assert [p.text for p in passages] == [a + b for a, b in zip(said[::2], said[1::2])]

@@ -1284,6 +1284,22 @@ def test_zero_width_marks_are_no_part_of_a_title_or_a_value_and_the_text_keeps_t
     assert [b.text for b in speech.blocks] == ["全\u200b县接待游客三十六万人次。"]
 
 
+@pytest.mark.parametrize("blank, read", [
+    ("\u200b", "守好粮仓\n一、总体要求\n要压实责任。"),
+    ("\ufeff", "守好粮仓\n一、总体要求\n要压实责任。"),
+    (" \u200c\u200d\u3000\u2060 ", "守好粮仓\n一、总体要求\n要压实责任。"),
+    # the marker keeps its line in the text; the zero-width mark it cuts off is no line of its own
+    ("##paidbegin##\u200b", "守好粮仓\n一、总体要求\n##paidbegin##\u200b\n要压实责任。"),
+], ids=["zero-width space", "BOM", "marks among whitespace", "after a paid-content marker"])
+def test_a_line_of_nothing_but_zero_width_marks_is_a_blank_line(blank, read):
+    # text pasted from web pages and Word holds such lines: a reader sees an empty line, not a paragraph
+    text = f"守好粮仓\n一、总体要求\n{blank}\n要压实责任。\n"
+    assert read_corpus_file(text.encode(), "z.txt") == read
+    for given in (text, read):
+        (speech,) = parse_text(given, "z.txt")
+        assert [b.text for b in speech.blocks] == ["一、总体要求", "要压实责任。"]
+
+
 def test_a_paragraph_wrapped_across_lines_is_one_block_again():
     wrapped = "要坚持把维护国家政治安全摆在首位，严密防范\n和坚决打击各种渗透颠覆破坏活动。\n同志们：\n短的一行\n下一段。\n"
     (speech,) = parse_text("守好粮仓\n一、总体要求\n" + wrapped, "w.txt")
