@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
 from index.bilingual import has_chinese
-from index.errors import BadQuery, IndexUnavailable, QuerySyntaxError, SpeechQAError, StoreUnavailable, UnknownId
+from index.errors import BadQuery, QuerySyntaxError, StoreUnavailable, UnknownId
 from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, MAX_QUERY_PARTS, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
@@ -23,7 +23,7 @@ from service.api import annotate, export_response, marking, query_terms, quoted_
 from service.explain import FILTER_LABELS, EmptyAnswer
 from service.export import (EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, chinese_date, citation_text,
                             quote_of, shown_title)
-from service.state import LOAD_ERRORS, holder, loaded, served
+from service.state import loaded, served
 
 bp = Blueprint("views", __name__)
 # the page writes dates as its citations and exports do: 2023年4月15日
@@ -368,11 +368,9 @@ def _check(searcher) -> SearchRequest:
 @bp.get("/")
 def index():
     """The search page; with ``q`` it is also the (shareable) results page."""
-    searcher = loaded()
+    searcher = served()
     context = _form_defaults() | {"form": _form(), "results": None, "message": None, "took_ms": None,
                                   "no_answer": None, "matched": None, "emptied_by": []}
-    if searcher is None:
-        return _unavailable(context, holder().error)
     if "q" not in request.args:
         return render_template("index.html", **context)
     started = time.perf_counter()
@@ -508,13 +506,6 @@ def _is_plain_wording(parsed: ParsedQuery) -> bool:
             and has_chinese(parsed.text)
             and len(parsed.text) <= MAX_EXACT_WORDING_CHARS and bool(_PLAIN_WORDING.fullmatch(parsed.text))
             and bool(meaningful_words(parsed.text)))
-
-
-def _unavailable(context: dict, error: SpeechQAError | None):
-    status = 503
-    message = str(error) if error is not None else "no index loaded — run `speechqa build`"
-    code = error.code if isinstance(error, (*LOAD_ERRORS, IndexUnavailable)) else "index_unavailable"
-    return error_page(status, code, message)
 
 
 @bp.get("/passages/<passage_id>")

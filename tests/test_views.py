@@ -9,8 +9,10 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from index.errors import StoreUnavailable
 from index.request import MAX_K, MAX_QUERY_CHARS
 from service import create_app
+import service.state as service_state
 from tests.conftest import MARKUP_TITLE
 
 
@@ -282,6 +284,23 @@ def test_without_an_index_pages_say_what_to_run(tmp_path, path):
     html = page(client.get(path), 503)
     assert "索引尚未就绪" in html and "speechqa build" in html
     assert str(tmp_path) not in html, "a reader is not shown the server's paths"
+
+
+@pytest.mark.parametrize("path", ["/", "/?q=粮食", "/speeches"])
+def test_milvus_away_with_nothing_served_is_the_store_page_on_every_page(tmp_path, monkeypatch, path):
+    # a reload that found Milvus away while no build was served leaves the holder its StoreUnavailable
+    # (service/state.py): the search page said to build the index, where the others said to wait for Milvus
+    def milvus_away(*args, **kwargs):
+        raise StoreUnavailable("Milvus at http://milvus.invalid:19530 is unreachable or did not answer within 5 s")
+
+    app = create_app({"TESTING": True, "INDEX": str(tmp_path / "nothing"), "RELOAD_INTERVAL": 0, "RELOAD_TOKEN": "t"})
+    monkeypatch.setattr(service_state, "load_searcher", milvus_away)
+    refused = app.test_client().post("/api/admin/reload", headers={"Authorization": "Bearer t"})
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (503, "store_unavailable")
+    html = page(app.test_client().get(path), 503)
+    assert "<h1>索引存储暂时连不上 <small>503</small></h1>" in html
+    assert "暂时不能检索：服务器连不上存放索引的 Milvus。" in html and "不需要重建索引" in html
+    assert "speechqa build" not in html and "milvus.invalid" not in html
 
 
 def test_genuine_bug_is_a_friendly_500(client, searcher, monkeypatch):
