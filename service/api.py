@@ -30,7 +30,6 @@ from index.search import results_of, search_payload
 import service.highlight as hl
 from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
                             quote_of)
-from service.errors import error_response
 from service.openapi import BUILD_HEADER, build_spec
 from service.state import WATCHER, build_id_of, holder, loaded, served, source, store_of
 
@@ -348,16 +347,19 @@ def admin_reload():
 
 
 def _reload(index_holder):
-    """Reload and answer the swap, or 409 while the watcher's reload outlasts RELOAD_WAIT_SECONDS, or 503."""
+    """Reload and answer the swap; ReloadInProgress while the watcher's reload outlasts RELOAD_WAIT_SECONDS,
+    else the load's own error, its message saying which build still serves."""
     started = time.perf_counter()
     try:
         previous, build_id = index_holder.reload(source(), model=current_app.config["MODEL"], wait=RELOAD_WAIT_SECONDS)
-    except ReloadInProgress as exc:
-        return error_response(409, exc.code, str(exc))
+    except ReloadInProgress:
+        raise  # nothing was tried, so there is no build to note
     except SpeechQAError as exc:
         serving = build_id_of(index_holder.searcher)
         note = f"still serving build {serving}" if serving else "no index is being served"
-        return error_response(503, exc.code, f"reload refused, {note}: {exc}")
+        # a new one of the same type, so errors.py answers its code at its status: the holder keeps this one
+        # as the error it serves while no build loads, and must not serve it with this note
+        raise type(exc)(f"reload refused, {note}: {exc}") from exc
     return jsonify({"status": "reloaded", "build_id": build_id, "previous_build_id": previous,
                     "took_ms": round((time.perf_counter() - started) * 1000, 2)})
 

@@ -166,6 +166,19 @@ def test_a_corrupt_build_is_refused_once_and_the_old_one_keeps_serving(setup, ma
     assert served_build(client) == setup["first"] and health(client)["status"] == "ok"
 
 
+def test_a_refused_admin_reload_with_nothing_served_says_so(setup, make_app):
+    (setup["root"] / lifecycle.CURRENT).unlink()
+    client = make_app(setup["root"], RELOAD_INTERVAL=0, RELOAD_TOKEN=TOKEN).test_client()
+    response = client.post("/api/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 503
+    assert response.get_json() == {"error": {
+        "code": "index_not_built",
+        "message": f"reload refused, no index is being served: no index at {setup['root']} — run `speechqa build`"}}
+    # the note is the reload's: a search goes on answering the error the server holds, as before the reload
+    assert client.get("/api/search", query_string={"q": "粮食"}).get_json()["error"]["message"] == (
+        f"no index at {setup['root']} — run `speechqa build`")
+
+
 def test_rollback_from_the_command_line_is_picked_up(setup, make_app, encoder, capsys):
     second = build([setup["corpus"]], setup["root"], encoder=encoder)
     client = make_app(setup["root"], RELOAD_INTERVAL=0.05).test_client()
