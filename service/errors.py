@@ -26,7 +26,8 @@ STATUS: tuple[tuple[type[SpeechQAError], int], ...] = (
     (StoreUnavailable, 503),
     (IndexCorrupt, 503),
     (ModelMismatch, 503),
-    # a server whose first load failed for want of its model or engine answers with that error until a reload
+    # after a reload that failed for want of its model or engine while no build was served, until one loads; at
+    # start the same errors stop `serve` with one line and exit 2 (they are not state.LOAD_ERRORS)
     (ModelUnavailable, 503),
     (EngineUnavailable, 503),
 )
