@@ -156,14 +156,6 @@ def rss_bytes(pid: int | str = "self") -> int:
     return 0
 
 
-def hwm_bytes(pid: int | str = "self") -> int:
-    """Peak resident set size of a live process, from /proc (VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def release_memory() -> None:
     """Hand freed heap pages back to the OS so the next RSS delta starts clean."""
     import ctypes
@@ -181,9 +173,6 @@ class Clock:
 
     def __init__(self, seconds: float):
         self.end = time.perf_counter() + seconds
-
-    def left(self) -> float:
-        return self.end - time.perf_counter()
 
     def expired(self) -> bool:
         return time.perf_counter() >= self.end

@@ -34,8 +34,6 @@ from service.cli import SERVER_OPENMP  # noqa: E402
 for name, value in SERVER_OPENMP.items():
     os.environ.setdefault(name, value)
 
-import numpy as np  # noqa: E402
-
 from bench.common import (SCRATCH, describe, fresh, machine, questions, summary_ms, table,  # noqa: E402
                           write_results)
 from bench.server import Server, ensure_index, load  # noqa: E402

@@ -392,14 +392,14 @@ class Connections:
                 self._close_later(trigger, idle, "room", lambda channel: self.state(channel) == "idle")
             elif self.full_since is None:
                 self.full_since = now
-                self._say_full(now)
+                self._say_full()
             return False
         if self.full_since is not None:
             log.warning("connections below the limit again after %.0f s: accepting new ones", now - self.full_since)
             self.full_since = None
         return True
 
-    def _say_full(self, now: float) -> None:
+    def _say_full(self) -> None:
         clients = self.clients()
         states = Counter(self.state(c) for c in clients)
         hosts = Counter(c.addr[0] if isinstance(c.addr, tuple) else str(c.addr) for c in clients)
