@@ -28,6 +28,7 @@ from index.records import Hit
 from index.request import parse_k
 from index.search import results_of, search_payload
 import service.highlight as hl
+from service.explain import say_why_empty
 from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
                             quote_of)
 from service.openapi import BUILD_HEADER, build_spec
@@ -164,7 +165,8 @@ def _search(source: Mapping, *, strict: bool, ignored: Sequence[str] = ()):
     asked = parse_request(source, strict=strict)
     searcher = served()
     hits: list[Hit] = []
-    payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
+    payload = say_why_empty(search_payload(searcher, asked.q, **asked.options, keep=hits), searcher, asked,
+                            parse_query(asked.q))
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
     if ignored:

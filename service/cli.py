@@ -366,6 +366,7 @@ def cmd_ask(args) -> int:
     from index.query import parse_query
     from index.request import parse_request
     from index.search import load_searcher, search_payload
+    from service.explain import say_why_empty  # what the page says about an empty answer
     from service.export import shown_title
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
@@ -376,7 +377,8 @@ def cmd_ask(args) -> int:
     asked = parse_request({"q": args.question, "k": args.k, "mode": args.mode, "speech": args.speech,
                            "group": args.group, "from": args.date_from, "to": args.date_to, "place": args.place,
                            "speaker": args.speaker, "sort": args.sort, "offset": args.offset})
-    payload = search_payload(searcher, asked.q, **asked.options, keep=hits)
+    payload = say_why_empty(search_payload(searcher, asked.q, **asked.options, keep=hits), searcher, asked,
+                            parse_query(asked.q))
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
@@ -385,10 +387,8 @@ def cmd_ask(args) -> int:
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
     if not payload["results"] and not (asked.offset and payload["matched"]):  # not a page past the end
-        from service.explain import EmptyAnswer  # what the page says about an empty answer
-
-        print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note for i, note in
-                                     enumerate(EmptyAnswer.of(searcher, asked, parse_query(asked.q)).reasons())))
+        print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note
+                                     for i, note in enumerate(payload["empty_reasons"])))
     if payload["phrases_spread"]:
         print("没有一段同时含有引号里的全部原文：先列在同一篇讲话里分别含有它们的段落")
     elif payload["phrases_relaxed"]:

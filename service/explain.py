@@ -72,6 +72,20 @@ class EmptyAnswer:
         return None
 
 
+def say_why_empty(payload: dict, searcher, asked: SearchRequest, parsed: ParsedQuery) -> dict:
+    """``payload`` (``search_payload``'s) with ``empty_reasons``, what the page and ``ask`` say about an
+    empty answer (none when it has results, or is a page past a verbatim check's end), and
+    ``near_wording``, ``{"query", "matched"}`` of the verbatim check written as the library writes it
+    (``EmptyAnswer.near_wording``) or null: a script could not tell wording the library lacks from
+    wording it writes with another mark, or from filters that pass no speech."""
+    empty = None if payload["results"] or (asked.offset and payload["matched"]) else EmptyAnswer.of(searcher, asked, parsed)
+    near = None if empty is None else empty.near_wording
+    said = {"empty_reasons": [] if empty is None else empty.reasons(),
+            "near_wording": None if near is None else {"query": near[0], "matched": near[1]}}
+    *before, results = payload.items()  # the results stay last, as the contract lists them
+    return dict(before) | said | dict([results])
+
+
 def _emptied_notes(searcher, emptied: list[tuple[str, str | None]]) -> list[str]:
     """Why no result came, where a filter is the reason: one that no speech of the index passes
     (the library may name no dates, places or speakers at all), which other words would not help."""

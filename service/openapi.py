@@ -135,6 +135,15 @@ SCHEMAS = {
                          "description": "the parts a question lists its speech by, as the speech words them "
                                         "(哪篇发言分成根本原则、中心任务…四块来讲), when the results open with the "
                                         "passages holding them in the speech that holds them all; else empty"},
+        "empty_reasons": {"type": "array", "items": {"type": "string"},
+                          "description": "when results is empty: why, as the page says it (a filter no speech "
+                                         "passes, each quoted phrase's own count, a phrase that is a speech's "
+                                         "title, the wording written with another mark); else empty"},
+        "near_wording": _nullable(dict(_obj({
+            "query": {"type": "string"}, "matched": {"type": "integer"},
+        }), description="for a verbatim check that found nothing: its phrases written as the library writes "
+                       "them (another list mark, simplified spelling) and how many passages that finds; "
+                       "else null")),
         "results": {"type": "array", "items": _ref("SearchResult"), "maxItems": MAX_K},
         "ignored_parameters": {"type": "array", "items": {"type": "string"},
                                "description": "GET only, and only when there are any: the query-string "

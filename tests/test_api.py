@@ -26,7 +26,8 @@ from service.highlight import best_sentence, highlight, highlight_passage, match
 from service.openapi import BUILD_HEADER, build_spec
 
 SEARCH_KEYS = ["query", "mode", "speech", "took_ms", "answered", "phrases_relaxed", "phrases_spread",
-               "phrases_held", "named_speech", "speakers_named", "parts_listed", "matched", "results"]
+               "phrases_held", "named_speech", "speakers_named", "parts_listed", "matched", "empty_reasons",
+               "near_wording", "results"]
 RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "section", "scores", "best_span", "start", "end",
                "duplicates", "duplicate_count", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]
@@ -114,6 +115,16 @@ def test_highlight_passage_wraps_best_sentence_and_escapes():
 
 
 # --- search -------------------------------------------------------------------------------------
+
+def test_an_empty_answer_says_why_as_the_page_does(client):
+    # the bundled speeches name no place: the filter, not the wording, left nothing
+    body = client.get("/api/search", query_string={"q": "粮食安全", "place": "南宁"}).get_json()
+    assert (body["results"], body["near_wording"]) == ([], None)
+    assert body["empty_reasons"] == ["库里的讲话都没有标注地点，按地点筛选会排除全部讲话。"]
+    # wording no passage holds in any writing has no reason beyond itself
+    absent = client.post("/api/search", json={"q": '"不在这里的话"'}).get_json()
+    assert (absent["results"], absent["empty_reasons"], absent["near_wording"]) == ([], [], None)
+
 
 def test_search_get_shape_is_exact(client):
     response = client.get("/api/search", query_string={"q": "如何保障粮食安全？", "k": 3})

@@ -113,6 +113,14 @@ def test_ask_says_why_it_found_nothing_as_the_page_does(index_root, capsys):
     title = "认真践行总体国家安全观坚决筑牢首都“护城河”xx防线"
     assert main(["--index", str(index_root), "ask", f"「{title}」"]) == 0
     assert f"按标题查找请用 title:\"{title}\"。\n" in capsys.readouterr().out
+    # --json carries the same reasons, and the wording as the library writes it, for a script to act on
+    assert main(["--index", str(index_root), "ask", "--json", '"保交楼,稳民生"']) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["results"], payload["near_wording"]) == ([], {"query": '"保交楼、稳民生"', "matched": 1})
+    assert payload["empty_reasons"] == ['换用原文的标点，"保交楼、稳民生" 见于 1 段。']
+    assert main(["--index", str(index_root), "ask", "--json", "国家安全"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert (answered["empty_reasons"], answered["near_wording"]) == ([], None)
 
 
 def test_a_file_name_cannot_forge_a_line_or_colour_the_terminal_in_build_output(tmp_path, capsys):
