@@ -174,7 +174,7 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     if not isinstance(mode, str) or mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r:.40})", field="mode")
     if speech is not None and not isinstance(speech, str):
-        raise BadQuery("speech must be a speech id (a string) — see /api/speeches", field="speech")
+        raise BadQuery("speech must be a speech id (a string) — see /api/speeches or speechqa speeches", field="speech")
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
     if date_from and date_to and date_from > date_to:
         raise BadQuery(f"from ({date_from}) must not be after to ({date_to})", field="from")

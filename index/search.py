@@ -126,7 +126,7 @@ class Searcher:
                            f"its results); a question with words to rank lists its {MAX_K} best at most", field="offset")
         k, mode = request.k, request.mode
         if request.speech and request.speech not in self.library.speeches:
-            raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches", field="speech")
+            raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches or speechqa speeches", field="speech")
         rows = self.library.rows(parsed, Filters.of(request))
         if within is not None:
             rows = within if rows is None else np.intersect1d(rows, within, assume_unique=True)
@@ -544,7 +544,7 @@ class Searcher:
         try:
             return self.library.speeches[speech_id]
         except KeyError:
-            raise UnknownId(f"no speech with id {speech_id!r} — see /api/speeches", kind="speech",
+            raise UnknownId(f"no speech with id {speech_id!r} — see /api/speeches or speechqa speeches", kind="speech",
                             id=speech_id) from None
 
     def speech_passages(self, speech_id: str) -> list[Passage]:

@@ -155,7 +155,9 @@ SCHEMAS = {
     "SpeechSummary": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"},
         "title_inferred": {"type": "boolean"},
-        "section_count": {"type": "integer", "minimum": 0},
+        "section_count": {"type": "integer", "minimum": 0,
+                          "description": "the sections /api/speeches/{id} lists, the untitled opening (empty "
+                                         "path) included where there is one: the page's 个部分 counts headed ones"},
         "passage_count": {"type": "integer", "minimum": 0},
     }),
     "SpeechList": _obj({"speeches": {"type": "array", "items": _ref("SpeechSummary")}}),

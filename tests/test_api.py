@@ -631,7 +631,7 @@ def test_passage_neighbours_walk_the_speech(client, searcher):
 
 
 @pytest.mark.parametrize(("path", "message"), [
-    ("/api/speeches/nope", "no speech with id 'nope' — see /api/speeches"),
+    ("/api/speeches/nope", "no speech with id 'nope' — see /api/speeches or speechqa speeches"),
     ("/api/passages/nope", "no passage with id 'nope'"),
     ("/api/passages/%3Cscript%3E", "no passage with id '<script>'"),
 ])

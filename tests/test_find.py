@@ -286,7 +286,7 @@ def test_api_duplicates_and_grouping(client, find_searcher, ids):
      'unclosed quote " at character 1 of q (…"保交楼) — add the closing quote or remove it'),
     ({"q": "安全", "from": "yesterday"}, 400, "bad_query",
      "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got 'yesterday')"),
-    ({"q": "安全", "speech": "nope"}, 400, "bad_query", "unknown speech id 'nope' — see /api/speeches"),
+    ({"q": "安全", "speech": "nope"}, 400, "bad_query", "unknown speech id 'nope' — see /api/speeches or speechqa speeches"),
 ])
 def test_api_errors(client, query, status, code, message):
     response = client.get("/api/search", query_string=query)
