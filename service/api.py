@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from dataclasses import asdict
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
@@ -20,18 +20,17 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from index import strictjson
 from index.embed import query_engine_of
 from index.engines import machine_cpu
-from index.errors import QuerySyntaxError, ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId
-from index.query import parse_query, phrase_parts
-from index.records import SPEECH_METADATA
+from index.errors import ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId
+from index.query import parse_query
 from index.request import FIELDS, parse_request
 from index.records import Hit
 from index.request import parse_k
 from index.search import results_of, search_payload
-import service.highlight as hl
 from service.explain import say_why_empty
 from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
                             quote_of)
 from service.openapi import BUILD_HEADER, build_spec
+from service.results import annotate, speech_summary
 from service.state import WATCHER, build_id_of, holder, loaded, served, source, store_of
 
 bp = Blueprint("api", __name__)
@@ -90,66 +89,6 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
     return body
 
 
-def query_terms(searcher, query: str) -> list[str]:
-    """What a result highlights: the free text's search terms and the phrases, a phrase with an ellipsis
-    as its pieces in order (``quoted_wording``; never the exclusions).
-
-    The terms are the lexical arm's own, so an English question marks the Chinese words its
-    dictionary terms found, and those its stemmed words met through the passages' translations
-    (``Searcher.marked_terms``). A query that does not parse (a passage page's link may carry any
-    ``q``) is all free text.
-    """
-    if not query:
-        return []
-    try:
-        parsed = parse_query(query)
-    except QuerySyntaxError:
-        return searcher.marked_terms(query)
-    return (searcher.marked_terms(parsed.text) if parsed.text else []) + quoted_wording(query)
-
-
-def marking(searcher, query: str, *, relaxed: bool = False,
-            named_speech: dict | None = None) -> Callable[[dict], tuple[list[str], list[str]]]:
-    """What a result dict marks: its terms and the quoted wording its best sentence must show.
-
-    What is marked is what was searched: a question whose quoted wording matched nothing
-    (``relaxed``) was ranked by its words with the quotes dropped, and the results of a speech the
-    question named (``named_speech``, the payload's) answer the part it asked, not the words naming it.
-    """
-    searched = (parse_query(query).without_phrases() or query) if relaxed else query
-    whole = (query_terms(searcher, searched), [] if relaxed else quoted_wording(query))
-    if not named_speech:
-        return lambda result: whole
-    asked = (query_terms(searcher, named_speech["asked"]), quoted_wording(named_speech["asked"]))
-    return lambda result: asked if result["speech"]["id"] == named_speech["id"] else whole
-
-
-def annotate(searcher, query: str, results: list[dict], hits: list[Hit] | None = None, *,
-             relaxed: bool = False, named_speech: dict | None = None) -> list[dict]:
-    """Add ``highlight`` and ``best_sentence`` to each result dict (in place) and return them.
-
-    The best sentence weighs each sentence's query terms (``marking``) against its cosine to the
-    query, which the search computed from the stored vectors (``hits``, in the same order), so this
-    costs no model call; without them the dense arm's best sentence (``best_span``) stands in.
-    """
-    marks = marking(searcher, query, relaxed=relaxed, named_speech=named_speech)
-    for position, result in enumerate(results):
-        scores = hits[position].sentence_scores if hits is not None else None
-        terms, quoted = marks(result)
-        result["highlight"] = str(hl.highlight(result["text"], terms))
-        result["best_sentence"] = hl.best_sentence(result["text"], terms, result.get("best_span"), scores, quoted)
-    return results
-
-
-def quoted_wording(query: str) -> list[str]:
-    """The query's quoted phrases, which results mark and the best sentence shows where it can: a phrase
-    with an ellipsis as its pieces joined by ``hl.PATTERN_GAP``, marked where they follow one another."""
-    try:
-        return [hl.PATTERN_GAP.join(parts) for phrase in parse_query(query).phrases if (parts := phrase_parts(phrase))]
-    except QuerySyntaxError:
-        return []
-
-
 @bp.after_app_request
 def _name_the_build(response):
     """Every answer to an API path while an index is loaded, an error included, says which build it came
@@ -185,13 +124,6 @@ def search_get():
 def search_post():
     """Search with a JSON body carrying the same fields."""
     return _search(json_body(), strict=True)
-
-
-def speech_summary(info) -> dict:
-    """A speech as listed: id, title, source and how many sections and passages it has."""
-    return {"id": info.id, "title": info.title, "source": info.source, "title_inferred": info.title_inferred,
-            "section_count": len(info.sections), "passage_count": info.passages,
-            **{name: getattr(info, name) for name in SPEECH_METADATA}}
 
 
 @bp.get("/api/speeches")

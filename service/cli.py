@@ -382,7 +382,7 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
-    from service.api import annotate  # the sentence that answers, as the page bolds it
+    from service.results import annotate  # the sentence that answers, as the page bolds it
 
     annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
              named_speech=payload["named_speech"])
@@ -548,8 +548,8 @@ def cmd_status(args) -> int:
 
 def cmd_speeches(args) -> int:
     """The current index's speeches: the ids `ask --speech` and the API's ``speech`` take."""
-    from service.api import speech_summary
     from service.export import shown_title
+    from service.results import speech_summary
 
     speeches = _source(args).open().speeches
     if args.json:

@@ -101,7 +101,7 @@ def _cleaned(terms: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted((t for t in folded if t), key=lambda t: (-len(t), t)))
 
 
-# A quoted pattern's pieces joined by this (api.quoted_wording): they are marked where they occur in
+# A quoted pattern's pieces joined by this (results.quoted_wording): they are marked where they occur in
 # order, as the pattern matched, not wherever each occurs (坚持……是做好 marked every 坚持 of a passage).
 # A private-use character: no text holds it, and folding (NFKC made … three dots) keeps it.
 PATTERN_GAP = "\ue000"

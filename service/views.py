@@ -19,10 +19,11 @@ from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FI
                            MAX_QUERY_CHARS, MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
 from index.search import named_speech_of, results_of
 from index.related import offers_similar
-from service.api import annotate, export_response, marking, query_terms, quoted_wording
+from service.api import export_response
 from service.explain import FILTER_LABELS, EmptyAnswer
 from service.export import (EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, chinese_date, citation_text,
                             quote_of, shown_title)
+from service.results import annotate, marking, query_terms, quoted_wording
 from service.state import loaded, served
 
 bp = Blueprint("views", __name__)
@@ -254,7 +255,7 @@ def current_cart() -> Cart:
 
 def _present(searcher, results: list[dict], marks, threshold: float | None = None) -> list[dict]:
     """Add what a result card shows to each result: excerpt, whole passage, citation, confidence in words
-    (``marks``: ``api.marking``'s terms for each; ``threshold``: the mode's for ``answered``, None where
+    (``marks``: ``results.marking``'s terms for each; ``threshold``: the mode's for ``answered``, None where
     no result is an answer, as for a verbatim check)."""
     for result in results:
         terms, _ = marks(result)
