@@ -130,7 +130,7 @@ def search_post():
 def speeches():
     """All speeches in index order."""
     searcher = served()
-    return jsonify({"speeches": [speech_summary(s) for s in searcher.speeches]})
+    return jsonify(noting_ignored({"speeches": [speech_summary(s) for s in searcher.speeches]}))
 
 
 @bp.get("/api/speeches/<speech_id>")
@@ -138,10 +138,10 @@ def speech(speech_id: str):
     """One speech with its outline and its passages in reading order."""
     searcher = served()
     info = searcher.speech(speech_id)
-    return jsonify(speech_summary(info) | {
+    return jsonify(noting_ignored(speech_summary(info) | {
         "sections": [list(path) for path in info.sections],
         "passages": [asdict(p) for p in searcher.speech_passages(speech_id)],
-    })
+    }))
 
 
 @bp.get("/api/passages/<passage_id>")
@@ -150,7 +150,7 @@ def passage(passage_id: str):
     searcher = served()
     found = searcher.passage(passage_id)
     previous, following = searcher.neighbours(passage_id)
-    return jsonify(asdict(found) | {"previous": previous, "next": following})
+    return jsonify(noting_ignored(asdict(found) | {"previous": previous, "next": following}))
 
 
 @bp.get("/api/passages/<passage_id>/citation")
@@ -159,7 +159,8 @@ def citation(passage_id: str):
     searcher = served()
     found = searcher.passage(passage_id)
     quote = quote_of(found, searcher.speech(found.speech_id))
-    return jsonify({"passage_id": found.id, "citation": citation_text(quote), "markdown": citation_markdown(quote)})
+    return jsonify(noting_ignored({"passage_id": found.id, "citation": citation_text(quote),
+                                   "markdown": citation_markdown(quote)}))
 
 
 @bp.get("/api/passages/<passage_id>/similar")
@@ -172,9 +173,14 @@ def similar(passage_id: str):
     hits = searcher.similar(passage_id, k)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
     results = annotate(searcher, "", results_of(searcher, hits), hits)
-    body = {"passage_id": passage_id, "took_ms": took_ms, "results": results}
-    ignored = ignored_parameters(request.args, ("k",))
-    return jsonify(body | {"ignored_parameters": ignored} if ignored else body)
+    return jsonify(noting_ignored({"passage_id": passage_id, "took_ms": took_ms, "results": results}, known=("k",)))
+
+
+def noting_ignored(body: dict, *, known: Sequence[str] = ()) -> dict:
+    """``body`` with ``ignored_parameters`` where the request's query string holds any: a reader of
+    /api/passages/<id>?context=2 took the passage alone for the context asked."""
+    ignored = ignored_parameters(request.args, known)
+    return body | {"ignored_parameters": ignored} if ignored else body
 
 
 def ignored_parameters(args, known) -> list[str]:

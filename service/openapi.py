@@ -310,6 +310,11 @@ SCHEMAS["SimilarResponse"] = _obj({
                            "description": "only when there are any: query-string parameters other than k, "
                                           "and k given more than once with different values"},
 }, required=["passage_id", "took_ms", "results"])
+# Every GET without parameters of its own names those it was given all the same, as search and similar do.
+for _name in ("SpeechList", "SpeechDetail", "PassageWithNeighbours", "Citation"):
+    SCHEMAS[_name]["properties"]["ignored_parameters"] = {
+        "type": "array", "items": {"type": "string"},
+        "description": "only when there are any: the query-string parameters given, none of which it reads"}
 SCHEMAS["ExportRequest"] = {
     "type": "object", "additionalProperties": False, "required": ["ids", "format"],
     "properties": {

@@ -126,6 +126,16 @@ def test_an_empty_answer_says_why_as_the_page_does(client):
     assert (absent["results"], absent["empty_reasons"], absent["near_wording"]) == ([], [], None)
 
 
+@pytest.mark.parametrize("path", ["/api/speeches", "/api/speeches/{speech}", "/api/passages/{passage}",
+                                  "/api/passages/{passage}/citation"])
+def test_a_get_without_parameters_names_those_it_was_given(client, searcher, path):
+    url = path.format(speech=searcher.speeches[0].id, passage=searcher.passages[0].id)
+    plain = client.get(url).get_json()
+    assert "ignored_parameters" not in plain
+    # a reader of ?context=2 took the passage alone for the context asked
+    assert client.get(url, query_string={"context": "2"}).get_json() == plain | {"ignored_parameters": ["context"]}
+
+
 def test_search_get_shape_is_exact(client):
     response = client.get("/api/search", query_string={"q": "如何保障粮食安全？", "k": 3})
     assert response.status_code == 200
