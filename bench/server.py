@@ -49,6 +49,8 @@ class Server:
                 "--port", str(self.port)]
         if threads:
             args += ["--threads", str(threads)]
+        if log:  # bench/out/ is made by the first index built there, and --index may point elsewhere
+            log.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(log, "w") if log else subprocess.DEVNULL
         self.started = time.perf_counter()
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
