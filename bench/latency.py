@@ -83,16 +83,9 @@ def breakdown(index: Path, qs: list[str]) -> dict:
     The real functions run; each stage is timed by wrapping it where the search looks it up
     (the encoder, the store, index.search's module globals), so this follows the code as it changes.
     """
-    import inspect
-
     import index.search as search_module
     from index.search import load_searcher, search_payload
-
-    try:
-        from service.results import annotate
-        two_args = len(inspect.signature(annotate).parameters) == 2
-    except ImportError:
-        annotate, two_args = None, True
+    from service.results import annotate
 
     searcher = load_searcher(index)
     spent: dict[str, float] = {}
@@ -124,11 +117,9 @@ def breakdown(index: Path, qs: list[str]) -> dict:
 
     def request(q: str) -> None:
         payload = search_payload(searcher, q, k=10)
-        if annotate is not None:
-            started = time.perf_counter()
-            annotate(payload["query"], payload["results"]) if two_args else annotate(searcher, payload["query"],
-                                                                                     payload["results"])
-            spent["annotate"] = spent.get("annotate", 0.0) + time.perf_counter() - started
+        started = time.perf_counter()
+        annotate(searcher, payload["query"], payload["results"])
+        spent["annotate"] = spent.get("annotate", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         json.dumps(payload, ensure_ascii=False)
         spent["json"] = spent.get("json", 0.0) + time.perf_counter() - started
