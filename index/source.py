@@ -41,6 +41,10 @@ def milvus_uri(spec: str) -> str | None:
 class IndexSource(Protocol):
     """The index a command or a server uses, wherever it is held."""
 
+    # whether a loaded build reads its rows from the source at every search (Milvus) rather than holding
+    # them (FAISS): a source that loses its index then loses the loaded build too
+    reads_at_search: bool
+
     def current(self) -> str | None:
         """The build id that is current, or None before the first build."""
 
@@ -62,6 +66,8 @@ class IndexSource(Protocol):
 
 class FaissSource:
     """Builds under an index root (``builds/<id>/``, ``CURRENT``): the in-process FAISS + bm25s store."""
+
+    reads_at_search = False
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
@@ -110,6 +116,8 @@ class FaissSource:
 
 class MilvusSource:
     """Versions in one Milvus (``index.milvus.MilvusIndex``); the FAISS builds under the root feed them."""
+
+    reads_at_search = True
 
     def __init__(self, index):
         self.index = index

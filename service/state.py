@@ -209,6 +209,13 @@ class ReloadWatcher(threading.Thread):
     def check(self) -> bool:
         """Reload if the source names a build not yet tried; True when a new build was swapped in."""
         build_id = self.source.current()
+        serving = build_id_of(self.holder.snapshot().searcher)
+        if build_id is None and serving is not None and self.source.reads_at_search:
+            # a Milvus started on other data answers, but holds none of the rows the loaded build reads:
+            # every search would fail, and /healthz read "ok"
+            raise StoreUnavailable(f"{self.source} holds no index now, and build {serving} reads its rows from "
+                                   "it — start Milvus on the data that holds the index, or publish again with "
+                                   f"`speechqa --store {self.source} build`")
         if self._outage is not None:
             log.info("the index source answers again")
             self._outage = None

@@ -144,6 +144,36 @@ def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, ma
     assert back["store"]["version"] == 1
 
 
+def test_a_milvus_restarted_on_other_data_is_503_store_unavailable_until_it_holds_the_index_again(
+        setup, make_app, tmp_path):
+    # it was a 500 and a traceback on every search, and /healthz read "ok" for a load balancer
+    client = make_app(setup).test_client()
+    server = setup["server"]
+    assert client.get("/api/search", query_string={"q": "粮食安全", "k": 3}).status_code == 200
+    held = server.data_dir
+    server.stop()
+    server.data_dir = tmp_path / "other-milvus"
+    server.start()
+    # the first call after the restart may still find the old channel closed: "unreachable", then this
+    searched = wait_for(lambda: (answer := client.get("/api/search", query_string={"q": "粮食安全", "k": 3})
+                                 ).status_code != 200 and "holds no collection" in answer.get_data(as_text=True)
+                        and answer, what="a search on the empty Milvus to say why it fails")
+    error = searched.get_json()["error"]
+    assert (searched.status_code, error["code"]) == (503, "store_unavailable")
+    assert error["message"].startswith(f"Milvus at {server.uri} holds no collection ")
+    # the watcher may still report the restart's moment of "unreachable" before it asks the empty Milvus
+    health_error = wait_for(lambda: (answer := client.get("/healthz")).status_code == 503
+                            and "holds no index now" in answer.get_data(as_text=True) and answer.get_json(),
+                            what="/healthz to say the index is gone")
+    assert health_error["error"]["code"] == "store_unavailable"
+    server.stop()
+    server.data_dir = held
+    server.start()
+    wait_for(lambda: client.get("/api/search", query_string={"q": "粮食安全", "k": 3}).status_code == 200,
+             what="an answer from the Milvus that holds the index")
+    wait_for(lambda: client.get("/healthz").status_code == 200, what="/healthz to answer 200 again")
+
+
 def test_a_server_on_a_restarted_milvus_lite_logs_no_tracebacks_for_the_collections_it_loads(setup, make_app):
     import logging
 

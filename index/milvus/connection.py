@@ -21,8 +21,9 @@ DEFAULT_TIMEOUT = 5.0
 # Writes and whole-collection reads (a publish, opening a version) move thousands of rows a call;
 # Milvus Lite's BM25 analyzer took over a second for 500 passages on this loaded 2-core machine.
 BULK_TIMEOUT = 120.0
-# Milvus's code for "collection not loaded" (Milvus Lite and Milvus agree on it).
+# Milvus's codes for "collection not loaded" and "collection does not exist" (Milvus Lite and Milvus agree).
 COLLECTION_NOT_LOADED = 101
+COLLECTION_NOT_FOUND = 100
 # Rows per page when reading a whole collection back.
 SCAN_BATCH = 4096
 
@@ -139,6 +140,10 @@ class Connection:
             try:
                 return work(client)
             except MilvusException as exc:
+                if exc.code == COLLECTION_NOT_FOUND and collection is not None:
+                    # a Milvus started on other data, or the collections dropped: not a bug of ours
+                    # (it was a 500 and a traceback on every search), and no retry brings them back
+                    raise StoreUnavailable(self._collection_gone(collection)) from exc
                 if exc.code != COLLECTION_NOT_LOADED or collection is None:
                     raise
                 client.load_collection(collection, timeout=self.bulk_timeout)
@@ -149,6 +154,11 @@ class Connection:
             if client is not None:
                 self._forget(client)
             raise StoreUnavailable(self._unavailable(exc, timeout)) from exc
+
+    def _collection_gone(self, collection: str) -> str:
+        return (f"Milvus at {self.uri} holds no collection {collection}: the index it held is gone (Milvus started "
+                f"on other data, or the collection dropped) — start it on the data that holds the index, or "
+                f"publish again with `speechqa --store {self.uri} build`")
 
     def _unavailable(self, exc: BaseException, timeout: float) -> str:
         """What went wrong reaching Milvus, and what to do: a Milvus Lite file fails to open at once
