@@ -32,10 +32,20 @@ def milvus_uri(spec: str) -> str | None:
     if spec.endswith(".db"):
         return spec
     parsed = urlparse(spec)
-    if parsed.scheme in ("http", "https") and parsed.hostname:
+    if parsed.scheme in ("http", "https") and parsed.hostname and _plain_address(parsed):
         return spec
     raise ValueError(f"store must be {FAISS!r}, a Milvus Lite file ending in .db, or http(s)://host:port "
                      f"of a Milvus server (got {spec!r})")
+
+
+def _plain_address(parsed) -> bool:
+    """A host and a port from 1 to 65535 (or none), nothing after them: pymilvus met :99999 or :abc with
+    a traceback, took :0 for its default 19530, and /db1 for a database name to look up."""
+    try:
+        port = parsed.port
+    except ValueError:
+        return False
+    return port != 0 and parsed.path in ("", "/") and not (parsed.query or parsed.params or parsed.fragment)
 
 
 class IndexSource(Protocol):
