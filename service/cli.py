@@ -763,7 +763,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}, ensure_ascii=False))
         return 2
     except KeyboardInterrupt:
-        resumes = " — run it again to resume: what was embedded is kept" if args.command in ("build", "add", "remove") else ""
+        # vectors are saved every CHECKPOINT_CHARS (some seconds of embedding): a short job keeps nothing
+        resumes = (" — run it again to resume: the vectors saved so far (every 60,000 characters embedded) are kept"
+                   if args.command in ("build", "add", "remove") else "")
         print(f"speechqa: {args.command} interrupted{resumes}", file=sys.stderr)
         return 130
     except BrokenPipeError:
