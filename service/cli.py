@@ -120,6 +120,7 @@ def _publish(source, report, root: Path) -> None:
     """Make a finished build current in Milvus too, writing only what changed (FAISS: already current);
     the passages' BM25 terms come from the build's memo under ``root``, not from jieba again."""
     from index.build import bm25_documents
+    from index.errors import StoreUnavailable
     from index.source import MilvusSource
     from index.store import FaissBm25Store
 
@@ -128,7 +129,13 @@ def _publish(source, report, root: Path) -> None:
     # said before it starts: a publish that writes thousands of rows takes seconds to minutes
     print(f"  publishing to Milvus at {source} (only what changed) …", flush=True)
     started = time.perf_counter()
-    published = source.index.publish(FaissBm25Store.load(report.directory), documents=bm25_documents(root).many)
+    try:
+        published = source.index.publish(FaissBm25Store.load(report.directory), documents=bm25_documents(root).many)
+    except StoreUnavailable as exc:
+        # the build is current under the root but not in Milvus: say where each stands and how to finish
+        raise StoreUnavailable(f"{exc}; build {report.build_id} is current under {root} but not published, and "
+                               f"Milvus still serves its last version — once Milvus answers, run the same command again to "
+                               "publish it: nothing is embedded again") from exc
     took = f"{time.perf_counter() - started:.1f}s"
     (root / PUBLISHED_TO).write_text(str(source), encoding="utf-8")
     if published.version == published.previous:
