@@ -493,6 +493,17 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _readable_sources(source) -> list[str] | None:
+    """The current build's sources, or None where its build cannot be read (its folder lost: what a
+    rollback is for)."""
+    from index.errors import IndexCorrupt, IndexNotBuilt
+
+    try:
+        return source.manifest()["sources"]
+    except (IndexNotBuilt, IndexCorrupt):
+        return None
+
+
 def cmd_rollback(args) -> int:
     from index import lifecycle
     from index.build import build_lock
@@ -504,14 +515,19 @@ def cmd_rollback(args) -> int:
     # a build running meanwhile would publish over the rollback, and prune the build rolled away from
     with build_lock(root, then="roll back"):
         before = lifecycle.served_before(root) if isinstance(source, FaissSource) else []
+        sources_before = _readable_sources(source)
         current = source.rollback()
         passed_over = before[before.index(current) + 1:] if current in before else []
         if passed_over:
             print(f"warning: passed over {', '.join(passed_over)}: its files no longer match their checksums, "
                   "so it cannot be served", file=sys.stderr)
         print(f"current build is now {current}; a running server picks it up on reload")
-        print("  the next build or add starts from it: sources that the builds rolled away from added are "
-              "no longer among the index's sources (add them again to keep them)")
+        # the next build or add starts from the rolled-back build's sources: say which files that changes
+        sources_now = source.manifest()["sources"]
+        if dropped := [name for name in sources_before or () if name not in sources_now]:
+            print(f"  no longer among the index's sources (add them again to keep them): {printable(', '.join(dropped))}")
+        if restored := [name for name in sources_now if sources_before is not None and name not in sources_before]:
+            print(f"  among the index's sources again (remove them to leave them out): {printable(', '.join(restored))}")
         if isinstance(source, MilvusSource):
             _follow_in_root(source.manifest(), root)
     return 0

@@ -575,6 +575,10 @@ def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_sh
     assert said.err == (f"warning: passed over {between}: its files no longer match their checksums, "
                         "so it cannot be served\n")
     assert said.out.startswith(f"current build is now {first}; a running server picks it up on reload\n")
+    # which files the next build leaves out, by name (it had said "sources that the builds rolled away from
+    # added", also where the rollback brought a removed file back)
+    dropped = next(line for line in said.out.splitlines() if "no longer among the index's sources" in line)
+    assert "storm.txt" in dropped and "flood.txt" in dropped and "again (remove" not in said.out
     assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 0
     # the current build's folder lost: status says what to run, rollback serves the one before
     shutil.rmtree(lifecycle.current_build(root))
@@ -587,6 +591,18 @@ def test_rollback_passes_over_a_damaged_build_and_a_lost_current_one_does_not_sh
     shutil.rmtree(lifecycle.current_build(root))
     assert main(["--index", str(root), "rollback"]) == 0
     assert titles(root) == ["守好粮仓"]
+
+
+def test_rolling_back_a_remove_says_the_file_is_a_source_again(tmp_path, capsys):
+    from service.cli import main
+
+    root, elsewhere, _ = grain_then_flood(tmp_path)
+    assert main(["--index", str(root), "remove", str(elsewhere / "flood.txt"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["--index", str(root), "rollback"]) == 0
+    said = capsys.readouterr().out
+    assert "  among the index's sources again (remove them to leave them out): " in said and "flood.txt" in said
+    assert "no longer among" not in said
 
 
 def test_a_change_line_names_the_file_where_titles_repeat(tmp_path, capsys):
