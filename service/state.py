@@ -130,7 +130,9 @@ class IndexHolder:
             if build_id_of(searcher) == build_id_of(old.searcher):
                 log.info("build %s loaded again (it was already served)", build_id_of(searcher))
             else:
-                log.info("now serving build %s (was %s)", build_id_of(searcher), build_id_of(old.searcher))
+                # Milvus's version beside the build id: the publisher says "published … as version 8"
+                version = f", Milvus version {searcher.store.version}" if isinstance(searcher.store, MilvusStore) else ""
+                log.info("now serving build %s%s (was %s)", build_id_of(searcher), version, build_id_of(old.searcher))
             return build_id_of(old.searcher), build_id_of(searcher)
         finally:
             self._reloading.release()
@@ -217,7 +219,7 @@ class ReloadWatcher(threading.Thread):
                                    "it — start Milvus on the data that holds the index, or publish again with "
                                    f"`speechqa --store {self.source} build`")
         if self._outage is not None:
-            log.info("the index source answers again")
+            log.info("%s answers again", self.source)  # the URI or root: "the index source" named neither
             self._outage = None
         if build_id is None or build_id == self.seen:
             return False

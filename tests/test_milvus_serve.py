@@ -145,8 +145,9 @@ def test_503_store_unavailable_while_milvus_is_away_then_answers_again(setup, ma
 
 
 def test_a_milvus_restarted_on_other_data_is_503_store_unavailable_until_it_holds_the_index_again(
-        setup, make_app, tmp_path):
+        setup, make_app, tmp_path, caplog):
     # it was a 500 and a traceback on every search, and /healthz read "ok" for a load balancer
+    caplog.set_level("INFO", logger="service.state")
     client = make_app(setup).test_client()
     server = setup["server"]
     assert client.get("/api/search", query_string={"q": "粮食安全", "k": 3}).status_code == 200
@@ -172,6 +173,8 @@ def test_a_milvus_restarted_on_other_data_is_503_store_unavailable_until_it_hold
     wait_for(lambda: client.get("/api/search", query_string={"q": "粮食安全", "k": 3}).status_code == 200,
              what="an answer from the Milvus that holds the index")
     wait_for(lambda: client.get("/healthz").status_code == 200, what="/healthz to answer 200 again")
+    # the log names the Milvus that answers again ("the index source" named nothing)
+    assert f"{server.uri} answers again" in caplog.text
 
 
 def test_a_server_on_a_restarted_milvus_lite_logs_no_tracebacks_for_the_collections_it_loads(setup, make_app):
