@@ -68,15 +68,17 @@ class QuerySyntaxError(BadQuery):
     count); ``at`` the 1-based character where the
     fault starts; ``part`` the text at fault (the quote mark, the empty phrase, the filter name: a
     ``-`` right before it, at ``at - 1``, makes it an exclusion); ``shown`` a few characters of the
-    query from there. Positions count in the query as checked (``index.request.readable_query``, stripped).
+    query from there; ``reversed_quotes`` that an unclosed quote's own closing mark stands before it
+    (”保交楼“). Positions count in the query as checked (``index.request.readable_query``, stripped).
     """
 
     code = "query_syntax"
 
     def __init__(self, message: str, *, kind: str | None = None, at: int | None = None, part: str = "",
-                 shown: str = ""):
+                 shown: str = "", reversed_quotes: bool = False):
         super().__init__(message, field="q")
         self.kind, self.at, self.part, self.shown = kind, at, part, shown
+        self.reversed_quotes = reversed_quotes
 
 
 class IndexUnavailable(SpeechQAError):

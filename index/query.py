@@ -296,10 +296,16 @@ def _quoted(query: str, opening: int) -> tuple[str, int]:
     the index after its close."""
     close = _closing_quote(query, opening)
     if close is None:
+        closing = CLOSING_QUOTE[query[opening]]
+        # ”保交楼“: the closing mark typed first, where the opening one belongs
+        reversed_ = closing != query[opening] and closing in query[:opening]
+        advice = (f"the quotes look reversed: write {query[opening]}…{closing}" if reversed_
+                  else "add the closing quote or remove it")
         raise QuerySyntaxError(
             f"unclosed quote {query[opening]} at character {opening + 1} of q "
-            f"(…{query[opening:opening + 12]}) — add the closing quote or remove it",
-            kind="unclosed_quote", at=opening + 1, part=query[opening], shown=query[opening:opening + 12])
+            f"(…{query[opening:opening + 12]}) — {advice}",
+            kind="unclosed_quote", at=opening + 1, part=query[opening], shown=query[opening:opening + 12],
+            reversed_quotes=reversed_)
     phrase = _unspaced(query[opening + 1:close])
     if not phrase_parts(phrase):
         raise QuerySyntaxError(

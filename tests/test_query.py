@@ -92,6 +92,8 @@ def test_a_quote_closes_at_its_own_closing_quote(query, expected):
                      "remove it"),
     ("安全 -「坚决做到“两个维护”", "unclosed quote 「 at character 5 of q (…「坚决做到“两个维护”) — add the closing quote "
                          "or remove it"),
+    # the closing mark typed first: said to look reversed
+    ("”保交楼“", "unclosed quote “ at character 5 of q (…“) — the quotes look reversed: write “…”"),
     # the ASCII quotes pair with each other first: the second opens nothing, the last is left open
     ('"保交楼” "稳民生"', 'unclosed quote " at character 11 of q (…") — add the closing quote or remove it'),
     ("标题： 安全", "标题： at character 1 of q has no value — write it with the words the title must "
