@@ -47,7 +47,7 @@ NAMED_SPEECH_HITS = 3
 NAMING_SCORE = 3.0
 NAMING_DOMINANCE = 3.0
 # Words that ask what a speaker said, not about what (许长青讲了什么, 许长青在会上的发言).
-_SPEAKING_WORDS = frozenset("讲话 发言 讲 说 话 过 谈 讲过 说过 谈过 提到 讲到 谈到 致辞 会上 哪些 什么".split())
+_SPEAKING_WORDS = frozenset("讲话 发言 讲 说 话 过 谈 讲过 说过 谈过 提到 讲到 谈到 致辞 会上 哪些 什么 分别 各自".split())
 # A capitalised word of an English naming clause, which never opens the sentence: a place or a person
 # (Tongwei, Xingtai, Zhuang).
 _PROPER_NAME = re.compile(r"\b[A-Z][a-z]+\b")
@@ -272,7 +272,11 @@ class Searcher:
                                for speech in speeches])
         # the rest of the question ranks their passages: a name their text holds would lift any of them
         rest = reduce(lambda text, name: text.replace(name, " "), named, parsed.text)
-        asks = set(meaningful_words(rest)) - _SPEAKING_WORDS  # 许长青讲了什么 asks for the speeches themselves
+        # 许长青讲了什么 asks for the speeches themselves, and so does 周雨桐市长讲了什么: the post their speaker
+        # lines give them is part of naming them
+        posts = {word for speeches in named.values() for speech in speeches
+                 for word in tokenize(self.library.speeches[speech].speaker or "")}  # 市委书记: 书记 too
+        asks = set(meaningful_words(rest)) - _SPEAKING_WORDS - posts
         threshold = self.models[options.get("mode") or DEFAULT_MODE].threshold if asks else None
         # a question of names alone is ranked by them, there being nothing else to rank by
         ranked_by = replace(parsed, text=rest).written() if rest.strip() or parsed.phrases else query

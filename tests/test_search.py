@@ -364,3 +364,23 @@ def test_an_english_naming_clause_is_weighed_by_its_proper_names_first(tmp_path_
     assert searcher.speech_named_by_words("Tongwei") == tongwei
     # "county" alone names none of three county speeches
     assert searcher.speech_named_by_words("county") is None
+
+
+POSTED_SPEAKERS = "".join(
+    f"{title}\n讲话人：{speaker}\n---\n{body}\n" for title, speaker, body in (
+        ("筑牢城市安全防线", "市长 周雨桐", "一、压实安全生产责任\n要认真落实党政同责、一岗双责，坚决遏制重特大事故发生。"),
+        ("守好粮仓", "市委书记 许长青", "一、保障粮食安全\n要严格落实粮食安全党政同责，确保粮食播种面积稳定。"),
+        *((f"在{subject}工作会议上的讲话", "副市长 赵六", f"{subject}是今年的重中之重，方案已经印发。")
+          for subject in OTHER_SUBJECTS[:6])))
+
+
+def test_a_speaker_named_with_the_post_their_speaker_line_gives_leads_with_their_speech(tmp_path_factory, encoder):
+    # 周雨桐市长讲了什么 asked 市长 of her passages, which no answer holds as surely as a first result must:
+    # no lead, where 周雨桐讲了什么 had one
+    searcher = one_file_searcher(tmp_path_factory, encoder, "posted.txt", POSTED_SPEAKERS)
+    safety = next(info.id for info in searcher.speeches if info.title == "筑牢城市安全防线")
+    for question in ("周雨桐讲了什么", "周雨桐市长讲了什么", "市长周雨桐讲了什么"):
+        answer = searcher.answer(question, k=3)
+        assert (answer.speakers_named, answer.hits[0].passage.speech_id) == (("周雨桐",), safety), question
+    both = searcher.answer("许长青书记、周雨桐市长分别讲了什么", k=5)
+    assert set(both.speakers_named) == {"许长青", "周雨桐"}
