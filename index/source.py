@@ -45,7 +45,9 @@ def _plain_address(parsed) -> bool:
         port = parsed.port
     except ValueError:
         return False
-    return port != 0 and parsed.path in ("", "/") and not (parsed.query or parsed.params or parsed.fragment)
+    # "host:" with no number reads as no port, and pymilvus took 19530
+    return (port != 0 and not parsed.netloc.endswith(":") and parsed.path in ("", "/")
+            and not (parsed.query or parsed.params or parsed.fragment))
 
 
 class IndexSource(Protocol):

@@ -237,6 +237,7 @@ def test_the_command_line_builds_rolls_back_and_asks_on_milvus(setup, capsys):
 @pytest.mark.parametrize("store", ["milvus", "tcp://host:19530",
                                    # tracebacks from pymilvus, or another port or a database taken quietly
                                    "http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:0",
+                                   "http://127.0.0.1:",
                                    "http://127.0.0.1:19530/db1"])
 def test_a_bad_store_is_a_usage_error(tmp_path, capsys, monkeypatch, store):
     with pytest.raises(SystemExit) as exited:
