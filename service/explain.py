@@ -129,6 +129,8 @@ def _phrases_in_titles(searcher, parsed: ParsedQuery) -> list[str]:
     check of one finds nothing, and ``title:`` is what finds it."""
     notes = []
     for phrase in parsed.phrases:
+        if searcher.matched(ParsedQuery(text="", phrases=(phrase,)).written()):
+            continue  # passages hold it: its title is no reason ("粮食" "保交楼" was told 粮食 is a title's)
         titles = [info.title for info in searcher.speeches if squash(phrase) in squash(info.title)]
         if titles:
             field = ParsedQuery(text="", titles=(phrase,)).written()  # quoted where the words need it

@@ -121,6 +121,9 @@ def test_an_empty_answer_says_why_as_the_page_does(client):
     body = client.get("/api/search", query_string={"q": "粮食安全", "place": "南宁"}).get_json()
     assert (body["results"], body["near_wording"]) == ([], None)
     assert body["empty_reasons"] == ["库里的讲话都没有标注地点，按地点筛选会排除全部讲话。"]
+    # a phrase passages hold is no title's wording to look for with title:, though a title holds it too
+    apart = client.get("/api/search", query_string={"q": '"保交楼" "粮食"'}).get_json()
+    assert apart["empty_reasons"] == ["“保交楼”见于 1 段、“粮食”见于 9 段，没有一段同时含有它们。"]
     # wording no passage holds in any writing has no reason beyond itself
     absent = client.post("/api/search", json={"q": '"不在这里的话"'}).get_json()
     assert (absent["results"], absent["empty_reasons"], absent["near_wording"]) == ([], [], None)
