@@ -105,6 +105,11 @@ class StoreUnavailable(SpeechQAError):
     code = "store_unavailable"
 
 
+class StoreLostIndex(StoreUnavailable):
+    """The search engine answers but no longer holds the index (Milvus started on other data, its collections
+    dropped): the same 503 for a client, other advice for a reader, as waiting will not bring it back."""
+
+
 class ModelUnavailable(SpeechQAError):
     """The embedding model asked for (--model, $SPEECHQA_MODEL) is not on this machine or cannot be loaded."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g
 
 from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
-                          ReloadInProgress, SettingError, SpeechQAError, StoreUnavailable)
+                          ReloadInProgress, SettingError, SpeechQAError, StoreLostIndex, StoreUnavailable)
 from index.bilingual import gloss_index
 from index.lexical import warm_up as load_jieba
 from index.milvus import MilvusStore
@@ -215,7 +215,7 @@ class ReloadWatcher(threading.Thread):
         if build_id is None and serving is not None and self.source.reads_at_search:
             # a Milvus started on other data answers, but holds none of the rows the loaded build reads:
             # every search would fail, and /healthz read "ok"
-            raise StoreUnavailable(f"{self.source} holds no index now, and build {serving} reads its rows from "
+            raise StoreLostIndex(f"{self.source} holds no index now, and build {serving} reads its rows from "
                                    "it — start Milvus on the data that holds the index, or publish again with "
                                    f"`speechqa --store {self.source} build`")
         if self._outage is not None:

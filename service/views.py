@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 import service.highlight as hl
 from index.bilingual import has_chinese
-from index.errors import BadQuery, QuerySyntaxError, StoreUnavailable, UnknownId
+from index.errors import BadQuery, QuerySyntaxError, StoreLostIndex, StoreUnavailable, UnknownId
 from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, MAX_QUERY_PARTS, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
@@ -94,12 +94,17 @@ TITLES = {
     503: "索引尚未就绪",
 }
 STORE_AWAY = "索引存储暂时连不上"
+# Milvus answers but holds no index (StoreLostIndex): waiting will not bring it back
+STORE_LOST = "暂时不能检索：存放索引的 Milvus 连得上，但里面已经没有这个索引。"
 
 
 def error_page(status: int, code: str, message: str):
     """A friendly HTML page for an error (never a stack trace)."""
     hint = None
-    if status == 503 and code == StoreUnavailable.code:
+    if status == 503 and message == STORE_LOST:
+        hint = ("请联系管理员：让 Milvus 用存有索引的数据重新启动，或在服务器上重新发布索引"
+                "（speechqa --store … build）；原因见 /healthz 和服务器日志。")
+    elif status == 503 and code == StoreUnavailable.code:
         # Milvus away: a build would not help, and the search comes back by itself when it does
         message = "暂时不能检索：服务器连不上存放索引的 Milvus。"
         hint = "连上后检索会自动恢复，不需要重建索引；请稍后再试，或联系管理员（原因见 /healthz 和服务器日志）。"
@@ -125,6 +130,8 @@ def page_message(exc: BaseException) -> str:
         return http_error_message(exc)
     if isinstance(exc, UnknownId):
         return UNKNOWN_ID[exc.kind].format(id=exc.id)
+    if isinstance(exc, StoreLostIndex):
+        return STORE_LOST
     return str(exc)
 
 

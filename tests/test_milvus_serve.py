@@ -162,6 +162,9 @@ def test_a_milvus_restarted_on_other_data_is_503_store_unavailable_until_it_hold
     error = searched.get_json()["error"]
     assert (searched.status_code, error["code"]) == (503, "store_unavailable")
     assert error["message"].startswith(f"Milvus at {server.uri} holds no collection ")
+    # the page says waiting will not help, not that search comes back by itself
+    page = client.get("/", query_string={"q": "粮食安全"}).get_data(as_text=True)
+    assert "里面已经没有这个索引" in page and "连上后检索会自动恢复" not in page
     # the watcher may still report the restart's moment of "unreachable" before it asks the empty Milvus
     health_error = wait_for(lambda: (answer := client.get("/healthz")).status_code == 503
                             and "holds no index now" in answer.get_data(as_text=True) and answer.get_json(),

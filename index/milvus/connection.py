@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from index.errors import StoreUnavailable
+from index.errors import StoreLostIndex, StoreUnavailable
 
 # Seconds any one call to Milvus may take: a search here answers in milliseconds, so anything
 # slower means a server that is down or stuck, and the request should fail rather than hang.
@@ -105,8 +105,9 @@ class Connection:
         except StoreUnavailable as exc:
             # a connection refused fails in milliseconds; one that waited out the timeout (a frozen
             # Milvus) would only wait it out again, and the request would take twice its bound
-            if not _refused(exc.__cause__) or time.monotonic() - started > self.timeout / 2:
-                raise
+            if (isinstance(exc, StoreLostIndex) or not _refused(exc.__cause__)
+                    or time.monotonic() - started > self.timeout / 2):
+                raise  # a lost collection is not lost in transit
             # a read is safe to repeat: once more on a fresh channel (the old one may have been
             # closed under it by the server, GOAWAY), and a Milvus that is really down refuses fast
             return self._run(collection, self.timeout, read)
@@ -143,7 +144,7 @@ class Connection:
                 if exc.code == COLLECTION_NOT_FOUND and collection is not None:
                     # a Milvus started on other data, or the collections dropped: not a bug of ours
                     # (it was a 500 and a traceback on every search), and no retry brings them back
-                    raise StoreUnavailable(self._collection_gone(collection)) from exc
+                    raise StoreLostIndex(self._collection_gone(collection)) from exc
                 if exc.code != COLLECTION_NOT_LOADED or collection is None:
                     raise
                 client.load_collection(collection, timeout=self.bulk_timeout)
