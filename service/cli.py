@@ -386,13 +386,14 @@ def cmd_ask(args) -> int:
                            "speaker": args.speaker, "sort": args.sort, "offset": args.offset})
     payload = say_why_empty(search_payload(searcher, asked.q, **asked.options, keep=hits), searcher, asked,
                             parse_query(asked.q))
+    from service.results import annotate  # the sentence that answers, as the page bolds it
+
+    # before --json prints too: a script had best_span alone, which may be the passage's heading
+    annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
+             named_speech=payload["named_speech"])
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
-    from service.results import annotate  # the sentence that answers, as the page bolds it
-
-    annotate(searcher, payload["query"], payload["results"], hits, relaxed=payload["phrases_relaxed"],
-             named_speech=payload["named_speech"])
     if not payload["results"] and not (asked.offset and payload["matched"]):  # not a page past the end
         print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note
                                      for i, note in enumerate(payload["empty_reasons"])))

@@ -68,6 +68,10 @@ def test_ask_json_echoes_the_question_as_the_api_searched_it(index_root, client,
         served = client.get("/api/search", query_string={"q": pasted, "k": 3}).get_json()
         assert echoed["query"] == served["query"] in ("国家安全", "How are farms protected")
         assert [r["passage_id"] for r in echoed["results"]] == [r["passage_id"] for r in served["results"]]
+        # each result as the API gives it, its highlight and best sentence included (best_span alone had been
+        # all a script got, and it may be the passage's heading)
+        assert [sorted(r) for r in echoed["results"]] == [sorted(r) for r in served["results"]]
+        assert [r["best_sentence"] for r in echoed["results"]] == [r["best_sentence"] for r in served["results"]]
 
 
 def test_an_index_folder_the_machine_refuses_is_one_line_not_a_traceback(tmp_path, capsys):
