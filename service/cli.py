@@ -89,7 +89,7 @@ def _int_option(low: int, high: int | None = None):
 
 
 def _store_option(value: str) -> str:
-    """``--store``'s value, checked while parsing (argparse checks the default from the environment too)."""
+    """``--store``'s value (or ``$SPEECHQA_STORE``'s), checked."""
     from index.source import milvus_uri
 
     try:
@@ -605,10 +605,11 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.")
     top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", str(DEFAULT_ROOT)),
                      help="index root directory (default: $SPEECHQA_INDEX or %(default)s)")
-    top.add_argument("--store", type=_store_option, default=os.environ.get("SPEECHQA_STORE", "faiss"),
+    # no default here: argparse would check $SPEECHQA_STORE as "argument --store" (main checks it by its name)
+    top.add_argument("--store", type=_store_option, default=None,
                      help="where the index is searched: faiss (in process, the default), a Milvus Lite file "
                           "ending in .db, or http(s)://host:port of a Milvus server, token from "
-                          "$SPEECHQA_MILVUS_TOKEN (default: $SPEECHQA_STORE or %(default)s)")
+                          "$SPEECHQA_MILVUS_TOKEN (default: $SPEECHQA_STORE or faiss)")
     # The same option after the subcommand: SUPPRESS leaves the value given before it (or the
     # default) in place unless it is given again here.
     common = argparse.ArgumentParser(add_help=False)
@@ -775,7 +776,13 @@ def main(argv: list[str] | None = None) -> int:
 
     _report_library_logs()
     _escape_what_the_output_cannot_encode()
-    args = parser().parse_args(argv)
+    command_line = parser()
+    args = command_line.parse_args(argv)
+    if args.store is None:
+        try:
+            args.store = _store_option(os.environ.get("SPEECHQA_STORE") or "faiss")
+        except argparse.ArgumentTypeError as exc:
+            command_line.error(f"$SPEECHQA_STORE: {exc}")
     try:
         status = args.handler(args)
         sys.stdout.flush()  # a reader gone away fails here, not in the interpreter's exit, which prints it
