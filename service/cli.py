@@ -133,9 +133,10 @@ def _publish(source, report, root: Path) -> None:
         published = source.index.publish(FaissBm25Store.load(report.directory), documents=bm25_documents(root).many)
     except StoreUnavailable as exc:
         # the build is current under the root but not in Milvus: say where each stands and how to finish
-        raise StoreUnavailable(f"{exc}; build {report.build_id} is current under {root} but not published, and "
-                               f"Milvus still serves its last version — once Milvus answers, run the same command again to "
-                               "publish it: nothing is embedded again") from exc
+        # (a lost index stays one, for the page's wording)
+        raise type(exc)(f"{exc}; build {report.build_id} is current under {root} but not published, and Milvus "
+                        "still serves its last version — once Milvus answers, run the same command again to "
+                        "publish it: nothing is embedded again") from exc
     took = f"{time.perf_counter() - started:.1f}s"
     (root / PUBLISHED_TO).write_text(str(source), encoding="utf-8")
     if published.version == published.previous:
@@ -524,13 +525,14 @@ def cmd_rollback(args) -> int:
                   "so it cannot be served", file=sys.stderr)
         print(f"current build is now {current}; a running server picks it up on reload")
         # the next build or add starts from the rolled-back build's sources: say which files that changes
-        sources_now = source.manifest()["sources"]
+        manifest = source.manifest()
+        sources_now = manifest["sources"]
         if dropped := [name for name in sources_before or () if name not in sources_now]:
             print(f"  no longer among the index's sources (add them again to keep them): {printable(', '.join(dropped))}")
         if restored := [name for name in sources_now if sources_before is not None and name not in sources_before]:
             print(f"  among the index's sources again (remove them to leave them out): {printable(', '.join(restored))}")
         if isinstance(source, MilvusSource):
-            _follow_in_root(source.manifest(), root)
+            _follow_in_root(manifest, root)
     return 0
 
 

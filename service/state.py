@@ -26,6 +26,7 @@ from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMi
 from index.bilingual import gloss_index
 from index.lexical import warm_up as load_jieba
 from index.milvus import MilvusStore
+from index.milvus.connection import lost_index_advice
 from index.search import Searcher, load_searcher
 from index.thesaurus import TermTables, term_tables
 from index.source import IndexSource, source_for
@@ -131,7 +132,8 @@ class IndexHolder:
                 log.info("build %s loaded again (it was already served)", build_id_of(searcher))
             else:
                 # Milvus's version beside the build id: the publisher says "published … as version 8"
-                version = f", Milvus version {searcher.store.version}" if isinstance(searcher.store, MilvusStore) else ""
+                store = store_of(searcher)
+                version = f", Milvus version {store['version']}" if store["kind"] == "milvus" else ""
                 log.info("now serving build %s%s (was %s)", build_id_of(searcher), version, build_id_of(old.searcher))
             return build_id_of(old.searcher), build_id_of(searcher)
         finally:
@@ -211,20 +213,19 @@ class ReloadWatcher(threading.Thread):
     def check(self) -> bool:
         """Reload if the source names a build not yet tried; True when a new build was swapped in."""
         build_id = self.source.current()
-        serving = build_id_of(self.holder.snapshot().searcher)
+        state = self.holder.snapshot()
+        serving = build_id_of(state.searcher)
         if build_id is None and serving is not None and self.source.reads_at_search:
             # a Milvus started on other data answers, but holds none of the rows the loaded build reads:
             # every search would fail, and /healthz read "ok"
             raise StoreLostIndex(f"{self.source} holds no index now, and build {serving} reads its rows from "
-                                   "it — start Milvus on the data that holds the index, or publish again with "
-                                   f"`speechqa --store {self.source} build`")
+                                 f"it — {lost_index_advice(str(self.source))}")
         if self._outage is not None:
             log.info("%s answers again", self.source)  # the URI or root: "the index source" named neither
             self._outage = None
         if build_id is None or build_id == self.seen:
             return False
-        state = self.holder.snapshot()
-        if build_id == build_id_of(state.searcher):
+        if build_id == serving:
             self.seen = build_id  # back to the build being served: nothing to load
             self.holder.forget_reload_error(state.searcher)
             return False

@@ -158,8 +158,7 @@ class Connection:
 
     def _collection_gone(self, collection: str) -> str:
         return (f"Milvus at {self.uri} holds no collection {collection}: the index it held is gone (Milvus started "
-                f"on other data, or the collection dropped) — start it on the data that holds the index, or "
-                f"publish again with `speechqa --store {self.uri} build`")
+                f"on other data, or the collection dropped) — {lost_index_advice(self.uri)}")
 
     def _unavailable(self, exc: BaseException, timeout: float) -> str:
         """What went wrong reaching Milvus, and what to do: a Milvus Lite file fails to open at once
@@ -185,6 +184,11 @@ class Connection:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def lost_index_advice(uri: str) -> str:
+    """What to do when the Milvus at ``uri`` answers but no longer holds the index."""
+    return f"start it on the data that holds the index, or publish again with `speechqa --store {uri} build`"
 
 
 def _refused(exc: BaseException | None) -> bool:
