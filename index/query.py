@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from index.bilingual import has_chinese
 from index.errors import QuerySyntaxError
 from index.simplified import simplified
 
@@ -173,7 +174,27 @@ def named_speech_question(query: str) -> NamedSpeechQuestion | None:
         asked = " ".join((query[:embedded.start("naming")] + query[embedded.end("naming"):]).split())
         return _checked(naming, asked, inline=True)
     naming, asked = (query[match.start(half):match.end(half)].strip() for half in ("naming", "asked"))
+    if has_chinese(naming):
+        # "为加强社会治安智能化防控，“护城河”防线那篇发言要求加快…": the clause before the comma says what is
+        # asked, only the words next to 那篇 name the speech (the whole had named the wrong one)
+        clause = _last_clause_start(naming)
+        naming, asked = naming[clause:].strip(), f"{naming[:clause]}{asked}"
+        if not re.search(r"\w", naming):  # "在选人用人上，这篇发言…" names no speech
+            return None
     return _checked(naming, asked)
+
+
+def _last_clause_start(text: str) -> int:
+    """Where the last clause of ``text`` starts: after its last comma or semicolon outside quotes; 0 for one clause."""
+    start, open_quotes = 0, []
+    for offset, char in enumerate(text):
+        if open_quotes and char == CLOSING_QUOTE[open_quotes[-1]]:
+            open_quotes.pop()
+        elif char in CLOSING_QUOTE:
+            open_quotes.append(char)
+        elif not open_quotes and char in "，,；;":
+            start = offset + 1
+    return start
 
 
 def _checked(naming: str, asked: str, *, inline: bool = False) -> NamedSpeechQuestion | None:

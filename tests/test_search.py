@@ -255,6 +255,10 @@ def test_a_speech_named_by_its_titles_words_is_that_speech(searcher):
     answer = searcher.answer("筑牢首都“护城河”防线的那篇发言，是怎么概括二十大报告在国家安全理论上的新贡献的？", k=5)
     assert answer.named_speech == titled[0]
     assert "新定位" in answer.hits[0].passage.text
+    # what the question asks before its comma is no part of the naming (it had named 邢台's speech)
+    answer = searcher.answer("为加强社会治安智能化防控，“护城河”防线那篇发言要求加快哪个工程的实战应用？", k=5)
+    assert answer.named_speech == titled[0]
+    assert "雪亮工程" in answer.hits[0].passage.text
 
 
 def test_a_speech_is_not_named_by_words_many_speeches_say(searcher):
