@@ -1,6 +1,7 @@
 """Dense, lexical and fused (reciprocal-rank) search over a loaded index."""
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import replace
@@ -307,7 +308,8 @@ class Searcher:
         speech is one BM25 document of its passages (reprinted passages counted once, under their first
         copy); a clear winner names the speech, anything less leaves it to the best passage. English naming
         words are weighed by their proper names first ("the Tongwei county speech": 通渭 alone), as a
-        library of county speeches holds 县域 in many: with "county" the winner was no longer clear.
+        library of county speeches holds 县域 in many: with "county" the winner was no longer clear;
+        where no speech's words win, their translations may still point to one title (``_title_holding_most``).
         """
         words = [squash(word) for word in meaningful_words(naming)]
         titled = [speech_id for speech_id, title in self._squashed_titles
@@ -315,7 +317,32 @@ class Searcher:
         if len(titled) == 1:
             return titled[0]
         names = " ".join(_PROPER_NAME.findall(naming)) if not has_chinese(naming) else ""
-        return (names and self._clear_winner(names)) or self._clear_winner(naming)
+        return ((names and self._clear_winner(names)) or self._clear_winner(naming)
+                or self._title_holding_most(naming))
+
+    def _title_holding_most(self, naming: str) -> str | None:
+        """The speech whose title holds an English naming's distinctive words, two at least, by weight
+        ``NAMING_DOMINANCE`` times any other title's: a word is held where the title holds any of its
+        translations, distinctive where at most half the titles hold it, and weighs the more the fewer
+        do ("the Zhuang-region capital speech": 壮乡首府; "the capital's 'moat' speech": 首都“护城河”).
+        A Chinese naming is read by its title's own words (``speech_named_by_words``)."""
+        titles = self._squashed_titles
+        if has_chinese(naming) or len(titles) < 2:
+            return None
+        weights, words_held = np.zeros(len(titles)), np.zeros(len(titles), dtype=int)
+        for word in re.findall(r"[A-Za-z]+", naming):
+            translations = self.marked_terms(word)
+            held = np.array([any(term in title for term in translations) for _, title in titles])
+            # one word alone fits too many: "border" is 边疆 of one title, and two other border
+            # places' speeches call themselves 南大门 and 国门
+            if 0 < 2 * held.sum() <= len(titles):
+                weights += held * math.log(len(titles) / held.sum())
+                words_held += held
+        best = int(np.argmax(weights))
+        runner_up = np.partition(weights, -2)[-2]
+        if words_held[best] < 2 or weights[best] < NAMING_DOMINANCE * runner_up:
+            return None
+        return titles[best][0]
 
     def _clear_winner(self, naming: str) -> str | None:
         """The speech whose words ``naming`` holds far more than any other speech's (``speech_named_by_words``)."""

@@ -246,6 +246,23 @@ def test_a_speech_the_request_filters_by_is_not_overridden_by_the_one_the_questi
         assert {hit.passage.speech_id for hit in answer.hits} == {other}
 
 
+@pytest.mark.parametrize("naming, title_words", [
+    ("Zhuang-region capital speech", ("壮乡", "首府")),
+    ("speech on the capital's 'moat' defense line", ("首都", "护城河")),
+])
+def test_an_english_naming_whose_words_translate_into_one_title_names_that_speech(searcher, naming, title_words):
+    titled = [info.id for info in searcher.speeches if all(word in info.title for word in title_words)]
+    assert len(titled) == 1
+    assert searcher.speech_named_by_words(naming) == titled[0]
+
+
+def test_an_english_naming_with_one_word_in_a_title_names_no_speech_by_it(searcher):
+    # "border" translates into one title's 边疆, but the Yunnan and Chongzuo speeches are border speeches too
+    border_titled = [info.id for info in searcher.speeches if "边疆" in info.title]
+    assert len(border_titled) == 1
+    assert searcher.speech_named_by_words("border-province") != border_titled[0]
+
+
 def test_a_speech_named_by_its_titles_words_is_that_speech(searcher):
     # another speech says 筑牢首都“护城河” in its text; one title holds every naming word
     titled = [info.id for info in searcher.speeches if "护城河" in info.title and "防线" in info.title]
