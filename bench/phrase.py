@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SCRATCH, SEEDS, describe, machine, seed_texts, summary_ms, table, write_results  # noqa: E402
 from bench.indexing import vary  # noqa: E402
-from index.parse import decode  # noqa: E402
+from index.decode import decode  # noqa: E402
 from index.phrase import PhraseIndex  # noqa: E402
 from index.query import phrase_parts, squash  # noqa: E402
 

@@ -28,7 +28,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from index.parse import is_blank, stops_mid_sentence
+from index.decode import is_blank
+from index.parse import stops_mid_sentence
 from index.records import Block, Passage, Speech
 
 CHUNKER_VERSION = "sections-2"

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from index.errors import CorpusError
 
+WORD_SUFFIX = ".docx"
 TABLE_CELL_SEPARATOR = " | "
 # What a .docx's parts may unpack to. Its body XML runs 5-10 bytes a character of text, so this holds
 # some twenty million characters, far past any compilation; a file of half a megabyte that unpacks to

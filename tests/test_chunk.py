@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index.chunk import chunk
-from index.parse import decode, load_corpus, parse_text, read_corpus_file
+from index.decode import decode
+from index.parse import load_corpus, parse_text, read_corpus_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

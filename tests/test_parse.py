@@ -12,8 +12,9 @@ from pathlib import Path
 import opencc
 import pytest
 
+from index.decode import decode
 from index.errors import CorpusError
-from index.parse import decode, load_corpus, parse_text, read_corpus_file, wraps
+from index.parse import load_corpus, parse_text, read_corpus_file, wraps
 from index.records import SPEECH_METADATA
 from index.simplified import simplified
 

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from index.bilingual import policy_glossary
+from index.decode import decode
 from index.errors import TermTableError
-from index.parse import decode
 from index.query import squash
 from index.search import Searcher
 from index.thesaurus import official_terms, plain_wording, term_tables
