@@ -138,7 +138,6 @@ file's own, cut at the offsets the fold keeps: 講話人：陳大文 gives the s
 """
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -148,6 +147,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from index.dates import DATE, DATE_VALUE, iso_date, why_no_date
 from index.decode import canonical_file, is_blank
 from index.errors import CorpusError
 from index.query import visible
@@ -267,17 +267,6 @@ _HEADER_END = re.compile(r"-{3,}")
 # A 键：值 line of a key the index has no field for (主持人：王五, Venue: …): in a block closed by ---,
 # a header line it cannot use, which is named in a warning rather than read as the body's first line.
 _HEADER_LIKE = re.compile(r"[^\s:：，,。；;！？!?、]{1,8}\s*[:：]\s*.{1,80}")
-# 2023年4月15日, 二〇二三年四月十五日, 2023-04-15, 2023/4/15, 2023.4.15; to the month (2023年10月,
-# 二〇二三年十月, 2023-10) it is read too, so that the build can say the day is missing.
-_CN_DIGITS = {**{digit: value for value, digit in enumerate("〇一二三四五六七八九")}, "零": 0, "○": 0}
-_CN_UNIT = r"[一二三]?十[一二三四五六七八九]?|[一二三四五六七八九]"
-_DATE = (rf"(?P<year>\d{{4}}|[{''.join(_CN_DIGITS)}]{{4}})\s*"
-         rf"(?:年\s*(?P<month>\d{{1,2}}|{_CN_UNIT})\s*月(?:\s*(?P<day>\d{{1,2}}|{_CN_UNIT})\s*[日号])?"
-         r"|[-/.]\s*(?P<month_>\d{1,2})(?:\s*[-/.]\s*(?P<day_>\d{1,2}))?)"
-         # the weekday a day is printed with: 2023年4月15日（星期六）, 2023-04-15 周六, 礼拜六
-         r"(?:\s*[（(]?\s*(?:星期|周|礼拜)(?P<weekday>[一二三四五六日天])\s*[）)]?)?")
-_WEEKDAYS = "一二三四五六日"  # Monday first, as datetime.date.weekday counts
-_DATE_VALUE = re.compile(_DATE)
 # A speech's byline under its title, as compilations print it: ——在全市国家安全工作会议上的讲话 (the
 # occasion) and 市委书记　张三 (a post, then the speaker's name). A title may say the same, 在全县安全生产
 # 约谈会上的讲话, without the dash.
@@ -298,7 +287,7 @@ _BYLINE_LINES = 3
 # 发言材料汇编): every speech's occasion, unless its own byline or header says another.
 _COLLECTION_OCCASION = re.compile(r"在(.{2,60}?)[上中]的(?:总结|主旨|交流|典型)?(?:讲话|发言|致辞|报告)")
 # （2023年4月15日）, or after a byline's dash: ——2023年4月15日
-_DATED_LINE = re.compile(rf"(?:{_BYLINE_DASH}|[（(〔\[])?\s*{_DATE}\s*[）)〕\]]?")
+_DATED_LINE = re.compile(rf"(?:{_BYLINE_DASH}|[（(〔\[])?\s*{DATE}\s*[）)〕\]]?")
 # The lines under a title that say who gave it, when and where: metadata, never body text or furniture.
 _METADATA_LINES = (_HEADER_LINE, _DATED_LINE, _OCCASION_LINE, _SPEAKER_LINE)
 # A reprint may keep the header of the periodical or compilation it was cut from above its title:
@@ -717,51 +706,6 @@ def _inferred_title(blocks: tuple[Block, ...], source: str) -> str:
     return Path(source).stem
 
 
-def _number(numeral: str) -> int:
-    """An Arabic or Chinese number as a date writes it: 2023, 二〇二三 (digit by digit), 十五, 二十一."""
-    if numeral.isdigit():
-        return int(numeral)
-    tens, ten, ones = numeral.partition("十")
-    if not ten:
-        return int("".join(str(_CN_DIGITS[digit]) for digit in numeral))
-    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
-
-
-def _day(match: re.Match) -> datetime.date | None:
-    """The day a _DATE match names, None when it names no real day (2023年2月30日) or no day at all."""
-    month, day = match["month"] or match["month_"], match["day"] or match["day_"]
-    if day is None:
-        return None
-    try:
-        return datetime.date(_number(match["year"]), _number(month), _number(day))
-    except ValueError:
-        return None
-
-
-def _iso_date(match: re.Match) -> str | None:
-    """The ISO date of a _DATE match, None when it names no real day (2023年2月30日), no day at all
-    (2023年10月) or a weekday the day is not: ``Speech.date`` is a full date, which filters and the API
-    compare as one, and of a day and a weekday that disagree nothing tells which is the typo."""
-    day = _day(match)
-    if day is None or (match["weekday"] and _weekday(day) != match["weekday"].replace("天", "日")):
-        return None
-    return day.isoformat()
-
-
-def _weekday(day: datetime.date) -> str:
-    return _WEEKDAYS[day.weekday()]
-
-
-def _why_no_date(match: re.Match | None) -> str:
-    """Why a date-like value gave no date, for a warning."""
-    if match is None:
-        return "is not a date"
-    if not (match["day"] or match["day_"]):
-        return "names no day, only the month"
-    day = _day(match)
-    return f"names 星期{match['weekday']}, but {day} is a 星期{_weekday(day)}" if day else "is no real day"
-
-
 def _header(lines: list[_Line], source: str, *,
             allow_open: bool = False) -> tuple[dict[str, str], int, list[str]]:
     """The metadata of a header block at the start of ``lines`` (``_header_end``), how many lines it
@@ -824,12 +768,12 @@ def _header_field(line: _Line) -> tuple[str, str] | str:
         name = _HEADER_KEYS["".join(header["key"].split()).lower()]
         if name != "date":
             return name, _printed(line.text, header, "value").strip()
-        written = _DATE_VALUE.fullmatch(header["value"].strip())
+        written = DATE_VALUE.fullmatch(header["value"].strip())
     elif not (written := _DATED_LINE.fullmatch(line.words)):
         keys = ", ".join(key for key in _HEADER_KEYS if not key.isascii())
         return _byline_field(line) or f"names no field the index keeps ({keys}) — left out"
-    date = _iso_date(written) if written else None
-    return ("date", date) if date else (f"{_why_no_date(written)} — the date is left unset; "
+    date = iso_date(written) if written else None
+    return ("date", date) if date else (f"{why_no_date(written)} — the date is left unset; "
                                         "write it as 日期：2023-04-15 or 日期：2023年4月15日")
 
 
@@ -851,12 +795,12 @@ def _sidecar_fields(data: dict, where: str, warnings: list[str]) -> dict[str, st
         if not isinstance(value, str) or not value.strip():
             raise SidecarError(f"{where}: {name} must be a non-empty string or null")
         if name == "date":
-            written = _DATE_VALUE.fullmatch(simplified(value.strip()))
-            if not written or _iso_date(written) is None:
-                warnings.append(f"{where}: date {_as_read(value)} {_why_no_date(written)} — the date is left unset, "
+            written = DATE_VALUE.fullmatch(simplified(value.strip()))
+            if not written or iso_date(written) is None:
+                warnings.append(f"{where}: date {_as_read(value)} {why_no_date(written)} — the date is left unset, "
                                 "the other fields used; write it as 2023-04-15")
                 continue
-            value = _iso_date(written)
+            value = iso_date(written)
         fields[name] = value.strip()
     return fields
 
@@ -912,7 +856,7 @@ def _dated_line(body: list[_Line]) -> tuple[str | None, int | None, list[_Line]]
     the last, and that line's index in ``body`` (None, None without one); and those of these lines that
     look like a date but name no day (2023年10月, 2023年2月30日), which stay text, also beside a full date."""
     positions = dict.fromkeys((*range(min(3, len(body))), len(body) - 1)) if body else {}
-    read = [(index, _iso_date(dated)) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].words))]
+    read = [(index, iso_date(dated)) for index in positions if (dated := _DATED_LINE.fullmatch(body[index].words))]
     date, at = next(((date, index) for index, date in read if date), (None, None))
     return date, at, [body[index] for index, date in read if date is None]
 
@@ -1002,7 +946,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
         metadata.update(speech_header)
         metadata.update(named)
         warnings += [f"{source}: dated line {_as_read(line.text)} of 《{title}》 "
-                     f"{_why_no_date(_DATED_LINE.fullmatch(line.words))} — kept as text, not read as the speech's date"
+                     f"{why_no_date(_DATED_LINE.fullmatch(line.words))} — kept as text, not read as the speech's date"
                      for line in undated]
         seen[title] = seen.get(title, 0) + 1
         speech_id = hashlib.sha1(f"{source}\n{title}".encode()).hexdigest()[:12]
