@@ -1,4 +1,5 @@
-"""Domain errors, raised deep inside and translated only at the edges (CLI, HTTP)."""
+"""Domain errors, raised deep inside and translated only at the edges (CLI, HTTP), and ``as_read``,
+how their messages and the build's warnings quote a piece of the corpus."""
 
 
 class SpeechQAError(Exception):
@@ -132,3 +133,8 @@ class SettingError(SpeechQAError, ValueError):
     """A setting (a ``SPEECHQA_*`` environment variable or the app's config) holds a value it cannot take."""
 
     code = "setting_error"
+
+
+def as_read(text: str) -> str:
+    """``text`` in quotes as it reads, for a warning: repr printed a U+3000 as \\u3000."""
+    return f"'{text}'"

@@ -106,7 +106,7 @@ unless stated:
   2023-10, included: ``Speech.date`` is a full day, which filters and date order compare; and a
   weekday the day is not, as nothing tells which of the two is wrong) leaves the date unset, with a
   warning naming the line.
-* A sidecar file ``<stem>.meta.json`` beside ``<stem>.txt`` (read by ``load_corpus``): a JSON
+* A sidecar file ``<stem>.meta.json`` beside ``<stem>.txt`` (index/sidecar.py, read by ``load_corpus``): a JSON
   object with the same fields in English (``date``, ``place``, ``speaker``, ``occasion``,
   ``collection``) for the whole file, and ``speeches``: {title: {fields}} for single speeches.
   A sidecar that cannot be used (not JSON, a bad field, a title the file lacks) is ignored
@@ -139,7 +139,6 @@ file's own, cut at the offsets the fold keeps: 講話人：陳大文 gives the s
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections import Counter
@@ -149,9 +148,10 @@ from pathlib import Path
 
 from index.dates import DATE, DATE_VALUE, iso_date, why_no_date
 from index.decode import canonical_file, is_blank
-from index.errors import CorpusError
+from index.errors import CorpusError, as_read
 from index.query import visible
-from index.records import SPEECH_METADATA, Block, Speech
+from index.records import Block, Speech
+from index.sidecar import SIDECAR_SUFFIX, SidecarError, read_sidecar
 from index.simplified import simplified
 from index.word import TABLE_CELL_SEPARATOR, WORD_SUFFIX
 
@@ -240,7 +240,6 @@ _RUNNING_HEADER_CHARS = 20
 _RUNNING_HEADER_REPEATS = 3
 _FURNITURE_NAMED = 10  # distinct furniture lines quoted in a file's warning
 
-SIDECAR_SUFFIX = ".meta.json"
 CORPUS_SUFFIXES = (".txt", WORD_SUFFIX)
 # Word keeps an open document's owner in "~$<name>.docx" beside it: a lock, not a document.
 _WORD_LOCK_PREFIX = "~$"
@@ -296,10 +295,6 @@ _METADATA_LINES = (_HEADER_LINE, _DATED_LINE, _OCCASION_LINE, _SPEAKER_LINE)
 _ISSUE = r"[（(〔\[]?\s*(?:\d{4}\s*年\s*)?(?:总\s*)?第\s*[\d〇零一二三四五六七八九十百]{1,4}\s*期\s*[）)〕\]]?"
 _SERIES_HEADER = re.compile(rf".{{0,30}}?(?:(?:精选|选编|汇编|文选|选辑|摘编|文摘|专辑|合集|汇集|荟萃)[》」』]?\s*"
                             rf"(?:{_ISSUE})?|{_ISSUE})")
-
-
-class SidecarError(CorpusError):
-    """A sidecar file that cannot be used; ``load_corpus`` indexes its text without it."""
 
 
 @dataclass(frozen=True)
@@ -721,12 +716,12 @@ def _header(lines: list[_Line], source: str, *,
     for line in lines[first:end]:
         field = _header_field(line)
         if isinstance(field, str):
-            warnings.append(f"{source}: header line {_as_read(line.text)} {field}")
+            warnings.append(f"{source}: header line {as_read(line.text)} {field}")
             continue
         name, value = field
         if fields.setdefault(name, value) != value:
-            warnings.append(f"{source}: header line {_as_read(line.text)} gives the {name} again — left out, "
-                            f"the block's first {name} ({_as_read(fields[name])}) kept")
+            warnings.append(f"{source}: header line {as_read(line.text)} gives the {name} again — left out, "
+                            f"the block's first {name} ({as_read(fields[name])}) kept")
     return fields, end + 1 if end < len(lines) and _HEADER_END.fullmatch(lines[end].words) else end, warnings
 
 
@@ -783,51 +778,6 @@ def _is_metadata(words: str) -> bool:
     return any(pattern.fullmatch(words) for pattern in _METADATA_LINES)
 
 
-def _sidecar_fields(data: dict, where: str, warnings: list[str]) -> dict[str, str]:
-    """The metadata fields of one sidecar object (SidecarError saying which is wrong). A date it
-    cannot hold (2023-10, no real day) is left out with a warning in ``warnings``, as a header's is:
-    the other fields are still the librarian's word."""
-    fields = {}
-    for name in SPEECH_METADATA:
-        value = data.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise SidecarError(f"{where}: {name} must be a non-empty string or null")
-        if name == "date":
-            written = DATE_VALUE.fullmatch(simplified(value.strip()))
-            if not written or iso_date(written) is None:
-                warnings.append(f"{where}: date {_as_read(value)} {why_no_date(written)} — the date is left unset, "
-                                "the other fields used; write it as 2023-04-15")
-                continue
-            value = iso_date(written)
-        fields[name] = value.strip()
-    return fields
-
-
-def read_sidecar(path: Path) -> dict:
-    """A sidecar file's metadata as {"file": fields, "speeches": {title: fields}, "warnings": [...]},
-    checked (SidecarError)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SidecarError(f"{path.name}: unreadable metadata ({error})") from None
-    if not isinstance(data, dict):
-        raise SidecarError(f"{path.name}: metadata must be a JSON object")
-    unknown = sorted(set(data) - set(SPEECH_METADATA) - {"speeches"})
-    if unknown:
-        raise SidecarError(f"{path.name}: unknown metadata field {', '.join(unknown)} — "
-                           f"use {', '.join(SPEECH_METADATA)} and speeches")
-    speeches = data.get("speeches") or {}
-    if not isinstance(speeches, dict) or not all(isinstance(v, dict) for v in speeches.values()):
-        raise SidecarError(f"{path.name}: speeches must map a speech title to its fields")
-    warnings: list[str] = []
-    return {"file": _sidecar_fields(data, path.name, warnings),
-            "speeches": {title: _sidecar_fields(fields, f"{path.name} ({title})", warnings)
-                         for title, fields in speeches.items()},
-            "warnings": warnings}
-
-
 def _byline(body: list[_Line]) -> tuple[dict[str, str], list[int]]:
     """The occasion and speaker a speech's first lines print under its title (``_OCCASION_LINE``,
     ``_SPEAKER_LINE``; a date line may sit among them), and those lines' indices in ``body``."""
@@ -864,7 +814,7 @@ def _dated_line(body: list[_Line]) -> tuple[str | None, int | None, list[_Line]]
 def parse_text(text: str, source: str, *, sidecar: dict | None = None) -> list[Speech]:
     """Split one file's text into its speeches; [] when it holds no body text at all.
 
-    ``sidecar`` is ``read_sidecar``'s result for the file's metadata file, if it has one.
+    ``sidecar`` is ``index.sidecar.read_sidecar``'s result for the file's metadata file, if it has one.
     """
     return _parse(text, source, sidecar)[0]
 
@@ -900,7 +850,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
             else:
                 current[1].append(line)
         parts.append(current)
-        warnings += [f"{source}: 目录 entry {_as_read(title)} matches no line of the body — its text stays in the "
+        warnings += [f"{source}: 目录 entry {as_read(title)} matches no line of the body — its text stays in the "
                      "speech before it, or in an untitled first speech" for title in toc_titles
                      if _title_key(title) not in matched]
     else:
@@ -917,7 +867,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
     parts = [piece for part in parts for piece in _split_at_headed_titles(part)]
     unknown = sorted(set(sidecar["speeches"]) - {title for title, _ in parts if title})
     if unknown:
-        raise SidecarError(f"{source}: its metadata names no speech titled {_as_read(unknown[0])}")
+        raise SidecarError(f"{source}: its metadata names no speech titled {as_read(unknown[0])}")
     speeches = []
     seen: dict[str, int] = {}
     for title, body in parts:
@@ -945,7 +895,7 @@ def _parse(text: str, source: str, sidecar: dict | None,
         metadata.update(byline)
         metadata.update(speech_header)
         metadata.update(named)
-        warnings += [f"{source}: dated line {_as_read(line.text)} of 《{title}》 "
+        warnings += [f"{source}: dated line {as_read(line.text)} of 《{title}》 "
                      f"{why_no_date(_DATED_LINE.fullmatch(line.words))} — kept as text, not read as the speech's date"
                      for line in undated]
         seen[title] = seen.get(title, 0) + 1
@@ -1107,10 +1057,5 @@ def _parse_file(text: str, name: str, sidecar_path: Path,
 
 
 def _quote(line: str) -> str:
-    """A left-out line as its warning quotes it, cut short (``_as_read``)."""
-    return _as_read(line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + "…")
-
-
-def _as_read(text: str) -> str:
-    """``text`` in quotes as it reads, for a warning: repr printed a U+3000 as \\u3000."""
-    return f"'{text}'"
+    """A left-out line as its warning quotes it, cut short (``as_read``)."""
+    return as_read(line if len(line) <= _AD_QUOTE else line[:_AD_QUOTE] + "…")
