@@ -22,12 +22,13 @@ import numpy as np
 
 from index import dedup, lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
+from index.corpus import corpus_named, shown_name
 from index.engines import vector_id
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer, read_marshal, write_marshal
 from index.bilingual import translation_digest
 from index.lexical import LEXICAL_VERSION, document_text, text_terms
-from index.parse import corpus_named, load_corpus, shown_name
+from index.parse import load_corpus
 from index.records import SPEECH_METADATA, Passage, Speech, SpeechInfo
 from index.simplified import simplified
 

@@ -181,7 +181,7 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
               "using no rollback slot")
     else:  # a build that repeats no byte of the last one, yet holds the same passages
         print("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did")
-    from index.parse import corpus_files, shown_name
+    from index.corpus import corpus_files, shown_name
 
     # a folder's warnings name its files by their paths from it
     named = tuple(shown_name(name) for path in last
@@ -281,7 +281,7 @@ def _refuse_gone(sources: Sequence[Path], *, then: str) -> None:
 def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
     """``check_source``'s refusal of a source, before the model loads rather than after, saying what came of it."""
     from index.errors import CorpusError
-    from index.parse import check_source
+    from index.corpus import check_source
 
     for path in given:
         try:
@@ -292,7 +292,7 @@ def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
 
 def cmd_add(args) -> int:
     from index.build import build_lock
-    from index.parse import shown_name
+    from index.corpus import shown_name
 
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
     root = _index_root(args)
