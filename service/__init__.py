@@ -30,7 +30,7 @@ def create_app(config: Mapping | None = None, *, searcher=None, encoder=None) ->
     """
     # Imported here, not with the package: `speechqa serve` sets the OpenMP environment before
     # FAISS loads libgomp, which reads it once, and the CLI is a module of this package, whose
-    # `ask` and `build` need no web server (flask and its parts took ~120 ms of every command).
+    # `ask` and `build` need no web server (flask and its parts cost every command ~0.1 s).
     from flask import Flask
 
     from service import api, errors, security, state, views

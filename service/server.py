@@ -42,7 +42,6 @@ from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
 from index.errors import SettingError, SpeechQAError
-from service.errors import INTERNAL_MESSAGE
 
 IDENT = "speechqa"  # the Server header
 # What to change when a bind fails with one of these (any other: the system's words suffice).
@@ -212,6 +211,10 @@ class LoggedErrorTask(_AccessLogged, ErrorTask):
             code, message = "request_header_fields_too_large", (
                 f"request headers are too large: at most {self.channel.adj.max_request_header_size} bytes together")
         elif error.code == 500:
+            # imported here: service.errors imports flask, and the CLI reads this module's limits for the
+            # help of every command, `ask` and `build` included, which need no web server
+            from service.errors import INTERNAL_MESSAGE
+
             code, message = "internal_error", INTERNAL_MESSAGE
         else:  # 400 for a request waitress cannot parse, 501 for a transfer coding it does not know: its own words
             code, message = error.reason.lower().replace(" ", "_"), str(error.body)
