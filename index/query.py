@@ -83,10 +83,10 @@ class ParsedQuery:
     # that quotes wording the speeches do not use is ranked by (Searcher.answer).
     unquoted: str = field(default="", compare=False)
 
-    def without_phrases(self) -> str | None:
+    def without_phrases(self, *, alone: bool = False) -> str | None:
         """The query again with its phrases as plain words and its filters kept, or None when there
-        is nothing to relax (no phrase, or nothing but phrases: those stay strict)."""
-        if not self.phrases or not self.text:
+        is nothing to relax (no phrase, or nothing but phrases: those stay strict unless ``alone``)."""
+        if not self.phrases or not (self.text or alone):
             return None
         return replace(self, text=self.unquoted, phrases=()).written()
 

@@ -1030,6 +1030,17 @@ def test_a_relaxed_question_marks_its_quoted_words_as_it_was_ranked(client):
     assert "<mark>湖泊革命</mark>" in first["highlight"] and "湖泊革命" in first["best_sentence"]["text"]
 
 
+def test_an_english_quote_no_passage_holds_is_searched_for_its_chinese(client):
+    # a Chinese library holds no English sentence word for word: the quote asks for what it translates
+    body = client.get("/api/search", query_string={"q": '"the lake revolution"', "k": 3}).get_json()
+    assert (body["phrases_relaxed"], body["matched"]) == (True, 0)
+    assert "湖泊革命" in body["results"][0]["text"]
+    assert body["answered"] is True
+    # Chinese wording quoted alone is a verbatim check still
+    strict = client.get("/api/search", query_string={"q": "“湖泊大革命”", "k": 3}).get_json()
+    assert (strict["phrases_relaxed"], strict["matched"], strict["results"], strict["answered"]) == (False, 0, [], False)
+
+
 def test_a_named_speechs_results_mark_the_part_asked_not_the_words_naming_it(client):
     body = client.get("/api/search", query_string={"q": "讲“中国糖都”的那篇，在边疆社会治理上用了什么模式？",
                                                    "k": 3}).get_json()

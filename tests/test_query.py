@@ -172,6 +172,12 @@ def test_a_question_without_its_quotes_keeps_the_words_in_place_and_the_filters(
     assert parsed.without_phrases() == relaxed
 
 
+def test_a_query_of_phrases_alone_is_relaxed_only_when_asked_to():
+    parsed = parse_query('"lake revolution" -湖泊')
+    assert parsed.without_phrases() is None
+    assert parsed.without_phrases(alone=True) == "lake revolution -湖泊"
+
+
 @pytest.mark.parametrize("question, naming, asked", [
     ("那篇自称要守好祖国“南大门”的首府发言，在化解楼市风险上用了哪些办法？", "自称要守好祖国“南大门”的首府",
      "在化解楼市风险上用了哪些办法？"),
