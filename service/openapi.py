@@ -105,10 +105,13 @@ SCHEMAS = {
         "answered": {"type": "boolean", "description": "false when the top result's confidence is under the "
                                                       "threshold chosen on the tuning set (or nothing was found): "
                                                       "the speeches probably do not answer this; for a verbatim "
-                                                      "check (matched a count) whether any passage holds the wording"},
+                                                      "check (matched a count, phrases_relaxed false) whether "
+                                                      "any passage holds the wording"},
         "phrases_relaxed": {"type": "boolean", "description": "true when no passage held the question's quoted "
                                                              "wording and the results rank the question without "
-                                                             "its quotes; a query of phrases alone never relaxes"},
+                                                             "its quotes; a query of phrases alone relaxes only "
+                                                             "when they are English (a Chinese library holds no "
+                                                             "English sentence word for word)"},
         "phrases_spread": {"type": "boolean", "description": "true when, of those, the results open with the "
                                                             "passages that hold a quote in the speeches that hold "
                                                             "every quote between their passages (each of its parts "
