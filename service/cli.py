@@ -374,7 +374,7 @@ def cmd_ask(args) -> int:
     from index.query import parse_query
     from index.request import parse_request
     from index.search import load_searcher, search_payload
-    from service.explain import say_why_empty  # what the page says about an empty answer
+    from service.explain import is_past_end, say_why_empty  # what the page says about an empty answer
     from service.export import shown_title
 
     searcher = load_searcher(_source(args), model=args.model, tables=_term_tables(args))
@@ -395,7 +395,9 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
-    if not payload["results"] and not (asked.offset and payload["matched"]):  # not a page past the end
+    if is_past_end(asked.offset, payload["matched"], len(payload["results"])):
+        print(payload["empty_reasons"][0])  # how many there are: the offset, not the wording, emptied it
+    elif not payload["results"]:
         print("没有找到相关段落" + "".join(f"：{note}" if i == 0 else note
                                      for i, note in enumerate(payload["empty_reasons"])))
     if payload["phrases_spread"]:
@@ -413,10 +415,10 @@ def cmd_ask(args) -> int:
         print(f"问题按“{'、'.join(payload['parts_listed'])}”几部分找讲话：先列同时讲到它们的讲话里的段落")
     if payload["results"] and not payload["answered"] and parse_query(payload["query"]).text:
         print("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）")  # phrases and filters alone ask nothing
-    if payload["matched"]:
+    if payload["matched"] and payload["results"]:
         shown = [result["rank"] for result in payload["results"]]
         listed = ("" if payload["matched"] == len(shown) else f"，列出前 {len(shown)} 条" if shown[:1] == [1]
-                  else f"，列出第 {shown[0]}–{shown[-1]} 条" if shown else f"，第 {asked.offset} 条之后没有了")
+                  else f"，列出第 {shown[0]}–{shown[-1]} 条")
         print(f"共 {payload['matched']} 条符合{listed}")
     for result in payload["results"]:
         # a title the index made up is marked, as the page, citations and exports mark it

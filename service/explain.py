@@ -72,15 +72,30 @@ class EmptyAnswer:
         return None
 
 
+def is_past_end(offset: int, matched: int | None, shown: int) -> bool:
+    """Whether an empty answer is a page past a verbatim check's last result: nothing is missing there."""
+    return not shown and bool(offset) and bool(matched)
+
+
+def past_end_note(matched: int, offset: int) -> str:
+    """What a page past a verbatim check's last result says: how many there are, so that the reader (or
+    a script paging by hand) knows the offset, not the wording, emptied it."""
+    return f"共 {matched} 条符合，第 {offset} 条之后没有了。"
+
+
 def say_why_empty(payload: dict, searcher, asked: SearchRequest, parsed: ParsedQuery) -> dict:
     """``payload`` (``search_payload``'s) with ``empty_reasons``, what the page and ``ask`` say about an
-    empty answer (none when it has results, or is a page past a verbatim check's end), and
-    ``near_wording``, ``{"query", "matched"}`` of the verbatim check written as the library writes it
-    (``EmptyAnswer.near_wording``) or null: a script could not tell wording the library lacks from
-    wording it writes with another mark, or from filters that pass no speech."""
-    empty = None if payload["results"] or (asked.offset and payload["matched"]) else EmptyAnswer.of(searcher, asked, parsed)
-    near = None if empty is None else empty.near_wording
-    said = {"empty_reasons": [] if empty is None else empty.reasons(),
+    empty answer (none when it has results; ``past_end_note`` alone for a page past a verbatim check's
+    end), and ``near_wording``, ``{"query", "matched"}`` of the verbatim check written as the library
+    writes it (``EmptyAnswer.near_wording``) or null: a script could not tell wording the library lacks
+    from wording it writes with another mark, or from filters that pass no speech."""
+    reasons, near = [], None
+    if is_past_end(asked.offset, payload["matched"], len(payload["results"])):
+        reasons = [past_end_note(payload["matched"], asked.offset)]
+    elif not payload["results"]:
+        empty = EmptyAnswer.of(searcher, asked, parsed)
+        reasons, near = empty.reasons(), empty.near_wording
+    said = {"empty_reasons": reasons,
             "near_wording": None if near is None else {"query": near[0], "matched": near[1]}}
     *before, results = payload.items()  # the results stay last, as the contract lists them
     return dict(before) | said | dict([results])

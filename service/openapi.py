@@ -141,7 +141,8 @@ SCHEMAS = {
         "empty_reasons": {"type": "array", "items": {"type": "string"},
                           "description": "when results is empty: why, as the page says it (a filter no speech "
                                          "passes, each quoted phrase's own count, a phrase that is a speech's "
-                                         "title, the wording written with another mark); else empty"},
+                                         "title, the wording written with another mark; for an offset past a verbatim "
+                                         "check's last result, how many it matched); else empty"},
         "near_wording": _nullable(dict(_obj({
             "query": {"type": "string"}, "matched": {"type": "integer"},
         }), description="for a verbatim check that found nothing: its phrases written as the library writes "

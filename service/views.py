@@ -20,7 +20,7 @@ from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FI
 from index.search import named_speech_of, results_of
 from index.related import offers_similar
 from service.api import export_response
-from service.explain import FILTER_LABELS, EmptyAnswer
+from service.explain import FILTER_LABELS, EmptyAnswer, is_past_end, past_end_note
 from service.export import (EXPORT_FORMATS, MAX_EXPORT_PASSAGES, check_export_body, chinese_date, citation_text,
                             quote_of, shown_title)
 from service.results import annotate, marking, query_terms, quoted_wording
@@ -417,14 +417,15 @@ def index():
     context["speakers_named"] = answer.speakers_named
     context["parts_listed"] = answer.parts_listed
     parsed = parse_query(asked.q)
-    empty = None if results else EmptyAnswer.of(searcher, asked, parsed)
-    context["no_answer"] = _suggestions(asked, parsed, found=bool(results), answered=context["answered"],
-                                        emptied=[] if empty is None else empty.filters,
-                                        near=None if empty is None else empty.near_wording)
+    past_end = is_past_end(asked.offset, context["matched"], len(results))
+    empty = None if results or past_end else EmptyAnswer.of(searcher, asked, parsed)
+    # a page past the end has no reason to look for, nor wording to advise: its note says where the end is
+    context["no_answer"] = None if past_end else _suggestions(
+        asked, parsed, found=bool(results), answered=context["answered"],
+        emptied=[] if empty is None else empty.filters, near=None if empty is None else empty.near_wording)
     context["emptied_by"] = [] if empty is None else empty.reasons()
+    context["past_end"] = past_end_note(context["matched"], asked.offset) if past_end else None
     context["pages"] = _pages(context["matched"], asked.offset, asked.k, len(results))
-    if not results and asked.offset and context["matched"]:  # a page past the end: no reason to look for
-        context |= {"past_end": asked.offset, "no_answer": None, "emptied_by": []}
     return render_template("index.html", **context)
 
 

@@ -127,6 +127,10 @@ def test_an_empty_answer_says_why_as_the_page_does(client):
     # wording no passage holds in any writing has no reason beyond itself
     absent = client.post("/api/search", json={"q": '"不在这里的话"'}).get_json()
     assert (absent["results"], absent["empty_reasons"], absent["near_wording"]) == ([], [], None)
+    # a page past a verbatim check's end says so, and how many there are: the offset emptied it, not the wording
+    past = client.get("/api/search", query_string={"q": '"保交楼"', "offset": 100}).get_json()
+    assert (past["matched"], past["results"], past["near_wording"]) == (1, [], None)
+    assert past["empty_reasons"] == ["共 1 条符合，第 100 条之后没有了。"]
 
 
 @pytest.mark.parametrize("path", ["/api/speeches", "/api/speeches/{speech}", "/api/passages/{passage}",

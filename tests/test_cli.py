@@ -107,7 +107,10 @@ def test_ask_says_why_it_found_nothing_as_the_page_does(index_root, capsys):
     out = capsys.readouterr().out
     assert out.startswith("共 13 条符合，列出第 6–10 条\n 6. ")
     assert main(["--index", str(index_root), "ask", "“两个维护”", "--offset", "20"]) == 0
-    assert capsys.readouterr().out.startswith("共 13 条符合，第 20 条之后没有了\n")
+    assert capsys.readouterr().out.startswith("共 13 条符合，第 20 条之后没有了。\n")
+    assert main(["--index", str(index_root), "ask", "--json", "“两个维护”", "--offset", "20"]) == 0
+    past = json.loads(capsys.readouterr().out)
+    assert (past["results"], past["empty_reasons"]) == ([], ["共 13 条符合，第 20 条之后没有了。"])
     # a speech's title is no passage's text
     assert main(["--index", str(index_root), "ask", "“坚决筑牢中国式现代化xx国门安全屏障”"]) == 0
     assert capsys.readouterr().out.startswith(
