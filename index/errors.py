@@ -70,16 +70,17 @@ class QuerySyntaxError(BadQuery):
     fault starts; ``part`` the text at fault (the quote mark, the empty phrase, the filter name: a
     ``-`` right before it, at ``at - 1``, makes it an exclusion); ``shown`` a few characters of the
     query from there; ``reversed_quotes`` that an unclosed quote's own closing mark stands before it
-    (”保交楼“). Positions count in the query as checked (``index.request.readable_query``, stripped).
+    (”保交楼“), ``both_opening`` that its own opening mark follows it and no closing one does (“保交楼“).
+    Positions count in the query as checked (``index.request.readable_query``, stripped).
     """
 
     code = "query_syntax"
 
     def __init__(self, message: str, *, kind: str | None = None, at: int | None = None, part: str = "",
-                 shown: str = "", reversed_quotes: bool = False):
+                 shown: str = "", reversed_quotes: bool = False, both_opening: bool = False):
         super().__init__(message, field="q")
         self.kind, self.at, self.part, self.shown = kind, at, part, shown
-        self.reversed_quotes = reversed_quotes
+        self.reversed_quotes, self.both_opening = reversed_quotes, both_opening
 
 
 class IndexUnavailable(SpeechQAError):

@@ -9,7 +9,10 @@ The syntax, for the API's ``q``, the web form and ``speechqa ask``:
   all: ``「坚决做到“两个维护”」``, ``"深刻领悟“两个确立”的决定性意义"``. ``“”``, ``「」`` and ``『』``
   nest (``“坚决做到“两个维护””``); ``"`` and ``＂`` cannot. A quote whose own closing quote never
   comes closes at the first closing quote of another kind that closes nothing opened inside it
-  (``“保交楼"``), because input methods mix them. An ellipsis inside it
+  (``“保交楼"``), because input methods mix them. For the same reason a closing quote typed for both
+  (``”保交楼”``) quotes as ``"`` does, where its twin follows before any whitespace or other quote; an
+  opening one typed for both (``“保交楼“``) is an unclosed quote that says so, since ``“`` nests and its
+  second may open a quote inside the first. An ellipsis inside it
   (``……``, ``…`` or ``...``) stands for any wording: ``“坚持……是做好……的根本原则”`` matches a
   passage holding its pieces in that order. A quotation mark inside a phrase matches any quotation
   mark (``QUOTATION_MARKS``): ``「坚决做到"两个维护"」`` finds the speeches' “两个维护”, as the
@@ -269,10 +272,31 @@ def quoted_items(phrases: tuple[str, ...] | list[str]) -> list[str]:
     return list(items)
 
 
+def _opens_quote(query: str, at: int) -> bool:
+    """Whether the character at ``at`` opens a phrase: an opening quote, or a closing one typed for both."""
+    return query[at] in OPENING_QUOTES or _closer_typed_as_opener(query, at)
+
+
+def _closer_typed_as_opener(query: str, at: int) -> bool:
+    """Whether the closing quote at ``at`` opens a phrase as its twin's partner (”保交楼”): a closing quote
+    opens nothing, so two around words can only be a pair. Only a twin before any whitespace or other
+    quote counts, so that a stray closing quote in free text (两个维护” 是什么”) stays a word's, and free
+    text written out with spaces between its words (``ParsedQuery.written``) parses back to itself."""
+    mark = query[at]
+    if mark not in _NESTING_OPENER:
+        return False
+    for end in range(at + 1, len(query)):
+        if query[end] == mark:
+            return bool(phrase_parts(query[at + 1:end]))  # ”” is no empty phrase to refuse: it was never one
+        if query[end].isspace() or query[end] in OPENING_QUOTES or query[end] in CLOSING_QUOTES:
+            return False
+    return False
+
+
 def _closing_quote(query: str, opening: int) -> int | None:
     """Where the quote at ``opening`` closes (see the module docstring), or None when nothing closes it."""
     opener = query[opening]
-    closer = CLOSING_QUOTE[opener]
+    closer = CLOSING_QUOTE.get(opener, opener)  # a closing quote typed for both closes at its twin
     depth = 0  # quotes of its own kind opened inside it and not yet closed
     opened_inside = dict.fromkeys(_NESTING_OPENER.values(), 0)  # the same for each other kind that nests
     mixed = None
@@ -320,13 +344,17 @@ def _quoted(query: str, opening: int) -> tuple[str, int]:
         closing = CLOSING_QUOTE[query[opening]]
         # ”保交楼“: the closing mark typed first, where the opening one belongs
         reversed_ = closing != query[opening] and closing in query[:opening]
+        # “保交楼“: the opening mark typed for both, and no closing one anywhere after it
+        after = query[opening + 1:]
+        both_opening = closing != query[opening] and query[opening] in after and closing not in after
         advice = (f"the quotes look reversed: write {query[opening]}…{closing}" if reversed_
+                  else f"both quotes are opening ones: write {query[opening]}…{closing}" if both_opening
                   else "add the closing quote or remove it")
         raise QuerySyntaxError(
             f"unclosed quote {query[opening]} at character {opening + 1} of q "
             f"(…{query[opening:opening + 12]}) — {advice}",
             kind="unclosed_quote", at=opening + 1, part=query[opening], shown=query[opening:opening + 12],
-            reversed_quotes=reversed_)
+            reversed_quotes=reversed_, both_opening=both_opening)
     phrase = _unspaced(query[opening + 1:close])
     if not phrase_parts(phrase):
         raise QuerySyntaxError(
@@ -337,9 +365,9 @@ def _quoted(query: str, opening: int) -> tuple[str, int]:
 
 
 def _word_end(query: str, start: int) -> int:
-    """Where a bare word starting at ``start`` ends: at whitespace or an opening quote."""
+    """Where a bare word starting at ``start`` ends: at whitespace or a quote that opens a phrase."""
     end = start
-    while end < len(query) and not query[end].isspace() and query[end] not in OPENING_QUOTES:
+    while end < len(query) and not query[end].isspace() and not _opens_quote(query, end):
         end += 1
     return end
 
@@ -347,7 +375,7 @@ def _word_end(query: str, start: int) -> int:
 def _field_value(query: str, field: re.Match) -> tuple[str, int]:
     """The value of the ``title:`` at ``field`` (quoted or up to the next space), and the index after it."""
     start = field.end()
-    if start < len(query) and query[start] in OPENING_QUOTES:
+    if start < len(query) and _opens_quote(query, start):
         value, end = _quoted(query, start)
     else:
         end = _word_end(query, start)
@@ -379,7 +407,7 @@ def parse_query(query: str) -> ParsedQuery:
             i += 1
             term_start = True
             continue
-        if char in OPENING_QUOTES:
+        if _opens_quote(query, i):
             opening = i
             phrase, i = _quoted(query, i)
             phrases[phrase] = None
@@ -393,7 +421,7 @@ def parse_query(query: str) -> ParsedQuery:
                 excluded_titles[value] = None
                 term_start = False
                 continue
-            if query[i + 1] in OPENING_QUOTES:
+            if _opens_quote(query, i + 1):
                 term, i = _quoted(query, i + 1)
             else:
                 end = _word_end(query, i + 1)

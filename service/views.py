@@ -344,6 +344,9 @@ def syntax_error_message(exc: QuerySyntaxError, query: str) -> str:
     if exc.kind == "unclosed_quote" and exc.reversed_quotes:
         return (f"检索式有误：第 {at} 个字的引号 {part} 前面已有结束引号 {CLOSING_QUOTE[part]}，引号好像写反了。"
                 f"请写成 {part}…{CLOSING_QUOTE[part]}。")
+    if exc.kind == "unclosed_quote" and exc.both_opening:
+        return (f"检索式有误：第 {at} 个字的引号 {part} 后面又是开始引号 {part}，没有结束引号 {CLOSING_QUOTE[part]}。"
+                f"请写成 {part}…{CLOSING_QUOTE[part]}。")
     if exc.kind == "unclosed_quote":
         return (f"检索式有误：第 {at} 个字的引号 {part} 没有配对的结束引号（在{exc.shown}处）。"
                 f"请在要原文查找的词后面补上 {CLOSING_QUOTE[part]}，或者删去这个引号。")

@@ -231,6 +231,20 @@ def test_a_phrase_typed_with_other_inner_quotes_finds_and_marks_the_speeches_wor
     assert all("<mark>坚决做到“两个维护”</mark>" in r["highlight"] for r in typed["results"])
 
 
+def test_a_phrase_quoted_with_two_closing_quotes_is_checked_as_quoted(client):
+    def search(q):
+        return client.get("/api/search", query_string={"q": q, "k": 50}).get_json()
+
+    closers, quoted = search("”保交楼”"), search("“保交楼”")
+    assert (closers["matched"], closers["phrases_relaxed"]) == (1, False)
+    assert [r["passage_id"] for r in closers["results"]] == [r["passage_id"] for r in quoted["results"]]
+    assert "<mark>保交楼</mark>" in closers["results"][0]["highlight"]
+    # both typed as opening quotes: refused with the hint, as reversed ones are
+    refused = client.get("/api/search", query_string={"q": "“保交楼“"})
+    assert (refused.status_code, *error_of(refused)) == (
+        400, "query_syntax", "unclosed quote “ at character 1 of q (…“保交楼“) — both quotes are opening ones: write “…”")
+
+
 @pytest.mark.parametrize(("pasted", "typed"), [
     ("如何保障粮\u200b食安全", "如何保障粮食安全"),  # Word and web pages carry zero-width marks unseen
     ("如何保障粮食安全\x00", "如何保障粮食安全"),

@@ -74,6 +74,14 @@ def test_parse_query(query, expected):
     ('"保交楼” 房地产', ParsedQuery(text="房地产", phrases=("保交楼",))),
     ('“保交楼" “稳民生”', ParsedQuery(text="", phrases=("保交楼", "稳民生"))),
     ('“坚决做到「两个维护」" 要求', ParsedQuery(text="要求", phrases=("坚决做到「两个维护」",))),
+    # a closing quote typed for both quotes as " does, where its twin follows before a space or another quote
+    ("”保交楼”", ParsedQuery(text="", phrases=("保交楼",))),
+    ("如何做好”保交楼”工作", ParsedQuery(text="如何做好 工作", phrases=("保交楼",))),
+    ("”保交楼”-”粮食” 标题:」晋中」", ParsedQuery(text="", phrases=("保交楼",), excluded=("粮食",), titles=("晋中",))),
+    # else it stays a word's, as a stray closing quote in free text always was
+    ("两个维护”是什么", ParsedQuery(text="两个维护”是什么")),
+    ("两个维护” 是什么”", ParsedQuery(text="两个维护” 是什么”")),
+    ("””", ParsedQuery(text="””")),
 ])
 def test_a_quote_closes_at_its_own_closing_quote(query, expected):
     assert parse_query(query) == expected
@@ -94,6 +102,8 @@ def test_a_quote_closes_at_its_own_closing_quote(query, expected):
                          "or remove it"),
     # the closing mark typed first: said to look reversed
     ("”保交楼“", "unclosed quote “ at character 5 of q (…“) — the quotes look reversed: write “…”"),
+    # the opening mark typed for both: said so, where no closing mark follows (“ nests, so no pair is guessed)
+    ("“保交楼“", "unclosed quote “ at character 1 of q (…“保交楼“) — both quotes are opening ones: write “…”"),
     # the ASCII quotes pair with each other first: the second opens nothing, the last is left open
     ('"保交楼” "稳民生"', 'unclosed quote " at character 11 of q (…") — add the closing quote or remove it'),
     ("标题： 安全", "标题： at character 1 of q has no value — write it with the words the title must "
@@ -316,8 +326,9 @@ def test_a_query_built_from_parts_parses_back_into_them(parts):
                                              phrases=of("phrase"), excluded=of("exclude"), titles=of("title"))
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=OPENING_QUOTES + "-"),
-               max_size=60))
+# a closing quote and its twin quote as a pair (”保交楼”): syntax too
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                      blacklist_characters=OPENING_QUOTES + CLOSING_QUOTES + "-"), max_size=60))
 def test_text_without_syntax_is_all_free_text(query):
     assume(not any(word.lower().startswith(("title:", "title：", "标题:", "标题：")) for word in query.split()))
     assert parse_query(query) == ParsedQuery(text=" ".join(query.split()))
