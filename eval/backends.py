@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eval.questions import SpanCheck, absent_spans, squash
 from eval.scoring import EvalError
-from index.errors import BadQuery, QuerySyntaxError
+from index.errors import BadQuery, QuerySyntaxError, as_written
 from index.query import CLOSING_QUOTE, ParsedQuery, parse_query
 from index.query import squash as squash_phrase
 from index.request import MAX_K
@@ -154,5 +154,5 @@ def served_on(url: str, *, timeout: float = 10.0) -> dict:
 def _base_of(url: str) -> str:
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise EvalError(f"--url must start with http:// or https:// (got {url!r})")
+        raise EvalError(f"--url must start with http:// or https:// (got {as_written(url)})")
     return base

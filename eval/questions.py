@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from index import strictjson
-from index.errors import SpeechQAError
+from index.errors import SpeechQAError, as_written
 
 TYPES = ("paraphrase", "keyword", "fact", "topic", "crosslingual")
 LANGS = ("zh", "en")
@@ -54,13 +54,13 @@ def squash(text: str) -> str:
 def _string(obj: dict, name: str, *, required: bool) -> str:
     if name not in obj:
         if required:
-            raise ValueError(f"missing field {name!r}")
+            raise ValueError(f"missing field {as_written(name)}")
         return ""
     value = obj[name]
     if not isinstance(value, str):
-        raise ValueError(f"field {name!r} must be a string (got {type(value).__name__})")
+        raise ValueError(f"field {as_written(name)} must be a string (got {type(value).__name__})")
     if required and not value.strip():
-        raise ValueError(f"field {name!r} is empty")
+        raise ValueError(f"field {as_written(name)} is empty")
     return value.strip()
 
 
@@ -69,7 +69,7 @@ def _choice(obj: dict, name: str, allowed: Sequence[str]) -> str:
     if not value:
         return UNKNOWN
     if value not in allowed and value != UNKNOWN:
-        raise ValueError(f"unknown {name} {value!r} (use one of {', '.join(allowed)})")
+        raise ValueError(f"unknown {name} {as_written(value)} (use one of {', '.join(allowed)})")
     return value
 
 
@@ -90,14 +90,14 @@ def parse_question(line: str, number: int = 0) -> Question:
     qid = _string(obj, "id", required=True)
     question = _string(obj, "question", required=True)
     if "gold_spans" not in obj:
-        raise ValueError("missing field 'gold_spans'")
+        raise ValueError('missing field "gold_spans"')
     spans = obj["gold_spans"]
     if not isinstance(spans, list) or not all(isinstance(s, str) for s in spans):
-        raise ValueError("field 'gold_spans' must be a list of strings")
+        raise ValueError('field "gold_spans" must be a list of strings')
     if not spans:
-        raise ValueError("field 'gold_spans' is empty: list at least one verbatim span of the answer")
+        raise ValueError('field "gold_spans" is empty: list at least one verbatim span of the answer')
     if any(not squash(s) for s in spans):
-        raise ValueError("field 'gold_spans' holds a blank span")
+        raise ValueError('field "gold_spans" holds a blank span')
     return Question(
         id=qid, question=question, gold_spans=tuple(s.strip() for s in spans),
         speech=_string(obj, "speech", required=False), type=_choice(obj, "type", TYPES),
@@ -115,7 +115,8 @@ def load_questions(path: Path | str) -> list[Question]:
         except ValueError as exc:
             raise QuestionSetError(f"{path}:{number}: {exc}") from None
         if question.id in seen:
-            raise QuestionSetError(f"{path}:{number}: duplicate id {question.id!r} (first on line {seen[question.id]})")
+            raise QuestionSetError(f"{path}:{number}: duplicate id {as_written(question.id)} "
+                                   f"(first on line {seen[question.id]})")
         seen[question.id] = number
         questions.append(question)
     return questions
@@ -173,11 +174,11 @@ def check_spans(questions: Iterable[Question], check: SpanCheck) -> str | None:
     """Raise QuestionSetError naming each question with a gold span no passage holds; else a note naming
     those whose spans the backend could not check (None when it checked every one)."""
     questions = list(questions)
-    missing = [(q.id, repr(span)) for q in questions for span in q.gold_spans if span in check.absent]
+    missing = [(q.id, as_written(span)) for q in questions for span in q.gold_spans if span in check.absent]
     if missing:
         raise QuestionSetError(f"{len(missing)} gold span(s) not found in the corpus — copy them verbatim from "
                                f"the source: {_listed(missing)}")
-    unchecked = [(q.id, f"{span!r} ({check.unchecked[span]})") for q in questions for span in q.gold_spans
+    unchecked = [(q.id, f"{as_written(span)} ({check.unchecked[span]})") for q in questions for span in q.gold_spans
                  if span in check.unchecked]
     if not unchecked:
         return None

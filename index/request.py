@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Mapping
 
-from index.errors import BadQuery
+from index.errors import BadQuery, as_written
 from index.query import INVISIBLE_MARKS
 
 MODES = ("hybrid", "dense", "bm25")
@@ -91,12 +91,13 @@ def _date(value, field: str) -> str | None:
         year, month, day = (int(part) for part in text.split("-"))
     else:
         raise BadQuery(f"{field} must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 "
-                       f"(got {value!r:.20})", field=field)
+                       f"(got {as_written(value, 20)})", field=field)
     try:
         return datetime.date(year, month, day).isoformat()
     except ValueError:
         # written as asked, so saying how to write it again would not help: say which part does not exist
-        raise BadQuery(f"{field} {NO_SUCH_DAY} (got {text!r}: {_no_such_day(year, month)})", field=field) from None
+        raise BadQuery(f"{field} {NO_SUCH_DAY} (got {as_written(text)}: {_no_such_day(year, month)})",
+                       field=field) from None
 
 
 def _no_such_day(year: int, month: int) -> str:
@@ -112,7 +113,7 @@ def _text(value, field: str) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise BadQuery(f"{field} must be text (got {value!r:.40})", field=field)
+        raise BadQuery(f"{field} must be text (got {as_written(value, 40)})", field=field)
     if len(value.strip()) > MAX_FILTER_CHARS:
         raise BadQuery(f"{field} must be text of at most {MAX_FILTER_CHARS} characters", field=field)
     return value.strip()
@@ -120,7 +121,7 @@ def _text(value, field: str) -> str | None:
 
 def _choice(value, field: str, allowed: tuple[str, ...]) -> str | None:
     if value is not None and value not in allowed:
-        raise BadQuery(f"{field} must be one of {', '.join(allowed)} (got {value!r:.40})", field=field)
+        raise BadQuery(f"{field} must be one of {', '.join(allowed)} (got {as_written(value, 40)})", field=field)
     return value
 
 
@@ -162,7 +163,7 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     """The request with ``q`` readable (``readable_query``) and stripped, or BadQuery naming the first
     parameter out of its limits."""
     if q is not None and not isinstance(q, str):
-        raise BadQuery(f"q must be a string, the question (got {q!r:.40})", field="q")
+        raise BadQuery(f"q must be a string, the question (got {as_written(q, 40)})", field="q")
     q = None if q is None else readable_query(q)
     if q is None or not q.strip():
         raise BadQuery("q must be a non-empty question", field="q")
@@ -172,7 +173,7 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     _check_k(k)
     _check_offset(offset)
     if not isinstance(mode, str) or mode not in MODES:
-        raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {mode!r:.40})", field="mode")
+        raise BadQuery(f"mode must be one of {', '.join(MODES)} (got {as_written(mode, 40)})", field="mode")
     if speech is not None and not isinstance(speech, str):
         raise BadQuery("speech must be a speech id (a string) — see /api/speeches or speechqa speeches", field="speech")
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
@@ -186,7 +187,7 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
 
 def _check_offset(offset) -> None:
     if isinstance(offset, bool) or not isinstance(offset, int):
-        raise _offset_error(f"{offset!r:.20}")
+        raise _offset_error(as_written(offset, 20))
     if not 0 <= offset <= MAX_OFFSET:
         raise _offset_error(_shown_integer(str(offset)))
 
@@ -208,7 +209,7 @@ def _shown_integer(text: str) -> str:
 
 def _check_k(k) -> None:
     if isinstance(k, bool) or not isinstance(k, int):
-        raise _k_error(f"{k!r:.20}")
+        raise _k_error(as_written(k, 20))
     if not 1 <= k <= MAX_K:
         raise _k_error(_shown_integer(str(k)))
 
@@ -221,7 +222,7 @@ def _integer_from_text(raw: str, error):
     """The integer a query-string value writes, or ``error(what was given)``."""
     text = raw.strip()
     if not _INTEGER.fullmatch(text):  # one sign at most, ASCII digits only ("--5" reached int() and a 500)
-        raise error(f"{raw[:20]!r}")
+        raise error(as_written(raw[:20]))
     shown = _shown_integer(text)
     if shown != text:  # too many digits to show, and maybe to read: int() of 4301 was a 500
         raise error(shown)
@@ -247,7 +248,7 @@ def parse_request(source: Mapping, *, strict: bool = False) -> SearchRequest:
     """
     unknown = sorted(set(source) - set(FIELDS))
     if strict and unknown:
-        raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(FIELDS)}", field=unknown[0])
+        raise BadQuery(f"unknown field {as_written(unknown[0])} — allowed: {', '.join(FIELDS)}", field=unknown[0])
     question = source.get("q")
     if not strict and unknown and (question is None or not question.strip()):
         # the question was probably sent under another name (query=, question=)

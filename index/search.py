@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from index.errors import BadQuery, ModelMismatch, QuerySyntaxError, UnknownId
+from index.errors import BadQuery, ModelMismatch, QuerySyntaxError, UnknownId, as_written
 from index.bilingual import TRANSLATION_PREFIX, chinese_terms, english_terms, has_chinese, words_translated_as
 from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
@@ -84,12 +84,12 @@ class Searcher:
                  models: dict[str, LogisticModel] | None = None, tables: TermTables | None = None):
         if encoder.model_id != store.manifest["model_id"]:
             raise ModelMismatch(
-                f"the index was built with model {store.manifest['model_id']!r} but queries would use "
-                f"{encoder.model_id!r} — rebuild with `speechqa build --model {encoder.model_id}` "
+                f"the index was built with model {as_written(store.manifest['model_id'])} but queries would use "
+                f"{as_written(encoder.model_id)} — rebuild with `speechqa build --model {encoder.model_id}` "
                 "or query without --model")
         if store.manifest.get("lexical") != LEXICAL_VERSION:
-            raise ModelMismatch(f"the index was tokenised with {store.manifest.get('lexical')!r}, this program "
-                                f"uses {LEXICAL_VERSION!r} — run `speechqa build`")
+            raise ModelMismatch(f"the index was tokenised with {as_written(store.manifest.get('lexical'))}, "
+                                f"this program uses {as_written(LEXICAL_VERSION)} — run `speechqa build`")
         self.store = store
         self.encoder = encoder
         self.rrf_k = rrf_k
@@ -127,7 +127,8 @@ class Searcher:
                            f"its results); a question with words to rank lists its {MAX_K} best at most", field="offset")
         k, mode = request.k, request.mode
         if request.speech and request.speech not in self.library.speeches:
-            raise BadQuery(f"unknown speech id {request.speech!r} — see /api/speeches or speechqa speeches", field="speech")
+            raise BadQuery(f"unknown speech id {as_written(request.speech)} — see /api/speeches or speechqa speeches",
+                           field="speech")
         rows = self.library.rows(parsed, Filters.of(request))
         if within is not None:
             rows = within if rows is None else np.intersect1d(rows, within, assume_unique=True)
@@ -559,7 +560,7 @@ class Searcher:
         try:
             return self._row[passage_id]
         except KeyError:
-            raise UnknownId(f"no passage with id {passage_id!r}", kind="passage", id=passage_id) from None
+            raise UnknownId(f"no passage with id {as_written(passage_id)}", kind="passage", id=passage_id) from None
 
     def passage(self, passage_id: str) -> Passage:
         """The passage with this id (UnknownId if none)."""
@@ -579,8 +580,8 @@ class Searcher:
         try:
             return self.library.speeches[speech_id]
         except KeyError:
-            raise UnknownId(f"no speech with id {speech_id!r} — see /api/speeches or speechqa speeches", kind="speech",
-                            id=speech_id) from None
+            raise UnknownId(f"no speech with id {as_written(speech_id)} — see /api/speeches or speechqa speeches",
+                            kind="speech", id=speech_id) from None
 
     def speech_passages(self, speech_id: str) -> list[Passage]:
         """A speech's passages in reading order (UnknownId for an unknown speech)."""

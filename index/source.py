@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
 from index import lifecycle
-from index.errors import IndexNotBuilt
+from index.errors import IndexNotBuilt, as_written
 
 if TYPE_CHECKING:
     from index.store import FaissBm25Store, IndexStore
@@ -34,8 +34,8 @@ def milvus_uri(spec: str) -> str | None:
     parsed = urlparse(spec)
     if parsed.scheme in ("http", "https") and parsed.hostname and _plain_address(parsed):
         return spec
-    raise ValueError(f"store must be {FAISS!r}, a Milvus Lite file ending in .db, or http(s)://host:port "
-                     f"of a Milvus server (got {spec!r})")
+    raise ValueError(f"store must be {as_written(FAISS)}, a Milvus Lite file ending in .db, or http(s)://host:port "
+                     f"of a Milvus server (got {as_written(spec)})")
 
 
 def _plain_address(parsed) -> bool:

@@ -34,7 +34,7 @@ import bm25s
 import faiss
 import numpy as np
 
-from index.errors import IndexCorrupt, IndexNotBuilt
+from index.errors import IndexCorrupt, IndexNotBuilt, as_written
 from index.files import atomic_writer, sha256_file
 from index.lexical import TermStats
 from index.phrase import PhraseIndex
@@ -377,7 +377,7 @@ def read_manifest(directory: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"index manifest {path} is unreadable ({exc}) — run `speechqa build`") from exc
     if manifest.get("format") != FORMAT_VERSION:
-        raise IndexCorrupt(f"index at {directory} has format {manifest.get('format')!r}, "
+        raise IndexCorrupt(f"index at {directory} has format {as_written(manifest.get('format'))}, "
                            f"this program reads {FORMAT_VERSION} — run `speechqa build`")
     return manifest
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 
+from index.errors import as_written
+
 
 class DuplicateKey(ValueError):
     """An object in the text gives ``key`` more than once."""
 
     def __init__(self, key: str):
-        super().__init__(f"duplicate key {key!r}")
+        super().__init__(f"duplicate key {as_written(key)}")
         self.key = key
 
 

@@ -20,7 +20,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from index import strictjson
 from index.embed import query_engine_of
 from index.engines import machine_cpu
-from index.errors import ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId
+from index.errors import ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId, as_written
 from index.query import parse_query
 from index.request import FIELDS, parse_request
 from index.records import Hit
@@ -68,7 +68,8 @@ def json_body(example: str = SEARCH_EXAMPLE) -> dict:
         body = strictjson.loads(raw)
     except strictjson.DuplicateKey as exc:
         # another JSON reader, a proxy's, may take the first of the two where this one took the last
-        raise BadRequest(f"request body gives the key {exc.key!r} more than once — send each field once") from None
+        raise BadRequest(f"request body gives the key {as_written(exc.key)} more than once — "
+                         "send each field once") from None
     except RecursionError:
         raise BadRequest(f"request body nests arrays or objects too deeply to read — send a JSON object such as "
                          f"{example}") from None
@@ -210,7 +211,7 @@ def export_response(searcher, ids: list[str], format_name: str):
         except UnknownId:
             missing.append(passage_id)
     if missing:
-        raise UnknownId(f"no passage with id {', '.join(map(repr, missing))} ({len(missing)} of the {len(ids)} ids; "
+        raise UnknownId(f"no passage with id {', '.join(map(as_written, missing))} ({len(missing)} of the {len(ids)} ids; "
                         "a rebuild since they were found drops a passage whose text or file name changed) — export the others, "
                         "or search for them again", kind="passage", id=missing[0], ids=tuple(missing))
     quotes = [quote_of(passage, searcher.speech(passage.speech_id)) for passage in found]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from index.errors import as_written
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MAX_OFFSET, MODES, SORTS
 
 DEFAULT_CORPUS = "seeds"
@@ -83,7 +84,7 @@ def _int_option(low: int, high: int | None = None):
             number = None
         if number is None or number < low or (high is not None and number > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be an integer {bounds} (got {value!r})")
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds} (got {as_written(value)})")
         return number
     return option
 
@@ -212,7 +213,7 @@ def _unservable(source) -> str | None:
     except IndexCorrupt as exc:
         return str(exc)
     if built_with != LEXICAL_VERSION:
-        return f"tokenised as {built_with!r}, this program tokenises as {LEXICAL_VERSION!r}"
+        return f"tokenised as {as_written(built_with)}, this program tokenises as {as_written(LEXICAL_VERSION)}"
     return None
 
 
@@ -642,7 +643,7 @@ def parser() -> argparse.ArgumentParser:
                            default=setting.split(os.pathsep) if setting else [],
                            help=f"the library's own table, {what}: tab-separated, one entry a line, read over "
                                 f"the packaged one; repeatable (default: ${variable}, paths joined by "
-                                f"{os.pathsep!r}; README: Term tables)")
+                                f"{as_written(os.pathsep)}; README: Term tables)")
 
     p = command("build", "parse, chunk, embed and index the corpus", cmd_build)
     p.add_argument("--corpus", action="append", metavar="PATH",

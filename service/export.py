@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from index.errors import BadQuery
+from index.errors import BadQuery, as_written
 from index.parse import wraps
 from index.records import Passage, SpeechInfo
 
@@ -242,7 +242,7 @@ def export(quotes: Sequence[Quote], format_name: str) -> bytes:
         return export_csv(quotes)
     if format_name == "docx":
         return export_docx(quotes)
-    raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {format_name!r})")
+    raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {as_written(format_name)})")
 
 
 def check_export_body(body: dict) -> tuple[list[str], str]:
@@ -250,10 +250,12 @@ def check_export_body(body: dict) -> tuple[list[str], str]:
     request body, or BadQuery saying what is wrong."""
     unknown = sorted(set(body) - set(EXPORT_FIELDS))
     if unknown:
-        raise BadQuery(f"unknown field {unknown[0]!r} — allowed: {', '.join(EXPORT_FIELDS)}", field=unknown[0])
+        raise BadQuery(f"unknown field {as_written(unknown[0])} — allowed: {', '.join(EXPORT_FIELDS)}",
+                       field=unknown[0])
     format_name = body.get("format")
     if not isinstance(format_name, str) or format_name not in EXPORT_FORMATS:  # {} or [] cannot be looked up
-        raise BadQuery(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {format_name!r:.40})", field="format")
+        raise BadQuery(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {as_written(format_name, 40)})",
+                       field="format")
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids:
         raise BadQuery("ids must be a non-empty list of passage ids, in the order to export", field="ids")

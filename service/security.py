@@ -12,7 +12,7 @@ from flask import Flask, request
 from flask_cors import CORS
 from werkzeug.exceptions import BadRequest
 
-from index.errors import SettingError
+from index.errors import SettingError, as_written
 from service.api import API_PATHS
 from service.openapi import BUILD_HEADER
 
@@ -31,7 +31,7 @@ def allow_origins(app: Flask) -> None:
     bad = [origin for origin in origins if not _ORIGIN.fullmatch(str(origin))]
     if bad:
         raise SettingError(f"SPEECHQA_CORS_ORIGINS must list web origins such as https://addin.example, "
-                           f"never * (got {bad[0]!r})")
+                           f"never * (got {as_written(bad[0])})")
     if not origins:
         return
     # flask-cors's own Vary (vary_header) comes only with an Access-Control-Allow-Origin it echoes, and only

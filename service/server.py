@@ -41,7 +41,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
-from index.errors import SettingError, SpeechQAError
+from index.errors import SettingError, SpeechQAError, as_written
 
 IDENT = "speechqa"  # the Server header
 # What to change when a bind fails with one of these (any other: the system's words suffice).
@@ -525,7 +525,8 @@ def listen(app, *, host: str, port: int, threads: int = THREADS, connection_limi
     allow_open_files(connection_limit)
     app_body_limit = app.config.get("MAX_CONTENT_LENGTH") or DEFAULT_BODY_LIMIT
     if isinstance(app_body_limit, bool) or not isinstance(app_body_limit, int) or app_body_limit < 1:
-        raise SettingError(f"SPEECHQA_MAX_CONTENT_LENGTH must be a number of bytes above 0 (got {app_body_limit!r})")
+        raise SettingError("SPEECHQA_MAX_CONTENT_LENGTH must be a number of bytes above 0 "
+                           f"(got {as_written(app_body_limit)})")
     sockets: dict = {}  # waitress's socket map: what to close on failure, and the listeners
     try:
         adj = Adjustments(
@@ -544,8 +545,8 @@ def listen(app, *, host: str, port: int, threads: int = THREADS, connection_limi
         raise CannotListen(f"cannot listen on {address(host, port)}: {exc.strerror or exc}"
                            + (f"; {hint}" if hint else "")) from None
     except ValueError:  # waitress's word for a host getaddrinfo cannot resolve, raised before any socket opens
-        raise CannotListen(f"cannot listen on {address(host, port)}: {host!r} is not an IP address or a host name "
-                           "this machine resolves — check --host") from None
+        raise CannotListen(f"cannot listen on {address(host, port)}: {as_written(host)} is not an IP address or a "
+                           "host name this machine resolves — check --host") from None
     connections = Connections(sockets, limit=connection_limit, idle_timeout=idle_timeout,
                               request_timeout=request_timeout)
     for listener in listeners:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g
 
 from index.errors import (IndexCorrupt, IndexNotBuilt, IndexUnavailable, ModelMismatch, ReloadFailed,
-                          ReloadInProgress, SettingError, SpeechQAError, StoreLostIndex, StoreUnavailable)
+                          ReloadInProgress, SettingError, SpeechQAError, StoreLostIndex, StoreUnavailable,
+                          as_written)
 from index.bilingual import gloss_index
 from index.lexical import warm_up as load_jieba
 from index.milvus import MilvusStore
@@ -274,7 +275,7 @@ def seconds_setting(config: Mapping, name: str, *, default: float | None = None,
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_is_off):
         allowed = "a number of seconds, 0 to turn it off" if zero_is_off else "a number of seconds above 0"
-        raise SettingError(f"SPEECHQA_{name} must be {allowed} (got {value!r})")
+        raise SettingError(f"SPEECHQA_{name} must be {allowed} (got {as_written(value)})")
     return seconds
 
 

@@ -284,7 +284,7 @@ def test_a_chinese_question_keeps_its_full_width_punctuation(client):
     ({"q": "粮食", "k": "99999999999999999999999"}, K_MESSAGE),
     ({"q": "粮食", "k": "9" * 5000}, f"{K_MESSAGE} (got a number too large to show)"),
     ({"q": "粮食", "mode": "sparse"}, MODE_MESSAGE),
-    ({"q": "粮食", "speech": "no-such-speech"}, "unknown speech id 'no-such-speech'"),
+    ({"q": "粮食", "speech": "no-such-speech"}, "unknown speech id \"no-such-speech\""),
 ])
 def test_search_get_rejects_bad_parameters(client, params, message):
     response = client.get("/api/search", query_string=params)
@@ -306,19 +306,22 @@ def test_search_get_rejects_bad_parameters(client, params, message):
     (b"null", "bad_request", "request body must be a JSON object, not null"),
     (b'"q"', "bad_request", "request body must be a JSON object, not str"),
     (b'{"q": 5}', "bad_query", "q must be a string, the question (got 5)"),
-    (b'{"q": ["x"]}', "bad_query", "q must be a string, the question (got ['x'])"),
+    (b'{"q": ["x"]}', "bad_query", "q must be a string, the question (got [\"x\"])"),
     (b'{"q": null}', "bad_query", Q_MESSAGE),
     (b'{"q": ""}', "bad_query", Q_MESSAGE),
     (b'{"k": 3}', "bad_query", Q_MESSAGE),
     (b'{"q": "\\u7cae\\u98df", "k": "5"}', "bad_query", K_MESSAGE),
-    (b'{"q": "x", "k": true}', "bad_query", K_MESSAGE),
-    (b'{"q": "x", "k": 5.0}', "bad_query", K_MESSAGE),
+    # the value given is named as the client wrote it, JSON, not as Python's repr (True, None, 'x')
+    (b'{"q": "x", "k": true}', "bad_query", f"{K_MESSAGE} (got true)"),
+    (b'{"q": "x", "k": 5.0}', "bad_query", f"{K_MESSAGE} (got 5.0)"),
+    (b'{"q": true}', "bad_query", "q must be a string, the question (got true)"),
+    (b'{"q": "x", "offset": false}', "bad_query", "offset must be an integer between 0 and 10000 (got false)"),
     (b'{"q": "x", "k": 0}', "bad_query", K_MESSAGE),
     (b'{"q": "x", "mode": "Hybrid"}', "bad_query", MODE_MESSAGE),
-    (b'{"q": "x", "mode": ["hybrid"]}', "bad_query", MODE_MESSAGE),
+    (b'{"q": "x", "mode": ["hybrid"]}', "bad_query", f'{MODE_MESSAGE} (got ["hybrid"])'),
     (b'{"q": "x", "speech": 5}', "bad_query", "speech must be a speech id"),
-    (b'{"q": "x", "speech": "nope"}', "bad_query", "unknown speech id 'nope'"),
-    (b'{"query": "x"}', "bad_query", "unknown field 'query' — allowed: q, k, mode, speech"),
+    (b'{"q": "x", "speech": "nope"}', "bad_query", "unknown speech id \"nope\""),
+    (b'{"query": "x"}', "bad_query", "unknown field \"query\" — allowed: q, k, mode, speech"),
 ])
 def test_search_post_rejects_bad_bodies(client, body, code, message):
     response = client.post("/api/search", data=body, content_type="application/json")
@@ -339,7 +342,7 @@ def test_a_body_giving_a_key_twice_is_refused_naming_the_key(client, path, body,
         response = client.post(path, data=body.encode("utf-8"), content_type=content_type)
         assert response.status_code == 400
         assert error_of(response) == (
-            "bad_request", f"request body gives the key {key!r} more than once — send each field once")
+            "bad_request", f"request body gives the key {json.dumps(key)} more than once — send each field once")
 
 
 def test_a_json_body_sent_as_text_plain_is_still_searched(client):
@@ -424,15 +427,15 @@ def test_a_parameter_repeated_with_the_same_value_loses_nothing_and_is_not_named
     ("get", {"question": "粮食", "query": " "},
      f"{Q_MESSAGE} (query, question are not parameters; the question goes in q)"),
     ("get", {"q": "粮食", "from": "2023-02-29"},
-     "from must be a day that exists (got '2023-02-29': 2023-02 has 28 days)"),
+     "from must be a day that exists (got \"2023-02-29\": 2023-02 has 28 days)"),
     ("get", {"q": "粮食", "from": "2025-13-40"},
-     "from must be a day that exists (got '2025-13-40': there is no month 13)"),
-    ("get", {"q": "粮食", "to": "2024-02-30"}, "to must be a day that exists (got '2024-02-30': 2024-02 has 29 days)"),
-    ("post", {"q": "粮食", "to": "0000-01-01"}, "to must be a day that exists (got '0000-01-01': there is no year 0)"),
-    ("post", {"q": "粮食", "place": ["南宁"]}, "place must be text (got ['南宁'])"),
+     "from must be a day that exists (got \"2025-13-40\": there is no month 13)"),
+    ("get", {"q": "粮食", "to": "2024-02-30"}, "to must be a day that exists (got \"2024-02-30\": 2024-02 has 29 days)"),
+    ("post", {"q": "粮食", "to": "0000-01-01"}, "to must be a day that exists (got \"0000-01-01\": there is no year 0)"),
+    ("post", {"q": "粮食", "place": ["南宁"]}, "place must be text (got [\"南宁\"])"),
     ("post", {"q": "粮食", "speaker": 5}, "speaker must be text (got 5)"),
     ("get", {"q": "“两个维护”", "offset": "-1"}, "offset must be an integer between 0 and 10000 (got -1)"),
-    ("post", {"q": "“两个维护”", "offset": "5"}, "offset must be an integer between 0 and 10000 (got '5')"),
+    ("post", {"q": "“两个维护”", "offset": "5"}, "offset must be an integer between 0 and 10000 (got \"5\")"),
     ("get", {"q": "两个维护", "offset": "5"}, "offset pages a verbatim check (quoted wording and filters alone, whose "
                                             "`matched` counts its results); a question with words to rank lists its "
                                             "50 best at most"),
@@ -465,7 +468,7 @@ def test_post_takes_an_empty_text_field_as_not_given_as_get_does(client, field):
 def test_post_still_takes_k_only_as_a_number_or_null(client):
     # JSON's k is a number: "" is as wrong as "5" (null is its "not given"); the query string's k= is the default
     refused = client.post("/api/search", json={"q": "粮食安全", "k": ""})
-    assert error_of(refused) == ("bad_query", f"{K_MESSAGE} (got '')")
+    assert error_of(refused) == ("bad_query", f'{K_MESSAGE} (got "")')
     assert len(client.get("/api/search?q=粮食安全&k=").get_json()["results"]) == 10
 
 
@@ -662,9 +665,11 @@ def test_passage_neighbours_walk_the_speech(client, searcher):
 
 
 @pytest.mark.parametrize(("path", "message"), [
-    ("/api/speeches/nope", "no speech with id 'nope' — see /api/speeches or speechqa speeches"),
-    ("/api/passages/nope", "no passage with id 'nope'"),
-    ("/api/passages/%3Cscript%3E", "no passage with id '<script>'"),
+    ("/api/speeches/nope", "no speech with id \"nope\" — see /api/speeches or speechqa speeches"),
+    ("/api/passages/nope", "no passage with id \"nope\""),
+    ("/api/passages/%3Cscript%3E", "no passage with id \"<script>\""),
+    # as JSON writes it, and what no reader sees (a right-to-left override) escaped, as repr escaped it
+    ("/api/passages/%E2%80%AE%1B", "no passage with id \"\\u202e\\u001b\""),
 ])
 def test_unknown_ids_are_404(client, path, message):
     response = client.get(path)

@@ -43,11 +43,11 @@ def test_ask_json_answers_an_error_as_the_apis_error_object(index_root):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["-k", "abc"], "k must be an integer between 1 and 50 (got 'abc')"),
-    (["-k", "1.5"], "k must be an integer between 1 and 50 (got '1.5')"),
-    (["--offset", "x"], "offset must be an integer between 0 and 10000 (got 'x')"),
-    (["--group", "x"], "group must be one of speech (got 'x')"),
-    (["--sort", "x"], "sort must be one of relevance, date (got 'x')"),
+    (["-k", "abc"], "k must be an integer between 1 and 50 (got \"abc\")"),
+    (["-k", "1.5"], "k must be an integer between 1 and 50 (got \"1.5\")"),
+    (["--offset", "x"], "offset must be an integer between 0 and 10000 (got \"x\")"),
+    (["--group", "x"], "group must be one of speech (got \"x\")"),
+    (["--sort", "x"], "sort must be one of relevance, date (got \"x\")"),
 ])
 def test_ask_json_answers_a_bad_option_as_get_answers_its_parameter(index_root, client, capsys, options, message):
     from service.cli import main

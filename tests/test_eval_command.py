@@ -56,7 +56,7 @@ NOT_FOUND = {
 
 def test_a_gold_span_no_passage_holds_is_refused_through_the_api_as_locally(server, index_root, tmp_path, capsys):
     questions = _write_set(tmp_path / "spans.jsonl", {"q1": FOUND, **NOT_FOUND})
-    listed = "; ".join(f"{qid}: {spans[0]!r}" for qid, spans in NOT_FOUND.items())
+    listed = "; ".join(f"{qid}: {json.dumps(spans[0], ensure_ascii=False)}" for qid, spans in NOT_FOUND.items())
     refusal = (f"speechqa: {questions}: 4 gold span(s) not found in the corpus — copy them verbatim from the source: "
                f"{listed}\n")
     for backend in (["--url", server], ["--index", str(index_root)]):
@@ -69,7 +69,7 @@ def test_spans_found_through_the_api_are_scored_and_one_no_phrase_can_express_is
     assert eval_main(["--url", server, "--questions", str(questions), "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == (f"speechqa: {questions}: 1 gold span(s) could not be checked against the corpus, so a miss on "
-                   "them may be the span's: y1: '……' (no quoting makes it one phrase query)\n")
+                   "them may be the span's: y1: \"……\" (no quoting makes it one phrase query)\n")
     assert json.loads(out)["n"] == 2
 
 

@@ -159,7 +159,7 @@ def test_export_dispatches_on_each_format_and_refuses_others():
     assert export([BARE], "csv") == export_csv([BARE])
     assert export([BARE], "docx")[:2] == b"PK"  # a DOCX is a zip
     assert sorted(EXPORT_FORMATS) == ["csv", "docx", "markdown"]
-    with pytest.raises(ValueError, match="format must be one of markdown, csv, docx \\(got 'pdf'\\)"):
+    with pytest.raises(ValueError, match="format must be one of markdown, csv, docx \\(got \"pdf\"\\)"):
         export([BARE], "pdf")
 
 

@@ -240,12 +240,12 @@ def test_group_by_speech_counts_the_other_hits_that_answer(find_searcher):
 
 @pytest.mark.parametrize("options, message", [
     ({"date_from": "2023-4-15"},
-     "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got '2023-4-15')"),
-    ({"date_to": "2023-13"}, "to must be a day that exists (got '2023-13': there is no month 13)"),
-    ({"date_to": "2023-02-30"}, "to must be a day that exists (got '2023-02-30': 2023-02 has 28 days)"),
+     "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got \"2023-4-15\")"),
+    ({"date_to": "2023-13"}, "to must be a day that exists (got \"2023-13\": there is no month 13)"),
+    ({"date_to": "2023-02-30"}, "to must be a day that exists (got \"2023-02-30\": 2023-02 has 28 days)"),
     ({"date_from": "2023-01-02", "date_to": "2023-01-01"}, "from (2023-01-02) must not be after to (2023-01-01)"),
-    ({"group": "file"}, "group must be one of speech (got 'file')"),
-    ({"sort": "newest"}, "sort must be one of relevance, date (got 'newest')"),
+    ({"group": "file"}, "group must be one of speech (got \"file\")"),
+    ({"sort": "newest"}, "sort must be one of relevance, date (got \"newest\")"),
     ({"place": "长" * 101}, "place must be text of at most 100 characters"),
 ])
 def test_bad_filters_are_refused(find_searcher, options, message):
@@ -285,8 +285,8 @@ def test_api_duplicates_and_grouping(client, find_searcher, ids):
     ({"q": '"保交楼'}, 400, "query_syntax",
      'unclosed quote " at character 1 of q (…"保交楼) — add the closing quote or remove it'),
     ({"q": "安全", "from": "yesterday"}, 400, "bad_query",
-     "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got 'yesterday')"),
-    ({"q": "安全", "speech": "nope"}, 400, "bad_query", "unknown speech id 'nope' — see /api/speeches or speechqa speeches"),
+     "from must be a date written YYYY-MM-DD (or YYYY-MM, or YYYY), such as 2023-04-15 (got \"yesterday\")"),
+    ({"q": "安全", "speech": "nope"}, 400, "bad_query", "unknown speech id \"nope\" — see /api/speeches or speechqa speeches"),
 ])
 def test_api_errors(client, query, status, code, message):
     response = client.get("/api/search", query_string=query)

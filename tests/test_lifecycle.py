@@ -67,7 +67,7 @@ def test_build_if_missing_keeps_a_servable_index_and_rebuilds_one_tokenised_by_a
         store.read_manifest(lifecycle.current_build(root))["lexical"], "jieba-search-title-2"), encoding="utf-8")
     assert main(command) == 0
     out = capsys.readouterr().out
-    assert "cannot be served (tokenised as 'jieba-search-title-2', this program tokenises as" in out
+    assert "cannot be served (tokenised as \"jieba-search-title-2\", this program tokenises as" in out
     assert lifecycle.current_id(root) != first
     assert "0 texts embedded now" in out  # the vectors came from the cache
 

@@ -422,7 +422,7 @@ def test_command_rejects_a_broken_set_with_its_line_number(tmp_path, capsys):
     path.write_text(path.read_text(encoding="utf-8") + '{"id": "q9", "question": "x", "gold_spans": []}\n',
                     encoding="utf-8")
     err = _fails(["--questions", str(path), "--url", "http://127.0.0.1:9"], capsys)
-    assert err == f"speechqa: {path}:4: field 'gold_spans' is empty: list at least one verbatim span of the answer"
+    assert err == f"speechqa: {path}:4: field \"gold_spans\" is empty: list at least one verbatim span of the answer"
 
 
 def test_command_refuses_a_cutoff_the_search_cannot_answer_before_asking(tmp_path, capsys):
@@ -439,7 +439,7 @@ def test_command_reports_server_errors_and_unreachable_servers(tmp_path, server,
     assert err.startswith("speechqa: cannot reach http://127.0.0.1:9 (") and err.endswith(
         "is `speechqa serve` running there?")
     assert _fails(["--questions", str(odd), "--url", "ftp://x"], capsys) == (
-        "speechqa: --url must start with http:// or https:// (got 'ftp://x')")
+        "speechqa: --url must start with http:// or https:// (got \"ftp://x\")")
 
 
 def test_command_says_how_to_get_matplotlib_for_a_report(tmp_path, capsys, monkeypatch):

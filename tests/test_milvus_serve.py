@@ -247,14 +247,14 @@ def test_a_bad_store_is_a_usage_error(tmp_path, capsys, monkeypatch, store):
         main(["--index", str(tmp_path), "--store", store, "status"])
     assert exited.value.code == 2
     assert capsys.readouterr().err.endswith(
-        f"speechqa: error: argument --store: store must be 'faiss', a Milvus Lite file ending in .db, "
-        f"or http(s)://host:port of a Milvus server (got {store!r})\n")
+        f"speechqa: error: argument --store: store must be \"faiss\", a Milvus Lite file ending in .db, "
+        f"or http(s)://host:port of a Milvus server (got {json.dumps(store)})\n")
     monkeypatch.setenv("SPEECHQA_STORE", store)  # the environment's value is checked the same way, by its name
     with pytest.raises(SystemExit) as exited:
         main(["--index", str(tmp_path), "status"])
     assert exited.value.code == 2
-    assert capsys.readouterr().err.endswith(f"speechqa: error: $SPEECHQA_STORE: store must be 'faiss', a Milvus Lite "
-                                            f"file ending in .db, or http(s)://host:port of a Milvus server (got {store!r})\n")
+    assert capsys.readouterr().err.endswith(f"speechqa: error: $SPEECHQA_STORE: store must be \"faiss\", a Milvus Lite "
+                                            f"file ending in .db, or http(s)://host:port of a Milvus server (got {json.dumps(store)})\n")
     # --store given decides, whatever the environment says
     assert main(["--index", str(tmp_path), "--store", "faiss", "status"]) == 2  # no index there: not a usage error
     assert "usage:" not in capsys.readouterr().err

@@ -72,7 +72,7 @@ def test_store_values(spec, uri):
 
 @pytest.mark.parametrize("spec", ["milvus", "var/milvus", "tcp://milvus:19530", "http://"])
 def test_bad_store_values_say_what_is_allowed(spec):
-    with pytest.raises(ValueError, match=r"store must be 'faiss', a Milvus Lite file ending in \.db, or "
+    with pytest.raises(ValueError, match=r'store must be "faiss", a Milvus Lite file ending in \.db, or '
                                          r"http\(s\)://host:port of a Milvus server \(got "):
         milvus_uri(spec)
 

@@ -112,7 +112,7 @@ def test_check_spans_names_the_question_of_a_missing_span():
     with pytest.raises(QuestionSetError) as caught:
         check_spans(questions, SpanCheck(absent=frozenset(absent)))
     assert str(caught.value) == ("1 gold span(s) not found in the corpus — copy them verbatim from the source: "
-                                 "b2: '没有这句话的原文'")
+                                 "b2: \"没有这句话的原文\"")
 
 
 def test_absent_spans_wants_each_span_inside_one_text():
@@ -124,7 +124,7 @@ def test_check_spans_notes_the_spans_a_backend_could_not_check():
     questions = [Question("a1", "q", ("坚持……是",)), Question("b2", "q", ("国家安全",))]
     check = SpanCheck(unchecked={"坚持……是": "only loosely matched"})
     assert check_spans(questions, check) == ("1 gold span(s) could not be checked against the corpus, so a miss on "
-                                             "them may be the span's: a1: '坚持……是' (only loosely matched)")
+                                             "them may be the span's: a1: \"坚持……是\" (only loosely matched)")
     assert check_spans(questions, SpanCheck()) is None
 
 
@@ -139,19 +139,19 @@ def _line(**changes) -> str:
 @pytest.mark.parametrize("bad_line, message", [
     ("{not json", "not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
     ("[1, 2]", "expected a JSON object, got list"),
-    (_line(id=...), "missing field 'id'"),
-    (_line(id=""), "field 'id' is empty"),
-    (_line(question=...), "missing field 'question'"),
-    (_line(question=7), "field 'question' must be a string (got int)"),
-    (_line(gold_spans=...), "missing field 'gold_spans'"),
-    (_line(gold_spans=[]), "field 'gold_spans' is empty: list at least one verbatim span of the answer"),
-    (_line(gold_spans="原文片段"), "field 'gold_spans' must be a list of strings"),
-    (_line(gold_spans=["原文片段", " "]), "field 'gold_spans' holds a blank span"),
-    (_line(type="opinion"), "unknown type 'opinion' (use one of paraphrase, keyword, fact, topic, crosslingual)"),
-    (_line(lang="fr"), "unknown lang 'fr' (use one of zh, en)"),
-    (_line(id="q0"), "duplicate id 'q0' (first on line 1)"),
-    ('{"id": "q1", "question": "a", "question": "b", "gold_spans": ["原文片段"]}', "duplicate key 'question'"),
-    ('{"id": "q1", "question": "a", "gold_spans": ["原文片段"], "extra": {"n": 1, "n": 2}}', "duplicate key 'n'"),
+    (_line(id=...), "missing field \"id\""),
+    (_line(id=""), "field \"id\" is empty"),
+    (_line(question=...), "missing field \"question\""),
+    (_line(question=7), "field \"question\" must be a string (got int)"),
+    (_line(gold_spans=...), "missing field \"gold_spans\""),
+    (_line(gold_spans=[]), "field \"gold_spans\" is empty: list at least one verbatim span of the answer"),
+    (_line(gold_spans="原文片段"), "field \"gold_spans\" must be a list of strings"),
+    (_line(gold_spans=["原文片段", " "]), "field \"gold_spans\" holds a blank span"),
+    (_line(type="opinion"), "unknown type \"opinion\" (use one of paraphrase, keyword, fact, topic, crosslingual)"),
+    (_line(lang="fr"), "unknown lang \"fr\" (use one of zh, en)"),
+    (_line(id="q0"), "duplicate id \"q0\" (first on line 1)"),
+    ('{"id": "q1", "question": "a", "question": "b", "gold_spans": ["原文片段"]}', "duplicate key \"question\""),
+    ('{"id": "q1", "question": "a", "gold_spans": ["原文片段"], "extra": {"n": 1, "n": 2}}', "duplicate key \"n\""),
 ])
 def test_loader_names_the_line_and_the_problem(tmp_path, bad_line, message):
     path = tmp_path / "bad.jsonl"
@@ -180,7 +180,7 @@ def test_a_set_saved_with_a_utf8_byte_order_mark_loads(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"id": "o2", "id": "o3", "question": "b"}', "duplicate key 'id'"),
+    ('{"id": "o2", "id": "o3", "question": "b"}', "duplicate key \"id\""),
     ('["o2", "b"]', "expected a JSON object, got list"),
 ])
 def test_out_of_corpus_loader_names_the_line_and_the_problem(tmp_path, content, message):

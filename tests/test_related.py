@@ -84,7 +84,7 @@ def test_similar_keeps_out_the_speeches_that_reprint_the_source(searcher):
 
 
 def test_similar_of_an_unknown_passage_is_unknown_id(searcher):
-    with pytest.raises(UnknownId, match="no passage with id 'nope'"):
+    with pytest.raises(UnknownId, match="no passage with id \"nope\""):
         searcher.similar("nope", 5)
 
 

@@ -240,11 +240,11 @@ def test_serving_every_interface_prints_addresses_to_open_and_a_warning(index_ro
 
 
 @pytest.mark.parametrize(("variable", "value", "must"), [
-    ("SPEECHQA_IDLE_TIMEOUT", "abc", "must be an integer at least 1 (got 'abc')"),
-    ("SPEECHQA_CONNECTION_LIMIT", "0", "must be an integer at least 1 (got '0')"),
-    ("SPEECHQA_REQUEST_TIMEOUT", "-1", "must be an integer at least 1 (got '-1')"),
+    ("SPEECHQA_IDLE_TIMEOUT", "abc", "must be an integer at least 1 (got \"abc\")"),
+    ("SPEECHQA_CONNECTION_LIMIT", "0", "must be an integer at least 1 (got \"0\")"),
+    ("SPEECHQA_REQUEST_TIMEOUT", "-1", "must be an integer at least 1 (got \"-1\")"),
     # waitress's body limit is made from it
-    ("SPEECHQA_MAX_CONTENT_LENGTH", "abc", "must be a number of bytes above 0 (got 'abc')"),
+    ("SPEECHQA_MAX_CONTENT_LENGTH", "abc", "must be a number of bytes above 0 (got \"abc\")"),
 ])
 def test_a_bad_limit_setting_stops_serve_in_one_line(tmp_path, variable, value, must):
     run = subprocess.run([sys.executable, "-m", "service", "--index", str(tmp_path), "serve", "--port",
@@ -258,7 +258,7 @@ def test_a_limit_option_out_of_range_is_refused_while_parsing(tmp_path):
     run = speechqa_run("--index", str(tmp_path), "serve", "--request-timeout", "0")
     assert run.returncode == 2
     assert run.stderr.splitlines()[-1] == (
-        "speechqa serve: error: argument --request-timeout: must be an integer at least 1 (got '0')")
+        "speechqa serve: error: argument --request-timeout: must be an integer at least 1 (got \"0\")")
 
 
 def test_a_connection_limit_the_process_cannot_open_files_for_stops_serve(index_root):

@@ -232,7 +232,7 @@ def test_raw_utf8_in_a_page_url_and_a_path(server):
     assert (status, content_type) == (200, "text/html; charset=utf-8")
     assert "<mark>粮食安全</mark>".encode() in body
     status, _, body = raw_get(server, "/api/passages/不存在".encode())
-    assert (status, json.loads(body)) == (404, {"error": {"code": "not_found", "message": "no passage with id '不存在'"}})
+    assert (status, json.loads(body)) == (404, {"error": {"code": "not_found", "message": "no passage with id \"不存在\""}})
 
 
 @pytest.mark.parametrize("target", [b"/api/search?q=%ED%A0%80", b"/api/search?q=%ff%fe", b"/api/search?q=\xff\xfe"])
@@ -263,7 +263,7 @@ def test_repeated_parameters_over_http_are_named_as_ignored(server):
 
 @pytest.mark.parametrize(("host", "reason"), [
     ("127.0.0.1", "Address already in use; another program listens there — stop it or choose another --port"),
-    ("999.1.1.1", "'999.1.1.1' is not an IP address or a host name this machine resolves — check --host"),
+    ("999.1.1.1", "\"999.1.1.1\" is not an IP address or a host name this machine resolves — check --host"),
 ])
 def test_serve_that_cannot_listen_says_why_in_one_line(served, tmp_path, host, reason):
     port = served[0].rsplit(":", 1)[1]  # the served index's port: in use
@@ -279,7 +279,7 @@ def test_serve_refuses_a_port_out_of_range_before_starting(port, capsys):
     with pytest.raises(SystemExit) as refused:
         cli_main(["serve", "--port", port])
     assert refused.value.code == 2
-    assert f"argument --port: must be an integer between 1 and 65535 (got '{port}')" in capsys.readouterr().err
+    assert f"argument --port: must be an integer between 1 and 65535 (got \"{port}\")" in capsys.readouterr().err
 
 
 def test_a_server_logs_each_line_once_with_one_prefix(tmp_path):

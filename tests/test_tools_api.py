@@ -36,7 +36,7 @@ def test_citation_is_the_passage_and_its_source_line(client, searcher):
 
 def test_citation_and_similar_of_an_unknown_passage_are_404(client):
     assert error_of(client.get("/api/passages/nope/citation"), 404) == {
-        "code": "not_found", "message": "no passage with id 'nope'"}
+        "code": "not_found", "message": "no passage with id \"nope\""}
     assert error_of(client.get("/api/passages/nope/similar"), 404)["code"] == "not_found"
 
 
@@ -89,16 +89,16 @@ def test_export_csv_and_docx(client, searcher):
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ({"ids": ["x"], "format": "pdf"}, "format must be one of markdown, csv, docx (got 'pdf')"),
-    ({"ids": ["x"]}, "format must be one of markdown, csv, docx (got None)"),
+    ({"ids": ["x"], "format": "pdf"}, "format must be one of markdown, csv, docx (got \"pdf\")"),
+    ({"ids": ["x"]}, "format must be one of markdown, csv, docx (got null)"),
     ({"ids": ["x"], "format": {}}, "format must be one of markdown, csv, docx (got {})"),
-    ({"ids": ["x"], "format": ["csv"]}, "format must be one of markdown, csv, docx (got ['csv'])"),
+    ({"ids": ["x"], "format": ["csv"]}, "format must be one of markdown, csv, docx (got [\"csv\"])"),
     ({"ids": [], "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
     ({"ids": "abc", "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
     ({"ids": ["a"] * (MAX_EXPORT_PASSAGES + 1), "format": "csv"},
      f"ids may list at most {MAX_EXPORT_PASSAGES} passages (got {MAX_EXPORT_PASSAGES + 1})"),
     ({"ids": [1], "format": "csv"}, "each id must be a passage id (a string of 1 to 100 characters)"),
-    ({"ids": ["a"], "format": "csv", "q": "x"}, "unknown field 'q' — allowed: ids, format"),
+    ({"ids": ["a"], "format": "csv", "q": "x"}, "unknown field \"q\" — allowed: ids, format"),
 ])
 def test_export_refuses_bad_bodies(client, body, message):
     assert error_of(client.post("/api/export", json=body), 400) == {"code": "bad_query", "message": message}
@@ -109,7 +109,7 @@ def test_an_export_naming_passages_the_index_lacks_lists_every_one_of_them(clien
     response = client.post("/api/export", json={"ids": ["gone1", known, "gone2"], "format": "csv"})
     error = error_of(response, 404)
     assert error["missing_ids"] == ["gone1", "gone2"]
-    assert error["message"].startswith("no passage with id 'gone1', 'gone2' (2 of the 3 ids;")
+    assert error["message"].startswith("no passage with id \"gone1\", \"gone2\" (2 of the 3 ids;")
     # a passage asked for alone is a plain 404, as before
     assert list(error_of(client.get("/api/passages/gone1"), 404)) == ["code", "message"]
 
@@ -159,7 +159,7 @@ def test_docx_export_of_passages_with_control_characters(control_client):
 def test_export_of_an_unknown_id_is_404_and_a_huge_body_413(client, searcher):
     ids = [searcher.passages[0].id, "nope"]
     assert error_of(client.post("/api/export", json={"ids": ids, "format": "csv"}), 404) == {
-        "code": "not_found", "message": "no passage with id 'nope' (1 of the 2 ids; a rebuild since they were found "
+        "code": "not_found", "message": "no passage with id \"nope\" (1 of the 2 ids; a rebuild since they were found "
                                         "drops a passage whose text or file name changed) — export the others, or search for "
                                         "them again", "missing_ids": ["nope"]}
     huge = json.dumps({"ids": ["x" * 100] * 200, "format": "csv"})

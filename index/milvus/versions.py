@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from index.errors import BuildInProgress, IndexNotBuilt, ModelMismatch
+from index.errors import BuildInProgress, IndexNotBuilt, ModelMismatch, as_written
 from index.lifecycle import KEEP_BUILDS, same_build
 from index.milvus.connection import Connection
 from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Documents, Names, build_rows, create_missing, key_of,
@@ -219,8 +219,8 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
             before = manifest_of(connection, names, current)
             if before["dim"] != dim:
                 raise ModelMismatch(f"Milvus at {connection.uri} holds {before['dim']}-dimensional vectors of "
-                                    f"{before['model_id']!r}; this build has {dim} — publish it under another "
-                                    "store (a new .db file or Milvus database)")
+                                    f"{as_written(before['model_id'])}; this build has {dim} — publish it under "
+                                    "another store (a new .db file or Milvus database)")
         _discard_unfinished(connection, names, newest)
         # After a rollback the current version is not the newest, whose rows the comparison below reads:
         # the build it was published from, or one repeating that byte for byte, is still no new version.
