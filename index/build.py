@@ -41,6 +41,8 @@ LOCK = "build.lock"
 # embeds ~10k characters a second), a part file of a few hundred KB. 2,048 of the longest texts took
 # 25-34 s, so a build killed in its first half minute had saved nothing.
 CHECKPOINT_CHARS = 60_000
+# A checkpoint's part file beside its model's cache file (``EmbeddingCache``); stem "*" finds every model's.
+PART_FILES = "{stem}.part-*.npz"
 # Texts a call embeds, and the bar moves by: the bar sat at 0% for 30 s on 2,048 texts a call, and
 # 128 embed as fast (1,536 texts of the 10M library, onnx-int8-blocks, Zen 5: 12.8 s in calls of
 # 1,536, 12.1 s in calls of 128).
@@ -219,7 +221,20 @@ class EmbeddingCache:
                 pass  # a missing or damaged file only costs re-embedding
 
     def _parts(self) -> list[Path]:
-        return sorted(self.path.parent.glob(f"{self.path.stem}.part-*.npz"))
+        return sorted(self.path.parent.glob(PART_FILES.format(stem=self.path.stem)))
+
+    @staticmethod
+    def checkpointed(root: Path) -> int:
+        """How many vectors the part files under ``root`` hold (any model's): what interrupted builds
+        checkpointed and the next one resumes from, none once a build has finished and folded them in."""
+        count = 0
+        for part in (Path(root) / CACHE).glob(PART_FILES.format(stem="*")):
+            try:
+                with np.load(part, allow_pickle=False) as data:
+                    count += len(data["keys"])
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged part is skipped by the next build too: nothing of it is kept
+        return count
 
     def key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model_id}\0{text}".encode()).hexdigest()

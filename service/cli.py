@@ -775,6 +775,18 @@ def _escape_what_the_output_cannot_encode() -> None:
             stream.reconfigure(errors="speechqa.json_escape")
 
 
+# The commands that build, and so embed: an interrupted one may have checkpointed vectors to resume from.
+BUILDING_COMMANDS = ("build", "add", "remove")
+
+
+def interrupted_note(command: str, vectors_kept: int) -> str:
+    """What an interrupted command says: a resume only where checkpointed vectors are kept for it (a build
+    interrupted before its first checkpoint, as a small `add` is, was promised one and started over)."""
+    if command in BUILDING_COMMANDS and vectors_kept:
+        return f"{command} interrupted — run it again to resume: the {vectors_kept:,} vectors embedded so far are kept"
+    return f"{command} interrupted"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `speechqa` console script."""
     from index.errors import SpeechQAError
@@ -799,10 +811,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}, ensure_ascii=False))
         return 2
     except KeyboardInterrupt:
-        # vectors are saved every CHECKPOINT_CHARS (some seconds of embedding): a short job keeps nothing
-        resumes = (" — run it again to resume: the vectors saved so far (every 60,000 characters embedded) are kept"
-                   if args.command in ("build", "add", "remove") else "")
-        print(f"speechqa: {args.command} interrupted{resumes}", file=sys.stderr)
+        kept = 0
+        if args.command in BUILDING_COMMANDS:
+            from index.build import EmbeddingCache
+
+            kept = EmbeddingCache.checkpointed(_index_root(args))
+        print(f"speechqa: {interrupted_note(args.command, kept)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Python's "Note on SIGPIPE": what is still buffered goes nowhere, instead of failing again at exit

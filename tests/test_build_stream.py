@@ -68,6 +68,27 @@ def test_a_killed_build_resumes_from_its_checkpointed_vectors(tmp_path, corpus, 
     assert build([corpus], root, encoder=encoder).embedded == 0
 
 
+def test_an_interrupted_build_promises_a_resume_only_from_vectors_it_checkpointed(tmp_path, corpus, encoder,
+                                                                                  monkeypatch):
+    from service.cli import interrupted_note
+
+    monkeypatch.setattr(build_mod, "EMBED_TEXTS", 20)
+    root = tmp_path / "index"
+    with pytest.raises(KeyboardInterrupt):  # before its first checkpoint: a small add's lot
+        build([corpus], root, encoder=StopsAfter(encoder, calls=1))
+    assert EmbeddingCache.checkpointed(root) == 0
+    assert interrupted_note("add", EmbeddingCache.checkpointed(root)) == "add interrupted"
+    monkeypatch.setattr(build_mod, "CHECKPOINT_CHARS", 1)  # a checkpoint after every call
+    with pytest.raises(KeyboardInterrupt):
+        build([corpus], root, encoder=StopsAfter(encoder, calls=2))
+    assert EmbeddingCache.checkpointed(root) == 40
+    assert interrupted_note("build", EmbeddingCache.checkpointed(root)) == (
+        "build interrupted — run it again to resume: the 40 vectors embedded so far are kept")
+    build([corpus], root, encoder=encoder)
+    assert EmbeddingCache.checkpointed(root) == 0  # folded into the cache: nothing left to resume
+    assert interrupted_note("ask", 80) == "ask interrupted"  # a search embeds nothing to keep
+
+
 def test_vectors_last_while_a_kept_build_uses_them(tmp_path, corpus, encoder):
     root, later = tmp_path / "index", tmp_path / "later.txt"
     later.write_text("守好城市防汛底线\n一、加强预警\n完善暴雨预警发布机制，提前转移危险区域群众。\n", encoding="utf-8")
