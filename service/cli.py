@@ -89,15 +89,20 @@ def _int_option(low: int, high: int | None = None):
     return option
 
 
-def _store_option(value: str) -> str:
-    """``--store``'s value (or ``$SPEECHQA_STORE``'s), checked."""
+def _checked_store(args) -> str:
+    """``--store``'s value, else ``$SPEECHQA_STORE``'s, else faiss, checked; SettingError naming where a bad
+    one came from. Checked here, not by argparse, whose refusal printed its usage line before the one line
+    that says what is wrong (and named $SPEECHQA_STORE's value "argument --store")."""
+    from index.errors import SettingError
     from index.source import milvus_uri
 
+    given, named = ((args.store, "--store") if args.store is not None
+                    else (os.environ.get("SPEECHQA_STORE") or "faiss", "$SPEECHQA_STORE"))
     try:
-        milvus_uri(value)
+        milvus_uri(given)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
+        raise SettingError(f"{named}: {exc}") from None
+    return given
 
 
 # In an index root: the Milvus its builds were last published to, so that a build there without --store is
@@ -610,8 +615,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.")
     top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", str(DEFAULT_ROOT)),
                      help="index root directory (default: $SPEECHQA_INDEX or %(default)s)")
-    # no default here: argparse would check $SPEECHQA_STORE as "argument --store" (main checks it by its name)
-    top.add_argument("--store", type=_store_option, default=None,
+    # no default and no type: main checks the value given, else $SPEECHQA_STORE's, by its name (_checked_store)
+    top.add_argument("--store", default=None,
                      help="where the index is searched: faiss (in process, the default), a Milvus Lite file "
                           "ending in .db, or http(s)://host:port of a Milvus server, token from "
                           "$SPEECHQA_MILVUS_TOKEN (default: $SPEECHQA_STORE or faiss)")
@@ -619,7 +624,7 @@ def parser() -> argparse.ArgumentParser:
     # default) in place unless it is given again here.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", default=argparse.SUPPRESS, help="index root directory (as before the command)")
-    common.add_argument("--store", type=_store_option, default=argparse.SUPPRESS, help="faiss, FILE.db or http(s)://host:port (as before the command)")
+    common.add_argument("--store", default=argparse.SUPPRESS, help="faiss, FILE.db or http(s)://host:port (as before the command)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, handler) -> argparse.ArgumentParser:
@@ -793,14 +798,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _report_library_logs()
     _escape_what_the_output_cannot_encode()
-    command_line = parser()
-    args = command_line.parse_args(argv)
-    if args.store is None:
-        try:
-            args.store = _store_option(os.environ.get("SPEECHQA_STORE") or "faiss")
-        except argparse.ArgumentTypeError as exc:
-            command_line.error(f"$SPEECHQA_STORE: {exc}")
+    args = parser().parse_args(argv)
     try:
+        args.store = _checked_store(args)
         status = args.handler(args)
         sys.stdout.flush()  # a reader gone away fails here, not in the interpreter's exit, which prints it
         return status

@@ -242,19 +242,18 @@ def test_the_command_line_builds_rolls_back_and_asks_on_milvus(setup, capsys):
                                    "http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:0",
                                    "http://127.0.0.1:",
                                    "http://127.0.0.1:19530/db1"])
-def test_a_bad_store_is_a_usage_error(tmp_path, capsys, monkeypatch, store):
-    with pytest.raises(SystemExit) as exited:
-        main(["--index", str(tmp_path), "--store", store, "status"])
-    assert exited.value.code == 2
-    assert capsys.readouterr().err.endswith(
-        f"speechqa: error: argument --store: store must be \"faiss\", a Milvus Lite file ending in .db, "
-        f"or http(s)://host:port of a Milvus server (got {json.dumps(store)})\n")
+def test_a_bad_store_is_refused_in_one_line(tmp_path, capsys, monkeypatch, store):
+    allowed = (f"store must be \"faiss\", a Milvus Lite file ending in .db, or http(s)://host:port of a Milvus server "
+               f"(got {json.dumps(store)})")
+    # the one line that says what is wrong, no usage line before it
+    assert main(["--index", str(tmp_path), "--store", store, "status"]) == 2
+    assert capsys.readouterr().err == f"speechqa: --store: {allowed}\n"
+    assert main(["--index", str(tmp_path), "speeches", "--store", store, "--json"]) == 2  # after the command too
+    assert capsys.readouterr() == (json.dumps({"error": {"code": "setting_error", "message": f"--store: {allowed}"}},
+                                              ensure_ascii=False) + "\n", f"speechqa: --store: {allowed}\n")
     monkeypatch.setenv("SPEECHQA_STORE", store)  # the environment's value is checked the same way, by its name
-    with pytest.raises(SystemExit) as exited:
-        main(["--index", str(tmp_path), "status"])
-    assert exited.value.code == 2
-    assert capsys.readouterr().err.endswith(f"speechqa: error: $SPEECHQA_STORE: store must be \"faiss\", a Milvus Lite "
-                                            f"file ending in .db, or http(s)://host:port of a Milvus server (got {json.dumps(store)})\n")
+    assert main(["--index", str(tmp_path), "status"]) == 2
+    assert capsys.readouterr().err == f"speechqa: $SPEECHQA_STORE: {allowed}\n"
     # --store given decides, whatever the environment says
-    assert main(["--index", str(tmp_path), "--store", "faiss", "status"]) == 2  # no index there: not a usage error
-    assert "usage:" not in capsys.readouterr().err
+    assert main(["--index", str(tmp_path), "--store", "faiss", "status"]) == 2  # no index there, but a good store
+    assert capsys.readouterr().err == f"speechqa: no index at {tmp_path} — run `speechqa build`\n"
