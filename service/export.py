@@ -246,15 +246,17 @@ def export(quotes: Sequence[Quote], format_name: str) -> bytes:
 
 
 def check_export_body(body: dict) -> tuple[list[str], str]:
-    """(passage ids in the order chosen, each once as the page's cart keeps it, format name) from an export
-    request body, or BadQuery saying what is wrong."""
+    """(passage ids in the order chosen, each once as the page's cart keeps it, format name as
+    ``EXPORT_FORMATS`` spells it) from an export request body, or BadQuery saying what is wrong."""
     unknown = sorted(set(body) - set(EXPORT_FIELDS))
     if unknown:
         raise BadQuery(f"unknown field {as_written(unknown[0])} — allowed: {', '.join(EXPORT_FIELDS)}",
                        field=unknown[0])
-    format_name = body.get("format")
-    if not isinstance(format_name, str) or format_name not in EXPORT_FORMATS:  # {} or [] cannot be looked up
-        raise BadQuery(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {as_written(format_name, 40)})",
+    given = body.get("format")
+    # DOCX or Markdown as a reader writes the name is the format it names; {} or [] cannot be looked up
+    format_name = given.lower() if isinstance(given, str) else None
+    if format_name not in EXPORT_FORMATS:
+        raise BadQuery(f"format must be one of {', '.join(EXPORT_FORMATS)} (got {as_written(given, 40)})",
                        field="format")
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids:

@@ -325,7 +325,8 @@ SCHEMAS["ExportRequest"] = {
         "ids": {"type": "array", "minItems": 1, "maxItems": MAX_EXPORT_PASSAGES,
                 "items": {"type": "string", "minLength": 1, "maxLength": MAX_PASSAGE_ID_CHARS},
                 "description": "passage ids in the order they are to appear"},
-        "format": {"type": "string", "enum": list(EXPORT_FORMATS)},
+        "format": {"type": "string", "enum": list(EXPORT_FORMATS),
+                   "description": "taken in any case (DOCX, Markdown): the names are not case-sensitive codes"},
     },
 }
 _EXPORT_CONTENT = {media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}

@@ -88,11 +88,29 @@ def test_export_csv_and_docx(client, searcher):
     assert headings == expected
 
 
+@pytest.mark.parametrize("typed", ["DOCX", "Markdown", "Csv"])
+def test_export_takes_a_format_name_in_any_case(client, searcher, typed):
+    ids = [searcher.passages[i].id for i in (5, 6, 1)]
+    as_typed = client.post("/api/export", json={"ids": ids, "format": typed})
+    as_listed = client.post("/api/export", json={"ids": ids, "format": typed.lower()})
+    assert as_typed.status_code == 200
+    assert as_typed.headers["Content-Type"] == as_listed.headers["Content-Type"]
+    assert as_typed.headers["Content-Disposition"] == as_listed.headers["Content-Disposition"]
+
+    def read(response):
+        if typed == "DOCX":  # a Word file records when it was written: two are alike in their text
+            return [p.text for p in Document(io.BytesIO(response.get_data())).paragraphs]
+        return response.get_data()
+
+    assert read(as_typed) == read(as_listed)
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ({"ids": ["x"], "format": "pdf"}, "format must be one of markdown, csv, docx (got \"pdf\")"),
     ({"ids": ["x"]}, "format must be one of markdown, csv, docx (got null)"),
     ({"ids": ["x"], "format": {}}, "format must be one of markdown, csv, docx (got {})"),
     ({"ids": ["x"], "format": ["csv"]}, "format must be one of markdown, csv, docx (got [\"csv\"])"),
+    ({"ids": ["x"], "format": "DOC"}, "format must be one of markdown, csv, docx (got \"DOC\")"),  # as given
     ({"ids": [], "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
     ({"ids": "abc", "format": "csv"}, "ids must be a non-empty list of passage ids, in the order to export"),
     ({"ids": ["a"] * (MAX_EXPORT_PASSAGES + 1), "format": "csv"},

@@ -603,7 +603,7 @@ def test_a_verbatim_check_says_how_many_passages_hold_it_and_calls_none_an_answe
 
 def test_an_export_link_with_an_id_of_an_older_build_exports_the_rest(client, searcher):
     ids = [searcher.passages[2].id, searcher.passages[5].id]
-    with client.get("/export", query_string={"cart": f"gone,{','.join(ids)}", "format": "csv"}) as response:
+    with client.get("/export", query_string={"cart": f"gone,{','.join(ids)}", "format": "CSV"}) as response:
         assert response.status_code == 200 and response.headers["X-SpeechQA-Dropped"] == "1"
         rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
         assert [row[1] for row in rows[1:]] == ids
