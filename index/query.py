@@ -318,10 +318,14 @@ def _closing_quote(query: str, opening: int) -> int | None:
 
 
 def plain_words(text: str) -> str:
-    """``text`` with each of its words written so that it parses as a word: a leading ``-`` would exclude
+    """``text`` with each of its words written so that it parses as words: a leading ``-`` would exclude
     it and a leading ``title:`` filter by it (“-粮食” 安全, searched without its quotes, had excluded
     粮食), so the dashes are dropped and the field's colon spaced off; a lone ``-`` is a word already."""
-    words = (word if word == "-" else word.lstrip("-") for word in text.split())
+    # a closing quote that would pair with its twin (﹄两﹄, left in free text by the phrases taken out
+    # between them) is a stray mark there, not a quote: dropped, it cannot turn words into a phrase
+    words = ("".join(char for at, char in enumerate(word) if not _closer_typed_as_opener(word, at))
+             for word in text.split())
+    words = (word if word == "-" else word.lstrip("-") for word in words)
     return " ".join(_FIELD.sub(lambda field: field.group()[:-1] + " ", word, count=1) if _FIELD.match(word)
                     else word for word in words if word)
 
