@@ -18,10 +18,10 @@ from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, is_common_word, meaningful_words, tokenize
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.simplified import simplified
-from index.filters import Filters, Library
-from index.query import listed_parts, named_speech_question, parse_query, phrase_parts, quoted_items, squash
+from index.filters import Filters, Folded, Library
+from index.query import ParsedQuery, listed_parts, named_speech_question, parse_query, phrase_parts, quoted_items, squash
 from index.thesaurus import TermTables, official_terms, term_tables
-from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, MAX_K, check_request
+from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, MAX_K, SearchRequest, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
 from index.store import IndexStore, Match
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 # How deep each arm looks before fusion: a passage ranked low by one arm and high by the
 # other must still be seen by both.
 FUSION_DEPTH = 100
+# How much deeper the arms go, try after try, while reprints folded leave fewer than k results (Searcher.search).
+DEEPER = 4
 # An English question's vector is mixed with this share of the vector of its CC-CEDICT Chinese
 # terms (``query_vector``): the model matches Chinese to Chinese better than English to Chinese.
 # Tuning-set dense Recall@1 0.815 → 0.839 at 0.2-0.4 alike; 1.0 lost the question's own sense.
@@ -135,27 +137,21 @@ class Searcher:
         if rows is not None and len(rows) == 0:
             return []
         text = parsed.ranking_text
-        depth = max(k, self.depth)
-        arms, terms, vector = self.arms(text, mode, depth, rows) if text else ({}, [], None)
-        fused = self._fuse(arms, terms, mode, english=not has_chinese(text))
-        ranked = list(fused)
-        if rows is not None and (parsed.phrases or not text):
-            ranked += [row for row in rows.tolist() if row not in fused]
         # grouping counts need every candidate, and so does the date order of what phrases and
         # filters alone allow; relevance order needs the first k
         whole = request.group == "speech" or (request.sort == "date" and not parsed.text)
-        # the free text whole too: a pasted sentence's copy that does not hold it must not stand in for one
-        # that does (确保粮食自给率达100% shown as a reprint's 达到100%)
-        wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase)),
-                   *([squash(parsed.text)] if parsed.text else [])]
-        results = self.library.fold(ranked, rows, None if whole else request.offset + k, wording)
-        if request.group == "speech":
-            # "本篇另有 N 处" counts the speech's other passages that answer as well as a first result must
-            # (the mode's threshold), not every passage some arm ranked: of phrases alone, all that hold them
-            threshold = self.models[mode].threshold
-            results = self.library.one_per_speech(results, None if not parsed.text else (
-                lambda result: fused.get(result.ranked_row, (0.0, None))[1] is not None
-                and fused[result.ranked_row][1] >= threshold))
+        depth = max(k, self.depth)
+        while True:
+            arms, terms, vector = self.arms(text, mode, depth, rows) if text else ({}, [], None)
+            fused = self._fuse(arms, terms, mode, english=not has_chinese(text))
+            results = self._folded(parsed, request, fused, terms, rows, whole)
+            # A passage reprinted a hundred times fills every arm's list with its copies, which fold into
+            # one result (a library of 素材库 reprints answered 保密工作怎么做 with 1 of 10): the arms go
+            # deeper until k results stand, or they hold every passage they can rank.
+            if (len(results) >= request.offset + k or depth >= len(self.passages)
+                    or not any(len(matches) >= depth for matches in arms.values())):
+                break
+            depth *= DEEPER
         if request.sort == "date":
             # free text puts its k best in date order: every candidate in date order would put the
             # oldest speech's least related passages first
@@ -175,6 +171,26 @@ class Searcher:
                             duplicates=tuple(self.passages[r] for r in result.duplicates),
                             more_in_speech=result.more_in_speech))
         return hits
+
+    def _folded(self, parsed: ParsedQuery, request: SearchRequest, fused: dict[int, tuple[float, float]],
+                terms: list[str], rows: np.ndarray | None, whole: bool) -> list[Folded]:
+        """``search``'s candidates, reprints folded (one per speech with ``group="speech"``), in rank order."""
+        ranked = list(fused)
+        if rows is not None and (parsed.phrases or not parsed.ranking_text):
+            ranked += [row for row in rows.tolist() if row not in fused]
+        # the free text whole too: a pasted sentence's copy that does not hold it must not stand in for one
+        # that does (确保粮食自给率达100% shown as a reprint's 达到100%)
+        wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase)),
+                   *([squash(parsed.text)] if parsed.text else [])]
+        results = self.library.fold(ranked, rows, None if whole else request.offset + request.k, wording)
+        if request.group == "speech":
+            # "本篇另有 N 处" counts the speech's other passages that answer as well as a first result must
+            # (the mode's threshold), not every passage some arm ranked: of phrases alone, all that hold them
+            threshold = self.models[request.mode].threshold
+            results = self.library.one_per_speech(results, None if not parsed.text else (
+                lambda result: fused.get(result.ranked_row, (0.0, None))[1] is not None
+                and fused[result.ranked_row][1] >= threshold))
+        return results
 
     def answer(self, query: str, **options) -> Answer:
         """What the API and the page answer: ``search``, relaxed when quoted wording matched nothing,

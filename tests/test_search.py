@@ -405,3 +405,26 @@ def test_a_speaker_named_with_the_post_their_speaker_line_gives_leads_with_their
         assert (answer.speakers_named, answer.hits[0].passage.speech_id) == (("周雨桐",), safety), question
     both = searcher.answer("许长青书记、周雨桐市长分别讲了什么", k=5)
     assert set(both.speakers_named) == {"许长青", "周雨桐"}
+
+
+def test_a_passage_reprinted_past_the_arms_depth_still_leaves_k_results(tmp_path, encoder):
+    from index.build import build
+    from index.search import load_searcher
+    from tests.conftest import FIND_CORPUS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    speech = FIND_CORPUS["a_original.txt"].split("---\n", 1)[1]
+    for day in range(1, 7):  # a 素材库 reprints one speech under new headers
+        (corpus / f"copy{day}.txt").write_text(f"日期：2021-09-{day:02d}\n---\n{speech}", encoding="utf-8")
+    (corpus / "grain.txt").write_text(FIND_CORPUS["c_grain.txt"], encoding="utf-8")
+    build([corpus], tmp_path / "index", encoder=encoder)
+    store = load_searcher(tmp_path / "index", encoder=encoder).store
+    # arms two passages deep: the first passage's copies alone fill them
+    shallow = Searcher(store, encoder, depth=2)
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = shallow.search("保交楼 平安建设 粮食安全 耕地", k=3, mode=mode)
+        assert len(hits) == 3, mode
+        texts = [hit.passage.text for hit in hits]
+        assert len(set(texts)) == 3, "one result per reprint group"
+    assert max(len(hit.duplicates) for hit in shallow.search("保交楼", k=3)) == 5
