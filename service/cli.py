@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -277,11 +278,22 @@ def _refuse_gone(sources: Sequence[Path], *, then: str) -> None:
     """A rebuild from sources of which some were renamed, moved or deleted since, refused saying which."""
     from index.errors import CorpusError
 
-    gone = [str(s) for s in sources if not s.exists()]
+    gone = [s for s in sources if not s.exists()]
     if gone:
-        raise CorpusError(f"the current index was built from {printable(', '.join(gone))}, which no longer "
-                          f"{'exists' if len(gone) == 1 else 'exist'} — `speechqa remove` a file `add` gave it "
-                          f"(a renamed file: remove its old name, then add the new one), {then}")
+        raise CorpusError(f"the current index was built from {printable(_named_by_folder(gone))}, which no longer "
+                          f"{'exists' if len(gone) == 1 else 'exist'} — moved or renamed? put it back, or "
+                          "`speechqa remove` it (a folder: every file `add` gave from it) and `speechqa add` the "
+                          f"files where they are now (their text is embedded already), {then}")
+
+
+def _named_by_folder(paths: Sequence[Path], shown: int = 5) -> str:
+    """``paths`` named in one line: a folder's several as "N files in FOLDER", the first ``shown`` of
+    those names and a count of the rest (a day's intake folder moved away had named 402 paths, 17 KB)."""
+    folders = Counter(path.parent for path in paths)
+    names = list(dict.fromkeys(f"{folders[path.parent]} files in {path.parent}" if folders[path.parent] > 1
+                               else str(path) for path in paths))
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
@@ -343,8 +355,15 @@ def _remove(args, source, root: Path, manifest: dict) -> None:
 
     sources = [Path(s).resolve() for s in manifest["sources"]]
     given = {Path(f).resolve(): f for f in args.files}  # a file already deleted is removed all the same
+    removed = set(given)
     for path, name in given.items():
         if path in sources:
+            continue
+        # a folder the files `add` gave came from, moved away since or not: all of them (402 files of a
+        # day's intake folder, which no shell could list once it was gone)
+        added_from = [source for source in sources if source.is_relative_to(path)]
+        if added_from:
+            removed.update(added_from)
             continue
         folder = next((s for s in sources if path.is_relative_to(s)), None)
         if folder is not None:
@@ -352,7 +371,7 @@ def _remove(args, source, root: Path, manifest: dict) -> None:
                               "`speechqa build` (nothing was removed)")
         raise CorpusError(f"{name} is not among the current index's sources (`speechqa status` lists them); "
                           "nothing was removed")
-    kept = [s for s in sources if s not in given]
+    kept = [s for s in sources if s not in removed]
     if not kept:
         raise CorpusError("that would leave the index no source to build from; nothing was removed "
                           "(`speechqa build --corpus DIR` builds another library)")

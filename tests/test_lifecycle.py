@@ -232,9 +232,10 @@ def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_pat
     elsewhere.rmdir()
     served = lifecycle.current_id(root)
     assert main(["--index", str(root), "build", "-q"]) == 2
-    assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — `speechqa remove` "
-            "a file `add` gave it (a renamed file: remove its old name, then add the new one), or give what to "
-            "build with --corpus") in capsys.readouterr().err
+    assert (f"the current index was built from {elsewhere.resolve()}, which no longer exists — moved or renamed? "
+            "put it back, or `speechqa remove` it (a folder: every file `add` gave from it) and `speechqa add` the "
+            "files where they are now (their text is embedded already), or give what to build with --corpus"
+            ) in capsys.readouterr().err
     assert lifecycle.current_id(root) == served
     # a gone source `add` gave is removed by name, and the index is rebuilt without its speeches
     assert main(["--index", str(root), "remove", str(elsewhere), "-q"]) == 0
@@ -281,11 +282,43 @@ def test_add_after_a_renamed_file_says_to_remove_its_old_name_and_names_each_fil
     assert main(["--index", str(root), "add", str(secrecy)]) == 2
     err = capsys.readouterr().err
     assert f"built from {flood.resolve()}, which no longer exists" in err
-    assert "remove its old name, then add the new one" in err and "nothing was added" in err
+    assert "`speechqa remove` it" in err and "nothing was added" in err
     assert lifecycle.current_id(root) == served
     assert main(["--index", str(root), "remove", str(flood), "-q"]) == 0
     assert main(["--index", str(root), "add", str(secrecy), str(tmp_path / "flood-renamed.txt"), "-q"]) == 0
     assert titles(root) == sorted(["守好粮仓", "边境安全的思考", "保密工作讲话", "守好城市防汛底线"])
+
+
+def test_a_days_intake_folder_moved_away_is_named_once_and_removed_whole(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root = corpus_of(tmp_path / "corpus", GRAIN), tmp_path / "index"
+    intake = tmp_path / "today"
+    intake.mkdir()
+    for name, text in (("flood.txt", FLOOD), ("border.txt", BORDER)):
+        (intake / name).write_text(text, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", *map(str, sorted(intake.iterdir())), "-q"]) == 0
+    intake.rename(tmp_path / "processed")  # the librarian clears the intake folder
+    (tmp_path / "secrecy.txt").write_text(SECRECY, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--index", str(root), "add", str(tmp_path / "secrecy.txt"), "-q"]) == 2
+    assert f"built from 2 files in {intake.resolve()}, which no longer exist — moved or renamed?" in \
+        capsys.readouterr().err
+    # the folder, gone, removes every file add gave from it; added from where they are now, nothing is lost
+    assert main(["--index", str(root), "remove", str(intake), "-q"]) == 0
+    assert titles(root) == ["守好粮仓"]
+    assert main(["--index", str(root), "add", *map(str, sorted((tmp_path / "processed").iterdir())), "-q"]) == 0
+    assert titles(root) == sorted(["守好粮仓", "守好城市防汛底线", "边境安全的思考"])
+
+
+def test_many_gone_sources_are_named_by_folder_in_one_short_line():
+    from service.cli import _named_by_folder
+
+    day = [Path(f"/lib/today/{n:03d}.txt") for n in range(402)]
+    assert _named_by_folder(day) == "402 files in /lib/today"
+    spread = [Path(f"/lib/{folder}/a.txt") for folder in "abcdefg"]
+    assert _named_by_folder(spread) == "/lib/a/a.txt, /lib/b/a.txt, /lib/c/a.txt, /lib/d/a.txt, /lib/e/a.txt and 2 more"
 
 
 GRAIN = "守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。二是加强高标准农田建设。\n"
