@@ -65,6 +65,7 @@ GLOSSES_PER_HEADWORD = 2
 # one, and Milvus's word tokenizer keeps ``en_secur`` whole.
 TRANSLATION_PREFIX = "en_"
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+_NAME_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /")  # traditional, simplified, pinyin
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORDS = re.compile(r"[a-z][a-z'-]*")
 # Glosses open with these ("to protect", "a mechanism"); the headword means the rest.
@@ -174,6 +175,29 @@ def _parse_glosses(source) -> dict[str, tuple[str, ...]]:
             for gloss in _glosses(match.group(3)):
                 index.setdefault(gloss, {})[simplified] = None
     return {gloss: tuple(heads) for gloss, heads in index.items()}
+
+
+@lru_cache(maxsize=1)
+def romanized_names() -> dict[str, tuple[str, ...]]:
+    """A proper noun's romanization → its simplified headwords of two characters or more, from the
+    packaged CC-CEDICT's entries whose pinyin is capitalised (its proper nouns): tongwei → 通渭,
+    xingtai → 邢台. An English question writes a Chinese place as its pinyin; "Party" or "Asia", though
+    capitalised, are English words, and no headword reads as them. Kept in the model cache like
+    ``gloss_index``."""
+    source = _cedict()
+    digest = hashlib.sha1(Path(__file__).read_bytes() + source.read_bytes()).hexdigest()[:16]
+    return cached_marshal(default_cache_dir() / f"cedict-names-{digest}.marshal", lambda: _parse_names(source))
+
+
+def _parse_names(source) -> dict[str, tuple[str, ...]]:
+    names: dict[str, dict[str, None]] = {}
+    with source.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            match = _NAME_ENTRY.match(line)
+            if match and match.group(3)[:1].isupper() and len(match.group(2)) > 1:
+                romanized = re.sub(r"[^a-z]", "", match.group(3).lower().replace("u:", "v"))
+                names.setdefault(romanized, {})[match.group(2)] = None
+    return {name: tuple(heads) for name, heads in names.items()}
 
 
 def english_terms(text: str) -> list[str]:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from index.errors import BadQuery, ModelMismatch, QuerySyntaxError, UnknownId, as_written
-from index.bilingual import TRANSLATION_PREFIX, chinese_terms, english_terms, has_chinese, words_translated_as
+from index.bilingual import (TRANSLATION_PREFIX, chinese_terms, english_terms, has_chinese, romanized_names,
+                              words_translated_as)
 from index.calibrate import LogisticModel, load_models
 from index.fusion import RRF_K, arm_scores, confidences, fuse, learned_fuse
 from index.lexical import LEXICAL_VERSION, TermStats, document_terms, is_common_word, meaningful_words, tokenize
@@ -218,6 +219,8 @@ class Searcher:
         if options.get("speech"):  # the speech the question names would override it
             return first
         question = named_speech_question(query)
+        if question is None and (placed := self.speech_named_by_place(query)) is not None:
+            return self._led_by_place(placed, query, first, **options)
         if question is None:
             return self._led_by_speaker(query, self._led_by_listed_parts(query, first, **options), **options)
         naming_hit = hits[0]
@@ -244,6 +247,37 @@ class Searcher:
         return replace(first, hits=led, named_speech=speech_id, asked=question.asked,
                        phrases_held=_holding_prefix(led, leading + hits[:first.phrases_held])
                        if first.phrases_held is not None and asks_quoted else None)
+
+    def speech_named_by_place(self, question: str) -> str | None:
+        """The one speech an English question names by a Chinese place written in pinyin that only its
+        passages say ("How does Tongwei describe …": 通渭), or None: a Chinese question's place is its
+        own BM25 term already. A name no passage says (Beijing, which the speeches write xx) or several
+        speeches say names none, and so do two names of two speeches."""
+        if has_chinese(question):
+            return None
+        names = romanized_names()
+        named = set()
+        for name in _PROPER_NAME.findall(question):
+            speeches = {int(speech) for head in names.get(name.lower(), ())
+                        for speech in self._speech_of_row[self.term_stats.rows_holding(head)] if speech >= 0}
+            if len(speeches) == 1:
+                named |= speeches
+        return self._speech_ids[named.pop()] if len(named) == 1 else None
+
+    def _led_by_place(self, speech: str, query: str, first: Answer, **options) -> Answer:
+        """``first``, led by up to ``NAMED_SPEECH_HITS`` passages of ``speech`` (``speech_named_by_place``):
+        those ``first`` ranks, in its order, then the best others of that speech. The question asks
+        about that place, yet ranked as a whole its best passage came from another speech on the same
+        subject as often as not; the place's own passages keep the order the whole question gave them."""
+        k = options.get("k", DEFAULT_K)
+        leading = [hit for hit in first.hits if hit.passage.speech_id == speech][:NAMED_SPEECH_HITS]
+        if len(leading) < NAMED_SPEECH_HITS:
+            more = self.search(query, **options | {"speech": speech, "k": NAMED_SPEECH_HITS})
+            leading += [hit for hit in more if hit.passage.id not in {h.passage.id for h in leading}]
+        leading = leading[:NAMED_SPEECH_HITS]
+        if not leading:
+            return first
+        return replace(first, hits=self._led_by(leading, first.hits, k), named_speech=speech, asked=query)
 
     def _led_by_listed_parts(self, query: str, first: Answer, **options) -> Answer:
         """``first``, led by the passages that hold the parts the question lists its speech by, in the

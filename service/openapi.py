@@ -130,7 +130,9 @@ SCHEMAS = {
             "asked": {"type": "string", "description": "the part of the question searched within that speech"},
         }), description="set when the question names a speech by one thing it says and asks about another "
                        "part of it (那篇…的发言，…; In the speech …, …): the results open with that speech's "
-                       "passages for the part asked, then the whole question's own results; else null")),
+                       "passages for the part asked, then the whole question's own results; also when an "
+                       "English question names a place (in pinyin) only one speech says, asked then being "
+                       "the whole question; else null")),
         "speakers_named": {"type": "array", "items": {"type": "string"},
                            "description": "the speakers' names the question holds (许长青在…讲了什么) when the results "
                                           "open with passages of their speeches that answer it; else empty"},

@@ -428,3 +428,27 @@ def test_a_passage_reprinted_past_the_arms_depth_still_leaves_k_results(tmp_path
         texts = [hit.passage.text for hit in hits]
         assert len(set(texts)) == 3, "one result per reprint group"
     assert max(len(hit.duplicates) for hit in shallow.search("保交楼", k=3)) == 5
+
+
+@pytest.mark.parametrize("question, place", [
+    ("How does Tongwei describe building a departmental collaboration network?", "通渭"),
+    ("How has Jinzhong changed its approach to petitions?", "晋中"),
+])
+def test_an_english_question_about_a_place_one_speech_says_is_led_by_that_speech(searcher, question, place):
+    speech = searcher.speech_named_by_place(question)
+    assert speech is not None
+    saying = {p.speech_id for p in searcher.passages if place in p.text}
+    assert saying == {speech}
+    answer = searcher.answer(question, k=5)
+    assert (answer.named_speech, answer.asked) == (speech, question)
+    assert all(hit.passage.speech_id == speech for hit in answer.hits[:NAMED_SPEECH_HITS])
+
+
+@pytest.mark.parametrize("question", [
+    "What did the Party Congress report say about national security?",  # capitalised English, no place
+    "How do Xingtai and Jinzhong guard against risks?",  # two places of two speeches
+    "What does Beijing ask of the capital's neighbours?",  # a place the speeches write xx
+    "通渭县怎样防范重大风险？",  # a Chinese question's place is a term of its own
+])
+def test_a_question_names_no_speech_by_place_unless_one_speech_alone_says_it(searcher, question):
+    assert searcher.speech_named_by_place(question) is None
