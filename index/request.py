@@ -28,6 +28,9 @@ MAX_OFFSET = 10_000
 # compilations otherwise made a 10-result response hundreds of KB, most of a request's time on a
 # 10M-character library (bench/results/library_serve-10m.md).
 LISTED_DUPLICATES = 20
+# The most speeches one page of the speech list gives (/api/speeches?limit=, the /speeches page): a library
+# of 5,435 speeches, many of them reprints, listed whole was 1.7 MB.
+MAX_LIST_LIMIT = 1000
 MAX_QUERY_CHARS = 500
 GROUPS = ("speech",)
 SORTS = ("relevance", "date")
@@ -236,6 +239,24 @@ def parse_k(raw: str | None) -> int:
     k = _k_from_text(raw)
     _check_k(k)
     return k
+
+
+def parse_listing(offset: str | None, limit: str | None) -> tuple[int, int | None]:
+    """A list's ``offset`` (0 when missing or empty) and ``limit`` (None, all, when missing or empty)
+    from a query string: an offset of any size, a limit between 1 and ``MAX_LIST_LIMIT``."""
+    def error(name: str, low: int, high: int | None):
+        bounds = f"between {low} and {high}" if high is not None else f"of {low} or more"
+        return lambda got: BadQuery(f"{name} must be an integer {bounds} (got {got})", field=name)
+
+    start = 0 if offset in (None, "") else _integer_from_text(offset, error("offset", 0, None))
+    if start < 0:
+        raise error("offset", 0, None)(_shown_integer(str(start)))
+    if limit in (None, ""):
+        return start, None
+    count = _integer_from_text(limit, error("limit", 1, MAX_LIST_LIMIT))
+    if not 1 <= count <= MAX_LIST_LIMIT:
+        raise error("limit", 1, MAX_LIST_LIMIT)(_shown_integer(str(count)))
+    return start, count
 
 
 def parse_request(source: Mapping, *, strict: bool = False) -> SearchRequest:

@@ -22,9 +22,8 @@ from index.embed import query_engine_of
 from index.engines import machine_cpu
 from index.errors import ReloadInProgress, SpeechQAError, StoreUnavailable, UnknownId, as_written
 from index.query import parse_query
-from index.request import FIELDS, parse_request
 from index.records import Hit
-from index.request import parse_k
+from index.request import FIELDS, parse_k, parse_listing, parse_request
 from index.search import results_of, search_payload
 from service.explain import say_why_empty
 from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
@@ -129,9 +128,12 @@ def search_post():
 
 @bp.get("/api/speeches")
 def speeches():
-    """All speeches in index order."""
+    """The speeches in index order, all of them or the ``limit`` after the first ``offset``, and how many there are."""
     searcher = served()
-    return jsonify(noting_ignored({"speeches": [speech_summary(s) for s in searcher.speeches]}))
+    offset, limit = parse_listing(request.args.get("offset"), request.args.get("limit"))
+    listed = searcher.speeches[offset:None if limit is None else offset + limit]
+    return jsonify(noting_ignored({"speeches": [speech_summary(s) for s in listed], "total": len(searcher.speeches)},
+                                  known=("offset", "limit")))
 
 
 @bp.get("/api/speeches/<speech_id>")

@@ -606,7 +606,8 @@ def cmd_speeches(args) -> int:
 
     speeches = _source(args).open().speeches
     if args.json:
-        print(json.dumps({"speeches": [speech_summary(s) for s in speeches]}, ensure_ascii=False, indent=2))
+        print(json.dumps({"speeches": [speech_summary(s) for s in speeches], "total": len(speeches)},
+                         ensure_ascii=False, indent=2))
         return 0
     for speech in speeches:
         known = " · ".join(field for field in (speech.place, speech.speaker) if field)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from index.records import SPEECH_METADATA
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, LISTED_DUPLICATES, MAX_FILTER_CHARS, MAX_K,
-                           MAX_OFFSET, MAX_QUERY_CHARS, MODES, SORTS)
+                           MAX_LIST_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SORTS)
 from service.export import EXPORT_FORMATS, MAX_EXPORT_PASSAGES, MAX_PASSAGE_ID_CHARS
 
 OPENAPI_VERSION = "3.0.3"
@@ -166,7 +166,9 @@ SCHEMAS = {
                                          "path) included where there is one: the page's 个部分 counts headed ones"},
         "passage_count": {"type": "integer", "minimum": 0},
     }),
-    "SpeechList": _obj({"speeches": {"type": "array", "items": _ref("SpeechSummary")}}),
+    "SpeechList": _obj({"speeches": {"type": "array", "items": _ref("SpeechSummary")},
+                        "total": {"type": "integer", "description": "how many speeches the index holds, "
+                                                                    "listed or not"}}),
     "Passage": _obj({
         "id": {"type": "string"}, "speech_id": {"type": "string"}, "speech_title": {"type": "string"},
         "source": {"type": "string"}, "section": STRING_LIST,
@@ -440,8 +442,15 @@ def build_spec(*, max_content_length: int | None = 16 * 1024) -> dict:
                      "responses": {"200": search_ok} | errors(503)},
         },
         "/api/speeches": {"get": {
-            "operationId": "listSpeeches", "summary": "All speeches in the index",
-            "responses": {"200": _named(_json(_ref("SpeechList"), "Speeches in index order."))} | errors(503)}},
+            "operationId": "listSpeeches", "summary": "The speeches in the index, all or a page of them",
+            "parameters": [
+                {"name": "offset", "in": "query", "required": False, "allowEmptyValue": True,
+                 "schema": {"type": "integer", "minimum": 0, "default": 0},
+                 "description": "How many speeches to skip; empty means none."},
+                {"name": "limit", "in": "query", "required": False, "allowEmptyValue": True,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT},
+                 "description": "How many speeches at most; empty or missing means all."}],
+            "responses": {"200": _named(_json(_ref("SpeechList"), "Speeches in index order."))} | errors(400, 503)}},
         "/api/speeches/{speech_id}": {"get": {
             "operationId": "getSpeech", "summary": "One speech: outline and passages in reading order",
             "parameters": [{"name": "speech_id", "in": "path", "required": True, "schema": {"type": "string"}}],

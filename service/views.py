@@ -16,7 +16,8 @@ from index.lexical import meaningful_words
 from index.query import CLOSING_QUOTE, MAX_QUERY_PARTS, ParsedQuery, parse_query
 from index.records import Passage, SpeechInfo
 from index.request import (DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, FIELDS, MAX_FILTER_CHARS, MAX_K, MAX_OFFSET,
-                           MAX_QUERY_CHARS, MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_request, readable_query)
+                           MAX_QUERY_CHARS, MODES, NO_SUCH_DAY, SearchRequest, check_request, parse_listing, parse_request,
+                           readable_query)
 from index.search import named_speech_of, results_of
 from index.related import offers_similar
 from service.api import export_response
@@ -67,6 +68,8 @@ def url_here(**changes) -> str:
 SORT_LABELS = {"relevance": "相关度", "date": "时间（从早到晚）"}
 # The form's filter inputs, named as the API's query parameters.
 FILTER_FIELDS = ("group", "from", "to", "place", "speaker")
+# The most speeches the search form lists in its menu (``_form_defaults``), and one page of /speeches.
+SPEECH_MENU_LIMIT = 300
 MODE_LABELS = {"hybrid": "混合（语义＋关键词）", "dense": "语义", "bm25": "关键词（BM25）"}
 FORMAT_LABELS = {"markdown": "Markdown", "csv": "CSV（Excel）", "docx": "Word（DOCX）"}
 # Confidence (the calibrated probability that a result answers, index/fusion.py) in a reader's words:
@@ -159,7 +162,12 @@ def _form_defaults() -> dict:
         # a reprinted speech keeps its title in another compilation: the file tells the two apart
         shown = shown_title(speech.title, speech.title_inferred)
         return shown if titles[speech.title] == 1 else f"{shown}（{speech.source}）"
-    return {"speech_options": [(s, label(s)) for s in speeches], "modes": MODES, "mode_labels": MODE_LABELS,
+    # a library of thousands of speeches made every page's menu of them most of its bytes (686 KB at
+    # 5,435): past SPEECH_MENU_LIMIT the menu holds the speech chosen, and a speech's own page searches it
+    menu = speeches if len(speeches) <= SPEECH_MENU_LIMIT else [
+        s for s in speeches if s.id == request.args.get("speech")]
+    return {"speech_options": [(s, label(s)) for s in menu], "speech_menu_cut": len(menu) < len(speeches),
+            "modes": MODES, "mode_labels": MODE_LABELS,
             "max_k": MAX_K, "max_cart": MAX_EXPORT_PASSAGES,
             "format_labels": FORMAT_LABELS, "sort_labels": SORT_LABELS,
             "form": {"q": "", "k": DEFAULT_K, "mode": DEFAULT_MODE, "speech": ""} | dict.fromkeys(FILTER_FIELDS, "")
@@ -575,9 +583,12 @@ def export_cart():
 
 @bp.get("/speeches")
 def speeches():
-    """All speeches in the index."""
+    """The speeches in the index, ``SPEECH_MENU_LIMIT`` a page from ``offset``."""
     searcher = served()
-    return render_template("speeches.html", speeches=searcher.speeches, **_form_defaults())
+    offset, _ = parse_listing(request.args.get("offset"), None)
+    return render_template("speeches.html", speeches=searcher.speeches[offset:offset + SPEECH_MENU_LIMIT],
+                           total=len(searcher.speeches), offset=offset, per_page=SPEECH_MENU_LIMIT,
+                           **_form_defaults())
 
 
 @bp.get("/speeches/<speech_id>")

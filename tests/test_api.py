@@ -632,12 +632,32 @@ def test_overlapping_admin_reloads_answer_409_while_the_first_one_runs(index_roo
 
 def test_speeches_list(client, searcher):
     body = client.get("/api/speeches").get_json()
-    assert list(body) == ["speeches"]
+    assert list(body) == ["speeches", "total"] and body["total"] == len(searcher.speeches)
     assert [s["id"] for s in body["speeches"]] == [s.id for s in searcher.speeches]
     for item, info in zip(body["speeches"], searcher.speeches):
         assert list(item) == SUMMARY_KEYS
         assert (item["title"], item["section_count"], item["passage_count"]) == (
             info.title, len(info.sections), info.passages)
+
+
+def test_the_speech_list_pages_by_offset_and_limit(client, searcher):
+    every = client.get("/api/speeches").get_json()["speeches"]
+    page = client.get("/api/speeches", query_string={"offset": 2, "limit": 3}).get_json()
+    assert page == {"speeches": every[2:5], "total": len(every)}
+    assert client.get("/api/speeches", query_string={"offset": len(every)}).get_json()["speeches"] == []
+    assert client.get("/api/speeches", query_string={"offset": "", "limit": ""}).get_json()["speeches"] == every
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"limit": "0"}, "limit must be an integer between 1 and 1000 (got 0)"),
+    ({"limit": "1001"}, "limit must be an integer between 1 and 1000 (got 1001)"),
+    ({"offset": "-1"}, "offset must be an integer of 0 or more (got -1)"),
+    ({"offset": "x"}, 'offset must be an integer of 0 or more (got "x")'),
+])
+def test_a_bad_page_of_the_speech_list_is_a_400_that_says_why(client, query, message):
+    response = client.get("/api/speeches", query_string=query)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == message
 
 
 def test_speech_detail_has_outline_and_passages_in_order(client, searcher):

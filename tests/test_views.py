@@ -907,3 +907,24 @@ def test_a_year_or_month_filter_stays_in_the_form_for_the_next_search(client):
     assert '<input type="text" name="from" value="2021">' in html
     assert '<input type="date" name="to" value="2023-05-31">' in html
     assert '<input type="date" name="from" value="">' in page(client.get("/", query_string={"q": "安全"}))
+
+
+def test_a_library_past_the_menu_limit_pages_its_speeches_and_lists_only_the_chosen_one(client, searcher,
+                                                                                        monkeypatch):
+    from service import views
+
+    monkeypatch.setattr(views, "SPEECH_MENU_LIMIT", 4)
+    first = page(client.get("/speeches"))
+    assert f"{len(searcher.speeches)} 篇（第 1–4 篇）" in first and 'rel="next"' in first
+    assert searcher.speeches[4].title not in first
+    second = page(client.get("/speeches", query_string={"offset": 4}))
+    assert searcher.speeches[4].title in second and 'rel="prev"' in second
+    # the search form's menu: all speeches, or only the chosen one and the way to the others
+    chosen = searcher.speeches[5]
+    form = page(client.get("/", query_string={"q": "粮食", "speech": chosen.id}))
+    menu = form[form.index('<select name="speech"'):]
+    menu = menu[:menu.index("</select>")]
+    assert menu.count("<option") == 2, "全部讲话 and the chosen speech"
+    assert f'<option value="{chosen.id}" selected>' in menu and "讲话太多，不逐篇列出" in form
+    monkeypatch.setattr(views, "SPEECH_MENU_LIMIT", 300)
+    assert "讲话太多" not in page(client.get("/"))
