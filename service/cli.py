@@ -459,10 +459,7 @@ def cmd_ask(args) -> int:
         if any(about):
             print("    " + " · ".join(value for value in about if value))
         if result["duplicates"]:
-            more = result["duplicate_count"] - len(result["duplicates"])
-            print(f"    另见 {result['duplicate_count']} 篇: "
-                  + "; ".join(f"{d['speech']['title']} ({d['passage_id']})" for d in result["duplicates"])
-                  + (f"; …另有 {more} 篇" if more else ""))
+            print(f"    另见 {result['duplicate_count']} 篇: {reprints_line(result)}")
         if result.get("more_in_speech"):
             print(f"    本篇另有 {result['more_in_speech']} 处: --speech {result['speech']['id']}")
     print(f"({payload['mode']}, {payload['took_ms']:.1f} ms)")
@@ -597,6 +594,20 @@ def cmd_status(args) -> int:
                      | {"store": source.describe(), "current": source.current()},
                      ensure_ascii=False, indent=2))
     return 0
+
+
+def reprints_line(result: dict, shown: int = 3) -> str:
+    """A result's listed reprints in one line: each title once, with how many of them carry it and one
+    copy's passage id, the first ``shown`` titles (a passage reprinted 331 times had printed 20 pairs,
+    the same title 20 times)."""
+    by_title: dict[str, list[str]] = {}
+    for duplicate in result["duplicates"]:
+        by_title.setdefault(duplicate["speech"]["title"], []).append(duplicate["passage_id"])
+    named = [f"{title} ({ids[0]}{f' 等 {len(ids)} 篇' if len(ids) > 1 else ''})"
+             for title, ids in list(by_title.items())[:shown]]
+    listed = sum(len(ids) for ids in list(by_title.values())[:shown])
+    more = result["duplicate_count"] - listed
+    return "; ".join(named) + (f"; …另有 {more} 篇" if more else "")
 
 
 def cmd_speeches(args) -> int:

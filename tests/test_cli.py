@@ -160,3 +160,15 @@ def test_library_logs_go_to_the_stderr_of_the_moment_they_are_written(tmp_path, 
     monkeypatch.setattr(sys, "stderr", now)
     logging.getLogger("index").warning("a record after the first stream closed")
     assert now.getvalue() == "speechqa: a record after the first stream closed\n"
+
+
+def test_an_answers_reprints_are_named_by_title_once_each():
+    from service.cli import reprints_line
+
+    def copy(title, passage):
+        return {"speech": {"title": title}, "passage_id": passage}
+
+    listed = [copy("甲", f"a{n}") for n in range(18)] + [copy("乙", "b1"), copy("丙", "c1")]
+    result = {"duplicates": listed, "duplicate_count": 331}
+    assert reprints_line(result) == "甲 (a0 等 18 篇); 乙 (b1); 丙 (c1); …另有 311 篇"
+    assert reprints_line({"duplicates": listed[:1], "duplicate_count": 1}) == "甲 (a0)"
