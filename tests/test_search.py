@@ -428,6 +428,13 @@ def test_a_passage_reprinted_past_the_arms_depth_still_leaves_k_results(tmp_path
         texts = [hit.passage.text for hit in hits]
         assert len(set(texts)) == 3, "one result per reprint group"
     assert max(len(hit.duplicates) for hit in shallow.search("保交楼", k=3)) == 5
+    # fusion ranks one copy of each: the grain speech's passage is second in each arm, not seventh
+    arms, _, _ = shallow.arms("保交楼 粮食安全", "hybrid", 20)
+    for arm, matches in shallow._one_copy_each(arms).items():
+        groups = [int(shallow.library.canonical[match.row]) for match in matches]
+        assert len(groups) == len(set(groups)), arm
+        assert groups == list(dict.fromkeys(int(shallow.library.canonical[m.row]) for m in arms[arm])), arm
+    assert len(arms["dense"]) > len(shallow._one_copy_each(arms)["dense"])
 
 
 @pytest.mark.parametrize("question, place", [
