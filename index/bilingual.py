@@ -65,7 +65,10 @@ GLOSSES_PER_HEADWORD = 2
 # one, and Milvus's word tokenizer keeps ``en_secur`` whole.
 TRANSLATION_PREFIX = "en_"
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
-_NAME_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /")  # traditional, simplified, pinyin
+# The same with the pinyin as its third group, which a proper noun capitalises.
+_ROMANIZED_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
+# CC-CEDICT's gloss of a place's name ("Tongwei county in Dingxi 定西[Ding4 xi1], Gansu").
+_PLACE_GLOSS = re.compile(r"\b(?:county|city|prefecture|province|district|town|township|region|village|capital)\b")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORDS = re.compile(r"[a-z][a-z'-]*")
 # Glosses open with these ("to protect", "a mechanism"); the headword means the rest.
@@ -182,22 +185,36 @@ def romanized_names() -> dict[str, tuple[str, ...]]:
     """A proper noun's romanization → its simplified headwords of two characters or more, from the
     packaged CC-CEDICT's entries whose pinyin is capitalised (its proper nouns): tongwei → 通渭,
     xingtai → 邢台. An English question writes a Chinese place as its pinyin; "Party" or "Asia", though
-    capitalised, are English words, and no headword reads as them. Kept in the model cache like
-    ``gloss_index``."""
+    capitalised, are English words, and no headword reads as them."""
+    return _proper_nouns()["names"]
+
+
+@lru_cache(maxsize=1)
+def place_names() -> frozenset[str]:
+    """The proper nouns of ``romanized_names`` that CC-CEDICT glosses as a place (a county, city,
+    province …): 通渭, 邢台, 云南 — not 大学, which it capitalises as the Confucian classic."""
+    return frozenset(_proper_nouns()["places"])
+
+
+def _proper_nouns() -> dict:
+    # kept in the model cache like ``gloss_index``: the dictionary is read once for both tables
     source = _cedict()
     digest = hashlib.sha1(Path(__file__).read_bytes() + source.read_bytes()).hexdigest()[:16]
-    return cached_marshal(default_cache_dir() / f"cedict-names-{digest}.marshal", lambda: _parse_names(source))
+    return cached_marshal(default_cache_dir() / f"cedict-names-{digest}.marshal", lambda: _parse_proper_nouns(source))
 
 
-def _parse_names(source) -> dict[str, tuple[str, ...]]:
+def _parse_proper_nouns(source) -> dict:
     names: dict[str, dict[str, None]] = {}
+    places: dict[str, None] = {}
     with source.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
-            match = _NAME_ENTRY.match(line)
+            match = _ROMANIZED_ENTRY.match(line)
             if match and match.group(3)[:1].isupper() and len(match.group(2)) > 1:
                 romanized = re.sub(r"[^a-z]", "", match.group(3).lower().replace("u:", "v"))
                 names.setdefault(romanized, {})[match.group(2)] = None
-    return {name: tuple(heads) for name, heads in names.items()}
+                if _PLACE_GLOSS.search(match.group(4)):
+                    places[match.group(2)] = None
+    return {"names": {name: tuple(heads) for name, heads in names.items()}, "places": list(places)}
 
 
 def english_terms(text: str) -> list[str]:

@@ -121,9 +121,11 @@ def test_words_translated_as_lists_the_vocabularys_words_behind_each_english_ter
 
 
 def test_a_chinese_place_is_known_by_its_pinyin_and_an_english_word_is_no_name():
-    from index.bilingual import romanized_names
+    from index.bilingual import place_names, romanized_names
 
     names = romanized_names()
     assert "通渭" in names["tongwei"] and "邢台" in names["xingtai"]
     assert all(len(head) > 1 for heads in names.values() for head in heads)
     assert "party" not in names and "asia" not in names
+    places = place_names()
+    assert {"通渭", "邢台", "晋中", "云南"} <= places and "大学" not in places
