@@ -197,6 +197,19 @@ _TITLE_LIMIT = 40
 # (聚焦主责主业：在全市大会上的讲话, 坚定信念，勇毅前行, 年度工作总结。) and however long its English words
 # make it (Remarks at the City Security Forum 城市安全论坛讲话): as long as a header value may be.
 _HEADED_TITLE_LIMIT = 80
+# A title of this genre is often two or three short parallel clauses apart by commas (坚定信念，勇毅前行;
+# 聚焦安全生产，筑牢责任落实): each holds this many ideographs at least, and the shortest half the longest's
+# at least, which a lead-in (当前，…; 近年来，…) or a sentence cut at the page's edge seldom does.
+_PARALLEL_CLAUSES = (2, 3)
+_CLAUSE_IDEOGRAPHS = 4
+_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+_TRAILING_REMARK = re.compile(r"\s*[（(][^（()）]*[）)]$")
+# Lines a page's width apart differ by an indent or a few half-width digits at most.
+_WRAP_SLACK = 4
+_CLOSES_SENTENCE = re.compile(r"[。！？!?；;…][”’」』\"')）》]*$")
+# An opening that addresses the hall or speaks as we is the speech's first sentence, not its title.
+_ADDRESS = re.compile(r"同志们|朋友们|同学们|女士们|先生们|大家好|尊敬的|亲爱的|我们|咱们"
+                      r"|各位(?:领导|来宾|嘉宾|代表|委员|同志|同仁|老师|同学|朋友)")
 # A line that closes with a clause mark runs on into the next (同志们：), as no title does.
 _RUNS_ON = ("，", ",", "：", ":", "、")
 _TITLE_IGNORED = re.compile(r"[^\w。！？!?；;]|_")
@@ -489,11 +502,39 @@ def _shaped_as_title(words: str, limit: int) -> bool:
             and _classify(words)[0] == "paragraph" and not _TOC_ENTRY_PAGED.fullmatch(words))
 
 
+def _parallel_clauses(words: str) -> bool:
+    """Whether a line, as ``_Line.words`` reads it, is a title of parallel clauses apart by commas, as
+    ``_PARALLEL_CLAUSES`` says (a trailing remark in brackets, （0-22）, and a subtitle that says where it
+    was given are no clause), with no other sentence or clause punctuation and no form of address."""
+    if not _shaped_as_title(words, _TITLE_LIMIT) or _ADDRESS.search(words):
+        return False
+    given_at = _TITLE_OCCASION.search(words)
+    head = _TRAILING_REMARK.sub("", words[:given_at.start()] if given_at and given_at.start() else words)
+    clauses = re.split(r"[，,]", head)
+    if not _PARALLEL_CLAUSES[0] <= len(clauses) <= _PARALLEL_CLAUSES[1] or any(
+            _TITLE_PUNCT.search(clause) for clause in clauses):
+        return False
+    sizes = [len(_IDEOGRAPH.findall(clause)) for clause in clauses]
+    return min(sizes) >= _CLAUSE_IDEOGRAPHS and 2 * min(sizes) >= max(sizes)
+
+
+def _cut_at_the_edge(line: str, next_line: str) -> bool:
+    """Whether ``line`` is a paragraph's line that print wrapped at the page's edge: it ``wraps`` into
+    ``next_line``, and ``next_line`` is as wide (``_WRAP_SLACK``), cut at the same edge, or shorter and
+    closing the sentence, the paragraph's last line. A title's first paragraph is neither as a rule: a
+    line of its own (one paragraph a line), a page wide when the title is not, or 同志们：."""
+    if not wraps(line, next_line):
+        return False
+    return (abs(len(next_line) - len(line)) <= _WRAP_SLACK
+            or (len(next_line) < len(line) and bool(_CLOSES_SENTENCE.search(next_line))))
+
+
 def _is_title(lines: list[_Line], index: int) -> bool:
     """Whether ``lines[index]``, the first line of a speech without a 目录, is its title: a line that
-    ``_looks_like_title``, or a line ``_shaped_as_title`` within ``_HEADED_TITLE_LIMIT`` that a header
-    block follows at once, or a date line or a byline and then more text, if it ends no sentence; never
-    such a line itself."""
+    ``_looks_like_title``, or a line of ``_parallel_clauses`` with more text under it that does not go on
+    in it, or a line ``_shaped_as_title`` within ``_HEADED_TITLE_LIMIT`` that a header block follows at
+    once, or a date line or a byline and then more text, if it ends no sentence; never such a line
+    itself."""
     words = lines[index].words
     if _is_metadata(words):
         return False
@@ -502,6 +543,8 @@ def _is_title(lines: list[_Line], index: int) -> bool:
     under = index + 1
     if under == len(lines) or not _shaped_as_title(words, _HEADED_TITLE_LIMIT):
         return False
+    if _parallel_clauses(words) and not _cut_at_the_edge(lines[index].text, lines[under].text):
+        return True
     # a date line says less than a header: a speech of one sentence may close on its date
     return _header_end(lines, under) > under or (
         _is_metadata(lines[under].words) and under + 1 < len(lines) and not _SENTENCE_END.search(words))

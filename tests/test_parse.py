@@ -524,6 +524,67 @@ def test_an_inferred_title_is_one_line_of_a_wrapped_opening():
     assert (speech.title, speech.title_inferred) == ("同志们，今天我们召开全市国家安全工作会议，主要任务是深入学习贯彻", True)
 
 
+# A title of parallel clauses apart by commas, as this genre's titles often are, with no header under it.
+COMMA_BODY = "指出：“我们党要巩固执政地位，保证国家安全是头等大事。”面对复杂形势，维护国家安全是顺利推进各项事业的保障。\n"
+
+
+@pytest.mark.parametrize("title, under", [
+    ("坚定信念，勇毅前行", COMMA_BODY),
+    ("凝心聚力,奋勇争先", COMMA_BODY),  # a half-width comma
+    ("坚持党的领导，统筹发展和安全，推进平安建设", COMMA_BODY),  # three clauses
+    ("聚焦安全生产，筑牢责任落实（0-22）", "一、奋力开创经济安全\n坚决维护经济安全。\n"),  # a remark in brackets
+    ("凝心聚力，奋勇争先：在全市大会上的讲话", COMMA_BODY),  # a subtitle saying where it was given
+    # longer than a wrapped line may be short, over 同志们： or over a paragraph a page wide
+    ("坚定不移贯彻总体国家安全观，始终沿着指引的方向坚定前行", COMMA_BODY),
+    ("坚定不移贯彻总体国家安全观，始终沿着指引的方向坚定前行", "同志们：\n" + COMMA_BODY),
+    ("坚定不移贯彻总体国家安全观，始终沿着指引的方向坚定前行",
+     "今天我们召开全市国家安全工作会议，主要任务是深入学习贯彻总体国家\n安全观，研究部署今年工作。\n"),
+])
+def test_a_first_line_of_parallel_clauses_apart_by_commas_is_the_title(title, under):
+    (speech,) = parse_text(f"{title}\n{under}", "t.txt")
+    assert (speech.title, speech.title_inferred) == (title, False)
+    assert speech.blocks[0].text == under.split("\n")[0] or "\n" in speech.blocks[0].text
+    assert title not in [b.text for b in speech.blocks]
+
+
+@pytest.mark.parametrize("opening", [
+    "同志们，朋友们",  # addresses the hall
+    "各位领导，各位来宾",
+    "尊敬的各位代表，亲爱的同志们",
+    "今天我们召开全市大会，部署国家安全工作",  # speaks as we
+    "当前，我国发展进入战略机遇和风险挑战并存",  # a lead-in: a clause too short to be parallel
+    "近年来，我市国家安全工作取得显著成效",
+    "首先，要提高政治站位",  # a point
+    "一、坚定信念，勇毅前行",  # a heading
+    "坚定信念，勇毅前行。",  # a sentence
+    "坚定信念，勇毅前行，为建设平安城市、法治城市作出新的更大贡献",  # other punctuation
+    "坚定信念、勇毅前行，奋力开创国家安全工作新局面",
+    "Stay firm, forge ahead",  # no Chinese clauses
+])
+def test_a_first_line_with_commas_that_is_no_parallel_title_stays_the_speechs_text(opening):
+    (speech,) = parse_text(f"{opening}\n{COMMA_BODY}", "t.txt")
+    assert speech.title_inferred
+    assert speech.blocks[0].text.split("\n")[0] == opening  # a line of 15 or more runs on into the next
+
+
+@pytest.mark.parametrize("text", [
+    # cut at the page's edge: the line under it is as wide, or shorter and closes the sentence
+    "各类水库汛期一律按照防汛要求运行，严格执行调度指令，水位在汛限水位以上\n一律不得蓄水，确保水库安全度汛。\n要加强巡查值守。",
+    "面对复杂严峻的国际形势，必须坚持底线思维增强忧患意识\n做好应对各种风险挑战的准备确保国家安全和社会稳\n定。",
+    "面对复杂严峻的国际形势，必须坚持底线思维增强忧患意识\n，做好应对各种风险挑战的准备。",
+])
+def test_a_first_line_of_parallel_clauses_wrapped_at_the_pages_edge_is_no_title(text):
+    (speech,) = parse_text(text, "t.txt")
+    assert speech.title_inferred
+    assert speech.blocks[0].text == text.split("\n要")[0]  # one paragraph, its line breaks kept
+
+
+def test_a_parallel_title_alone_is_the_text_of_an_untitled_speech():
+    (speech,) = parse_text("坚定信念，勇毅前行\n", "t.txt")  # no body under it: no title
+    assert (speech.title, speech.title_inferred, [b.text for b in speech.blocks]) == (
+        "坚定信念，勇毅前行", True, ["坚定信念，勇毅前行"])
+
+
 def test_decode_bom_gb18030_and_line_ends():
     assert decode("\ufeff标题\r\n\u3000\u3000正文。 \r\n\r\n结尾。\r".encode("utf-8"), "a.txt") == "标题\n正文。\n结尾。"
     assert decode("标题\r\n正文。".encode("gb18030"), "b.txt") == "标题\n正文。"
