@@ -875,12 +875,14 @@ def _split_at_headed_titles(part: tuple[str | None, list[_Line]]) -> list[tuple[
 
 
 def _opens_headed_speech(lines: list[_Line], index: int) -> bool:
-    """Whether ``lines[index]`` is a title followed at once by a header block (``_header_end``) that
-    holds a header line and is closed by a ``---`` line, or by a byline (``_byline``) that says where the
-    speech was given and who gave it: a speech may quote another's title, where it was given and when (a
-    re-tester's file did), but not who gave it in a line of its own."""
+    """Whether ``lines[index]`` is a title (``_looks_like_title`` or ``_parallel_clauses``) followed at once
+    by a header block (``_header_end``) that holds a header line and is closed by a ``---`` line, or by a
+    byline (``_byline``) that says where the speech was given and who gave it: a speech may quote
+    another's title, where it was given and when (a re-tester's file did), but not who gave it in a line
+    of its own."""
     words = lines[index].words
-    if not _looks_like_title(words) or _is_metadata(words) or _HEADER_END.fullmatch(words):
+    titled = _looks_like_title(words) or _parallel_clauses(words)
+    if not titled or _is_metadata(words) or _HEADER_END.fullmatch(words):
         return False
     if {"occasion", "speaker"} <= _byline(lines[index + 1:index + 1 + _BYLINE_LINES])[0].keys():
         return True

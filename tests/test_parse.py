@@ -1274,6 +1274,22 @@ def test_a_title_with_a_byline_of_where_and_who_starts_a_speech_in_a_collection_
     assert speech.title == "守好粮仓"
 
 
+def test_a_title_of_parallel_clauses_with_its_header_or_byline_starts_a_speech_mid_file():
+    joined = JOINED.replace("关于做好防汛备汛工作的讲话", "做好防汛备汛，守牢安全底线")
+    assert [(s.title, s.speaker, s.date) for s in parse_text(joined, "joined.txt")] == [
+        ("关于做好春耕生产工作的讲话", "李四", "2024-03-01"), ("做好防汛备汛，守牢安全底线", "王五", "2024-05-20")]
+    text = ("守好粮仓\n要压实责任。\n凝心聚力，奋勇争先\n——在全市关工委工作会议上的讲话\n市关工委主任　石建国\n"
+            "全市建成关工委组织一千三百四十个。\n")
+    assert [(s.title, s.speaker, s.occasion, [b.text for b in s.blocks]) for s in parse_text(text, "c.txt")] == [
+        ("守好粮仓", None, None, ["要压实责任。"]),
+        ("凝心聚力，奋勇争先", "市关工委主任 石建国", "全市关工委工作会议", ["全市建成关工委组织一千三百四十个。"])]
+    # quoted with where it was given but not who gave it, or over header lines without ---: no new speech
+    for quoted in ("——在全市关工委工作会议上的讲话", "日期：2024年5月20日"):
+        (speech,) = parse_text(f"守好粮仓\n要压实责任。\n凝心聚力，奋勇争先\n{quoted}\n要落实。\n", "s.txt")
+        assert (speech.title, "\n".join(b.text for b in speech.blocks)) == (
+            "守好粮仓", f"要压实责任。\n凝心聚力，奋勇争先\n{quoted}\n要落实。")
+
+
 @pytest.mark.parametrize("inside", [
     "会议通知\n日期：2024年5月20日\n地点：市委小礼堂",  # header lines under a title-like line, no ---
     "会议通知如下。\n日期：2024年5月20日\n---",  # header lines and ---, under a sentence, not a title
