@@ -235,7 +235,7 @@ class Searcher:
             return first
         question = named_speech_question(query)
         if question is None and (placed := self.place_named(query)) is not None:
-            return self._led_by_place(*placed, query, first, **options)
+            return self._led_by_place(placed, query, first, **options)
         if question is None:
             return self._led_by_speaker(query, self._led_by_listed_parts(query, first, **options), **options)
         naming_hit = hits[0]
@@ -270,13 +270,14 @@ class Searcher:
         within one (通渭县: ``place_names``, CC-CEDICT's proper nouns glossed as a place, so not 大学). A
         place no passage says (Beijing, which the speeches write xx) or several speeches say names none,
         and so do two places of two speeches."""
+        words = parse_query(question).text  # a quote or a title filter is no naming: 标题：晋中 filters
         if has_chinese(question):
             places = place_names()
-            candidates = [(word, place) for word in dict.fromkeys(tokenize(question))
+            candidates = [(word, place) for word in dict.fromkeys(tokenize(words))
                           for place in _places_within(word, places)]
         else:
             names = romanized_names()
-            candidates = [(word, place) for word in dict.fromkeys(_PROPER_NAME.findall(question))
+            candidates = [(word, place) for word in dict.fromkeys(_PROPER_NAME.findall(words))
                           for place in names.get(word.lower(), ())]
         named: dict[int, list[str]] = {}
         for word, place in candidates:
@@ -289,9 +290,9 @@ class Searcher:
         speech, words = named.popitem()
         return self._speech_ids[speech], tuple(dict.fromkeys(words))
 
-    def _led_by_place(self, speech: str, words: tuple[str, ...], query: str, first: Answer, **options) -> Answer:
-        """``first``, led by up to ``NAMED_SPEECH_HITS`` passages of ``speech``, which the question names by
-        a place (``place_named``): ranked as a whole, its best passage came from another speech on the
+    def _led_by_place(self, placed: tuple[str, tuple[str, ...]], query: str, first: Answer, **options) -> Answer:
+        """``first``, led by up to ``NAMED_SPEECH_HITS`` passages of the speech the question names by a
+        place, ``placed`` being that speech and the words naming it (``place_named``): ranked as a whole, its best passage came from another speech on the
         same subject as often as not, or was the speech's one passage that says the place's name.
 
         A Chinese question's place is a BM25 term of its own, which lifts whichever passage says it
@@ -301,10 +302,14 @@ class Searcher:
         ranking them by the whole question moved 22 up and none down, with Recall@1 +7 where the other
         gave +34. An English question's pinyin is no BM25 term: the speech's passages keep the order the
         whole question gave them, then its best others (13 up, none down)."""
+        speech, words = placed
         k = options.get("k", DEFAULT_K)
         if has_chinese(query):
-            asked = " ".join(reduce(lambda text, word: text.replace(word, " "), words, query).split())
-            leading = self.search(asked, **options | {"speech": speech, "k": NAMED_SPEECH_HITS}) if asked else []
+            parsed = parse_query(query)
+            rest = reduce(lambda text, word: text.replace(word, " "), words, parsed.text)
+            # a question of the place alone is ranked by it, there being nothing else to rank by
+            asked = replace(parsed, text=rest).written() if re.search(r"\w", rest) else query
+            leading = self.search(asked, **options | {"speech": speech, "k": NAMED_SPEECH_HITS})
         else:
             asked = query
             leading = [hit for hit in first.hits if hit.passage.speech_id == speech][:NAMED_SPEECH_HITS]

@@ -466,6 +466,16 @@ def test_a_chinese_question_ranks_its_places_speech_without_the_place(searcher):
     "What does Beijing ask of the capital's neighbours?",  # a place the speeches write xx
     "壮乡首府跟哪所大学联手搭建了研发机构？",  # 大学 is a proper noun to CC-CEDICT (the classic), no place
     "邢台和晋中怎样防范风险？",
+    "标题：晋中",  # a title filter filters: it had been taken for a question about 晋中, and 500'd the page
+    '"晋中" -粮食',  # quoted, a place is wording to check
 ])
 def test_a_question_names_no_speech_by_place_unless_one_speech_alone_says_it(searcher, question):
     assert searcher.place_named(question) is None
+
+
+@pytest.mark.parametrize("question", ["通渭县", "通渭县 标题：安全", "通渭县在“防范化解重大风险”上怎么做？"])
+def test_a_place_question_keeps_its_filters_and_quotes_and_a_place_alone_is_ranked_by_it(searcher, question):
+    answer = searcher.answer(question, k=5, speech="")
+    speech, _ = searcher.place_named(question)
+    assert answer.named_speech == speech and answer.hits
+    assert all(hit.passage.speech_id == speech for hit in answer.hits[:1])
