@@ -9,13 +9,14 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import faiss
 import numpy as np
@@ -72,6 +73,26 @@ class BuildReport:
     replaced: str | None = None
     # Sources (files or folders, resolved) of which no speech came: `add` of such a file added nothing.
     barren: list[Path] = field(default_factory=list)
+
+
+def _bar(items: Sequence, desc: str, unit: str, progress: bool) -> Iterable:
+    """``items``, counted on a tqdm bar when ``progress``."""
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=unit)
+
+
+def _announce(stage: str, progress: bool) -> None:
+    """Say on stderr, under the bars, that a stage with no bar of its own begins (nothing when not ``progress``).
+
+    Each takes seconds on a grown library: an `add` of 1,000 files to 4,436 speeches printed nothing for
+    14 s after parsing (chunking 2 s, finding reprints 6 s, sentence spans 5 s) and 16 s after the
+    spans (BM25 terms 3 s, the BM25 index 9 s, writing the build 4 s).
+    """
+    if progress:
+        print(f"{stage} …", file=sys.stderr, flush=True)
 
 
 def dense_units(passages: Sequence[Passage]) -> np.ndarray:
@@ -300,15 +321,17 @@ class TextMemo:
         write_marshal(self.path, self._asked)
 
 
-def bm25_documents(root: Path) -> TextMemo:
-    """The root's memo of each passage's BM25 document: its terms joined by spaces (no term holds one).
+def bm25_documents(root: Path, *, progress: bool = False) -> TextMemo:
+    """The root's memo of each passage's BM25 document: its terms joined by spaces (no term holds one);
+    the texts it lacks are counted on a bar when ``progress``.
 
     One string a passage, where a list of its terms (hundreds of strings) held the 50M-character
     library's memo in 2.7 GiB of Python objects, loaded whole by every build that adds to it; and
     the very form Milvus indexes (``index.milvus.schema``), which publishing reads from here.
     """
     return TextMemo(root, f"documents-{LEXICAL_VERSION}-jieba-{metadata.version('jieba')}-{translation_digest()}",
-                    lambda texts: [" ".join(text_terms(text)) for text in texts])
+                    lambda texts: [" ".join(text_terms(text))
+                                   for text in _bar(texts, "BM25 terms", "passage", progress)])
 
 
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
@@ -499,12 +522,15 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     def tokens_as_embedded(text: str) -> int:  # in simplified characters, so a traditional reprint chunks as its original
         return count_tokens(simplified(text))
 
-    passages = [p for speech in speeches for p in chunk(speech, count_tokens=tokens_as_embedded, budget=budget)]
+    passages = [p for speech in _bar(speeches, "chunk", "speech", progress)
+                for p in chunk(speech, count_tokens=tokens_as_embedded, budget=budget)]
+    _announce("finding reprints", progress)
     sketches = TextMemo(root, f"minhash-{dedup.SIGNATURE_VERSION}", dedup.signature_bytes)
     passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches}, sketches.many)
     for memo in (count_tokens, sketches):  # before the embedding, so a build killed there resumes from them
         memo.save()
 
+    _announce("sentence spans", progress)
     cache = EmbeddingCache(root, vector_id(encoder))
     units = dense_units(passages)
     distinct, unit_vectors, keys, embedded = dense_vectors(passages, units, encoder=encoder, cache=cache,
@@ -535,6 +561,9 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                    "spans": len(units)},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    documents = bm25_documents(root, progress=progress)
+    terms = documents.many([document_text(p.speech_title, p.text) for p in passages])
+    _announce("dense and BM25 indexes", progress)
     previous_manifest, previous_passages = _previous(root)
     trained = _kept_training(root, previous_manifest, manifest, len(distinct))
     dense = store.make_dense_index(distinct, trained=trained)
@@ -544,9 +573,9 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         # how many vectors its lists were trained on, which the next build's choice reads
         manifest["ivf"] = {"lists": dense.nlist, "trained_on": (previous_manifest["ivf"]["trained_on"]
                                                                 if trained is not None else len(distinct))}
-    documents = bm25_documents(root)
-    lexical = store.make_lexical_index(documents.many([document_text(p.speech_title, p.text) for p in passages]))
+    lexical = store.make_lexical_index(terms)
 
+    _announce("writing the build", progress)
     build_id = lifecycle.new_build_id()
     manifest["build_id"] = build_id
     staged = lifecycle.staging_dir(root)

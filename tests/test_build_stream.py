@@ -227,3 +227,20 @@ def test_distinct_vectors_are_the_units_vectors_bit_for_bit_distinct_in_first_ap
         order.append(seen[vector.tobytes()])
     assert store.unit_vectors.tolist() == order
     assert store.dense.ntotal == len(seen) < len(store.units)
+
+
+def test_every_stage_of_seconds_shows_a_bar_or_a_line_and_a_quiet_build_none(tmp_path, corpus, encoder, capsys):
+    def stages() -> list[str]:  # each bar or line's name, once, in the order they began
+        lines = re.split(r"[\r\n]+", capsys.readouterr().err)
+        return list(dict.fromkeys(re.split(r":|\s…", line)[0] for line in lines if line))
+
+    root = tmp_path / "index"
+    build([corpus], root, encoder=encoder, progress=True)
+    assert stages() == ["parse", "chunk", "finding reprints", "sentence spans", "embedding", "BM25 terms",
+                        "dense and BM25 indexes", "writing the build"]
+    # what the memos and the cache hold is not derived again, so those bars stay away
+    build([corpus], root, encoder=encoder, progress=True)
+    assert stages() == ["parse", "chunk", "finding reprints", "sentence spans", "dense and BM25 indexes",
+                        "writing the build"]
+    build([corpus], root, encoder=encoder)
+    assert capsys.readouterr().err == ""
