@@ -371,6 +371,14 @@ def distinct_sources(sources: Sequence[Path]) -> list[Path]:
     return [source for source in dict.fromkeys(sources) if not any(_reads(folder, source) for folder in folders)]
 
 
+def read_already(sources: Sequence[Path], paths: Sequence[Path]) -> list[Path]:
+    """Those of ``paths`` (resolved) that building ``sources`` (resolved) reads already: each is among them or
+    lies in a folder among them (``distinct_sources``), as a file `add` gave before does."""
+    known = set(sources)
+    folders = [source for source in known if source.is_dir()]
+    return [path for path in paths if path in known or any(_reads(folder, path) for folder in folders)]
+
+
 def sources_with_speeches(sources: Sequence[Path], speeches: Sequence[Speech]) -> list[Path]:
     """Those of ``sources`` (as ``distinct_sources`` leaves them) that at least one of ``speeches`` came from.
 

@@ -308,8 +308,22 @@ def _refuse_what_cannot_be_read(given: list[Path], outcome: str) -> None:
             raise CorpusError(f"{error} ({outcome})") from None
 
 
+def _say_which_are_sources_already(given: Sequence[str], already: Sequence[Path]) -> None:
+    """Say, before the rebuild, that files given to `add` are among the index's sources already: a day's
+    1,000 files added again took 40 s to end in "no changes since the previous build"."""
+    if not already:
+        return
+    if len(already) < len(given):
+        print(f"{len(already)} of the {len(given)} files given {'is' if len(already) == 1 else 'are'} already among "
+              "the index's sources", flush=True)
+        return
+    named = f"{printable(given[0])} is" if len(given) == 1 else f"all {len(given)} files given are"
+    print(f"{named} already among the index's sources: nothing new is added; rebuilding to take in what changed in "
+          "the sources since the last build", flush=True)
+
+
 def cmd_add(args) -> int:
-    from index.build import build_lock
+    from index.build import build_lock, read_already
     from index.corpus import shown_name
 
     _refuse_what_cannot_be_read([Path(f) for f in args.files], "nothing was added")
@@ -323,6 +337,7 @@ def cmd_add(args) -> int:
         sources = [Path(s) for s in manifest["sources"]]
         _refuse_gone(sources, then="then add again (nothing was added)")
         known = {s.resolve() for s in sources}
+        _say_which_are_sources_already(args.files, read_already(list(known), [Path(f).resolve() for f in args.files]))
         sources += [Path(f) for f in args.files if Path(f).resolve() not in known]
         added = [Path(f) for f in args.files]
         report = _rebuild(source, root, manifest, sources, quiet=args.quiet, last=added,

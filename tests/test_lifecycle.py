@@ -244,6 +244,39 @@ def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_pat
     assert main(["--index", str(root), "build", "-q"]) == 0
 
 
+def test_add_of_files_already_among_the_sources_says_so_first_and_still_takes_in_their_edits(tmp_path, capsys):
+    from index.search import load_searcher
+    from service.cli import main
+
+    corpus, elsewhere, root = tmp_path / "corpus", tmp_path / "elsewhere", tmp_path / "index"
+    corpus.mkdir()
+    elsewhere.mkdir()
+    grain, flood, storm = corpus / "grain.txt", elsewhere / "flood.txt", elsewhere / "storm.txt"
+    grain.write_text("守好粮仓\n一、保障粮食安全\n一是稳定粮食播种面积。\n", encoding="utf-8")
+    flood.write_text("守好城市防汛底线\n一、加强预警\n完善暴雨预警发布机制。\n", encoding="utf-8")
+    storm.write_text("防御台风\n一、提前转移\n提前转移危险区域群众。\n", encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
+    capsys.readouterr()
+
+    assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{flood} is already among the index's sources: nothing new is added; rebuilding to take in "
+                      "what changed in the sources since the last build")
+    assert out[-1].startswith("  no changes since the previous build")
+    # an edited file given again is rebuilt all the same, as is one its source folder holds
+    flood.write_text(flood.read_text(encoding="utf-8") + "二、及时转移群众。\n", encoding="utf-8")
+    assert main(["--index", str(root), "add", str(flood), str(grain), "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("all 2 files given are already among the index's sources")
+    assert "    changed: 守好城市防汛底线" in out
+    assert any("及时转移群众" in p.text for p in load_searcher(root).passages)
+    # with a file new to the sources, they are counted
+    assert main(["--index", str(root), "add", str(flood), str(storm), "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "1 of the 2 files given is already among the index's sources"
+    assert "防御台风" in [s.title for s in load_searcher(root).speeches]
+
+
 def test_remove_takes_only_what_add_gave_and_never_the_last_source(tmp_path, capsys):
     from service.cli import main
 
