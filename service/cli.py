@@ -286,11 +286,12 @@ def _refuse_gone(sources: Sequence[Path], *, then: str) -> None:
                           f"files where they are now (their text is embedded already), {then}")
 
 
-def _named_by_folder(paths: Sequence[Path], shown: int = 5) -> str:
-    """``paths`` named in one line: a folder's several as "N files in FOLDER", the first ``shown`` of
-    those names and a count of the rest (a day's intake folder moved away had named 402 paths, 17 KB)."""
+def _named_by_folder(paths: Sequence[Path], shown: int = 5, grouped: int = 3) -> str:
+    """``paths`` named in one line: a folder's files, more than ``grouped`` of them, as "N files in FOLDER",
+    the first ``shown`` of those names and a count of the rest (a day's intake folder moved away had named
+    402 paths, 17 KB; a rollback past a day's add, 1,000)."""
     folders = Counter(path.parent for path in paths)
-    names = list(dict.fromkeys(f"{folders[path.parent]} files in {path.parent}" if folders[path.parent] > 1
+    names = list(dict.fromkeys(f"{folders[path.parent]} files in {path.parent}" if folders[path.parent] > grouped
                                else str(path) for path in paths))
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
@@ -567,9 +568,11 @@ def cmd_rollback(args) -> int:
         manifest = source.manifest()
         sources_now = manifest["sources"]
         if dropped := [name for name in sources_before or () if name not in sources_now]:
-            print(f"  no longer among the index's sources (add them again to keep them): {printable(', '.join(dropped))}")
+            print("  no longer among the index's sources (add them again to keep them): "
+                  f"{printable(_named_by_folder([Path(name) for name in dropped]))}")
         if restored := [name for name in sources_now if sources_before is not None and name not in sources_before]:
-            print(f"  among the index's sources again (remove them to leave them out): {printable(', '.join(restored))}")
+            print("  among the index's sources again (remove them to leave them out): "
+                  f"{printable(_named_by_folder([Path(name) for name in restored]))}")
         if isinstance(source, MilvusSource):
             _follow_in_root(manifest, root)
     return 0

@@ -336,8 +336,8 @@ def test_a_days_intake_folder_moved_away_is_named_once_and_removed_whole(tmp_pat
     (tmp_path / "secrecy.txt").write_text(SECRECY, encoding="utf-8")
     capsys.readouterr()
     assert main(["--index", str(root), "add", str(tmp_path / "secrecy.txt"), "-q"]) == 2
-    assert f"built from 2 files in {intake.resolve()}, which no longer exist — moved or renamed?" in \
-        capsys.readouterr().err
+    assert (f"built from {(intake / 'border.txt').resolve()}, {(intake / 'flood.txt').resolve()}, which no "
+            "longer exist — moved or renamed?") in capsys.readouterr().err
     # the folder, gone, removes every file add gave from it; added from where they are now, nothing is lost
     assert main(["--index", str(root), "remove", str(intake), "-q"]) == 0
     assert titles(root) == ["守好粮仓"]
@@ -350,6 +350,7 @@ def test_many_gone_sources_are_named_by_folder_in_one_short_line():
 
     day = [Path(f"/lib/today/{n:03d}.txt") for n in range(402)]
     assert _named_by_folder(day) == "402 files in /lib/today"
+    assert _named_by_folder(day[:3]) == "/lib/today/000.txt, /lib/today/001.txt, /lib/today/002.txt"
     spread = [Path(f"/lib/{folder}/a.txt") for folder in "abcdefg"]
     assert _named_by_folder(spread) == "/lib/a/a.txt, /lib/b/a.txt, /lib/c/a.txt, /lib/d/a.txt, /lib/e/a.txt and 2 more"
 
