@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.phrase import PhraseIndex
@@ -89,6 +89,8 @@ def test_an_empty_library_has_no_rows_even_for_a_blank_phrase():
 @given(st.lists(st.text(alphabet="保交楼 \n稳民生。𠮷“”「'", max_size=30), max_size=12),
        st.text(alphabet="保交楼 稳。𠮷x\"」’", min_size=1, max_size=4))
 def test_rows_agree_with_a_substring_scan(texts, phrase):
+    assume("。。。" not in phrase)  # three full stops type an ellipsis, any wording: the next test's case
+
     def one_mark(text):
         return squash(text).translate({ord(mark): '"' for mark in QUOTATION_MARKS})
 
