@@ -209,6 +209,24 @@ class Library:
             return False
         return not filters.speaker or _contains(info.speaker, filters.speaker)
 
+    def one_copy_each(self, rows: np.ndarray | None) -> np.ndarray | None:
+        """``rows`` (ascending; None for all) with one passage of each reprint group among them: its
+        canonical copy where that is one of them, else its first; ``rows`` itself where no group has two."""
+        if not self.members:
+            return rows
+        if rows is None:
+            return self._canonical_rows
+        groups = self.canonical[rows]
+        canonical_here = groups == rows
+        # a group whose canonical copy is allowed keeps that copy; any other, its first allowed member
+        kept = canonical_here | ~np.isin(groups, groups[canonical_here])
+        _, first = np.unique(groups[kept], return_index=True)
+        return np.sort(rows[kept][first])
+
+    @cached_property
+    def _canonical_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.canonical == np.arange(len(self.canonical))).astype(np.int64)
+
     def fold(self, ranked: Sequence[int], allowed: np.ndarray | None, limit: int | None = None,
              wording: Sequence[str] = ()) -> list[Folded]:
         """One result per reprint group, in ``ranked`` order, the first ``limit`` (default all);
@@ -232,7 +250,16 @@ class Library:
             # it lacks wording of the query that ``row`` holds
             best, canonical = self.passages[row].text, self.passages[group].text
             shown = group if group in position and all(w in canonical for w in wording if w in best) else row
-            duplicates = tuple(m for m in members if m != shown and (allowed_set is None or m in allowed_set))
+            allowed_members = [m for m in members if allowed_set is None or m in allowed_set]
+            # the arms rank one copy of a group: another may hold more of the query's wording (a pasted
+            # sentence read word for word by a copy, where the one ranked changed 达 to 达到; the line
+            # only a reprint added), and is shown, ranked where its group's ranked copy is
+            if wording and any(w not in self.passages[shown].text for w in wording):
+                def held(member: int) -> int:
+                    return sum(w in self.passages[member].text for w in wording)
+                fuller = max(allowed_members, key=held)
+                shown = fuller if held(fuller) > held(shown) else shown
+            duplicates = tuple(m for m in allowed_members if m != shown)
             results.append(Folded(shown, duplicates, placed_by=None if shown == row else row))
         return results
 

@@ -137,6 +137,15 @@ class Searcher:
             rows = within if rows is None else np.intersect1d(rows, within, assume_unique=True)
         if rows is not None and len(rows) == 0:
             return []
+        allowed = rows
+        # the arms rank one copy of each reprint group, so that a rank counts passages of different text: a
+        # passage reprinted 377 times put the next one 378th, where fusion read it as all but no answer
+        # (confidence 0.01, at 0.36 before the reprints), and its copies filled every arm's list (a library
+        # of reprints answered 保密工作怎么做 with 1 result at k=50); fold gathers the copies again. Milvus is
+        # sent the rows a question may rank in its filter: there only a filtered search leaves copies out,
+        # and the arms go deeper, below, while the copies fold into fewer than k
+        if rows is not None or self.store.restricts_in_process:
+            rows = self.library.one_copy_each(rows)
         text = parsed.ranking_text
         # grouping counts need every candidate, and so does the date order of what phrases and
         # filters alone allow; relevance order needs the first k
@@ -144,11 +153,11 @@ class Searcher:
         depth = max(k, self.depth)
         while True:
             arms, terms, vector = self.arms(text, mode, depth, rows) if text else ({}, [], None)
-            fused = self._fuse(self._one_copy_each(arms), terms, mode, english=not has_chinese(text))
-            results = self._folded(parsed, request, fused, terms, rows, whole)
-            # A passage reprinted a hundred times fills every arm's list with its copies, which fold into
-            # one result (a library of 素材库 reprints answered 保密工作怎么做 with 1 of 10): the arms go
-            # deeper until k results stand, or they hold every passage they can rank.
+            fused = self._fuse(arms, terms, mode, english=not has_chinese(text))
+            results = self._folded(parsed, request, fused, terms, rows, allowed, whole)
+            # one result per speech (a speech's passages fill the list), or a reprint's copies on Milvus, can
+            # leave fewer than k from the candidates: the arms go deeper until k results stand, or they hold
+            # every passage they can rank
             if (len(results) >= request.offset + k or depth >= len(self.passages)
                     or not any(len(matches) >= depth for matches in arms.values())):
                 break
@@ -173,24 +182,10 @@ class Searcher:
                             more_in_speech=result.more_in_speech))
         return hits
 
-    def _one_copy_each(self, arms: dict[str, list[Match]]) -> dict[str, list[Match]]:
-        """Each arm's list with only the first copy it ranks of each reprint group, so that a rank counts
-        passages of different text: a passage reprinted 377 times put the next one 378th in every arm,
-        where fusion read it as all but no answer (confidence 0.01, at 0.36 before it was reprinted).
-        ``Library.fold`` gathers the other copies under the one shown."""
-        if not self.library.members:
-            return arms
-        distinct = {}
-        for arm, matches in arms.items():
-            first_of_group: dict[int, Match] = {}
-            for match in matches:
-                first_of_group.setdefault(int(self.library.canonical[match.row]), match)
-            distinct[arm] = list(first_of_group.values())
-        return distinct
-
     def _folded(self, parsed: ParsedQuery, request: SearchRequest, fused: dict[int, tuple[float, float]],
-                terms: list[str], rows: np.ndarray | None, whole: bool) -> list[Folded]:
-        """``search``'s candidates, reprints folded (one per speech with ``group="speech"``), in rank order."""
+                terms: list[str], rows: np.ndarray | None, allowed: np.ndarray | None, whole: bool) -> list[Folded]:
+        """``search``'s candidates, reprints folded (one per speech with ``group="speech"``), in rank order:
+        ``rows`` those the arms could rank (one copy of each group), ``allowed`` all the filters let through."""
         ranked = list(fused)
         if rows is not None and (parsed.phrases or not parsed.ranking_text):
             ranked += [row for row in rows.tolist() if row not in fused]
@@ -198,7 +193,7 @@ class Searcher:
         # that does (确保粮食自给率达100% shown as a reprint's 达到100%)
         wording = [*terms, *(part for phrase in parsed.phrases for part in phrase_parts(phrase)),
                    *([squash(parsed.text)] if parsed.text else [])]
-        results = self.library.fold(ranked, rows, None if whole else request.offset + request.k, wording)
+        results = self.library.fold(ranked, allowed, None if whole else request.offset + request.k, wording)
         if request.group == "speech":
             # "本篇另有 N 处" counts the speech's other passages that answer as well as a first result must
             # (the mode's threshold), not every passage some arm ranked: of phrases alone, all that hold them

@@ -100,6 +100,10 @@ class IndexStore(Protocol):
     manifest: dict
     passages: list[Passage]
     speeches: list[SpeechInfo]
+    # Whether a search within some rows costs about what a search of all does (the rows stay in this
+    # process), so that every search may leave reprints' copies out; a remote engine is sent the rows
+    # in its filter expression, thousands of ids a question.
+    restricts_in_process: bool
 
     def dense_search(self, query: np.ndarray, k: int, rows: Sequence[int] | None = None) -> dict[str, list[Match]]:
         """Per view, the best ``k`` passages by their best span's cosine to a unit query vector."""
@@ -206,6 +210,8 @@ def make_lexical_index(documents: Sequence[str]) -> bm25s.BM25:
 
 class FaissBm25Store:
     """An in-process index: FAISS for vectors, bm25s for terms."""
+
+    restricts_in_process = True
 
     def __init__(self, manifest: dict, passages: list[Passage], speeches: list[SpeechInfo],
                  dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray, phrases: PhraseIndex | None = None,

@@ -428,13 +428,18 @@ def test_a_passage_reprinted_past_the_arms_depth_still_leaves_k_results(tmp_path
         texts = [hit.passage.text for hit in hits]
         assert len(set(texts)) == 3, "one result per reprint group"
     assert max(len(hit.duplicates) for hit in shallow.search("保交楼", k=3)) == 5
-    # fusion ranks one copy of each: the grain speech's passage is second in each arm, not seventh
-    arms, _, _ = shallow.arms("保交楼 粮食安全", "hybrid", 20)
-    for arm, matches in shallow._one_copy_each(arms).items():
+    # the arms rank one copy of each group, the canonical one: the grain speech's passage is second, not
+    # seventh, and what a list opens with, confidence and all, hangs neither on k nor on the arms' depth
+    rows = shallow.library.one_copy_each(None)
+    assert all(shallow.library.canonical[rows] == rows) and len(rows) < len(shallow.passages)
+    arms, _, _ = shallow.arms("保交楼 粮食安全", "hybrid", 20, rows)
+    for arm, matches in arms.items():
         groups = [int(shallow.library.canonical[match.row]) for match in matches]
         assert len(groups) == len(set(groups)), arm
-        assert groups == list(dict.fromkeys(int(shallow.library.canonical[m.row]) for m in arms[arm])), arm
-    assert len(arms["dense"]) > len(shallow._one_copy_each(arms)["dense"])
+    deep = Searcher(store, encoder)
+    for k in (1, 3, 5):
+        assert [(hit.passage.id, hit.confidence) for hit in shallow.search("保交楼 粮食安全", k=k)] == \
+            [(hit.passage.id, hit.confidence) for hit in deep.search("保交楼 粮食安全", k=5)][:k]
 
 
 @pytest.mark.parametrize("question, place", [

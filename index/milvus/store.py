@@ -26,6 +26,8 @@ UNIT_FIELDS = ("passage_id", "start", "end", "view")
 class MilvusStore:
     """An ``IndexStore`` over version ``version`` of the index under ``names`` in Milvus."""
 
+    restricts_in_process = False
+
     def __init__(self, connection: Connection, names: Names, version: int, manifest: dict, passages, speeches,
                  units: np.ndarray):
         self.connection = connection
