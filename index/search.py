@@ -301,7 +301,9 @@ class Searcher:
         k = options.get("k", DEFAULT_K)
         if has_chinese(query):
             parsed = parse_query(query)
-            rest = reduce(lambda text, word: text.replace(word, " "), words, parsed.text)
+            # longest first: 通渭 taken out of 通渭县 first had left a stray 县 in what was asked
+            rest = reduce(lambda text, word: text.replace(word, " "), sorted(words, key=len, reverse=True),
+                          parsed.text)
             # a question of the place alone is ranked by it, there being nothing else to rank by
             asked = replace(parsed, text=rest).written() if re.search(r"\w", rest) else query
             leading = self.search(asked, **options | {"speech": speech, "k": NAMED_SPEECH_HITS})

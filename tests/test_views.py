@@ -919,6 +919,8 @@ def test_a_library_past_the_menu_limit_pages_its_speeches_and_lists_only_the_cho
     assert searcher.speeches[4].title not in first
     second = page(client.get("/speeches", query_string={"offset": 4}))
     assert searcher.speeches[4].title in second and 'rel="prev"' in second
+    past = page(client.get("/speeches", query_string={"offset": 100}))
+    assert "（第 100 篇之后没有了）" in past and 'rel="prev"' in past
     # the search form's menu: all speeches, or only the chosen one and the way to the others
     chosen = searcher.speeches[5]
     form = page(client.get("/", query_string={"q": "粮食", "speech": chosen.id}))
