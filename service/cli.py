@@ -391,6 +391,9 @@ def _remove(args, source, root: Path, manifest: dict) -> None:
     if not kept:
         raise CorpusError("that would leave the index no source to build from; nothing was removed "
                           "(`speechqa build --corpus DIR` builds another library)")
+    # the rebuild reads every source left: one gone besides those named had stopped it on the first path
+    # it missed, another file than the one given, with no advice
+    _refuse_gone(kept, then="or name it too (nothing was removed)")
     _rebuild(source, root, manifest, kept, quiet=args.quiet, others_counted=not args.all_warnings)
 
 

@@ -338,6 +338,9 @@ def test_a_days_intake_folder_moved_away_is_named_once_and_removed_whole(tmp_pat
     assert main(["--index", str(root), "add", str(tmp_path / "secrecy.txt"), "-q"]) == 2
     assert (f"built from {(intake / 'border.txt').resolve()}, {(intake / 'flood.txt').resolve()}, which no "
             "longer exist — moved or renamed?") in capsys.readouterr().err
+    # one file of the gone folder named alone: the rest are named as gone too, not the rebuild's first miss
+    assert main(["--index", str(root), "remove", str(intake / "flood.txt"), "-q"]) == 2
+    assert f"built from {(intake / 'border.txt').resolve()}, which no longer exists" in capsys.readouterr().err
     # the folder, gone, removes every file add gave from it; added from where they are now, nothing is lost
     assert main(["--index", str(root), "remove", str(intake), "-q"]) == 0
     assert titles(root) == ["守好粮仓"]
