@@ -462,7 +462,7 @@ def test_a_chinese_question_ranks_its_places_speech_without_the_place(searcher):
     assert "通渭" in searcher.search(question, k=1)[0].passage.text
     answer = searcher.answer(question, k=5)
     assert "关键在于压紧靠实工作责任" in answer.hits[0].passage.text and "通渭" not in answer.hits[0].passage.text
-    assert "通渭" not in answer.asked and "县" not in answer.asked and "关键" in answer.asked
+    assert "通渭" not in answer.asked and "关键" in answer.asked
 
 
 @pytest.mark.parametrize("question", [
