@@ -180,7 +180,6 @@ def _parse_glosses(source) -> dict[str, tuple[str, ...]]:
     return {gloss: tuple(heads) for gloss, heads in index.items()}
 
 
-@lru_cache(maxsize=1)
 def romanized_names() -> dict[str, tuple[str, ...]]:
     """A proper noun's romanization → its simplified headwords of two characters or more, from the
     packaged CC-CEDICT's entries whose pinyin is capitalised (its proper nouns): tongwei → 通渭,
@@ -196,8 +195,10 @@ def place_names() -> frozenset[str]:
     return frozenset(_proper_nouns()["places"])
 
 
+@lru_cache(maxsize=1)
 def _proper_nouns() -> dict:
-    # kept in the model cache like ``gloss_index``: the dictionary is read once for both tables
+    # kept in the model cache like ``gloss_index``: the dictionary is read once for both tables, and
+    # the cache file once a process
     source = _cedict()
     digest = hashlib.sha1(Path(__file__).read_bytes() + source.read_bytes()).hexdigest()[:16]
     return cached_marshal(default_cache_dir() / f"cedict-names-{digest}.marshal", lambda: _parse_proper_nouns(source))

@@ -20,7 +20,8 @@ from index.lexical import LEXICAL_VERSION, TermStats, document_terms, is_common_
 from index.records import SPEECH_METADATA, Answer, ArmScore, Hit, Passage, SpeechInfo
 from index.simplified import simplified
 from index.filters import Filters, Folded, Library
-from index.query import ParsedQuery, listed_parts, named_speech_question, parse_query, phrase_parts, quoted_items, squash
+from index.query import (ParsedQuery, listed_parts, named_speech_question, parse_query, phrase_parts, quoted_items,
+                         squash)
 from index.thesaurus import TermTables, official_terms, term_tables
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, LISTED_DUPLICATES, MAX_K, SearchRequest, check_request
 from index.related import reprint_rows, sentence_scores, similar_rows
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 # How deep each arm looks before fusion: a passage ranked low by one arm and high by the
 # other must still be seen by both.
 FUSION_DEPTH = 100
-# How much deeper the arms go, try after try, while reprints folded leave fewer than k results (Searcher.search).
+# How much deeper the arms go, try after try, while folding leaves fewer than k results (Searcher.search).
 DEEPER = 4
 # An English question's vector is mixed with this share of the vector of its CC-CEDICT Chinese
 # terms (``query_vector``): the model matches Chinese to Chinese better than English to Chinese.
@@ -266,7 +267,7 @@ class Searcher:
         place no passage says (Beijing, which the speeches write xx) or several speeches say names none,
         and so do two places of two speeches."""
         words = parse_query(question).text  # a quote or a title filter is no naming: 标题：晋中 filters
-        if has_chinese(question):
+        if has_chinese(words):
             places = place_names()
             candidates = [(word, place) for word in dict.fromkeys(tokenize(words))
                           for place in _places_within(word, places)]
@@ -287,8 +288,9 @@ class Searcher:
 
     def _led_by_place(self, placed: tuple[str, tuple[str, ...]], query: str, first: Answer, **options) -> Answer:
         """``first``, led by up to ``NAMED_SPEECH_HITS`` passages of the speech the question names by a
-        place, ``placed`` being that speech and the words naming it (``place_named``): ranked as a whole, its best passage came from another speech on the
-        same subject as often as not, or was the speech's one passage that says the place's name.
+        place, ``placed`` being that speech and the words naming it (``place_named``): ranked as a whole,
+        its best passage came from another speech on the same subject as often as not, or was the
+        speech's one passage that says the place's name.
 
         A Chinese question's place is a BM25 term of its own, which lifts whichever passage says it
         (通渭县发言认为…的关键在哪里？ was led by the opening that says 通渭, its answer 15th): the speech's
