@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import functools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from index.errors import as_written
+from index.errors import BadQuery, as_written
 from index.request import DEFAULT_K, DEFAULT_MODE, DEFAULT_SORT, GROUPS, MAX_K, MAX_OFFSET, MODES, SORTS
 
 DEFAULT_CORPUS = "seeds"
@@ -658,13 +659,36 @@ def cmd_eval(args) -> int:
     return run_command(args)
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+def asks_for_json(argv: list[str]) -> bool:
+    """Whether a command line asks for ``--json`` output: the option before any ``--`` (after it, the words
+    are the question's)."""
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal (an unknown option, a missing question) also prints the API's error
+    object on stdout when the command line asks for ``--json``: a script reading that output finds an
+    error where it reads the answer, as for every other refusal, instead of nothing."""
+
+    def __init__(self, *args, json_output: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.json_output = json_output
+
+    def error(self, message: str):
+        if self.json_output:
+            print(json.dumps({"error": {"code": BadQuery.code, "message": message}}, ensure_ascii=False))
+        super().error(message)
+
+
+def parser(*, json_output: bool = False) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs); ``json_output``: refusals print the JSON error too."""
     from index.engines import ENGINES
     from index.lifecycle import DEFAULT_ROOT
 
     env_model = os.environ.get("SPEECHQA_MODEL")
-    top = argparse.ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.")
+    top = ArgumentParser(prog="speechqa", description="Semantic QA over Chinese speech compilations.",
+                         json_output=json_output)
     top.add_argument("--index", default=os.environ.get("SPEECHQA_INDEX", str(DEFAULT_ROOT)),
                      help="index root directory (default: $SPEECHQA_INDEX or %(default)s)")
     # no default and no type: main checks the value given, else $SPEECHQA_STORE's, by its name (_checked_store)
@@ -677,7 +701,8 @@ def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", default=argparse.SUPPRESS, help="index root directory (as before the command)")
     common.add_argument("--store", default=argparse.SUPPRESS, help="faiss, FILE.db or http(s)://host:port (as before the command)")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                             parser_class=functools.partial(ArgumentParser, json_output=json_output))
 
     def command(name: str, help: str, handler) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, parents=[common])
@@ -850,7 +875,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _report_library_logs()
     _escape_what_the_output_cannot_encode()
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args = parser(json_output=asks_for_json(given)).parse_args(given)
     try:
         args.store = _checked_store(args)
         status = args.handler(args)

@@ -42,6 +42,30 @@ def test_ask_json_answers_an_error_as_the_apis_error_object(index_root):
     assert run.stderr.decode().strip() == "speechqa: k must be an integer between 1 and 50 (got 0)"
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["ask", "--json", "--bogus", "粮食"], "unrecognized arguments: --bogus"),
+    (["ask", "--json", "-粮食"], "the following arguments are required: question"),
+])
+def test_ask_json_answers_what_argparse_refuses_with_the_error_object_too(argv, message, capsys):
+    from service.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": {"code": "bad_query", "message": message}}
+    assert err.rstrip().endswith(message) and "usage:" in err  # the terminal still gets argparse's usage
+
+
+def test_without_json_or_after_the_question_marker_argparse_refusals_print_nothing_on_stdout(capsys):
+    from service.cli import asks_for_json, main
+
+    assert asks_for_json(["ask", "--json", "x"]) and not asks_for_json(["ask", "--", "--json"])
+    with pytest.raises(SystemExit):
+        main(["ask", "--bogus", "粮食"])
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize(("options", "message"), [
     (["-k", "abc"], "k must be an integer between 1 and 50 (got \"abc\")"),
     (["-k", "1.5"], "k must be an integer between 1 and 50 (got \"1.5\")"),
