@@ -4,6 +4,7 @@ Pure: it reads the loaded index's library and speeches, and asks it how many pas
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -20,6 +21,9 @@ OTHER_SPELLINGS = (("瞭解", "了解"), ("反覆", "反复"), ("著", "着"))
 # source's 保交楼、稳民生): each of these is tried in their place, never an ellipsis, which would stand for
 # any wording between.
 LIST_MARKS_TRIED = "、，；"
+# A phrase with quote marks of its own is tried as written: wrapping its items again would nest them.
+QUOTES_INSIDE = re.compile(r"[“”‘’「」『』\"']")
+_LIST_ITEM = re.compile(r"[^、，,；;]+")
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,10 @@ class EmptyAnswer:
         if self.together:
             return _together_note(self.filters)
         near = self.near_wording
+        in_titles = _phrases_in_titles(self.searcher, self.parsed)
         return (_emptied_notes(self.searcher, self.filters)
-                or _phrases_apart(self.searcher, self.asked, self.parsed) + _phrases_in_titles(self.searcher, self.parsed)
+                or _phrases_apart(self.searcher, self.asked, self.parsed)
+                + (in_titles or _phrase_absent(self.searcher, self.asked, self.parsed))
                 + ([f"{near[2]}，{near[0]} 见于 {near[1]} 段。"] if near else []))
 
     @cached_property
@@ -61,7 +67,7 @@ class EmptyAnswer:
             for written, simplified in OTHER_SPELLINGS:
                 respelled = respelled.replace(written, simplified)
             variants = [(respelled, "按简体写法")] + [(LIST_SEPARATOR.sub(mark, respelled), "换用原文的标点")
-                                                    for mark in LIST_MARKS_TRIED]
+                                                    for mark in LIST_MARKS_TRIED] + _items_quoted(respelled)
             for variant, why in variants:
                 if variant == phrase:
                     continue
@@ -70,6 +76,30 @@ class EmptyAnswer:
                 if count := self.searcher.matched(query, **self.asked.options):
                     return query, count, why
         return None
+
+
+def _items_quoted(phrase: str) -> list[tuple[str, str]]:
+    """The list ``phrase`` (黑天鹅、灰犀牛) with each item in the quote marks the speeches put around named
+    items (“黑天鹅”、“灰犀牛”, also written “黑天鹅”“灰犀牛”), as (variant, why): writers checking a 提法 leave
+    those marks out, and a verbatim check keeps them. None for one item or a phrase that quotes already."""
+    items = LIST_SEPARATOR.split(phrase)
+    if len(items) < 2 or not all(items) or QUOTES_INSIDE.search(phrase):
+        return []
+    quoted = _LIST_ITEM.sub(lambda item: f"“{item.group()}”", phrase)
+    return [(quoted, "按原文加引号"), ("".join(f"“{item}”" for item in items), "按原文加引号")]
+
+
+def _phrase_absent(searcher, asked: SearchRequest, parsed: ParsedQuery) -> list[str]:
+    """What an empty verbatim check of one phrase says first: that no passage holds it, in so many words
+    (the page's 没有找到相关段落 alone read as a semantic search that failed), or, where the speech or
+    filters chosen narrowed it, how many passages hold it without them."""
+    if parsed.text or len(parsed.phrases) != 1:
+        return []
+    phrase = parsed.phrases[0]
+    everywhere = searcher.matched(ParsedQuery(text="", phrases=(phrase,)).written())
+    if everywhere:
+        return [f"所选范围内没有一段含有“{phrase}”，不限范围见于 {everywhere} 段。"]
+    return [f"库中没有一段含有“{phrase}”这一提法。"]
 
 
 def is_past_end(offset: int, matched: int | None, shown: int) -> bool:

@@ -116,7 +116,7 @@ def test_highlight_passage_wraps_best_sentence_and_escapes():
 
 # --- search -------------------------------------------------------------------------------------
 
-def test_an_empty_answer_says_why_as_the_page_does(client):
+def test_an_empty_answer_says_why_as_the_page_does(client, searcher):
     # the bundled speeches name no place: the filter, not the wording, left nothing
     body = client.get("/api/search", query_string={"q": "粮食安全", "place": "南宁"}).get_json()
     assert (body["results"], body["near_wording"]) == ([], None)
@@ -124,9 +124,15 @@ def test_an_empty_answer_says_why_as_the_page_does(client):
     # a phrase passages hold is no title's wording to look for with title:, though a title holds it too
     apart = client.get("/api/search", query_string={"q": '"保交楼" "粮食"'}).get_json()
     assert apart["empty_reasons"] == ["“保交楼”见于 1 段、“粮食”见于 9 段，没有一段同时含有它们。"]
-    # wording no passage holds in any writing has no reason beyond itself
+    # wording no passage holds in any writing is said to be absent, in so many words
     absent = client.post("/api/search", json={"q": '"不在这里的话"'}).get_json()
-    assert (absent["results"], absent["empty_reasons"], absent["near_wording"]) == ([], [], None)
+    assert (absent["results"], absent["empty_reasons"], absent["near_wording"]) == (
+        [], ["库中没有一段含有“不在这里的话”这一提法。"], None)
+    # within a chosen speech that lacks it, how many passages hold it without that choice
+    lacking = next(p.speech_id for p in searcher.passages
+                   if not any("粮食" in q.text for q in searcher.passages if q.speech_id == p.speech_id))
+    narrowed = client.get("/api/search", query_string={"q": '"粮食"', "speech": lacking}).get_json()
+    assert (narrowed["results"], narrowed["empty_reasons"]) == ([], ["所选范围内没有一段含有“粮食”，不限范围见于 9 段。"])
     # a page past a verbatim check's end says so, and how many there are: the offset emptied it, not the wording
     past = client.get("/api/search", query_string={"q": '"保交楼"', "offset": 100}).get_json()
     assert (past["matched"], past["results"], past["near_wording"]) == (1, [], None)

@@ -412,9 +412,10 @@ def test_phrases_and_filters_alone_ask_nothing_a_mode_could_answer_better(client
     # what holds the wording is the answer, however it ranks
     assert notice('"保交楼"') is None and notice("标题：晋中") is None and notice("-粮食") is None
     # wording no passage holds: its words searched freely may find it, another mode cannot
-    assert notice('"上海交通大学"') == ("没有找到相关段落。可以试试：", [("去掉引号，按意思查找", {"q": "上海交通大学"})])
+    absent = "没有找到相关段落。库中没有一段含有“上海交通大学”这一提法。可以试试："
+    assert notice('"上海交通大学"') == (absent, [("去掉引号，按意思查找", {"q": "上海交通大学"})])
     assert notice('"上海交通大学" -粮食 标题：安全') == (
-        "没有找到相关段落。可以试试：", [("去掉引号，按意思查找", {"q": "上海交通大学 -粮食 title:安全"})])
+        absent, [("去掉引号，按意思查找", {"q": "上海交通大学 -粮食 title:安全"})])
     # with nothing left to search once the filter is gone, there is nothing to suggest
     assert notice("标题：不存在的标题") == ("没有找到相关段落。没有标题含“不存在的标题”的讲话。", [])
 
@@ -479,8 +480,10 @@ def test_a_filter_that_emptied_the_list_is_offered_away_instead_of_dead_ends(cli
     ("“前提在于”“关键在于”", "“前提在于”见于 1 段、“关键在于”见于 1 段，没有一段同时含有它们。"),
     ("“前提在于” “烂尾楼”", "“前提在于”见于 1 段、“烂尾楼”没有一段含有。"),
     # Taiwan's 著 for 着 folds to nothing (simplified text has 著 too), and list marks are swapped freely
-    ("「著力」", "按简体写法，&#34;着力&#34; 见于 19 段。"),
-    ('"保交楼,稳民生"', "换用原文的标点，&#34;保交楼、稳民生&#34; 见于 1 段。"),
+    ("「著力」", "库中没有一段含有“著力”这一提法。按简体写法，&#34;着力&#34; 见于 19 段。"),
+    ('"保交楼,稳民生"', "库中没有一段含有“保交楼,稳民生”这一提法。换用原文的标点，&#34;保交楼、稳民生&#34; 见于 1 段。"),
+    # the speeches quote a list's named items, which writers leave out
+    ('"黑天鹅、灰犀牛"', "库中没有一段含有“黑天鹅、灰犀牛”这一提法。按原文加引号，&#34;“黑天鹅”、“灰犀牛”&#34; 见于 1 段。"),
 ])
 def test_a_verbatim_check_of_phrases_no_passage_holds_together_says_where_each_is(client, query, note):
     html = page(client.get("/", query_string={"q": query}))
