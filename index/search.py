@@ -701,6 +701,15 @@ def mix_vectors(vector: np.ndarray, other: np.ndarray, weight: float) -> np.ndar
     return (mixed / np.linalg.norm(mixed)).astype(np.float32)
 
 
+def speech_about(passage: Passage, speech: SpeechInfo | None = None) -> dict:
+    """The ``speech`` object of a result: the passage's speech id, title and source, and with ``speech`` its
+    metadata (date, place, speaker, occasion, collection) and whether its title was made up."""
+    about = {"id": passage.speech_id, "title": passage.speech_title, "source": passage.source}
+    if speech is not None:
+        about |= {name: getattr(speech, name) for name in SPEECH_METADATA} | {"title_inferred": speech.title_inferred}
+    return about
+
+
 def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
     """The JSON shape of one result, shared by `speechqa ask --json` and the HTTP API.
 
@@ -708,9 +717,7 @@ def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
     and whether its title was made up (``title_inferred``).
     """
     passage = hit.passage
-    about = {"id": passage.speech_id, "title": passage.speech_title, "source": passage.source}
-    if speech is not None:
-        about |= {name: getattr(speech, name) for name in SPEECH_METADATA} | {"title_inferred": speech.title_inferred}
+    about = speech_about(passage, speech)
     result = {
         "rank": hit.rank,
         "score": hit.score,

@@ -24,7 +24,7 @@ from index.errors import ReloadInProgress, SpeechQAError, StoreUnavailable, Unkn
 from index.query import parse_query
 from index.records import Hit
 from index.request import FIELDS, parse_k, parse_listing, parse_request
-from index.search import results_of, search_payload
+from index.search import results_of, search_payload, speech_about
 from service.explain import say_why_empty
 from service.export import (EXPORT_FORMATS, check_export_body, citation_markdown, citation_text, export,
                             quote_of)
@@ -149,11 +149,15 @@ def speech(speech_id: str):
 
 @bp.get("/api/passages/<passage_id>")
 def passage(passage_id: str):
-    """One passage plus the ids of its neighbours in the same speech."""
+    """One passage plus the ids of its neighbours in the same speech, and its ``passage_id`` and ``speech`` as a
+    search result gives them (a client citing a passage it fetched by id needed a second call for the
+    speech's metadata, and a second mapper for its flat fields, which stay)."""
     searcher = served()
     found = searcher.passage(passage_id)
     previous, following = searcher.neighbours(passage_id)
-    return jsonify(noting_ignored(asdict(found) | {"previous": previous, "next": following}))
+    return jsonify(noting_ignored(asdict(found) | {
+        "passage_id": found.id, "speech": speech_about(found, searcher.speech(found.speech_id)),
+        "previous": previous, "next": following}))
 
 
 @bp.get("/api/passages/<passage_id>/citation")

@@ -241,6 +241,8 @@ SCHEMAS["SpeechDetail"] = _obj(SCHEMAS["SpeechSummary"]["properties"] | {
     "passages": {"type": "array", "items": _ref("Passage")},
 })
 SCHEMAS["PassageWithNeighbours"] = _obj(SCHEMAS["Passage"]["properties"] | {
+    "passage_id": {"type": "string", "description": "the passage's id, as a search result names it (= id)"},
+    "speech": _ref("SpeechRef"),
     "previous": _nullable({"type": "string", "description": "previous passage of the same speech"}),
     "next": _nullable({"type": "string", "description": "next passage of the same speech"}),
 })

@@ -683,8 +683,12 @@ def test_passage_neighbours_walk_the_speech(client, searcher):
     first = client.get(f"/api/passages/{ids[0]}").get_json()
     middle = client.get(f"/api/passages/{ids[1]}").get_json()
     last = client.get(f"/api/passages/{ids[-1]}").get_json()
-    assert list(middle) == PASSAGE_KEYS + ["previous", "next"]
+    assert list(middle) == PASSAGE_KEYS + ["passage_id", "speech", "previous", "next"]
     assert (first["previous"], first["next"]) == (None, ids[1])
+    # passage_id and speech as a search result gives them, so one mapper cites either
+    result = next(r for r in client.get("/api/search", query_string={"q": middle["text"][:40], "k": 10}).get_json()[
+        "results"] if r["passage_id"] == ids[1])
+    assert (middle["passage_id"], middle["speech"]) == (result["passage_id"], result["speech"])
     assert (middle["previous"], middle["next"]) == (ids[0], ids[2])
     assert (last["previous"], last["next"]) == (ids[-2], None)
     assert middle["text"] == searcher.passage(ids[1]).text
