@@ -307,8 +307,10 @@ def _reload(index_holder):
         # a new one of the same type, so errors.py answers its code at its status: the holder keeps this one
         # as the error it serves while no build loads, and must not serve it with this note
         raise type(exc)(f"reload refused, {note}: {exc}") from exc
+    # changed: a deploy script's reload just after the watcher's loaded the same build again ("reloaded" alone
+    # could not tell it from a swap)
     return jsonify({"status": "reloaded", "build_id": build_id, "previous_build_id": previous,
-                    "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+                    "changed": build_id != previous, "took_ms": round((time.perf_counter() - started) * 1000, 2)})
 
 
 @bp.get("/api/openapi.json")

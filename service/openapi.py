@@ -294,6 +294,8 @@ SCHEMAS["ReloadResult"] = _obj({
     "status": {"type": "string", "enum": ["reloaded"]},
     "build_id": _nullable({"type": "string", "description": "the build now serving"}),
     "previous_build_id": _nullable({"type": "string", "description": "the build served before"}),
+    "changed": {"type": "boolean", "description": "whether build_id differs from previous_build_id: false where "
+                                                  "the build was already served (the watcher swapped it in first)"},
     "took_ms": {"type": "number", "description": "loading, verifying and warming up the build"},
 })
 

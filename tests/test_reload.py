@@ -221,7 +221,11 @@ def test_admin_reload_swaps_in_the_current_build(setup, make_app, encoder):
     body = response.get_json()
     assert (body["status"], body["build_id"], body["previous_build_id"]) == ("reloaded", second.build_id,
                                                                             setup["first"])
+    assert body["changed"] is True
     assert served_build(client) == second.build_id
+    # again with nothing new: the same build loaded again, and said so
+    again = client.post("/api/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
+    assert (again["build_id"], again["previous_build_id"], again["changed"]) == (second.build_id, second.build_id, False)
 
 
 def test_token_from_the_environment_is_kept_as_text(setup, make_app, monkeypatch):
