@@ -182,7 +182,8 @@ def check_request(q, k=DEFAULT_K, mode=DEFAULT_MODE, speech=None, *, group=None,
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
     if date_from and date_to and date_from > date_to:
         raise BadQuery(f"from ({date_from}) must not be after to ({date_to})", field="from")
-    return SearchRequest(q=q, k=k, mode=mode, speech=speech or None, group=_choice(group, "group", GROUPS),
+    # an id pasted with a space around it (speech=%205a50…%20) names the same speech, as q is stripped too
+    return SearchRequest(q=q, k=k, mode=mode, speech=(speech or "").strip() or None, group=_choice(group, "group", GROUPS),
                          date_from=date_from, date_to=date_to, place=_text(place, "place"),
                          speaker=_text(speaker, "speaker"), sort=_choice(sort, "sort", SORTS) or DEFAULT_SORT,
                          offset=offset)

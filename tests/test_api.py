@@ -217,6 +217,12 @@ def test_speech_filter_restricts_results(client, searcher):
     assert body["speech"] == speech.id
     assert body["results"] and {r["speech"]["id"] for r in body["results"]} == {speech.id}
     assert len(body["results"]) <= speech.passages
+    # an id pasted with spaces around it is the same speech, in the query string and in a body
+    padded = client.get("/api/search", query_string={"q": "安全", "k": 50, "speech": f" {speech.id} "}).get_json()
+    posted = client.post("/api/search", json={"q": "安全", "k": 50, "speech": f"{speech.id}\n"}).get_json()
+    for same in (padded, posted):
+        assert same["speech"] == speech.id
+        assert [r["passage_id"] for r in same["results"]] == [r["passage_id"] for r in body["results"]]
 
 
 def test_query_with_markup_is_escaped_in_highlights(client):
