@@ -23,7 +23,7 @@ import numpy as np
 
 from index import dedup, lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
-from index.corpus import corpus_named, shown_name
+from index.corpus import content_digest, corpus_named, shown_name
 from index.engines import vector_id
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer, read_marshal, write_marshal
@@ -379,6 +379,66 @@ def read_already(sources: Sequence[Path], paths: Sequence[Path]) -> list[Path]:
     return [path for path in paths if path in known or any(_reads(folder, path) for folder in folders)]
 
 
+def files_read(sources: Sequence[Path]) -> dict[str, str]:
+    """Each corpus file that building ``sources`` reads, by its path, with its ``content_digest``."""
+    files, _ = corpus_named(sources)
+    return {str(path): content_digest(path) for path, _ in files}
+
+
+def files_read_by(root: Path, manifest: dict) -> dict[str, str] | None:
+    """What the build ``manifest`` describes read (``files_read``), as kept in its folder under ``root`` (a Milvus
+    version's too: it was published from there); None where that build kept no record, or is gone."""
+    return store.read_files_read(lifecycle.build_dir(root, manifest["build_id"]), manifest)
+
+
+@dataclass(frozen=True)
+class SinceBuilt:
+    """The paths given to `speechqa add`, against what the current build read (``files_read``).
+
+    A given folder counts as one path: changed when any of its files is.
+    """
+
+    unchanged: list[Path]  # read by the current build, and unchanged since
+    left_out: list[Path]  # of those, the ones no speech came from: no source of the index (a copy, an empty file)
+    changed: list[Path]  # read by the current build, edited since (or a folder whose files were)
+    new: list[Path]  # not read by the current build
+    elsewhere: list[Path]  # files of the index's other sources edited, added or gone since
+
+    @property
+    def rebuild_needed(self) -> bool:
+        """Whether building the sources with the given paths could differ from the current build: when not,
+        the same files read again give the same speeches (those left out again left out)."""
+        return bool(self.changed or self.new or self.elsewhere)
+
+
+def since_built(read: dict[str, str], sources: Sequence[Path], given: Sequence[Path]) -> SinceBuilt:
+    """Where ``given`` paths (resolved) stand against ``read``, what the current build of ``sources`` (resolved)
+    read, and which other files of ``sources`` changed since: every file either reads is digested again."""
+    sources = distinct_sources(sources)
+    given = list(dict.fromkeys(given))
+    held = set(read_already(sources, given))
+    now = files_read(distinct_sources([*sources, *(path for path in given if path not in held)]))
+    differing = {path for path, digest in now.items() if read.get(path) != digest}
+    missing = [Path(path) for path in read if path not in now]
+    differing |= {str(path) for path in read_already(distinct_sources([*sources, *given]), missing)}  # gone since
+    known = now.keys() | read.keys()
+    unchanged, changed, new, of_given = [], [], [], set()
+    for path in given:
+        files = ({name for name in known if _reads(path, Path(name))} if path.is_dir()
+                 else {str(path)} & known)
+        of_given |= files
+        # a folder that is no source yet becomes one, whose later files the index's builds read: new, though
+        # its files are all read already (one of them added alone before)
+        if not files or any(name not in read for name in files) or (path.is_dir() and path not in held):
+            new.append(path)
+        elif files & differing:
+            changed.append(path)
+        else:
+            unchanged.append(path)
+    return SinceBuilt(unchanged=unchanged, left_out=[path for path in unchanged if path not in held],
+                      changed=changed, new=new, elsewhere=sorted(Path(name) for name in differing - of_given))
+
+
 def sources_with_speeches(sources: Sequence[Path], speeches: Sequence[Speech]) -> list[Path]:
     """Those of ``sources`` (as ``distinct_sources`` leaves them) that at least one of ``speeches`` came from.
 
@@ -515,6 +575,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
            progress: bool, held: Sequence[Path]) -> BuildReport:
     started = time.perf_counter()
     sources = distinct_sources([Path(s).resolve() for s in sources])
+    # before the parse: a file edited while it runs then reads as changed to the next `add`, never as unchanged
+    read = files_read(sources)
     speeches, warnings = load_corpus(*sources, progress=progress)
     if not speeches:
         raise CorpusError(f"no speeches found in {', '.join(map(str, sources))}"
@@ -588,7 +650,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     manifest["build_id"] = build_id
     staged = lifecycle.staging_dir(root)
     manifest = store.FaissBm25Store(manifest, passages, infos, dense, lexical, units,
-                                    unit_vectors=unit_vectors).save(staged)
+                                    unit_vectors=unit_vectors, files_read=read).save(staged)
     published = lifecycle.publish(root, staged, build_id)
     cache.save(keys, replacing=published.replaced is not None)
     for memo in (count_tokens, sketches, documents):

@@ -8,6 +8,7 @@ to keep the original of two files with one text.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from index.word import WORD_SUFFIX
 CORPUS_SUFFIXES = (".txt", WORD_SUFFIX)
 # Word keeps an open document's owner in "~$<name>.docx" beside it: a lock, not a document.
 _WORD_LOCK_PREFIX = "~$"
+# ``content_digest`` of a file that cannot be read: the same until it can be, as the build's warning about it is.
+UNREADABLE = "unreadable"
 # The names file managers and browsers give a copy, before the extension: 讲话 - 副本, 讲话 副本 2, 讲话的副本,
 # 讲话 拷贝, 讲话 - Copy (2), 讲话 copy 2, 讲话 (copy), 讲话 (2nd copy), 讲话 (1), 讲话（1）; and Copy of 讲话.
 _COPY_NAME = re.compile(r"(?:副本|拷贝|(?<![a-z])copy|[(（](?:another |\d{1,3}(?:st|nd|rd|th) )?copy[)）])"
@@ -117,6 +120,20 @@ def _not_utf8_name(name: str) -> str:
         as_gbk = ""
     return (f"{shown}: skipped, its file name is not UTF-8{as_gbk} — rename it, "
             "e.g. `convmv -f gbk -t utf-8 --notest FILE`, to index it")
+
+
+def content_digest(path: Path) -> str:
+    """A digest of what a build reads of the corpus file ``path``: its bytes and its sidecar's, if it has one
+    (``UNREADABLE`` where either cannot be read), so an edit to either tells the file from what was indexed."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(path.read_bytes())
+        sidecar = path.with_suffix(SIDECAR_SUFFIX)
+        if sidecar.exists():
+            digest.update(b"\0" + SIDECAR_SUFFIX.encode() + b"\0" + sidecar.read_bytes())
+    except OSError:
+        return UNREADABLE
+    return digest.hexdigest()
 
 
 def check_source(source: Path) -> None:

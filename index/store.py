@@ -12,6 +12,8 @@ A build directory holds::
     dense.faiss     normalised span vectors, each distinct one once, so inner product is cosine
     bm25/           bm25s's own save format
     phrases.npz     the verbatim phrase matcher (index/phrase.py), seconds to make on a large library
+    files_read.json every corpus file the build read, by path, with its content digest
+                    (``index.corpus.content_digest``): what `speechqa add` proves a file unchanged against
 
 The dense arm scores a passage by its best-matching span in each of two views, single
 sentences and pairs of consecutive sentences: whole-passage vectors of ~400 tokens blur
@@ -49,6 +51,7 @@ UNITS = "units.npy"
 UNIT_VECTORS = "unit_vectors.npy"
 BM25_DIR = "bm25"
 PHRASES = "phrases.npz"
+FILES_READ = "files_read.json"
 
 # Above this many distinct span vectors the dense index is an inverted file (IVF) instead of an
 # exact scan: one query scanned the 10M-character library's 121,065 vectors in 20-28 ms on one core
@@ -215,8 +218,9 @@ class FaissBm25Store:
 
     def __init__(self, manifest: dict, passages: list[Passage], speeches: list[SpeechInfo],
                  dense: faiss.Index, lexical: bm25s.BM25, units: np.ndarray, phrases: PhraseIndex | None = None,
-                 unit_vectors: np.ndarray | None = None):
+                 unit_vectors: np.ndarray | None = None, files_read: dict[str, str] | None = None):
         self.manifest = manifest
+        self.files_read = files_read  # written with the build, never loaded: only `add` reads it (read_files_read)
         self.phrases = phrases
         self.passages = passages
         self.speeches = speeches
@@ -310,6 +314,9 @@ class FaissBm25Store:
         if self.phrases is None:
             self.phrases = PhraseIndex.from_texts([p.text for p in self.passages])
         self.phrases.save(directory / PHRASES)
+        if self.files_read is not None:
+            (directory / FILES_READ).write_text(json.dumps(self.files_read, ensure_ascii=False, indent=0),
+                                                encoding="utf-8")
         self.manifest = dict(self.manifest, format=FORMAT_VERSION, files={
             str(p.relative_to(directory)): sha256_file(p) for p in _data_files(directory)})
         with atomic_writer(directory / MANIFEST) as handle:
@@ -399,6 +406,19 @@ def verify(directory: Path, manifest: dict) -> None:
         if sha256_file(directory / name) != digest:
             raise IndexCorrupt(f"index file {directory / name} does not match its checksum "
                                "(truncated or altered) — run `speechqa build` or `speechqa rollback`")
+
+
+def read_files_read(directory: Path, manifest: dict) -> dict[str, str] | None:
+    """The corpus files the build in ``directory`` read, with their content digests, as its manifest vouches
+    for them; None where it kept no such record (built before it existed) or its record fails its checksum."""
+    expected = (manifest.get("files") or {}).get(FILES_READ)
+    path = directory / FILES_READ
+    try:
+        if expected is None or sha256_file(path) != expected:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def read_passages(directory: Path) -> list[Passage]:

@@ -1,6 +1,8 @@
 """The index root's life: a build killed halfway leaves the served index untouched; rollback follows what was
 served and pruning keeps it; an unchanged rebuild costs no rollback slot; a build rebuilds what is served."""
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -244,7 +246,12 @@ def test_add_indexes_a_file_once_and_build_keeps_what_add_gave_the_index(tmp_pat
     assert main(["--index", str(root), "build", "-q"]) == 0
 
 
-def test_add_of_files_already_among_the_sources_says_so_first_and_still_takes_in_their_edits(tmp_path, capsys):
+def _checked(line: str) -> str:
+    """An `add` line with its "checked by content in N s" time left out."""
+    return re.sub(r"checked by content in \d+\.\ds", "checked by content in …", line)
+
+
+def test_add_of_unchanged_files_builds_nothing_and_an_edit_anywhere_in_the_sources_is_read_again(tmp_path, capsys):
     from index.search import load_searcher
     from service.cli import main
 
@@ -257,24 +264,82 @@ def test_add_of_files_already_among_the_sources_says_so_first_and_still_takes_in
     storm.write_text("防御台风\n一、提前转移\n提前转移危险区域群众。\n", encoding="utf-8")
     assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
     assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
+    served = lifecycle.current_id(root)
     capsys.readouterr()
 
-    assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"{flood} is already among the index's sources: nothing new is added; rebuilding to take in "
-                      "what changed in the sources since the last build")
-    assert out[-1].startswith("  no changes since the previous build")
-    # an edited file given again is rebuilt all the same, as is one its source folder holds
+    # the same bytes given again, the folder's file too: said, and nothing built
+    assert main(["--index", str(root), "add", str(flood), str(grain), "-q"]) == 0
+    assert _checked(capsys.readouterr().out) == (
+        "all 2 files given are unchanged since the current build read them, as is every other file of the index's "
+        "sources (checked by content in …): nothing to add, nothing rebuilt\n")
+    assert lifecycle.current_id(root) == served
+    # an edited file given again is read again
     flood.write_text(flood.read_text(encoding="utf-8") + "二、及时转移群众。\n", encoding="utf-8")
     assert main(["--index", str(root), "add", str(flood), str(grain), "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("all 2 files given are already among the index's sources")
+    assert _checked(out[0]) == ("of the 2 files given, 0 new, 1 changed since the current build read them (read "
+                                "again), 1 unchanged (checked by content in …)")
     assert "    changed: 守好城市防汛底线" in out
     assert any("及时转移群众" in p.text for p in load_searcher(root).passages)
-    # with a file new to the sources, they are counted
+    # a file new to the sources is added beside an unchanged one
     assert main(["--index", str(root), "add", str(flood), str(storm), "-q"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "1 of the 2 files given is already among the index's sources"
-    assert "防御台风" in [s.title for s in load_searcher(root).speeches]
+    out = capsys.readouterr().out.splitlines()
+    assert _checked(out[0]) == ("of the 2 files given, 1 new, 0 changed since the current build read them (read "
+                                "again), 1 unchanged (checked by content in …)")
+    assert "    added: 防御台风" in out
+    # an edit to another source, its sidecar included, is taken in by the add that meets it, as by a build
+    (corpus / "grain.meta.json").write_text('{"date": "2024-03-01"}', encoding="utf-8")
+    assert main(["--index", str(root), "add", str(storm), "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert _checked(out[0]) == ("of the 1 file given, 0 new, 0 changed since the current build read them (read "
+                                "again), 1 unchanged (checked by content in …)")
+    assert out[1] == (f"1 other file of the index's sources changed since the current build ({grain.resolve()}): "
+                      "the rebuild takes it in")
+    assert [s.date for s in load_searcher(root).speeches if s.title == "守好粮仓"] == ["2024-03-01"]
+
+
+def test_add_of_a_file_left_out_before_builds_nothing_and_fails_as_it_did(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root = corpus_of(tmp_path / "corpus", GRAIN), tmp_path / "index"
+    flood, copy = tmp_path / "flood.txt", tmp_path / "flood - 副本.txt"
+    flood.write_text(FLOOD, encoding="utf-8")
+    copy.write_text(FLOOD, encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(flood), str(copy), "-q"]) == 0
+    served = lifecycle.current_id(root)
+    capsys.readouterr()
+    assert main(["--index", str(root), "add", str(copy), "-q"]) == 2
+    out, err = capsys.readouterr()
+    assert _checked(out) == (f"{copy} is unchanged since the current build read it (it was left out: no speech came "
+                             "from it), as is every other file of the index's sources (checked by content in …): "
+                             "nothing to add, nothing rebuilt\n")
+    assert err == f"speechqa: no speech came from {copy}, so nothing of it was added (the add that gave it said why)\n"
+    assert main(["--index", str(root), "add", str(flood), str(copy), "-q"]) == 0
+    assert "(1 of them left out: no speech came from them)" in capsys.readouterr().out
+    assert lifecycle.current_id(root) == served
+
+
+def test_add_to_an_index_that_kept_no_record_of_what_it_read_rebuilds_and_keeps_one(tmp_path, capsys):
+    from service.cli import main
+
+    corpus, root = corpus_of(tmp_path / "corpus", GRAIN), tmp_path / "index"
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    # as a build made before builds kept the record: no file, and no checksum of one
+    built = lifecycle.current_build(root)
+    manifest = store.read_manifest(built)
+    del manifest["files"][store.FILES_READ]
+    (built / store.FILES_READ).unlink()
+    (built / store.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--index", str(root), "add", str(corpus / "0.txt"), "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{corpus / '0.txt'} is already among the index's sources, and the current build keeps no record "
+                      "of what it read to tell whether they changed: rebuilding to take in what changed in the sources "
+                      "since")
+    assert out[-1].startswith("  no changes since the previous build")
+    assert main(["--index", str(root), "add", str(corpus / "0.txt"), "-q"]) == 0
+    assert capsys.readouterr().out.endswith("nothing to add, nothing rebuilt\n")
 
 
 def test_remove_takes_only_what_add_gave_and_never_the_last_source(tmp_path, capsys):
