@@ -656,12 +656,32 @@ def _follow_in_root(served: dict, root: Path) -> None:
           f"build stays {current or 'unset'}", file=sys.stderr)
 
 
+# Sources `status` lists one by one; past this many it sums them up by folder (`--files` lists them all): a
+# library grown by a day's `add` at a time printed 3,429 of them.
+LISTED_SOURCES = 10
+
+
+def sources_by_folder(sources: Sequence[str]) -> dict:
+    """The index's sources summed up: how many, the folders among them, and how many files each other folder gave."""
+    from index.corpus import CORPUS_SUFFIXES
+
+    files = {s for s in sources if Path(s).suffix.lower() in CORPUS_SUFFIXES and not Path(s).is_dir()}
+    # in the order the sources were added: a day's intake folder after the one before
+    counted = Counter(str(Path(s).parent) for s in sources if s in files)
+    return {"total": len(sources), "folders": [s for s in sources if s not in files], "files_by_folder": dict(counted)}
+
+
 def cmd_status(args) -> int:
     source = _source(args)
-    manifest = source.manifest()
-    print(json.dumps({k: manifest[k] for k in manifest if k != "files"}
-                     | {"store": source.describe(), "current": source.current()},
-                     ensure_ascii=False, indent=2))
+    manifest = source.manifest()  # checks every file of the build against its checksum
+    shown = {k: manifest[k] for k in manifest if k != "files"}
+    summed = not args.files and len(manifest["sources"]) > LISTED_SOURCES
+    if summed:
+        shown["sources"] = sources_by_folder(manifest["sources"])
+    print(json.dumps(shown | {"store": source.describe(), "current": source.current()}, ensure_ascii=False, indent=2))
+    if summed:
+        print(f"(sources summed up by folder: `speechqa status --files` lists all {len(manifest['sources'])})",
+              file=sys.stderr)
     return 0
 
 
@@ -854,7 +874,9 @@ def parser(*, json_output: bool = False) -> argparse.ArgumentParser:
     add_arguments(p)
     term_table_options(p)
     command("rollback", "serve the previous build again", cmd_rollback)
-    command("status", "show and verify the current build's manifest", cmd_status)
+    p = command("status", "show and verify the current build's manifest", cmd_status)
+    p.add_argument("--files", action="store_true",
+                   help=f"list every source (default: past {LISTED_SOURCES}, sum them up by folder)")
     p = command("speeches", "list the indexed speeches and their ids (for ask --speech)", cmd_speeches)
     p.add_argument("--json", action="store_true", help="print what GET /api/speeches answers")
     return top

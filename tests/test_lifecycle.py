@@ -767,3 +767,33 @@ def test_add_while_the_first_build_runs_names_that_build_not_a_missing_index(tmp
     assert capsys.readouterr().err.startswith(f"speechqa: another build is running on {root} (pid ")
     assert main(["--index", str(root), "add", str(elsewhere / "flood.txt"), "-q"]) == 2
     assert capsys.readouterr().err == f"speechqa: no index at {root} — run `speechqa build`\n"
+
+
+def test_status_sums_up_many_sources_by_folder_lists_them_with_files_and_still_verifies(tmp_path, capsys):
+    from service.cli import LISTED_SOURCES, main
+
+    library, day1, day2, root = tmp_path / "library", tmp_path / "day1", tmp_path / "day2", tmp_path / "index"
+    for folder in (library, day1, day2):
+        folder.mkdir()
+    (library / "grain.txt").write_text(GRAIN, encoding="utf-8")
+    singles = []
+    for number in range(LISTED_SOURCES + 1):
+        singles.append(day1 / f"{number:02d}.txt")
+        singles[-1].write_text(f"第{number}篇讲话\n一、总的要求\n坚持第{number}项重点工作。\n", encoding="utf-8")
+    (day2 / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    sources = [library, *singles, day2 / "flood.txt"]
+    assert main(["--index", str(root), "build", "-q", *(f"--corpus={path}" for path in sources)]) == 0
+    capsys.readouterr()
+    assert main(["--index", str(root), "status"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["sources"] == {"total": LISTED_SOURCES + 3, "folders": [str(library.resolve())],
+                                          "files_by_folder": {str(day1.resolve()): LISTED_SOURCES + 1,
+                                                              str(day2.resolve()): 1}}
+    assert err == f"(sources summed up by folder: `speechqa status --files` lists all {LISTED_SOURCES + 3})\n"
+    assert main(["--index", str(root), "status", "--files"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["sources"] == [str(path.resolve()) for path in sources] and err == ""
+    # summed up or not, every file of the build is checked against its checksum
+    (lifecycle.current_build(root) / store.PASSAGES).write_text("", encoding="utf-8")
+    assert main(["--index", str(root), "status"]) == 2
+    assert "does not match its checksum" in capsys.readouterr().err
