@@ -241,6 +241,9 @@ _AD_SOLICIT = re.compile(r"关注(?:微信)?公众号|添加客服|联系客服|
                          r"|vx|qq群")
 _AD_GOODS = re.compile(r"素材|材料|范文|代写|代笔|会员|文稿")
 _AD_SOLICIT_LIMIT = 100
+# How the warning about a line left out as an advertisement names it, after the file's name: the command line
+# counts these (a day's intake gave hundreds) apart from the warnings that say a file was skipped.
+LEFT_OUT_AS_AD = "left out as an advertisement"
 _AD_QUOTE = 30  # characters of a left-out ad quoted in its warning
 # Page furniture of a file converted from print: page numbers (— 12 —, - 12 -, ·12·, 第 12 页, 12/30,
 # Page 12 of 30, a bare 12) and a running header or footer, a short line repeated on every page (内部资料
@@ -950,7 +953,7 @@ def _load_file(path: Path, name: str, seen: dict[str, str]) -> tuple[list[Speech
         reason = "only a title, no body" if "\n" not in canonical else "no body text"
         return [], [*warnings, f"{name}: skipped, {reason}"]
     warnings.extend(notes)
-    warnings.extend(f"{name}: left out as an advertisement: {_quote(ad)}" for ad in _advertisements(canonical))
+    warnings.extend(f"{name}: {LEFT_OUT_AS_AD}: {_quote(ad)}" for ad in _advertisements(canonical))
     longest = max(map(len, text.splitlines()))
     if longest > LONG_LINE_CHARS:
         warnings.append(f"{name}: a line of {longest:,} characters with no line break; "

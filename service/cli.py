@@ -165,10 +165,21 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = False) -> None:
-    """What a build made and changed, then its warnings; those naming a file of ``last`` (what the
-    command was asked to add) come last, where they are seen. ``others_counted``: the library's own
-    warnings, said at every add of a day's files (790 lines of a grown library), are counted in one line."""
+def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = False, verbose: bool = False) -> None:
+    """What a build changed, speech by speech, then its warnings, then what it made, last, where it is seen.
+
+    Of the warnings, those naming a file of ``last`` (what the command was asked to add) come last, just above
+    the summary. ``others_counted``: the library's own warnings, said at every add of a day's files (790 lines
+    of a grown library), are counted in one line. Unless ``verbose``, so are the lines left out as
+    advertisements (315 of a day's 1,000 files buried its one copy skipped)."""
+    for label, titles in (("added", report.speeches_added), ("changed", report.speeches_changed),
+                          ("removed", report.speeches_removed)):
+        for title in titles:
+            print(f"    {label}: {printable(title)}")
+    sys.stdout.flush()  # before the warnings on stderr, so that a terminal shows them in this order
+    for line in _warning_lines(report.warnings, last=last, others_counted=others_counted, verbose=verbose):
+        print(f"warning: {printable(line)}", file=sys.stderr)
+    sys.stderr.flush()
     counts = report.manifest["counts"]
     print(f"built {report.build_id} in {report.seconds:.1f}s: {counts['speeches']} speeches, "
           f"{counts['sections']} sections, {counts['passages']} passages "
@@ -180,16 +191,18 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
         print(f"  changes: +{report.passages_added} / -{report.passages_removed} passages; "
               f"speeches added {len(report.speeches_added)}, changed {len(report.speeches_changed)}, "
               f"removed {len(report.speeches_removed)}")
-        for label, titles in (("added", report.speeches_added), ("changed", report.speeches_changed),
-                              ("removed", report.speeches_removed)):
-            for title in titles:
-                print(f"    {label}: {printable(title)}")
     elif report.replaced:
         print(f"  no changes since the previous build: this one takes its place ({report.replaced}), "
               "using no rollback slot")
     else:  # a build that repeats no byte of the last one, yet holds the same passages
         print("  no passage changed; the speeches' details (date, place, speaker …) or the build's settings did")
+
+
+def _warning_lines(warnings: Sequence[str], *, last: Sequence[Path], others_counted: bool,
+                   verbose: bool) -> list[str]:
+    """The warning lines `_print_build` prints, counted lines first, those about the files of ``last`` last."""
     from index.corpus import corpus_files, shown_name
+    from index.parse import LEFT_OUT_AS_AD
 
     # a folder's warnings name its files by their paths from it
     named = tuple(shown_name(name) for path in last
@@ -198,13 +211,20 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
     def about_given(warning: str) -> bool:
         return any(name in warning.split(":", 1)[0] for name in named)
 
-    given = [w for w in report.warnings if about_given(w)]
-    others = [w for w in report.warnings if not about_given(w)]
+    given = [w for w in warnings if about_given(w)]
+    others = [w for w in warnings if not about_given(w)]
+    lines = []
     if others_counted and others:
-        print(f"warning: {len(others)} about the library's other files, as before "
-              "(`--all-warnings` lists them)", file=sys.stderr)
-    for warning in (given if others_counted else others + given):
-        print(f"warning: {printable(warning)}", file=sys.stderr)
+        lines.append(f"{len(others)} about the library's other files, as before (`--all-warnings` lists them)")
+    shown = given if others_counted else others + given
+    marker = f": {LEFT_OUT_AS_AD}: "
+    ads = [w for w in shown if marker in w]
+    if ads and not verbose:
+        files = len({w[:w.index(marker)] for w in ads})
+        lines.append(f"{len(ads)} {'line' if len(ads) == 1 else 'lines'} left out as advertisements, in {files} "
+                     f"{'file' if files == 1 else 'files'} (`-v` lists them)")
+        shown = [w for w in shown if marker not in w]
+    return lines + shown
 
 
 def _unservable(source) -> str | None:
@@ -242,7 +262,7 @@ def cmd_build(args) -> int:
     encoder = load_encoder(args.model, passage_engine=args.engine)
     report = build(sources, root, encoder=encoder, model_spec=args.model, budget=args.budget,
                    progress=not args.quiet, wait=args.wait)
-    _print_build(report)
+    _print_build(report, verbose=args.verbose)
     _publish(source, report, root)
     return 0
 
@@ -383,7 +403,7 @@ def cmd_add(args) -> int:
         sources += [Path(f) for f in args.files if Path(f).resolve() not in held]
         added = [Path(f) for f in args.files]
         report = _rebuild(source, root, manifest, sources, quiet=args.quiet, last=added,
-                          others_counted=not args.all_warnings)
+                          others_counted=not args.all_warnings, verbose=args.verbose)
     return _nothing_came_of(added, [path for path in added if path.resolve() in report.barren],
                             why="the warnings above say why")
 
@@ -442,11 +462,12 @@ def _remove(args, source, root: Path, manifest: dict) -> None:
     # the rebuild reads every source left: one gone besides those named had stopped it on the first path
     # it missed, another file than the one given, with no advice
     _refuse_gone(kept, then="or name it too (nothing was removed)")
-    _rebuild(source, root, manifest, kept, quiet=args.quiet, others_counted=not args.all_warnings)
+    _rebuild(source, root, manifest, kept, quiet=args.quiet, others_counted=not args.all_warnings,
+             verbose=args.verbose)
 
 
 def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: bool,
-             last: Sequence[Path] = (), others_counted: bool = False):
+             last: Sequence[Path] = (), others_counted: bool = False, verbose: bool = False):
     """Build ``sources`` with the current build's model and settings, print the build, publish it (the
     caller holds the build lock)."""
     from index.build import build
@@ -456,7 +477,7 @@ def _rebuild(source, root: Path, manifest: dict, sources: list[Path], *, quiet: 
     report = build(sources, root, encoder=encoder, model_spec=manifest.get("model_spec"),
                    budget=manifest.get("budget", 512), progress=not quiet, lock_held=True,
                    held=[Path(s) for s in manifest["sources"]])
-    _print_build(report, last=last, others_counted=others_counted)
+    _print_build(report, last=last, others_counted=others_counted, verbose=verbose)
     _publish(source, report, root)
     return report
 
@@ -784,6 +805,10 @@ def parser(*, json_output: bool = False) -> argparse.ArgumentParser:
         p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                        help="wait this long for another build on the same index to finish (default: refuse at once)")
 
+    def verbose_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-v", "--verbose", action="store_true",
+                       help="list each line left out as an advertisement (default: count them in one line)")
+
     def term_table_options(p: argparse.ArgumentParser) -> None:
         for option, variable, what in (("--glossary", "SPEECHQA_GLOSSARY", "English phrase → Chinese terms"),
                                        ("--wording", "SPEECHQA_WORDING", "everyday Chinese → the speeches' terms")):
@@ -810,12 +835,14 @@ def parser(*, json_output: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--if-missing", action="store_true",
                    help="do nothing if an index exists (one tokenised by an older version is rebuilt)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    verbose_option(p)
 
     p = command("add", "add speech files to the current index (re-embeds only what is new)", cmd_add)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--all-warnings", action="store_true",
                    help="list the warnings about the library's other files too (default: count them)")
+    verbose_option(p)
     wait_option(p)
 
     p = command("remove", "drop files `add` gave the index from its sources, and rebuild without them", cmd_remove)
@@ -823,6 +850,7 @@ def parser(*, json_output: bool = False) -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--all-warnings", action="store_true",
                    help="list the warnings about the library's files (default: count them)")
+    verbose_option(p)
     wait_option(p)
 
     p = command("ask", "answer a question from the index", cmd_ask)

@@ -159,11 +159,10 @@ def test_add_lists_the_warnings_about_its_files_and_counts_the_librarys_own(tmp_
     library_warning = next(line for line in capsys.readouterr().err.splitlines() if "notes.md" in line)
     assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
-    assert errors[0] == ("warning: 1 about the library's other files, as before "
-                         "(`--all-warnings` lists them)")
-    assert library_warning not in errors and "flood.txt: left out as an advertisement" in errors[-1]
+    assert errors == ["warning: 1 about the library's other files, as before (`--all-warnings` lists them)",
+                      "warning: 1 line left out as advertisements, in 1 file (`-v` lists them)"]
     flood.write_text(flood.read_text(encoding="utf-8") + "二是疏浚河道。\n", encoding="utf-8")
-    assert main(["--index", str(root), "add", str(flood), "-q", "--all-warnings"]) == 0
+    assert main(["--index", str(root), "add", str(flood), "-q", "--all-warnings", "-v"]) == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert errors[0] == library_warning and "flood.txt: left out as an advertisement" in errors[-1]
     # remove counts them too: every warning left is about the library's own files
@@ -173,6 +172,37 @@ def test_add_lists_the_warnings_about_its_files_and_counts_the_librarys_own(tmp_
     assert main(["--index", str(root), "add", str(flood), "-q"]) == 0
     assert main(["--index", str(root), "remove", str(flood), "-q", "--all-warnings"]) == 0
     assert library_warning in capsys.readouterr().err.splitlines()
+
+
+def test_add_prints_the_files_it_skipped_below_the_speeches_and_above_the_summary_and_counts_the_ads(
+        tmp_path, capsys, monkeypatch):
+    from service.cli import main
+
+    corpus, day, root = corpus_of(tmp_path / "corpus", GRAIN), tmp_path / "day", tmp_path / "index"
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    day.mkdir()
+    (day / "ads.txt").write_text("守好堤防\n【哒哒素材库】——每天更新材料1000多篇\n一、做好防汛工作\n一是加固堤防。\n"
+                                 "关注公众号“哒哒素材库”，获取更多材料\n", encoding="utf-8")
+    (day / "empty.txt").write_bytes(b"")
+    (day / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    (day / "flood - 副本.txt").write_text(FLOOD, encoding="utf-8")
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stderr", sys.stdout)  # one stream, as a terminal shows both
+    assert main(["--index", str(root), "add", str(day), "-q"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[:2] == ["    added: 守好堤防 (ads.txt)", "    added: 守好城市防汛底线 (flood.txt)"]
+    assert said[2:5] == ["warning: 2 lines left out as advertisements, in 1 file (`-v` lists them)",
+                         "warning: empty.txt: skipped, empty file",
+                         "warning: flood - 副本.txt: skipped, same content as flood.txt"]
+    assert said[5].startswith("built ") and said[-1].startswith("  changes: +2 / -0 passages; speeches added 2")
+    assert len(said) == 8
+    # -v lists each line left out, in its place among the warnings
+    (day / "ads.txt").write_text((day / "ads.txt").read_text(encoding="utf-8") + "二是巡查河道。\n", encoding="utf-8")
+    assert main(["--index", str(root), "add", str(day), "-q", "-v"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
+    assert [line.split(": ")[1:3] for line in warnings] == [
+        ["ads.txt", "left out as an advertisement"], ["ads.txt", "left out as an advertisement"],
+        ["empty.txt", "skipped, empty file"], ["flood - 副本.txt", "skipped, same content as flood.txt"]]
 
 
 def test_a_folder_added_names_its_own_bad_files_and_a_name_that_is_not_utf8_skips_only_that_file(tmp_path, capsys):
