@@ -24,7 +24,7 @@ import numpy as np
 from index import dedup, lifecycle, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.corpus import content_digest, corpus_named, shown_name
-from index.engines import vector_id
+from index.engines import vector_id, vectors_of
 from index.errors import BuildInProgress, CorpusError, IndexCorrupt, IndexNotBuilt
 from index.files import atomic_writer, read_marshal, write_marshal
 from index.bilingual import translation_digest
@@ -73,6 +73,8 @@ class BuildReport:
     replaced: str | None = None
     # Sources (files or folders, resolved) of which no speech came: `add` of such a file added nothing.
     barren: list[Path] = field(default_factory=list)
+    # Cache files no kept build could use any more, removed at its end, with their sizes in bytes.
+    cache_pruned: dict[str, int] = field(default_factory=dict)
 
 
 def _bar(items: Sequence, desc: str, unit: str, progress: bool) -> Iterable:
@@ -224,8 +226,7 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: Path, model_id: str):
-        slug = hashlib.sha1(model_id.encode()).hexdigest()[:12]
-        self.path = root / CACHE / f"{slug}.npz"
+        self.path = self.file(root, model_id)
         self.model_id = model_id
         self.vectors: dict[str, np.ndarray] = {}
         self.used_by: dict[str, int] = {}  # key → the last save that kept it for its build
@@ -240,6 +241,11 @@ class EmbeddingCache:
                         self.generation = max(self.generation, int(data["generation"]))
             except (OSError, ValueError, KeyError):
                 pass  # a missing or damaged file only costs re-embedding
+
+    @staticmethod
+    def file(root: Path, model_id: str) -> Path:
+        """Where the vectors named ``model_id`` (``engines.vector_id``) are kept under ``root``."""
+        return root / CACHE / f"{hashlib.sha1(model_id.encode()).hexdigest()[:12]}.npz"
 
     def _parts(self) -> list[Path]:
         return sorted(self.path.parent.glob(PART_FILES.format(stem=self.path.stem)))
@@ -319,6 +325,11 @@ class TextMemo:
     def save(self) -> None:
         """Write what this build asked for (atomically), dropping what it did not."""
         write_marshal(self.path, self._asked)
+
+
+def token_memo_name(model_id: str) -> str:
+    """The name of the memo of each text's token count under ``model_id``'s tokenizer."""
+    return f"tokens-{hashlib.sha1(model_id.encode()).hexdigest()[:12]}"
 
 
 def bm25_documents(root: Path, *, progress: bool = False) -> TextMemo:
@@ -586,7 +597,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     barren = [source for source in sources if source not in giving]
     warnings += [f"{shown_name(str(source))}: no speech came from it, so it is not kept among the sources the index is rebuilt from"
                  for source in barren]
-    count_tokens = TextMemo(root, f"tokens-{hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]}",
+    count_tokens = TextMemo(root, token_memo_name(encoder.model_id),
                             lambda texts: [encoder.count_tokens(text) for text in texts])
 
     def tokens_as_embedded(text: str) -> int:  # in simplified characters, so a traditional reprint chunks as its original
@@ -655,15 +666,40 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     cache.save(keys, replacing=published.replaced is not None)
     for memo in (count_tokens, sketches, documents):
         memo.save()
-    for stale in (root / CACHE).glob("terms-*.marshal"):  # the documents' memo before it joined their terms
-        stale.unlink(missing_ok=True)
+    pruned = prune_cache(root, [cache.path, count_tokens.path, sketches.path, documents.path])
 
     report = BuildReport(build_id=build_id, directory=published.directory, manifest=manifest,
                          seconds=time.perf_counter() - started, embedded=embedded,
                          reused=len(units) - embedded, warnings=warnings, replaced=published.replaced,
-                         barren=barren)
+                         barren=barren, cache_pruned=pruned)
     _describe_changes(report, speeches, passages, previous_passages if previous_manifest else None)
     return report
+
+
+def prune_cache(root: Path, used: Sequence[Path]) -> dict[str, int]:
+    """Remove the vector files and memos under ``root``'s cache that no build can use, and say which (name → bytes).
+
+    Kept: what this build ``used``, the vectors and token counts of every model and engine a kept build was
+    made with (a rollback and a rebuild reuse them), and every checkpoint part (an interrupted build of another
+    engine resumes from it). The memos of another tokeniser or signature version are never read again: the
+    BM25 documents of the version before stayed, 34 MB of a 5,435-speech library's. The caller holds the
+    build lock, so no other build on ``root`` is using them.
+    """
+    keep = set(used)
+    for build_id in lifecycle.builds(root):
+        try:
+            manifest = store.read_manifest(lifecycle.build_dir(root, build_id))
+        except (IndexNotBuilt, IndexCorrupt):
+            continue  # a build that cannot be read cannot be served or rolled back to
+        # a build made before the manifest named its engine was embedded by torch, under the model's own name
+        keep.add(EmbeddingCache.file(root, vectors_of(manifest["model_id"], manifest.get("engine") or "torch-fp32")))
+        keep.add(root / CACHE / f"{token_memo_name(manifest['model_id'])}.marshal")
+    removed = {}
+    for path in sorted([*(root / CACHE).glob("*.npz"), *(root / CACHE).glob("*.marshal")]):
+        if path not in keep and not path.match(PART_FILES.format(stem="*")):
+            removed[path.name] = path.stat().st_size
+            path.unlink(missing_ok=True)
+    return removed
 
 
 def _describe_changes(report: BuildReport, speeches: Sequence[Speech], passages: Sequence[Passage],

@@ -368,11 +368,16 @@ def choose_query_engine(index_engine: str, flags: frozenset[str] | None = None) 
 
 
 def vector_id(encoder, flags: frozenset[str] | None = None) -> str:
-    """The embedding cache's name for the vectors ``encoder`` makes on a CPU with these flags: the
-    model, plus the engine where its vectors are not the fp32 reference's (onnx-fp32 matches
-    torch-fp32 to cosine 1.0000), with the export format that last moved those vectors and, for
-    int8, whether its products were exact (a cache moved between CPUs never mixes the two)."""
-    if encoder.engine in ("torch-fp32", "onnx-fp32"):
-        return encoder.model_id
-    exact = "-vnni" if encoder.engine.startswith("onnx-int8") and exact_int8(flags) else ""
-    return f"{encoder.model_id}#{encoder.engine}{exact}.{VECTORS_FORMAT}"
+    """The embedding cache's name for the vectors ``encoder`` makes on a CPU with these flags (``vectors_of``)."""
+    return vectors_of(encoder.model_id, encoder.engine, flags)
+
+
+def vectors_of(model_id: str, engine: str, flags: frozenset[str] | None = None) -> str:
+    """The embedding cache's name for the vectors ``engine`` makes of ``model_id`` on a CPU with these flags:
+    the model, plus the engine where its vectors are not the fp32 reference's (onnx-fp32 matches torch-fp32
+    to cosine 1.0000), with the export format that last moved those vectors and, for int8, whether its
+    products were exact (a cache moved between CPUs never mixes the two)."""
+    if engine in ("torch-fp32", "onnx-fp32"):
+        return model_id
+    exact = "-vnni" if engine.startswith("onnx-int8") and exact_int8(flags) else ""
+    return f"{model_id}#{engine}{exact}.{VECTORS_FORMAT}"

@@ -187,6 +187,9 @@ def _print_build(report, *, last: Sequence[Path] = (), others_counted: bool = Fa
           f"texts embedded now, {report.reused} reused from the cache or composed from sentence vectors)")
     print(f"  model {report.manifest['model_id']}, dense index {report.manifest['dense_index']}, "
           f"at {report.directory}")
+    if report.cache_pruned:
+        print(f"  cache: removed {', '.join(report.cache_pruned)} ({sum(report.cache_pruned.values()) / 1e6:.1f} MB), "
+              "which no build kept can use")
     if report.speeches_added or report.speeches_removed or report.speeches_changed or report.passages_removed:
         print(f"  changes: +{report.passages_added} / -{report.passages_removed} passages; "
               f"speeches added {len(report.speeches_added)}, changed {len(report.speeches_changed)}, "
@@ -362,10 +365,9 @@ def _say_what_is_new(given: Sequence[str], since, seconds: float) -> None:
               flush=True)
         return
     if unchanged or since.changed:
-        print(f"of the {len(given)} {'file' if len(given) == 1 else 'files'} given, {len(since.new)} new, {len(since.changed)} changed since the current "
-              f"build read them (read again), {unchanged} unchanged"
-              f"{f' ({left_out} of them left out by it: no speech came from them)' if left_out else ''} ({checked})",
-              flush=True)
+        print(f"of the {len(given)} {'file' if len(given) == 1 else 'files'} given ({checked}): {len(since.new)} new, "
+              f"{len(since.changed)} changed since the current build read them (read again), {unchanged} unchanged"
+              f"{f' ({left_out} of them left out by it: no speech came from them)' if left_out else ''}", flush=True)
     if since.elsewhere:
         print(f"{len(since.elsewhere)} other {'file' if len(since.elsewhere) == 1 else 'files'} of the index's sources "
               f"changed since the current build ({printable(_named_by_folder(since.elsewhere))}): the rebuild takes "

@@ -105,6 +105,48 @@ def test_vectors_last_while_a_kept_build_uses_them(tmp_path, corpus, encoder):
     assert build([corpus, later], root, encoder=encoder).embedded > 0
 
 
+class Renamed:
+    """The real encoder under another engine's name: its vectors are kept in a cache file of their own."""
+
+    def __init__(self, encoder, engine: str):
+        self.encoder, self.engine = encoder, engine
+        self.model_id, self.dim = encoder.model_id, encoder.dim
+
+    def encode_queries(self, texts):
+        return self.encoder.encode_queries(texts)
+
+    def count_tokens(self, text):
+        return self.encoder.count_tokens(text)
+
+    def encode_passages(self, texts, *, progress=False):
+        return self.encoder.encode_passages(texts)
+
+
+def test_a_build_prunes_the_cache_files_no_kept_build_can_use_and_keeps_checkpoints(tmp_path, corpus, encoder):
+    root = tmp_path / "index"
+    other = Renamed(encoder, "onnx-int7" if encoder.engine != "onnx-int7" else "onnx-fp32")
+    build([corpus], root, encoder=other)
+    cache_dir = root / build_mod.CACHE
+    stale = {"documents-a-tokeniser-before.marshal": b"x" * 10, "minhash-0-before.marshal": b"y" * 20}
+    for name, data in stale.items():
+        (cache_dir / name).write_bytes(data)
+    checkpoint = cache_dir / f"{EmbeddingCache.file(root, 'an interrupted model').stem}.part-000000.npz"
+    checkpoint.write_bytes(b"z")
+    # the other engine's vectors stay while its build is kept: a rollback and a rebuild reuse them
+    first = build([corpus], root, encoder=encoder)
+    assert first.cache_pruned == {name: len(data) for name, data in stale.items()}
+    other_vectors = EmbeddingCache.file(root, vector_id(other))
+    assert other_vectors.exists() and checkpoint.exists()
+    text = next(corpus.glob("*.txt"))
+    for edit in range(lifecycle.KEEP_BUILDS - 1):
+        text.write_text(text.read_text(encoding="utf-8") + f"第{edit}次补充的一句话。\n", encoding="utf-8")
+        report = build([corpus], root, encoder=encoder)
+    assert list(report.cache_pruned) == [other_vectors.name] and not other_vectors.exists()
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted(
+        [checkpoint.name, EmbeddingCache.file(root, vector_id(encoder)).name, build_mod.bm25_documents(root).path.name,
+         f"minhash-{dedup.SIGNATURE_VERSION}.marshal", f"{build_mod.token_memo_name(encoder.model_id)}.marshal"])
+
+
 def test_a_second_build_on_one_root_is_refused_with_a_clear_message(tmp_path, corpus, encoder):
     root = tmp_path / "index"
     with build_lock(root):

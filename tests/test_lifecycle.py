@@ -307,22 +307,22 @@ def test_add_of_unchanged_files_builds_nothing_and_an_edit_anywhere_in_the_sourc
     flood.write_text(flood.read_text(encoding="utf-8") + "二、及时转移群众。\n", encoding="utf-8")
     assert main(["--index", str(root), "add", str(flood), str(grain), "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert _checked(out[0]) == ("of the 2 files given, 0 new, 1 changed since the current build read them (read "
-                                "again), 1 unchanged (checked by content in …)")
+    assert _checked(out[0]) == ("of the 2 files given (checked by content in …): 0 new, 1 changed since the current "
+                                "build read them (read again), 1 unchanged")
     assert "    changed: 守好城市防汛底线" in out
     assert any("及时转移群众" in p.text for p in load_searcher(root).passages)
     # a file new to the sources is added beside an unchanged one
     assert main(["--index", str(root), "add", str(flood), str(storm), "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert _checked(out[0]) == ("of the 2 files given, 1 new, 0 changed since the current build read them (read "
-                                "again), 1 unchanged (checked by content in …)")
+    assert _checked(out[0]) == ("of the 2 files given (checked by content in …): 1 new, 0 changed since the current "
+                                "build read them (read again), 1 unchanged")
     assert "    added: 防御台风" in out
     # an edit to another source, its sidecar included, is taken in by the add that meets it, as by a build
     (corpus / "grain.meta.json").write_text('{"date": "2024-03-01"}', encoding="utf-8")
     assert main(["--index", str(root), "add", str(storm), "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert _checked(out[0]) == ("of the 1 file given, 0 new, 0 changed since the current build read them (read "
-                                "again), 1 unchanged (checked by content in …)")
+    assert _checked(out[0]) == ("of the 1 file given (checked by content in …): 0 new, 0 changed since the current "
+                                "build read them (read again), 1 unchanged")
     assert out[1] == (f"1 other file of the index's sources changed since the current build ({grain.resolve()}): "
                       "the rebuild takes it in")
     assert [s.date for s in load_searcher(root).speeches if s.title == "守好粮仓"] == ["2024-03-01"]
