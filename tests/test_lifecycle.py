@@ -326,6 +326,16 @@ def test_add_of_unchanged_files_builds_nothing_and_an_edit_anywhere_in_the_sourc
     assert out[1] == (f"1 other file of the index's sources changed since the current build ({grain.resolve()}): "
                       "the rebuild takes it in")
     assert [s.date for s in load_searcher(root).speeches if s.title == "守好粮仓"] == ["2024-03-01"]
+    # so is a file dropped into a source folder, and one deleted there
+    (corpus / "border.txt").write_text(BORDER, encoding="utf-8")
+    assert main(["--index", str(root), "add", str(storm), "-q"]) == 0
+    assert (f"1 other file of the index's sources changed since the current build ({(corpus / 'border.txt').resolve()}):"
+            " the rebuild takes it in") in capsys.readouterr().out.splitlines()
+    (corpus / "border.txt").unlink()
+    assert main(["--index", str(root), "add", str(storm), "-q"]) == 0
+    assert "    removed: 边境安全的思考" in capsys.readouterr().out.splitlines()
+    assert main(["--index", str(root), "add", str(storm), "-q"]) == 0
+    assert capsys.readouterr().out.endswith("nothing to add, nothing rebuilt\n")
 
 
 def test_add_of_a_file_left_out_before_builds_nothing_and_fails_as_it_did(tmp_path, capsys):
