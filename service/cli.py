@@ -700,7 +700,9 @@ def cmd_status(args) -> int:
     shown = {k: manifest[k] for k in manifest if k != "files"}
     summed = not args.files and len(manifest["sources"]) > LISTED_SOURCES
     if summed:
-        shown["sources"] = sources_by_folder(manifest["sources"])
+        # under a key of its own: a script reading "sources" as the manifest's list gets no other type under that name
+        del shown["sources"]
+        shown["sources_by_folder"] = sources_by_folder(manifest["sources"])
     print(json.dumps(shown | {"store": source.describe(), "current": source.current()}, ensure_ascii=False, indent=2))
     if summed:
         print(f"(sources summed up by folder: `speechqa status --files` lists all {len(manifest['sources'])})",
