@@ -287,3 +287,39 @@ def test_a_writer_that_lost_the_lock_midway_makes_nothing_current(tmp_path, hist
     index.connection.call("delete", index.names.versions, ids=[LOCK])  # that writer finished
     assert index.publish(steps["added"].built).version == 2  # and the lost one's rows were removed first
     assert index.open().passages == steps["added"].built.passages
+
+
+def test_a_manifest_longer_than_a_row_holds_is_published_in_pieces_and_read_back_whole(tmp_path, index_root):
+    """A library grown a day's add of single files at a time lists each among its sources: 3,429 made 157 KB,
+    past the 64 KiB a row's text holds."""
+    from index.milvus.schema import MAX_RECORD_BYTES
+    from index.milvus.versions import manifest_of, manifest_rows
+
+    built = FaissBm25Store.load(current_build(index_root))
+    sources = [f"/library/day{n // 1000}/第{n:05d}篇讲话——全面贯彻总体国家安全观.txt" for n in range(3000)]
+    index = MilvusIndex(str(tmp_path / "milvus.db"))
+    long = json.dumps(dict(built.manifest, sources=sources), ensure_ascii=False).encode()
+    assert len(long) > 3 * MAX_RECORD_BYTES
+    rows = manifest_rows(2, dict(built.manifest, sources=sources))
+    assert len(rows) >= 4 and all(len(row["manifest"].encode()) <= MAX_RECORD_BYTES for row in rows)
+
+    index.publish(built)  # version 1: one row
+    built.manifest["sources"] = sources
+    assert index.publish(built).version == 2
+    assert manifest_of(index.connection, index.names, 2)["sources"] == sources
+    assert index.open().manifest["sources"] == sources
+    # unchanged: the manifest read back whole is the same build, so nothing is written
+    assert index.publish(built).written == 0
+    # a third and a fourth publish prune version 1, and then 2 with its pieces
+    for more in (["/library/extra.txt"], ["/library/extra.txt", "/library/more.txt"]):
+        built.manifest["sources"] = sources + more
+        index.publish(built, keep=2)
+    pieces = index.connection.scan(index.names.versions, "version < -1", ["version"])
+    assert len(pieces) == 2 * (len(rows) - 1)  # versions 3 and 4's, none of version 2's
+    assert manifest_of(index.connection, index.names, 4)["sources"][-2:] == ["/library/extra.txt", "/library/more.txt"]
+    # a publish that died after writing a piece leaves it; the next publish removes it before writing its own
+    leftover = manifest_rows(5, dict(built.manifest, sources=sources[::-1]))[0]
+    index.connection.call("insert", index.names.versions, [leftover])
+    built.manifest["sources"] = sources + ["/library/last.txt"]
+    assert index.publish(built, keep=2).version == 5
+    assert manifest_of(index.connection, index.names, 5)["sources"][-1] == "/library/last.txt"

@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from index.errors import BuildInProgress, IndexNotBuilt, ModelMismatch, as_written
+from index.errors import BuildInProgress, IndexCorrupt, IndexNotBuilt, ModelMismatch, as_written
 from index.lifecycle import KEEP_BUILDS, same_build
 from index.milvus.connection import Connection
-from index.milvus.schema import (OPEN, PLACEHOLDER, POINTER, Documents, Names, build_rows, create_missing, key_of,
-                                 primary_key)
+from index.milvus.schema import (MAX_RECORD_BYTES, OPEN, PLACEHOLDER, POINTER, Documents, Names, build_rows,
+                                 create_missing, key_of, primary_key)
 from index.store import FaissBm25Store
 
 INSERT_BATCH = 500
@@ -54,6 +54,12 @@ LOCK_LEASE_SECONDS = 3600
 LOCK_SETTLE_SECONDS = 0.5
 # Manifest entries that differ between two builds of the same corpus.
 VOLATILE = ("build_id", "built_at", "files")
+# A manifest longer than one row's text field holds goes in pieces, rows of their own whose keys no version or
+# the lock uses (piece n of version v: -(v * PIECES_PER_VERSION + n)), and the version's row says how many: a
+# library grown a day's `add` of single files at a time lists every file among its sources (3,429 of them made
+# a 157 KB manifest), which Milvus refused.
+PIECES_PER_VERSION = 1_000_000
+PIECES = "manifest_pieces"
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,47 @@ def manifest_of(connection: Connection, names: Names, version: int) -> dict:
     found = connection.call("query", names.versions, filter=f"version == {int(version)}", output_fields=["manifest"])
     if not found:
         raise IndexNotBuilt(f"Milvus at {connection.uri} has no version {version} — run `speechqa build`")
-    return json.loads(found[0]["manifest"])
+    manifest = json.loads(found[0]["manifest"])
+    if PIECES not in manifest:
+        return manifest
+    pieces = connection.scan(names.versions, _pieces_of(int(version)), ["version", "manifest"])
+    if len(pieces) != manifest[PIECES]:
+        raise IndexCorrupt(f"Milvus at {connection.uri} holds {len(pieces)} of version {version}'s "
+                           f"{manifest[PIECES]} manifest pieces — publish again")
+    return json.loads("".join(row["manifest"] for row in sorted(pieces, key=lambda row: -row["version"])))
+
+
+def _pieces_of(version: int, *, after: bool = False) -> str:
+    """The filter of version ``version``'s manifest pieces (``after``: of every version after it)."""
+    first = -(version * PIECES_PER_VERSION + 1)
+    if after:
+        return f"version < {-((version + 1) * PIECES_PER_VERSION)}"
+    return f"version <= {first} and version > {first - PIECES_PER_VERSION + 1}"
+
+
+def manifest_rows(version: int, manifest: dict) -> list[dict]:
+    """The versions collection's rows of ``manifest``: one, or its pieces and then the version's own row."""
+    text = json.dumps(manifest, ensure_ascii=False)
+    pieces = _utf8_pieces(text, MAX_RECORD_BYTES)
+    if len(pieces) > 1:
+        text = json.dumps({PIECES: len(pieces)})
+    else:
+        pieces = []
+    return [{"version": -(version * PIECES_PER_VERSION + n), "current": 0, "vector": PLACEHOLDER, "manifest": piece}
+            for n, piece in enumerate(pieces, start=1)] + [
+        {"version": version, "current": 0, "vector": PLACEHOLDER, "manifest": text}]
+
+
+def _utf8_pieces(text: str, limit: int) -> list[str]:
+    """``text`` cut into pieces of at most ``limit`` bytes of UTF-8, never inside a character."""
+    data, pieces, start = text.encode("utf-8"), [], 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: back to the character's start
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces or [""]
 
 
 def _open_keys(connection: Connection, collection: str) -> dict[str, str]:
@@ -127,7 +173,11 @@ def _open_keys(connection: Connection, collection: str) -> dict[str, str]:
 
 
 def _discard_unfinished(connection: Connection, names: Names, newest: int) -> None:
-    """Undo what a publish that died after ``newest`` left: its rows, and the rows it closed."""
+    """Undo what a publish that died after ``newest`` left: its rows (its manifest's pieces too), and the rows it
+    closed."""
+    pieces = connection.scan(names.versions, _pieces_of(newest, after=True), ["version"])
+    if pieces:
+        connection.write("delete", names.versions, ids=[row["version"] for row in pieces])
     for collection in names.data:
         unfinished = [row["pk"] for row in connection.scan(collection, f"since > {newest}", ["pk"])]
         if unfinished:
@@ -252,8 +302,10 @@ def publish(connection: Connection, names: Names, built: FaissBm25Store, *, keep
         manifest = dict(built.manifest, version=version)
         history = served(connection, names)
         still_held()  # before the version's row: without it, the rows above are what the next publish removes
-        connection.write("insert", names.versions, [{"version": version, "current": 0, "vector": PLACEHOLDER,
-                                                    "manifest": json.dumps(manifest, ensure_ascii=False)}])
+        *pieces, version_row = manifest_rows(version, manifest)
+        if pieces:  # written first: the version's row, written last, is what makes the version exist
+            connection.write("insert", names.versions, pieces)
+        connection.write("insert", names.versions, [version_row])
         _point(connection, names, [*history, version])
         deleted = prune(connection, names, keep=keep)
         return PublishReport(version=version, previous=current, inserted=inserted, closed=closed, deleted=deleted)
@@ -297,4 +349,8 @@ def prune(connection: Connection, names: Names, *, keep: int = KEEP_BUILDS) -> i
             connection.write("delete", collection, ids=unheld[start:start + INSERT_BATCH])
         deleted += len(unheld)
     connection.write("delete", names.versions, ids=dropped)
+    for version in dropped:
+        pieces = connection.scan(names.versions, _pieces_of(version), ["version"])
+        if pieces:
+            connection.write("delete", names.versions, ids=[row["version"] for row in pieces])
     return deleted
