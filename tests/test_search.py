@@ -326,7 +326,7 @@ def test_ask_says_when_nothing_matches_or_the_best_hit_may_not_answer(index_root
     assert main(["--index", str(index_root), "ask", question, "-k", "3"]) == 0
     assert capsys.readouterr().out.startswith("下面的段落可能没有直接回答这个问题（最高置信度未达阈值）\n 1. ")
     assert main(["--index", str(index_root), "ask", '"上海交通大学"']) == 0
-    assert capsys.readouterr().out.startswith("没有找到相关段落\n(hybrid, ")
+    assert capsys.readouterr().out.startswith("没有找到相关段落：库中没有一段含有“上海交通大学”这一提法。\n(hybrid, ")
     # a phrase that occurs asks nothing: its passages are counted and listed without the caution or
     # a confidence
     assert main(["--index", str(index_root), "ask", '"保交楼"']) == 0
