@@ -95,7 +95,7 @@ def signature_bytes(texts: Sequence[str]) -> list[bytes]:
     return [row.tobytes() for row in signatures([shingles(text) for text in texts])]
 
 
-def _earliest_first(count: int, dates: Sequence[str | None] | None) -> list[int]:
+def earliest_first(count: int, dates: Sequence[str | None] | None) -> list[int]:
     """Rows in the order a group's canonical member is chosen: dated before undated, by date, then by row."""
     def key(row: int) -> tuple[bool, str, int]:
         date = dates[row] if dates is not None else None
@@ -111,7 +111,7 @@ def groups_from_pairs(count: int, pairs, dates: Sequence[str | None] | None = No
     for first, second in pairs:
         neighbours.setdefault(first, set()).add(second)
         neighbours.setdefault(second, set()).add(first)
-    order = _earliest_first(count, dates)
+    order = earliest_first(count, dates)
     position = {row: at for at, row in enumerate(order)}
     canonical = np.arange(count, dtype=np.int64)
     leader = np.zeros(count, dtype=bool)
@@ -144,7 +144,7 @@ def near_duplicate_groups(texts: Sequence[str], dates: Sequence[str | None] | No
     empty = signature[:, 0] == np.iinfo(np.uint64).max if len(texts) else np.zeros(0, dtype=bool)
     band_keys = [[signature[row, band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND].tobytes() for band in range(BANDS)]
                  for row in range(len(texts))]
-    order = _earliest_first(len(texts), dates)
+    order = earliest_first(len(texts), dates)
     position = {row: at for at, row in enumerate(order)}
     canonical = np.arange(len(texts), dtype=np.int64)
     # Per band and bucket, the canonical rows in it so far: a row is checked against those only, so
