@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 import faiss
 import numpy as np
 
-from index import dedup, lifecycle, store
+from index import dedup, lifecycle, spliced, store
 from index.chunk import CHUNKER_VERSION, chunk, sentence_spans
 from index.corpus import content_digest, corpus_named, shown_name
 from index.engines import vector_id, vectors_of
@@ -358,6 +358,17 @@ def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
             for row, (p, c) in enumerate(zip(passages, canonical.tolist()))]
 
 
+def mark_spliced(passages: Sequence[Passage], dates: dict[str, str | None]) -> list[Passage]:
+    """The passages with ``spliced_from`` set where they are spliced from others' paragraphs
+    (index/spliced.py), their reprint groups read from ``duplicate_of``."""
+    row_of = {p.id: row for row, p in enumerate(passages)}
+    canonical = [row_of[p.duplicate_of] if p.duplicate_of else row for row, p in enumerate(passages)]
+    sources = spliced.spliced_sources([p.text for p in passages], canonical,
+                                      [dates.get(p.speech_id) for p in passages])
+    return [replace(p, spliced_from=tuple(passages[s].id for s in rows)) if rows else p
+            for p, rows in zip(passages, sources)]
+
+
 def corpus_hash(speeches: Sequence[Speech], passages: Sequence[Passage]) -> str:
     """A digest of everything the index was built from: passages (ids hash their text; their offsets
     into the source are added, as a line inserted above moves them) and speeches."""
@@ -607,7 +618,10 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
                 for p in chunk(speech, count_tokens=tokens_as_embedded, budget=budget)]
     _announce("finding reprints", progress)
     sketches = TextMemo(root, f"minhash-{dedup.SIGNATURE_VERSION}", dedup.signature_bytes)
-    passages = mark_reprints(passages, {speech.id: speech.date for speech in speeches}, sketches.many)
+    dates = {speech.id: speech.date for speech in speeches}
+    passages = mark_reprints(passages, dates, sketches.many)
+    _announce("finding spliced passages", progress)
+    passages = mark_spliced(passages, dates)
     for memo in (count_tokens, sketches):  # before the embedding, so a build killed there resumes from them
         memo.save()
 

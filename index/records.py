@@ -100,6 +100,15 @@ class Passage:
     # The canonical passage of this one's reprint group (index/dedup.py); None when it is the
     # canonical one or has no near-duplicate.
     duplicate_of: str | None = None
+    # The passages whose paragraphs this one is spliced from (index/spliced.py), the one holding most of
+    # it first, which ranks in its place; empty when it is not spliced (always, for a reprint copy).
+    spliced_from: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Passage":
+        """A passage from its ``asdict`` read back from JSON (lists for tuples; a build before spliced
+        passages were marked has no ``spliced_from``)."""
+        return cls(**dict(data, section=tuple(data["section"]), spliced_from=tuple(data.get("spliced_from", ()))))
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,9 @@ class Hit:
     # results its speech has.
     duplicates: tuple[Passage, ...] = ()
     more_in_speech: int | None = None
+    # Spliced passages (index/spliced.py) of other speeches folded into this result or carrying one of its
+    # paragraphs, and, where this is such a passage shown for its source, that source's.
+    also_in: tuple[Passage, ...] = ()
     # The probability that this passage answers the question (index/calibrate.py); None where
     # no model scores the hit (similar passages).
     confidence: float | None = None

@@ -424,4 +424,4 @@ def read_files_read(directory: Path, manifest: dict) -> dict[str, str] | None:
 def read_passages(directory: Path) -> list[Passage]:
     """The passages of a build directory, in row order."""
     with open(directory / PASSAGES, encoding="utf-8") as handle:
-        return [Passage(**dict(data, section=tuple(data["section"]))) for data in map(json.loads, handle)]
+        return [Passage.from_dict(data) for data in map(json.loads, handle)]

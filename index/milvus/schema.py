@@ -130,8 +130,7 @@ def speech_of(record: str) -> SpeechInfo:
 
 
 def passage_of(record: str) -> Passage:
-    data = json.loads(record)
-    return Passage(**dict(data, section=tuple(data["section"])))
+    return Passage.from_dict(json.loads(record))
 
 
 def create_missing(connection: Connection, names: Names, dim: int) -> None:
