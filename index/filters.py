@@ -53,6 +53,8 @@ class Folded:
     more_in_speech: int | None = None
     # The reprint whose rank gave the group its place, where another copy is shown: its score is the group's.
     placed_by: int | None = None
+    # The spliced passages that hold a paragraph of the group's canonical passage (index/spliced.py).
+    also_in: tuple[int, ...] = ()
 
     @property
     def ranked_row(self) -> int:
@@ -102,6 +104,18 @@ class Library:
         for row, canonical in enumerate(self.canonical.tolist()):
             if canonical != row:
                 self.members.setdefault(canonical, [canonical]).append(row)
+        # spliced passages (index/spliced.py), a reprint copy of one included: their rows, and each one's
+        # sources' rows, most of it first, padded with -1
+        sources = [[row_of[s] for s in passages[canonical].spliced_from]
+                   for canonical in self.canonical.tolist()]
+        self.spliced_rows = np.asarray([row for row, rows in enumerate(sources) if rows], dtype=np.int64)
+        width = max((len(rows) for rows in sources), default=0)
+        self.spliced_sources = np.full((len(self.spliced_rows), width), -1, dtype=np.int64)
+        self.spliced_in: dict[int, list[int]] = {}  # a source's row → the spliced rows holding its paragraphs
+        for at, row in enumerate(self.spliced_rows.tolist()):
+            self.spliced_sources[at, :len(sources[row])] = sources[row]
+            for source in sources[row]:
+                self.spliced_in.setdefault(source, []).append(row)
 
     def speakers_named(self, text: str) -> dict[str, list[str]]:
         """The speakers' names ``text`` holds (``speaker_names``), each with its speeches, in library order."""
@@ -209,14 +223,36 @@ class Library:
             return False
         return not filters.speaker or _contains(info.speaker, filters.speaker)
 
+    def groups(self, allowed: np.ndarray | None) -> np.ndarray:
+        """Each row's group, as the canonical row of a reprint group: its own reprint group's, or for a
+        spliced passage the group of its first source (most of it first) that has a passage ``allowed``
+        (ascending rows; None for all), its own where none has."""
+        if not len(self.spliced_rows):
+            return self.canonical
+        sources = self.spliced_sources
+        usable = sources >= 0
+        if allowed is not None:
+            open_group = np.zeros(len(self.canonical), dtype=bool)
+            open_group[self.canonical[allowed]] = True
+            usable &= open_group[np.where(usable, sources, 0)]
+        found = usable.any(axis=1)
+        first = usable.argmax(axis=1)
+        groups = self.canonical.copy()
+        groups[self.spliced_rows[found]] = sources[found, first[found]]
+        return groups
+
     def one_copy_each(self, rows: np.ndarray | None) -> np.ndarray | None:
-        """``rows`` (ascending; None for all) with one passage of each reprint group among them: its
-        canonical copy where that is one of them, else its first; ``rows`` itself where no group has two."""
-        if not self.members:
+        """``rows`` (ascending; None for all) with one passage of each group (``groups``) among them: a
+        reprint group's canonical copy where that is one of them, else its first; no spliced passage
+        whose source has a passage among them; ``rows`` itself where no group has two."""
+        if not self.members and not len(self.spliced_rows):
             return rows
         if rows is None:
-            return self._canonical_rows
-        groups = self.canonical[rows]
+            return self._ranked_rows
+        groups = self.groups(rows)[rows]
+        # a spliced passage ranks through its source, which some reprint of is among the rows
+        own = groups == self.canonical[rows]
+        rows, groups = rows[own], groups[own]
         canonical_here = groups == rows
         # a group whose canonical copy is allowed keeps that copy; any other, its first allowed member
         kept = canonical_here | ~np.isin(groups, groups[canonical_here])
@@ -224,27 +260,30 @@ class Library:
         return np.sort(rows[kept][first])
 
     @cached_property
-    def _canonical_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.canonical == np.arange(len(self.canonical))).astype(np.int64)
+    def _ranked_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.groups(None) == np.arange(len(self.canonical))).astype(np.int64)
 
     def fold(self, ranked: Sequence[int], allowed: np.ndarray | None, limit: int | None = None,
              wording: Sequence[str] = ()) -> list[Folded]:
-        """One result per reprint group, in ``ranked`` order, the first ``limit`` (default all);
-        ``wording``: the query's terms and phrases, which the copy shown must not lack."""
+        """One result per group (``groups``), in ``ranked`` order, the first ``limit`` (default all);
+        ``wording``: the query's terms and phrases, which the copy shown must not lack. A spliced passage
+        whose source is allowed is no result of its own: it is offered beside that source (``also_in``)."""
         position = {row: i for i, row in enumerate(ranked)}
         allowed_set = None if allowed is None else set(allowed.tolist())
+        groups = self.groups(allowed)
         seen: set[int] = set()
         results = []
         for row in ranked:
             if limit is not None and len(results) >= limit:
                 break
-            group = int(self.canonical[row])
-            if group in seen:
+            group = int(groups[row])
+            if group in seen or group != self.canonical[row]:
                 continue
             seen.add(group)
+            also_in = tuple(r for r in self.spliced_in.get(group, ()) if allowed_set is None or r in allowed_set)
             members = self.members.get(group)
             if not members:
-                results.append(Folded(row))
+                results.append(Folded(row, also_in=also_in))
                 continue
             # ``row`` is the group's best-ranked member: the canonical copy stands in for it unless
             # it lacks wording of the query that ``row`` holds
@@ -260,7 +299,7 @@ class Library:
                 fuller = max(allowed_members, key=held)
                 shown = fuller if held(fuller) > held(shown) else shown
             duplicates = tuple(m for m in allowed_members if m != shown)
-            results.append(Folded(shown, duplicates, placed_by=None if shown == row else row))
+            results.append(Folded(shown, duplicates, placed_by=None if shown == row else row, also_in=also_in))
         return results
 
     def one_per_speech(self, results: Sequence[Folded],

@@ -142,7 +142,8 @@ class Searcher:
         # the arms rank one copy of each reprint group, so that a rank counts passages of different text: a
         # passage reprinted 377 times put the next one 378th, where fusion read it as all but no answer
         # (confidence 0.01, at 0.36 before the reprints), and its copies filled every arm's list (a library
-        # of reprints answered 保密工作怎么做 with 1 result at k=50); fold gathers the copies again. Milvus is
+        # of reprints answered 保密工作怎么做 with 1 result at k=50); fold gathers the copies again. A passage
+        # spliced from others' paragraphs ranks through its source the same way (index/spliced.py). Milvus is
         # sent the rows a question may rank in its filter: there only a filtered search leaves copies out,
         # and the arms go deeper, below, while the copies fold into fewer than k
         if rows is not None or self.store.restricts_in_process:
@@ -180,6 +181,7 @@ class Searcher:
                             best_span=spans.get(result.row),
                             sentence_scores=None if scores_of is None else scores_of[rank - request.offset - 1],
                             duplicates=tuple(self.passages[r] for r in result.duplicates),
+                            also_in=tuple(self.passages[r] for r in result.also_in),
                             more_in_speech=result.more_in_speech))
         return hits
 
@@ -620,7 +622,8 @@ class Searcher:
             hits.append(Hit(passage=self.passages[result.row], rank=rank, score=placed.score,
                             scores={"dense": ArmScore(score=placed.score, rank=rank)},
                             best_span=None if shown is None else shown.span,
-                            duplicates=tuple(self.passages[r] for r in result.duplicates)))
+                            duplicates=tuple(self.passages[r] for r in result.duplicates),
+                            also_in=tuple(self.passages[r] for r in result.also_in)))
         return hits
 
     def sentence_scores_for(self, query: str, passage_id: str) -> tuple[float, ...] | None:
@@ -734,6 +737,10 @@ def hit_to_dict(hit: Hit, speech: SpeechInfo | None = None) -> dict:
                        for d in hit.duplicates[:LISTED_DUPLICATES]],
         "duplicate_count": len(hit.duplicates),
     }
+    if hit.also_in:
+        result["also_in"] = [{"passage_id": p.id, "speech": {"id": p.speech_id, "title": p.speech_title}}
+                             for p in hit.also_in[:LISTED_DUPLICATES]]
+        result["also_in_count"] = len(hit.also_in)
     if hit.more_in_speech is not None:
         result["more_in_speech"] = hit.more_in_speech
     return result

@@ -9,9 +9,10 @@ from index.query import parse_query
 from index.records import Passage, SpeechInfo
 
 
-def passage(pid, speech, text, duplicate_of=None):
+def passage(pid, speech, text, duplicate_of=None, spliced_from=()):
     return Passage(id=pid, speech_id=speech, speech_title=f"讲话{speech}", source=f"{speech}.txt", section=(),
-                   first_block=0, last_block=0, start=0, end=len(text), text=text, duplicate_of=duplicate_of)
+                   first_block=0, last_block=0, start=0, end=len(text), text=text, duplicate_of=duplicate_of,
+                   spliced_from=spliced_from)
 
 
 def speech(sid, date=None, place=None, speaker=None):
@@ -80,6 +81,32 @@ def test_fold_shows_the_canonical_copy_when_ranked_and_it_lacks_no_wording_else_
     assert edited.fold([1, 0], None, wording=["养老", "诈骗"]) == [Folded(1, (0,))]
     assert edited.fold([1, 0], None, wording=["保交楼", "诈骗骗子"]) == [Folded(0, (1,), placed_by=1)]
     assert edited.fold([1, 0], None) == [Folded(0, (1,), placed_by=1)]
+
+
+# p2 is spliced from p0's and p1's paragraphs, p3 reprints p2, p4 reprints p0
+SPLICED = Library([passage("p0", "A", "保交楼 稳民生"), passage("p1", "B", "粮食安全 耕地"),
+                   passage("p2", "C", "二、守牢底线 保交楼 稳民生 粮食安全 耕地", spliced_from=("p0", "p1")),
+                   passage("p3", "D", "二、守牢底线 保交楼 稳民生 粮食安全 耕地", duplicate_of="p2"),
+                   passage("p4", "E", "保交楼 稳民生", duplicate_of="p0")],
+                  [speech(name) for name in "ABCDE"])
+
+
+def test_a_spliced_passage_and_its_reprints_rank_through_the_first_source_the_filters_allow():
+    assert SPLICED.groups(None).tolist() == [0, 1, 0, 0, 0]
+    assert SPLICED.groups(np.array([1, 2, 3])).tolist() == [0, 1, 1, 1, 0]  # p0's group is left out
+    assert SPLICED.groups(np.array([2, 3])).tolist() == [0, 1, 2, 2, 0]  # no source: its own
+    assert SPLICED.one_copy_each(None).tolist() == [0, 1]
+    assert SPLICED.one_copy_each(np.array([1, 2, 3])).tolist() == [1]
+    assert SPLICED.one_copy_each(np.array([2, 3, 4])).tolist() == [4]  # p0's reprint stands for its group
+    assert SPLICED.one_copy_each(np.array([2, 3])).tolist() == [2]
+
+
+def test_fold_offers_the_spliced_passages_beside_each_source_they_copy_and_never_on_their_own():
+    assert SPLICED.fold([0, 2, 1], None) == [Folded(0, (4,), also_in=(2, 3)), Folded(1, also_in=(2, 3))]
+    assert SPLICED.fold([1, 2], np.array([1, 2, 3])) == [Folded(1, also_in=(2, 3))]
+    assert SPLICED.fold([3, 2], np.array([2, 3])) == [Folded(2, (3,), placed_by=3)]
+    # a verbatim check counts a spliced passage under its source
+    assert len(SPLICED.fold([0, 2, 3, 4], np.array([0, 2, 3, 4]))) == 1
 
 
 def test_one_per_speech_and_date_order():
