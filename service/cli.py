@@ -549,7 +549,9 @@ def cmd_ask(args) -> int:
         if any(about):
             print("    " + " · ".join(value for value in about if value))
         if result["duplicates"]:
-            print(f"    另见 {result['duplicate_count']} 篇: {reprints_line(result)}")
+            print(f"    另见 {result['duplicate_count']} 篇: {copies_line(result['duplicates'], result['duplicate_count'])}")
+        if result.get("also_in"):
+            print(f"    亦见于 {result['also_in_count']} 篇拼合文章: {copies_line(result['also_in'], result['also_in_count'])}")
         if result.get("more_in_speech"):
             print(f"    本篇另有 {result['more_in_speech']} 处: --speech {result['speech']['id']}")
     print(f"({payload['mode']}, {payload['took_ms']:.1f} ms)")
@@ -710,17 +712,17 @@ def cmd_status(args) -> int:
     return 0
 
 
-def reprints_line(result: dict, shown: int = 3) -> str:
-    """A result's listed reprints in one line: each title once, with how many of them carry it and one
-    copy's passage id, the first ``shown`` titles (a passage reprinted 331 times had printed 20 pairs,
-    the same title 20 times)."""
+def copies_line(copies: list[dict], count: int, shown: int = 3) -> str:
+    """A result's listed copies (its reprints, or the spliced passages that carry it) in one line of
+    ``count`` in all: each title once, with how many of them carry it and one copy's passage id, the first
+    ``shown`` titles (a passage reprinted 331 times had printed 20 pairs, the same title 20 times)."""
     by_title: dict[str, list[str]] = {}
-    for duplicate in result["duplicates"]:
-        by_title.setdefault(duplicate["speech"]["title"], []).append(duplicate["passage_id"])
+    for copy in copies:
+        by_title.setdefault(copy["speech"]["title"], []).append(copy["passage_id"])
     named = [f"{title} ({ids[0]}{f' 等 {len(ids)} 篇' if len(ids) > 1 else ''})"
              for title, ids in list(by_title.items())[:shown]]
     listed = sum(len(ids) for ids in list(by_title.values())[:shown])
-    more = result["duplicate_count"] - listed
+    more = count - listed
     return "; ".join(named) + (f"; …另有 {more} 篇" if more else "")
 
 

@@ -224,6 +224,15 @@ SCHEMAS["SearchResult"]["properties"] |= {
                                   "ranking holds it"},
     "duplicate_count": {"type": "integer", "minimum": 0,
                         "description": "how many reprints were folded into this result (all of them)"},
+    "also_in": {"type": "array", "items": _ref("DuplicateRef"), "maxItems": LISTED_DUPLICATES,
+                "description": "only where there are any: passages of spliced articles (made wholly of "
+                               "paragraphs that earlier passages hold, under new titles and headings) that "
+                               "carry a paragraph of this result word for word, the first "
+                               f"{LISTED_DUPLICATES}; they rank through the passage they copy most, not "
+                               "on their own"},
+    "also_in_count": {"type": "integer", "minimum": 1,
+                      "description": "only with also_in: how many spliced passages carry a paragraph of this "
+                                     "result (all of them)"},
     "more_in_speech": {"type": "integer", "minimum": 0,
                        "description": "only with group=speech: how many more of this speech's passages answer "
                                       "(confidence at the mode's answered threshold; of phrases alone, all that "
@@ -235,7 +244,12 @@ SCHEMAS["SpeechSummary"]["required"] += list(_METADATA)
 SCHEMAS["Passage"]["properties"]["duplicate_of"] = _nullable({
     "type": "string", "description": "the canonical passage of this one's reprint group; null for a canonical "
                                      "or unique passage"})
-SCHEMAS["Passage"]["required"].append("duplicate_of")
+SCHEMAS["Passage"]["required"] += ["duplicate_of", "spliced_from"]
+SCHEMAS["Passage"]["properties"]["spliced_from"] = {
+    "type": "array", "items": {"type": "string"},
+    "description": "where this passage is spliced from paragraphs earlier passages hold (and is no reprint "
+                   "copy), those passages, the one holding most of it first, which ranks in its place; else "
+                   "empty"}
 SCHEMAS["SpeechDetail"] = _obj(SCHEMAS["SpeechSummary"]["properties"] | {
     "sections": {"type": "array", "items": STRING_LIST, "description": "section paths in document order"},
     "passages": {"type": "array", "items": _ref("Passage")},

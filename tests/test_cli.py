@@ -187,12 +187,11 @@ def test_library_logs_go_to_the_stderr_of_the_moment_they_are_written(tmp_path, 
 
 
 def test_an_answers_reprints_are_named_by_title_once_each():
-    from service.cli import reprints_line
+    from service.cli import copies_line
 
     def copy(title, passage):
         return {"speech": {"title": title}, "passage_id": passage}
 
     listed = [copy("甲", f"a{n}") for n in range(18)] + [copy("乙", "b1"), copy("丙", "c1")]
-    result = {"duplicates": listed, "duplicate_count": 331}
-    assert reprints_line(result) == "甲 (a0 等 18 篇); 乙 (b1); 丙 (c1); …另有 311 篇"
-    assert reprints_line({"duplicates": listed[:1], "duplicate_count": 1}) == "甲 (a0)"
+    assert copies_line(listed, 331) == "甲 (a0 等 18 篇); 乙 (b1); 丙 (c1); …另有 311 篇"
+    assert copies_line(listed[:1], 1) == "甲 (a0)"
