@@ -484,3 +484,68 @@ def test_a_place_question_keeps_its_filters_and_quotes_and_a_place_alone_is_rank
     speech, _ = searcher.place_named(question)
     assert answer.named_speech == speech and answer.hits
     assert all(hit.passage.speech_id == speech for hit in answer.hits[:1])
+
+
+
+
+# An older speech of three one-paragraph sections, the spliced articles' third source.
+MEDIATION, NETWORK, WORKPLACE = (
+    "坚持和发展新时代“枫桥经验”，健全矛盾纠纷多元化解机制，把矛盾纠纷化解在基层、化解在萌芽状态，做到小事不出村、大事不出镇、"
+    "矛盾不上交，让群众在家门口就能解决烦心事。",
+    "加强网络安全保障体系和能力建设，压实关键信息基础设施运营者主体责任，开展网络安全检查和攻防演练，依法打击网络违法犯罪，"
+    "筑牢网络安全防线，守护清朗网络空间。",
+    "深入开展安全生产专项整治三年行动，紧盯危险化学品、道路交通、建筑施工等重点行业领域，压实企业主体责任和部门监管责任，"
+    "坚决遏制重特大事故发生。")
+OLDER = f"守护一方平安\n日期：2020-06-01\n---\n一、化解矛盾纠纷\n{MEDIATION}\n二、守护网络安全\n{NETWORK}\n三、抓好安全生产\n{WORKPLACE}\n"
+
+
+def _spliced_article(number: int, sections: list[tuple[str, list[str]]]) -> str:
+    """A 素材库 article of 2024: a new title and headings over paragraphs copied from other speeches."""
+    lines = [f"守牢安全稳定底线（拼合{number}）", f"日期：2024-0{number}-01", "---"]
+    for heading, paragraphs in sections:
+        lines += [heading, *paragraphs]
+    return "\n".join(lines) + "\n"
+
+
+def test_spliced_articles_rank_through_the_speeches_they_copy_in_build_and_add(tmp_path, encoder):
+    from index.search import load_searcher
+    from tests.conftest import FIND_CORPUS
+
+    corpus, root = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    for name, text in [*FIND_CORPUS.items(), ("d_older.txt", OLDER)]:
+        (corpus / name).write_text(text, encoding="utf-8")
+    housing, safety = FIND_CORPUS["a_original.txt"].splitlines()[7], FIND_CORPUS["a_original.txt"].splitlines()[9]
+    grain = FIND_CORPUS["c_grain.txt"].splitlines()[3]
+    storage = FIND_CORPUS["c_grain.txt"].splitlines()[5]
+    # each passage joins paragraphs of three speeches, no one of them alike enough to another to be its reprint
+    (corpus / "s1.txt").write_text(_spliced_article(1, [("一、守牢民生底线", [housing, MEDIATION, grain])]),
+                                   encoding="utf-8")
+    (corpus / "s2.txt").write_text(_spliced_article(2, [("一、统筹发展和安全", [safety, NETWORK, WORKPLACE])]),
+                                   encoding="utf-8")
+    added = tmp_path / "s3.txt"
+    added.write_text(_spliced_article(3, [("一、扎实推进平安建设", [MEDIATION, safety, storage])]), encoding="utf-8")
+    assert main(["--index", str(root), "build", "--corpus", str(corpus), "-q"]) == 0
+    assert main(["--index", str(root), "add", str(added), "-q"]) == 0
+    searcher = load_searcher(root, encoder=encoder)
+    spliced = {p.id: p for p in searcher.passages if p.source.startswith("s")}
+    assert len(spliced) == 3 and all(p.spliced_from and not p.duplicate_of for p in spliced.values())
+    question = "保交楼 平安建设 粮食安全 枫桥经验 网络安全 安全生产"
+    hits = searcher.search(question, k=6)
+    assert {hit.passage.source for hit in hits} == {"a_original.txt", "c_grain.txt", "d_older.txt"}
+    # every spliced passage is offered beside each original passage it copies a paragraph of
+    for hit in hits:
+        copying = {p.id for p in spliced.values() if hit.passage.id in p.spliced_from}
+        assert {p.id for p in hit.also_in} == copying
+        shown = hit_to_dict(hit)
+        assert (shown.get("also_in_count"), len(shown.get("also_in", []))) == \
+            ((len(copying), len(copying)) if copying else (None, 0))
+    assert {p.id for hit in hits for p in hit.also_in} == set(spliced)
+    # the list does not hang on k
+    for k in (1, 3, 5):
+        assert [(h.passage.id, h.confidence) for h in searcher.search(question, k=k)] == \
+            [(h.passage.id, h.confidence) for h in hits[:k]]
+    # an article searched on its own stands on its own, and a verbatim check counts it under its source
+    article = next(p.speech_id for p in spliced.values() if p.source == "s3.txt")
+    assert [hit.passage.source for hit in searcher.search(question, k=5, speech=article)] == ["s3.txt"]
+    assert searcher.matched('"枫桥经验"') == 1
