@@ -9,7 +9,11 @@ After ranking, ``fold`` keeps one result per reprint group: the group's canonica
 passage when the ranking holds it and it holds every word of the query the group's best-ranked
 passage holds, else that best-ranked passage (a copy with a paragraph cut or a line changed may
 lack what answered), with the group's other allowed members as its duplicates, so no two results
-are near-duplicates. ``one_per_speech``
+are near-duplicates. A passage spliced from other passages' paragraphs (``Passage.spliced_from``,
+index/spliced.py) is no result of its own while one of its sources is allowed: it joins the group of the
+first such source, and every result lists the spliced passages that copy a paragraph of it (``also_in``).
+``one_copy_each`` gives the arms one passage of each group to rank, so a list does not hang on k.
+``one_per_speech``
 then keeps each speech's first result and counts the others, and ``by_date`` orders results
 oldest first (undated last), relevance breaking ties.
 """
@@ -229,6 +233,15 @@ class Library:
         (ascending rows; None for all), its own where none has."""
         if not len(self.spliced_rows):
             return self.canonical
+        if allowed is None:
+            return self._groups_unfiltered
+        return self._groups(allowed)
+
+    @cached_property
+    def _groups_unfiltered(self) -> np.ndarray:
+        return self._groups(None)
+
+    def _groups(self, allowed: np.ndarray | None) -> np.ndarray:
         sources = self.spliced_sources
         usable = sources >= 0
         if allowed is not None:
