@@ -1,23 +1,27 @@
-"""Spliced articles: passages made wholly of paragraphs that earlier passages hold word for word.
+"""Spliced articles: passages made wholly of paragraphs that other passages hold word for word.
 
 A speech library (素材库) holds reprints, which index/dedup.py groups, and also articles spliced
 together from paragraphs of several speeches under new titles and headings. A spliced passage is no
 near-duplicate of any one passage (its paragraphs come from different speeches), so reprint groups
 leave it alone, and a paragraph spliced into hundreds of articles filled a question's list with
-itself. Here a passage is *spliced* when every paragraph of it long enough to say something
-(``MIN_PARAGRAPH`` characters; shorter lines are the headings the splicer wrote) was first held by
-another passage; its *sources* are those first holders, the one holding most of its characters first.
-The search ranks the first source in its place and offers the spliced passage beside it.
+itself. A *paragraph* here is a line long enough to say something (``MIN_PARAGRAPH`` letters; shorter
+lines are the headings a splicer writes), compared in simplified characters without spacing or
+punctuation. A passage is *spliced* when no paragraph of it is held first by it: every one is held by
+an earlier passage — earlier as index/dedup.py chooses a reprint group's canonical copy, dated before
+undated, by date, then by row (build order) — so the original speech's passage stays the source where
+it is dated before what reuses it. Its *sources* are its paragraphs' first holders, the one holding most
+of its characters first: the search ranks that one in its place and offers the spliced passage beside
+each. A source is never spliced itself (it holds a paragraph first).
 
-"First" is the order index/dedup.py chooses a reprint group's canonical copy in: dated before
-undated, by date, then by row (build order), so the original speech's passage is the source where it
-is dated earlier than the articles that reuse it. Only a reprint group's canonical passage is weighed
-(its copies fold with it); a copy's paragraphs that its canonical lacks (a line edited) count as the
-canonical's, so an article spliced from an edited reprint still finds its source. A source is never
-spliced itself: it holds a paragraph no passage held before it.
+Dates alone tell which came first: an article dated before the speeches it copies (a 素材库's dates
+are a compiler's) stays a passage of its own. Folding it anyway, where other passages hold all its
+paragraphs but no one of them all, was weighed and left: a speech whose paragraphs two later speeches
+each quote beside their own words reads the same, and would have folded into them.
 
-One pass over the passages with a dict of paragraph keys, so the cost grows with the characters, not
-with the pairs of passages.
+Only a reprint group's canonical passage is marked (its copies fold with it), and it holds its copies'
+paragraphs too, from its own place (a line edited), so an article spliced from an edited reprint still
+finds its source. Each passage's paragraphs are keyed once and each key's holders listed once, so the
+cost grows with the characters, not with the pairs of passages.
 """
 from __future__ import annotations
 
@@ -57,27 +61,24 @@ def spliced_sources(texts: Sequence[str], canonical: Sequence[int],
     """
     order = earliest_first(len(texts), dates)
     position = {row: at for at, row in enumerate(order)}
-    first_holder: dict[bytes, int] = {}
-    sources: list[tuple[int, ...]] = [() for _ in texts]
+    paragraphs: dict[int, dict[bytes, int]] = {}  # a canonical row → its group's paragraph keys → length
+    first: dict[bytes, int] = {}  # a paragraph key → the earliest canonical row holding it
     for row in order:
         group = canonical[row]
-        if group != row:
-            # a spliced canonical row holds nothing first: its copies neither; a word-for-word copy adds nothing
-            if not sources[group] and texts[row] != texts[group]:
-                for key, _ in paragraph_keys(texts[row]):
-                    first_holder.setdefault(key, group)
+        if group != row and texts[row] == texts[group]:
+            continue  # a word-for-word copy holds nothing its canonical passage does not
+        held = paragraphs.setdefault(group, {})
+        for key, length in paragraph_keys(texts[row]):
+            held[key] = length
+            # a copy comes after its canonical passage, which holds what it adds from its own place
+            if key not in first or position[group] < position[first[key]]:
+                first[key] = group
+    sources: list[tuple[int, ...]] = [() for _ in texts]
+    for row, held in paragraphs.items():
+        if not held or any(first[key] == row for key in held):
             continue
-        keys = paragraph_keys(texts[row])
-        held: dict[int, int] = {}
-        for key, length in keys:
-            holder = first_holder.get(key)
-            if holder is None:
-                break
-            held[holder] = held.get(holder, 0) + length
-        else:
-            if held:
-                sources[row] = tuple(sorted(held, key=lambda source: (-held[source], position[source])))
-                continue
-        for key, _ in keys:
-            first_holder.setdefault(key, row)
+        share: dict[int, int] = {}
+        for key, length in held.items():
+            share[first[key]] = share.get(first[key], 0) + length
+        sources[row] = tuple(sorted(share, key=lambda source: (-share[source], position[source])))
     return sources

@@ -46,6 +46,12 @@ def test_first_is_the_earliest_date_then_build_order_and_dated_before_undated():
     assert spliced_sources(texts, [0, 1], [None, "2023-01-01"]) == [(1,), ()]
 
 
+def test_an_article_dated_before_the_speeches_it_mixes_stands_on_its_own():
+    texts = [f"二、守牢底线\n{RISK}\n{GRAIN}", f"{RISK}\n{SAFETY}", f"{GRAIN}\n{EDUCATION}"]
+    assert spliced_sources(texts, [0, 1, 2], ["2022-01-01", "2023-05-01", "2023-06-01"]) == [(), (), ()]
+    assert spliced_sources(texts, [0, 1, 2], ["2024-01-01", "2023-05-01", "2023-06-01"]) == [(1, 2), (), ()]
+
+
 def test_reprint_copies_are_never_marked_and_their_edited_lines_count_as_their_canonical_passages():
     edited = SAFETY.replace("严厉打击", "依法严惩")
     texts = [f"{RISK}\n{SAFETY}", f"{RISK}\n{edited}",  # row 1 reprints row 0 with a line edited
@@ -60,9 +66,10 @@ def test_reprint_copies_are_never_marked_and_their_edited_lines_count_as_their_c
 def test_sources_are_never_spliced_and_hold_every_paragraph_of_what_is_spliced_from_them(passages):
     texts = ["\n".join(lines) for lines in passages]
     sources = spliced_sources(texts, list(range(len(texts))))
+    keys = [{key for key, _ in paragraph_keys(text)} for text in texts]
     for row, rows in enumerate(sources):
-        if not rows:
-            continue
-        assert all(not sources[source] and source != row for source in rows)
-        held = {key for source in rows for key, _ in paragraph_keys(texts[source])}
-        assert all(key in held for key, _ in paragraph_keys(texts[row]))
+        if rows:
+            assert all(not sources[source] and source != row for source in rows)
+            assert keys[row] <= set().union(*(keys[source] for source in rows))
+        elif keys[row]:  # a paragraph no earlier passage holds
+            assert keys[row] - set().union(*keys[:row])
