@@ -32,7 +32,7 @@ RESULT_KEYS = ["rank", "score", "confidence", "passage_id", "text", "speech", "s
                "duplicates", "duplicate_count", "highlight", "best_sentence"]
 METADATA_KEYS = ["date", "place", "speaker", "occasion", "collection"]
 PASSAGE_KEYS = ["id", "speech_id", "speech_title", "source", "section", "first_block", "last_block",
-                "start", "end", "text", "ordinal", "duplicate_of"]
+                "start", "end", "text", "ordinal", "duplicate_of", "spliced_from"]
 SUMMARY_KEYS = ["id", "title", "source", "title_inferred", "section_count", "passage_count"] + METADATA_KEYS
 K_MESSAGE = f"k must be an integer between 1 and {MAX_K}"
 Q_MESSAGE = "q must be a non-empty question"

@@ -507,7 +507,7 @@ def _spliced_article(number: int, sections: list[tuple[str, list[str]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_spliced_articles_rank_through_the_speeches_they_copy_in_build_and_add(tmp_path, encoder):
+def test_spliced_articles_rank_through_the_speeches_they_copy_in_build_and_add(tmp_path, encoder, capsys):
     from index.search import load_searcher
     from tests.conftest import FIND_CORPUS
 
@@ -549,3 +549,11 @@ def test_spliced_articles_rank_through_the_speeches_they_copy_in_build_and_add(t
     article = next(p.speech_id for p in spliced.values() if p.source == "s3.txt")
     assert [hit.passage.source for hit in searcher.search(question, k=5, speech=article)] == ["s3.txt"]
     assert searcher.matched('"枫桥经验"') == 1
+    # ask and the page offer them as the spliced articles a result is also in
+    capsys.readouterr()
+    assert main(["--index", str(root), "ask", "枫桥经验", "-k", "1"]) == 0
+    assert "    亦见于 2 篇拼合文章: 守牢安全稳定底线（拼合1） (" in capsys.readouterr().out
+    from service import create_app
+
+    page = create_app({"TESTING": True}, searcher=searcher).test_client().get("/", query_string={"q": "枫桥经验"})
+    assert "<summary>亦见于 2 篇拼合文章</summary>" in page.get_data(as_text=True)
