@@ -549,6 +549,16 @@ def test_spliced_articles_rank_through_the_speeches_they_copy_in_build_and_add(t
     article = next(p.speech_id for p in spliced.values() if p.source == "s3.txt")
     assert [hit.passage.source for hit in searcher.search(question, k=5, speech=article)] == ["s3.txt"]
     assert searcher.matched('"枫桥经验"') == 1
+    # Milvus folds them after ranking, its unfiltered arms ranking every passage: the same list
+    from index.lifecycle import current_build
+    from index.milvus import MilvusIndex
+    from index.store import FaissBm25Store
+
+    milvus = MilvusIndex(str(tmp_path / "speechqa.db"))
+    milvus.publish(FaissBm25Store.load(current_build(root)))
+    on_milvus = Searcher(milvus.open(), encoder).search(question, k=6)
+    assert [(h.passage.id, [p.id for p in h.also_in]) for h in on_milvus] == \
+        [(h.passage.id, [p.id for p in h.also_in]) for h in hits]
     # ask and the page offer them as the spliced articles a result is also in
     capsys.readouterr()
     assert main(["--index", str(root), "ask", "枫桥经验", "-k", "1"]) == 0
