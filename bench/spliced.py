@@ -4,8 +4,9 @@
     python bench/spliced.py BUILD_DIR --times 4  # also on the passages repeated up to 4 times
 
 The step is one pass with a dict of paragraph keys, so its time should grow with the characters, not
-with the pairs of passages: repeating the library checks that (each further copy's passages are then
-spliced from the first copy's, the reprint groups kept within each copy).
+with the pairs of passages: repeating the library checks that (each copy's lines marked as its own, so
+it is a library of its own beside the others, reprint groups kept within each copy: as many passages
+spliced each time, in as many times the work).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     passages = [replace(p, spliced_from=()) for p in read_passages(args.build)]
     dates = {s["id"]: s.get("date") for s in json.loads((args.build / "speeches.json").read_text(encoding="utf-8"))}
     for times in range(1, args.times + 1):
-        repeated = [replace(p, id=f"{p.id}~{copy}", duplicate_of=p.duplicate_of and f"{p.duplicate_of}~{copy}")
+        repeated = [replace(p, id=f"{p.id}~{copy}", duplicate_of=p.duplicate_of and f"{p.duplicate_of}~{copy}",
+                            text=p.text.replace("\n", f"第{copy}版\n") + f"第{copy}版")
                     for copy in range(times) for p in passages]
         started = time.perf_counter()
         marked = mark_spliced(repeated, dates)

@@ -19,9 +19,9 @@ paragraphs but no one of them all, was weighed and left: a speech whose paragrap
 each quote beside their own words reads the same, and would have folded into them.
 
 Only a reprint group's canonical passage is marked (its copies fold with it), and it holds its copies'
-paragraphs too, from its own place (a line edited), so an article spliced from an edited reprint still
-finds its source. Each passage's paragraphs are keyed once and each key's holders listed once, so the
-cost grows with the characters, not with the pairs of passages.
+paragraphs too, from each copy's own place (a line edited), so an article spliced from an edited reprint
+still finds its source. One pass over the passages with a dict of paragraph keys, so the cost grows with
+the characters, not with the pairs of passages.
 """
 from __future__ import annotations
 
@@ -61,24 +61,29 @@ def spliced_sources(texts: Sequence[str], canonical: Sequence[int],
     """
     order = earliest_first(len(texts), dates)
     position = {row: at for at, row in enumerate(order)}
-    paragraphs: dict[int, dict[bytes, int]] = {}  # a canonical row → its group's paragraph keys → length
-    first: dict[bytes, int] = {}  # a paragraph key → the earliest canonical row holding it
+    first_holder: dict[bytes, int] = {}
+    sources: list[tuple[int, ...]] = [() for _ in texts]
     for row in order:
         group = canonical[row]
-        if group != row and texts[row] == texts[group]:
-            continue  # a word-for-word copy holds nothing its canonical passage does not
-        held = paragraphs.setdefault(group, {})
-        for key, length in paragraph_keys(texts[row]):
-            held[key] = length
-            # a copy comes after its canonical passage, which holds what it adds from its own place
-            if key not in first or position[group] < position[first[key]]:
-                first[key] = group
-    sources: list[tuple[int, ...]] = [() for _ in texts]
-    for row, held in paragraphs.items():
-        if not held or any(first[key] == row for key in held):
+        if group != row:
+            # a copy's lines its canonical passage lacks are that passage's, from the copy's own place (a
+            # copy may be a later article the Jaccard test took for a reprint); a spliced passage's copies
+            # hold nothing first, and a word-for-word copy adds nothing
+            if not sources[group] and texts[row] != texts[group]:
+                for key, _ in paragraph_keys(texts[row]):
+                    first_holder.setdefault(key, group)
             continue
+        keys = paragraph_keys(texts[row])
         share: dict[int, int] = {}
-        for key, length in held.items():
-            share[first[key]] = share.get(first[key], 0) + length
-        sources[row] = tuple(sorted(share, key=lambda source: (-share[source], position[source])))
+        for key, length in keys:
+            holder = first_holder.get(key)
+            if holder is None:
+                break
+            share[holder] = share.get(holder, 0) + length
+        else:
+            if share:
+                sources[row] = tuple(sorted(share, key=lambda source: (-share[source], position[source])))
+                continue
+        for key, _ in keys:
+            first_holder.setdefault(key, row)
     return sources
