@@ -187,8 +187,9 @@ class Searcher:
 
     def _folded(self, parsed: ParsedQuery, request: SearchRequest, fused: dict[int, tuple[float, float]],
                 terms: list[str], rows: np.ndarray | None, allowed: np.ndarray | None, whole: bool) -> list[Folded]:
-        """``search``'s candidates, reprints folded (one per speech with ``group="speech"``), in rank order:
-        ``rows`` those the arms could rank (one copy of each group), ``allowed`` all the filters let through."""
+        """``search``'s candidates, reprints and spliced passages folded (one per speech with ``group="speech"``), in
+        rank order: ``rows`` those the arms could rank (one copy of each group), ``allowed`` all the filters let
+        through."""
         ranked = list(fused)
         if rows is not None and (parsed.phrases or not parsed.ranking_text):
             ranked += [row for row in rows.tolist() if row not in fused]
@@ -506,8 +507,8 @@ class Searcher:
         return Answer(self._led_by(leading, hits, k), phrases_relaxed=True, phrases_spread=True)
 
     def matched(self, query: str, *, speech: str | None = None, group: str | None = None, **filters) -> int | None:
-        """How many results a query of quoted wording and filters alone allows in all (reprints folded,
-        one per speech with ``group="speech"``): what a ``k`` without limit would list, so that a
+        """How many results a query of quoted wording and filters alone allows in all (reprints and spliced passages
+        folded, one per speech with ``group="speech"``): what a ``k`` without limit would list, so that a
         verbatim check says how often the speeches hold it. None for a query with words to rank.
         ``filters`` are ``search``'s date_from, date_to, place, speaker (k, mode and sort change nothing)."""
         request = check_request(query, DEFAULT_K, DEFAULT_MODE, speech, group=group,
