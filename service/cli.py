@@ -549,7 +549,8 @@ def cmd_ask(args) -> int:
         if any(about):
             print("    " + " · ".join(value for value in about if value))
         if result["duplicates"]:
-            print(f"    另见 {result['duplicate_count']} 篇: {copies_line(result['duplicates'], result['duplicate_count'])}")
+            print(f"    另见 {result['duplicate_count']} 篇: "
+                  f"{copies_line(result['duplicates'], result['duplicate_count'])}")
         if result.get("also_in"):
             print(f"    亦见于 {result['also_in_count']} 篇拼合文章: {copies_line(result['also_in'], result['also_in_count'])}")
         if result.get("more_in_speech"):
