@@ -619,9 +619,8 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
     _announce("finding reprints", progress)
     sketches = TextMemo(root, f"minhash-{dedup.SIGNATURE_VERSION}", dedup.signature_bytes)
     dates = {speech.id: speech.date for speech in speeches}
-    passages = mark_reprints(passages, dates, sketches.many)
-    _announce("finding spliced passages", progress)
-    passages = mark_spliced(passages, dates)
+    # spliced passages under the reprints' line: 0.4 s of its 6.5 s on a 16 M-character library
+    passages = mark_spliced(mark_reprints(passages, dates, sketches.many), dates)
     for memo in (count_tokens, sketches):  # before the embedding, so a build killed there resumes from them
         memo.save()
 
