@@ -214,13 +214,18 @@ def _warning_lines(warnings: Sequence[str], *, last: Sequence[Path], others_coun
     def about_given(warning: str) -> bool:
         return any(name in warning.split(":", 1)[0] for name in named)
 
+    marker = f": {LEFT_OUT_AS_AD}: "
     given = [w for w in warnings if about_given(w)]
     others = [w for w in warnings if not about_given(w)]
     lines = []
-    if others_counted and others:
-        lines.append(f"{len(others)} about the library's other files, as before (`--all-warnings` lists them)")
-    shown = given if others_counted else others + given
-    marker = f": {LEFT_OUT_AS_AD}: "
+    if others_counted:
+        # -v lists every advertisement line, the other files' too (remove's files are gone: all were others')
+        listed = [w for w in others if verbose and marker in w]
+        if counted := len(others) - len(listed):
+            lines.append(f"{counted} about the library's other files, as before (`--all-warnings` lists them)")
+        shown = listed + given
+    else:
+        shown = others + given
     ads = [w for w in shown if marker in w]
     if ads and not verbose:
         files = len({w[:w.index(marker)] for w in ads})
@@ -293,7 +298,8 @@ def _sources_to_rebuild(source, root: Path) -> list[Path]:
         return [Path(DEFAULT_CORPUS)]
     _refuse_gone(sources, then="or give what to build with --corpus")
     if sources != [Path(DEFAULT_CORPUS).resolve()]:
-        print(f"rebuilding the current index's sources: {printable(', '.join(map(str, sources)))} "
+        # named by folder: a library grown a day's add at a time printed its 2,411 sources on one 104 KB line
+        print(f"rebuilding the current index's sources: {printable(_named_by_folder(sources))} "
               "(--corpus DIR builds another)")
     return sources
 

@@ -195,3 +195,21 @@ def test_an_answers_reprints_are_named_by_title_once_each():
     listed = [copy("甲", f"a{n}") for n in range(18)] + [copy("乙", "b1"), copy("丙", "c1")]
     assert copies_line(listed, 331) == "甲 (a0 等 18 篇); 乙 (b1); 丙 (c1); …另有 311 篇"
     assert copies_line(listed[:1], 1) == "甲 (a0)"
+
+
+def test_verbose_lists_every_advertisement_line_even_where_the_other_files_warnings_are_counted():
+    from index.parse import LEFT_OUT_AS_AD
+    from service.cli import _warning_lines
+
+    ad = f"a.txt: {LEFT_OUT_AS_AD}: '【笔杆子素材库】添加客服'"
+    empty = "b.txt: empty file, skipped"
+    # remove's files are gone, so every warning is about the library's other files: counted, ads and all
+    assert _warning_lines([ad, empty], last=[], others_counted=True, verbose=False) == [
+        "2 about the library's other files, as before (`--all-warnings` lists them)"]
+    # -v lists the advertisement lines and counts the rest
+    assert _warning_lines([ad, empty], last=[], others_counted=True, verbose=True) == [
+        "1 about the library's other files, as before (`--all-warnings` lists them)", ad]
+    assert _warning_lines([ad], last=[], others_counted=True, verbose=True) == [ad]
+    # listed in full, the ads are counted in one line unless -v
+    assert _warning_lines([ad, empty], last=[], others_counted=False, verbose=False) == [
+        "1 line left out as advertisements, in 1 file (`-v` lists them)", empty]
