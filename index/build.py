@@ -345,6 +345,29 @@ def bm25_documents(root: Path, *, progress: bool = False) -> TextMemo:
                                    for text in _bar(texts, "BM25 terms", "passage", progress)])
 
 
+def with_copies_terms(passages: Sequence[Passage], terms: Sequence[str]) -> list[str]:
+    """Each passage's BM25 document (``terms``, a passage's terms joined by spaces), a reprint group's canonical
+    passage's with the terms its copies hold and it lacks, each once.
+
+    The arms rank one copy of each group, its canonical one (``Library.one_copy_each``): a newer printing
+    that adds a paragraph, still grouped with the older by the Jaccard test, had its new words found by no
+    BM25 search (a librarian's 图书馆员如何做素材库去重？ answered from the copy without them). Through its group's
+    document the group ranks for them, and ``fold`` shows the copy that holds the question's words."""
+    row_of = {p.id: row for row, p in enumerate(passages)}
+    documents = list(terms)
+    held: dict[int, set[str]] = {}
+    for row, passage in enumerate(passages):
+        canonical = row_of.get(passage.duplicate_of) if passage.duplicate_of else None
+        if canonical is None or passage.text == passages[canonical].text:
+            continue
+        have = held.setdefault(canonical, set(terms[canonical].split()))
+        added = [term for term in dict.fromkeys(terms[row].split()) if term not in have]
+        if added:
+            have.update(added)
+            documents[canonical] += " " + " ".join(added)
+    return documents
+
+
 def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
                   signatures: Callable[[list[str]], Sequence[bytes]] = dedup.signature_bytes) -> list[Passage]:
     """The passages with ``duplicate_of`` set to their reprint group's canonical passage (index/dedup.py).
@@ -656,7 +679,7 @@ def _build(sources: Sequence[Path], root: Path, *, encoder: Encoder, model_spec:
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     documents = bm25_documents(root, progress=progress)
-    terms = documents.many([document_text(p.speech_title, p.text) for p in passages])
+    terms = with_copies_terms(passages, documents.many([document_text(p.speech_title, p.text) for p in passages]))
     _announce("dense and BM25 indexes", progress)
     previous_manifest, previous_passages = _previous(root)
     trained = _kept_training(root, previous_manifest, manifest, len(distinct))

@@ -64,6 +64,30 @@ def test_a_pasted_sentence_is_shown_in_the_copy_that_holds_it_not_a_reprint_that
     assert searcher.search("粮食自给率要达到多少", k=1)[0].passage.source == "b_reprint.txt"
 
 
+
+def test_words_only_a_later_printing_adds_are_found_by_bm25_through_its_group(tmp_path, encoder):
+    """A newer printing that adds a paragraph is grouped with the older one, whose copy alone the arms rank:
+    its new words had been found by no BM25 search, and the question answered from the older copy."""
+    from index.build import build
+    from index.search import load_searcher
+
+    body = ("一、保障粮食安全\n加快构建供给稳定、储备充足的粮食安全保障体系，稳定粮食播种面积，加强高标准农田建设，"
+            "健全种粮农民收益保障机制，严守耕地保护红线，确保谷物基本自给、口粮绝对安全。\n")
+    added = "各级图书馆员要把素材库去重作为长期任务，做到每日入库、每日核对。\n"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a_original.txt").write_text("守好粮仓\n（2023年6月1日）\n" + body, encoding="utf-8")
+    (corpus / "b_reprint.txt").write_text("守好粮仓\n（2024年11月20日）\n" + body + added, encoding="utf-8")
+    build([corpus], tmp_path / "index", encoder=encoder)
+    searcher = load_searcher(tmp_path / "index", encoder=encoder)
+    assert [p.duplicate_of is not None for p in searcher.passages] == [False, True]  # one group, the older first
+    for mode in ("bm25", "hybrid"):
+        hits = searcher.search("图书馆员如何做素材库去重", k=3, mode=mode)
+        assert hits[0].passage.source == "b_reprint.txt" and "图书馆员" in hits[0].passage.text, mode
+        assert [d.source for d in hits[0].duplicates] == ["a_original.txt"]
+    # what both copies hold is still shown in the group's first copy
+    assert searcher.search("严守耕地保护红线", k=1, mode="bm25")[0].passage.source == "a_original.txt"
+
 def test_a_phrase_finds_exactly_the_passages_that_contain_it_reprints_folded(find_searcher):
     assert found(find_searcher, '"保交楼"') == [(A_FLATS, [B_FLATS], None), (C_LAND, [], None)]
     assert found(find_searcher, "“保 交 楼”", sort="date") == [(A_FLATS, [B_FLATS], None), (C_LAND, [], None)]
