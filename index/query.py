@@ -325,9 +325,17 @@ def plain_words(text: str) -> str:
     # between them) is a stray mark there, not a quote: dropped, it cannot turn words into a phrase
     words = ("".join(char for at, char in enumerate(word) if not _closer_typed_as_opener(word, at))
              for word in text.split())
-    words = (word if word == "-" else word.lstrip("-") for word in words)
-    return " ".join(_FIELD.sub(lambda field: field.group()[:-1] + " ", word, count=1) if _FIELD.match(word)
-                    else word for word in words if word)
+    return " ".join(written for word in words if (written := _plain_word(word)))
+
+
+def _plain_word(word: str) -> str:
+    """One word of ``plain_words``: its leading dashes dropped and a leading field's colon spaced off, again for
+    what follows that field (标题:-: had left -: behind it, which excluded “:”)."""
+    word = word if word == "-" else word.lstrip("-")
+    field = _FIELD.match(word)
+    if not field:
+        return word
+    return f"{field.group()[:-1]} {_plain_word(word[field.end():])}".strip()
 
 
 def _requoted(term: str) -> str:
