@@ -95,3 +95,20 @@ def test_a_milvus_lite_file_that_cannot_be_opened_says_why_in_one_line(tmp_path,
     error = capsys.readouterr().err
     assert error.startswith(f"speechqa: the Milvus Lite file {held} could not be opened (")
     assert f"run `milvus-lite server --data-dir {held}`" in error and error.count("\n") == 1  # no tracebacks
+
+
+def test_a_milvus_lite_file_that_does_not_answer_in_time_is_not_told_to_start():
+    """A local .db file has no server to start: a large library's load outlasts the deadline there."""
+    import grpc
+
+    from index.milvus.connection import Connection
+
+    class DeadlineExceeded(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    message = Connection("/data/library.db")._unavailable(DeadlineExceeded(), 5.0)
+    assert message == ("the Milvus Lite file /data/library.db did not answer within 5 s (deadline exceeded): Milvus "
+                       "Lite, a pure-Python engine, serves tests and small libraries — for thousands of speeches use "
+                       "the default faiss store or a Milvus server (README: Milvus)")
+    assert "start it" in Connection("http://127.0.0.1:19530")._unavailable(DeadlineExceeded(), 5.0)

@@ -175,6 +175,12 @@ class Connection:
             return (f"the Milvus Lite file {self.uri} could not be opened ({_reason(exc)}): it is open in one "
                     "process at a time — to share it, run "
                     f"`milvus-lite server --data-dir {self.uri}` and use --store http://127.0.0.1:19530")
+        if self.uri.endswith(".db"):
+            # nothing to start: a file this process opened, slow (a librarian's 3,420 speeches: 277 s to open,
+            # then every search past the deadline), where "start it" sent the reader looking for a server
+            return (f"the Milvus Lite file {self.uri} did not answer within {timeout:g} s ({_reason(exc)}): Milvus "
+                    "Lite, a pure-Python engine, serves tests and small libraries — for thousands of speeches use "
+                    "the default faiss store or a Milvus server (README: Milvus)")
         return (f"Milvus at {self.uri} is unreachable or did not answer within {timeout:g} s ({_reason(exc)}) — "
                 "start it, or point --store (or $SPEECHQA_STORE) at a running one")
 
