@@ -353,12 +353,10 @@ def with_copies_terms(passages: Sequence[Passage], terms: Sequence[str]) -> list
     that adds a paragraph, still grouped with the older by the Jaccard test, had its new words found by no
     BM25 search (a librarian's 图书馆员如何做素材库去重？ answered from the copy without them). Through its group's
     document the group ranks for them, and ``fold`` shows the copy that holds the question's words."""
-    row_of = {p.id: row for row, p in enumerate(passages)}
     documents = list(terms)
     held: dict[int, set[str]] = {}
-    for row, passage in enumerate(passages):
-        canonical = row_of.get(passage.duplicate_of) if passage.duplicate_of else None
-        if canonical is None or passage.text == passages[canonical].text:
+    for row, canonical in enumerate(dedup.canonical_rows(passages)):
+        if canonical == row or passages[row].text == passages[canonical].text:
             continue
         have = held.setdefault(canonical, set(terms[canonical].split()))
         added = [term for term in dict.fromkeys(terms[row].split()) if term not in have]
@@ -384,9 +382,7 @@ def mark_reprints(passages: Sequence[Passage], dates: dict[str, str | None],
 def mark_spliced(passages: Sequence[Passage], dates: dict[str, str | None]) -> list[Passage]:
     """The passages with ``spliced_from`` set where they are spliced from others' paragraphs
     (index/spliced.py), their reprint groups read from ``duplicate_of``."""
-    row_of = {p.id: row for row, p in enumerate(passages)}
-    canonical = [row_of[p.duplicate_of] if p.duplicate_of else row for row, p in enumerate(passages)]
-    sources = spliced.spliced_sources([p.text for p in passages], canonical,
+    sources = spliced.spliced_sources([p.text for p in passages], dedup.canonical_rows(passages),
                                       [dates.get(p.speech_id) for p in passages])
     return [replace(p, spliced_from=tuple(passages[s].id for s in rows)) if rows else p
             for p, rows in zip(passages, sources)]

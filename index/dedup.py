@@ -124,6 +124,13 @@ def groups_from_pairs(count: int, pairs, dates: Sequence[str | None] | None = No
     return canonical
 
 
+def canonical_rows(passages: Sequence) -> list[int]:
+    """Each passage's (``Passage``, row order) reprint group's canonical row, as its ``duplicate_of`` names it
+    (its own row where it names none, or a passage not among them)."""
+    row_of = {p.id: row for row, p in enumerate(passages)}
+    return [row_of.get(p.duplicate_of, row) if p.duplicate_of else row for row, p in enumerate(passages)]
+
+
 def near_duplicate_groups(texts: Sequence[str], dates: Sequence[str | None] | None = None, *,
                           threshold: float = THRESHOLD, signature: np.ndarray | None = None) -> np.ndarray:
     """For each passage (row order), the row of its group's canonical member (its own row when unique).

@@ -26,6 +26,7 @@ from functools import cached_property
 
 import numpy as np
 
+from index.dedup import canonical_rows
 from index.phrase import PhraseIndex
 from index.query import ParsedQuery, squash, visible
 from index.records import Passage, SpeechInfo
@@ -102,8 +103,7 @@ class Library:
         self.speech_rows = {speech: np.asarray(rows, dtype=np.int64) for speech, rows in rows_of.items()}
         self.dates = [getattr(self.speeches.get(p.speech_id), "date", None) for p in passages]
         row_of = {p.id: row for row, p in enumerate(passages)}
-        self.canonical = np.asarray([row_of.get(p.duplicate_of, row) if p.duplicate_of else row
-                                     for row, p in enumerate(passages)], dtype=np.int64)
+        self.canonical = np.asarray(canonical_rows(passages), dtype=np.int64)
         self.members: dict[int, list[int]] = {}  # canonical row → the group, canonical first
         for row, canonical in enumerate(self.canonical.tolist()):
             if canonical != row:

@@ -4,12 +4,11 @@ Pure: it reads the loaded index's library and speeches, and asks it how many pas
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 from index.filters import Filters
-from index.query import LIST_SEPARATOR, ParsedQuery, squash
+from index.query import LIST_SEPARATOR, QUOTATION_MARKS, ParsedQuery, squash
 from index.request import SearchRequest
 
 FILTER_LABELS = {"place": "地点", "speaker": "讲话人"}
@@ -21,9 +20,6 @@ OTHER_SPELLINGS = (("瞭解", "了解"), ("反覆", "反复"), ("著", "着"))
 # source's 保交楼、稳民生): each of these is tried in their place, never an ellipsis, which would stand for
 # any wording between.
 LIST_MARKS_TRIED = "、，；"
-# A phrase with quote marks of its own is tried as written: wrapping its items again would nest them.
-QUOTES_INSIDE = re.compile(r"[“”‘’「」『』\"']")
-_LIST_ITEM = re.compile(r"[^、，,；;]+")
 
 
 @dataclass(frozen=True)
@@ -83,9 +79,9 @@ def _items_quoted(phrase: str) -> list[tuple[str, str]]:
     items (“黑天鹅”、“灰犀牛”, also written “黑天鹅”“灰犀牛”), as (variant, why): writers checking a 提法 leave
     those marks out, and a verbatim check keeps them. None for one item or a phrase that quotes already."""
     items = LIST_SEPARATOR.split(phrase)
-    if len(items) < 2 or not all(items) or QUOTES_INSIDE.search(phrase):
-        return []
-    quoted = _LIST_ITEM.sub(lambda item: f"“{item.group()}”", phrase)
+    if len(items) < 2 or not all(items) or QUOTATION_MARKS.intersection(phrase):
+        return []  # a phrase with quote marks of its own is tried as written: quoting its items would nest them
+    quoted = "".join(f"“{item}”{mark}" for item, mark in zip(items, [*LIST_SEPARATOR.findall(phrase), ""]))
     return [(quoted, "按原文加引号"), ("".join(f"“{item}”" for item in items), "按原文加引号")]
 
 
